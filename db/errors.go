@@ -1,0 +1,88 @@
+package db
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Domain errors. Everything One and Tx return passes through mapError, so the
+// layers above test with errors.Is and never look at SQLSTATEs.
+var (
+	// ErrNotFound: no row, including another tenant's row (RLS hides it, so
+	// the two cases cannot be told apart, by design).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique constraint (always per tenant) rejected the write.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid: a check, not-null or type constraint rejected the data.
+	ErrInvalid = errors.New("invalid")
+	// ErrForbidden: a policy or a privilege refused the statement.
+	ErrForbidden = errors.New("forbidden")
+	// ErrUnavailable: the database could not be reached in time.
+	ErrUnavailable = errors.New("database unavailable")
+)
+
+// ConstraintError says which constraint refused a write.
+type ConstraintError struct {
+	Kind       error // ErrConflict, ErrInvalid or ErrForbidden
+	Constraint string
+	Column     string
+	Err        *pgconn.PgError
+}
+
+func (e *ConstraintError) Error() string {
+	if e.Constraint != "" {
+		return e.Kind.Error() + ": " + e.Constraint
+	}
+	return e.Kind.Error() + ": " + e.Err.Message
+}
+
+func (e *ConstraintError) Is(target error) bool { return target == e.Kind }
+func (e *ConstraintError) Unwrap() error        { return e.Err }
+
+func mapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		kind := kindOf(pgErr.Code)
+		if kind == nil {
+			return err
+		}
+		return &ConstraintError{Kind: kind, Constraint: pgErr.ConstraintName, Column: pgErr.ColumnName, Err: pgErr}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
+		return errors.Join(ErrUnavailable, err)
+	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return errors.Join(ErrUnavailable, err)
+	}
+	return err
+}
+
+func kindOf(sqlstate string) error {
+	switch sqlstate {
+	case "23505": // unique_violation
+		return ErrConflict
+	case "23502", // not_null_violation
+		"23503", // foreign_key_violation
+		"23514", // check_violation
+		"22001", // string_data_right_truncation
+		"22003", // numeric_value_out_of_range
+		"22007", // invalid_datetime_format
+		"22008", // datetime_field_overflow
+		"22021", // character_not_in_repertoire (NUL bytes)
+		"22P02": // invalid_text_representation
+		return ErrInvalid
+	case "42501": // insufficient_privilege, including RLS WITH CHECK failures
+		return ErrForbidden
+	}
+	return nil
+}

@@ -1,0 +1,241 @@
+package db
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// This file is where the database learns the tenant. Every request's SQL runs
+// through One or Tx, which send
+//
+//	select set_config('app.tenant_id', <tenant>, true)
+//
+// in the same transaction as the request's statements. is_local=true means the
+// setting ends with the transaction: nothing is left on the pooled connection
+// (DESIGN.md, leak vector 2). The policies on the tenant tables read it.
+//
+// Cost: One sends the setting and a single statement as one pipeline ending in
+// one Sync, an implicit transaction in one network round trip. Tx pipelines
+// BEGIN and the setting with its first statement, so n statements cost n+1
+// round trips (n+3 the naive way). The sqlc-generated code is used unchanged:
+// it talks to the DBTX implementations below.
+
+// setTenantSQL is the only statement that tells PostgreSQL the tenant.
+const setTenantSQL = "select set_config('app.tenant_id', $1, true)"
+
+// Scope is what a unit of work runs as.
+type Scope struct {
+	TenantID uuid.UUID
+}
+
+// ErrNoTenant is returned, before anything is sent, for a Scope without a
+// tenant: work outside a tenant fails closed (leak vector 10).
+var ErrNoTenant = errors.New("db: no tenant in scope")
+
+// errSecondStatement guards One's promise of a single round trip.
+var errSecondStatement = errors.New("db: One runs a single statement; use Tx for more")
+
+func (s Scope) check() error {
+	if s.TenantID == uuid.Nil {
+		return ErrNoTenant
+	}
+	return nil
+}
+
+// One runs fn, which issues exactly one statement through q, for the scope in
+// one round trip. A second statement fails with an error, not silently.
+func One[T any](ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Queries) (T, error)) (T, error) {
+	var zero T
+	if err := s.check(); err != nil {
+		return zero, err
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return zero, mapError(err)
+	}
+	defer conn.Release()
+	p := &pipeline{conn: conn.Conn(), scope: s}
+	res, err := fn(New(p))
+	if cerr := p.close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return zero, mapError(err)
+	}
+	return res, nil
+}
+
+// Tx runs fn in an explicit transaction for the scope, committed when fn
+// returns nil and rolled back otherwise. BEGIN and the setting travel with fn's
+// first statement.
+func Tx(ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Queries) error) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return mapError(err)
+	}
+	// pgxpool destroys, rather than reuses, a connection released inside a
+	// transaction, so a failed ROLLBACK cannot hand a tenant's transaction on.
+	defer conn.Release()
+	p := &pipeline{conn: conn.Conn(), scope: s, begin: true}
+	err = fn(New(p))
+	if cerr := p.close(); err == nil {
+		err = cerr
+	}
+	if !p.sent {
+		return mapError(err)
+	}
+	if err != nil {
+		_, _ = p.conn.Exec(ctx, "rollback")
+		return mapError(err)
+	}
+	if _, err := p.conn.Exec(ctx, "commit"); err != nil {
+		return mapError(err)
+	}
+	return nil
+}
+
+// pipeline is a DBTX whose first statement carries the tenant setting (and,
+// for Tx, BEGIN) in the same pipeline. In One mode it accepts one statement;
+// in Tx mode later statements go to the connection as they are.
+type pipeline struct {
+	conn  *pgx.Conn
+	scope Scope
+	begin bool
+
+	sent     bool
+	br       pgx.BatchResults
+	closeErr error
+}
+
+// first sends the pipeline with the caller's statement last and reads the
+// results of everything before it.
+func (p *pipeline) first(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+	b := &pgx.Batch{}
+	if p.begin {
+		b.Queue("begin")
+	}
+	b.Queue(setTenantSQL, p.scope.TenantID.String())
+	b.Queue(sql, args...)
+	p.sent = true
+	p.br = p.conn.SendBatch(ctx, b)
+	for range len(b.QueuedQueries) - 1 {
+		if _, err := p.br.Exec(); err != nil {
+			p.close()
+			return nil, err
+		}
+	}
+	return p.br, nil
+}
+
+// close ends the batch (in One mode, this is where the implicit transaction
+// commits) and keeps its first error.
+func (p *pipeline) close() error {
+	if p.br != nil {
+		p.closeErr = p.br.Close()
+		p.br = nil
+	}
+	return p.closeErr
+}
+
+func (p *pipeline) next() (ok bool, err error) {
+	switch {
+	case !p.sent:
+		return true, nil
+	case p.begin:
+		return false, p.close()
+	default:
+		return false, errSecondStatement
+	}
+}
+
+func (p *pipeline) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	isFirst, err := p.next()
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	if !isFirst {
+		return p.conn.Exec(ctx, sql, args...)
+	}
+	br, err := p.first(ctx, sql, args)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if cerr := p.close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+func (p *pipeline) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	isFirst, err := p.next()
+	if err != nil {
+		return nil, err
+	}
+	if !isFirst {
+		return p.conn.Query(ctx, sql, args...)
+	}
+	br, err := p.first(ctx, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, p: p}, nil
+}
+
+func (p *pipeline) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	isFirst, err := p.next()
+	if err != nil {
+		return errRow{err}
+	}
+	if !isFirst {
+		return p.conn.QueryRow(ctx, sql, args...)
+	}
+	br, err := p.first(ctx, sql, args)
+	if err != nil {
+		return errRow{err}
+	}
+	return batchRow{row: br.QueryRow(), p: p}
+}
+
+// batchRows closes the batch with the rows, so the connection is free again
+// as soon as the generated code is done with them. The batch's own error (the
+// implicit commit) is kept by the pipeline and returned by One or Tx.
+type batchRows struct {
+	pgx.Rows
+	p *pipeline
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	r.p.close()
+}
+
+type batchRow struct {
+	row pgx.Row
+	p   *pipeline
+}
+
+func (r batchRow) Scan(dest ...any) error {
+	err := r.row.Scan(dest...)
+	if cerr := r.p.close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }

@@ -1,0 +1,297 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+type testBundle struct {
+	tdb   *pgtest.DB
+	admin *pgxpool.Pool
+	app   *pgxpool.Pool
+	a, b  db.Scope
+}
+
+func setup(t *testing.T, maxConns int32) *testBundle {
+	t.Helper()
+	tdb := pgtest.New(t)
+	bundle := &testBundle{tdb: tdb, admin: tdb.AdminPool(t), app: tdb.AppPool(t, maxConns)}
+	bundle.a = db.Scope{TenantID: createTenant(t, bundle.admin, "tenant-a")}
+	bundle.b = db.Scope{TenantID: createTenant(t, bundle.admin, "tenant-b")}
+	return bundle
+}
+
+func createTenant(t *testing.T, admin *pgxpool.Pool, slug string) uuid.UUID {
+	t.Helper()
+	tenant, err := db.New(admin).TenantCreate(context.Background(), db.TenantCreateParams{Slug: slug, Name: slug})
+	require.NoError(t, err)
+	return tenant.ID
+}
+
+func createProduct(t *testing.T, pool *pgxpool.Pool, s db.Scope, name string) db.Product {
+	t.Helper()
+	p, err := db.One(context.Background(), pool, s, func(q *db.Queries) (db.Product, error) {
+		return q.ProductCreate(context.Background(), db.ProductCreateParams{Name: name, Price: 100})
+	})
+	require.NoError(t, err)
+	return p
+}
+
+func listProducts(t *testing.T, pool *pgxpool.Pool, s db.Scope) []db.Product {
+	t.Helper()
+	items, err := db.One(context.Background(), pool, s, func(q *db.Queries) ([]db.Product, error) {
+		return q.ProductList(context.Background(), db.ProductListParams{RowLimit: 100})
+	})
+	require.NoError(t, err)
+	return items
+}
+
+func TestOneSeesOnlyItsTenant(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setup(t, 0)
+	pa := createProduct(t, bundle.app, bundle.a, "anvil")
+	pb := createProduct(t, bundle.app, bundle.b, "hammock")
+	require.Equal(t, bundle.a.TenantID, pa.TenantID, "tenant_id comes from the setting")
+	require.Equal(t, bundle.b.TenantID, pb.TenantID)
+
+	items := listProducts(t, bundle.app, bundle.a)
+	require.Len(t, items, 1)
+	require.Equal(t, pa.ID, items[0].ID)
+
+	for _, op := range []struct {
+		name string
+		fn   func(q *db.Queries) (any, error)
+	}{
+		{"get", func(q *db.Queries) (any, error) { return q.ProductGet(ctx, pb.ID) }},
+		{"update", func(q *db.Queries) (any, error) {
+			name := "stolen"
+			return q.ProductUpdate(ctx, db.ProductUpdateParams{ID: pb.ID, Name: &name})
+		}},
+		{"delete", func(q *db.Queries) (any, error) { return q.ProductDelete(ctx, pb.ID) }},
+	} {
+		_, err := db.One(ctx, bundle.app, bundle.a, op.fn)
+		require.ErrorIs(t, err, db.ErrNotFound, op.name)
+	}
+	got, err := db.One(ctx, bundle.app, bundle.b, func(q *db.Queries) (db.Product, error) { return q.ProductGet(ctx, pb.ID) })
+	require.NoError(t, err)
+	require.Equal(t, "hammock", got.Name, "tenant A's update must not have touched B's row")
+}
+
+func TestOneRefusesNoTenantAndSecondStatement(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setup(t, 1)
+	_, err := db.One(ctx, bundle.app, db.Scope{}, func(q *db.Queries) ([]db.Product, error) {
+		return q.ProductList(ctx, db.ProductListParams{RowLimit: 10})
+	})
+	require.ErrorIs(t, err, db.ErrNoTenant)
+
+	_, err = db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (int, error) {
+		if _, err := q.ProductList(ctx, db.ProductListParams{RowLimit: 10}); err != nil {
+			return 0, err
+		}
+		_, err := q.ProductList(ctx, db.ProductListParams{RowLimit: 10})
+		return 0, err
+	})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "single statement")
+	// The pool (of one) still works afterwards.
+	require.Empty(t, listProducts(t, bundle.app, bundle.a))
+}
+
+func TestTxCommitsAndRollsBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setup(t, 1)
+	err := db.Tx(ctx, bundle.app, bundle.a, func(q *db.Queries) error {
+		for _, name := range []string{"one", "two", "three"} {
+			if _, err := q.ProductCreate(ctx, db.ProductCreateParams{Name: name}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Len(t, listProducts(t, bundle.app, bundle.a), 3)
+
+	boom := errors.New("boom")
+	err = db.Tx(ctx, bundle.app, bundle.a, func(q *db.Queries) error {
+		if _, err := q.ProductCreate(ctx, db.ProductCreateParams{Name: "four"}); err != nil {
+			return err
+		}
+		return boom
+	})
+	require.ErrorIs(t, err, boom)
+	require.Len(t, listProducts(t, bundle.app, bundle.a), 3, "rolled back")
+
+	// A failing statement inside the transaction rolls it all back.
+	err = db.Tx(ctx, bundle.app, bundle.a, func(q *db.Queries) error {
+		if _, err := q.ProductCreate(ctx, db.ProductCreateParams{Name: "five"}); err != nil {
+			return err
+		}
+		_, err := q.ProductCreate(ctx, db.ProductCreateParams{Name: "bad", Price: -1})
+		return err
+	})
+	require.ErrorIs(t, err, db.ErrInvalid)
+	require.Len(t, listProducts(t, bundle.app, bundle.a), 3)
+	require.Empty(t, listProducts(t, bundle.app, bundle.b))
+}
+
+func TestErrorMapping(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setup(t, 0)
+	create := func(s db.Scope, email string) error {
+		_, err := db.One(ctx, bundle.app, s, func(q *db.Queries) (db.User, error) {
+			return q.UserCreate(ctx, db.UserCreateParams{Name: "n", Email: email, Role: "member"})
+		})
+		return err
+	}
+	require.NoError(t, create(bundle.a, "same@example.com"))
+	err := create(bundle.a, "SAME@example.com")
+	require.ErrorIs(t, err, db.ErrConflict, "email is unique per tenant, case-insensitively")
+	var ce *db.ConstraintError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "users_tenant_email_key", ce.Constraint)
+	require.NoError(t, create(bundle.b, "same@example.com"), "the same email in another tenant is fine (leak vector 4)")
+
+	_, err = db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (db.User, error) {
+		return q.UserCreate(ctx, db.UserCreateParams{Name: "n", Email: "x@example.com", Role: "root"})
+	})
+	require.ErrorIs(t, err, db.ErrInvalid)
+	_, err = db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (db.Product, error) {
+		return q.ProductGet(ctx, uuid.New())
+	})
+	require.ErrorIs(t, err, db.ErrNotFound)
+}
+
+// countingConn counts round trips: a read that follows a write is one.
+type countingConn struct {
+	net.Conn
+	mu       sync.Mutex
+	wrote    bool
+	trips    *int
+	tripsMux *sync.Mutex
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	c.wrote = true
+	c.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	if c.wrote {
+		c.wrote = false
+		c.tripsMux.Lock()
+		*c.trips++
+		c.tripsMux.Unlock()
+	}
+	c.mu.Unlock()
+	return c.Conn.Read(b)
+}
+
+func TestOneIsOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setup(t, 0)
+	cfg, err := pgxpool.ParseConfig(bundle.tdb.AppURL)
+	require.NoError(t, err)
+	cfg.MaxConns = 1
+	var trips int
+	var mu sync.Mutex
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &countingConn{Conn: c, trips: &trips, tripsMux: &mu}, nil
+	}
+	pool, err := db.Open(ctx, cfg)
+	require.NoError(t, err)
+	defer pool.Close()
+	p := createProduct(t, pool, bundle.a, "counted")
+
+	count := func(fn func()) int {
+		fn() // the first use of a statement on a connection prepares it
+		mu.Lock()
+		before := trips
+		mu.Unlock()
+		fn()
+		mu.Lock()
+		defer mu.Unlock()
+		return trips - before
+	}
+	require.Equal(t, 1, count(func() { listProducts(t, pool, bundle.a) }), "list")
+	require.Equal(t, 1, count(func() {
+		_, err := db.One(ctx, pool, bundle.a, func(q *db.Queries) (db.Product, error) { return q.ProductGet(ctx, p.ID) })
+		require.NoError(t, err)
+	}), "get")
+	require.Equal(t, 1, count(func() { createProduct(t, pool, bundle.a, "more") }), "create")
+	victims := []uuid.UUID{createProduct(t, pool, bundle.a, "d1").ID, createProduct(t, pool, bundle.a, "d2").ID}
+	require.Equal(t, 1, count(func() {
+		id := victims[0]
+		victims = victims[1:]
+		_, err := db.One(ctx, pool, bundle.a, func(q *db.Queries) (uuid.UUID, error) { return q.ProductDelete(ctx, id) })
+		require.NoError(t, err)
+	}), "delete")
+	// A transaction of n statements costs n+1 round trips.
+	require.Equal(t, 4, count(func() {
+		err := db.Tx(ctx, pool, bundle.a, func(q *db.Queries) error {
+			for range 3 {
+				if _, err := q.ProductCreate(ctx, db.ProductCreateParams{Name: "tx"}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		require.NoError(t, err)
+	}), "tx of three statements")
+}
+
+// The setting never outlives the request on the pooled connection (leak
+// vectors 2 and 3): with one connection, the next user of it sees '' and,
+// through the policy, no rows and no writes.
+func TestSettingIsGoneAfterwards(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setup(t, 1)
+	createProduct(t, bundle.app, bundle.a, "a1")
+	require.NoError(t, db.Tx(ctx, bundle.app, bundle.a, func(q *db.Queries) error {
+		_, err := q.ProductCreate(ctx, db.ProductCreateParams{Name: "a2"})
+		return err
+	}))
+	_, _ = db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (db.Product, error) {
+		return q.ProductCreate(ctx, db.ProductCreateParams{Name: "fails", Price: -5})
+	})
+
+	conn, err := bundle.app.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	var setting *string
+	require.NoError(t, conn.QueryRow(ctx, "select current_setting('app.tenant_id', true)").Scan(&setting))
+	require.NotNil(t, setting)
+	require.Equal(t, "", *setting, "after SET LOCAL ends the setting reads '' (leak vector 3)")
+	var n int
+	require.NoError(t, conn.QueryRow(ctx, "select count(*) from products").Scan(&n))
+	require.Zero(t, n, "no tenant set: no rows")
+	_, err = conn.Exec(ctx, "insert into products (name, price) values ('x', 1)")
+	require.Error(t, err, "no tenant set: writes fail")
+}

@@ -1,0 +1,349 @@
+package pgserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// findBinDir returns a directory holding initdb and postgres: pg_config's,
+// else the newest /usr/lib/postgresql/*/bin.
+func findBinDir() (string, error) {
+	var candidates []string
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		candidates = append(candidates, strings.TrimSpace(string(out)))
+	}
+	globbed, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(globbed, func(i, j int) bool { return majorOf(globbed[i]) > majorOf(globbed[j]) })
+	candidates = append(candidates, globbed...)
+	for _, dir := range candidates {
+		if isFile(filepath.Join(dir, "initdb")) && isFile(filepath.Join(dir, "postgres")) {
+			return dir, nil
+		}
+	}
+	return "", errors.New("no PostgreSQL server binaries found")
+}
+
+func majorOf(bindir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(bindir)))
+	return n
+}
+
+func isFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
+}
+
+// runAs is the account the server runs as: initdb and postgres refuse root,
+// so as root they run as the postgres system user. nil means the current user.
+type runAs struct {
+	uid, gid int
+}
+
+func serverAccount() (*runAs, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, errors.New("running as root, and PostgreSQL refuses to run as root, but there is no postgres system user to run it as")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &runAs{uid: uid, gid: gid}, nil
+}
+
+func (a *runAs) apply(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if a != nil {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(a.uid), Gid: uint32(a.gid)}
+	}
+}
+
+// own makes path belong to the server account.
+func (a *runAs) own(path string) error {
+	if a == nil {
+		return nil
+	}
+	return os.Chown(path, a.uid, a.gid)
+}
+
+// canReach reports whether the server account may search every directory
+// from / down to dir. A folder under a 0700 home fails this.
+func (a *runAs) canReach(dir string) bool {
+	if a == nil {
+		return true
+	}
+	for p := dir; ; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		if err != nil {
+			return false
+		}
+		sys, ok := st.Sys().(*syscall.Stat_t)
+		if !ok {
+			return false
+		}
+		mode := st.Mode().Perm()
+		switch {
+		case int(sys.Uid) == a.uid:
+			if mode&0o100 == 0 {
+				return false
+			}
+		case int(sys.Gid) == a.gid:
+			if mode&0o010 == 0 {
+				return false
+			}
+		default:
+			if mode&0o001 == 0 {
+				return false
+			}
+		}
+		if p == filepath.Dir(p) {
+			return true
+		}
+	}
+}
+
+// startLocal runs a private cluster. With dataDir empty the cluster is
+// temporary and tuned for tests (no fsync); otherwise it is kept in dataDir
+// and reused, even while another process of ours serves it.
+func startLocal(ctx context.Context, bindir, dataDir string, log *slog.Logger) (*Server, error) {
+	account, err := serverAccount()
+	if err != nil {
+		return nil, err
+	}
+	ephemeral := dataDir == ""
+	var base string
+	if ephemeral {
+		if base, err = os.MkdirTemp("", "rowfence-pg-"); err != nil {
+			return nil, err
+		}
+		if err := account.own(base); err != nil {
+			return nil, err
+		}
+		dataDir = filepath.Join(base, "data")
+	} else {
+		if dataDir, err = filepath.Abs(dataDir); err != nil {
+			return nil, err
+		}
+		if !account.canReach(filepath.Dir(dataDir)) {
+			sum := sha256.Sum256([]byte(dataDir))
+			fallback := filepath.Join(os.TempDir(), "rowfence-pgdata-"+hex.EncodeToString(sum[:4]))
+			log.Info("the postgres user cannot reach the project folder; keeping the cluster in the temp dir instead",
+				"wanted", dataDir, "using", fallback)
+			dataDir = fallback
+		}
+		base = dataDir
+		if s := findRunning(dataDir); s != nil {
+			log.Info("using the local PostgreSQL cluster that is already running", "data", dataDir)
+			return s, nil
+		}
+	}
+	cleanup := func() {
+		if ephemeral {
+			os.RemoveAll(base)
+		}
+	}
+
+	if !isFile(filepath.Join(dataDir, "PG_VERSION")) {
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			cleanup()
+			return nil, err
+		}
+		if err := account.own(dataDir); err != nil {
+			cleanup()
+			return nil, err
+		}
+		log.Info("creating a local PostgreSQL cluster", "data", dataDir, "bin", bindir)
+		args := []string{"-D", dataDir, "-U", "postgres", "-E", "UTF8", "--locale=C",
+			"--auth-local=trust", "--auth-host=scram-sha-256"}
+		if ephemeral {
+			args = append(args, "--no-sync")
+		}
+		cmd := exec.CommandContext(ctx, filepath.Join(bindir, "initdb"), args...)
+		account.apply(cmd)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			cleanup()
+			return nil, fmt.Errorf("initdb: %w\n%s", err, out)
+		}
+	}
+
+	// The socket directory is private (0700, the server's) and short, since
+	// socket paths are limited to about 100 bytes.
+	sockDir, err := os.MkdirTemp("", "rfpg-")
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	if err := account.own(sockDir); err != nil {
+		cleanup()
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		s, err := launch(ctx, bindir, dataDir, sockDir, base, ephemeral, account, log)
+		if err == nil {
+			return s, nil
+		}
+		if attempt >= 3 || !errors.Is(err, errPortTaken) {
+			os.RemoveAll(sockDir)
+			cleanup()
+			return nil, err
+		}
+	}
+}
+
+var errPortTaken = errors.New("port taken")
+
+func launch(ctx context.Context, bindir, dataDir, sockDir, base string, ephemeral bool, account *runAs, log *slog.Logger) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-D", dataDir, "-p", strconv.Itoa(port), "-k", sockDir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"}
+	if ephemeral {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	logPath := filepath.Join(filepath.Dir(sockDir), filepath.Base(sockDir)+".log")
+	if !ephemeral {
+		logPath = filepath.Join(dataDir, "server.log")
+	}
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(bindir, "postgres"), args...)
+	account.apply(cmd)
+	// If this process dies, the kernel stops the server (SIGQUIT: immediate
+	// shutdown), so no cluster outlives a crashed test run.
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+
+	started := make(chan error, 1)
+	exited := make(chan error, 1)
+	go func() {
+		// Pdeathsig fires when the thread that started the child exits, so
+		// this goroutine keeps its thread for as long as the server runs.
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		exited <- cmd.Wait()
+	}()
+	if err := <-started; err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+
+	connString := fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d&sslmode=disable", url.QueryEscape(sockDir), port)
+	ready := make(chan error, 1)
+	readyCtx, cancelReady := context.WithCancel(ctx)
+	defer cancelReady()
+	go func() { ready <- waitReady(readyCtx, connString, 60*time.Second) }()
+	select {
+	case err := <-ready:
+		if err != nil {
+			_ = cmd.Process.Signal(syscall.SIGQUIT)
+			<-exited
+			logFile.Close()
+			return nil, fmt.Errorf("postgres did not become ready: %w\n%s", err, tail(logPath))
+		}
+	case err := <-exited:
+		cancelReady()
+		logFile.Close()
+		out := tail(logPath)
+		if strings.Contains(out, "could not bind") || strings.Contains(out, "Address already in use") {
+			return nil, errPortTaken
+		}
+		return nil, fmt.Errorf("postgres exited at start (%v):\n%s", err, out)
+	}
+	log.Info("local PostgreSQL cluster running", "data", dataDir, "port", port, "socket_dir", sockDir)
+
+	return &Server{
+		URL:    connString,
+		Source: "local",
+		stop: func(ctx context.Context) error {
+			defer logFile.Close()
+			defer os.RemoveAll(sockDir)
+			if ephemeral {
+				defer os.RemoveAll(base)
+			}
+			// SIGINT is the fast shutdown: it rolls back open work and
+			// checkpoints, so a kept cluster starts cleanly next time.
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			select {
+			case <-exited:
+				return nil
+			case <-time.After(30 * time.Second):
+			case <-ctx.Done():
+			}
+			_ = cmd.Process.Signal(syscall.SIGQUIT)
+			<-exited
+			return errors.New("postgres did not stop in time; stopped it immediately")
+		},
+	}, nil
+}
+
+// findRunning returns the server already running on dataDir, if any, from its
+// postmaster.pid (line 1 pid, 4 port, 5 socket directory).
+func findRunning(dataDir string) *Server {
+	raw, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return nil
+	}
+	lines := strings.Split(string(raw), "\n")
+	if len(lines) < 5 {
+		return nil
+	}
+	pid, err1 := strconv.Atoi(strings.TrimSpace(lines[0]))
+	port, err2 := strconv.Atoi(strings.TrimSpace(lines[3]))
+	sockDir := strings.TrimSpace(lines[4])
+	if err1 != nil || err2 != nil || sockDir == "" {
+		return nil
+	}
+	if syscall.Kill(pid, 0) != nil {
+		return nil
+	}
+	connString := fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d&sslmode=disable", url.QueryEscape(sockDir), port)
+	if waitReady(context.Background(), connString, 5*time.Second) != nil {
+		return nil
+	}
+	return &Server{URL: connString, Source: "local"}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tail returns the last lines of a log file for an error message.
+func tail(path string) string {
+	raw, _ := os.ReadFile(path)
+	lines := bytes.Split(bytes.TrimSpace(raw), []byte("\n"))
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}

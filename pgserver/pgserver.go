@@ -1,0 +1,118 @@
+// Package pgserver finds or starts the PostgreSQL server that `make run` and
+// the tests use, in the order DESIGN.md fixes:
+//
+//  1. a connection string from the environment (DATABASE_URL, TEST_DATABASE_URL);
+//  2. a Docker daemon that answers: testcontainers-go starts a postgres container;
+//  3. local server binaries: a private cluster (initdb) on a free port and a
+//     private socket directory, as the postgres system user when run as root;
+//  4. none of these: one error that says how to get one.
+package pgserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Server is a running PostgreSQL server and a superuser (or otherwise
+// privileged) connection string for it.
+type Server struct {
+	// URL connects as a role that may create roles and databases.
+	URL string
+	// Source says which of the options was used: "env", "docker" or "local".
+	Source string
+
+	stop func(context.Context) error
+}
+
+// Stop stops a server that Start started; it leaves a server it only found alone.
+func (s *Server) Stop(ctx context.Context) error {
+	if s == nil || s.stop == nil {
+		return nil
+	}
+	return s.stop(ctx)
+}
+
+// Options say where to look and what to keep.
+type Options struct {
+	// EnvURL is the connection string from the environment, if any.
+	EnvURL string
+	// DataDir keeps a local cluster between runs; empty means a temporary
+	// cluster that Stop removes.
+	DataDir string
+	// Log receives progress messages; nil discards them.
+	Log *slog.Logger
+	// NoDocker skips the Docker option (for callers that know it is not wanted).
+	NoDocker bool
+}
+
+// ErrNoServer is returned when no option could provide a server.
+var ErrNoServer = errors.New(`no PostgreSQL server available: set DATABASE_URL (or TEST_DATABASE_URL for tests) to a server's connection string, start a Docker daemon, or install the PostgreSQL server binaries (Debian: apt-get install -y postgresql)`)
+
+// Start finds or starts a server.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.EnvURL != "" {
+		if err := waitReady(ctx, opts.EnvURL, 10*time.Second); err != nil {
+			return nil, fmt.Errorf("connect to the configured server %s: %w", Redact(opts.EnvURL), err)
+		}
+		log.Info("using the configured PostgreSQL server", "url", Redact(opts.EnvURL))
+		return &Server{URL: opts.EnvURL, Source: "env"}, nil
+	}
+	if !opts.NoDocker && dockerAnswers(ctx) {
+		s, err := startContainer(ctx, log)
+		if err == nil {
+			return s, nil
+		}
+		log.Warn("Docker answered but the postgres container did not start; trying local binaries", "err", err)
+	}
+	bindir, err := findBinDir()
+	if err != nil {
+		return nil, ErrNoServer
+	}
+	return startLocal(ctx, bindir, opts.DataDir, log)
+}
+
+// waitReady polls until a connection succeeds or the timeout passes.
+func waitReady(ctx context.Context, connString string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		conn, err := pgx.Connect(ctx, connString)
+		if err == nil {
+			err = conn.Ping(ctx)
+			conn.Close(context.Background())
+			if err == nil {
+				return nil
+			}
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return last
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Redact hides the password of a connection string for logs and messages.
+func Redact(connString string) string {
+	u, err := url.Parse(connString)
+	if err != nil || u.User == nil {
+		return connString
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

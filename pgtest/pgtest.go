@@ -1,0 +1,186 @@
+// Package pgtest gives each test its own migrated PostgreSQL database.
+//
+// A package's TestMain calls Main, which finds or starts a server (pgserver:
+// TEST_DATABASE_URL, then Docker, then a private local cluster) and migrates a
+// template database once. New then creates a database from that template for
+// one test (CREATE DATABASE … TEMPLATE), which takes milliseconds, and drops
+// it when the test ends.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/pgserver"
+)
+
+var (
+	server      *pgserver.Server
+	template    string
+	appPassword string
+	counter     atomic.Int64
+)
+
+// Main runs m against a server and exits.
+func Main(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx := context.Background()
+	var err error
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	server, err = pgserver.Start(ctx, pgserver.Options{EnvURL: os.Getenv("TEST_DATABASE_URL"), Log: logger})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
+		return 1
+	}
+	defer server.Stop(context.Background())
+	if err := prepareTemplate(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest: prepare template database:", err)
+		return 1
+	}
+	defer dropDatabase(template)
+	return m.Run()
+}
+
+func prepareTemplate(ctx context.Context) error {
+	template = fmt.Sprintf("rf_tmpl_%d_%s", os.Getpid(), randomHex(4))
+	if err := adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{template}.Sanitize()); err != nil {
+		return err
+	}
+	m, err := db.NewMigrator(URL(server.URL, template), nil)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if _, err := m.Up(ctx); err != nil {
+		return err
+	}
+	// A server we started is private to this run, so the app role may get a
+	// password; on a given server it comes from TEST_APP_DATABASE_PASSWORD.
+	appPassword = os.Getenv("TEST_APP_DATABASE_PASSWORD")
+	if server.Source != "env" {
+		appPassword = randomHex(16)
+		conn, err := pgx.Connect(ctx, server.URL)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		return db.SetAppPassword(ctx, conn, appPassword)
+	}
+	return nil
+}
+
+// DB is one test's database.
+type DB struct {
+	Name string
+	// AdminURL connects as the migrating role (a superuser on our own servers).
+	AdminURL string
+	// AppURL connects as rowfence_app, the role that serves requests.
+	AppURL string
+}
+
+// New creates a migrated database for t and drops it when t ends.
+func New(t testing.TB) *DB {
+	t.Helper()
+	if server == nil {
+		t.Fatal("pgtest: the package's TestMain must call pgtest.Main")
+	}
+	name := fmt.Sprintf("rf_t_%d_%d", os.Getpid(), counter.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stmt := fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s",
+		pgx.Identifier{name}.Sanitize(), pgx.Identifier{template}.Sanitize())
+	if err := adminExec(ctx, stmt); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := dropDatabase(name); err != nil {
+			t.Logf("pgtest: drop %s: %v", name, err)
+		}
+	})
+	adminURL := URL(server.URL, name)
+	u, _ := url.Parse(adminURL)
+	if appPassword != "" {
+		u.User = url.UserPassword(db.AppRole, appPassword)
+	} else {
+		u.User = url.User(db.AppRole)
+	}
+	return &DB{Name: name, AdminURL: adminURL, AppURL: u.String()}
+}
+
+// AdminPool opens a pool as the migrating role, closed when t ends.
+func (d *DB) AdminPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	return openPool(t, d.AdminURL, 0)
+}
+
+// AppPool opens a pool as the app role with at most maxConns connections
+// (0: pgxpool's default), closed when t ends.
+func (d *DB) AppPool(t testing.TB, maxConns int32) *pgxpool.Pool {
+	t.Helper()
+	return openPool(t, d.AppURL, maxConns)
+}
+
+func openPool(t testing.TB, connString string, maxConns int32) *pgxpool.Pool {
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	pool, err := db.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// URL returns connString with its database replaced by name.
+func URL(connString, name string) string {
+	u, err := url.Parse(connString)
+	if err != nil {
+		panic(fmt.Sprintf("pgtest: server connection strings must be URLs: %v", err))
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func adminExec(ctx context.Context, stmt string) error {
+	conn, err := pgx.Connect(ctx, server.URL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, stmt)
+	return err
+}
+
+func dropDatabase(name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return adminExec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}

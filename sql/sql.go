@@ -1,0 +1,19 @@
+// Package sql holds rowfence's schema as goose migrations and the SQL that
+// operators run by hand. Everything a reviewer needs to judge the isolation is
+// in this folder: roles and grants, tenant tables, policies.
+//
+// The files are embedded so that the one binary can migrate a database.
+package sql
+
+import "embed"
+
+// Migrations are goose migrations, applied in order by `rowfence migrate`.
+//
+//go:embed migrations/*.sql
+var Migrations embed.FS
+
+// DemoSeed fills the acme and globex demo tenants for `make run`. It is
+// idempotent and runs as the migrating role.
+//
+//go:embed seed/demo.sql
+var DemoSeed string
