@@ -42,6 +42,10 @@ func (e *ConstraintError) Error() string {
 func (e *ConstraintError) Is(target error) bool { return target == e.Kind }
 func (e *ConstraintError) Unwrap() error        { return e.Err }
 
+// MapError maps a pgx error to the domain errors above, for callers that use
+// the generated queries outside One and Tx (administration, the CLI).
+func MapError(err error) error { return mapError(err) }
+
 func mapError(err error) error {
 	if err == nil {
 		return nil

@@ -267,7 +267,7 @@ func TestOneIsOneRoundTrip(t *testing.T) {
 }
 
 // The setting never outlives the request on the pooled connection (leak
-// vectors 2 and 3): with one connection, the next user of it sees '' and,
+// vectors 2 and 3): with one connection, the next user of it sees ” and,
 // through the policy, no rows and no writes.
 func TestSettingIsGoneAfterwards(t *testing.T) {
 	t.Parallel()

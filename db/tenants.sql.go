@@ -65,7 +65,8 @@ func (q *Queries) TenantList(ctx context.Context) ([]Tenant, error) {
 
 const tenantLookup = `-- name: TenantLookup :one
 
-SELECT tenant_lookup FROM tenant_lookup($1::uuid, $2::text)
+SELECT l.id::uuid AS id, l.slug::text AS slug, l.status::text AS status
+FROM tenant_lookup($1::uuid, $2::text) AS l
 `
 
 type TenantLookupParams struct {
@@ -73,13 +74,19 @@ type TenantLookupParams struct {
 	Slug *string
 }
 
+type TenantLookupRow struct {
+	ID     uuid.UUID
+	Slug   string
+	Status string
+}
+
 // Tenant registry. TenantLookup is the app role's only way in (a SECURITY
 // DEFINER function, sql/migrations/00002_tenancy.sql). TenantCreate and
 // TenantList are lifecycle operations: they run as the migrating role from the
 // CLI, never from the request path.
-func (q *Queries) TenantLookup(ctx context.Context, arg TenantLookupParams) (interface{}, error) {
+func (q *Queries) TenantLookup(ctx context.Context, arg TenantLookupParams) (TenantLookupRow, error) {
 	row := q.db.QueryRow(ctx, tenantLookup, arg.ID, arg.Slug)
-	var tenant_lookup interface{}
-	err := row.Scan(&tenant_lookup)
-	return tenant_lookup, err
+	var i TenantLookupRow
+	err := row.Scan(&i.ID, &i.Slug, &i.Status)
+	return i, err
 }

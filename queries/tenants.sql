@@ -4,7 +4,8 @@
 -- CLI, never from the request path.
 
 -- name: TenantLookup :one
-SELECT * FROM tenant_lookup(sqlc.narg('id')::uuid, sqlc.narg('slug')::text);
+SELECT l.id::uuid AS id, l.slug::text AS slug, l.status::text AS status
+FROM tenant_lookup(sqlc.narg('id')::uuid, sqlc.narg('slug')::text) AS l;
 
 -- name: TenantCreate :one
 INSERT INTO tenants (slug, name) VALUES (@slug, @name) RETURNING *;

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rowfence/rowfence/pgserver"
+	schema "github.com/rowfence/rowfence/sql"
+)
+
+// runDev is `make run`: find or start PostgreSQL (DATABASE_URL, Docker, or a
+// local cluster kept in .pgdata), migrate, seed the demo tenants, print curl
+// commands, and serve as the app role.
+func runDev(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	dataDir := fs.String("data", ".pgdata", "where the local cluster is kept between runs")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	srv, err := pgserver.Start(ctx, pgserver.Options{EnvURL: getenv("DATABASE_URL"), DataDir: *dataDir, Log: log})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop(context.Background())
+
+	appPassword := getenv("APP_DATABASE_PASSWORD")
+	if appPassword == "" && srv.Source != "env" {
+		// Our own server: give the app role a fresh password for this run.
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		appPassword = hex.EncodeToString(b)
+	}
+	if err := migrateUp(ctx, srv.URL, appPassword, log); err != nil {
+		return err
+	}
+	if err := seedDemo(ctx, srv.URL); err != nil {
+		return fmt.Errorf("seed demo tenants: %w", err)
+	}
+	cfg, err := serveConfigFromEnv(getenv, srv.URL, appPassword)
+	if err != nil {
+		return err
+	}
+	printCurls(stdout, cfg.addr)
+	return serve(ctx, cfg, log)
+}
+
+func seedDemo(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, schema.DemoSeed)
+		return err
+	})
+}
+
+func printCurls(w io.Writer, addr string) {
+	host := addr
+	if strings.HasPrefix(host, ":") {
+		host = "localhost" + host
+	}
+	fmt.Fprintf(w, `
+rowfence is starting on http://%[1]s with demo tenants acme and globex. Try:
+
+  curl -s %[1]s/v1/products -H 'X-Tenant-ID: acme'
+  curl -s %[1]s/v1/products/a2000000-0000-4000-8000-000000000001 -H 'X-Tenant-ID: acme'
+  curl -s %[1]s/v1/products/a2000000-0000-4000-8000-000000000001 -H 'X-Tenant-ID: globex'   # 404: acme's row
+  curl -s -X POST %[1]s/v1/products -H 'X-Tenant-ID: globex' -H 'Content-Type: application/json' -d '{"name":"Flamethrower","price":4200}'
+  curl -s '%[1]s/v1/users?limit=2' -H 'X-Tenant-ID: acme'
+
+`, host)
+}

@@ -1,0 +1,124 @@
+// Command rowfence is the one binary: it migrates, serves, and administers
+// tenants. Run `rowfence help` for the subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "rowfence:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// usageError is a mistake in the command line (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `rowfence: a multi-tenant REST backend whose tenant isolation PostgreSQL enforces.
+
+Usage:
+  rowfence migrate [up|down|status]            apply, roll back one, or list migrations (DATABASE_URL)
+  rowfence serve                               serve the API (APP_DATABASE_URL, or derived from DATABASE_URL)
+  rowfence tenant create --slug S --name N     create a tenant, print it as JSON (DATABASE_URL)
+  rowfence tenant list                         list tenants as JSON (DATABASE_URL)
+  rowfence dev                                 find or start a local PostgreSQL, migrate, seed demo tenants, serve (make run)
+
+Environment:
+  DATABASE_URL           the migrating role: may create roles and own tables; never used to serve
+  APP_DATABASE_URL       the rowfence_app role's connection, used by serve
+  APP_DATABASE_PASSWORD  rowfence_app's password: migrate sets it, serve uses it when deriving from DATABASE_URL
+  ADDR                   listen address (default :8080)
+  CURSOR_KEY             secret (>= 32 bytes) signing list cursors; share it across instances (default: random per process)
+  TENANT_CACHE_TTL       how long a resolved tenant is cached, e.g. 5s (default 5s; 0 disables)
+  SHUTDOWN_TIMEOUT       how long in-flight requests may finish after SIGTERM (default 15s)
+  LOG_FORMAT             json (default) or text
+`
+
+// run is the whole program; main only supplies the process's environment, so
+// tests can run it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"missing subcommand"}
+	}
+	log, err := newLogger(getenv("LOG_FORMAT"), stderr)
+	if err != nil {
+		return err
+	}
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "migrate":
+		return runMigrate(ctx, rest, getenv, stdout, log)
+	case "serve":
+		return runServe(ctx, rest, getenv, log)
+	case "tenant":
+		return runTenant(ctx, rest, getenv, stdout, stderr)
+	case "dev":
+		return runDev(ctx, rest, getenv, stdout, log)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return usageError{fmt.Sprintf("unknown subcommand %q", cmd)}
+	}
+}
+
+func newLogger(format string, w io.Writer) (*slog.Logger, error) {
+	switch strings.ToLower(format) {
+	case "", "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	default:
+		return nil, usageError{fmt.Sprintf("LOG_FORMAT must be json or text, not %q", format)}
+	}
+}
+
+// requireEnv returns getenv(name) or a clear error.
+func requireEnv(getenv func(string) string, name, what string) (string, error) {
+	v := getenv(name)
+	if v == "" {
+		return "", usageError{fmt.Sprintf("%s is not set: %s", name, what)}
+	}
+	return v, nil
+}
+
+// parseFlags parses a subcommand's flags and refuses positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rowfence/rowfence/db"
+)
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, log *slog.Logger) error {
+	action := "up"
+	if len(args) > 0 {
+		action, args = args[0], args[1:]
+	}
+	if len(args) > 0 {
+		return usageError{fmt.Sprintf("migrate %s: unexpected argument %q", action, args[0])}
+	}
+	url, err := requireEnv(getenv, "DATABASE_URL", "migrate connects as a role that may create roles and own tables")
+	if err != nil {
+		return err
+	}
+	switch action {
+	case "up":
+		if err := migrateUp(ctx, url, getenv("APP_DATABASE_PASSWORD"), log); err != nil {
+			return err
+		}
+		return printVersion(ctx, url, stdout)
+	case "down":
+		m, err := db.NewMigrator(url, log)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		if _, err := m.Down(ctx); err != nil {
+			return fmt.Errorf("migrate down: %w", err)
+		}
+		return printVersion(ctx, url, stdout)
+	case "status":
+		m, err := db.NewMigrator(url, nil)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		statuses, err := m.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate status: %w", err)
+		}
+		for _, s := range statuses {
+			applied := "pending"
+			if !s.AppliedAt.IsZero() {
+				applied = "applied " + s.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
+			}
+			fmt.Fprintf(stdout, "%05d  %-40s %s\n", s.Source.Version, s.Source.Path, applied)
+		}
+		return nil
+	default:
+		return usageError{fmt.Sprintf("migrate: unknown action %q (up, down or status)", action)}
+	}
+}
+
+// migrateUp applies pending migrations and, when appPassword is set, gives the
+// app role that password.
+func migrateUp(ctx context.Context, url, appPassword string, log *slog.Logger) error {
+	m, err := db.NewMigrator(url, log)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if _, err := m.Up(ctx); err != nil {
+		return fmt.Errorf("migrate up: %w", err)
+	}
+	if appPassword == "" {
+		return nil
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if err := db.SetAppPassword(ctx, conn, appPassword); err != nil {
+		return fmt.Errorf("set the %s password: %w", db.AppRole, err)
+	}
+	return nil
+}
+
+func printVersion(ctx context.Context, url string, stdout io.Writer) error {
+	m, err := db.NewMigrator(url, nil)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	v, err := m.Version(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database at migration version %d\n", v)
+	return nil
+}

@@ -1,0 +1,181 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/rowfence/rowfence/db"
+)
+
+// collection describes one resource type (products, users) to the generic
+// list, get, create, update and delete handlers below. Each database call is a
+// single statement, so each request costs one round trip (db.One).
+type collection[T any] struct {
+	name   string // path segment; also binds cursors to this list
+	list   func(ctx context.Context, q *db.Queries, after position, limit int32) ([]T, error)
+	get    func(q *db.Queries, ctx context.Context, id uuid.UUID) (T, error)         // a method expression
+	remove func(q *db.Queries, ctx context.Context, id uuid.UUID) (uuid.UUID, error) // a method expression
+	pos    func(T) position
+	render func(T) any
+}
+
+// List paging.
+const (
+	defaultLimit = 20
+	maxLimit     = 100
+)
+
+// firstPage sorts before every row: created_at is never that old.
+var firstPage = position{CreatedAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)}
+
+type listPage struct {
+	Items      []any   `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+func (c collection[T]) handleList(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit, cursor, detail := parseListQuery(r.URL.RawQuery)
+		if detail != "" {
+			writeProblem(w, r, probBadRequest, detail)
+			return
+		}
+		sc := scope(r)
+		after := firstPage
+		if cursor != "" {
+			p, err := s.cursors.decode(sc.TenantID, c.name, cursor)
+			if err != nil {
+				writeProblem(w, r, probInvalidCursor, err.Error())
+				return
+			}
+			after = p
+		}
+		// One row more than asked says whether there is a next page.
+		rows, err := db.One(r.Context(), s.pool, sc, func(q *db.Queries) ([]T, error) {
+			return c.list(r.Context(), q, after, int32(limit+1))
+		})
+		if err != nil {
+			s.dbError(w, r, err)
+			return
+		}
+		page := listPage{Items: make([]any, 0, min(len(rows), limit))}
+		if len(rows) > limit {
+			rows = rows[:limit]
+			next := s.cursors.encode(sc.TenantID, c.name, c.pos(rows[limit-1]))
+			page.NextCursor = &next
+		}
+		for _, row := range rows {
+			page.Items = append(page.Items, c.render(row))
+		}
+		encode(w, http.StatusOK, page)
+	})
+}
+
+// parseListQuery reads ?limit= and ?cursor=; anything else, a repeated
+// parameter or a bad value is refused with a detail for the 400.
+func parseListQuery(raw string) (limit int, cursor, detail string) {
+	values, err := url.ParseQuery(raw)
+	if err != nil {
+		return 0, "", "the query string is malformed"
+	}
+	limit = defaultLimit
+	for name, vs := range values {
+		if len(vs) != 1 {
+			return 0, "", "query parameter " + strconv.Quote(name) + " may appear once"
+		}
+		switch name {
+		case "limit":
+			n, err := strconv.Atoi(vs[0])
+			if err != nil || n < 1 || n > maxLimit || vs[0] != strconv.Itoa(n) {
+				return 0, "", "limit must be an integer from 1 to " + strconv.Itoa(maxLimit)
+			}
+			limit = n
+		case "cursor":
+			if vs[0] == "" {
+				return 0, "", "cursor must not be empty; omit it for the first page"
+			}
+			cursor = vs[0]
+		default:
+			return 0, "", "unknown query parameter " + strconv.Quote(name) + "; lists take limit and cursor"
+		}
+	}
+	return limit, cursor, ""
+}
+
+func (c collection[T]) handleGet(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := pathID(w, r)
+		if !ok {
+			return
+		}
+		row, err := db.One(r.Context(), s.pool, scope(r), func(q *db.Queries) (T, error) {
+			return c.get(q, r.Context(), id)
+		})
+		if err != nil {
+			s.dbError(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, c.render(row))
+	})
+}
+
+func (c collection[T]) handleDelete(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := pathID(w, r)
+		if !ok {
+			return
+		}
+		_, err := db.One(r.Context(), s.pool, scope(r), func(q *db.Queries) (uuid.UUID, error) {
+			return c.remove(q, r.Context(), id)
+		})
+		if err != nil {
+			s.dbError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func handleCreate[In validator, T any](s *server, c collection[T], create func(ctx context.Context, q *db.Queries, in In) (T, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, ok := decodeValid[In](w, r, "application/json")
+		if !ok {
+			return
+		}
+		row, err := db.One(r.Context(), s.pool, scope(r), func(q *db.Queries) (T, error) {
+			return create(r.Context(), q, in)
+		})
+		if err != nil {
+			s.dbError(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/"+c.name+"/"+c.pos(row).ID.String())
+		encode(w, http.StatusCreated, c.render(row))
+	})
+}
+
+func handleUpdate[In validator, T any](s *server, c collection[T], update func(ctx context.Context, q *db.Queries, id uuid.UUID, in In) (T, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := pathID(w, r)
+		if !ok {
+			return
+		}
+		in, ok := decodeValid[In](w, r, "application/json", "application/merge-patch+json")
+		if !ok {
+			return
+		}
+		row, err := db.One(r.Context(), s.pool, scope(r), func(q *db.Queries) (T, error) {
+			return update(r.Context(), q, id, in)
+		})
+		if err != nil {
+			s.dbError(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, c.render(row))
+	})
+}

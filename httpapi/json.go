@@ -1,0 +1,167 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxBodyBytes is the largest request body accepted (413 above it).
+const MaxBodyBytes = 1 << 20
+
+// encode answers with v as JSON.
+func encode(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		writeProblem(w, nil, probInternal, "")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// validator is a request body that checks itself.
+type validator interface {
+	valid() fieldErrors
+}
+
+// decodeValid reads a JSON request body into a T and validates it. On any
+// failure it answers with the right problem and returns ok=false:
+// 415 wrong content type, 413 too large, 400 malformed, not UTF-8, unknown
+// field or trailing data, 422 a wrong type or an invalid value.
+func decodeValid[T validator](w http.ResponseWriter, r *http.Request, mediaTypes ...string) (v T, ok bool) {
+	if !acceptableMediaType(r.Header.Get("Content-Type"), mediaTypes) {
+		writeProblem(w, r, probUnsupportedMedia,
+			fmt.Sprintf("Content-Type must be %s", strings.Join(mediaTypes, " or ")))
+		return v, false
+	}
+	if r.ContentLength > MaxBodyBytes {
+		writeProblem(w, r, probTooLarge, fmt.Sprintf("the body may be at most %d bytes", MaxBodyBytes))
+		return v, false
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeProblem(w, r, probTooLarge, fmt.Sprintf("the body may be at most %d bytes", MaxBodyBytes))
+		} else {
+			writeProblem(w, r, probBadRequest, "could not read the request body")
+		}
+		return v, false
+	}
+	if !utf8.Valid(raw) {
+		// encoding/json would silently replace invalid bytes: refuse instead
+		// of storing something the client did not send.
+		writeProblem(w, r, probMalformedJSON, "the body is not valid UTF-8")
+		return v, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			writeValidation(w, r, fieldErrors{typeErr.Field: "must be " + jsonKind(typeErr.Type.Kind().String())})
+			return v, false
+		}
+		writeProblem(w, r, probMalformedJSON, jsonErrorDetail(err))
+		return v, false
+	}
+	if dec.More() {
+		writeProblem(w, r, probMalformedJSON, "the body must hold exactly one JSON object")
+		return v, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		writeProblem(w, r, probMalformedJSON, "the body must hold exactly one JSON object")
+		return v, false
+	}
+	if errs := v.valid(); len(errs) > 0 {
+		writeValidation(w, r, errs)
+		return v, false
+	}
+	return v, true
+}
+
+func acceptableMediaType(header string, allowed []string) bool {
+	mt, params, err := mime.ParseMediaType(header)
+	if err != nil {
+		return false
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return false
+	}
+	for _, a := range allowed {
+		if mt == a {
+			return true
+		}
+	}
+	return false
+}
+
+func jsonErrorDetail(err error) string {
+	var syntax *json.SyntaxError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("invalid JSON at byte %d: %v", syntax.Offset, err)
+	case errors.Is(err, io.EOF):
+		return "the body is empty; send a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the JSON body ends too early"
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return strings.TrimPrefix(err.Error(), "json: ")
+	default:
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return "the body must be a JSON object"
+		}
+		return "invalid JSON: " + err.Error()
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "int64", "int", "int32":
+		return "an integer"
+	case "bool":
+		return "a boolean"
+	default:
+		return "of another type"
+	}
+}
+
+// optional is a PATCH field: absent, null, or a value.
+type optional[T any] struct {
+	Set   bool
+	Null  bool
+	Value T
+}
+
+func (o *optional[T]) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	if string(b) == "null" {
+		o.Null = true
+		return nil
+	}
+	return json.Unmarshal(b, &o.Value)
+}
+
+// ptr returns the value for a SQL narg: nil when absent.
+func (o optional[T]) ptr() *T {
+	if !o.Set || o.Null {
+		return nil
+	}
+	v := o.Value
+	return &v
+}

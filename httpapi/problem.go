@@ -1,0 +1,96 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strconv"
+)
+
+// Problem is an RFC 9457 problem detail. Every error rowfence answers is one.
+type Problem struct {
+	Type     string       `json:"type"`
+	Title    string       `json:"title"`
+	Status   int          `json:"status"`
+	Detail   string       `json:"detail,omitempty"`
+	Instance string       `json:"instance,omitempty"`
+	Errors   []FieldError `json:"errors,omitempty"`
+}
+
+// FieldError is one invalid field of a request body (422 answers).
+type FieldError struct {
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
+}
+
+// problemType names each kind of problem; the URN is stable and documented in
+// the README, the title is its human-readable summary.
+type problemType struct {
+	status int
+	slug   string
+	title  string
+}
+
+var (
+	probBadRequest       = problemType{http.StatusBadRequest, "bad-request", "Bad request"}
+	probMalformedJSON    = problemType{http.StatusBadRequest, "malformed-json", "Malformed JSON body"}
+	probTenantRequired   = problemType{http.StatusBadRequest, "tenant-required", "Tenant required"}
+	probTenantMalformed  = problemType{http.StatusBadRequest, "tenant-malformed", "Malformed tenant identifier"}
+	probInvalidCursor    = problemType{http.StatusBadRequest, "invalid-cursor", "Invalid cursor"}
+	probInvalidID        = problemType{http.StatusBadRequest, "invalid-id", "Invalid id"}
+	probTenantSuspended  = problemType{http.StatusForbidden, "tenant-suspended", "Tenant suspended"}
+	probForbidden        = problemType{http.StatusForbidden, "forbidden", "Forbidden"}
+	probTenantNotFound   = problemType{http.StatusNotFound, "tenant-not-found", "Tenant not found"}
+	probNotFound         = problemType{http.StatusNotFound, "not-found", "Not found"}
+	probMethodNotAllowed = problemType{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"}
+	probConflict         = problemType{http.StatusConflict, "conflict", "Conflict"}
+	probTooLarge         = problemType{http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large"}
+	probUnsupportedMedia = problemType{http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type"}
+	probValidation       = problemType{http.StatusUnprocessableEntity, "validation", "Validation failed"}
+	probInternal         = problemType{http.StatusInternalServerError, "internal", "Internal server error"}
+	probUnavailable      = problemType{http.StatusServiceUnavailable, "unavailable", "Service unavailable"}
+)
+
+const problemURNPrefix = "urn:rowfence:problem:"
+
+// writeProblem answers with a problem of type pt.
+func writeProblem(w http.ResponseWriter, r *http.Request, pt problemType, detail string) {
+	writeProblemBody(w, r, Problem{Type: problemURNPrefix + pt.slug, Title: pt.title, Status: pt.status, Detail: detail})
+}
+
+func writeValidation(w http.ResponseWriter, r *http.Request, errs fieldErrors) {
+	p := Problem{
+		Type:   problemURNPrefix + probValidation.slug,
+		Title:  probValidation.title,
+		Status: probValidation.status,
+		Detail: "the request body has invalid fields; see errors",
+	}
+	for field, detail := range errs {
+		p.Errors = append(p.Errors, FieldError{Field: field, Detail: detail})
+	}
+	sort.Slice(p.Errors, func(i, j int) bool { return p.Errors[i].Field < p.Errors[j].Field })
+	writeProblemBody(w, r, p)
+}
+
+func writeProblemBody(w http.ResponseWriter, r *http.Request, p Problem) {
+	if r != nil {
+		p.Instance = r.URL.Path
+	}
+	body, _ := json.Marshal(p)
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// fieldErrors collects per-field validation failures.
+type fieldErrors map[string]string
+
+func (fe fieldErrors) add(field, detail string) {
+	if _, ok := fe[field]; !ok {
+		fe[field] = detail
+	}
+}

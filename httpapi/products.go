@@ -1,0 +1,96 @@
+package httpapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/rowfence/rowfence/db"
+)
+
+type productJSON struct {
+	ID          uuid.UUID `json:"id"`
+	TenantID    uuid.UUID `json:"tenant_id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Price       int64     `json:"price"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+var products = collection[db.Product]{
+	name: "products",
+	list: func(ctx context.Context, q *db.Queries, after position, limit int32) ([]db.Product, error) {
+		return q.ProductList(ctx, db.ProductListParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
+	},
+	get:    (*db.Queries).ProductGet,
+	remove: (*db.Queries).ProductDelete,
+	pos:    func(p db.Product) position { return position{CreatedAt: p.CreatedAt, ID: p.ID} },
+	render: func(p db.Product) any {
+		return productJSON{ID: p.ID, TenantID: p.TenantID, Name: p.Name, Description: p.Description,
+			Price: p.Price, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC()}
+	},
+}
+
+// productCreateBody is POST /v1/products. There is no tenant_id field: a body
+// that carries one is refused as an unknown field.
+type productCreateBody struct {
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	Price       *int64  `json:"price"`
+}
+
+func (b productCreateBody) valid() fieldErrors {
+	fe := fieldErrors{}
+	if checkRequired(fe, "name", b.Name) {
+		checkText(fe, "name", *b.Name, 1, 200, false)
+	}
+	if b.Description != nil {
+		checkText(fe, "description", *b.Description, 0, 10000, true)
+	}
+	if checkRequired(fe, "price", b.Price) {
+		checkPrice(fe, *b.Price)
+	}
+	return fe
+}
+
+func createProduct(ctx context.Context, q *db.Queries, b productCreateBody) (db.Product, error) {
+	p := db.ProductCreateParams{Name: *b.Name, Price: *b.Price}
+	if b.Description != nil {
+		p.Description = *b.Description
+	}
+	return q.ProductCreate(ctx, p)
+}
+
+// productPatchBody is PATCH /v1/products/{id}: only the fields present change.
+type productPatchBody struct {
+	Name        optional[string] `json:"name"`
+	Description optional[string] `json:"description"`
+	Price       optional[int64]  `json:"price"`
+}
+
+func (b productPatchBody) valid() fieldErrors {
+	fe := fieldErrors{}
+	any := false
+	if checkPatch(fe, "name", b.Name) {
+		any = true
+		checkText(fe, "name", b.Name.Value, 1, 200, false)
+	}
+	if checkPatch(fe, "description", b.Description) {
+		any = true
+		checkText(fe, "description", b.Description.Value, 0, 10000, true)
+	}
+	if checkPatch(fe, "price", b.Price) {
+		any = true
+		checkPrice(fe, b.Price.Value)
+	}
+	if !any && len(fe) == 0 {
+		fe.add("", "send at least one of name, description, price")
+	}
+	return fe
+}
+
+func updateProduct(ctx context.Context, q *db.Queries, id uuid.UUID, b productPatchBody) (db.Product, error) {
+	return q.ProductUpdate(ctx, db.ProductUpdateParams{ID: id, Name: b.Name.ptr(), Description: b.Description.ptr(), Price: b.Price.ptr()})
+}

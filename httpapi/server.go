@@ -1,0 +1,188 @@
+// Package httpapi is rowfence's REST API: routes (routes.go), the tenant
+// middleware (tenant.go), handlers, and JSON and problem+json encoding.
+// Handlers never filter by tenant; they pass the request's db.Scope to the
+// database layer and PostgreSQL's policies do the rest.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/tenancy"
+)
+
+// Config holds the server's dependencies.
+type Config struct {
+	// Pool connects as the app role (never a superuser, owner or BYPASSRLS).
+	Pool     *pgxpool.Pool
+	Resolver *tenancy.Resolver
+	Logger   *slog.Logger
+	// CursorKey signs pagination cursors; instances behind one load balancer
+	// must share it. At least 32 bytes.
+	CursorKey []byte
+}
+
+type server struct {
+	pool     *pgxpool.Pool
+	resolver *tenancy.Resolver
+	log      *slog.Logger
+	cursors  cursorCodec
+}
+
+// NewServer returns the API as one handler.
+func NewServer(cfg Config) (http.Handler, error) {
+	if cfg.Pool == nil || cfg.Resolver == nil {
+		return nil, errors.New("httpapi: Pool and Resolver are required")
+	}
+	if len(cfg.CursorKey) < 32 {
+		return nil, errors.New("httpapi: CursorKey must be at least 32 bytes")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &server{pool: cfg.Pool, resolver: cfg.Resolver, log: cfg.Logger, cursors: cursorCodec{key: cfg.CursorKey}}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	return s.recoverPanics(s.accessLog(problemsForMux(mux))), nil
+}
+
+// dbError answers for an error from the database layer. The same answer for
+// "absent" and "another tenant's" is not a choice made here: RLS makes the
+// two indistinguishable (leak vector 8).
+func (s *server) dbError(w http.ResponseWriter, r *http.Request, err error) {
+	var ce *db.ConstraintError
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		writeProblem(w, r, probNotFound, "no such resource")
+	case errors.As(err, &ce) && errors.Is(err, db.ErrConflict):
+		field, detail := conflictDetail(ce.Constraint)
+		p := Problem{Type: problemURNPrefix + probConflict.slug, Title: probConflict.title, Status: probConflict.status, Detail: detail}
+		if field != "" {
+			p.Errors = []FieldError{{Field: field, Detail: detail}}
+		}
+		writeProblemBody(w, r, p)
+	case errors.Is(err, db.ErrInvalid):
+		writeProblem(w, r, probValidation, "the database rejected a value: "+err.Error())
+	case errors.Is(err, db.ErrForbidden):
+		writeProblem(w, r, probForbidden, "the database refused the operation")
+	case errors.Is(err, db.ErrUnavailable):
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, r, probUnavailable, "the database is unavailable; retry shortly")
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		writeProblem(w, r, probUnavailable, "request canceled")
+	default:
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeProblem(w, r, probInternal, "")
+	}
+}
+
+// conflictDetail explains a unique violation by constraint name.
+func conflictDetail(constraint string) (field, detail string) {
+	switch constraint {
+	case "users_tenant_email_key":
+		return "email", "a user with this email already exists"
+	default:
+		return "", "the resource conflicts with an existing one"
+	}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// accessLog writes one line per request: never a credential or a body.
+func (s *server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+		if t, ok := tenancy.FromContext(r.Context()); ok {
+			attrs = append(attrs, "tenant", t.Slug)
+		}
+		s.log.InfoContext(r.Context(), "request", attrs...)
+	})
+}
+
+// recoverPanics turns a handler panic into a 500 problem and a logged stack;
+// the server keeps serving.
+func (s *server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(r.Context(), "handler panicked", "method", r.Method, "path", r.URL.Path,
+					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				writeProblem(w, r, probInternal, "")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// problemsForMux answers the mux's own 404 and 405 with problem+json.
+func problemsForMux(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(&muxErrorWriter{ResponseWriter: w, r: r}, r)
+	})
+}
+
+// muxErrorWriter replaces the mux's plain-text 404 and 405 bodies.
+type muxErrorWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	replaced bool
+}
+
+func (m *muxErrorWriter) WriteHeader(code int) {
+	switch code {
+	case http.StatusNotFound:
+		m.replaced = true
+		writeProblem(m.ResponseWriter, m.r, probNotFound, "no route for "+m.r.URL.Path)
+	case http.StatusMethodNotAllowed:
+		m.replaced = true
+		writeProblem(m.ResponseWriter, m.r, probMethodNotAllowed,
+			m.r.Method+" is not allowed here; allowed: "+m.ResponseWriter.Header().Get("Allow"))
+	default:
+		m.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (m *muxErrorWriter) Write(b []byte) (int, error) {
+	if m.replaced {
+		return len(b), nil
+	}
+	return m.ResponseWriter.Write(b)
+}

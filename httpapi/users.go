@@ -1,0 +1,95 @@
+package httpapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/rowfence/rowfence/db"
+)
+
+type userJSON struct {
+	ID        uuid.UUID `json:"id"`
+	TenantID  uuid.UUID `json:"tenant_id"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+var users = collection[db.User]{
+	name: "users",
+	list: func(ctx context.Context, q *db.Queries, after position, limit int32) ([]db.User, error) {
+		return q.UserList(ctx, db.UserListParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
+	},
+	get:    (*db.Queries).UserGet,
+	remove: (*db.Queries).UserDelete,
+	pos:    func(u db.User) position { return position{CreatedAt: u.CreatedAt, ID: u.ID} },
+	render: func(u db.User) any {
+		return userJSON{ID: u.ID, TenantID: u.TenantID, Name: u.Name, Email: u.Email, Role: u.Role,
+			CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+	},
+}
+
+// userCreateBody is POST /v1/users; role defaults to member.
+type userCreateBody struct {
+	Name  *string `json:"name"`
+	Email *string `json:"email"`
+	Role  *string `json:"role"`
+}
+
+func (b userCreateBody) valid() fieldErrors {
+	fe := fieldErrors{}
+	if checkRequired(fe, "name", b.Name) {
+		checkText(fe, "name", *b.Name, 1, 200, false)
+	}
+	if checkRequired(fe, "email", b.Email) {
+		checkEmail(fe, *b.Email)
+	}
+	if b.Role != nil {
+		checkRole(fe, *b.Role)
+	}
+	return fe
+}
+
+func createUser(ctx context.Context, q *db.Queries, b userCreateBody) (db.User, error) {
+	p := db.UserCreateParams{Name: *b.Name, Email: *b.Email, Role: "member"}
+	if b.Role != nil {
+		p.Role = *b.Role
+	}
+	return q.UserCreate(ctx, p)
+}
+
+// userPatchBody is PATCH /v1/users/{id}.
+type userPatchBody struct {
+	Name  optional[string] `json:"name"`
+	Email optional[string] `json:"email"`
+	Role  optional[string] `json:"role"`
+}
+
+func (b userPatchBody) valid() fieldErrors {
+	fe := fieldErrors{}
+	any := false
+	if checkPatch(fe, "name", b.Name) {
+		any = true
+		checkText(fe, "name", b.Name.Value, 1, 200, false)
+	}
+	if checkPatch(fe, "email", b.Email) {
+		any = true
+		checkEmail(fe, b.Email.Value)
+	}
+	if checkPatch(fe, "role", b.Role) {
+		any = true
+		checkRole(fe, b.Role.Value)
+	}
+	if !any && len(fe) == 0 {
+		fe.add("", "send at least one of name, email, role")
+	}
+	return fe
+}
+
+func updateUser(ctx context.Context, q *db.Queries, id uuid.UUID, b userPatchBody) (db.User, error) {
+	return q.UserUpdate(ctx, db.UserUpdateParams{ID: id, Name: b.Name.ptr(), Email: b.Email.ptr(), Role: b.Role.ptr()})
+}

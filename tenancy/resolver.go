@@ -1,0 +1,83 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rowfence/rowfence/db"
+)
+
+// Resolver turns a Key into a Tenant, caching answers (found and not found)
+// for TTL so that a request's only database round trip is its own work.
+// A suspension or a new tenant therefore takes effect within TTL.
+type Resolver struct {
+	pool *pgxpool.Pool
+	ttl  time.Duration
+	max  int
+	now  func() time.Time
+
+	mu      sync.Mutex
+	entries map[Key]entry
+}
+
+type entry struct {
+	tenant  Tenant
+	found   bool
+	expires time.Time
+}
+
+// DefaultTTL bounds how long a cached tenant (or its absence) is believed.
+const DefaultTTL = 5 * time.Second
+
+// maxEntries bounds the cache; past it the cache starts over, so a flood of
+// made-up keys costs lookups, not memory.
+const maxEntries = 10000
+
+// NewResolver resolves through pool (the app role's). ttl <= 0 disables the cache.
+func NewResolver(pool *pgxpool.Pool, ttl time.Duration) *Resolver {
+	return &Resolver{pool: pool, ttl: ttl, max: maxEntries, now: time.Now, entries: map[Key]entry{}}
+}
+
+// Resolve returns the tenant for key, or ErrUnknown.
+func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
+	if r.ttl > 0 {
+		r.mu.Lock()
+		e, ok := r.entries[key]
+		r.mu.Unlock()
+		if ok && r.now().Before(e.expires) {
+			if !e.found {
+				return Tenant{}, ErrUnknown
+			}
+			return e.tenant, nil
+		}
+	}
+	params := db.TenantLookupParams{}
+	if key.Slug != "" {
+		params.Slug = &key.Slug
+	} else {
+		params.ID = &key.ID
+	}
+	row, err := db.New(r.pool).TenantLookup(ctx, params)
+	found := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return Tenant{}, err
+	}
+	t := Tenant{ID: row.ID, Slug: row.Slug, Status: row.Status}
+	if r.ttl > 0 {
+		r.mu.Lock()
+		if len(r.entries) >= r.max {
+			clear(r.entries)
+		}
+		r.entries[key] = entry{tenant: t, found: found, expires: r.now().Add(r.ttl)}
+		r.mu.Unlock()
+	}
+	if !found {
+		return Tenant{}, ErrUnknown
+	}
+	return t, nil
+}

@@ -1,0 +1,82 @@
+// Package tenancy decides which tenant a request is for. Today that is the
+// X-Tenant-ID header, trusted as it is (authentication comes later); the
+// tenant it names is resolved through the database's tenant_lookup function,
+// the app role's only, deliberate, view of the tenant registry.
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// Tenant is the tenant a request runs for.
+type Tenant struct {
+	ID     uuid.UUID
+	Slug   string
+	Status string
+}
+
+// Statuses a tenant can have (tenants.status).
+const (
+	StatusActive    = "active"
+	StatusSuspended = "suspended"
+)
+
+var (
+	// ErrMalformed: the value is neither a tenant slug nor a tenant UUID.
+	ErrMalformed = errors.New("X-Tenant-ID must be a tenant slug or a tenant UUID")
+	// ErrUnknown: no tenant has that slug or id.
+	ErrUnknown = errors.New("tenant not found")
+)
+
+// slugPattern is the format the tenants table enforces (tenants_slug_format).
+var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
+
+// ValidSlug reports whether s is a well-formed tenant slug.
+func ValidSlug(s string) bool { return slugPattern.MatchString(s) }
+
+// Key names a tenant by id or by slug; exactly one is set.
+type Key struct {
+	ID   uuid.UUID
+	Slug string
+}
+
+func (k Key) String() string {
+	if k.Slug != "" {
+		return k.Slug
+	}
+	return k.ID.String()
+}
+
+// ParseKey reads a tenant identifier: a slug, or a UUID in its canonical
+// 36-character form (either case). Anything else is ErrMalformed.
+func ParseKey(raw string) (Key, error) {
+	if len(raw) == 36 && strings.Count(raw, "-") == 4 {
+		id, err := uuid.Parse(raw)
+		if err != nil || id == uuid.Nil {
+			return Key{}, ErrMalformed
+		}
+		return Key{ID: id}, nil
+	}
+	if !ValidSlug(raw) {
+		return Key{}, ErrMalformed
+	}
+	return Key{Slug: raw}, nil
+}
+
+type ctxKey struct{}
+
+// WithTenant returns ctx carrying t.
+func WithTenant(ctx context.Context, t Tenant) context.Context {
+	return context.WithValue(ctx, ctxKey{}, t)
+}
+
+// FromContext returns the request's tenant; ok is false outside a tenant.
+func FromContext(ctx context.Context) (t Tenant, ok bool) {
+	t, ok = ctx.Value(ctxKey{}).(Tenant)
+	return t, ok
+}
