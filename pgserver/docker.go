@@ -40,6 +40,7 @@ func dockerAnswers(ctx context.Context) (ok bool) {
 }
 
 func startContainer(ctx context.Context, log *slog.Logger) (*Server, error) {
+	log = orDiscard(log)
 	secret := make([]byte, 12)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err

@@ -124,6 +124,7 @@ func (a *runAs) canReach(dir string) bool {
 // temporary and tuned for tests (no fsync); otherwise it is kept in dataDir
 // and reused, even while another process of ours serves it.
 func startLocal(ctx context.Context, bindir, dataDir string, log *slog.Logger) (*Server, error) {
+	log = orDiscard(log)
 	account, err := serverAccount()
 	if err != nil {
 		return nil, err

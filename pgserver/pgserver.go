@@ -57,10 +57,7 @@ var ErrNoServer = errors.New(`no PostgreSQL server available: set DATABASE_URL (
 
 // Start finds or starts a server.
 func Start(ctx context.Context, opts Options) (*Server, error) {
-	log := opts.Log
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	log := orDiscard(opts.Log)
 	if opts.EnvURL != "" {
 		if err := waitReady(ctx, opts.EnvURL, 10*time.Second); err != nil {
 			return nil, fmt.Errorf("connect to the configured server %s: %w", Redact(opts.EnvURL), err)
@@ -80,6 +77,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, ErrNoServer
 	}
 	return startLocal(ctx, bindir, opts.DataDir, log)
+}
+
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return log
 }
 
 // waitReady polls until a connection succeeds or the timeout passes.

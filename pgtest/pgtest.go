@@ -91,6 +91,8 @@ type DB struct {
 	AdminURL string
 	// AppURL connects as rowfence_app, the role that serves requests.
 	AppURL string
+	// AppPassword is rowfence_app's password in AppURL ("" where trusted).
+	AppPassword string
 }
 
 // New creates a migrated database for t and drops it when t ends.
@@ -119,7 +121,7 @@ func New(t testing.TB) *DB {
 	} else {
 		u.User = url.User(db.AppRole)
 	}
-	return &DB{Name: name, AdminURL: adminURL, AppURL: u.String()}
+	return &DB{Name: name, AdminURL: adminURL, AppURL: u.String(), AppPassword: appPassword}
 }
 
 // AdminPool opens a pool as the migrating role, closed when t ends.

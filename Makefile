@@ -1,0 +1,33 @@
+# rowfence — `make help` lists the targets.
+GO ?= go
+export GOFLAGS := -buildvcs=false
+
+.PHONY: help run test test/race build generate verify vet fmt bench clean-data
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+run: ## find or start PostgreSQL (DATABASE_URL, Docker, or a local cluster in .pgdata), migrate, seed acme and globex, serve on :8080
+	$(GO) run ./cmd/rowfence dev
+
+test: verify vet ## run every test against a real PostgreSQL (TEST_DATABASE_URL, Docker, or a private local cluster)
+	$(GO) test -count=1 -timeout 10m ./...
+
+test/race: ## the tests with the race detector
+	$(GO) test -count=1 -race -timeout 15m ./...
+
+build: ## build bin/rowfence
+	$(GO) build -o bin/rowfence ./cmd/rowfence
+
+generate: ## regenerate db/ from queries/ and sql/migrations/ with sqlc
+	$(GO) tool sqlc generate
+
+verify: ## fail when db/ differs from what sqlc generates
+	$(GO) tool sqlc diff
+
+vet: ## gofmt and go vet
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+clean-data: ## delete the local development cluster kept by make run
+	rm -rf .pgdata

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rowfence/rowfence/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// syncBuffer collects a server's logs while it runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// runCmd runs the binary's run() to completion.
+func runCmd(t *testing.T, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), append([]string{"rowfence"}, args...), envOf(env), &out, &errOut)
+	return out.String(), err
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startServer runs `rowfence <args>` in the background until the test ends
+// and waits for /healthz.
+func startServer(t *testing.T, env map[string]string, args ...string) (base string, logs *syncBuffer, stop func() error) {
+	t.Helper()
+	env["ADDR"] = freeAddr(t)
+	env["LOG_FORMAT"] = "text"
+	logs = &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, append([]string{"rowfence"}, args...), envOf(env), io.Discard, logs) }()
+	base = "http://" + env["ADDR"]
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get(base + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			break
+		}
+		select {
+		case err := <-errc:
+			cancel()
+			t.Fatalf("server exited: %v\n%s", err, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("server did not answer /healthz\n%s", logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var once sync.Once
+	var stopErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-errc:
+			case <-time.After(30 * time.Second):
+				stopErr = fmt.Errorf("server did not stop")
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return base, logs, stop
+}
+
+func httpDo(t *testing.T, method, url, tenant, body string) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	require.NoError(t, err)
+	req.Header.Set("X-Tenant-ID", tenant)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+func TestMigrateDownUpStatus(t *testing.T) {
+	t.Parallel()
+	tdb := pgtest.New(t)
+	env := map[string]string{"DATABASE_URL": tdb.AdminURL}
+	out, err := runCmd(t, env, "migrate", "status")
+	require.NoError(t, err)
+	require.Contains(t, out, "00003_users_products.sql")
+	require.NotContains(t, out, "pending")
+	for range 3 {
+		_, err := runCmd(t, env, "migrate", "down")
+		require.NoError(t, err)
+	}
+	out, err = runCmd(t, env, "migrate", "status")
+	require.NoError(t, err)
+	require.Equal(t, 3, strings.Count(out, "pending"), out)
+	out, err = runCmd(t, env, "migrate")
+	require.NoError(t, err)
+	require.Contains(t, out, "version 3")
+	out, err = runCmd(t, env, "migrate", "up")
+	require.NoError(t, err, "up is idempotent")
+	require.Contains(t, out, "version 3")
+
+	_, err = runCmd(t, map[string]string{}, "migrate")
+	require.ErrorContains(t, err, "DATABASE_URL is not set")
+	_, err = runCmd(t, env, "migrate", "sideways")
+	require.ErrorContains(t, err, "unknown action")
+}
+
+func TestTenantCommands(t *testing.T) {
+	t.Parallel()
+	tdb := pgtest.New(t)
+	env := map[string]string{"DATABASE_URL": tdb.AdminURL}
+	out, err := runCmd(t, env, "tenant", "create", "--slug", "initech", "--name", "Initech")
+	require.NoError(t, err)
+	var created map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &created))
+	require.Equal(t, "initech", created["slug"])
+	require.Equal(t, "active", created["status"])
+	require.Len(t, created["id"], 36)
+
+	_, err = runCmd(t, env, "tenant", "create", "--slug", "initech", "--name", "Again")
+	require.ErrorContains(t, err, "already exists")
+	for _, bad := range [][]string{
+		{"--slug", "Initech", "--name", "x"},
+		{"--slug", "ok-slug", "--name", ""},
+		{"--slug", "x", "--name", "x"},
+		{"--name", "x"},
+		{"--slug", "ok-slug", "--name", "x", "extra"},
+		{"--bogus"},
+	} {
+		_, err := runCmd(t, env, append([]string{"tenant", "create"}, bad...)...)
+		require.Error(t, err, "%v", bad)
+		require.Equal(t, 2, exitCode(err), "%v: %v", bad, err)
+	}
+	out, err = runCmd(t, env, "tenant", "list")
+	require.NoError(t, err)
+	var list []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &list))
+	require.Len(t, list, 1)
+	require.Equal(t, created["id"], list[0]["id"])
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	t.Parallel()
+	tdb := pgtest.New(t)
+	_, err := runCmd(t, map[string]string{"DATABASE_URL": tdb.AdminURL}, "tenant", "create", "--slug", "acme", "--name", "Acme")
+	require.NoError(t, err)
+	// Only DATABASE_URL: serve derives the rowfence_app connection from it.
+	base, logs, stop := startServer(t, map[string]string{
+		"DATABASE_URL":          tdb.AdminURL,
+		"APP_DATABASE_PASSWORD": tdb.AppPassword,
+	}, "serve")
+	status, body := httpDo(t, "POST", base+"/v1/products", "acme", `{"name":"Anvil","price":100}`)
+	require.Equal(t, 201, status, body)
+	status, _ = httpDo(t, "GET", base+"/v1/products/"+body["id"].(string), "acme", "")
+	require.Equal(t, 200, status)
+	res, err := http.Get(base + "/readyz")
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	require.NoError(t, stop(), "SIGTERM/SIGINT: graceful shutdown, exit 0")
+	require.Contains(t, logs.String(), "X-Tenant-ID is trusted as sent")
+	require.Contains(t, logs.String(), "db_user=rowfence_app")
+	require.Contains(t, logs.String(), "stopped")
+}
+
+func TestServeFailsClosed(t *testing.T) {
+	t.Parallel()
+	tdb := pgtest.New(t)
+	env := map[string]string{"APP_DATABASE_URL": tdb.AdminURL, "ADDR": freeAddr(t)}
+	_, err := runCmd(t, env, "serve")
+	require.ErrorContains(t, err, "refusing to serve")
+	require.ErrorContains(t, err, "superuser")
+
+	admin := tdb.AdminPool(t)
+	_, err = admin.Exec(context.Background(), "alter table products no force row level security")
+	require.NoError(t, err)
+	env["APP_DATABASE_URL"] = tdb.AppURL
+	_, err = runCmd(t, env, "serve")
+	require.ErrorContains(t, err, "table products does not FORCE ROW LEVEL SECURITY")
+
+	_, err = runCmd(t, map[string]string{}, "serve")
+	require.ErrorContains(t, err, "APP_DATABASE_URL")
+	_, err = runCmd(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL, "CURSOR_KEY": "short"}, "serve")
+	require.ErrorContains(t, err, "CURSOR_KEY")
+	_, err = runCmd(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL, "TENANT_CACHE_TTL": "soon"}, "serve")
+	require.ErrorContains(t, err, "TENANT_CACHE_TTL")
+}
+
+// dev is what `make run` runs; with DATABASE_URL set it uses that server.
+// The README's curl examples rely on the seeded ids checked here.
+func TestDevSeedsTheReadmeExamples(t *testing.T) {
+	t.Parallel()
+	tdb := pgtest.New(t)
+	base, _, stop := startServer(t, map[string]string{
+		"DATABASE_URL":          tdb.AdminURL,
+		"APP_DATABASE_PASSWORD": tdb.AppPassword,
+	}, "dev")
+	anvil := "/v1/products/a2000000-0000-4000-8000-000000000001"
+	status, body := httpDo(t, "GET", base+anvil, "acme", "")
+	require.Equal(t, 200, status)
+	require.Equal(t, "Anvil", body["name"])
+	status, _ = httpDo(t, "GET", base+anvil, "globex", "")
+	require.Equal(t, 404, status)
+	status, body = httpDo(t, "GET", base+"/v1/users?limit=2", "acme", "")
+	require.Equal(t, 200, status)
+	require.Len(t, body["items"], 2)
+	require.NotNil(t, body["next_cursor"])
+	require.NoError(t, stop())
+
+	// Running dev again re-seeds nothing and still serves.
+	base, _, stop = startServer(t, map[string]string{
+		"DATABASE_URL":          tdb.AdminURL,
+		"APP_DATABASE_PASSWORD": tdb.AppPassword,
+	}, "dev")
+	status, body = httpDo(t, "GET", base+"/v1/products", "acme", "")
+	require.Equal(t, 200, status)
+	require.Len(t, body["items"], 3)
+	require.NoError(t, stop())
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	_, err := runCmd(t, nil)
+	require.Equal(t, 2, exitCode(err))
+	_, err = runCmd(t, nil, "frobnicate")
+	require.ErrorContains(t, err, "unknown subcommand")
+	out, err := runCmd(t, nil, "help")
+	require.NoError(t, err)
+	require.Contains(t, out, "rowfence serve")
+	_, err = runCmd(t, map[string]string{"LOG_FORMAT": "xml"}, "serve")
+	require.ErrorContains(t, err, "LOG_FORMAT")
+}

@@ -1,0 +1,116 @@
+package tenancy
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func TestParseKey(t *testing.T) {
+	t.Parallel()
+	id := uuid.New()
+	for raw, want := range map[string]Key{
+		"acme":                         {Slug: "acme"},
+		"a-b":                          {Slug: "a-b"},
+		"x2" + strings.Repeat("y", 61): {Slug: "x2" + strings.Repeat("y", 61)},
+		id.String():                    {ID: id},
+		strings.ToUpper(id.String()):   {ID: id},
+	} {
+		got, err := ParseKey(raw)
+		require.NoError(t, err, raw)
+		require.Equal(t, want, got, raw)
+	}
+	for _, bad := range []string{"", "ab", "Acme", "-ab", "ab-", "a_b", "a b", "acme\x00", "acmé",
+		strings.Repeat("a", 64), uuid.Nil.String(), "urn:uuid:" + id.String(),
+		id.String()[:35] + "z", "{" + id.String()[1:35] + "}"} {
+		_, err := ParseKey(bad)
+		require.ErrorIs(t, err, ErrMalformed, "%q", bad)
+	}
+}
+
+func FuzzParseKey(f *testing.F) {
+	for _, seed := range []string{"acme", uuid.NewString(), "", "A", "{}", "\xff"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		k, err := ParseKey(raw)
+		if err != nil {
+			return
+		}
+		if (k.Slug == "") == (k.ID == uuid.Nil) {
+			t.Fatalf("exactly one of slug and id must be set: %q -> %+v", raw, k)
+		}
+		if k.Slug != "" && !ValidSlug(k.Slug) {
+			t.Fatalf("invalid slug accepted: %q", raw)
+		}
+	})
+}
+
+func TestResolverCachesWithinTTL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	app := tdb.AppPool(t, 2)
+	created, err := db.New(admin).TenantCreate(ctx, db.TenantCreateParams{Slug: "acme", Name: "Acme"})
+	require.NoError(t, err)
+
+	now := time.Unix(1000, 0)
+	r := NewResolver(app, time.Minute)
+	r.now = func() time.Time { return now }
+
+	bySlug, err := r.Resolve(ctx, Key{Slug: "acme"})
+	require.NoError(t, err)
+	require.Equal(t, Tenant{ID: created.ID, Slug: "acme", Status: StatusActive}, bySlug)
+	byID, err := r.Resolve(ctx, Key{ID: created.ID})
+	require.NoError(t, err)
+	require.Equal(t, bySlug, byID)
+	_, err = r.Resolve(ctx, Key{Slug: "initech"})
+	require.ErrorIs(t, err, ErrUnknown)
+
+	_, err = admin.Exec(ctx, "update tenants set status = 'suspended' where slug = 'acme'")
+	require.NoError(t, err)
+	_, err = db.New(admin).TenantCreate(ctx, db.TenantCreateParams{Slug: "initech", Name: "Initech"})
+	require.NoError(t, err)
+	cached, err := r.Resolve(ctx, Key{Slug: "acme"})
+	require.NoError(t, err)
+	require.Equal(t, StatusActive, cached.Status, "within the TTL the cached answer holds")
+	_, err = r.Resolve(ctx, Key{Slug: "initech"})
+	require.ErrorIs(t, err, ErrUnknown, "absence is cached too")
+
+	now = now.Add(time.Minute + time.Second)
+	fresh, err := r.Resolve(ctx, Key{Slug: "acme"})
+	require.NoError(t, err)
+	require.Equal(t, StatusSuspended, fresh.Status, "after the TTL the change shows")
+	_, err = r.Resolve(ctx, Key{Slug: "initech"})
+	require.NoError(t, err)
+
+	uncached := NewResolver(app, 0)
+	_, err = admin.Exec(ctx, "update tenants set status = 'active' where slug = 'acme'")
+	require.NoError(t, err)
+	got, err := uncached.Resolve(ctx, Key{Slug: "acme"})
+	require.NoError(t, err)
+	require.Equal(t, StatusActive, got.Status)
+}
+
+func TestResolverCacheIsBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	r := NewResolver(tdb.AppPool(t, 2), time.Minute)
+	r.max = 10
+	for i := range 25 {
+		_, err := r.Resolve(ctx, Key{Slug: "nobody-" + strings.Repeat("x", i%5) + string(rune('a'+i))})
+		require.ErrorIs(t, err, ErrUnknown)
+		require.LessOrEqual(t, len(r.entries), 10)
+	}
+}
