@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -38,6 +39,16 @@ func AppConfig(appURL, databaseURL, appPassword string) (*pgxpool.Config, error)
 
 // Open connects a pool and checks that the server answers.
 func Open(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error) {
+	next := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if err := registerTypes(ctx, conn); err != nil {
+			return err
+		}
+		if next != nil {
+			return next(ctx, conn)
+		}
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
