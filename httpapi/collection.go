@@ -15,13 +15,13 @@ import (
 // collection describes one resource type (products, users) to the generic
 // list, get, create, update and delete handlers below. Each database call is a
 // single statement, so each request costs one round trip (db.One).
-type collection[T any] struct {
+type collection[T, R any] struct {
 	name   string // path segment; also binds cursors to this list
 	list   func(ctx context.Context, q *db.Queries, after position, limit int32) ([]T, error)
 	get    func(q *db.Queries, ctx context.Context, id uuid.UUID) (T, error)         // a method expression
 	remove func(q *db.Queries, ctx context.Context, id uuid.UUID) (uuid.UUID, error) // a method expression
 	pos    func(T) position
-	render func(T) any
+	render func(T) R // the JSON shape
 }
 
 // List paging.
@@ -33,12 +33,12 @@ const (
 // firstPage sorts before every row: created_at is never that old.
 var firstPage = position{CreatedAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)}
 
-type listPage struct {
-	Items      []any   `json:"items"`
+type listPage[R any] struct {
+	Items      []R     `json:"items"`
 	NextCursor *string `json:"next_cursor"`
 }
 
-func (c collection[T]) handleList(s *server) http.Handler {
+func (c collection[T, R]) handleList(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit, cursor, detail := parseListQuery(r.URL.RawQuery)
 		if detail != "" {
@@ -63,7 +63,7 @@ func (c collection[T]) handleList(s *server) http.Handler {
 			s.dbError(w, r, err)
 			return
 		}
-		page := listPage{Items: make([]any, 0, min(len(rows), limit))}
+		page := listPage[R]{Items: make([]R, 0, min(len(rows), limit))}
 		if len(rows) > limit {
 			rows = rows[:limit]
 			next := s.cursors.encode(sc.TenantID, c.name, c.pos(rows[limit-1]))
@@ -107,7 +107,7 @@ func parseListQuery(raw string) (limit int, cursor, detail string) {
 	return limit, cursor, ""
 }
 
-func (c collection[T]) handleGet(s *server) http.Handler {
+func (c collection[T, R]) handleGet(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := pathID(w, r)
 		if !ok {
@@ -124,7 +124,7 @@ func (c collection[T]) handleGet(s *server) http.Handler {
 	})
 }
 
-func (c collection[T]) handleDelete(s *server) http.Handler {
+func (c collection[T, R]) handleDelete(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := pathID(w, r)
 		if !ok {
@@ -141,7 +141,7 @@ func (c collection[T]) handleDelete(s *server) http.Handler {
 	})
 }
 
-func handleCreate[In validator, T any](s *server, c collection[T], create func(ctx context.Context, q *db.Queries, in In) (T, error)) http.Handler {
+func handleCreate[In validator, T, R any](s *server, c collection[T, R], create func(ctx context.Context, q *db.Queries, in In) (T, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, ok := decodeValid[In](w, r, "application/json")
 		if !ok {
@@ -159,7 +159,7 @@ func handleCreate[In validator, T any](s *server, c collection[T], create func(c
 	})
 }
 
-func handleUpdate[In validator, T any](s *server, c collection[T], update func(ctx context.Context, q *db.Queries, id uuid.UUID, in In) (T, error)) http.Handler {
+func handleUpdate[In validator, T, R any](s *server, c collection[T, R], update func(ctx context.Context, q *db.Queries, id uuid.UUID, in In) (T, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := pathID(w, r)
 		if !ok {

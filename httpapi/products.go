@@ -19,7 +19,7 @@ type productJSON struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
-var products = collection[db.Product]{
+var products = collection[db.Product, productJSON]{
 	name: "products",
 	list: func(ctx context.Context, q *db.Queries, after position, limit int32) ([]db.Product, error) {
 		return q.ProductList(ctx, db.ProductListParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
@@ -27,7 +27,7 @@ var products = collection[db.Product]{
 	get:    (*db.Queries).ProductGet,
 	remove: (*db.Queries).ProductDelete,
 	pos:    func(p db.Product) position { return position{CreatedAt: p.CreatedAt, ID: p.ID} },
-	render: func(p db.Product) any {
+	render: func(p db.Product) productJSON {
 		return productJSON{ID: p.ID, TenantID: p.TenantID, Name: p.Name, Description: p.Description,
 			Price: p.Price, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC()}
 	},

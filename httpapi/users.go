@@ -19,7 +19,7 @@ type userJSON struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-var users = collection[db.User]{
+var users = collection[db.User, userJSON]{
 	name: "users",
 	list: func(ctx context.Context, q *db.Queries, after position, limit int32) ([]db.User, error) {
 		return q.UserList(ctx, db.UserListParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
@@ -27,7 +27,7 @@ var users = collection[db.User]{
 	get:    (*db.Queries).UserGet,
 	remove: (*db.Queries).UserDelete,
 	pos:    func(u db.User) position { return position{CreatedAt: u.CreatedAt, ID: u.ID} },
-	render: func(u db.User) any {
+	render: func(u db.User) userJSON {
 		return userJSON{ID: u.ID, TenantID: u.TenantID, Name: u.Name, Email: u.Email, Role: u.Role,
 			CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
 	},

@@ -221,7 +221,8 @@ func launch(ctx context.Context, bindir, dataDir, sockDir, base string, ephemera
 	if ephemeral {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
-	logPath := filepath.Join(filepath.Dir(sockDir), filepath.Base(sockDir)+".log")
+	// The log goes with the cluster: base is removed with a temporary one.
+	logPath := filepath.Join(base, "postgres.log")
 	if !ephemeral {
 		logPath = filepath.Join(dataDir, "server.log")
 	}
