@@ -29,5 +29,9 @@ vet: ## gofmt and go vet
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
-clean-data: ## delete the local development cluster kept by make run
-	rm -rf .pgdata
+bench: ## measure the cost of isolation at SQL, execution, HTTP and scale level; writes bench/RESULTS.md and bench/plot.svg
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)) ; } || echo "wrk not installed: the HTTP level uses the Go load generator"
+	$(GO) run ./bench $(BENCH_ARGS)
+
+clean-data: ## delete the local clusters kept by make run and make bench
+	rm -rf .pgdata .benchdata

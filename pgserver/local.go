@@ -123,7 +123,7 @@ func (a *runAs) canReach(dir string) bool {
 // startLocal runs a private cluster. With dataDir empty the cluster is
 // temporary and tuned for tests (no fsync); otherwise it is kept in dataDir
 // and reused, even while another process of ours serves it.
-func startLocal(ctx context.Context, bindir, dataDir string, log *slog.Logger) (*Server, error) {
+func startLocal(ctx context.Context, bindir, dataDir string, log *slog.Logger, settings ...string) (*Server, error) {
 	log = orDiscard(log)
 	account, err := serverAccount()
 	if err != nil {
@@ -197,7 +197,7 @@ func startLocal(ctx context.Context, bindir, dataDir string, log *slog.Logger) (
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
-		s, err := launch(ctx, bindir, dataDir, sockDir, base, ephemeral, account, log)
+		s, err := launch(ctx, bindir, dataDir, sockDir, base, ephemeral, account, log, settings)
 		if err == nil {
 			return s, nil
 		}
@@ -211,7 +211,7 @@ func startLocal(ctx context.Context, bindir, dataDir string, log *slog.Logger) (
 
 var errPortTaken = errors.New("port taken")
 
-func launch(ctx context.Context, bindir, dataDir, sockDir, base string, ephemeral bool, account *runAs, log *slog.Logger) (*Server, error) {
+func launch(ctx context.Context, bindir, dataDir, sockDir, base string, ephemeral bool, account *runAs, log *slog.Logger, settings []string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -220,6 +220,9 @@ func launch(ctx context.Context, bindir, dataDir, sockDir, base string, ephemera
 		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"}
 	if ephemeral {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	for _, setting := range settings {
+		args = append(args, "-c", setting)
 	}
 	// The log goes with the cluster: base is removed with a temporary one.
 	logPath := filepath.Join(base, "postgres.log")

@@ -50,6 +50,9 @@ type Options struct {
 	Log *slog.Logger
 	// NoDocker skips the Docker option (for callers that know it is not wanted).
 	NoDocker bool
+	// Settings are extra server settings ("name=value") for a local cluster
+	// that Start starts, such as shared_buffers for benchmarks.
+	Settings []string
 }
 
 // ErrNoServer is returned when no option could provide a server.
@@ -76,7 +79,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, ErrNoServer
 	}
-	return startLocal(ctx, bindir, opts.DataDir, log)
+	return startLocal(ctx, bindir, opts.DataDir, log, opts.Settings...)
 }
 
 func orDiscard(log *slog.Logger) *slog.Logger {

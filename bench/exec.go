@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"crypto/md5"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rowfence/rowfence/db"
+)
+
+// tenantID and productID are the ids sql/data.sql gives (md5(...)::uuid).
+func tenantID(n int) uuid.UUID {
+	return uuid.UUID(md5.Sum([]byte("t" + strconv.Itoa(n))))
+}
+
+func productID(t, p int) uuid.UUID {
+	return uuid.UUID(md5.Sum([]byte("t" + strconv.Itoa(t) + ":" + strconv.Itoa(p))))
+}
+
+var firstPage = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// op is one unit of benchmarked work.
+type op func(ctx context.Context, rng *rand.Rand) error
+
+// The execution level: rowfence's scoped path (db.One: set_config and the
+// sqlc statement in one pipeline, RLS filtering) against the bare statement
+// with a hand-written filter on the twin table, same pool, same rows.
+
+const bareListSQL = `SELECT tenant, id, name, description, price, created_at, updated_at FROM bench_products
+WHERE tenant = $1 AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4`
+
+const bareGetSQL = `SELECT tenant, id, name, description, price, created_at, updated_at FROM bench_products
+WHERE tenant = $1 AND id = $2`
+
+func scopedList(pool *pgxpool.Pool, d dataset) op {
+	return func(ctx context.Context, rng *rand.Rand) error {
+		s := db.Scope{TenantID: tenantID(1 + rng.IntN(d.tenants))}
+		rows, err := db.One(ctx, pool, s, func(q *db.Queries) ([]db.Product, error) {
+			return q.ProductList(ctx, db.ProductListParams{AfterCreatedAt: firstPage, RowLimit: 21})
+		})
+		return expectRows(len(rows), err, 21)
+	}
+}
+
+func bareList(pool *pgxpool.Pool, d dataset) op {
+	return func(ctx context.Context, rng *rand.Rand) error {
+		rows, err := pool.Query(ctx, bareListSQL, tenantID(1+rng.IntN(d.tenants)), firstPage, uuid.Nil, 21)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		items := []db.Product{}
+		for rows.Next() {
+			var i db.Product
+			if err := rows.Scan(&i.TenantID, &i.ID, &i.Name, &i.Description, &i.Price, &i.CreatedAt, &i.UpdatedAt); err != nil {
+				return err
+			}
+			items = append(items, i)
+		}
+		return expectRows(len(items), rows.Err(), 21)
+	}
+}
+
+func scopedGet(pool *pgxpool.Pool, d dataset) op {
+	return func(ctx context.Context, rng *rand.Rand) error {
+		t := 1 + rng.IntN(d.tenants)
+		id := productID(t, 1+rng.IntN(d.perTenant))
+		_, err := db.One(ctx, pool, db.Scope{TenantID: tenantID(t)}, func(q *db.Queries) (db.Product, error) {
+			return q.ProductGet(ctx, id)
+		})
+		return err
+	}
+}
+
+func bareGet(pool *pgxpool.Pool, d dataset) op {
+	return func(ctx context.Context, rng *rand.Rand) error {
+		t := 1 + rng.IntN(d.tenants)
+		var i db.Product
+		return pool.QueryRow(ctx, bareGetSQL, tenantID(t), productID(t, 1+rng.IntN(d.perTenant))).Scan(
+			&i.TenantID, &i.ID, &i.Name, &i.Description, &i.Price, &i.CreatedAt, &i.UpdatedAt)
+	}
+}
+
+func expectRows(got int, err error, want int) error {
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("got %d rows, want %d", got, want)
+	}
+	return nil
+}
+
+// measure runs fn from workers goroutines for dur and reports throughput and
+// latency percentiles. Any error fails the measurement.
+func measure(ctx context.Context, label string, workers int, dur time.Duration, fn op) (result, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		all     []time.Duration
+		firstEr error
+		wg      sync.WaitGroup
+	)
+	deadline := time.Now().Add(dur)
+	start := time.Now()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
+			lat := make([]time.Duration, 0, 1<<14)
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				if err := fn(ctx, rng); err != nil {
+					mu.Lock()
+					if firstEr == nil {
+						firstEr = err
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstEr != nil {
+		return result{}, fmt.Errorf("%s: %w", label, firstEr)
+	}
+	return summarize(label, all, elapsed), nil
+}
+
+func summarize(label string, lat []time.Duration, elapsed time.Duration) result {
+	p50, p99 := percentiles(lat)
+	return result{label: label, ops: float64(len(lat)) / elapsed.Seconds(), p50: p50, p99: p99, lat: lat, elapsed: elapsed}
+}
+
+// interleave measures several ops side by side: rounds of each in turn, so
+// that drift on a shared machine hits all of them alike; the rounds' latencies
+// are pooled.
+func interleave(ctx context.Context, rounds, workers int, dur time.Duration, labels []string, ops map[string]op) (map[string]result, error) {
+	out := map[string]result{}
+	for range rounds {
+		for _, label := range labels {
+			r, err := measure(ctx, label, workers, dur, ops[label])
+			if err != nil {
+				return nil, err
+			}
+			out[label] = merge(out[label], r)
+		}
+	}
+	return out, nil
+}
+
+func percentiles(lat []time.Duration) (p50, p99 time.Duration) {
+	if len(lat) == 0 {
+		return 0, 0
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	at := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
+	return at(0.50), at(0.99)
+}
+
+// merge pools two rounds of one measurement: latencies pooled where both have
+// them (else the rounds' percentiles averaged), throughput weighted by time.
+func merge(prev, r result) result {
+	if prev.elapsed == 0 {
+		return r
+	}
+	total := prev.elapsed + r.elapsed
+	ops := (prev.ops*prev.elapsed.Seconds() + r.ops*r.elapsed.Seconds()) / total.Seconds()
+	if len(prev.lat) > 0 && len(r.lat) > 0 {
+		m := summarize(r.label, append(prev.lat, r.lat...), total)
+		m.ops = ops
+		return m
+	}
+	w := prev.elapsed.Seconds() / total.Seconds()
+	avg := func(a, b time.Duration) time.Duration { return time.Duration(w*float64(a) + (1-w)*float64(b)) }
+	return result{label: r.label, ops: ops, p50: avg(prev.p50, r.p50), p99: avg(prev.p99, r.p99), elapsed: total}
+}

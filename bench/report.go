@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// report collects the sections and writes RESULTS.md and plot.svg.
+type report struct {
+	cfg      config
+	started  time.Time
+	machine  []string
+	sections []string
+	ratios   []bar    // for the plot's first panel
+	scaleP   []scaleP // for the plot's second panel
+}
+
+type bar struct {
+	label  string
+	ratio  float64
+	target float64
+	higher bool // true: the ratio must be at least target; false: at most
+}
+
+type scaleP struct {
+	label    string
+	rows     [2]int
+	p50, p99 [2]time.Duration
+}
+
+func newReport(cfg config) *report { return &report{cfg: cfg, started: time.Now()} }
+
+func (r *report) facts(ctx context.Context, url string) {
+	cpu := "unknown"
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(raw), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				cpu = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+				break
+			}
+		}
+	}
+	mem := ""
+	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
+		mem = strings.Fields(strings.SplitN(string(raw), "\n", 2)[0])[1] + " kB"
+	}
+	pgVersion := ""
+	if conn, err := pgx.Connect(ctx, url); err == nil {
+		_ = conn.QueryRow(ctx, "show server_version").Scan(&pgVersion)
+		conn.Close(ctx)
+	}
+	pgbenchVersion := ""
+	if bin, err := findPgbench(); err == nil {
+		if out, err := exec.Command(bin, "--version").Output(); err == nil {
+			pgbenchVersion = strings.TrimSpace(string(out))
+		}
+	}
+	r.machine = []string{
+		"date: " + r.started.UTC().Format(time.RFC3339),
+		fmt.Sprintf("cpu: %s, %d cores (runtime.NumCPU)", cpu, runtime.NumCPU()),
+		"memory: " + mem,
+		"go: " + runtime.Version(),
+		"PostgreSQL server: " + pgVersion + "; " + pgbenchVersion,
+		"load generators run on the same machine as the server and PostgreSQL",
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d.Microseconds())/1000) }
+
+func verdict(ratio, target float64, higher bool) string {
+	ok := ratio >= target
+	if !higher {
+		ok = ratio <= target
+	}
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+func table(rows [][]string) string {
+	var b strings.Builder
+	for i, row := range rows {
+		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+		if i == 0 {
+			b.WriteString("|" + strings.Repeat(" --- |", len(row)) + "\n")
+		}
+	}
+	return b.String()
+}
+
+func resultRows(res map[string]result, order []string) [][]string {
+	rows := [][]string{{"run", "ops/s", "p50 ms", "p99 ms", "samples"}}
+	for _, k := range order {
+		v := res[k]
+		samples := len(v.lat)
+		if samples == 0 {
+			samples = int(v.ops * v.elapsed.Seconds())
+		}
+		rows = append(rows, []string{k, fmt.Sprintf("%.0f", v.ops), ms(v.p50), ms(v.p99), fmt.Sprint(samples)})
+	}
+	return rows
+}
+
+func (r *report) sql(res map[string]result) {
+	var b strings.Builder
+	b.WriteString("## SQL level: the RLS policy against a hand-written filter (pgbench)\n\n")
+	fmt.Fprintf(&b, "`pgbench -n -M prepared -c %d -j 2 -T %d` per script, as `rowfence_app`, %d rounds in turn, on 1,000 tenants x %d products. "+
+		"Each `*_rls` script is what rowfence sends (the setting and the statement in one pipeline, RLS filtering); "+
+		"each `*_manual` script sends the same pipeline to `bench_products`, the same rows with no RLS, filtered by `WHERE tenant = …`. "+
+		"Scripts: `bench/sql/`.\n\n", r.cfg.clients, r.cfg.seconds, r.cfg.rounds, r.cfg.perTenant)
+	b.WriteString(table(resultRows(res, []string{"list_rls.sql", "list_manual.sql", "get_rls.sql", "get_manual.sql",
+		"insert_rls.sql", "insert_manual.sql", "list_rls_tx.sql", "list_bare.sql", "get_bare.sql"})))
+	rows := [][]string{{"comparison", "ratio (RLS / manual throughput)", "target", "verdict"}}
+	for _, k := range []string{"list", "get", "insert"} {
+		ratio := res[k+"_rls.sql"].ops / res[k+"_manual.sql"].ops
+		rows = append(rows, []string{k, fmt.Sprintf("%.3f", ratio), ">= 0.95", verdict(ratio, 0.95, true)})
+		r.ratios = append(r.ratios, bar{"SQL " + k + ": RLS / hand filter", ratio, 0.95, true})
+	}
+	b.WriteString("\n" + table(rows))
+	fmt.Fprintf(&b, "\nContext: the naive four-round-trip transaction (`list_rls_tx`) reaches %.0f%% of the one-round-trip pipeline (`list_rls`). "+
+		"The statement alone, hand-filtered and without any setting, is the floor: `list_bare` %.0f and `get_bare` %.0f ops/s; "+
+		"sending the setting as a second statement in the same round trip costs %.0f%% (list) and %.0f%% (get) of that, whatever filters the rows.\n",
+		100*res["list_rls_tx.sql"].ops/res["list_rls.sql"].ops, res["list_bare.sql"].ops, res["get_bare.sql"].ops,
+		100*(1-res["list_manual.sql"].ops/res["list_bare.sql"].ops), 100*(1-res["get_manual.sql"].ops/res["get_bare.sql"].ops))
+	r.sections = append(r.sections, b.String())
+}
+
+func (r *report) exec(res map[string]result) {
+	var b strings.Builder
+	b.WriteString("## Execution level: `db.One` against the bare filtered statement (Go)\n\n")
+	fmt.Fprintf(&b, "%d goroutines on one pool of %d `rowfence_app` connections, %d rounds of %ds in turn, same rows. "+
+		"`scoped` is rowfence's path: `db.One` sends `set_config` and the sqlc statement in one pipeline and RLS filters; "+
+		"`bare` is `pool.Query` of the same statement on `bench_products` with `WHERE tenant = $1`, scanned the same way. "+
+		"The same functions run as Go benchmarks: `go test ./bench -run x -bench Exec`.\n\n", r.cfg.clients, r.cfg.clients, r.cfg.rounds, r.cfg.seconds)
+	b.WriteString(table(resultRows(res, []string{"scoped list", "bare list", "scoped get", "bare get"})))
+	rows := [][]string{{"comparison", "ratio (scoped / bare throughput)", "target", "verdict"}}
+	for _, k := range []string{"list", "get"} {
+		ratio := res["scoped "+k].ops / res["bare "+k].ops
+		rows = append(rows, []string{k, fmt.Sprintf("%.3f", ratio), ">= 0.85", verdict(ratio, 0.85, true)})
+		r.ratios = append(r.ratios, bar{"exec " + k + ": scoped / bare", ratio, 0.85, true})
+	}
+	b.WriteString("\n" + table(rows))
+	r.sections = append(r.sections, b.String())
+}
+
+func (r *report) http(httpRes, pgRes map[string]result, pairs [][2]string, idleRSS, rssNow, rssPeak int64, usedWrk bool) {
+	var b strings.Builder
+	b.WriteString("## HTTP level: `rowfence serve` against pgbench with the identical SQL\n\n")
+	gen := "A Go load generator with %d keep-alive workers"
+	if usedWrk {
+		gen = "`wrk -t 2 -c %d --latency` (random tenant and product per request, from a Lua table)"
+	}
+	fmt.Fprintf(&b, gen+" against `rowfence serve` (default settings, JSON access log to a file), "+
+		"then pgbench with %d clients sending the SQL each request sends (the `*_rls.sql` scripts), in turn, %d rounds of %ds, tenants chosen at random. "+
+		"Every HTTP answer's status is checked.\n\n", r.cfg.clients, r.cfg.clients, r.cfg.rounds, r.cfg.seconds)
+	var order []string
+	all := map[string]result{}
+	for _, p := range pairs {
+		order = append(order, p[0], "pgbench "+p[1])
+		all[p[0]] = httpRes[p[0]]
+		all["pgbench "+p[1]] = pgRes[p[1]]
+	}
+	b.WriteString(table(resultRows(all, order)))
+	rows := [][]string{{"comparison", "ratio (HTTP / pgbench throughput)", "target", "verdict"}}
+	for _, p := range pairs {
+		ratio := httpRes[p[0]].ops / pgRes[p[1]].ops
+		target := 0.5
+		label := p[0]
+		if p[0] == "http create" {
+			rows = append(rows, []string{label, fmt.Sprintf("%.3f", ratio), "(no target)", "-"})
+			continue
+		}
+		rows = append(rows, []string{label, fmt.Sprintf("%.3f", ratio), ">= 0.50", verdict(ratio, target, true)})
+		r.ratios = append(r.ratios, bar{label + " / pgbench", ratio, target, true})
+	}
+	peakMiB := float64(rssPeak) / 1024
+	rows = append(rows, []string{"server RSS peak (MiB)", fmt.Sprintf("%.1f (idle after warm-up %.1f, at end %.1f)", peakMiB, float64(idleRSS)/1024, float64(rssNow)/1024), "<= 64", verdict(peakMiB, 64, false)})
+	b.WriteString("\n" + table(rows))
+	r.sections = append(r.sections, b.String())
+}
+
+func (r *report) scale(res map[string]result, small, large dataset) {
+	var b strings.Builder
+	b.WriteString("## Scale: a tenant's latency does not grow with other tenants' data\n\n")
+	fmt.Fprintf(&b, "One client, `db.One` (the scoped path), random tenants, %d rounds of %ds in turn: %d tenants x %d products (%d rows) "+
+		"against %d tenants x %d products (%d rows). Both databases in one cluster with `shared_buffers=4GB`, both loaded into shared buffers first (`pg_prewarm`).\n\n",
+		r.cfg.rounds, r.cfg.seconds, small.tenants, small.perTenant, small.rows(), large.tenants, large.perTenant, large.rows())
+	b.WriteString(table(resultRows(res, []string{"list small", "list large", "get small", "get large"})))
+	rows := [][]string{{"comparison", "p50 ratio (large / small)", "p99 ratio (large / small)", "target (p99)", "verdict"}}
+	for _, k := range []string{"list", "get"} {
+		s, l := res[k+" small"], res[k+" large"]
+		p99 := float64(l.p99) / float64(s.p99)
+		rows = append(rows, []string{k, fmt.Sprintf("%.3f", float64(l.p50)/float64(s.p50)), fmt.Sprintf("%.3f", p99), "<= 1.5", verdict(p99, 1.5, false)})
+		r.ratios = append(r.ratios, bar{"scale " + k + ": p99 10M / 100k", p99, 1.5, false})
+		r.scaleP = append(r.scaleP, scaleP{label: k, rows: [2]int{small.rows(), large.rows()}, p50: [2]time.Duration{s.p50, l.p50}, p99: [2]time.Duration{s.p99, l.p99}})
+	}
+	b.WriteString("\n" + table(rows))
+	r.sections = append(r.sections, b.String())
+}
+
+func (r *report) write() error {
+	var b strings.Builder
+	b.WriteString("# Benchmark results\n\n")
+	b.WriteString("Written by `make bench` (`go run ./bench`); rerun it to refresh. Every figure below comes from one run, " +
+		"and every comparison was measured side by side in that run, in alternating rounds.\n\n")
+	b.WriteString("Command: `go run ./bench " + strings.Join(os.Args[1:], " ") + "`\n\n")
+	for _, m := range r.machine {
+		b.WriteString("- " + m + "\n")
+	}
+	b.WriteString("\n![ratios and latency against rows](plot.svg)\n\n")
+	for _, s := range r.sections {
+		b.WriteString(s + "\n")
+	}
+	b.WriteString(notes)
+	if err := os.WriteFile(filepath.Join(r.cfg.out, "RESULTS.md"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	logf("wrote %s", filepath.Join(r.cfg.out, "RESULTS.md"))
+	return os.WriteFile(filepath.Join(r.cfg.out, "plot.svg"), []byte(r.svg()), 0o644)
+}
+
+// notes is maintained by hand: what the figures mean and, where a target is
+// missed, why (from profiles taken on this machine, 2026-11-25).
+const notes = `## Notes and analysis
+
+- **Noise.** Ratios are the point: absolute figures move with whatever else the 2-core machine does,
+  and every load generator shares it with the server and PostgreSQL. Identical SQL-level runs gave
+  list ratios from 0.90 to 1.14 on the same day; read a single run's ratio as ±10%. Each comparison
+  alternates its sides in rounds (` + "`-rounds`" + `) to spread drift over both.
+- **SQL level.** The policy costs about what the hand-written predicate costs: both become the same
+  index condition on ` + "`(tenant_id, …)`" + ` (` + "`current_setting`" + ` is stable, so it is evaluated
+  once per scan, not per row). Inserts pay one ` + "`WITH CHECK`" + ` comparison. The twin table has the
+  same keys, checks and foreign key, so the comparison isolates RLS.
+- **Execution level, get (target missed).** A get by primary key is so cheap that the second statement
+  dominates: ` + "`db.One`" + ` sends ` + "`set_config`" + ` and the query in one round trip, but PostgreSQL still
+  binds and executes two statements and pgx builds and reads a two-query pipeline (49 allocations
+  per call against 17 for a plain ` + "`QueryRow`" + `, mostly pgx's pipeline bookkeeping). The SQL level
+  shows the server's share: ` + "`get_manual`" + ` (setting + query) against ` + "`get_bare`" + ` (query alone).
+  Round trips are not the cause: ` + "`strace -c`" + ` counts one write and two reads per call for both
+  sides, and ` + "`db.TestOneIsOneRoundTrip`" + ` fails if a request needs more than one. Closing the
+  gap needs the tenant to travel without a statement of its own (no PostgreSQL 15 protocol
+  feature allows that) or a leaner pipeline than pgx's Batch; list, where the query does real
+  work, is within the target.
+- **HTTP level (target missed).** pgbench is a C client that spends a few microseconds per
+  transaction; ` + "`rowfence serve`" + ` spends about 200 µs of CPU per list request (one core at
+  ~4.5k requests/s), and on 2 cores it competes with PostgreSQL and wrk for the same CPUs (vmstat:
+  ~9% idle under load). A CPU profile of the server under wrk: JSON encoding of 20 products ~14%,
+  response write syscalls ~20%, the pgx pipeline ~27%, the JSON access log line ~7%, GC ~8%. The
+  database round trip is not the bottleneck (HTTP list p50 ~1.7 ms against pgbench ~0.3 ms with the
+  same SQL). Done so far: binary UUID codec (no error allocation per parameter), typed list pages,
+  pooled response buffers. Left: a reflection-free JSON encoder for resources, cheaper logging, GC
+  tuning; even together these are unlikely to double throughput on a shared 2-core machine. The
+  server's memory stays small (RSS well under the 64 MiB target).
+- **Scale.** With every dataset in shared buffers, a tenant's list and get cost about the same at
+  10M rows as at 100k: the B-tree on ` + "`(tenant_id, …)`" + ` is one level deeper, nothing else changes.
+  Without the warm-up (cold OS cache) the large side pays for page-cache copies, not for RLS.
+- p50/p99 for pgbench come from its per-transaction log (` + "`-l`" + `); for wrk from its ` + "`--latency`" + `
+  report (averaged over rounds); for the Go runs, from every request.
+`
+
+// svg draws the ratios against their targets and, when measured, the
+// latency at both dataset sizes.
+func (r *report) svg() string {
+	const w, rowH, left = 760, 26, 260
+	h := 60 + len(r.ratios)*rowH
+	if len(r.scaleP) > 0 {
+		h += 60 + len(r.scaleP)*2*rowH
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", w, h)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", w, h)
+	b.WriteString(`<text x="10" y="20" font-size="14" font-weight="bold">Cost of isolation: ratio to baseline (bar) and target (line)</text>` + "\n")
+	maxRatio := 2.0
+	scale := float64(w-left-40) / maxRatio
+	y := 40
+	for _, bar := range r.ratios {
+		colour := "#3a7"
+		if verdict(bar.ratio, bar.target, bar.higher) != "met" {
+			colour = "#c33"
+		}
+		width := min(bar.ratio, maxRatio) * scale
+		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`+"\n", y+15, bar.label)
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="18" fill="%s"/>`+"\n", left, y+2, width, colour)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%.3f</text>`+"\n", float64(left)+width+4, y+15, bar.ratio)
+		tx := float64(left) + bar.target*scale
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black" stroke-width="2"/>`+"\n", tx, y, tx, y+22)
+		y += rowH
+	}
+	fmt.Fprintf(&b, `<line x1="%d" y1="36" x2="%d" y2="%d" stroke="#999"/>`+"\n", left+int(scale), left+int(scale), y)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#666">1.0</text>`+"\n", left+int(scale)-8, y+12)
+	if len(r.scaleP) > 0 {
+		y += 40
+		fmt.Fprintf(&b, `<text x="10" y="%d" font-size="14" font-weight="bold">Latency against total rows (one client): p50 and p99, ms</text>`+"\n", y)
+		y += 10
+		var maxLat time.Duration
+		for _, s := range r.scaleP {
+			maxLat = max(maxLat, s.p99[0], s.p99[1])
+		}
+		lscale := float64(w-left-80) / float64(maxLat)
+		for _, s := range r.scaleP {
+			for i := range 2 {
+				fmt.Fprintf(&b, `<text x="10" y="%d">%s at %d rows</text>`+"\n", y+15, s.label, s.rows[i])
+				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="18" fill="#9bd"/>`+"\n", left, y+2, float64(s.p99[i])*lscale)
+				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="18" fill="#37a"/>`+"\n", left, y+2, float64(s.p50[i])*lscale)
+				fmt.Fprintf(&b, `<text x="%.1f" y="%d">p50 %s / p99 %s</text>`+"\n", float64(left)+float64(s.p99[i])*lscale+4, y+15, ms(s.p50[i]), ms(s.p99[i]))
+				y += rowH
+			}
+		}
+	}
+	b.WriteString("</svg>\n")
+	return b.String()
+}

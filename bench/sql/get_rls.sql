@@ -1,0 +1,8 @@
+-- GET /v1/products/{id}: setting and ProductGet in one pipeline; RLS filters.
+\set tn random(1, :tenants)
+\set pn random(1, :per_tenant)
+\startpipeline
+SELECT set_config('app.tenant_id', md5('t' || :tn)::uuid::text, true);
+SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products
+WHERE id = md5('t' || :tn || ':' || :pn)::uuid;
+\endpipeline

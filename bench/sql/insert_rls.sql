@@ -1,0 +1,9 @@
+-- POST /v1/products: setting and ProductCreate in one pipeline; tenant_id
+-- comes from the column default and WITH CHECK verifies it.
+\set tn random(1, :tenants)
+\set price random(0, 100000)
+\startpipeline
+SELECT set_config('app.tenant_id', md5('t' || :tn)::uuid::text, true);
+INSERT INTO products (name, description, price) VALUES ('bench insert', '', :price)
+RETURNING tenant_id, id, name, description, price, created_at, updated_at;
+\endpipeline
