@@ -33,14 +33,23 @@ type ConstraintError struct {
 }
 
 func (e *ConstraintError) Error() string {
-	if e.Constraint != "" {
+	switch {
+	case e.Constraint != "":
 		return e.Kind.Error() + ": " + e.Constraint
+	case e.Err != nil:
+		return e.Kind.Error() + ": " + e.Err.Message
+	default:
+		return e.Kind.Error()
 	}
-	return e.Kind.Error() + ": " + e.Err.Message
 }
 
 func (e *ConstraintError) Is(target error) bool { return target == e.Kind }
-func (e *ConstraintError) Unwrap() error        { return e.Err }
+func (e *ConstraintError) Unwrap() error {
+	if e.Err == nil {
+		return nil
+	}
+	return e.Err
+}
 
 // MapError maps a pgx error to the domain errors above, for callers that use
 // the generated queries outside One and Tx (administration, the CLI).

@@ -158,9 +158,7 @@ func TestNoTenantMeansNothing(t *testing.T) {
 		conn, err := pgx.Connect(ctx, bundle.tdb.AppURL)
 		require.NoError(t, err)
 		defer conn.Close(ctx)
-		var setting *string
-		require.NoError(t, conn.QueryRow(ctx, "select current_setting('app.tenant_id', true)").Scan(&setting))
-		require.Nil(t, setting, "never set: NULL")
+		require.Nil(t, tenantSetting(t, conn), "never set: NULL")
 		check(t, conn)
 	})
 	t.Run("reused connection", func(t *testing.T) {
@@ -168,8 +166,7 @@ func TestNoTenantMeansNothing(t *testing.T) {
 		conn, err := bundle.app.Acquire(ctx)
 		require.NoError(t, err)
 		defer conn.Release()
-		var setting *string
-		require.NoError(t, conn.QueryRow(ctx, "select current_setting('app.tenant_id', true)").Scan(&setting))
+		setting := tenantSetting(t, conn)
 		require.NotNil(t, setting)
 		require.Equal(t, "", *setting)
 		check(t, conn.Conn())

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -285,8 +286,7 @@ func TestSettingIsGoneAfterwards(t *testing.T) {
 	conn, err := bundle.app.Acquire(ctx)
 	require.NoError(t, err)
 	defer conn.Release()
-	var setting *string
-	require.NoError(t, conn.QueryRow(ctx, "select current_setting('app.tenant_id', true)").Scan(&setting))
+	setting := tenantSetting(t, conn)
 	require.NotNil(t, setting)
 	require.Equal(t, "", *setting, "after SET LOCAL ends the setting reads '' (leak vector 3)")
 	var n int
@@ -294,4 +294,15 @@ func TestSettingIsGoneAfterwards(t *testing.T) {
 	require.Zero(t, n, "no tenant set: no rows")
 	_, err = conn.Exec(ctx, "insert into products (name, price) values ('x', 1)")
 	require.Error(t, err, "no tenant set: writes fail")
+}
+
+// tenantSetting reads app.tenant_id as the connection sees it: nil when the
+// connection never set it.
+func tenantSetting(t *testing.T, conn interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) *string {
+	t.Helper()
+	var setting *string
+	require.NoError(t, conn.QueryRow(context.Background(), "select current_setting('app.tenant_id', true)").Scan(&setting))
+	return setting
 }

@@ -65,7 +65,7 @@ func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
 	row, err := db.New(r.pool).TenantLookup(ctx, params)
 	found := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return Tenant{}, err
+		return Tenant{}, db.MapError(err) // unreachable database: db.ErrUnavailable, a 503
 	}
 	t := Tenant{ID: row.ID, Slug: row.Slug, Status: row.Status}
 	if r.ttl > 0 {
