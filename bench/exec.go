@@ -141,7 +141,9 @@ func measure(ctx context.Context, label string, workers int, dur time.Duration, 
 	if firstEr != nil {
 		return result{}, fmt.Errorf("%s: %w", label, firstEr)
 	}
-	return summarize(label, all, elapsed), nil
+	r := summarize(label, all, elapsed)
+	r.rounds = []float64{r.ops}
+	return r, nil
 }
 
 func summarize(label string, lat []time.Duration, elapsed time.Duration) result {
@@ -183,12 +185,14 @@ func merge(prev, r result) result {
 	}
 	total := prev.elapsed + r.elapsed
 	ops := (prev.ops*prev.elapsed.Seconds() + r.ops*r.elapsed.Seconds()) / total.Seconds()
+	rounds := append(append([]float64{}, prev.rounds...), r.rounds...)
 	if len(prev.lat) > 0 && len(r.lat) > 0 {
 		m := summarize(r.label, append(prev.lat, r.lat...), total)
 		m.ops = ops
+		m.rounds = rounds
 		return m
 	}
 	w := prev.elapsed.Seconds() / total.Seconds()
 	avg := func(a, b time.Duration) time.Duration { return time.Duration(w*float64(a) + (1-w)*float64(b)) }
-	return result{label: r.label, ops: ops, p50: avg(prev.p50, r.p50), p99: avg(prev.p99, r.p99), elapsed: total}
+	return result{label: r.label, ops: ops, p50: avg(prev.p50, r.p50), p99: avg(prev.p99, r.p99), elapsed: total, rounds: rounds}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,26 @@ type result struct {
 
 	lat     []time.Duration
 	elapsed time.Duration
+	rounds  []float64 // ops/s of each round, in order
+}
+
+// ratio is the median over rounds of a's throughput over b's: rounds of a and
+// b ran next to each other, so each round's ratio compares like with like,
+// and the median ignores a round that hit a burst of noise.
+func ratio(a, b result) float64 {
+	n := min(len(a.rounds), len(b.rounds))
+	if n == 0 {
+		return a.ops / b.ops
+	}
+	rs := make([]float64, n)
+	for i := range n {
+		rs[i] = a.rounds[i] / b.rounds[i]
+	}
+	sort.Float64s(rs)
+	if n%2 == 1 {
+		return rs[n/2]
+	}
+	return (rs[n/2-1] + rs[n/2]) / 2
 }
 
 func findPgbench() (string, error) {
@@ -73,7 +94,7 @@ func pgbench(ctx context.Context, bin, connString, script string, d dataset, cli
 		return result{}, err
 	}
 	p50, p99 := percentiles(lat)
-	return result{label: script, ops: tps, p50: p50, p99: p99, lat: lat, elapsed: time.Duration(secs) * time.Second}, nil
+	return result{label: script, ops: tps, p50: p50, p99: p99, lat: lat, elapsed: time.Duration(secs) * time.Second, rounds: []float64{tps}}, nil
 }
 
 // readPgbenchLogs reads the per-transaction logs: the third field is the

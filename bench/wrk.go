@@ -85,7 +85,7 @@ func runWrk(ctx context.Context, bin, base, script string, clients, secs int) (r
 		return result{}, fmt.Errorf("wrk: no Requests/sec in output\n%s", out)
 	}
 	rps, _ := strconv.ParseFloat(string(m[1]), 64)
-	r := result{label: filepath.Base(script), ops: rps, elapsed: time.Duration(secs) * time.Second}
+	r := result{label: filepath.Base(script), ops: rps, elapsed: time.Duration(secs) * time.Second, rounds: []float64{rps}}
 	for _, pm := range wrkPct.FindAllSubmatch(out, -1) {
 		v, _ := strconv.ParseFloat(string(pm[2]), 64)
 		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(pm[3])]
