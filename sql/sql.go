@@ -12,6 +12,14 @@ import "embed"
 //go:embed migrations/*.sql
 var Migrations embed.FS
 
+// Audit holds the DBA audit queries (sql/audit), run by `rowfence audit` and
+// readable and runnable with psql alone. Each check returns one row per
+// finding as (check_name, object, detail); inventory_*.sql files list
+// objects for the reader and are not checks.
+//
+//go:embed audit/*.sql
+var Audit embed.FS
+
 // DemoSeed fills the acme and globex demo tenants for `make run`. It is
 // idempotent and runs as the migrating role.
 //

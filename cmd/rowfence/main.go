@@ -46,6 +46,7 @@ Usage:
   rowfence serve                               serve the API (APP_DATABASE_URL, or derived from DATABASE_URL)
   rowfence tenant create --slug S --name N     create a tenant, print it as JSON (DATABASE_URL)
   rowfence tenant list                         list tenants as JSON (DATABASE_URL)
+  rowfence audit [--format json] [--accept-role R]  check the isolation in the catalog (sql/audit); exit 1 on a defect (DATABASE_URL)
   rowfence dev                                 find or start a local PostgreSQL, migrate, seed demo tenants, serve (make run)
 
 Environment:
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runTenant(ctx, rest, getenv, stdout, stderr)
 	case "dev":
 		return runDev(ctx, rest, getenv, stdout, log)
+	case "audit":
+		return runAudit(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

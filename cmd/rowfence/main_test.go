@@ -276,3 +276,32 @@ func TestUsage(t *testing.T) {
 	_, err = runCmd(t, map[string]string{"LOG_FORMAT": "xml"}, "serve")
 	require.ErrorContains(t, err, "LOG_FORMAT")
 }
+
+func TestAuditCommand(t *testing.T) {
+	t.Parallel()
+	tdb := pgtest.New(t)
+	env := map[string]string{"DATABASE_URL": tdb.AdminURL}
+	out, err := runCmd(t, env, "audit")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "0 defect(s)")
+	require.Contains(t, out, "accepted  security-definer")
+	out, err = runCmd(t, env, "audit", "--format", "json")
+	require.NoError(t, err)
+	var rep struct {
+		Findings []map[string]any `json:"findings"`
+		Defects  int              `json:"defects"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Zero(t, rep.Defects)
+	require.NotEmpty(t, rep.Findings)
+
+	admin := tdb.AdminPool(t)
+	_, err = admin.Exec(context.Background(), "alter table products no force row level security")
+	require.NoError(t, err)
+	out, err = runCmd(t, env, "audit")
+	require.ErrorContains(t, err, "1 defect(s)")
+	require.Equal(t, 1, exitCode(err))
+	require.Contains(t, out, "DEFECT    rls-not-forced")
+	_, err = runCmd(t, env, "audit", "--format", "yaml")
+	require.Equal(t, 2, exitCode(err))
+}

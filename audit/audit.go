@@ -1,0 +1,147 @@
+// Package audit runs the isolation audit in sql/audit against a database and
+// judges its findings: each finding is a defect unless it is one of the
+// accepted, documented exceptions below.
+package audit
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	schema "github.com/rowfence/rowfence/sql"
+)
+
+// Finding is one row of one check.
+type Finding struct {
+	Check    string `json:"check"`
+	Object   string `json:"object"`
+	Detail   string `json:"detail"`
+	File     string `json:"file"`
+	Accepted bool   `json:"accepted"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Policy is one row of the policy inventory.
+type Policy struct {
+	Table     string `json:"table"`
+	Name      string `json:"policy"`
+	Command   string `json:"command"`
+	Kind      string `json:"kind"`
+	Roles     string `json:"roles"`
+	Using     string `json:"using"`
+	WithCheck string `json:"with_check"`
+}
+
+// Report is the whole audit.
+type Report struct {
+	Findings []Finding `json:"findings"`
+	Policies []Policy  `json:"policies"`
+}
+
+// Defects counts the findings that are not accepted exceptions.
+func (r Report) Defects() int {
+	n := 0
+	for _, f := range r.Findings {
+		if !f.Accepted {
+			n++
+		}
+	}
+	return n
+}
+
+// Exception is a deliberate cross-tenant path or privilege, accepted with a
+// reason. They are listed here, in the report, and in sql/audit/README.md.
+type Exception struct {
+	Check  string
+	Object string
+	Reason string
+}
+
+// Accepted are rowfence's own exceptions.
+var Accepted = []Exception{
+	{
+		Check:  "security-definer",
+		Object: "public.tenant_lookup(p_id uuid, p_slug text)",
+		Reason: "resolves X-Tenant-ID before any tenant context exists: one exact id or slug, at most one row of (id, slug, status), search_path pinned, EXECUTE granted to rowfence_app only",
+	},
+}
+
+// Options add the deployment's own accepted login roles (for example the
+// DBA's administrative superuser) to the bootstrap superuser, which is
+// always accepted.
+type Options struct {
+	AcceptRoles []string
+}
+
+// Querier is what the audit needs: a pgx connection or pool.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Run runs every check and the policy inventory.
+func Run(ctx context.Context, q Querier, opts Options) (Report, error) {
+	files, err := fs.Glob(schema.Audit, "audit/*.sql")
+	if err != nil {
+		return Report{}, err
+	}
+	sort.Strings(files)
+	rep := Report{Findings: []Finding{}, Policies: []Policy{}}
+	for _, file := range files {
+		body, err := fs.ReadFile(schema.Audit, file)
+		if err != nil {
+			return Report{}, err
+		}
+		name := strings.TrimPrefix(file, "audit/")
+		rows, err := q.Query(ctx, string(body))
+		if err != nil {
+			return Report{}, fmt.Errorf("%s: %w", name, err)
+		}
+		if strings.HasPrefix(name, "inventory_policies") {
+			policies, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Policy])
+			if err != nil {
+				return Report{}, fmt.Errorf("%s: %w", name, err)
+			}
+			rep.Policies = append(rep.Policies, policies...)
+			continue
+		}
+		found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Finding, error) {
+			f := Finding{File: name}
+			return f, row.Scan(&f.Check, &f.Object, &f.Detail)
+		})
+		if err != nil {
+			return Report{}, fmt.Errorf("%s: %w", name, err)
+		}
+		for _, f := range found {
+			f.Accepted, f.Reason = judge(f, opts)
+			rep.Findings = append(rep.Findings, f)
+		}
+	}
+	return rep, nil
+}
+
+func judge(f Finding, opts Options) (bool, string) {
+	for _, e := range Accepted {
+		if e.Check == f.Check && e.Object == f.Object {
+			// A definer function is only accepted while its search_path is pinned.
+			if f.Check == "security-definer" && !strings.Contains(f.Detail, "search_path pinned") {
+				return false, ""
+			}
+			return true, e.Reason
+		}
+	}
+	if f.Check == "login-bypasses-rls" {
+		if strings.Contains(f.Detail, "bootstrap superuser") {
+			return true, "the cluster's bootstrap superuser: the DBA's own account, never used by rowfence to serve"
+		}
+		for _, r := range opts.AcceptRoles {
+			if r == f.Object {
+				return true, "accepted with --accept-role"
+			}
+		}
+	}
+	return false, ""
+}

@@ -1,0 +1,115 @@
+package audit
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rowfence/rowfence/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func defects(rep Report) []Finding {
+	var out []Finding
+	for _, f := range rep.Findings {
+		if !f.Accepted {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestMigratedSchemaPasses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	admin := pgtest.New(t).AdminPool(t)
+	rep, err := Run(ctx, admin, Options{})
+	require.NoError(t, err)
+	require.Empty(t, defects(rep), "the migrated schema has no defect")
+	require.Zero(t, rep.Defects())
+	var checks []string
+	for _, f := range rep.Findings {
+		checks = append(checks, f.Check+" "+f.Object)
+		require.NotEmpty(t, f.Reason, "every accepted finding says why")
+	}
+	require.Contains(t, checks, "security-definer public.tenant_lookup(p_id uuid, p_slug text)",
+		"the deliberate cross-tenant path is listed, not hidden")
+	require.Len(t, rep.Policies, 2)
+	for _, p := range rep.Policies {
+		require.Equal(t, "tenant_isolation", p.Name)
+		require.Contains(t, p.Using, "app.tenant_id")
+	}
+}
+
+// Each defect planted in a scratch database must be reported, so that the
+// audit can never silently pass.
+func TestPlantedDefectsAreReported(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	role := "rf_planted_" + tdb.Name
+	planted := []struct {
+		check, object, sql string
+	}{
+		{"rls-not-forced", "public.notes",
+			`create table notes (tenant_id uuid not null default nullif(current_setting('app.tenant_id', true), '')::uuid, id uuid not null, primary key (tenant_id, id));
+			 alter table notes enable row level security`},
+		{"fk-not-composite", "note_refs constraint note_refs_note_id_fkey",
+			`create unique index notes_id_key on notes (id);
+			 create table note_refs (tenant_id uuid not null default nullif(current_setting('app.tenant_id', true), '')::uuid, note_id uuid references notes (id), primary key (tenant_id, note_id));
+			 alter table note_refs enable row level security; alter table note_refs force row level security`},
+		{"unique-not-per-tenant", "notes_id_key", ``},
+		{"policy-without-tenant", "public.products policy open", `create policy open on products using (true)`},
+		{"login-bypasses-rls", role, `create role ` + role + ` login bypassrls`},
+		{"unsafe-grant", "public.users", `grant truncate on users to rowfence_app`},
+		{"security-definer", "public.peek()", `create function peek() returns bigint language sql security definer as 'select count(*) from public.products'`},
+		{"view-not-security-invoker", "public.all_products", `create view all_products as select * from products`},
+		{"tenant-id-column", "public.loose.tenant_id", `create table loose (tenant_id uuid, n serial primary key)`},
+		{"serial-column", "public.loose.n", ``},
+		{"unique-not-per-tenant", "loose_pkey", ``},
+		{"index-not-leading-tenant", "notes_id_idx", `create index notes_id_idx on notes (id)`},
+		{"leakproof-function", "public.always(integer)", `create function always(integer) returns boolean language sql immutable leakproof as 'select true'`},
+	}
+	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "drop role if exists "+role) })
+	for _, p := range planted {
+		if p.sql == "" {
+			continue
+		}
+		_, err := admin.Exec(ctx, p.sql)
+		require.NoError(t, err, p.sql)
+	}
+	rep, err := Run(ctx, admin, Options{})
+	require.NoError(t, err)
+	got := map[string]Finding{}
+	for _, f := range defects(rep) {
+		got[f.Check+" "+f.Object] = f
+	}
+	for _, p := range planted {
+		f, ok := got[p.check+" "+p.object]
+		require.True(t, ok, "planted %s on %s was not reported; defects: %v", p.check, p.object, keys(got))
+		require.NotEmpty(t, f.Detail)
+	}
+	require.Contains(t, got["security-definer public.peek()"].Detail, "NOT pinned")
+	require.GreaterOrEqual(t, rep.Defects(), len(planted))
+
+	// A role named with --accept-role is accepted, nothing else changes.
+	rep, err = Run(ctx, admin, Options{AcceptRoles: []string{role}})
+	require.NoError(t, err)
+	for _, f := range rep.Findings {
+		if f.Object == role {
+			require.True(t, f.Accepted)
+		}
+	}
+}
+
+func keys(m map[string]Finding) string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return strings.Join(out, "; ")
+}

@@ -1,0 +1,14 @@
+-- SECURITY DEFINER functions run as their owner, who is not bound by the
+-- policies of the caller (leak vector 7). Each one is a cross-tenant path;
+-- one without a pinned search_path can also be hijacked by the caller.
+-- `rowfence audit` accepts tenant_lookup, the documented tenant resolver.
+SELECT 'security-definer' AS check_name,
+       format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) AS object,
+       concat_ws('; ', 'owner ' || pg_get_userbyid(p.proowner),
+         CASE WHEN EXISTS (SELECT 1 FROM unnest(p.proconfig) s WHERE s LIKE 'search_path=%')
+              THEN 'search_path pinned' ELSE 'search_path NOT pinned' END) AS detail
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE p.prosecdef
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+ORDER BY 2;
