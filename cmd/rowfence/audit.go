@@ -8,8 +8,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/rowfence/rowfence/audit"
 )
 
@@ -33,11 +31,7 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	if *format != "text" && *format != "json" {
 		return usageError{fmt.Sprintf("audit: --format must be text or json, not %q", *format)}
 	}
-	url, err := requireEnv(getenv, "DATABASE_URL", "the audit reads the catalog of the database to check")
-	if err != nil {
-		return err
-	}
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := connectAdmin(ctx, getenv, "the audit reads the catalog of the database to check")
 	if err != nil {
 		return err
 	}

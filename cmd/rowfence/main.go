@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func main() {
@@ -110,6 +112,16 @@ func requireEnv(getenv func(string) string, name, what string) (string, error) {
 		return "", usageError{fmt.Sprintf("%s is not set: %s", name, what)}
 	}
 	return v, nil
+}
+
+// connectAdmin connects as the migrating role (DATABASE_URL); why says what
+// the command needs it for when it is not set. Close the connection after use.
+func connectAdmin(ctx context.Context, getenv func(string) string, why string) (*pgx.Conn, error) {
+	url, err := requireEnv(getenv, "DATABASE_URL", why)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.Connect(ctx, url)
 }
 
 // parseFlags parses a subcommand's flags and refuses positional arguments.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/tenancy"
@@ -50,11 +49,7 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	url, err := requireEnv(getenv, "DATABASE_URL", "tenant administration connects as the migrating role")
-	if err != nil {
-		return err
-	}
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := connectAdmin(ctx, getenv, "tenant administration connects as the migrating role")
 	if err != nil {
 		return err
 	}
