@@ -37,6 +37,10 @@ type Scope struct {
 // tenant: work outside a tenant fails closed (leak vector 10).
 var ErrNoTenant = errors.New("db: no tenant in scope")
 
+// ErrRolledBack is returned by Tx when fn returned nil although one of its
+// statements failed, so PostgreSQL rolled the transaction back.
+var ErrRolledBack = errors.New("db: transaction rolled back: a statement in it failed")
+
 // errSecondStatement guards One's promise of a single round trip.
 var errSecondStatement = errors.New("db: One runs a single statement; use Tx for more")
 
@@ -96,8 +100,14 @@ func Tx(ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Queries) er
 		_, _ = p.conn.Exec(ctx, "rollback")
 		return mapError(err)
 	}
-	if _, err := p.conn.Exec(ctx, "commit"); err != nil {
+	tag, err := p.conn.Exec(ctx, "commit")
+	if err != nil {
 		return mapError(err)
+	}
+	// COMMIT of a failed transaction succeeds as a ROLLBACK: fn swallowed a
+	// statement's error, and nothing was written.
+	if tag.String() == "ROLLBACK" {
+		return ErrRolledBack
 	}
 	return nil
 }

@@ -150,6 +150,17 @@ func TestTxCommitsAndRollsBack(t *testing.T) {
 	require.ErrorIs(t, err, db.ErrInvalid)
 	require.Len(t, listProducts(t, bundle.app, bundle.a), 3)
 	require.Empty(t, listProducts(t, bundle.app, bundle.b))
+
+	// A statement's error swallowed by fn cannot turn into a silent success.
+	err = db.Tx(ctx, bundle.app, bundle.a, func(q *db.Queries) error {
+		if _, err := q.ProductCreate(ctx, db.ProductCreateParams{Name: "six"}); err != nil {
+			return err
+		}
+		_, _ = q.ProductCreate(ctx, db.ProductCreateParams{Name: "bad", Price: -1})
+		return nil
+	})
+	require.ErrorIs(t, err, db.ErrRolledBack)
+	require.Len(t, listProducts(t, bundle.app, bundle.a), 3)
 }
 
 func TestErrorMapping(t *testing.T) {
