@@ -2,7 +2,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: help run test test/race build generate verify vet fmt bench clean-data
+.PHONY: help run test test-deps test/race build generate verify vet fmt bench clean-data
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -10,10 +10,20 @@ help: ## list the targets
 run: ## find or start PostgreSQL (DATABASE_URL, Docker, or a local cluster in .pgdata), migrate, seed acme and globex, serve on :8080
 	$(GO) run ./cmd/rowfence dev
 
-test: verify vet ## run every test against a real PostgreSQL (TEST_DATABASE_URL, Docker, or a private local cluster)
+test: verify vet test-deps ## run every test against a real PostgreSQL (TEST_DATABASE_URL, Docker, or a private local cluster)
 	$(GO) test -count=1 -timeout 10m ./...
 
-test/race: ## the tests with the race detector
+# Debian packages the tests need: the PostgreSQL server binaries (for the
+# private cluster) and pgbouncer (the transaction-pooling property test).
+# Installed when missing and running as root; otherwise a message says how.
+APT_INSTALL = (apt-get install -y -qq $(1) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(1) >/dev/null))
+test-deps: ## install the Debian packages the tests need when they are missing (as root)
+	@if ! command -v pg_config >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "$$TEST_DATABASE_URL" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then $(call APT_INSTALL,postgresql); else echo "install the PostgreSQL server: apt-get install -y postgresql"; fi; fi
+	@if ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ]; then \
+	  if [ "$$(id -u)" = 0 ]; then $(call APT_INSTALL,pgbouncer); else echo "install pgbouncer: apt-get install -y pgbouncer"; fi; fi
+
+test/race: test-deps ## the tests with the race detector
 	$(GO) test -count=1 -race -timeout 15m ./...
 
 build: ## build bin/rowfence
