@@ -45,9 +45,9 @@ func TestMigratedSchemaPasses(t *testing.T) {
 }
 
 // Each defect planted in a scratch database must be reported, so that the
-// audit can never silently pass.
+// audit can never silently pass. Not parallel: the planted login role is
+// cluster-wide, and the clean-schema test must not see it.
 func TestPlantedDefectsAreReported(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
 	tdb := pgtest.New(t)
 	admin := tdb.AdminPool(t)

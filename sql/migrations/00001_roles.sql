@@ -19,9 +19,23 @@ END
 $$;
 -- +goose StatementEnd
 
--- If the roles existed already, make sure nobody widened them.
-ALTER ROLE rowfence_owner NOLOGIN NOSUPERUSER NOBYPASSRLS;
-ALTER ROLE rowfence_app LOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT;
+-- If the roles existed already, make sure nobody widened them. Only when
+-- needed: ALTER ROLE rewrites a shared catalog row, and two databases
+-- migrating at once would otherwise collide on it.
+-- +goose StatementBegin
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rowfence_owner'
+             AND (rolcanlogin OR rolsuper OR rolbypassrls)) THEN
+    ALTER ROLE rowfence_owner NOLOGIN NOSUPERUSER NOBYPASSRLS;
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rowfence_app'
+             AND (NOT rolcanlogin OR rolsuper OR rolbypassrls OR rolinherit)) THEN
+    ALTER ROLE rowfence_app LOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT;
+  END IF;
+END
+$$;
+-- +goose StatementEnd
 
 -- The migrating role creates objects as rowfence_owner (SET LOCAL ROLE in each
 -- schema migration), so it must be a member of it. A superuser already may.
