@@ -14,7 +14,8 @@ test: verify vet test-deps ## run every test against a real PostgreSQL (TEST_DAT
 	$(GO) test -count=1 -timeout 10m ./...
 
 # Debian packages the tests need: the PostgreSQL server binaries (for the
-# private cluster) and pgbouncer (the transaction-pooling property test).
+# private cluster), pgbouncer (the transaction-pooling property test) and
+# pgTAP for that server (sql/pgtap).
 # Installed when missing and running as root; otherwise a message says how.
 APT_INSTALL = (apt-get install -y -qq $(1) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(1) >/dev/null))
 test-deps: ## install the Debian packages the tests need when they are missing (as root)
@@ -22,6 +23,9 @@ test-deps: ## install the Debian packages the tests need when they are missing (
 	  if [ "$$(id -u)" = 0 ]; then $(call APT_INSTALL,postgresql); else echo "install the PostgreSQL server: apt-get install -y postgresql"; fi; fi
 	@if ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ]; then \
 	  if [ "$$(id -u)" = 0 ]; then $(call APT_INSTALL,pgbouncer); else echo "install pgbouncer: apt-get install -y pgbouncer"; fi; fi
+	@major=$$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1); \
+	if [ -n "$$major" ] && [ ! -f /usr/share/postgresql/$$major/extension/pgtap.control ]; then \
+	  if [ "$$(id -u)" = 0 ]; then $(call APT_INSTALL,postgresql-$$major-pgtap); else echo "install pgTAP: apt-get install -y postgresql-$$major-pgtap"; fi; fi
 
 test/race: test-deps ## the tests with the race detector
 	$(GO) test -count=1 -race -timeout 15m ./...

@@ -186,3 +186,12 @@ func randomHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// Source says where the server came from: "env" (TEST_DATABASE_URL),
+// "docker" or "local".
+func Source() string {
+	if server == nil {
+		return ""
+	}
+	return server.Source
+}

@@ -1,0 +1,44 @@
+-- pgTAP: the structure that keeps tenants apart. Run on a migrated database
+-- with the pgtap extension, as a superuser:
+--   pg_prove -d DB sql/pgtap/*.sql      (or: make test, which runs every file here)
+BEGIN;
+SELECT plan(22);
+
+-- The serving role can never bypass RLS.
+SELECT has_role('rowfence_app');
+SELECT isnt_superuser('rowfence_app');
+SELECT ok(NOT rolbypassrls, 'rowfence_app is NOBYPASSRLS') FROM pg_roles WHERE rolname = 'rowfence_app';
+SELECT ok(NOT rolinherit, 'rowfence_app inherits nothing') FROM pg_roles WHERE rolname = 'rowfence_app';
+SELECT ok(NOT rolcanlogin, 'rowfence_owner cannot log in') FROM pg_roles WHERE rolname = 'rowfence_owner';
+
+-- Every tenant table: owned by rowfence_owner, RLS enabled and forced, one policy.
+SELECT table_owner_is('public', 'users', 'rowfence_owner', 'users is owned by rowfence_owner');
+SELECT table_owner_is('public', 'products', 'rowfence_owner', 'products is owned by rowfence_owner');
+SELECT ok(relrowsecurity AND relforcerowsecurity, relname || ' enables and forces row level security')
+FROM pg_class WHERE oid IN ('public.users'::regclass, 'public.products'::regclass) ORDER BY relname;
+SELECT policies_are('public', 'users', ARRAY['tenant_isolation']);
+SELECT policies_are('public', 'products', ARRAY['tenant_isolation']);
+
+-- Only what the API needs: no TRUNCATE, REFERENCES or TRIGGER; INSERT and
+-- UPDATE only on the columns a client controls (so never tenant_id).
+SELECT table_privs_are('public', 'users', 'rowfence_app', ARRAY['SELECT', 'DELETE']);
+SELECT table_privs_are('public', 'products', 'rowfence_app', ARRAY['SELECT', 'DELETE']);
+SELECT ok(NOT has_column_privilege('rowfence_app', 'public.products', 'tenant_id', 'INSERT'), 'app cannot insert products.tenant_id');
+SELECT ok(NOT has_column_privilege('rowfence_app', 'public.products', 'tenant_id', 'UPDATE'), 'app cannot update products.tenant_id');
+SELECT ok(NOT has_column_privilege('rowfence_app', 'public.users', 'tenant_id', 'UPDATE'), 'app cannot update users.tenant_id');
+SELECT table_privs_are('public', 'tenants', 'rowfence_app', ARRAY[]::text[]);
+
+-- Keys: composite, tenant first; email unique per tenant only.
+SELECT col_is_pk('public', 'products', ARRAY['tenant_id', 'id']::name[], 'products key is (tenant_id, id)');
+SELECT col_is_pk('public', 'users', ARRAY['tenant_id', 'id']::name[], 'users key is (tenant_id, id)');
+SELECT col_not_null('public', 'products', 'tenant_id', 'products.tenant_id is NOT NULL');
+SELECT is(pg_get_indexdef('public.users_tenant_email_key'::regclass),
+          'CREATE UNIQUE INDEX users_tenant_email_key ON public.users USING btree (tenant_id, lower(email))',
+          'email is unique per tenant, case-insensitively');
+
+-- The one definer function has its search_path pinned.
+SELECT ok(prosecdef AND proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], 'tenant_lookup is SECURITY DEFINER with a pinned search_path')
+FROM pg_proc WHERE proname = 'tenant_lookup';
+
+SELECT * FROM finish();
+ROLLBACK;
