@@ -49,6 +49,7 @@ Usage:
   rowfence tenant create --slug S --name N     create a tenant, print it as JSON (DATABASE_URL)
   rowfence tenant list                         list tenants as JSON (DATABASE_URL)
   rowfence audit [--format json] [--accept-role R]  check the isolation in the catalog (sql/audit); exit 1 on a defect (DATABASE_URL)
+  rowfence leakcheck --url U --tenant-a A --tenant-b B [--db DSN]  attack a deployment as A against B; exit 1 on a leak
   rowfence dev                                 find or start a local PostgreSQL, migrate, seed demo tenants, serve (make run)
 
 Environment:
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDev(ctx, rest, getenv, stdout, log)
 	case "audit":
 		return runAudit(ctx, rest, getenv, stdout, stderr)
+	case "leakcheck":
+		return runLeakcheck(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -304,4 +305,59 @@ func TestAuditCommand(t *testing.T) {
 	require.Contains(t, out, "DEFECT    rls-not-forced")
 	_, err = runCmd(t, env, "audit", "--format", "yaml")
 	require.Equal(t, 2, exitCode(err))
+}
+
+// make test runs the black-box leak suite against a server it starts.
+func TestLeakcheckAgainstServe(t *testing.T) {
+	t.Parallel()
+	tdb := pgtest.New(t)
+	admin := map[string]string{"DATABASE_URL": tdb.AdminURL}
+	for _, slug := range []string{"attacker", "victim"} {
+		_, err := runCmd(t, admin, "tenant", "create", "--slug", slug, "--name", slug)
+		require.NoError(t, err)
+	}
+	base, _, _ := startServer(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL}, "serve")
+	out, err := runCmd(t, nil, "leakcheck", "--url", base, "--tenant-a", "attacker", "--tenant-b", "victim", "--db", tdb.AppURL)
+	require.NoError(t, err, out)
+	t.Log("\n" + out)
+	require.Contains(t, out, ", 0 leak(s)")
+	require.NotContains(t, out, "LEAK ")
+	require.GreaterOrEqual(t, strings.Count(out, "\npass"), 40, out)
+}
+
+// The suite must be able to fail: against a server that ignores the tenant,
+// it reports the leaks and exits non-zero.
+func TestLeakcheckCatchesALeakyServer(t *testing.T) {
+	t.Parallel()
+	rows := map[string]map[string]any{}
+	var mu sync.Mutex
+	leaky := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		tenant := r.Header.Get("X-Tenant-ID")
+		switch {
+		case r.Method == "POST":
+			id := fmt.Sprintf("%08d-0000-4000-8000-000000000000", len(rows)+1)
+			row := map[string]any{"id": id, "tenant_id": fmt.Sprintf("%08x-0000-4000-8000-000000000000", len(tenant)), "name": "x"}
+			rows[id] = row
+			w.WriteHeader(201)
+			_ = json.NewEncoder(w).Encode(row)
+		case strings.Count(r.URL.Path, "/") == 3: // /v1/kind/{id}: any tenant may read any row
+			if row, ok := rows[r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]]; ok {
+				_ = json.NewEncoder(w).Encode(row)
+				return
+			}
+			w.WriteHeader(404)
+			_, _ = w.Write([]byte(`{"status":404}`))
+		default:
+			_ = json.NewEncoder(w).Encode(map[string]any{"items": []any{}, "next_cursor": nil})
+		}
+	})
+	srv := httptest.NewServer(leaky)
+	defer srv.Close()
+	out, err := runCmd(t, nil, "leakcheck", "--url", srv.URL, "--tenant-a", "a-tenant", "--tenant-b", "b-tenant-longer")
+	require.Error(t, err)
+	require.Contains(t, out, "LEAK  foreign id: GET /v1/products/{B's id}")
+	require.Equal(t, 1, exitCode(err))
 }
