@@ -2,7 +2,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: help run test test-deps test/race build generate verify vet fmt bench clean-data
+.PHONY: help run test test-deps test/race fuzz build generate verify vet fmt bench clean-data
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,6 +29,12 @@ test-deps: ## install the Debian packages the tests need when they are missing (
 
 test/race: test-deps ## the tests with the race detector
 	$(GO) test -count=1 -race -timeout 15m ./...
+
+FUZZTIME ?= 10s
+fuzz: ## run every fuzz target for FUZZTIME each (default 10s; CI runs 5s)
+	$(GO) test -run '^$$' -fuzz '^FuzzParseKey$$' -fuzztime $(FUZZTIME) ./tenancy
+	$(GO) test -run '^$$' -fuzz '^FuzzCursorDecode$$' -fuzztime $(FUZZTIME) ./httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBody$$' -fuzztime $(FUZZTIME) ./httpapi
 
 build: ## build bin/rowfence
 	$(GO) build -o bin/rowfence ./cmd/rowfence
