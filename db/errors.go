@@ -22,6 +22,8 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	// ErrUnavailable: the database could not be reached in time.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrTimeout: a statement ran past the scope's statement_timeout.
+	ErrTimeout = errors.New("statement timeout")
 )
 
 // ConstraintError says which constraint refused a write.
@@ -64,6 +66,9 @@ func mapError(err error) error {
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
+		if pgErr.Code == "57014" { // query_canceled: statement_timeout
+			return errors.Join(ErrTimeout, err)
+		}
 		kind := kindOf(pgErr.Code)
 		if kind == nil {
 			return err

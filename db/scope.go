@@ -3,6 +3,8 @@ package db
 import (
 	"context"
 	"errors"
+	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -13,7 +15,7 @@ import (
 // This file is where the database learns the tenant. Every request's SQL runs
 // through One or Tx, which send
 //
-//	select set_config('app.tenant_id', <tenant>, true)
+//	select set_config('app.tenant_id', <tenant>, true), set_config('statement_timeout', …, true)
 //
 // in the same transaction as the request's statements. is_local=true means the
 // setting ends with the transaction: nothing is left on the pooled connection
@@ -25,12 +27,25 @@ import (
 // round trips (n+3 the naive way). The sqlc-generated code is used unchanged:
 // it talks to the DBTX implementations below.
 
-// setTenantSQL is the only statement that tells PostgreSQL the tenant.
-const setTenantSQL = "select set_config('app.tenant_id', $1, true)"
+// setScopeSQL is the only statement that tells PostgreSQL the tenant. The
+// request's statement_timeout rides in the same statement, so it costs
+// nothing more; both settings end with the transaction. An empty timeout
+// keeps the role's or server's default.
+const setScopeSQL = "select set_config('app.tenant_id', $1, true), " +
+	"set_config('statement_timeout', coalesce(nullif($2, ''), current_setting('statement_timeout')), true)"
 
 // Scope is what a unit of work runs as.
 type Scope struct {
 	TenantID uuid.UUID
+	// StatementTimeout bounds each statement of the unit (0: the default).
+	StatementTimeout time.Duration
+}
+
+func (s Scope) timeoutSetting() string {
+	if s.StatementTimeout <= 0 {
+		return ""
+	}
+	return strconv.FormatInt(max(1, s.StatementTimeout.Milliseconds()), 10)
 }
 
 // ErrNoTenant is returned, before anything is sent, for a Scope without a
@@ -132,7 +147,7 @@ func (p *pipeline) first(ctx context.Context, sql string, args []any) (pgx.Batch
 	if p.begin {
 		b.Queue("begin")
 	}
-	b.Queue(setTenantSQL, p.scope.TenantID.String())
+	b.Queue(setScopeSQL, p.scope.TenantID.String(), p.scope.timeoutSetting())
 	b.Queue(sql, args...)
 	p.sent = true
 	p.br = p.conn.SendBatch(ctx, b)

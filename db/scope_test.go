@@ -317,3 +317,42 @@ func tenantSetting(t *testing.T, conn interface {
 	require.NoError(t, conn.QueryRow(context.Background(), "select current_setting('app.tenant_id', true)").Scan(&setting))
 	return setting
 }
+
+// The request's statement_timeout travels in the same statement as the
+// tenant: a statement stuck behind a lock is cancelled at the scope's
+// timeout, the setting is gone afterwards, and it costs no round trip.
+func TestStatementTimeoutRidesWithTheTenant(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setup(t, 1)
+	createProduct(t, bundle.app, bundle.a, "locked")
+	// Prepare the list statement first: pgx prepares a statement on its first
+	// use, in a round trip of its own that precedes the settings, so the
+	// timeout covers execution only (the request's context deadline covers
+	// the rest).
+	listProducts(t, bundle.app, bundle.a)
+
+	locker, err := bundle.admin.Begin(ctx)
+	require.NoError(t, err)
+	defer locker.Rollback(ctx)
+	_, err = locker.Exec(ctx, "lock table products in access exclusive mode")
+	require.NoError(t, err)
+
+	s := bundle.a
+	s.StatementTimeout = 150 * time.Millisecond
+	start := time.Now()
+	_, err = db.One(ctx, bundle.app, s, func(q *db.Queries) ([]db.Product, error) {
+		return q.ProductList(ctx, db.ProductListParams{RowLimit: 10})
+	})
+	require.ErrorIs(t, err, db.ErrTimeout)
+	require.Less(t, time.Since(start), 5*time.Second)
+	require.NoError(t, locker.Rollback(ctx))
+
+	conn, err := bundle.app.Acquire(ctx)
+	require.NoError(t, err)
+	var timeout string
+	require.NoError(t, conn.QueryRow(ctx, "show statement_timeout").Scan(&timeout))
+	conn.Release()
+	require.Equal(t, "0", timeout, "the timeout ended with the transaction")
+	require.Len(t, listProducts(t, bundle.app, s), 1, "the same scope works once the lock is gone")
+}

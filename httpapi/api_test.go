@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -429,4 +430,39 @@ func TestHealthAndReadiness(t *testing.T) {
 	r := b.call(t, "GET", "/readyz", "", "").requireStatus(t, 503)
 	require.Contains(t, r.body["detail"], "FORCE")
 	require.NotEmpty(t, r.header.Get("Retry-After"))
+}
+
+// A request stuck behind a lock ends at the statement timeout (or, while a
+// connection prepares the statement, at the request timeout) with a 503 and
+// Retry-After, and the server answers normally afterwards.
+func TestSlowDatabaseIsA503(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	handler, err := httpapi.NewServer(httpapi.Config{
+		Pool:             b.app,
+		Resolver:         tenancy.NewResolver(b.app, 0),
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		CursorKey:        []byte(strings.Repeat("k", 32)),
+		StatementTimeout: 100 * time.Millisecond,
+		RequestTimeout:   time.Second,
+	})
+	require.NoError(t, err)
+	srv := httptest.NewServer(handler)
+	defer srv.Close()
+	slow := &testBundle{url: srv.URL}
+	slow.call(t, "GET", "/v1/products", "acme", "").requireStatus(t, 200)
+
+	locker, err := b.admin.Begin(ctx)
+	require.NoError(t, err)
+	defer locker.Rollback(ctx)
+	_, err = locker.Exec(ctx, "lock table products in access exclusive mode")
+	require.NoError(t, err)
+	start := time.Now()
+	r := slow.call(t, "GET", "/v1/products", "acme", "").requireStatus(t, 503)
+	require.Equal(t, "unavailable", r.problemType(t))
+	require.NotEmpty(t, r.header.Get("Retry-After"))
+	require.Less(t, time.Since(start), 3*time.Second)
+	require.NoError(t, locker.Rollback(ctx))
+	slow.call(t, "GET", "/v1/products", "acme", "").requireStatus(t, 200)
 }

@@ -45,7 +45,7 @@ func (c collection[T, R]) handleList(s *server) http.Handler {
 			writeProblem(w, r, probBadRequest, detail)
 			return
 		}
-		sc := scope(r)
+		sc := s.scope(r)
 		after := firstPage
 		if cursor != "" {
 			p, err := s.cursors.decode(sc.TenantID, c.name, cursor)
@@ -113,7 +113,7 @@ func (c collection[T, R]) handleGet(s *server) http.Handler {
 		if !ok {
 			return
 		}
-		row, err := db.One(r.Context(), s.pool, scope(r), func(q *db.Queries) (T, error) {
+		row, err := db.One(r.Context(), s.pool, s.scope(r), func(q *db.Queries) (T, error) {
 			return c.get(q, r.Context(), id)
 		})
 		if err != nil {
@@ -130,7 +130,7 @@ func (c collection[T, R]) handleDelete(s *server) http.Handler {
 		if !ok {
 			return
 		}
-		_, err := db.One(r.Context(), s.pool, scope(r), func(q *db.Queries) (uuid.UUID, error) {
+		_, err := db.One(r.Context(), s.pool, s.scope(r), func(q *db.Queries) (uuid.UUID, error) {
 			return c.remove(q, r.Context(), id)
 		})
 		if err != nil {
@@ -147,7 +147,7 @@ func handleCreate[In validator, T, R any](s *server, c collection[T, R], create 
 		if !ok {
 			return
 		}
-		row, err := db.One(r.Context(), s.pool, scope(r), func(q *db.Queries) (T, error) {
+		row, err := db.One(r.Context(), s.pool, s.scope(r), func(q *db.Queries) (T, error) {
 			return create(r.Context(), q, in)
 		})
 		if err != nil {
@@ -169,7 +169,7 @@ func handleUpdate[In validator, T, R any](s *server, c collection[T, R], update 
 		if !ok {
 			return
 		}
-		row, err := db.One(r.Context(), s.pool, scope(r), func(q *db.Queries) (T, error) {
+		row, err := db.One(r.Context(), s.pool, s.scope(r), func(q *db.Queries) (T, error) {
 			return update(r.Context(), q, id, in)
 		})
 		if err != nil {

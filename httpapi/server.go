@@ -28,13 +28,21 @@ type Config struct {
 	// CursorKey signs pagination cursors; instances behind one load balancer
 	// must share it. At least 32 bytes.
 	CursorKey []byte
+	// StatementTimeout bounds each SQL statement of a request; it is set in
+	// the same statement as the tenant (0: the database's default).
+	StatementTimeout time.Duration
+	// RequestTimeout bounds a /v1 request's database work as a whole,
+	// waiting for a pooled connection included (0: none).
+	RequestTimeout time.Duration
 }
 
 type server struct {
-	pool     *pgxpool.Pool
-	resolver *tenancy.Resolver
-	log      *slog.Logger
-	cursors  cursorCodec
+	pool             *pgxpool.Pool
+	resolver         *tenancy.Resolver
+	log              *slog.Logger
+	cursors          cursorCodec
+	statementTimeout time.Duration
+	requestTimeout   time.Duration
 }
 
 // NewServer returns the API as one handler.
@@ -48,7 +56,8 @@ func NewServer(cfg Config) (http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &server{pool: cfg.Pool, resolver: cfg.Resolver, log: cfg.Logger, cursors: cursorCodec{key: cfg.CursorKey}}
+	s := &server{pool: cfg.Pool, resolver: cfg.Resolver, log: cfg.Logger, cursors: cursorCodec{key: cfg.CursorKey},
+		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout}
 	mux := http.NewServeMux()
 	s.routes(mux)
 	return s.recoverPanics(s.accessLog(problemsForMux(mux))), nil
@@ -73,6 +82,9 @@ func (s *server) dbError(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, r, probValidation, "the database rejected a value: "+err.Error())
 	case errors.Is(err, db.ErrForbidden):
 		writeProblem(w, r, probForbidden, "the database refused the operation")
+	case errors.Is(err, db.ErrTimeout):
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, r, probUnavailable, "the database did not answer within the statement timeout; retry shortly")
 	case errors.Is(err, db.ErrUnavailable):
 		w.Header().Set("Retry-After", "1")
 		writeProblem(w, r, probUnavailable, "the database is unavailable; retry shortly")

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -49,14 +50,20 @@ func (s *server) requireTenant(next http.Handler) http.Handler {
 		// Tenant data must never be served from a shared cache to another tenant.
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Add("Vary", TenantHeader)
-		next.ServeHTTP(w, r.WithContext(tenancy.WithTenant(r.Context(), t)))
+		ctx := tenancy.WithTenant(r.Context(), t)
+		if s.requestTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, s.requestTimeout)
+			defer cancel()
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
 // scope is the database scope of a request that passed requireTenant.
-func scope(r *http.Request) db.Scope {
+func (s *server) scope(r *http.Request) db.Scope {
 	t, _ := tenancy.FromContext(r.Context())
-	return db.Scope{TenantID: t.ID}
+	return db.Scope{TenantID: t.ID, StatementTimeout: s.statementTimeout}
 }
 
 // pathID reads the {id} path value; a malformed one is a 400.

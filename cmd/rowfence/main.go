@@ -60,6 +60,8 @@ Environment:
   CURSOR_KEY             secret (>= 32 bytes) signing list cursors; share it across instances (default: random per process)
   TENANT_CACHE_TTL       how long a resolved tenant is cached, e.g. 5s (default 5s; 0 disables)
   SHUTDOWN_TIMEOUT       how long in-flight requests may finish after SIGTERM (default 15s)
+  STATEMENT_TIMEOUT      statement_timeout of every request's SQL, set with the tenant (default 5s; 0: the database's)
+  REQUEST_TIMEOUT        deadline of a request's database work, waiting for a connection included (default 10s; 0: none)
   LOG_FORMAT             json (default) or text
 `
 

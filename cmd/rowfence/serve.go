@@ -19,17 +19,20 @@ import (
 )
 
 type serveConfig struct {
-	addr            string
-	pool            *pgxpool.Config
-	cursorKey       []byte
-	tenantCacheTTL  time.Duration
-	shutdownTimeout time.Duration
+	addr             string
+	pool             *pgxpool.Config
+	cursorKey        []byte
+	tenantCacheTTL   time.Duration
+	shutdownTimeout  time.Duration
+	statementTimeout time.Duration
+	requestTimeout   time.Duration
 }
 
 // serveConfigFromEnv reads serve's environment; databaseURL and appPassword
 // let `dev` supply the server it found.
 func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword string) (serveConfig, error) {
-	cfg := serveConfig{addr: getenv("ADDR"), tenantCacheTTL: tenancy.DefaultTTL, shutdownTimeout: 15 * time.Second}
+	cfg := serveConfig{addr: getenv("ADDR"), tenantCacheTTL: tenancy.DefaultTTL, shutdownTimeout: 15 * time.Second,
+		statementTimeout: 5 * time.Second, requestTimeout: 10 * time.Second}
 	if cfg.addr == "" {
 		cfg.addr = ":8080"
 	}
@@ -46,7 +49,8 @@ func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword str
 	for _, d := range []struct {
 		name string
 		dst  *time.Duration
-	}{{"TENANT_CACHE_TTL", &cfg.tenantCacheTTL}, {"SHUTDOWN_TIMEOUT", &cfg.shutdownTimeout}} {
+	}{{"TENANT_CACHE_TTL", &cfg.tenantCacheTTL}, {"SHUTDOWN_TIMEOUT", &cfg.shutdownTimeout},
+		{"STATEMENT_TIMEOUT", &cfg.statementTimeout}, {"REQUEST_TIMEOUT", &cfg.requestTimeout}} {
 		if v := getenv(d.name); v != "" {
 			parsed, err := time.ParseDuration(v)
 			if err != nil || parsed < 0 {
@@ -90,10 +94,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		log.Warn("CURSOR_KEY is not set: using a random key, so list cursors do not survive a restart or work across instances")
 	}
 	handler, err := httpapi.NewServer(httpapi.Config{
-		Pool:      pool,
-		Resolver:  tenancy.NewResolver(pool, cfg.tenantCacheTTL),
-		Logger:    log,
-		CursorKey: cfg.cursorKey,
+		Pool:             pool,
+		Resolver:         tenancy.NewResolver(pool, cfg.tenantCacheTTL),
+		Logger:           log,
+		CursorKey:        cfg.cursorKey,
+		StatementTimeout: cfg.statementTimeout,
+		RequestTimeout:   cfg.requestTimeout,
 	})
 	if err != nil {
 		return err
