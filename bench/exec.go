@@ -27,6 +27,10 @@ func productID(t, p int) uuid.UUID {
 
 var firstPage = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// statementTimeout is serve's default, so the scoped path sends what a
+// request sends.
+const statementTimeout = 5 * time.Second
+
 // op is one unit of benchmarked work.
 type op func(ctx context.Context, rng *rand.Rand) error
 
@@ -42,7 +46,7 @@ WHERE tenant = $1 AND id = $2`
 
 func scopedList(pool *pgxpool.Pool, d dataset) op {
 	return func(ctx context.Context, rng *rand.Rand) error {
-		s := db.Scope{TenantID: tenantID(1 + rng.IntN(d.tenants))}
+		s := db.Scope{TenantID: tenantID(1 + rng.IntN(d.tenants)), StatementTimeout: statementTimeout}
 		rows, err := db.One(ctx, pool, s, func(q *db.Queries) ([]db.Product, error) {
 			return q.ProductList(ctx, db.ProductListParams{AfterCreatedAt: firstPage, RowLimit: 21})
 		})
@@ -73,7 +77,7 @@ func scopedGet(pool *pgxpool.Pool, d dataset) op {
 	return func(ctx context.Context, rng *rand.Rand) error {
 		t := 1 + rng.IntN(d.tenants)
 		id := productID(t, 1+rng.IntN(d.perTenant))
-		_, err := db.One(ctx, pool, db.Scope{TenantID: tenantID(t)}, func(q *db.Queries) (db.Product, error) {
+		_, err := db.One(ctx, pool, db.Scope{TenantID: tenantID(t), StatementTimeout: statementTimeout}, func(q *db.Queries) (db.Product, error) {
 			return q.ProductGet(ctx, id)
 		})
 		return err
