@@ -240,20 +240,8 @@ func launch(ctx context.Context, bindir, dataDir, sockDir, base string, ephemera
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 
-	started := make(chan error, 1)
-	exited := make(chan error, 1)
-	go func() {
-		// Pdeathsig fires when the thread that started the child exits, so
-		// this goroutine keeps its thread for as long as the server runs.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		exited <- cmd.Wait()
-	}()
-	if err := <-started; err != nil {
+	exited, err := startTied(cmd)
+	if err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
@@ -351,4 +339,26 @@ func tail(path string) string {
 		lines = lines[len(lines)-20:]
 	}
 	return string(bytes.Join(lines, []byte("\n")))
+}
+
+// startTied starts cmd, whose SysProcAttr.Pdeathsig is set, and returns a
+// channel that receives its exit. Pdeathsig fires when the thread that
+// started the child exits, so the starting goroutine keeps its thread for as
+// long as the child runs: the child dies with this process, never before.
+func startTied(cmd *exec.Cmd) (<-chan error, error) {
+	started := make(chan error, 1)
+	exited := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		exited <- cmd.Wait()
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return exited, nil
 }
