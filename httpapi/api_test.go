@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -465,4 +466,57 @@ func TestSlowDatabaseIsA503(t *testing.T) {
 	require.Less(t, time.Since(start), 3*time.Second)
 	require.NoError(t, locker.Rollback(ctx))
 	slow.call(t, "GET", "/v1/products", "acme", "").requireStatus(t, 200)
+}
+
+// syncBuf collects log output written from the server's goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRequestIDAndAccessLog(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	logs := &syncBuf{}
+	handler, err := httpapi.NewServer(httpapi.Config{
+		Pool:      b.app,
+		Resolver:  tenancy.NewResolver(b.app, 0),
+		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
+		CursorKey: []byte(strings.Repeat("k", 32)),
+	})
+	require.NoError(t, err)
+	srv := httptest.NewServer(handler)
+	defer srv.Close()
+	logged := &testBundle{url: srv.URL}
+
+	made := logged.call(t, "GET", "/v1/products", "acme", "").requireStatus(t, 200).header.Get(httpapi.RequestIDHeader)
+	require.Len(t, made, 24, "a request without an id gets one")
+	echoed := logged.call(t, "GET", "/v1/products", "acme", "", httpapi.RequestIDHeader, "trace-42:abc").requireStatus(t, 200)
+	require.Equal(t, "trace-42:abc", echoed.header.Get(httpapi.RequestIDHeader))
+	for _, bad := range []string{"has space", strings.Repeat("x", 129), "quote\"d"} {
+		r := logged.call(t, "GET", "/v1/nothing", "", "", httpapi.RequestIDHeader, bad).requireStatus(t, 404)
+		require.NotEqual(t, bad, r.header.Get(httpapi.RequestIDHeader))
+		require.Len(t, r.header.Get(httpapi.RequestIDHeader), 24)
+	}
+	secret := `{"name":"secret-body-value","price":1}`
+	logged.call(t, "POST", "/v1/products", "acme", secret).requireStatus(t, 201)
+
+	out := logs.String()
+	require.Contains(t, out, `"request_id":"trace-42:abc"`)
+	require.Contains(t, out, `"request_id":"`+made+`"`)
+	require.Contains(t, out, `"tenant":"acme"`)
+	require.Contains(t, out, `"status":404`)
+	require.NotContains(t, out, "secret-body-value", "bodies are never logged")
 }

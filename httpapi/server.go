@@ -6,11 +6,14 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -60,7 +63,7 @@ func NewServer(cfg Config) (http.Handler, error) {
 		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return s.recoverPanics(s.accessLog(problemsForMux(mux))), nil
+	return s.accessLog(s.recoverPanics(problemsForMux(mux))), nil
 }
 
 // dbError answers for an error from the database layer. The same answer for
@@ -92,7 +95,7 @@ func (s *server) dbError(w http.ResponseWriter, r *http.Request, err error) {
 		// The client went away; nobody reads the answer.
 		writeProblem(w, r, probUnavailable, "request canceled")
 	default:
-		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.ErrorContext(r.Context(), "request failed", "request_id", infoFrom(r).id, "method", r.Method, "path", r.URL.Path, "err", err)
 		writeProblem(w, r, probInternal, "")
 	}
 }
@@ -128,15 +131,57 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// accessLog writes one line per request: never a credential or a body.
+// RequestIDHeader carries a request's id: taken from the client when it is
+// a sane token, made up otherwise, and always returned.
+const RequestIDHeader = "X-Request-ID"
+
+// requestInfo travels in the request's context so that inner handlers can
+// tell the access log what they decided (the tenant).
+type requestInfo struct {
+	id     string
+	tenant string
+}
+
+type requestInfoKey struct{}
+
+func infoFrom(r *http.Request) *requestInfo {
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
+}
+
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_.:/+=~", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// accessLog writes one line per request, panics included: request id,
+// method, path, tenant, status, duration. Never a credential or a body.
 func (s *server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		info := &requestInfo{id: r.Header.Get(RequestIDHeader)}
+		if !validRequestID(info.id) {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			info.id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set(RequestIDHeader, info.id)
 		rec := &statusRecorder{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 		next.ServeHTTP(rec, r)
-		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
-		if t, ok := tenancy.FromContext(r.Context()); ok {
-			attrs = append(attrs, "tenant", t.Slug)
+		attrs := []any{"request_id", info.id, "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+		if info.tenant != "" {
+			attrs = append(attrs, "tenant", info.tenant)
 		}
 		s.log.InfoContext(r.Context(), "request", attrs...)
 	})
@@ -151,7 +196,7 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.ErrorContext(r.Context(), "handler panicked", "method", r.Method, "path", r.URL.Path,
+				s.log.ErrorContext(r.Context(), "handler panicked", "request_id", infoFrom(r).id, "method", r.Method, "path", r.URL.Path,
 					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				writeProblem(w, r, probInternal, "")
 			}

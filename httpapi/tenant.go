@@ -47,6 +47,7 @@ func (s *server) requireTenant(next http.Handler) http.Handler {
 			writeProblem(w, r, probForbidden, "tenant "+t.Slug+" is not active")
 			return
 		}
+		infoFrom(r).tenant = t.Slug
 		// Tenant data must never be served from a shared cache to another tenant.
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Add("Vary", TenantHeader)
