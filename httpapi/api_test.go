@@ -155,7 +155,8 @@ func TestProductLifecycle(t *testing.T) {
 
 	del := b.call(t, "DELETE", "/v1/products/"+id, "acme", "").requireStatus(t, 204)
 	require.Empty(t, del.raw)
-	b.call(t, "GET", "/v1/products/"+id, "acme", "").requireStatus(t, 404)
+	gone := b.call(t, "GET", "/v1/products/"+id, "acme", "").requireStatus(t, 404)
+	require.Equal(t, "no such resource", gone.body["detail"], "a handler's 404 is not mistaken for the mux's")
 	b.call(t, "DELETE", "/v1/products/"+id, "acme", "").requireStatus(t, 404)
 }
 

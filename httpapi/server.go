@@ -205,13 +205,12 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-// problemsForMux answers the mux's own 404 and 405 with problem+json.
+// problemsForMux answers the mux's own 404 and 405 with problem+json. The
+// mux records the matched pattern on the request before calling a handler,
+// so an empty r.Pattern at WriteHeader means the mux itself is answering:
+// one route match per request, not a second one to find out in advance.
 func problemsForMux(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			mux.ServeHTTP(w, r)
-			return
-		}
 		mux.ServeHTTP(&muxErrorWriter{ResponseWriter: w, r: r}, r)
 	})
 }
@@ -223,7 +222,13 @@ type muxErrorWriter struct {
 	replaced bool
 }
 
+func (m *muxErrorWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
+
 func (m *muxErrorWriter) WriteHeader(code int) {
+	if m.r.Pattern != "" { // a route's handler answering: leave it alone
+		m.ResponseWriter.WriteHeader(code)
+		return
+	}
 	switch code {
 	case http.StatusNotFound:
 		m.replaced = true
