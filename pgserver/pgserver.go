@@ -48,8 +48,6 @@ type Options struct {
 	DataDir string
 	// Log receives progress messages; nil discards them.
 	Log *slog.Logger
-	// NoDocker skips the Docker option (for callers that know it is not wanted).
-	NoDocker bool
 	// Settings are extra server settings ("name=value") for a local cluster
 	// that Start starts, such as shared_buffers for benchmarks.
 	Settings []string
@@ -68,7 +66,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		log.Info("using the configured PostgreSQL server", "url", Redact(opts.EnvURL))
 		return &Server{URL: opts.EnvURL, Source: "env"}, nil
 	}
-	if !opts.NoDocker && dockerAnswers(ctx) {
+	if dockerAnswers(ctx) {
 		s, err := startContainer(ctx, log)
 		if err == nil {
 			return s, nil
