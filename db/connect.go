@@ -2,13 +2,9 @@ package db
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -66,25 +62,11 @@ func Open(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error) {
 
 // SetAppPassword gives the app role a password, so that it can log in over
 // password-authenticated connections. It runs as the migrating role.
-// Roles are shared by every database of the cluster: when another database's
-// migration alters the role at the same moment, PostgreSQL answers "tuple
-// concurrently updated", and the statement is simply tried again.
 func SetAppPassword(ctx context.Context, admin DBTX, password string) error {
 	stmt, err := New(admin).AppRolePasswordStatement(ctx, password)
 	if err != nil {
 		return err
 	}
-	for attempt := 1; ; attempt++ {
-		_, err = admin.Exec(ctx, stmt)
-		var pgErr *pgconn.PgError
-		if err == nil || attempt == 5 || !errors.As(err, &pgErr) || pgErr.Code != "XX000" ||
-			!strings.Contains(pgErr.Message, "concurrently updated") {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
-		}
-	}
+	_, err = admin.Exec(ctx, stmt)
+	return err
 }
