@@ -38,10 +38,10 @@ func benchSetup(b *testing.B) *pgxpool.Pool {
 			return
 		}
 		e := env{serverURL: srv.URL, appPassword: randomHex(16)}
-		if benchErr = setAppPassword(ctx, srv.URL, e.appPassword); benchErr != nil {
+		if benchErr = e.ensure(ctx, benchSet, func(string, ...any) {}); benchErr != nil {
 			return
 		}
-		if benchErr = e.ensure(ctx, benchSet, func(string, ...any) {}); benchErr != nil {
+		if benchErr = setAppPassword(ctx, srv.URL, e.appPassword); benchErr != nil {
 			return
 		}
 		benchPool, benchErr = e.appPool(ctx, benchSet, 8)

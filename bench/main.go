@@ -79,17 +79,27 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer srv.Stop(context.Background())
 	e := env{serverURL: srv.URL, appPassword: randomHex(16)}
-	if err := setAppPassword(ctx, srv.URL, e.appPassword); err != nil {
-		return err
-	}
 	rep := newReport(cfg)
 	rep.facts(ctx, srv.URL)
 
 	mid := dataset{name: "m", tenants: 1000, perTenant: cfg.perTenant, twin: true}
+	small := dataset{name: "s", tenants: cfg.smallTenants, perTenant: cfg.perTenant}
+	large := dataset{name: "l", tenants: cfg.scaleTenants, perTenant: cfg.perTenant}
+	var sets []dataset
 	if cfg.only["sql"] || cfg.only["exec"] || cfg.only["http"] {
-		if err := e.ensure(ctx, mid, logf); err != nil {
+		sets = append(sets, mid)
+	}
+	if cfg.only["scale"] {
+		sets = append(sets, small, large)
+	}
+	for _, d := range sets {
+		if err := e.ensure(ctx, d, logf); err != nil {
 			return err
 		}
+	}
+	// The migrations of the datasets created rowfence_app; give it this run's password.
+	if err := setAppPassword(ctx, srv.URL, e.appPassword); err != nil {
+		return err
 	}
 	pgbenchBin := ""
 	if cfg.only["sql"] || cfg.only["http"] {
@@ -113,13 +123,6 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	if cfg.only["scale"] {
-		small := dataset{name: "s", tenants: cfg.smallTenants, perTenant: cfg.perTenant}
-		large := dataset{name: "l", tenants: cfg.scaleTenants, perTenant: cfg.perTenant}
-		for _, d := range []dataset{small, large} {
-			if err := e.ensure(ctx, d, logf); err != nil {
-				return err
-			}
-		}
 		if err := benchScale(ctx, cfg, e, small, large, rep); err != nil {
 			return err
 		}
@@ -133,16 +136,6 @@ func setAppPassword(ctx context.Context, url, password string) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	// Roles are cluster-wide; the first migration creates rowfence_app.
-	var exists bool
-	if err := conn.QueryRow(ctx, "select exists (select 1 from pg_roles where rolname = $1)", db.AppRole).Scan(&exists); err != nil {
-		return err
-	}
-	if !exists {
-		if _, err := conn.Exec(ctx, "create role rowfence_app login nosuperuser nobypassrls noinherit"); err != nil {
-			return err
-		}
-	}
 	return db.SetAppPassword(ctx, conn, password)
 }
 
