@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/pgserver"
 	schema "github.com/rowfence/rowfence/sql"
 )
@@ -40,7 +41,13 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 		appPassword = hex.EncodeToString(b)
 	}
-	if err := migrateUp(ctx, srv.URL, appPassword, log); err != nil {
+	m, err := db.NewMigrator(srv.URL, log)
+	if err != nil {
+		return err
+	}
+	err = migrateUp(ctx, m, srv.URL, appPassword)
+	m.Close()
+	if err != nil {
 		return err
 	}
 	if err := seedDemo(ctx, srv.URL); err != nil {

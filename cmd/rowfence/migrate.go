@@ -23,28 +23,24 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	if action != "up" && action != "down" && action != "status" {
+		return usageError{fmt.Sprintf("migrate: unknown action %q (up, down or status)", action)}
+	}
+	m, err := db.NewMigrator(url, log)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
 	switch action {
 	case "up":
-		if err := migrateUp(ctx, url, getenv("APP_DATABASE_PASSWORD"), log); err != nil {
+		if err := migrateUp(ctx, m, url, getenv("APP_DATABASE_PASSWORD")); err != nil {
 			return err
 		}
-		return printVersion(ctx, url, stdout)
 	case "down":
-		m, err := db.NewMigrator(url, log)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
 		if _, err := m.Down(ctx); err != nil {
 			return fmt.Errorf("migrate down: %w", err)
 		}
-		return printVersion(ctx, url, stdout)
 	case "status":
-		m, err := db.NewMigrator(url, nil)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
 		statuses, err := m.Status(ctx)
 		if err != nil {
 			return fmt.Errorf("migrate status: %w", err)
@@ -57,19 +53,18 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 			fmt.Fprintf(stdout, "%05d  %-40s %s\n", s.Source.Version, s.Source.Path, applied)
 		}
 		return nil
-	default:
-		return usageError{fmt.Sprintf("migrate: unknown action %q (up, down or status)", action)}
 	}
+	v, err := m.Version(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database at migration version %d\n", v)
+	return nil
 }
 
 // migrateUp applies pending migrations and, when appPassword is set, gives the
 // app role that password.
-func migrateUp(ctx context.Context, url, appPassword string, log *slog.Logger) error {
-	m, err := db.NewMigrator(url, log)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
+func migrateUp(ctx context.Context, m *db.Migrator, url, appPassword string) error {
 	if _, err := m.Up(ctx); err != nil {
 		return fmt.Errorf("migrate up: %w", err)
 	}
@@ -84,19 +79,5 @@ func migrateUp(ctx context.Context, url, appPassword string, log *slog.Logger) e
 	if err := db.SetAppPassword(ctx, conn, appPassword); err != nil {
 		return fmt.Errorf("set the %s password: %w", db.AppRole, err)
 	}
-	return nil
-}
-
-func printVersion(ctx context.Context, url string, stdout io.Writer) error {
-	m, err := db.NewMigrator(url, nil)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	v, err := m.Version(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "database at migration version %d\n", v)
 	return nil
 }
