@@ -10,6 +10,19 @@ import (
 	"github.com/google/uuid"
 )
 
+type APIKey struct {
+	TenantID   uuid.UUID
+	ID         uuid.UUID
+	UserID     uuid.UUID
+	Name       string
+	Role       string
+	SecretHash []byte
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
 type Product struct {
 	TenantID    uuid.UUID
 	ID          uuid.UUID

@@ -15,11 +15,14 @@ import (
 // This file is where the database learns the tenant. Every request's SQL runs
 // through One or Tx, which send
 //
-//	select set_config('app.tenant_id', <tenant>, true), set_config('statement_timeout', …, true)
+//	select set_config('app.tenant_id', <tenant>, true), set_config('app.role', <role>, true),
+//	       set_config('statement_timeout', …, true)
 //
 // in the same transaction as the request's statements. is_local=true means the
 // setting ends with the transaction: nothing is left on the pooled connection
-// (DESIGN.md, leak vector 2). The policies on the tenant tables read it.
+// (DESIGN.md, leak vector 2). The policies on the tenant tables read both:
+// a restrictive policy confines every statement to the tenant, permissive
+// ones let each role do only its part (sql/migrations/00004_auth.sql).
 //
 // Cost: One sends the setting and a single statement as one pipeline ending in
 // one Sync, an implicit transaction in one network round trip. Tx pipelines
@@ -27,16 +30,39 @@ import (
 // round trips (n+3 the naive way). The sqlc-generated code is used unchanged:
 // it talks to the DBTX implementations below.
 
-// setScopeSQL is the only statement that tells PostgreSQL the tenant. The
-// request's statement_timeout rides in the same statement, so it costs
-// nothing more; both settings end with the transaction. An empty timeout
-// keeps the role's or server's default.
-const setScopeSQL = "select set_config('app.tenant_id', $1, true), " +
-	"set_config('statement_timeout', coalesce(nullif($2, ''), current_setting('statement_timeout')), true)"
+// setScopeSQL is the only statement that tells PostgreSQL the tenant and the
+// role. The request's statement_timeout rides in the same statement, so it
+// costs nothing more; all three settings end with the transaction. An empty
+// timeout keeps the role's or server's default.
+const setScopeSQL = "select set_config('app.tenant_id', $1, true), set_config('app.role', $2, true), " +
+	"set_config('statement_timeout', coalesce(nullif($3, ''), current_setting('statement_timeout')), true)"
+
+// Role is what a unit of work may do inside its tenant. PostgreSQL enforces
+// it: the permissive policies compare app.role with these names.
+type Role string
+
+const (
+	RoleAdmin  Role = "admin"  // everything, including users and API keys
+	RoleMember Role = "member" // reads products and users, writes products
+	RoleViewer Role = "viewer" // reads products and users
+	// RoleAuth is the credential check itself: it may read API keys and
+	// users and stamp a key's last_used_at, nothing else. Never a client's.
+	RoleAuth Role = "auth"
+)
+
+// Valid reports whether r is one of the roles the policies know.
+func (r Role) Valid() bool {
+	switch r {
+	case RoleAdmin, RoleMember, RoleViewer, RoleAuth:
+		return true
+	}
+	return false
+}
 
 // Scope is what a unit of work runs as.
 type Scope struct {
 	TenantID uuid.UUID
+	Role     Role
 	// StatementTimeout bounds each statement of the unit (0: the default).
 	StatementTimeout time.Duration
 }
@@ -52,6 +78,10 @@ func (s Scope) timeoutSetting() string {
 // tenant: work outside a tenant fails closed (leak vector 10).
 var ErrNoTenant = errors.New("db: no tenant in scope")
 
+// ErrNoRole is returned, before anything is sent, for a Scope without a valid
+// role: the policies would show and allow nothing, so fail loudly instead.
+var ErrNoRole = errors.New("db: no valid role in scope")
+
 // ErrRolledBack is returned by Tx when fn returned nil although one of its
 // statements failed, so PostgreSQL rolled the transaction back.
 var ErrRolledBack = errors.New("db: transaction rolled back: a statement in it failed")
@@ -62,6 +92,9 @@ var errSecondStatement = errors.New("db: One runs a single statement; use Tx for
 func (s Scope) check() error {
 	if s.TenantID == uuid.Nil {
 		return ErrNoTenant
+	}
+	if !s.Role.Valid() {
+		return ErrNoRole
 	}
 	return nil
 }
@@ -147,7 +180,7 @@ func (p *pipeline) first(ctx context.Context, sql string, args []any) (pgx.Batch
 	if p.begin {
 		b.Queue("begin")
 	}
-	b.Queue(setScopeSQL, p.scope.TenantID.String(), p.scope.timeoutSetting())
+	b.Queue(setScopeSQL, p.scope.TenantID.String(), string(p.scope.Role), p.scope.timeoutSetting())
 	b.Queue(sql, args...)
 	p.sent = true
 	p.br = p.conn.SendBatch(ctx, b)

@@ -12,16 +12,17 @@ import (
 )
 
 const tenantCreate = `-- name: TenantCreate :one
-INSERT INTO tenants (slug, name) VALUES ($1, $2) RETURNING id, slug, name, status, created_at
+INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3) RETURNING id, slug, name, status, created_at
 `
 
 type TenantCreateParams struct {
+	ID   uuid.UUID
 	Slug string
 	Name string
 }
 
 func (q *Queries) TenantCreate(ctx context.Context, arg TenantCreateParams) (Tenant, error) {
-	row := q.db.QueryRow(ctx, tenantCreate, arg.Slug, arg.Name)
+	row := q.db.QueryRow(ctx, tenantCreate, arg.ID, arg.Slug, arg.Name)
 	var i Tenant
 	err := row.Scan(
 		&i.ID,

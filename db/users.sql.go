@@ -12,6 +12,25 @@ import (
 	"github.com/google/uuid"
 )
 
+const userByEmail = `-- name: UserByEmail :one
+SELECT tenant_id, id, name, email, role, created_at, updated_at FROM users WHERE lower(email) = lower($1)
+`
+
+func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
+	row := q.db.QueryRow(ctx, userByEmail, email)
+	var i User
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.Name,
+		&i.Email,
+		&i.Role,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const userCreate = `-- name: UserCreate :one
 INSERT INTO users (name, email, role)
 VALUES ($1, $2, $3)
@@ -48,6 +67,25 @@ func (q *Queries) UserDelete(ctx context.Context, id uuid.UUID) (uuid.UUID, erro
 	var id_2 uuid.UUID
 	err := row.Scan(&id_2)
 	return id_2, err
+}
+
+const userFirstAdmin = `-- name: UserFirstAdmin :one
+SELECT tenant_id, id, name, email, role, created_at, updated_at FROM users WHERE role = 'admin' ORDER BY created_at, id LIMIT 1
+`
+
+func (q *Queries) UserFirstAdmin(ctx context.Context) (User, error) {
+	row := q.db.QueryRow(ctx, userFirstAdmin)
+	var i User
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.Name,
+		&i.Email,
+		&i.Role,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }
 
 const userGet = `-- name: UserGet :one
@@ -111,6 +149,18 @@ func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, err
 		return nil, err
 	}
 	return items, nil
+}
+
+const userRole = `-- name: UserRole :one
+SELECT role FROM users WHERE id = $1
+`
+
+// The credential check (app.role = 'auth') of a bearer token's user.
+func (q *Queries) UserRole(ctx context.Context, id uuid.UUID) (string, error) {
+	row := q.db.QueryRow(ctx, userRole, id)
+	var role string
+	err := row.Scan(&role)
+	return role, err
 }
 
 const userUpdate = `-- name: UserUpdate :one

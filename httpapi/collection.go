@@ -20,8 +20,10 @@ type collection[T, R any] struct {
 	list   func(ctx context.Context, q *db.Queries, after position, limit int32) ([]T, error)
 	get    func(q *db.Queries, ctx context.Context, id uuid.UUID) (T, error)         // a method expression
 	remove func(q *db.Queries, ctx context.Context, id uuid.UUID) (uuid.UUID, error) // a method expression
-	pos    func(T) position
-	render func(T) R // the JSON shape
+	// removed, if set, runs after a successful DELETE.
+	removed func(s *server, r *http.Request, id uuid.UUID)
+	pos     func(T) position
+	render  func(T) R // the JSON shape
 }
 
 // List paging.
@@ -137,6 +139,9 @@ func (c collection[T, R]) handleDelete(s *server) http.Handler {
 			s.dbError(w, r, err)
 			return
 		}
+		if c.removed != nil {
+			c.removed(s, r, id)
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
@@ -154,7 +159,7 @@ func handleCreate[In validator, T, R any](s *server, c collection[T, R], create 
 			s.dbError(w, r, err)
 			return
 		}
-		w.Header().Set("Location", "/v1/"+c.name+"/"+c.pos(row).ID.String())
+		w.Header().Set("Location", s.location(r, c.name, c.pos(row).ID))
 		encode(w, http.StatusCreated, c.render(row))
 	})
 }

@@ -38,9 +38,10 @@ var (
 	probTenantMalformed  = problemType{http.StatusBadRequest, "tenant-malformed", "Malformed tenant identifier"}
 	probInvalidCursor    = problemType{http.StatusBadRequest, "invalid-cursor", "Invalid cursor"}
 	probInvalidID        = problemType{http.StatusBadRequest, "invalid-id", "Invalid id"}
+	probUnauthorized     = problemType{http.StatusUnauthorized, "unauthorized", "Unauthorized"}
+	probTenantMismatch   = problemType{http.StatusForbidden, "tenant-mismatch", "Credential not valid for this tenant"}
 	probTenantSuspended  = problemType{http.StatusForbidden, "tenant-suspended", "Tenant suspended"}
 	probForbidden        = problemType{http.StatusForbidden, "forbidden", "Forbidden"}
-	probTenantNotFound   = problemType{http.StatusNotFound, "tenant-not-found", "Tenant not found"}
 	probNotFound         = problemType{http.StatusNotFound, "not-found", "Not found"}
 	probMethodNotAllowed = problemType{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"}
 	probConflict         = problemType{http.StatusConflict, "conflict", "Conflict"}

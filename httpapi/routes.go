@@ -1,23 +1,54 @@
 package httpapi
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"github.com/rowfence/rowfence/db"
+)
 
 // routes is the whole API surface. Everything under /v1 runs for the tenant
-// that requireTenant decided.
+// and role that authenticate decided; each route names the least role it
+// needs (viewer reads, member also writes products, admin does everything).
+// PostgreSQL enforces the same split on its own (sql/migrations/00004_auth.sql).
 func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
 
-	v1 := s.requireTenant
-	mux.Handle("GET /v1/products", v1(products.handleList(s)))
-	mux.Handle("POST /v1/products", v1(handleCreate(s, products, createProduct)))
-	mux.Handle("GET /v1/products/{id}", v1(products.handleGet(s)))
-	mux.Handle("PATCH /v1/products/{id}", v1(handleUpdate(s, products, updateProduct)))
-	mux.Handle("DELETE /v1/products/{id}", v1(products.handleDelete(s)))
+	// In path mode every /v1 route lives under /t/{tenant}.
+	p := ""
+	if s.mode == ModePath {
+		p = "/t/{tenant}"
+	}
+	v1 := func(method, path string, min db.Role, h http.Handler) {
+		mux.Handle(method+" "+p+"/v1"+path, s.authenticate(min, h))
+	}
+	v1("GET", "/me", db.RoleViewer, s.handleMe())
 
-	mux.Handle("GET /v1/users", v1(users.handleList(s)))
-	mux.Handle("POST /v1/users", v1(handleCreate(s, users, createUser)))
-	mux.Handle("GET /v1/users/{id}", v1(users.handleGet(s)))
-	mux.Handle("PATCH /v1/users/{id}", v1(handleUpdate(s, users, updateUser)))
-	mux.Handle("DELETE /v1/users/{id}", v1(users.handleDelete(s)))
+	v1("GET", "/products", db.RoleViewer, products.handleList(s))
+	v1("POST", "/products", db.RoleMember, handleCreate(s, products, createProduct))
+	v1("GET", "/products/{id}", db.RoleViewer, products.handleGet(s))
+	v1("PATCH", "/products/{id}", db.RoleMember, handleUpdate(s, products, updateProduct))
+	v1("DELETE", "/products/{id}", db.RoleMember, products.handleDelete(s))
+
+	v1("GET", "/users", db.RoleViewer, users.handleList(s))
+	v1("POST", "/users", db.RoleAdmin, handleCreate(s, users, createUser))
+	v1("GET", "/users/{id}", db.RoleViewer, users.handleGet(s))
+	v1("PATCH", "/users/{id}", db.RoleAdmin, handleUpdate(s, users, updateUser))
+	v1("DELETE", "/users/{id}", db.RoleAdmin, users.handleDelete(s))
+
+	v1("GET", "/api-keys", db.RoleAdmin, apiKeys.handleList(s))
+	v1("POST", "/api-keys", db.RoleAdmin, s.handleAPIKeyCreate())
+	v1("GET", "/api-keys/{id}", db.RoleAdmin, apiKeys.handleGet(s))
+	v1("DELETE", "/api-keys/{id}", db.RoleAdmin, apiKeys.handleDelete(s))
+}
+
+// location is the URL path of a resource, in the request's tenant mode.
+func (s *server) location(r *http.Request, collection string, id uuid.UUID) string {
+	prefix := ""
+	if s.mode == ModePath {
+		prefix = "/t/" + r.PathValue("tenant")
+	}
+	return prefix + "/v1/" + collection + "/" + id.String()
 }

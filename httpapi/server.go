@@ -16,8 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/tenancy"
 )
@@ -27,7 +29,13 @@ type Config struct {
 	// Pool connects as the app role (never a superuser, owner or BYPASSRLS).
 	Pool     *pgxpool.Pool
 	Resolver *tenancy.Resolver
-	Logger   *slog.Logger
+	// Auth verifies credentials; every /v1 request needs one.
+	Auth   *auth.Authenticator
+	Logger *slog.Logger
+	// TenantMode is how requests name their tenant (default ModeHeader);
+	// BaseDomain is required by ModeSubdomain (tenants are {slug}.BaseDomain).
+	TenantMode TenantMode
+	BaseDomain string
 	// CursorKey signs pagination cursors; instances behind one load balancer
 	// must share it. At least 32 bytes.
 	CursorKey []byte
@@ -42,16 +50,40 @@ type Config struct {
 type server struct {
 	pool             *pgxpool.Pool
 	resolver         *tenancy.Resolver
+	auth             *auth.Authenticator
+	mode             TenantMode
+	baseDomain       string
 	log              *slog.Logger
 	cursors          cursorCodec
 	statementTimeout time.Duration
 	requestTimeout   time.Duration
+	// skipRoleCheck turns the HTTP role check off, for the test proving
+	// that PostgreSQL refuses on its own what a role may not do.
+	skipRoleCheck bool
 }
 
 // NewServer returns the API as one handler.
 func NewServer(cfg Config) (http.Handler, error) {
-	if cfg.Pool == nil || cfg.Resolver == nil {
-		return nil, errors.New("httpapi: Pool and Resolver are required")
+	s, err := newServer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s.handler(), nil
+}
+
+func newServer(cfg Config) (*server, error) {
+	if cfg.Pool == nil || cfg.Resolver == nil || cfg.Auth == nil {
+		return nil, errors.New("httpapi: Pool, Resolver and Auth are required")
+	}
+	if cfg.TenantMode == "" {
+		cfg.TenantMode = ModeHeader
+	}
+	if _, err := ParseTenantMode(string(cfg.TenantMode)); err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
+	cfg.BaseDomain = strings.TrimSuffix(strings.ToLower(cfg.BaseDomain), ".")
+	if cfg.TenantMode == ModeSubdomain && (cfg.BaseDomain == "" || strings.HasPrefix(cfg.BaseDomain, ".")) {
+		return nil, errors.New("httpapi: subdomain mode needs a base domain, e.g. api.example.com")
 	}
 	if len(cfg.CursorKey) < 32 {
 		return nil, errors.New("httpapi: CursorKey must be at least 32 bytes")
@@ -59,11 +91,15 @@ func NewServer(cfg Config) (http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &server{pool: cfg.Pool, resolver: cfg.Resolver, log: cfg.Logger, cursors: cursorCodec{key: cfg.CursorKey},
-		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout}
+	return &server{pool: cfg.Pool, resolver: cfg.Resolver, auth: cfg.Auth, mode: cfg.TenantMode, baseDomain: cfg.BaseDomain,
+		log: cfg.Logger, cursors: cursorCodec{key: cfg.CursorKey},
+		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout}, nil
+}
+
+func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return s.accessLog(s.recoverPanics(problemsForMux(mux))), nil
+	return s.accessLog(s.recoverPanics(problemsForMux(mux)))
 }
 
 // dbError answers for an error from the database layer. The same answer for
@@ -140,6 +176,10 @@ const RequestIDHeader = "X-Request-ID"
 type requestInfo struct {
 	id     string
 	tenant string
+	// principal is who the request ran as, once authenticated.
+	principal *auth.Principal
+	// authErr says why a credential was refused (never the credential).
+	authErr string
 }
 
 type requestInfoKey struct{}
@@ -164,7 +204,8 @@ func validRequestID(id string) bool {
 }
 
 // accessLog writes one line per request, panics included: request id,
-// method, path, tenant, status, duration. Never a credential or a body.
+// method, path, route, tenant, who (user, role, key id), status, duration.
+// Never a credential or a body.
 func (s *server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -180,8 +221,20 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 		next.ServeHTTP(rec, r)
 		attrs := []any{"request_id", info.id, "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+		if r.Pattern != "" {
+			attrs = append(attrs, "route", r.Pattern)
+		}
 		if info.tenant != "" {
 			attrs = append(attrs, "tenant", info.tenant)
+		}
+		if p := info.principal; p != nil {
+			attrs = append(attrs, "user", p.UserID.String(), "role", string(p.Role), "credential", p.Kind)
+			if p.KeyID != uuid.Nil {
+				attrs = append(attrs, "key_id", p.KeyID.String())
+			}
+		}
+		if info.authErr != "" {
+			attrs = append(attrs, "auth_error", info.authErr)
 		}
 		s.log.InfoContext(r.Context(), "request", attrs...)
 	})

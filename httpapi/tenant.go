@@ -3,55 +3,118 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"strings"
 
 	"github.com/google/uuid"
 
+	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/tenancy"
 )
 
-// TenantHeader names the tenant of a request (a slug or a tenant UUID).
+// TenantHeader names the tenant of a request in header mode (a slug or a
+// tenant UUID).
 const TenantHeader = "X-Tenant-ID"
 
-// requireTenant is where a request's tenant is decided. Until authentication
-// lands, the header is trusted as it is (serve logs a warning saying so).
-func (s *server) requireTenant(next http.Handler) http.Handler {
+// TenantMode is how a request names its tenant. Whatever it names must be
+// the credential's own tenant.
+type TenantMode string
+
+const (
+	// ModeHeader: the X-Tenant-ID header (the default).
+	ModeHeader TenantMode = "header"
+	// ModeSubdomain: the host's first label, {slug}.<BaseDomain>.
+	ModeSubdomain TenantMode = "subdomain"
+	// ModePath: a path prefix, /t/{slug}/v1/….
+	ModePath TenantMode = "path"
+	// ModeToken: the credential's tenant alone; an X-Tenant-ID header, if
+	// sent anyway, must still match.
+	ModeToken TenantMode = "token"
+)
+
+// ParseTenantMode reads a TENANT_MODE value.
+func ParseTenantMode(s string) (TenantMode, error) {
+	switch m := TenantMode(s); m {
+	case ModeHeader, ModeSubdomain, ModePath, ModeToken:
+		return m, nil
+	case "":
+		return ModeHeader, nil
+	}
+	return "", errors.New("tenant mode must be header, subdomain, path or token, not " + s)
+}
+
+// authenticate is where a request's tenant and role are decided, in this
+// order: a credential must be present (401), the tenant the request names
+// must be well-formed (400), the credential must be valid (401), it must
+// belong to the named tenant (403, and the same 403 whether or not the named
+// tenant exists: nothing about it is looked up), the tenant must be active
+// (403), and the credential's role must allow the route (403). Only then does
+// the handler run, with a db.Scope carrying that tenant and role.
+func (s *server) authenticate(min db.Role, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		values := r.Header.Values(TenantHeader)
-		switch {
-		case len(values) == 0 || values[0] == "":
-			writeProblem(w, r, probTenantRequired, "send the "+TenantHeader+" header with a tenant slug or tenant UUID")
-			return
-		case len(values) > 1:
-			writeProblem(w, r, probTenantMalformed, "send exactly one "+TenantHeader+" header")
+		// Tenant data must never be served from a shared cache, to anyone.
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Add("Vary", "Authorization")
+		if s.mode == ModeHeader || s.mode == ModeToken {
+			w.Header().Add("Vary", TenantHeader)
+		}
+		authz := r.Header.Values("Authorization")
+		if len(authz) > 1 {
+			s.unauthorized(w, r, "invalid_request", "send exactly one Authorization header")
 			return
 		}
-		key, err := tenancy.ParseKey(values[0])
-		if err != nil {
-			writeProblem(w, r, probTenantMalformed, err.Error())
+		cred, ok := "", false
+		if len(authz) == 1 {
+			cred, ok = auth.BearerCredential(authz[0])
+		}
+		if !ok {
+			s.unauthorized(w, r, "", "send Authorization: Bearer <API key or token>")
 			return
 		}
-		t, err := s.resolver.Resolve(r.Context(), key)
+		named, namedOK := s.namedTenant(w, r)
+		if !namedOK {
+			return
+		}
+		p, err := s.auth.Authenticate(r.Context(), cred)
 		switch {
-		case errors.Is(err, tenancy.ErrUnknown):
-			writeProblem(w, r, probTenantNotFound, "no tenant "+key.String())
+		case errors.Is(err, auth.ErrInvalid):
+			infoFrom(r).authErr = err.Error()
+			s.unauthorized(w, r, "invalid_token", "the credential is invalid, revoked or expired")
 			return
 		case err != nil:
 			s.dbError(w, r, err)
 			return
+		}
+		t, err := s.resolver.Resolve(r.Context(), tenancy.Key{ID: p.TenantID})
+		switch {
+		case errors.Is(err, tenancy.ErrUnknown):
+			// The tenant went away after the credential was cached.
+			s.unauthorized(w, r, "invalid_token", "the credential is invalid, revoked or expired")
+			return
+		case err != nil:
+			s.dbError(w, r, err)
+			return
+		}
+		if named != nil && named.ID != t.ID && named.Slug != t.Slug {
+			writeProblem(w, r, probTenantMismatch, "the credential is not valid for the tenant this request names")
+			return
+		}
+		info := infoFrom(r)
+		info.tenant, info.principal = t.Slug, &p
+		switch {
 		case t.Status == tenancy.StatusSuspended:
 			writeProblem(w, r, probTenantSuspended, "tenant "+t.Slug+" is suspended")
 			return
 		case t.Status != tenancy.StatusActive:
 			writeProblem(w, r, probForbidden, "tenant "+t.Slug+" is not active")
 			return
+		case !s.skipRoleCheck && !auth.Allows(p.Role, min):
+			writeProblem(w, r, probForbidden, "role "+string(p.Role)+" may not do this; it needs "+string(min)+" or above")
+			return
 		}
-		infoFrom(r).tenant = t.Slug
-		// Tenant data must never be served from a shared cache to another tenant.
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Add("Vary", TenantHeader)
-		ctx := tenancy.WithTenant(r.Context(), t)
+		ctx := auth.WithPrincipal(tenancy.WithTenant(r.Context(), t), p)
 		if s.requestTimeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, s.requestTimeout)
@@ -61,10 +124,61 @@ func (s *server) requireTenant(next http.Handler) http.Handler {
 	})
 }
 
-// scope is the database scope of a request that passed requireTenant.
+// namedTenant reads the tenant the request names, per the server's mode.
+// nil (with ok) means the request names none, which only token mode allows.
+func (s *server) namedTenant(w http.ResponseWriter, r *http.Request) (named *tenancy.Key, ok bool) {
+	var raw, where string
+	switch s.mode {
+	case ModeHeader, ModeToken:
+		values := r.Header.Values(TenantHeader)
+		switch {
+		case len(values) > 1:
+			writeProblem(w, r, probTenantMalformed, "send at most one "+TenantHeader+" header")
+			return nil, false
+		case len(values) == 0 && s.mode == ModeToken:
+			return nil, true
+		case len(values) == 0 || values[0] == "":
+			writeProblem(w, r, probTenantRequired, "send the "+TenantHeader+" header with a tenant slug or tenant UUID")
+			return nil, false
+		}
+		raw, where = values[0], "the "+TenantHeader+" header"
+	case ModeSubdomain:
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.TrimSuffix(strings.ToLower(host), ".")
+		label, found := strings.CutSuffix(host, "."+s.baseDomain)
+		if !found || label == "" || strings.Contains(label, ".") {
+			writeProblem(w, r, probTenantRequired, "address the API as https://{tenant}."+s.baseDomain)
+			return nil, false
+		}
+		raw, where = label, "the host name"
+	case ModePath:
+		raw, where = r.PathValue("tenant"), "the /t/{tenant} path prefix"
+	}
+	key, err := tenancy.ParseKey(raw)
+	if err != nil {
+		writeProblem(w, r, probTenantMalformed, where+" must be a tenant slug or tenant UUID")
+		return nil, false
+	}
+	return &key, true
+}
+
+// unauthorized answers 401 with the challenge RFC 6750 describes.
+func (s *server) unauthorized(w http.ResponseWriter, r *http.Request, code, detail string) {
+	challenge := `Bearer realm="rowfence"`
+	if code != "" {
+		challenge += `, error="` + code + `"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	writeProblem(w, r, probUnauthorized, detail)
+}
+
+// scope is the database scope of a request that passed authenticate.
 func (s *server) scope(r *http.Request) db.Scope {
-	t, _ := tenancy.FromContext(r.Context())
-	return db.Scope{TenantID: t.ID, StatementTimeout: s.statementTimeout}
+	p, _ := auth.FromContext(r.Context())
+	return db.Scope{TenantID: p.TenantID, Role: p.Role, StatementTimeout: s.statementTimeout}
 }
 
 // pathID reads the {id} path value; a malformed one is a 400.

@@ -8,7 +8,7 @@ SELECT l.id::uuid AS id, l.slug::text AS slug, l.status::text AS status
 FROM tenant_lookup(sqlc.narg('id')::uuid, sqlc.narg('slug')::text) AS l;
 
 -- name: TenantCreate :one
-INSERT INTO tenants (slug, name) VALUES (@slug, @name) RETURNING *;
+INSERT INTO tenants (id, slug, name) VALUES (@id, @slug, @name) RETURNING *;
 
 -- name: TenantList :many
 SELECT * FROM tenants ORDER BY slug;

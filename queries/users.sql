@@ -26,3 +26,13 @@ RETURNING *;
 
 -- name: UserDelete :one
 DELETE FROM users WHERE id = @id RETURNING id;
+
+-- name: UserRole :one
+-- The credential check (app.role = 'auth') of a bearer token's user.
+SELECT role FROM users WHERE id = @id;
+
+-- name: UserByEmail :one
+SELECT * FROM users WHERE lower(email) = lower(@email);
+
+-- name: UserFirstAdmin :one
+SELECT * FROM users WHERE role = 'admin' ORDER BY created_at, id LIMIT 1;

@@ -73,6 +73,13 @@ func seedDemo(ctx context.Context, url string) error {
 	})
 }
 
+// The demo tenants' API keys (sql/seed/demo.sql). Public: demo only.
+const (
+	demoAcmeAdmin   = "rfk_a0000000000040008000000000000001_a3000000000040008000000000000001_11d73ecc9e1127a0ecff932a553c4ca3d010bd6e61fc124f7705181efe092460"
+	demoAcmeViewer  = "rfk_a0000000000040008000000000000001_a3000000000040008000000000000002_71a892305624a28bee0fcdc3ffe8d9dc289b1e184eef2efc037251250199280a"
+	demoGlobexAdmin = "rfk_b0000000000040008000000000000001_b3000000000040008000000000000001_cbdb5efd39c6d84d8cd3964bc4b442593a94ca8a2bcddc6f90067b5f5041186b"
+)
+
 func printCurls(w io.Writer, addr string) {
 	host := addr
 	if strings.HasPrefix(host, ":") {
@@ -81,11 +88,15 @@ func printCurls(w io.Writer, addr string) {
 	fmt.Fprintf(w, `
 rowfence is starting on http://%[1]s with demo tenants acme and globex. Try:
 
-  curl -s %[1]s/v1/products -H 'X-Tenant-ID: acme'
-  curl -s %[1]s/v1/products/a2000000-0000-4000-8000-000000000001 -H 'X-Tenant-ID: acme'
-  curl -s %[1]s/v1/products/a2000000-0000-4000-8000-000000000001 -H 'X-Tenant-ID: globex'   # 404: acme's row
-  curl -s -X POST %[1]s/v1/products -H 'X-Tenant-ID: globex' -H 'Content-Type: application/json' -d '{"name":"Flamethrower","price":4200}'
-  curl -s '%[1]s/v1/users?limit=2' -H 'X-Tenant-ID: acme'
+  ACME=%[2]s
+  ACME_VIEWER=%[3]s
+  GLOBEX=%[4]s
 
-`, host)
+  curl -s %[1]s/v1/products -H 'X-Tenant-ID: acme' -H "Authorization: Bearer $ACME"
+  curl -s %[1]s/v1/products/a2000000-0000-4000-8000-000000000001 -H 'X-Tenant-ID: globex' -H "Authorization: Bearer $GLOBEX"   # 404: acme's row
+  curl -s %[1]s/v1/products -H 'X-Tenant-ID: globex' -H "Authorization: Bearer $ACME"   # 403: acme's key
+  curl -s -X POST %[1]s/v1/products -H 'X-Tenant-ID: acme' -H "Authorization: Bearer $ACME_VIEWER" -H 'Content-Type: application/json' -d '{"name":"Flamethrower","price":4200}'   # 403: a viewer
+  curl -s -X POST %[1]s/v1/api-keys -H 'X-Tenant-ID: acme' -H "Authorization: Bearer $ACME" -H 'Content-Type: application/json' -d '{"role":"member","name":"ci"}'
+
+`, host, demoAcmeAdmin, demoAcmeViewer, demoGlobexAdmin)
 }

@@ -15,6 +15,9 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rowfence/rowfence/db"
 )
 
 func main() {
@@ -46,7 +49,12 @@ const usage = `rowfence: a multi-tenant REST backend whose tenant isolation Post
 Usage:
   rowfence migrate [up|down|status]            apply, roll back one, or list migrations (DATABASE_URL)
   rowfence serve                               serve the API (APP_DATABASE_URL, or derived from DATABASE_URL)
-  rowfence tenant create --slug S --name N     create a tenant, print it as JSON (DATABASE_URL)
+  rowfence tenant create --slug S --name N --admin-email E [--admin-name N]
+                                               create a tenant, its first admin user and API key (printed once)
+  rowfence key create --tenant S --role R [--user EMAIL] [--name N] [--expires T]
+                                               create an API key (printed once) for a user of tenant S
+  rowfence key list --tenant S                 list tenant S's API keys as JSON
+  rowfence key revoke --tenant S --id ID       revoke an API key
   rowfence tenant list                         list tenants as JSON (DATABASE_URL)
   rowfence audit [--format json] [--accept-role R]  check the isolation in the catalog (sql/audit); exit 1 on a defect (DATABASE_URL)
   rowfence leakcheck --url U --tenant-a A --tenant-b B [--db DSN]  attack a deployment as A against B; exit 1 on a leak
@@ -84,6 +92,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, rest, getenv, log)
 	case "tenant":
 		return runTenant(ctx, rest, getenv, stdout, stderr)
+	case "key":
+		return runKey(ctx, rest, getenv, stdout, stderr)
 	case "dev":
 		return runDev(ctx, rest, getenv, stdout, log)
 	case "audit":
@@ -127,6 +137,21 @@ func connectAdmin(ctx context.Context, getenv func(string) string, why string) (
 		return nil, err
 	}
 	return pgx.Connect(ctx, url)
+}
+
+// connectAdminPool is connectAdmin for work that runs through db.One or
+// db.Tx (under a tenant's scope, as the migrating role).
+func connectAdminPool(ctx context.Context, getenv func(string) string, why string) (*pgxpool.Pool, error) {
+	url, err := requireEnv(getenv, "DATABASE_URL", why)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, usageError{"DATABASE_URL: " + err.Error()}
+	}
+	cfg.MaxConns = 2
+	return db.Open(ctx, cfg)
 }
 
 // parseFlags parses a subcommand's flags and refuses positional arguments.

@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/tenancy"
@@ -22,6 +24,10 @@ type serveConfig struct {
 	addr             string
 	pool             *pgxpool.Config
 	cursorKey        []byte
+	tenantMode       httpapi.TenantMode
+	baseDomain       string
+	jwt              *auth.JWTConfig
+	authCacheTTL     time.Duration
 	tenantCacheTTL   time.Duration
 	shutdownTimeout  time.Duration
 	statementTimeout time.Duration
@@ -31,7 +37,7 @@ type serveConfig struct {
 // serveConfigFromEnv reads serve's environment; databaseURL and appPassword
 // let `dev` supply the server it found.
 func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword string) (serveConfig, error) {
-	cfg := serveConfig{addr: getenv("ADDR"), tenantCacheTTL: tenancy.DefaultTTL, shutdownTimeout: 15 * time.Second,
+	cfg := serveConfig{addr: getenv("ADDR"), tenantCacheTTL: tenancy.DefaultTTL, authCacheTTL: auth.DefaultCacheTTL, shutdownTimeout: 15 * time.Second,
 		statementTimeout: 5 * time.Second, requestTimeout: 10 * time.Second}
 	if cfg.addr == "" {
 		cfg.addr = ":8080"
@@ -46,10 +52,20 @@ func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword str
 		}
 		cfg.cursorKey = []byte(key)
 	}
+	if cfg.tenantMode, err = httpapi.ParseTenantMode(getenv("TENANT_MODE")); err != nil {
+		return cfg, usageError{"TENANT_MODE: " + err.Error()}
+	}
+	cfg.baseDomain = getenv("BASE_DOMAIN")
+	if cfg.tenantMode == httpapi.ModeSubdomain && cfg.baseDomain == "" {
+		return cfg, usageError{"TENANT_MODE=subdomain needs BASE_DOMAIN (tenants are then {slug}.BASE_DOMAIN)"}
+	}
+	if cfg.jwt, err = jwtConfigFromEnv(getenv); err != nil {
+		return cfg, err
+	}
 	for _, d := range []struct {
 		name string
 		dst  *time.Duration
-	}{{"TENANT_CACHE_TTL", &cfg.tenantCacheTTL}, {"SHUTDOWN_TIMEOUT", &cfg.shutdownTimeout},
+	}{{"TENANT_CACHE_TTL", &cfg.tenantCacheTTL}, {"AUTH_CACHE_TTL", &cfg.authCacheTTL}, {"SHUTDOWN_TIMEOUT", &cfg.shutdownTimeout},
 		{"STATEMENT_TIMEOUT", &cfg.statementTimeout}, {"REQUEST_TIMEOUT", &cfg.requestTimeout}} {
 		if v := getenv(d.name); v != "" {
 			parsed, err := time.ParseDuration(v)
@@ -58,6 +74,41 @@ func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword str
 			}
 			*d.dst = parsed
 		}
+	}
+	return cfg, nil
+}
+
+// jwtConfigFromEnv enables bearer tokens when JWT_HS256_SECRET or
+// JWT_PUBLIC_KEYS_FILE is set; JWT_ISSUER and JWT_AUDIENCE are then required.
+func jwtConfigFromEnv(getenv func(string) string) (*auth.JWTConfig, error) {
+	secret, keysFile := getenv("JWT_HS256_SECRET"), getenv("JWT_PUBLIC_KEYS_FILE")
+	if secret == "" && keysFile == "" {
+		return nil, nil
+	}
+	cfg := &auth.JWTConfig{HMACSecret: []byte(secret), Issuer: getenv("JWT_ISSUER"), Audience: getenv("JWT_AUDIENCE"),
+		TenantClaim: getenv("JWT_TENANT_CLAIM"), UserClaim: getenv("JWT_USER_CLAIM"), RoleClaim: getenv("JWT_ROLE_CLAIM"),
+		Leeway: auth.DefaultLeeway}
+	if cfg.Issuer == "" || cfg.Audience == "" {
+		return nil, usageError{"bearer tokens need JWT_ISSUER and JWT_AUDIENCE"}
+	}
+	if secret != "" && len(secret) < 32 {
+		return nil, usageError{"JWT_HS256_SECRET must be at least 32 bytes"}
+	}
+	if keysFile != "" {
+		pemData, err := os.ReadFile(keysFile)
+		if err != nil {
+			return nil, usageError{"JWT_PUBLIC_KEYS_FILE: " + err.Error()}
+		}
+		if cfg.PublicKeys, err = auth.ParsePublicKeys(pemData); err != nil {
+			return nil, usageError{"JWT_PUBLIC_KEYS_FILE: " + err.Error()}
+		}
+	}
+	if v := getenv("JWT_LEEWAY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, usageError{fmt.Sprintf("JWT_LEEWAY must be a duration such as 30s, not %q", v)}
+		}
+		cfg.Leeway = d
 	}
 	return cfg, nil
 }
@@ -85,7 +136,6 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if err := db.CheckSafety(ctx, db.New(pool)); err != nil {
 		return err
 	}
-	log.Warn("X-Tenant-ID is trusted as sent: requests are not authenticated yet, so do not expose this server to untrusted clients")
 	if cfg.cursorKey == nil {
 		cfg.cursorKey = make([]byte, 32)
 		if _, err := rand.Read(cfg.cursorKey); err != nil {
@@ -93,9 +143,18 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 		log.Warn("CURSOR_KEY is not set: using a random key, so list cursors do not survive a restart or work across instances")
 	}
+	resolver := tenancy.NewResolver(pool, cfg.tenantCacheTTL)
+	authn, err := auth.New(auth.Config{Pool: pool, CacheTTL: cfg.authCacheTTL, JWT: cfg.jwt,
+		StatementTimeout: cfg.statementTimeout, Tenants: resolver})
+	if err != nil {
+		return usageError{err.Error()}
+	}
 	handler, err := httpapi.NewServer(httpapi.Config{
 		Pool:             pool,
-		Resolver:         tenancy.NewResolver(pool, cfg.tenantCacheTTL),
+		Resolver:         resolver,
+		Auth:             authn,
+		TenantMode:       cfg.tenantMode,
+		BaseDomain:       cfg.baseDomain,
 		Logger:           log,
 		CursorKey:        cfg.cursorKey,
 		StatementTimeout: cfg.statementTimeout,
@@ -117,7 +176,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "db_user", cfg.pool.ConnConfig.User)
+	log.Info("serving", "addr", ln.Addr().String(), "db_user", cfg.pool.ConnConfig.User,
+		"tenant_mode", string(cfg.tenantMode), "jwt", cfg.jwt != nil)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

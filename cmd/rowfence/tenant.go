@@ -7,11 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/mail"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/tenancy"
 )
 
@@ -37,11 +39,13 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 	action, args := args[0], args[1:]
 	fs := flag.NewFlagSet("tenant "+action, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var slug, name string
+	var in lifecycle.Tenant
 	switch action {
 	case "create":
-		fs.StringVar(&slug, "slug", "", "tenant slug: 3-63 of a-z, 0-9 and -, not starting or ending with -")
-		fs.StringVar(&name, "name", "", "display name, 1-200 characters")
+		fs.StringVar(&in.Slug, "slug", "", "tenant slug: 3-63 of a-z, 0-9 and -, not starting or ending with - (required)")
+		fs.StringVar(&in.Name, "name", "", "display name, 1-200 characters (required)")
+		fs.StringVar(&in.AdminEmail, "admin-email", "", "email of the tenant's first admin user (required)")
+		fs.StringVar(&in.AdminName, "admin-name", "Admin", "name of the tenant's first admin user")
 	case "list":
 	default:
 		return usageError{fmt.Sprintf("tenant: unknown action %q (create or list)", action)}
@@ -49,17 +53,15 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	conn, err := connectAdmin(ctx, getenv, "tenant administration connects as the migrating role")
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	q := db.New(conn)
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
-
 	if action == "list" {
-		list, err := q.TenantList(ctx)
+		conn, err := connectAdmin(ctx, getenv, "tenant administration connects as the migrating role")
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.Background())
+		list, err := db.New(conn).TenantList(ctx)
 		if err != nil {
 			return err
 		}
@@ -69,18 +71,49 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		return enc.Encode(out)
 	}
-	if !tenancy.ValidSlug(slug) {
+	switch {
+	case !tenancy.ValidSlug(in.Slug):
 		return usageError{"tenant create: --slug must be 3-63 characters of a-z, 0-9 and -, starting and ending with a letter or digit"}
-	}
-	if n := len([]rune(name)); n < 1 || n > 200 {
+	case len([]rune(in.Name)) < 1 || len([]rune(in.Name)) > 200:
 		return usageError{"tenant create: --name must be 1-200 characters"}
+	case !plainEmail(in.AdminEmail):
+		return usageError{"tenant create: --admin-email must be a plain email address such as ops@example.com"}
+	case len([]rune(in.AdminName)) < 1 || len([]rune(in.AdminName)) > 200:
+		return usageError{"tenant create: --admin-name must be 1-200 characters"}
 	}
-	t, err := q.TenantCreate(ctx, db.TenantCreateParams{Slug: slug, Name: name})
+	pool, err := connectAdminPool(ctx, getenv, "tenant administration connects as the migrating role")
 	if err != nil {
-		if errors.Is(db.MapError(err), db.ErrConflict) {
-			return fmt.Errorf("tenant create: a tenant with slug %q already exists", slug)
-		}
+		return err
+	}
+	defer pool.Close()
+	o, err := lifecycle.Onboard(ctx, pool, in)
+	switch {
+	case errors.Is(err, lifecycle.ErrSlugTaken):
+		return fmt.Errorf("tenant create: a tenant with slug %q already exists", in.Slug)
+	case err != nil:
 		return fmt.Errorf("tenant create: %w", err)
 	}
-	return enc.Encode(toTenantJSON(t))
+	fmt.Fprintln(stderr, "tenant created; its admin's API key is printed once and cannot be shown again")
+	return enc.Encode(struct {
+		tenantJSON
+		Admin  userJSON   `json:"admin"`
+		APIKey apiKeyJSON `json:"api_key"`
+	}{toTenantJSON(o.Tenant), toUserJSON(o.Admin), toAPIKeyJSON(o.KeyRow, o.Key)})
+}
+
+type userJSON struct {
+	ID    uuid.UUID `json:"id"`
+	Name  string    `json:"name"`
+	Email string    `json:"email"`
+	Role  string    `json:"role"`
+}
+
+func toUserJSON(u db.User) userJSON {
+	return userJSON{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role}
+}
+
+// plainEmail is a light check; the database checks the length again.
+func plainEmail(s string) bool {
+	addr, err := mail.ParseAddress(s)
+	return err == nil && addr.Address == s && addr.Name == "" && len(s) <= 254
 }

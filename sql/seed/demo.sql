@@ -1,5 +1,7 @@
--- Demo data for `make run`: two tenants with a few users and products each.
--- Fixed ids so that the README's curl examples work verbatim. Idempotent.
+-- Demo data for `make run`: two tenants with a few users and products each,
+-- and API keys for them. Fixed ids and key secrets so that the README's curl
+-- examples work verbatim. These keys are public: never seed a real deployment
+-- with this file (only `rowfence dev` runs it). Idempotent.
 -- Runs in one transaction as the migrating role; FORCE ROW LEVEL SECURITY binds
 -- that role too (unless it is a superuser), so each tenant's rows are written
 -- under that tenant's setting, exactly as the app would.
@@ -8,7 +10,8 @@ INSERT INTO tenants (id, slug, name) VALUES
     ('b0000000-0000-4000-8000-000000000001', 'globex', 'Globex Corporation')
 ON CONFLICT DO NOTHING;
 
-SELECT set_config('app.tenant_id', 'a0000000-0000-4000-8000-000000000001', true);
+SELECT set_config('app.tenant_id', 'a0000000-0000-4000-8000-000000000001', true),
+       set_config('app.role', 'admin', true);
 INSERT INTO users (id, name, email, role) VALUES
     ('a1000000-0000-4000-8000-000000000001', 'Wile E. Coyote', 'wile@acme.example', 'admin'),
     ('a1000000-0000-4000-8000-000000000002', 'Road Runner',    'beep@acme.example', 'member'),
@@ -19,8 +22,17 @@ INSERT INTO products (id, name, description, price) VALUES
     ('a2000000-0000-4000-8000-000000000002', 'Rocket Skates', 'Mostly reliable.', 12900),
     ('a2000000-0000-4000-8000-000000000003', 'Giant Magnet',  '',                  7500)
 ON CONFLICT DO NOTHING;
+-- rfk_a0000000000040008000000000000001_a3000000000040008000000000000001_11d73ecc9e1127a0ecff932a553c4ca3d010bd6e61fc124f7705181efe092460  (Wile, admin)
+-- rfk_a0000000000040008000000000000001_a3000000000040008000000000000002_71a892305624a28bee0fcdc3ffe8d9dc289b1e184eef2efc037251250199280a  (Shared Name, viewer)
+INSERT INTO api_keys (id, user_id, name, role, secret_hash) VALUES
+    ('a3000000-0000-4000-8000-000000000001', 'a1000000-0000-4000-8000-000000000001', 'demo admin key', 'admin',
+     sha256(decode('11d73ecc9e1127a0ecff932a553c4ca3d010bd6e61fc124f7705181efe092460', 'hex'))),
+    ('a3000000-0000-4000-8000-000000000002', 'a1000000-0000-4000-8000-000000000003', 'demo viewer key', 'viewer',
+     sha256(decode('71a892305624a28bee0fcdc3ffe8d9dc289b1e184eef2efc037251250199280a', 'hex')))
+ON CONFLICT DO NOTHING;
 
-SELECT set_config('app.tenant_id', 'b0000000-0000-4000-8000-000000000001', true);
+SELECT set_config('app.tenant_id', 'b0000000-0000-4000-8000-000000000001', true),
+       set_config('app.role', 'admin', true);
 INSERT INTO users (id, name, email, role) VALUES
     ('b1000000-0000-4000-8000-000000000001', 'Hank Scorpio', 'hank@globex.example', 'admin'),
     ('b1000000-0000-4000-8000-000000000002', 'Shared Name',  'shared@example.com',  'member')
@@ -28,4 +40,9 @@ ON CONFLICT DO NOTHING;
 INSERT INTO products (id, name, description, price) VALUES
     ('b2000000-0000-4000-8000-000000000001', 'Doomsday Device', 'Some assembly required.', 99900000),
     ('b2000000-0000-4000-8000-000000000002', 'Hammock',         'For the district.',       15000)
+ON CONFLICT DO NOTHING;
+-- rfk_b0000000000040008000000000000001_b3000000000040008000000000000001_cbdb5efd39c6d84d8cd3964bc4b442593a94ca8a2bcddc6f90067b5f5041186b  (Hank, admin)
+INSERT INTO api_keys (id, user_id, name, role, secret_hash) VALUES
+    ('b3000000-0000-4000-8000-000000000001', 'b1000000-0000-4000-8000-000000000001', 'demo admin key', 'admin',
+     sha256(decode('cbdb5efd39c6d84d8cd3964bc4b442593a94ca8a2bcddc6f90067b5f5041186b', 'hex')))
 ON CONFLICT DO NOTHING;
