@@ -37,11 +37,21 @@ func TestMigratedSchemaPasses(t *testing.T) {
 	}
 	require.Contains(t, checks, "security-definer public.tenant_lookup(p_id uuid, p_slug text)",
 		"the deliberate cross-tenant path is listed, not hidden")
-	require.Len(t, rep.Policies, 2)
+	// Every tenant table is bounded by one restrictive tenant policy; the
+	// permissive ones decide by role.
+	restrictive := map[string]bool{}
 	for _, p := range rep.Policies {
-		require.Equal(t, "tenant_isolation", p.Name)
-		require.Contains(t, p.Using, "app.tenant_id")
+		if p.Kind == "RESTRICTIVE" {
+			require.Equal(t, "tenant_isolation", p.Name)
+			require.Equal(t, "ALL", p.Command)
+			require.Contains(t, p.Using, "app.tenant_id")
+			require.Contains(t, p.WithCheck, "app.tenant_id")
+			restrictive[p.Table] = true
+		} else {
+			require.Contains(t, p.Using, "app.role", "%s %s", p.Table, p.Name)
+		}
 	}
+	require.Equal(t, map[string]bool{"public.api_keys": true, "public.products": true, "public.users": true}, restrictive)
 }
 
 // Each defect planted in a scratch database must be reported, so that the
@@ -63,7 +73,14 @@ func TestPlantedDefectsAreReported(t *testing.T) {
 			 create table note_refs (tenant_id uuid not null default nullif(current_setting('app.tenant_id', true), '')::uuid, note_id uuid references notes (id), primary key (tenant_id, note_id));
 			 alter table note_refs enable row level security; alter table note_refs force row level security`},
 		{"unique-not-per-tenant", "notes_id_key", ``},
-		{"policy-without-tenant", "public.products policy open", `create policy open on products using (true)`},
+		// No restrictive tenant policy bounds notes, so an open permissive
+		// policy opens it; a restrictive one that covers only SELECT does not
+		// bound writes either.
+		{"policy-without-tenant", "public.notes policy open", `create policy open on notes using (true)`},
+		{"policy-without-tenant", "public.note_refs policy open_refs",
+			`create policy scoped_reads on note_refs as restrictive for select
+			     using (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid);
+			 create policy open_refs on note_refs using (true)`},
 		{"login-bypasses-rls", role, `create role ` + role + ` login bypassrls`},
 		{"unsafe-grant", "public.users", `grant truncate on users to rowfence_app`},
 		{"security-definer", "public.peek()", `create function peek() returns bigint language sql security definer as 'select count(*) from public.products'`},

@@ -20,7 +20,7 @@ func inTenant(t *testing.T, pool *pgxpool.Pool, s db.Scope, fn func(tx pgx.Tx) e
 	t.Helper()
 	ctx := context.Background()
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "select set_config('app.tenant_id', $1, true)", s.TenantID.String()); err != nil {
+		if _, err := tx.Exec(ctx, "select set_config('app.tenant_id', $1, true), set_config('app.role', 'admin', true)", s.TenantID.String()); err != nil {
 			return err
 		}
 		return fn(tx)
@@ -105,7 +105,7 @@ func TestPolicyWithCheckBindsTheOwner(t *testing.T) {
 			if _, err := tx.Exec(ctx, "set local role rowfence_owner"); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, "select set_config('app.tenant_id', $1, true)", bundle.a.TenantID.String()); err != nil {
+			if _, err := tx.Exec(ctx, "select set_config('app.tenant_id', $1, true), set_config('app.role', 'admin', true)", bundle.a.TenantID.String()); err != nil {
 				return err
 			}
 			return fn(tx)
@@ -186,7 +186,7 @@ func TestSessionLevelLeakIsImpossibleThroughScope(t *testing.T) {
 	// The hazard, demonstrated on a dedicated connection.
 	conn, err := pgx.Connect(ctx, bundle.tdb.AppURL)
 	require.NoError(t, err)
-	_, err = conn.Exec(ctx, "select set_config('app.tenant_id', $1, false)", bundle.a.TenantID.String())
+	_, err = conn.Exec(ctx, "select set_config('app.tenant_id', $1, false), set_config('app.role', 'viewer', false)", bundle.a.TenantID.String())
 	require.NoError(t, err)
 	var n int
 	require.NoError(t, conn.QueryRow(ctx, "select count(*) from products").Scan(&n))

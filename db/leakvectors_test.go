@@ -102,28 +102,53 @@ func TestVector5OnConflictCannotReachAnotherTenant(t *testing.T) {
 	require.Equal(t, "B", name)
 }
 
-// Vector 6: permissive policies OR together. Every policy on a tenant table
-// checks the tenant setting in both USING and WITH CHECK; none is USING (true).
+// Vector 6: permissive policies OR together. Every tenant table is bounded
+// by one restrictive tenant policy for every command and role, which checks
+// the tenant setting in USING and WITH CHECK; the permissive policies decide
+// by role only. A permissive USING (true) added by mistake therefore still
+// cannot reach another tenant's rows (proved below, not just read off the
+// catalog).
 func TestVector6EveryPolicyChecksTheTenant(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	bundle := setup(t, 0)
 	for _, table := range tenantTables(t, bundle.admin) {
 		rows, err := bundle.admin.Query(ctx, `
-			select policyname::text, permissive::text, coalesce(qual, ''), coalesce(with_check, '')
+			select policyname::text, permissive::text, cmd::text, roles::text, coalesce(qual, ''), coalesce(with_check, '')
 			from pg_policies where schemaname = 'public' and tablename = $1`, table)
 		require.NoError(t, err)
-		n := 0
+		restrictive, permissive := 0, 0
 		for rows.Next() {
-			var name, permissive, using, check string
-			require.NoError(t, rows.Scan(&name, &permissive, &using, &check))
-			n++
-			require.Contains(t, using, "current_setting('app.tenant_id'", "%s.%s USING", table, name)
-			require.Contains(t, check, "current_setting('app.tenant_id'", "%s.%s WITH CHECK", table, name)
-			require.Contains(t, using, "tenant_id =", "%s.%s", table, name)
+			var name, kind, cmd, roles, using, check string
+			require.NoError(t, rows.Scan(&name, &kind, &cmd, &roles, &using, &check))
+			if kind == "RESTRICTIVE" {
+				restrictive++
+				require.Equal(t, "ALL", cmd, "%s.%s", table, name)
+				require.Equal(t, "{public}", roles, "%s.%s", table, name)
+				require.Contains(t, using, "tenant_id = (NULLIF(current_setting('app.tenant_id'", "%s.%s USING", table, name)
+				require.Contains(t, check, "tenant_id = (NULLIF(current_setting('app.tenant_id'", "%s.%s WITH CHECK", table, name)
+				continue
+			}
+			permissive++
+			require.Contains(t, using+check, "current_setting('app.role'", "%s.%s decides by role", table, name)
 		}
 		require.NoError(t, rows.Err())
-		require.Positive(t, n, "table %s has no policy", table)
+		require.Equal(t, 1, restrictive, "table %s: one restrictive tenant policy", table)
+		require.Positive(t, permissive, "table %s: no permissive policy means nobody can use it", table)
+	}
+
+	// An open permissive policy, planted: the restrictive one still bounds it.
+	a := createProduct(t, bundle.app, bundle.a, "a's")
+	createProduct(t, bundle.app, bundle.b, "b's")
+	_, err := bundle.admin.Exec(ctx, "create policy open on products using (true) with check (true)")
+	require.NoError(t, err)
+	for _, role := range []db.Role{db.RoleViewer, db.RoleAuth} {
+		got, err := db.One(ctx, bundle.app, db.Scope{TenantID: bundle.a.TenantID, Role: role}, func(q *db.Queries) ([]db.Product, error) {
+			return q.ProductList(ctx, db.ProductListParams{RowLimit: 10})
+		})
+		require.NoError(t, err)
+		require.Len(t, got, 1, "role %s sees only its own tenant's row even through an open policy", role)
+		require.Equal(t, a.ID, got[0].ID)
 	}
 }
 

@@ -195,7 +195,7 @@ func manyTenants(t *testing.T, admin *pgxpool.Pool, n int) []db.Scope {
 	t.Helper()
 	out := make([]db.Scope, 0, n)
 	for i := range n {
-		out = append(out, db.Scope{TenantID: createTenant(t, admin, fmt.Sprintf("prop-%03d", i))})
+		out = append(out, db.Scope{TenantID: createTenant(t, admin, fmt.Sprintf("prop-%03d", i)), Role: db.RoleAdmin})
 	}
 	return out
 }
@@ -240,7 +240,7 @@ func TestPoolingPropertyThroughPgBouncer(t *testing.T) {
 	c2, err := pgx.Connect(ctx, leak.URL)
 	require.NoError(t, err)
 	defer c2.Close(ctx)
-	_, err = c1.Exec(ctx, "select set_config('app.tenant_id', $1, false)", pgx.QueryExecModeExec, a.TenantID.String())
+	_, err = c1.Exec(ctx, "select set_config('app.tenant_id', $1, false), set_config('app.role', 'viewer', false)", pgx.QueryExecModeExec, a.TenantID.String())
 	require.NoError(t, err)
 	var seen int
 	require.NoError(t, c2.QueryRow(ctx, "select count(*) from products", pgx.QueryExecModeExec).Scan(&seen))

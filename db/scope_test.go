@@ -30,14 +30,14 @@ func setup(t *testing.T, maxConns int32) *testBundle {
 	t.Helper()
 	tdb := pgtest.New(t)
 	bundle := &testBundle{tdb: tdb, admin: tdb.AdminPool(t), app: tdb.AppPool(t, maxConns)}
-	bundle.a = db.Scope{TenantID: createTenant(t, bundle.admin, "tenant-a")}
-	bundle.b = db.Scope{TenantID: createTenant(t, bundle.admin, "tenant-b")}
+	bundle.a = db.Scope{TenantID: createTenant(t, bundle.admin, "tenant-a"), Role: db.RoleAdmin}
+	bundle.b = db.Scope{TenantID: createTenant(t, bundle.admin, "tenant-b"), Role: db.RoleAdmin}
 	return bundle
 }
 
 func createTenant(t *testing.T, admin *pgxpool.Pool, slug string) uuid.UUID {
 	t.Helper()
-	tenant, err := db.New(admin).TenantCreate(context.Background(), db.TenantCreateParams{Slug: slug, Name: slug})
+	tenant, err := db.New(admin).TenantCreate(context.Background(), db.TenantCreateParams{ID: uuid.New(), Slug: slug, Name: slug})
 	require.NoError(t, err)
 	return tenant.ID
 }
@@ -100,6 +100,12 @@ func TestOneRefusesNoTenantAndSecondStatement(t *testing.T) {
 		return q.ProductList(ctx, db.ProductListParams{RowLimit: 10})
 	})
 	require.ErrorIs(t, err, db.ErrNoTenant)
+	for _, role := range []db.Role{"", "superuser", "Admin"} {
+		_, err = db.One(ctx, bundle.app, db.Scope{TenantID: bundle.a.TenantID, Role: role}, func(q *db.Queries) ([]db.Product, error) {
+			return q.ProductList(ctx, db.ProductListParams{RowLimit: 10})
+		})
+		require.ErrorIs(t, err, db.ErrNoRole, "role %q", role)
+	}
 
 	_, err = db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (int, error) {
 		if _, err := q.ProductList(ctx, db.ProductListParams{RowLimit: 10}); err != nil {

@@ -17,8 +17,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/httpapi"
+	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/pgtest"
 	"github.com/rowfence/rowfence/tenancy"
 )
@@ -31,23 +32,39 @@ type testBundle struct {
 	app    *pgxpool.Pool
 	acme   uuid.UUID
 	globex uuid.UUID
+	// keys holds each tenant's first admin key, by slug; users its admin's id.
+	keys  map[string]string
+	users map[string]uuid.UUID
 }
 
-func setup(t *testing.T) *testBundle {
+// setup onboards tenants acme and globex (each with an admin user and key)
+// and serves the API; opts adjust the server's configuration.
+func setup(t *testing.T, opts ...func(*httpapi.Config)) *testBundle {
 	t.Helper()
 	tdb := pgtest.New(t)
-	b := &testBundle{admin: tdb.AdminPool(t), app: tdb.AppPool(t, 4)}
+	b := &testBundle{admin: tdb.AdminPool(t), app: tdb.AppPool(t, 4), keys: map[string]string{}, users: map[string]uuid.UUID{}}
 	for slug, dst := range map[string]*uuid.UUID{"acme": &b.acme, "globex": &b.globex} {
-		tenant, err := db.New(b.admin).TenantCreate(context.Background(), db.TenantCreateParams{Slug: slug, Name: slug})
+		o, err := lifecycle.Onboard(context.Background(), b.admin, lifecycle.Tenant{Slug: slug, Name: slug, AdminEmail: "admin@" + slug + ".example"})
 		require.NoError(t, err)
-		*dst = tenant.ID
+		*dst = o.Tenant.ID
+		b.keys[slug], b.users[slug] = o.Key, o.Admin.ID
 	}
-	handler, err := httpapi.NewServer(httpapi.Config{
+	resolver := tenancy.NewResolver(b.app, 0) // no cache: status changes show at once
+	cfg := httpapi.Config{
 		Pool:      b.app,
-		Resolver:  tenancy.NewResolver(b.app, 0), // no cache: status changes show at once
+		Resolver:  resolver,
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		CursorKey: []byte(strings.Repeat("k", 32)),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.Auth == nil {
+		authn, err := auth.New(auth.Config{Pool: b.app, Tenants: resolver}) // no cache: revocation shows at once
+		require.NoError(t, err)
+		cfg.Auth = authn
+	}
+	handler, err := httpapi.NewServer(cfg)
 	require.NoError(t, err)
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
@@ -62,8 +79,11 @@ type response struct {
 	body   map[string]any
 }
 
-// call sends a request; tenant "" sends no tenant header. Every error answer
-// must be problem+json with a matching status, checked here for all tests.
+// call sends a request; tenant "" sends no tenant header. Unless headers
+// name an Authorization (an empty value sends none), the request carries the
+// named tenant's admin key, or acme's for a tenant the bundle has no key for.
+// Every error answer must be problem+json with a matching status, checked
+// here for all tests.
 func (b *testBundle) call(t *testing.T, method, path, tenant, body string, headers ...string) response {
 	t.Helper()
 	var rd io.Reader
@@ -78,7 +98,21 @@ func (b *testBundle) call(t *testing.T, method, path, tenant, body string, heade
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	cred, ok := b.keys[tenant]
+	if !ok {
+		cred = b.keys["acme"]
+	}
+	req.Header.Set("Authorization", "Bearer "+cred)
 	for i := 0; i+1 < len(headers); i += 2 {
+		if http.CanonicalHeaderKey(headers[i]) == "Authorization" {
+			req.Header.Del("Authorization")
+		}
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1]
+			continue
+		}
 		if headers[i+1] == "" {
 			req.Header.Del(headers[i])
 		} else {
@@ -183,7 +217,7 @@ func TestUserLifecycleAndEmailUniqueness(t *testing.T) {
 	require.NotEqual(t, created.body["updated_at"], patched.body["updated_at"])
 
 	b.call(t, "GET", "/v1/users/"+id, "acme", "").requireStatus(t, 200)
-	require.Len(t, b.call(t, "GET", "/v1/users", "acme", "").requireStatus(t, 200).body["items"], 2)
+	require.Len(t, b.call(t, "GET", "/v1/users", "acme", "").requireStatus(t, 200).body["items"], 3, "the first admin, Ann and Bob")
 	b.call(t, "DELETE", "/v1/users/"+id, "acme", "").requireStatus(t, 204)
 	b.call(t, "GET", "/v1/users/"+id, "acme", "").requireStatus(t, 404)
 }
@@ -214,7 +248,9 @@ func TestCrossTenantThroughHTTP(t *testing.T) {
 			require.Equal(t, len(missing.raw), len(cross.raw), "same size too")
 		}
 		list := b.call(t, "GET", "/v1/"+kind, "acme", "").requireStatus(t, 200)
-		require.Empty(t, list.body["items"])
+		for _, item := range list.body["items"].([]any) {
+			require.Equal(t, b.acme.String(), item.(map[string]any)["tenant_id"], "acme lists only its own %s", kind)
+		}
 		still := b.call(t, "GET", "/v1/"+kind+"/"+id, "globex", "").requireStatus(t, 200)
 		require.Equal(t, theirs.body["name"], still.body["name"])
 	}
@@ -238,9 +274,12 @@ func TestTenantHeader(t *testing.T) {
 	two := b.call(t, "GET", "/v1/products", "acme", "", httpapi.TenantHeader, "globex").requireStatus(t, 400)
 	require.Equal(t, "tenant-malformed", two.problemType(t))
 
-	unknown := b.call(t, "GET", "/v1/products", "initech", "").requireStatus(t, 404)
-	require.Equal(t, "tenant-not-found", unknown.problemType(t))
-	b.call(t, "GET", "/v1/products", uuid.NewString(), "").requireStatus(t, 404)
+	// A tenant other than the credential's is a 403 whether it exists or not
+	// (TestTenantMismatchRevealsNothing has the details).
+	unknown := b.call(t, "GET", "/v1/products", "initech", "").requireStatus(t, 403)
+	require.Equal(t, "tenant-mismatch", unknown.problemType(t))
+	b.call(t, "GET", "/v1/products", uuid.NewString(), "").requireStatus(t, 403)
+	b.call(t, "GET", "/v1/products", b.acme.String(), "").requireStatus(t, 200)
 
 	_, err := b.admin.Exec(context.Background(), "update tenants set status = 'suspended' where slug = 'globex'")
 	require.NoError(t, err)
@@ -440,19 +479,11 @@ func TestHealthAndReadiness(t *testing.T) {
 func TestSlowDatabaseIsA503(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b := setup(t)
-	handler, err := httpapi.NewServer(httpapi.Config{
-		Pool:             b.app,
-		Resolver:         tenancy.NewResolver(b.app, 0),
-		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
-		CursorKey:        []byte(strings.Repeat("k", 32)),
-		StatementTimeout: 100 * time.Millisecond,
-		RequestTimeout:   time.Second,
+	b := setup(t, func(c *httpapi.Config) {
+		c.StatementTimeout = 100 * time.Millisecond
+		c.RequestTimeout = time.Second
 	})
-	require.NoError(t, err)
-	srv := httptest.NewServer(handler)
-	defer srv.Close()
-	slow := &testBundle{url: srv.URL}
+	slow := b
 	slow.call(t, "GET", "/v1/products", "acme", "").requireStatus(t, 200)
 
 	locker, err := b.admin.Begin(ctx)
@@ -489,18 +520,8 @@ func (s *syncBuf) String() string {
 
 func TestRequestIDAndAccessLog(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
 	logs := &syncBuf{}
-	handler, err := httpapi.NewServer(httpapi.Config{
-		Pool:      b.app,
-		Resolver:  tenancy.NewResolver(b.app, 0),
-		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
-		CursorKey: []byte(strings.Repeat("k", 32)),
-	})
-	require.NoError(t, err)
-	srv := httptest.NewServer(handler)
-	defer srv.Close()
-	logged := &testBundle{url: srv.URL}
+	logged := setup(t, func(c *httpapi.Config) { c.Logger = slog.New(slog.NewJSONHandler(logs, nil)) })
 
 	made := logged.call(t, "GET", "/v1/products", "acme", "").requireStatus(t, 200).header.Get(httpapi.RequestIDHeader)
 	require.Len(t, made, 24, "a request without an id gets one")
@@ -520,4 +541,14 @@ func TestRequestIDAndAccessLog(t *testing.T) {
 	require.Contains(t, out, `"tenant":"acme"`)
 	require.Contains(t, out, `"status":404`)
 	require.NotContains(t, out, "secret-body-value", "bodies are never logged")
+	require.Contains(t, out, `"role":"admin"`)
+	require.Contains(t, out, `"credential":"api_key"`)
+	require.Contains(t, out, `"route":"GET /v1/products"`)
+	forged := logged.keys["acme"][:len(logged.keys["acme"])-8] + "00000000"
+	logged.call(t, "GET", "/v1/products", "acme", "", "Authorization", "Bearer "+forged).requireStatus(t, 401)
+	out = logs.String()
+	require.Contains(t, out, `"auth_error":"invalid credential: wrong secret for API key`)
+	secretPart := logged.keys["acme"][len(logged.keys["acme"])-64:]
+	require.NotContains(t, out, secretPart, "a credential is never logged")
+	require.NotContains(t, out, forged[len(forged)-64:], "not even a wrong one")
 }

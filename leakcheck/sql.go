@@ -33,7 +33,7 @@ func (c *checker) sqlVectors() error {
 
 	inTenant := func(tenant string, fn func(tx pgx.Tx) error) error {
 		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "select set_config('app.tenant_id', $1, true)", tenant); err != nil {
+			if _, err := tx.Exec(ctx, "select set_config('app.tenant_id', $1, true), set_config('app.role', 'admin', true)", tenant); err != nil {
 				return err
 			}
 			return fn(tx)

@@ -1,22 +1,40 @@
--- Permissive policies on tenant tables that do not check the tenant setting
--- in USING and in WITH CHECK (when the command writes). Permissive policies
--- OR together, so one USING (true) opens the table (leak vector 6).
+-- Permissive policies on tenant tables that do not check the tenant setting,
+-- on a table that has no restrictive tenant policy to bound them.
+-- Permissive policies OR together, so one USING (true) opens the table (leak
+-- vector 6), unless a RESTRICTIVE policy ANDs the tenant check onto every
+-- statement. A table is bounded when it has a restrictive policy FOR ALL, for
+-- PUBLIC, that checks the tenant in USING and in WITH CHECK; then its
+-- permissive policies may decide by role alone (sql/migrations/00004_auth.sql).
 -- A policy without WITH CHECK uses its USING expression for writes. The
 -- expression is matched as PostgreSQL prints the one in DESIGN.md; a policy
 -- written any other way is reported for a person to judge.
+WITH tenant_tables AS (
+    SELECT c.oid, n.nspname, c.relname
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p')
+      AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+), checks AS (
+    SELECT p.*,
+           coalesce(p.qual, '') LIKE '%tenant_id = (NULLIF(current_setting(''app.tenant_id''::text, true), ''''::text))::uuid%'
+               AS using_checks,
+           coalesce(p.with_check, p.qual, '') LIKE '%tenant_id = (NULLIF(current_setting(''app.tenant_id''::text, true), ''''::text))::uuid%'
+               AS check_checks
+    FROM pg_policies p
+    JOIN tenant_tables t ON t.nspname = p.schemaname AND t.relname = p.tablename
+), bounded AS (
+    SELECT DISTINCT schemaname, tablename
+    FROM checks
+    WHERE permissive = 'RESTRICTIVE' AND cmd = 'ALL' AND roles = '{public}'
+      AND using_checks AND check_checks
+)
 SELECT 'policy-without-tenant' AS check_name,
        format('%I.%I policy %I', p.schemaname, p.tablename, p.policyname) AS object,
        format('%s %s for %s; USING %s; WITH CHECK %s', p.permissive, p.cmd, array_to_string(p.roles, ','),
               coalesce(p.qual, '(none)'), coalesce(p.with_check, '(USING)')) AS detail
-FROM pg_policies p
-JOIN pg_class c ON c.relname = p.tablename
-JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = p.schemaname
+FROM checks p
 WHERE p.permissive = 'PERMISSIVE'
-  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
-  AND (
-        (p.cmd IN ('ALL', 'SELECT', 'UPDATE', 'DELETE')
-         AND coalesce(p.qual, '') NOT LIKE '%tenant_id = (NULLIF(current_setting(''app.tenant_id''::text, true), ''''::text))::uuid%')
-     OR (p.cmd IN ('ALL', 'INSERT', 'UPDATE')
-         AND coalesce(p.with_check, p.qual, '') NOT LIKE '%tenant_id = (NULLIF(current_setting(''app.tenant_id''::text, true), ''''::text))::uuid%')
-      )
+  AND NOT EXISTS (SELECT 1 FROM bounded b WHERE b.schemaname = p.schemaname AND b.tablename = p.tablename)
+  AND ((p.cmd IN ('ALL', 'SELECT', 'UPDATE', 'DELETE') AND NOT p.using_checks)
+    OR (p.cmd IN ('ALL', 'INSERT', 'UPDATE') AND NOT p.check_checks))
 ORDER BY 2;

@@ -2,7 +2,7 @@
 -- with the pgtap extension, as a superuser:
 --   pg_prove -d DB sql/pgtap/*.sql      (or: make test, which runs every file here)
 BEGIN;
-SELECT plan(22);
+SELECT plan(30);
 
 -- The serving role can never bypass RLS.
 SELECT has_role('rowfence_app');
@@ -11,13 +11,20 @@ SELECT ok(NOT rolbypassrls, 'rowfence_app is NOBYPASSRLS') FROM pg_roles WHERE r
 SELECT ok(NOT rolinherit, 'rowfence_app inherits nothing') FROM pg_roles WHERE rolname = 'rowfence_app';
 SELECT ok(NOT rolcanlogin, 'rowfence_owner cannot log in') FROM pg_roles WHERE rolname = 'rowfence_owner';
 
--- Every tenant table: owned by rowfence_owner, RLS enabled and forced, one policy.
+-- Every tenant table: owned by rowfence_owner, RLS enabled and forced, one
+-- restrictive tenant policy for every command, and permissive role policies.
 SELECT table_owner_is('public', 'users', 'rowfence_owner', 'users is owned by rowfence_owner');
 SELECT table_owner_is('public', 'products', 'rowfence_owner', 'products is owned by rowfence_owner');
+SELECT table_owner_is('public', 'api_keys', 'rowfence_owner', 'api_keys is owned by rowfence_owner');
 SELECT ok(relrowsecurity AND relforcerowsecurity, relname || ' enables and forces row level security')
-FROM pg_class WHERE oid IN ('public.users'::regclass, 'public.products'::regclass) ORDER BY relname;
-SELECT policies_are('public', 'users', ARRAY['tenant_isolation']);
-SELECT policies_are('public', 'products', ARRAY['tenant_isolation']);
+FROM pg_class WHERE oid IN ('public.users'::regclass, 'public.products'::regclass, 'public.api_keys'::regclass) ORDER BY relname;
+SELECT policies_are('public', 'users', ARRAY['tenant_isolation', 'users_read', 'users_admin']);
+SELECT policies_are('public', 'products', ARRAY['tenant_isolation', 'products_read', 'products_write']);
+SELECT policies_are('public', 'api_keys', ARRAY['tenant_isolation', 'api_keys_admin', 'api_keys_auth_read', 'api_keys_auth_touch']);
+SELECT is((SELECT count(*) FROM pg_policy
+           WHERE polname = 'tenant_isolation' AND NOT polpermissive AND polcmd = '*' AND polroles = '{0}'
+             AND polrelid IN ('public.users'::regclass, 'public.products'::regclass, 'public.api_keys'::regclass)),
+          3::bigint, 'each tenant_isolation policy is AS RESTRICTIVE, for every command and every role');
 
 -- Only what the API needs: no TRUNCATE, REFERENCES or TRIGGER; INSERT and
 -- UPDATE only on the columns a client controls (so never tenant_id).
@@ -27,10 +34,18 @@ SELECT ok(NOT has_column_privilege('rowfence_app', 'public.products', 'tenant_id
 SELECT ok(NOT has_column_privilege('rowfence_app', 'public.products', 'tenant_id', 'UPDATE'), 'app cannot update products.tenant_id');
 SELECT ok(NOT has_column_privilege('rowfence_app', 'public.users', 'tenant_id', 'UPDATE'), 'app cannot update users.tenant_id');
 SELECT table_privs_are('public', 'tenants', 'rowfence_app', ARRAY[]::text[]);
+SELECT table_privs_are('public', 'api_keys', 'rowfence_app', ARRAY['SELECT']);
+SELECT ok(NOT has_column_privilege('rowfence_app', 'public.api_keys', 'role', 'UPDATE')
+          AND NOT has_column_privilege('rowfence_app', 'public.api_keys', 'secret_hash', 'UPDATE')
+          AND NOT has_column_privilege('rowfence_app', 'public.api_keys', 'user_id', 'UPDATE'),
+          'a key''s role, secret and user can never be changed');
 
 -- Keys: composite, tenant first; email unique per tenant only.
 SELECT col_is_pk('public', 'products', ARRAY['tenant_id', 'id']::name[], 'products key is (tenant_id, id)');
 SELECT col_is_pk('public', 'users', ARRAY['tenant_id', 'id']::name[], 'users key is (tenant_id, id)');
+SELECT col_is_pk('public', 'api_keys', ARRAY['tenant_id', 'id']::name[], 'api_keys key is (tenant_id, id)');
+SELECT fk_ok('public', 'api_keys', ARRAY['tenant_id', 'user_id']::name[], 'public', 'users', ARRAY['tenant_id', 'id']::name[],
+             'a key''s user is in the key''s tenant (composite foreign key)');
 SELECT col_not_null('public', 'products', 'tenant_id', 'products.tenant_id is NOT NULL');
 SELECT is(pg_get_indexdef('public.users_tenant_email_key'::regclass),
           'CREATE UNIQUE INDEX users_tenant_email_key ON public.users USING btree (tenant_id, lower(email))',

@@ -1,0 +1,156 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func TestAPIKeyRoundTrip(t *testing.T) {
+	t.Parallel()
+	tenant := uuid.New()
+	k, err := NewAPIKey(tenant)
+	require.NoError(t, err)
+	s := k.String()
+	require.Len(t, s, apiKeyLen)
+	require.True(t, LooksLikeAPIKey(s))
+	back, err := ParseAPIKey(s)
+	require.NoError(t, err)
+	require.Equal(t, k, back)
+	require.Len(t, k.Hash(), 32)
+	other, err := NewAPIKey(tenant)
+	require.NoError(t, err)
+	require.NotEqual(t, k.Secret, other.Secret)
+	require.NotEqual(t, k.ID, other.ID)
+
+	for _, bad := range []string{"", "rfk_", s[:len(s)-1], s + "0", strings.ToUpper(s), "rfx" + s[3:],
+		strings.Replace(s, "_", "-", 2), s[:36] + "x" + s[37:], s[:len(s)-1] + "g",
+		"rfk_" + strings.Repeat("0", 32) + s[36:]} {
+		_, err := ParseAPIKey(bad)
+		require.ErrorIs(t, err, ErrMalformed, "%q", bad)
+	}
+}
+
+func TestBearerCredential(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"Bearer abc": "abc", "bearer abc": "abc", "BEARER  abc": "abc"} {
+		got, ok := BearerCredential(in)
+		require.True(t, ok, in)
+		require.Equal(t, want, got)
+	}
+	for _, in := range []string{"", "Bearer", "Bearer ", "Basic abc", "Bearerabc", "abc"} {
+		_, ok := BearerCredential(in)
+		require.False(t, ok, "%q", in)
+	}
+}
+
+// The cache makes a repeated credential free, and still takes a revocation
+// into account within its TTL: the documented bound.
+func TestCacheBoundsRevocation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	tenant := uuid.New()
+	scope := db.Scope{TenantID: tenant, Role: db.RoleAdmin}
+	var key string
+	var keyRow db.APIKey
+	require.NoError(t, db.Tx(ctx, admin, scope, func(q *db.Queries) error {
+		if _, err := q.TenantCreate(ctx, db.TenantCreateParams{ID: tenant, Slug: "acme", Name: "Acme"}); err != nil {
+			return err
+		}
+		u, err := q.UserCreate(ctx, db.UserCreateParams{Name: "A", Email: "a@example.com", Role: "member"})
+		if err != nil {
+			return err
+		}
+		keyRow, key, err = IssueKey(ctx, q, tenant, u.ID, db.RoleMember, "k", nil)
+		return err
+	}))
+
+	// Count the lookups the authenticator makes, at the driver.
+	tracer := &keyLookups{}
+	cfg, err := pgxpool.ParseConfig(tdb.AppURL)
+	require.NoError(t, err)
+	cfg.ConnConfig.Tracer = tracer
+	app, err := db.Open(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(app.Close)
+	clock := time.Now()
+	a, err := New(Config{Pool: app, CacheTTL: 5 * time.Second})
+	require.NoError(t, err)
+	a.now = func() time.Time { return clock }
+	lookups := &tracer.n
+	countingLookup := func() (Principal, error) { return a.Authenticate(ctx, key) }
+
+	p, err := countingLookup()
+	require.NoError(t, err)
+	require.Equal(t, Principal{TenantID: tenant, UserID: keyRow.UserID, Role: db.RoleMember, KeyID: keyRow.ID, Kind: KindAPIKey}, p)
+	first := lookups.Load()
+	require.Positive(t, first, "the first use looks the key up")
+	for range 5 {
+		_, err := countingLookup()
+		require.NoError(t, err)
+	}
+	require.Equal(t, first, lookups.Load(), "later uses within the TTL are answered from the cache")
+
+	_, err = db.One(ctx, admin, scope, func(q *db.Queries) (db.APIKey, error) { return q.APIKeyRevoke(ctx, keyRow.ID) })
+	require.NoError(t, err)
+	clock = clock.Add(4 * time.Second)
+	_, err = a.Authenticate(ctx, key)
+	require.NoError(t, err, "within the TTL a revoked key may still pass (on another instance)")
+	clock = clock.Add(2 * time.Second)
+	_, err = a.Authenticate(ctx, key)
+	require.ErrorIs(t, err, ErrInvalid, "past the TTL the revocation holds")
+
+	// A wrong secret for a cached key is refused without a lookup.
+	k, err := ParseAPIKey(key)
+	require.NoError(t, err)
+	k.Secret[0] ^= 1
+	n := lookups.Load()
+	_, err = a.Authenticate(ctx, k.String())
+	require.ErrorIs(t, err, ErrInvalid)
+	require.Equal(t, n, lookups.Load())
+
+	// A database that does not answer is not the client's fault.
+	down, err := New(Config{Pool: app})
+	require.NoError(t, err)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = down.Authenticate(cctx, key)
+	require.Error(t, err)
+	require.False(t, errors.Is(err, ErrInvalid))
+}
+
+// keyLookups counts the statements sent that read api_keys.
+type keyLookups struct{ n atomic.Int32 }
+
+func (k *keyLookups) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (k *keyLookups) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	if strings.Contains(d.SQL, "FROM api_keys k") {
+		k.n.Add(1)
+	}
+}
+
+func (k *keyLookups) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (k *keyLookups) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+func (k *keyLookups) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
