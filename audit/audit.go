@@ -66,7 +66,7 @@ var Accepted = []Exception{
 	{
 		Check:  "security-definer",
 		Object: "public.tenant_lookup(p_id uuid, p_slug text)",
-		Reason: "resolves X-Tenant-ID before any tenant context exists: one exact id or slug, at most one row of (id, slug, status), search_path pinned, EXECUTE granted to rowfence_app only",
+		Reason: "reads a verified credential's tenant (or a signed token's tenant claim) before any tenant context exists: one exact id or slug, at most one row of (id, slug, status), search_path pinned, EXECUTE granted to rowfence_app only",
 	},
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
 )
 
@@ -23,6 +25,18 @@ func tenantID(n int) uuid.UUID {
 
 func productID(t, p int) uuid.UUID {
 	return uuid.UUID(md5.Sum([]byte("t" + strconv.Itoa(t) + ":" + strconv.Itoa(p))))
+}
+
+// benchKey is tenant n's admin API key as sql/data.sql stores it.
+func benchKey(n int) string {
+	k := auth.APIKey{TenantID: tenantID(n), ID: uuid.UUID(md5.Sum([]byte("k" + strconv.Itoa(n)))),
+		Secret: sha256.Sum256([]byte("rowfence-bench-key-" + strconv.Itoa(n)))}
+	return k.String()
+}
+
+// scope is what a request of tenant n runs as: its admin key's scope.
+func scope(n int) db.Scope {
+	return db.Scope{TenantID: tenantID(n), Role: db.RoleAdmin, StatementTimeout: statementTimeout}
 }
 
 var firstPage = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -46,7 +60,7 @@ WHERE tenant = $1 AND id = $2`
 
 func scopedList(pool *pgxpool.Pool, d dataset) op {
 	return func(ctx context.Context, rng *rand.Rand) error {
-		s := db.Scope{TenantID: tenantID(1 + rng.IntN(d.tenants)), StatementTimeout: statementTimeout}
+		s := scope(1 + rng.IntN(d.tenants))
 		rows, err := db.One(ctx, pool, s, func(q *db.Queries) ([]db.Product, error) {
 			return q.ProductList(ctx, db.ProductListParams{AfterCreatedAt: firstPage, RowLimit: 21})
 		})
@@ -77,7 +91,7 @@ func scopedGet(pool *pgxpool.Pool, d dataset) op {
 	return func(ctx context.Context, rng *rand.Rand) error {
 		t := 1 + rng.IntN(d.tenants)
 		id := productID(t, 1+rng.IntN(d.perTenant))
-		_, err := db.One(ctx, pool, db.Scope{TenantID: tenantID(t), StatementTimeout: statementTimeout}, func(q *db.Queries) (db.Product, error) {
+		_, err := db.One(ctx, pool, scope(t), func(q *db.Queries) (db.Product, error) {
 			return q.ProductGet(ctx, id)
 		})
 		return err

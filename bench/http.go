@@ -121,13 +121,19 @@ func httpOp(client *http.Client, want int, build func(rng *rand.Rand) (*http.Req
 	}
 }
 
+// authenticate makes req a request of bench tenant n with its admin key.
+func authenticate(req *http.Request, n int) {
+	req.Header.Set("X-Tenant-ID", "bench-"+strconv.Itoa(n))
+	req.Header.Set("Authorization", "Bearer "+benchKey(n))
+}
+
 func httpOps(base string, client *http.Client, d dataset) map[string]op {
 	tenantOf := func(rng *rand.Rand) int { return 1 + rng.IntN(d.tenants) }
 	return map[string]op{
 		"http list": httpOp(client, 200, func(rng *rand.Rand) (*http.Request, error) {
 			req, err := http.NewRequest("GET", base+"/v1/products", nil)
 			if err == nil {
-				req.Header.Set("X-Tenant-ID", "bench-"+strconv.Itoa(tenantOf(rng)))
+				authenticate(req, tenantOf(rng))
 			}
 			return req, err
 		}),
@@ -135,7 +141,7 @@ func httpOps(base string, client *http.Client, d dataset) map[string]op {
 			t := tenantOf(rng)
 			req, err := http.NewRequest("GET", base+"/v1/products/"+productID(t, 1+rng.IntN(d.perTenant)).String(), nil)
 			if err == nil {
-				req.Header.Set("X-Tenant-ID", "bench-"+strconv.Itoa(t))
+				authenticate(req, t)
 			}
 			return req, err
 		}),
@@ -143,7 +149,7 @@ func httpOps(base string, client *http.Client, d dataset) map[string]op {
 			body := `{"name":"bench insert","price":` + strconv.Itoa(rng.IntN(100000)) + `}`
 			req, err := http.NewRequest("POST", base+"/v1/products", strings.NewReader(body))
 			if err == nil {
-				req.Header.Set("X-Tenant-ID", "bench-"+strconv.Itoa(tenantOf(rng)))
+				authenticate(req, tenantOf(rng))
 				req.Header.Set("Content-Type", "application/json")
 			}
 			return req, err

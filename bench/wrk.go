@@ -37,26 +37,26 @@ func wrkScript(dir, kind string, d dataset) (string, error) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 5000 {
 		t := 1 + rng.IntN(d.tenants)
-		fmt.Fprintf(&b, "{%q,%q},\n", "bench-"+strconv.Itoa(t), productID(t, 1+rng.IntN(d.perTenant)).String())
+		fmt.Fprintf(&b, "{%q,%q,%q},\n", "bench-"+strconv.Itoa(t), productID(t, 1+rng.IntN(d.perTenant)).String(), "Bearer "+benchKey(t))
 	}
 	b.WriteString("}\nmath.randomseed(os.time())\n")
 	switch kind {
 	case "list":
 		b.WriteString(`request = function()
   local e = ids[math.random(#ids)]
-  return wrk.format("GET", "/v1/products", {["X-Tenant-ID"] = e[1]})
+  return wrk.format("GET", "/v1/products", {["X-Tenant-ID"] = e[1], ["Authorization"] = e[3]})
 end
 `)
 	case "get":
 		b.WriteString(`request = function()
   local e = ids[math.random(#ids)]
-  return wrk.format("GET", "/v1/products/" .. e[2], {["X-Tenant-ID"] = e[1]})
+  return wrk.format("GET", "/v1/products/" .. e[2], {["X-Tenant-ID"] = e[1], ["Authorization"] = e[3]})
 end
 `)
 	case "create":
 		b.WriteString(`request = function()
   local e = ids[math.random(#ids)]
-  return wrk.format("POST", "/v1/products", {["X-Tenant-ID"] = e[1], ["Content-Type"] = "application/json"},
+  return wrk.format("POST", "/v1/products", {["X-Tenant-ID"] = e[1], ["Authorization"] = e[3], ["Content-Type"] = "application/json"},
     '{"name":"bench insert","price":' .. math.random(0, 100000) .. '}')
 end
 `)

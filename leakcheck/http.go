@@ -16,7 +16,135 @@ func (c *checker) httpVectors() {
 	c.uniqueSideChannel()
 	c.headerTricks()
 	c.methodAndContentTypeTricks()
+	c.credentials()
+	c.roles()
 	c.timing()
+}
+
+// roles: a viewer key of A may read A's products but write nothing.
+func (c *checker) roles() {
+	u, err := c.do("POST", "/v1/users", c.cfg.TenantA, "application/json",
+		`{"name":"leakcheck viewer","email":"viewer-`+uuid.NewString()[:8]+`@example.com","role":"viewer"}`)
+	uid, _ := u.json["id"].(string)
+	k, err2 := c.do("POST", "/v1/api-keys", c.cfg.TenantA, "application/json", `{"role":"viewer","user_id":"`+uid+`"}`)
+	key, _ := k.json["key"].(string)
+	if err != nil || err2 != nil || key == "" {
+		c.record("role: viewer key", false, "could not make a viewer key as A's admin: statuses %d, %d", u.status, k.status)
+		return
+	}
+	viewer := []string{"Authorization", "Bearer " + key}
+	r, _ := c.do("GET", "/v1/products/"+c.productA, c.cfg.TenantA, "", "", viewer...)
+	c.record("role: viewer reads", r.status == 200, "status %d", r.status)
+	for _, w := range []struct{ method, path, body string }{
+		{"POST", "/v1/products", `{"name":"by a viewer","price":1}`},
+		{"PATCH", "/v1/products/" + c.productA, `{"name":"by a viewer"}`},
+		{"DELETE", "/v1/products/" + c.productA, ""},
+		{"POST", "/v1/api-keys", `{"role":"admin"}`},
+	} {
+		a, err := c.do(w.method, w.path, c.cfg.TenantA, "application/json", w.body, viewer...)
+		c.record("role: viewer "+w.method+" "+strings.Replace(w.path, c.productA, "{id}", 1), err == nil && a.status == 403, "status %d", a.status)
+	}
+	after, _ := c.do("GET", "/v1/products/"+c.productA, c.cfg.TenantA, "", "")
+	name, _ := after.json["name"].(string)
+	c.record("role: viewer changed nothing", after.status == 200 && name != "by a viewer", "status %d, name %q", after.status, name)
+	_, _ = c.do("DELETE", "/v1/users/"+uid, c.cfg.TenantA, "", "")
+}
+
+// credentials: a request reaches tenant data only with a valid credential of
+// the tenant it names. A's own key naming B gets the same 403 as naming a
+// tenant that does not exist (nothing about B is revealed); missing, forged
+// or re-targeted credentials are 401s that cannot be told apart.
+func (c *checker) credentials() {
+	path := "/v1/products/" + c.productB
+	nobody := "leakcheck-none-" + uuid.NewString()[:8]
+	if c.cfg.Mode != "token" {
+		// The tenant is named by header, host or path; A's key names B.
+		toB, err1 := c.do("GET", "/v1/products", c.cfg.TenantB, "", "", "Authorization", "Bearer "+c.cfg.KeyA)
+		toNobody, err2 := c.do("GET", "/v1/products", nobody, "", "", "Authorization", "Bearer "+c.cfg.KeyA)
+		c.record("credential: A's key naming B ("+c.modeName()+")", err1 == nil && err2 == nil && toB.status == 403 &&
+			toB.problemShape() == toNobody.problemShape(),
+			"status %d; naming an absent tenant: %d (must be the same 403)", toB.status, toNobody.status)
+		byID, err := c.do("GET", "/v1/products", c.tenantB.String(), "", "", "Authorization", "Bearer "+c.cfg.KeyA)
+		c.record("credential: A's key naming B by id ("+c.modeName()+")", err == nil && byID.status == 403, "status %d", byID.status)
+	}
+	hdr, err := c.do("GET", path, c.cfg.TenantA, "", "", "X-Tenant-ID", c.cfg.TenantB)
+	c.record("credential: extra X-Tenant-ID naming B", err == nil && hdr.status >= 400 && hdr.status < 500 && hdr.status != 200,
+		"status %d", hdr.status)
+
+	unauth := []struct {
+		name  string
+		value []string // Authorization values; none: no header
+	}{
+		{"no credential", nil},
+		{"Basic scheme", []string{"Basic " + c.cfg.KeyA}},
+		{"credential without scheme", []string{c.cfg.KeyA}},
+		{"two credentials (A's, B's)", []string{"Bearer " + c.cfg.KeyA, "Bearer " + c.cfg.KeyB}},
+		{"forged secret", []string{"Bearer " + forgeSecret(c.cfg.KeyA)}},
+		{"A's key re-targeted at B", []string{"Bearer " + retarget(c.cfg.KeyA, c.tenantA, c.tenantB)}},
+		{"unknown key id", []string{"Bearer " + newKeyID(c.cfg.KeyA)}},
+		{"made-up JWT", []string{"Bearer eyJhbGciOiJub25lIn0.eyJ0ZW5hbnRfaWQiOiJ4In0."}},
+	}
+	var shape string
+	for _, u := range unauth {
+		extra := []string{"Authorization", ""}
+		for _, v := range u.value {
+			extra = append(extra, "Authorization", v)
+		}
+		a, err := c.do("GET", path, c.cfg.TenantB, "", "", extra...)
+		ok := err == nil && a.status == 401 && strings.HasPrefix(a.header.Get("WWW-Authenticate"), "Bearer")
+		detail := fmt.Sprintf("status %d, WWW-Authenticate %q", a.status, a.header.Get("WWW-Authenticate"))
+		if ok && len(u.value) == 1 && strings.HasPrefix(u.value[0], "Bearer rfk_") {
+			// Invalid keys of every kind answer alike: no oracle for which
+			// part was wrong.
+			if shape == "" {
+				shape = a.problemShape()
+			}
+			if a.problemShape() != shape {
+				ok, detail = false, "answers differently from another invalid key: "+a.problemShape()+" vs "+shape
+			}
+		}
+		c.record("credential: "+u.name, ok, "%s", detail)
+	}
+	q, err := c.do("GET", path+"?api_key="+c.cfg.KeyB+"&access_token="+c.cfg.KeyB, c.cfg.TenantB, "", "", "Authorization", "")
+	c.record("credential: B's key in the query string", err == nil && q.status >= 400 && q.status < 500 && q.status != 404,
+		"status %d (query strings carry no credentials)", q.status)
+}
+
+func (c *checker) modeName() string {
+	if c.cfg.Mode == "" {
+		return "header"
+	}
+	return c.cfg.Mode
+}
+
+// The key vectors below know rowfence's key format,
+// rfk_<tenant hex>_<key id hex>_<secret hex>; other values pass unchanged
+// (and are then refused as they are).
+
+func forgeSecret(key string) string {
+	if len(key) < 2 {
+		return key + "0"
+	}
+	last := key[len(key)-1]
+	repl := byte('0')
+	if last == '0' {
+		repl = '1'
+	}
+	return key[:len(key)-1] + string(repl)
+}
+
+func retarget(key string, from, to uuid.UUID) string {
+	hex := func(u uuid.UUID) string { return strings.ReplaceAll(u.String(), "-", "") }
+	return strings.Replace(key, hex(from), hex(to), 1)
+}
+
+func newKeyID(key string) string {
+	parts := strings.Split(key, "_")
+	if len(parts) != 4 {
+		return key + "x"
+	}
+	parts[2] = strings.ReplaceAll(uuid.NewString(), "-", "")
+	return strings.Join(parts, "_")
 }
 
 // foreignIDs: B's ids in A's paths must answer exactly like ids that do not
@@ -161,7 +289,16 @@ func (c *checker) headerTricks() {
 		if tc.name == "tenant in a query parameter" {
 			p = path + "?tenant=" + c.cfg.TenantB + "&X-Tenant-ID=" + c.cfg.TenantB
 		}
-		a, err := c.do("GET", p, tc.tenant, "", "", tc.headers...)
+		tenant, headers := tc.tenant, tc.headers
+		if c.modeName() != "header" {
+			// The header is not how this deployment names tenants: name A
+			// its way and send the trick as an X-Tenant-ID header anyway.
+			tenant = c.cfg.TenantA
+			if tc.tenant != "" && tc.tenant != c.cfg.TenantA {
+				headers = append([]string{"X-Tenant-ID", tc.tenant}, headers...)
+			}
+		}
+		a, err := c.do("GET", p, tenant, "", "", headers...)
 		c.record("header: "+tc.name, err == nil && a.status >= 400 && a.status < 500,
 			"status %d (must be a 4xx, never B's row or a 5xx)", a.status)
 	}
@@ -187,11 +324,15 @@ func (c *checker) methodAndContentTypeTricks() {
 // timing: B's ids must not answer measurably slower or faster than absent
 // ids. Informational threshold: a median ratio beyond 3x (and 1 ms) fails.
 func (c *checker) timing() {
-	median := func(id string) time.Duration {
+	median := func(id string, tenant ...string) time.Duration {
 		var ds []time.Duration
 		for range 31 {
 			t0 := time.Now()
-			_, _ = c.do("GET", "/v1/products/"+id, c.cfg.TenantA, "", "")
+			if len(tenant) == 1 { // A's key naming that tenant
+				_, _ = c.do("GET", "/v1/products/"+id, tenant[0], "", "", "Authorization", "Bearer "+c.cfg.KeyA)
+			} else {
+				_, _ = c.do("GET", "/v1/products/"+id, c.cfg.TenantA, "", "")
+			}
 			ds = append(ds, time.Since(t0))
 		}
 		for i := range ds { // insertion sort: 31 values
@@ -205,4 +346,10 @@ func (c *checker) timing() {
 	hi, lo := max(foreign, absent), min(foreign, absent)
 	pass := hi <= 3*lo || hi-lo < time.Millisecond
 	c.record("timing: B's id against an absent id", pass, "median %s against %s", foreign, absent)
+	if c.cfg.Mode != "token" {
+		named, nobody := median(c.productB, c.cfg.TenantB), median(c.productB, "leakcheck-none-"+uuid.NewString()[:8])
+		hi, lo := max(named, nobody), min(named, nobody)
+		c.record("timing: naming B against naming no tenant", hi <= 3*lo || hi-lo < time.Millisecond,
+			"median %s against %s", named, nobody)
+	}
 }

@@ -16,15 +16,29 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/lifecycle"
 )
 
 // Config names the deployment and the two tenants to play.
 type Config struct {
 	URL     string // base URL, e.g. http://localhost:8080
-	TenantA string // X-Tenant-ID of the attacker
-	TenantB string // X-Tenant-ID of the victim
-	DB      string // optional: the app role's connection string, for the SQL vectors
-	Client  *http.Client
+	TenantA string // the attacker's slug (or id)
+	TenantB string // the victim's slug (or id)
+	// KeyA and KeyB are admin API keys of A and B (admin: seeding creates
+	// users and keys). Without them, AdminDB must be given.
+	KeyA, KeyB string
+	// AdminDB, the migrating role's connection string, lets leakcheck
+	// onboard two fresh tenants itself (TenantA/B and KeyA/B are then set).
+	AdminDB string
+	// Mode is how the deployment identifies tenants: header (default),
+	// subdomain (BaseDomain needed), path or token; as its TENANT_MODE.
+	Mode       string
+	BaseDomain string
+	DB         string // optional: the app role's connection string, for the SQL vectors
+	Client     *http.Client
 }
 
 // Result is one vector's outcome.
@@ -87,23 +101,46 @@ func (a answer) problemShape() string {
 	return fmt.Sprintf("%d %s", a.status, b)
 }
 
+// do sends a request naming tenant the way the deployment's mode expects
+// ("" names none), with B's key when it names B and A's key otherwise.
+// extra headers are added; an "Authorization" among them replaces the key
+// (an empty value sends no credential).
 func (c *checker) do(method, path, tenant, contentType, body string, extra ...string) (answer, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
+	if c.cfg.Mode == "path" && tenant != "" && strings.HasPrefix(path, "/v1/") {
+		path = "/t/" + tenant + path
+	}
 	req, err := http.NewRequestWithContext(c.ctx, method, strings.TrimSuffix(c.cfg.URL, "/")+path, rd)
 	if err != nil {
 		return answer{}, err
 	}
-	if tenant != "" {
+	switch {
+	case tenant == "":
+	case c.cfg.Mode == "subdomain":
+		req.Host = tenant + "." + c.cfg.BaseDomain
+	case c.cfg.Mode == "header" || c.cfg.Mode == "":
 		req.Header.Set("X-Tenant-ID", tenant)
 	}
+	key := c.cfg.KeyA
+	if tenant == c.cfg.TenantB {
+		key = c.cfg.KeyB
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
-		req.Header.Add(extra[i], extra[i+1])
+		if extra[i] == "Authorization" {
+			req.Header.Del("Authorization")
+		}
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		if extra[i+1] != "" || extra[i] != "Authorization" {
+			req.Header.Add(extra[i], extra[i+1])
+		}
 	}
 	res, err := c.client.Do(req)
 	if err != nil {
@@ -133,11 +170,55 @@ func (c *checker) mustDo(want int, method, path, tenant, body string) answer {
 	return a
 }
 
+// onboardPair creates two fresh tenants with admin keys.
+func onboardPair(ctx context.Context, cfg *Config) error {
+	pcfg, err := pgxpool.ParseConfig(cfg.AdminDB)
+	if err != nil {
+		return err
+	}
+	pcfg.MaxConns = 2
+	pool, err := db.Open(ctx, pcfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	tag := uuid.NewString()[:8]
+	for _, side := range []struct {
+		suffix      string
+		tenant, key *string
+	}{{"a", &cfg.TenantA, &cfg.KeyA}, {"b", &cfg.TenantB, &cfg.KeyB}} {
+		slug := "leakcheck-" + tag + "-" + side.suffix
+		o, err := lifecycle.Onboard(ctx, pool, lifecycle.Tenant{Slug: slug, Name: slug, AdminEmail: "leakcheck@" + slug + ".example"})
+		if err != nil {
+			return err
+		}
+		*side.tenant, *side.key = slug, o.Key
+	}
+	return nil
+}
+
 // Run tries every vector. It returns an error only when the deployment could
 // not be seeded (wrong URL, unknown tenants); leaks are in the report.
 func Run(ctx context.Context, cfg Config) (rep Report, err error) {
+	switch cfg.Mode {
+	case "", "header", "path", "token":
+	case "subdomain":
+		if cfg.BaseDomain == "" {
+			return rep, fmt.Errorf("subdomain mode needs the base domain")
+		}
+	default:
+		return rep, fmt.Errorf("unknown tenant mode %q: header, subdomain, path or token", cfg.Mode)
+	}
+	if cfg.KeyA == "" && cfg.KeyB == "" && cfg.AdminDB != "" {
+		if err := onboardPair(ctx, &cfg); err != nil {
+			return rep, fmt.Errorf("creating two tenants: %w", err)
+		}
+	}
 	if cfg.TenantA == "" || cfg.TenantB == "" || cfg.TenantA == cfg.TenantB {
 		return rep, fmt.Errorf("leakcheck needs two different tenants")
+	}
+	if cfg.KeyA == "" || cfg.KeyB == "" {
+		return rep, fmt.Errorf("leakcheck needs an admin API key of each tenant (or the admin database to create both)")
 	}
 	c := &checker{cfg: cfg, ctx: ctx, rep: &rep, client: cfg.Client}
 	if c.client == nil {

@@ -1,7 +1,8 @@
-// Package tenancy decides which tenant a request is for. Today that is the
-// X-Tenant-ID header, trusted as it is (authentication comes later); the
-// tenant it names is resolved through the database's tenant_lookup function,
-// the app role's only, deliberate, view of the tenant registry.
+// Package tenancy says what a tenant identifier is (a slug or a tenant UUID)
+// and resolves one through the database's tenant_lookup function, the app
+// role's only, deliberate, view of the tenant registry. Which tenant a
+// request is for is decided by its credential (package auth); the tenant a
+// request names must match it (httpapi/tenant.go).
 package tenancy
 
 import (

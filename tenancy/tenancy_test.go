@@ -61,7 +61,7 @@ func TestResolverCachesWithinTTL(t *testing.T) {
 	tdb := pgtest.New(t)
 	admin := tdb.AdminPool(t)
 	app := tdb.AppPool(t, 2)
-	created, err := db.New(admin).TenantCreate(ctx, db.TenantCreateParams{Slug: "acme", Name: "Acme"})
+	created, err := db.New(admin).TenantCreate(ctx, db.TenantCreateParams{ID: uuid.New(), Slug: "acme", Name: "Acme"})
 	require.NoError(t, err)
 
 	now := time.Unix(1000, 0)
@@ -79,7 +79,7 @@ func TestResolverCachesWithinTTL(t *testing.T) {
 
 	_, err = admin.Exec(ctx, "update tenants set status = 'suspended' where slug = 'acme'")
 	require.NoError(t, err)
-	_, err = db.New(admin).TenantCreate(ctx, db.TenantCreateParams{Slug: "initech", Name: "Initech"})
+	_, err = db.New(admin).TenantCreate(ctx, db.TenantCreateParams{ID: uuid.New(), Slug: "initech", Name: "Initech"})
 	require.NoError(t, err)
 	cached, err := r.Resolve(ctx, Key{Slug: "acme"})
 	require.NoError(t, err)

@@ -18,3 +18,17 @@ SELECT md5('t' || t)::uuid, md5('t' || t || ':' || p)::uuid, 'product ' || p, 'a
        timestamptz '2026-01-01 00:00:00+00' + p * interval '1 second'
 FROM generate_series(1, $1::int) AS t, generate_series(1, $2::int) AS p
 ORDER BY 1, 2;
+
+-- One admin user and one admin API key per tenant (requests authenticate
+-- like any client's):
+--   user of tenant n:   md5('u' || n)::uuid
+--   key of tenant n:    id md5('k' || n)::uuid, secret sha256('rowfence-bench-key-' || n)
+-- so the key is rfk_<tenant hex>_<key id hex>_<secret hex> (bench/http.go: benchKey).
+INSERT INTO users (tenant_id, id, name, email, role)
+SELECT md5('t' || n)::uuid, md5('u' || n)::uuid, 'Bench admin', 'bench@example.com', 'admin'
+FROM generate_series(1, $1::int) AS n;
+
+INSERT INTO api_keys (tenant_id, id, user_id, name, role, secret_hash)
+SELECT md5('t' || n)::uuid, md5('k' || n)::uuid, md5('u' || n)::uuid, 'bench', 'admin',
+       sha256(sha256(convert_to('rowfence-bench-key-' || n, 'UTF8')))
+FROM generate_series(1, $1::int) AS n;

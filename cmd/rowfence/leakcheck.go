@@ -12,20 +12,39 @@ import (
 
 // runLeakcheck attacks a running deployment as tenant A against tenant B and
 // exits non-zero on any leak.
-func runLeakcheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runLeakcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("leakcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg leakcheck.Config
 	fs.StringVar(&cfg.URL, "url", "", "base URL of the deployment, e.g. http://localhost:8080 (required)")
-	fs.StringVar(&cfg.TenantA, "tenant-a", "", "X-Tenant-ID of the attacking tenant (required)")
-	fs.StringVar(&cfg.TenantB, "tenant-b", "", "X-Tenant-ID of the victim tenant (required)")
+	fs.StringVar(&cfg.TenantA, "tenant-a", "", "slug of the attacking tenant")
+	fs.StringVar(&cfg.TenantB, "tenant-b", "", "slug of the victim tenant")
+	create := fs.Bool("create", false, "onboard two fresh tenants through DATABASE_URL instead of --tenant-a/-b and their keys")
+	fs.StringVar(&cfg.Mode, "mode", "header", "the deployment's TENANT_MODE: header, subdomain, path or token")
+	fs.StringVar(&cfg.BaseDomain, "base-domain", "", "the deployment's BASE_DOMAIN (subdomain mode)")
 	fs.StringVar(&cfg.DB, "db", "", "the app role's connection string: also try the SQL vectors")
 	format := fs.String("format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if cfg.URL == "" || cfg.TenantA == "" || cfg.TenantB == "" {
-		return usageError{"leakcheck: --url, --tenant-a and --tenant-b are required"}
+	// Keys come from the environment, not flags, so they stay out of ps.
+	cfg.KeyA, cfg.KeyB = getenv("LEAKCHECK_KEY_A"), getenv("LEAKCHECK_KEY_B")
+	switch {
+	case cfg.URL == "":
+		return usageError{"leakcheck: --url is required"}
+	case *create:
+		if cfg.TenantA != "" || cfg.TenantB != "" {
+			return usageError{"leakcheck: --create makes its own tenants; drop --tenant-a and --tenant-b"}
+		}
+		url, err := requireEnv(getenv, "DATABASE_URL", "leakcheck --create onboards two tenants as the migrating role")
+		if err != nil {
+			return err
+		}
+		cfg.AdminDB, cfg.KeyA, cfg.KeyB = url, "", ""
+	case cfg.TenantA == "" || cfg.TenantB == "":
+		return usageError{"leakcheck: name two tenants (--tenant-a, --tenant-b, with LEAKCHECK_KEY_A and LEAKCHECK_KEY_B), or use --create"}
+	case cfg.KeyA == "" || cfg.KeyB == "":
+		return usageError{"leakcheck: set LEAKCHECK_KEY_A and LEAKCHECK_KEY_B to admin API keys of the two tenants"}
 	}
 	if *format != "text" && *format != "json" {
 		return usageError{fmt.Sprintf("leakcheck: --format must be text or json, not %q", *format)}

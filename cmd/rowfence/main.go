@@ -57,7 +57,9 @@ Usage:
   rowfence key revoke --tenant S --id ID       revoke an API key
   rowfence tenant list                         list tenants as JSON (DATABASE_URL)
   rowfence audit [--format json] [--accept-role R]  check the isolation in the catalog (sql/audit); exit 1 on a defect (DATABASE_URL)
-  rowfence leakcheck --url U --tenant-a A --tenant-b B [--db DSN]  attack a deployment as A against B; exit 1 on a leak
+  rowfence leakcheck --url U (--create | --tenant-a A --tenant-b B) [--mode M] [--db DSN]
+                                               attack a deployment as A against B; exit 1 on a leak
+                                               (keys in LEAKCHECK_KEY_A/B; --create onboards two tenants via DATABASE_URL)
   rowfence dev                                 find or start a local PostgreSQL, migrate, seed demo tenants, serve (make run)
 
 Environment:
@@ -70,6 +72,14 @@ Environment:
   SHUTDOWN_TIMEOUT       how long in-flight requests may finish after SIGTERM (default 15s)
   STATEMENT_TIMEOUT      statement_timeout of every request's SQL, set with the tenant (default 5s; 0: the database's)
   REQUEST_TIMEOUT        deadline of a request's database work, waiting for a connection included (default 10s; 0: none)
+  TENANT_MODE            how requests name their tenant: header (X-Tenant-ID, default), subdomain, path (/t/{slug}/v1/...) or token
+  BASE_DOMAIN            subdomain mode: tenants are {slug}.BASE_DOMAIN
+  AUTH_CACHE_TTL         how long a verified credential is cached; revocation takes effect within it (default 5s; 0 disables)
+  JWT_HS256_SECRET       enables HS256 bearer tokens (>= 32 bytes)
+  JWT_PUBLIC_KEYS_FILE   PEM file of RSA (RS256) and P-256 (ES256) public keys; enables those tokens
+  JWT_ISSUER, JWT_AUDIENCE   required with either: the tokens' iss and aud
+  JWT_TENANT_CLAIM, JWT_USER_CLAIM, JWT_ROLE_CLAIM   claim names (default tenant_id, sub, role)
+  JWT_LEEWAY             clock skew allowed on exp and nbf (default 30s)
   LOG_FORMAT             json (default) or text
 `
 
@@ -99,7 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "audit":
 		return runAudit(ctx, rest, getenv, stdout, stderr)
 	case "leakcheck":
-		return runLeakcheck(ctx, rest, stdout, stderr)
+		return runLeakcheck(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -106,7 +106,7 @@ func startServer(t *testing.T, env map[string]string, args ...string) (base stri
 	return base, logs, stop
 }
 
-func httpDo(t *testing.T, method, url, tenant, body string) (int, map[string]any) {
+func httpDo(t *testing.T, method, url, tenant, key, body string) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -115,6 +115,7 @@ func httpDo(t *testing.T, method, url, tenant, body string) (int, map[string]any
 	req, err := http.NewRequest(method, url, rd)
 	require.NoError(t, err)
 	req.Header.Set("X-Tenant-ID", tenant)
+	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
@@ -130,21 +131,21 @@ func TestMigrateDownUpStatus(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": tdb.AdminURL}
 	out, err := runCmd(t, env, "migrate", "status")
 	require.NoError(t, err)
-	require.Contains(t, out, "00003_users_products.sql")
+	require.Contains(t, out, "00004_auth.sql")
 	require.NotContains(t, out, "pending")
-	for range 3 {
+	for range 4 {
 		_, err := runCmd(t, env, "migrate", "down")
 		require.NoError(t, err)
 	}
 	out, err = runCmd(t, env, "migrate", "status")
 	require.NoError(t, err)
-	require.Equal(t, 3, strings.Count(out, "pending"), out)
+	require.Equal(t, 4, strings.Count(out, "pending"), out)
 	out, err = runCmd(t, env, "migrate")
 	require.NoError(t, err)
-	require.Contains(t, out, "version 3")
+	require.Contains(t, out, "version 4")
 	out, err = runCmd(t, env, "migrate", "up")
 	require.NoError(t, err, "up is idempotent")
-	require.Contains(t, out, "version 3")
+	require.Contains(t, out, "version 4")
 
 	_, err = runCmd(t, map[string]string{}, "migrate")
 	require.ErrorContains(t, err, "DATABASE_URL is not set")
@@ -156,22 +157,32 @@ func TestTenantCommands(t *testing.T) {
 	t.Parallel()
 	tdb := pgtest.New(t)
 	env := map[string]string{"DATABASE_URL": tdb.AdminURL}
-	out, err := runCmd(t, env, "tenant", "create", "--slug", "initech", "--name", "Initech")
+	out, err := runCmd(t, env, "tenant", "create", "--slug", "initech", "--name", "Initech", "--admin-email", "bill@initech.example")
 	require.NoError(t, err)
-	var created map[string]any
-	require.NoError(t, json.Unmarshal([]byte(out), &created))
-	require.Equal(t, "initech", created["slug"])
-	require.Equal(t, "active", created["status"])
-	require.Len(t, created["id"], 36)
+	var created struct {
+		ID, Slug, Status string
+		Admin            struct{ ID, Email, Role string }
+		APIKey           struct{ ID, Key, Role string } `json:"api_key"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &created), out)
+	require.Equal(t, "initech", created.Slug)
+	require.Equal(t, "active", created.Status)
+	require.Len(t, created.ID, 36)
+	require.Equal(t, "bill@initech.example", created.Admin.Email)
+	require.Equal(t, "admin", created.Admin.Role)
+	require.Equal(t, "admin", created.APIKey.Role)
+	require.True(t, strings.HasPrefix(created.APIKey.Key, "rfk_"), "the first admin key is printed once")
 
-	_, err = runCmd(t, env, "tenant", "create", "--slug", "initech", "--name", "Again")
+	_, err = runCmd(t, env, "tenant", "create", "--slug", "initech", "--name", "Again", "--admin-email", "x@initech.example")
 	require.ErrorContains(t, err, "already exists")
 	for _, bad := range [][]string{
-		{"--slug", "Initech", "--name", "x"},
-		{"--slug", "ok-slug", "--name", ""},
-		{"--slug", "x", "--name", "x"},
+		{"--slug", "Initech", "--name", "x", "--admin-email", "a@b.example"},
+		{"--slug", "ok-slug", "--name", "", "--admin-email", "a@b.example"},
+		{"--slug", "x", "--name", "x", "--admin-email", "a@b.example"},
+		{"--slug", "ok-slug", "--name", "x"},
+		{"--slug", "ok-slug", "--name", "x", "--admin-email", "not an email"},
 		{"--name", "x"},
-		{"--slug", "ok-slug", "--name", "x", "extra"},
+		{"--slug", "ok-slug", "--name", "x", "--admin-email", "a@b.example", "extra"},
 		{"--bogus"},
 	} {
 		_, err := runCmd(t, env, append([]string{"tenant", "create"}, bad...)...)
@@ -183,31 +194,90 @@ func TestTenantCommands(t *testing.T) {
 	var list []map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out), &list))
 	require.Len(t, list, 1)
-	require.Equal(t, created["id"], list[0]["id"])
+	require.Equal(t, created.ID, list[0]["id"])
+	// Nothing of a failed onboarding stays behind: all or nothing.
+	var users int
+	require.NoError(t, tdb.AdminPool(t).QueryRow(context.Background(), "select count(*) from users").Scan(&users))
+	require.Equal(t, 1, users)
+}
+
+func TestKeyCommands(t *testing.T) {
+	t.Parallel()
+	tdb := pgtest.New(t)
+	env := map[string]string{"DATABASE_URL": tdb.AdminURL}
+	_, err := runCmd(t, env, "tenant", "create", "--slug", "acme", "--name", "Acme", "--admin-email", "wile@acme.example")
+	require.NoError(t, err)
+	out, err := runCmd(t, env, "key", "create", "--tenant", "acme", "--role", "member", "--name", "ci")
+	require.NoError(t, err)
+	var made struct{ ID, Key, Role, Name, UserID string }
+	require.NoError(t, json.Unmarshal([]byte(out), &made))
+	require.Equal(t, "member", made.Role)
+	require.True(t, strings.HasPrefix(made.Key, "rfk_"))
+
+	base, _, _ := startServer(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL, "AUTH_CACHE_TTL": "0"}, "serve")
+	status, me := httpDo(t, "GET", base+"/v1/me", "acme", made.Key, "")
+	require.Equal(t, 200, status)
+	require.Equal(t, "member", me["role"])
+
+	out, err = runCmd(t, env, "key", "list", "--tenant", "acme")
+	require.NoError(t, err)
+	require.Equal(t, 2, strings.Count(out, `"id"`), out)
+	require.NotContains(t, out, made.Key[len(made.Key)-64:], "a listed key never shows its secret")
+
+	_, err = runCmd(t, env, "key", "revoke", "--tenant", "acme", "--id", made.ID)
+	require.NoError(t, err)
+	status, _ = httpDo(t, "GET", base+"/v1/me", "acme", made.Key, "")
+	require.Equal(t, 401, status, "revoked (no auth cache on this server)")
+
+	_, err = runCmd(t, env, "key", "create", "--tenant", "acme", "--role", "viewer", "--user", "nobody@acme.example")
+	require.ErrorContains(t, err, "has no user nobody@acme.example")
+	_, err = runCmd(t, env, "key", "create", "--tenant", "initech", "--role", "viewer")
+	require.ErrorContains(t, err, `no tenant "initech"`)
+	_, err = runCmd(t, env, "key", "revoke", "--tenant", "acme", "--id", "7c1e0000-0000-4000-8000-000000000000")
+	require.ErrorContains(t, err, "has no key")
+	for _, bad := range [][]string{
+		{"create", "--tenant", "acme", "--role", "owner"},
+		{"create", "--tenant", "acme"},
+		{"create", "--tenant", "acme", "--role", "viewer", "--expires", "2001-01-01T00:00:00Z"},
+		{"create", "--role", "viewer"},
+		{"revoke", "--tenant", "acme", "--id", "nope"},
+		{"rotate", "--tenant", "acme"},
+	} {
+		_, err := runCmd(t, env, append([]string{"key"}, bad...)...)
+		require.Equal(t, 2, exitCode(err), "%v: %v", bad, err)
+	}
 }
 
 func TestServeEndToEnd(t *testing.T) {
 	t.Parallel()
 	tdb := pgtest.New(t)
-	_, err := runCmd(t, map[string]string{"DATABASE_URL": tdb.AdminURL}, "tenant", "create", "--slug", "acme", "--name", "Acme")
+	out, err := runCmd(t, map[string]string{"DATABASE_URL": tdb.AdminURL}, "tenant", "create", "--slug", "acme", "--name", "Acme", "--admin-email", "a@acme.example")
 	require.NoError(t, err)
+	var created struct {
+		APIKey struct{ Key string } `json:"api_key"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &created))
+	key := created.APIKey.Key
 	// Only DATABASE_URL: serve derives the rowfence_app connection from it.
 	base, logs, stop := startServer(t, map[string]string{
 		"DATABASE_URL":          tdb.AdminURL,
 		"APP_DATABASE_PASSWORD": tdb.AppPassword,
 	}, "serve")
-	status, body := httpDo(t, "POST", base+"/v1/products", "acme", `{"name":"Anvil","price":100}`)
+	status, body := httpDo(t, "POST", base+"/v1/products", "acme", key, `{"name":"Anvil","price":100}`)
 	require.Equal(t, 201, status, body)
-	status, _ = httpDo(t, "GET", base+"/v1/products/"+body["id"].(string), "acme", "")
+	status, _ = httpDo(t, "GET", base+"/v1/products/"+body["id"].(string), "acme", key, "")
 	require.Equal(t, 200, status)
+	status, _ = httpDo(t, "GET", base+"/v1/products/"+body["id"].(string), "acme", "", "")
+	require.Equal(t, 401, status)
 	res, err := http.Get(base + "/readyz")
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, 200, res.StatusCode)
 	require.NoError(t, stop(), "SIGTERM/SIGINT: graceful shutdown, exit 0")
-	require.Contains(t, logs.String(), "X-Tenant-ID is trusted as sent")
 	require.Contains(t, logs.String(), "db_user=rowfence_app")
+	require.Contains(t, logs.String(), "tenant_mode=header")
 	require.Contains(t, logs.String(), "stopped")
+	require.NotContains(t, logs.String(), key[len(key)-64:], "the key is never logged")
 }
 
 func TestServeFailsClosed(t *testing.T) {
@@ -229,8 +299,20 @@ func TestServeFailsClosed(t *testing.T) {
 	require.ErrorContains(t, err, "APP_DATABASE_URL")
 	_, err = runCmd(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL, "CURSOR_KEY": "short"}, "serve")
 	require.ErrorContains(t, err, "CURSOR_KEY")
-	_, err = runCmd(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL, "TENANT_CACHE_TTL": "soon"}, "serve")
-	require.ErrorContains(t, err, "TENANT_CACHE_TTL")
+	for name, env := range map[string]map[string]string{
+		"TENANT_CACHE_TTL":     {"TENANT_CACHE_TTL": "soon"},
+		"AUTH_CACHE_TTL":       {"AUTH_CACHE_TTL": "-1s"},
+		"TENANT_MODE":          {"TENANT_MODE": "cookie"},
+		"BASE_DOMAIN":          {"TENANT_MODE": "subdomain"},
+		"JWT_ISSUER":           {"JWT_HS256_SECRET": strings.Repeat("s", 32)},
+		"at least 32":          {"JWT_HS256_SECRET": "short", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"},
+		"JWT_PUBLIC_KEYS_FILE": {"JWT_PUBLIC_KEYS_FILE": "/nonexistent.pem", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"},
+	} {
+		env["APP_DATABASE_URL"] = tdb.AppURL
+		_, err = runCmd(t, env, "serve")
+		require.ErrorContains(t, err, name)
+		require.Equal(t, 2, exitCode(err), name)
+	}
 }
 
 // dev is what `make run` runs; with DATABASE_URL set it uses that server.
@@ -243,15 +325,25 @@ func TestDevSeedsTheReadmeExamples(t *testing.T) {
 		"APP_DATABASE_PASSWORD": tdb.AppPassword,
 	}, "dev")
 	anvil := "/v1/products/a2000000-0000-4000-8000-000000000001"
-	status, body := httpDo(t, "GET", base+anvil, "acme", "")
+	status, body := httpDo(t, "GET", base+anvil, "acme", demoAcmeAdmin, "")
 	require.Equal(t, 200, status)
 	require.Equal(t, "Anvil", body["name"])
-	status, _ = httpDo(t, "GET", base+anvil, "globex", "")
+	status, _ = httpDo(t, "GET", base+anvil, "globex", demoGlobexAdmin, "")
 	require.Equal(t, 404, status)
-	status, body = httpDo(t, "GET", base+"/v1/users?limit=2", "acme", "")
+	status, _ = httpDo(t, "GET", base+"/v1/products", "globex", demoAcmeAdmin, "")
+	require.Equal(t, 403, status)
+	status, _ = httpDo(t, "POST", base+"/v1/products", "acme", demoAcmeViewer, `{"name":"Flamethrower","price":4200}`)
+	require.Equal(t, 403, status)
+	status, body = httpDo(t, "GET", base+"/v1/me", "acme", demoAcmeViewer, "")
+	require.Equal(t, 200, status)
+	require.Equal(t, "viewer", body["role"])
+	status, body = httpDo(t, "GET", base+"/v1/users?limit=2", "acme", demoAcmeAdmin, "")
 	require.Equal(t, 200, status)
 	require.Len(t, body["items"], 2)
 	require.NotNil(t, body["next_cursor"])
+	status, body = httpDo(t, "POST", base+"/v1/api-keys", "acme", demoAcmeAdmin, `{"role":"member","name":"ci"}`)
+	require.Equal(t, 201, status)
+	require.NotEmpty(t, body["key"])
 	require.NoError(t, stop())
 
 	// Running dev again re-seeds nothing and still serves.
@@ -259,7 +351,7 @@ func TestDevSeedsTheReadmeExamples(t *testing.T) {
 		"DATABASE_URL":          tdb.AdminURL,
 		"APP_DATABASE_PASSWORD": tdb.AppPassword,
 	}, "dev")
-	status, body = httpDo(t, "GET", base+"/v1/products", "acme", "")
+	status, body = httpDo(t, "GET", base+"/v1/products", "acme", demoAcmeAdmin, "")
 	require.Equal(t, 200, status)
 	require.Len(t, body["items"], 3)
 	require.NoError(t, stop())
@@ -307,22 +399,31 @@ func TestAuditCommand(t *testing.T) {
 	require.Equal(t, 2, exitCode(err))
 }
 
-// make test runs the black-box leak suite against a server it starts.
+// make test runs the black-box leak suite against a server it starts, in
+// every tenant identification mode; leakcheck onboards its own two tenants.
 func TestLeakcheckAgainstServe(t *testing.T) {
 	t.Parallel()
-	tdb := pgtest.New(t)
-	admin := map[string]string{"DATABASE_URL": tdb.AdminURL}
-	for _, slug := range []string{"attacker", "victim"} {
-		_, err := runCmd(t, admin, "tenant", "create", "--slug", slug, "--name", slug)
-		require.NoError(t, err)
+	for _, mode := range []string{"header", "subdomain", "path", "token"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			tdb := pgtest.New(t)
+			base, _, _ := startServer(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL, "TENANT_MODE": mode,
+				"BASE_DOMAIN": "api.leakcheck.test"}, "serve")
+			args := []string{"leakcheck", "--url", base, "--create", "--mode", mode, "--db", tdb.AppURL}
+			if mode == "subdomain" {
+				args = append(args, "--base-domain", "api.leakcheck.test")
+			}
+			out, err := runCmd(t, map[string]string{"DATABASE_URL": tdb.AdminURL}, args...)
+			require.NoError(t, err, out)
+			t.Log("\n" + out)
+			require.Contains(t, out, ", 0 leak(s)")
+			require.NotContains(t, out, "LEAK ")
+			require.GreaterOrEqual(t, strings.Count(out, "\npass"), 55, out)
+			if mode != "token" {
+				require.Contains(t, out, "pass  credential: A's key naming B ("+mode+")")
+			}
+		})
 	}
-	base, _, _ := startServer(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL}, "serve")
-	out, err := runCmd(t, nil, "leakcheck", "--url", base, "--tenant-a", "attacker", "--tenant-b", "victim", "--db", tdb.AppURL)
-	require.NoError(t, err, out)
-	t.Log("\n" + out)
-	require.Contains(t, out, ", 0 leak(s)")
-	require.NotContains(t, out, "LEAK ")
-	require.GreaterOrEqual(t, strings.Count(out, "\npass"), 40, out)
 }
 
 // The suite must be able to fail: against a server that ignores the tenant,
@@ -356,7 +457,8 @@ func TestLeakcheckCatchesALeakyServer(t *testing.T) {
 	})
 	srv := httptest.NewServer(leaky)
 	defer srv.Close()
-	out, err := runCmd(t, nil, "leakcheck", "--url", srv.URL, "--tenant-a", "a-tenant", "--tenant-b", "b-tenant-longer")
+	out, err := runCmd(t, map[string]string{"LEAKCHECK_KEY_A": "rfk_a", "LEAKCHECK_KEY_B": "rfk_b"},
+		"leakcheck", "--url", srv.URL, "--tenant-a", "a-tenant", "--tenant-b", "b-tenant-longer")
 	require.Error(t, err)
 	require.Contains(t, out, "LEAK  foreign id: GET /v1/products/{B's id}")
 	require.Equal(t, 1, exitCode(err))
