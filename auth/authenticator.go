@@ -47,8 +47,9 @@ type Config struct {
 	// Tenants resolves a token's tenant claim (a UUID or a slug); required
 	// with JWT.
 	Tenants *tenancy.Resolver
-	// StatementTimeout bounds the lookups.
-	StatementTimeout time.Duration
+	// StatementTimeout bounds the lookups; AcquireTimeout their wait for a
+	// pooled connection (as for requests: past it, db.ErrPoolExhausted).
+	StatementTimeout, AcquireTimeout time.Duration
 }
 
 // DefaultCacheTTL is the documented bound on revocation.
@@ -149,7 +150,7 @@ func (a *Authenticator) Forget(tenant, keyID uuid.UUID) {
 }
 
 func (a *Authenticator) scope(tenant uuid.UUID) db.Scope {
-	return db.Scope{TenantID: tenant, Role: db.RoleAuth, StatementTimeout: a.cfg.StatementTimeout}
+	return db.Scope{TenantID: tenant, Role: db.RoleAuth, StatementTimeout: a.cfg.StatementTimeout, AcquireTimeout: a.cfg.AcquireTimeout}
 }
 
 func (a *Authenticator) apiKey(ctx context.Context, k APIKey) (Principal, error) {

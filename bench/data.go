@@ -70,7 +70,14 @@ func (e env) ensure(ctx context.Context, d dataset, logf func(string, ...any)) e
 	if exists {
 		complete, err := e.complete(ctx, d)
 		if err == nil && complete {
-			return nil
+			// Kept from an earlier run: bring its schema up to date.
+			m, err := db.NewMigrator(e.adminURL(d), nil)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			_, err = m.Up(ctx)
+			return err
 		}
 		if _, err := conn.Exec(ctx, "drop database "+pgx.Identifier{d.dbName()}.Sanitize()+" with (force)"); err != nil {
 			return err
@@ -108,7 +115,7 @@ func (e env) ensure(ctx context.Context, d dataset, logf func(string, ...any)) e
 		return err
 	}
 	// Marks the dataset complete for later runs.
-	if _, err := admin.Exec(ctx, "comment on database "+pgx.Identifier{d.dbName()}.Sanitize()+" is 'rowfence bench v3: complete'"); err != nil {
+	if _, err := admin.Exec(ctx, "comment on database "+pgx.Identifier{d.dbName()}.Sanitize()+" is 'rowfence bench v4: complete'"); err != nil {
 		return err
 	}
 	logf("built %s in %s", d.dbName(), time.Since(start).Round(time.Second))
@@ -123,7 +130,7 @@ func (e env) complete(ctx context.Context, d dataset) (bool, error) {
 	defer conn.Close(context.Background())
 	var comment *string
 	err = conn.QueryRow(ctx, "select shobj_description(oid, 'pg_database') from pg_database where datname = $1", d.dbName()).Scan(&comment)
-	return err == nil && comment != nil && *comment == "rowfence bench v3: complete", err
+	return err == nil && comment != nil && *comment == "rowfence bench v4: complete", err
 }
 
 // runScript runs a bench SQL file statement by statement in one transaction;

@@ -34,11 +34,15 @@ type Product struct {
 }
 
 type Tenant struct {
-	ID        uuid.UUID
-	Slug      string
-	Name      string
-	Status    string
-	CreatedAt time.Time
+	ID                 uuid.UUID
+	Slug               string
+	Name               string
+	Status             string
+	CreatedAt          time.Time
+	RateLimit          *float64
+	RateBurst          *int32
+	MaxConcurrency     *int32
+	StatementTimeoutMs *int32
 }
 
 type User struct {

@@ -65,6 +65,9 @@ type Scope struct {
 	Role     Role
 	// StatementTimeout bounds each statement of the unit (0: the default).
 	StatementTimeout time.Duration
+	// AcquireTimeout bounds the wait for a pooled connection (0: only ctx's
+	// deadline). Past it: ErrPoolExhausted, an ErrUnavailable.
+	AcquireTimeout time.Duration
 }
 
 func (s Scope) timeoutSetting() string {
@@ -106,9 +109,9 @@ func One[T any](ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Que
 	if err := s.check(); err != nil {
 		return zero, err
 	}
-	conn, err := pool.Acquire(ctx)
+	conn, err := acquire(ctx, pool, s)
 	if err != nil {
-		return zero, mapError(err)
+		return zero, err
 	}
 	defer conn.Release()
 	p := &pipeline{conn: conn.Conn(), scope: s}
@@ -129,9 +132,9 @@ func Tx(ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Queries) er
 	if err := s.check(); err != nil {
 		return err
 	}
-	conn, err := pool.Acquire(ctx)
+	conn, err := acquire(ctx, pool, s)
 	if err != nil {
-		return mapError(err)
+		return err
 	}
 	// pgxpool destroys, rather than reuses, a connection released inside a
 	// transaction, so a failed ROLLBACK cannot hand a tenant's transaction on.
@@ -158,6 +161,24 @@ func Tx(ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Queries) er
 		return ErrRolledBack
 	}
 	return nil
+}
+
+// ErrPoolExhausted: no pooled connection came free within the scope's
+// AcquireTimeout. It is an ErrUnavailable (a 503 with Retry-After).
+var ErrPoolExhausted = errors.Join(ErrUnavailable, errors.New("db: no pooled connection free in time"))
+
+func acquire(ctx context.Context, pool *pgxpool.Pool, s Scope) (*pgxpool.Conn, error) {
+	if s.AcquireTimeout <= 0 {
+		conn, err := pool.Acquire(ctx)
+		return conn, mapError(err)
+	}
+	actx, cancel := context.WithTimeout(ctx, s.AcquireTimeout)
+	defer cancel()
+	conn, err := pool.Acquire(actx)
+	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+		return nil, ErrPoolExhausted
+	}
+	return conn, mapError(err)
 }
 
 // pipeline is a DBTX whose first statement carries the tenant setting (and,

@@ -12,7 +12,7 @@ import (
 )
 
 const tenantCreate = `-- name: TenantCreate :one
-INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3) RETURNING id, slug, name, status, created_at
+INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3) RETURNING id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms
 `
 
 type TenantCreateParams struct {
@@ -30,12 +30,16 @@ func (q *Queries) TenantCreate(ctx context.Context, arg TenantCreateParams) (Ten
 		&i.Name,
 		&i.Status,
 		&i.CreatedAt,
+		&i.RateLimit,
+		&i.RateBurst,
+		&i.MaxConcurrency,
+		&i.StatementTimeoutMs,
 	)
 	return i, err
 }
 
 const tenantList = `-- name: TenantList :many
-SELECT id, slug, name, status, created_at FROM tenants ORDER BY slug
+SELECT id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms FROM tenants ORDER BY slug
 `
 
 func (q *Queries) TenantList(ctx context.Context) ([]Tenant, error) {
@@ -53,6 +57,10 @@ func (q *Queries) TenantList(ctx context.Context) ([]Tenant, error) {
 			&i.Name,
 			&i.Status,
 			&i.CreatedAt,
+			&i.RateLimit,
+			&i.RateBurst,
+			&i.MaxConcurrency,
+			&i.StatementTimeoutMs,
 		); err != nil {
 			return nil, err
 		}
@@ -66,7 +74,11 @@ func (q *Queries) TenantList(ctx context.Context) ([]Tenant, error) {
 
 const tenantLookup = `-- name: TenantLookup :one
 
-SELECT l.id::uuid AS id, l.slug::text AS slug, l.status::text AS status
+SELECT l.id::uuid AS id, l.slug::text AS slug, l.status::text AS status,
+       -- 0: no override (the columns are NULL or positive)
+       coalesce(l.rate_limit, 0)::float8 AS rate_limit, coalesce(l.rate_burst, 0)::int AS rate_burst,
+       coalesce(l.max_concurrency, 0)::int AS max_concurrency,
+       coalesce(l.statement_timeout_ms, 0)::int AS statement_timeout_ms
 FROM tenant_lookup($1::uuid, $2::text) AS l
 `
 
@@ -76,9 +88,13 @@ type TenantLookupParams struct {
 }
 
 type TenantLookupRow struct {
-	ID     uuid.UUID
-	Slug   string
-	Status string
+	ID                 uuid.UUID
+	Slug               string
+	Status             string
+	RateLimit          float64
+	RateBurst          int32
+	MaxConcurrency     int32
+	StatementTimeoutMs int32
 }
 
 // Tenant registry. TenantLookup is the app role's only way in (a SECURITY
@@ -88,6 +104,53 @@ type TenantLookupRow struct {
 func (q *Queries) TenantLookup(ctx context.Context, arg TenantLookupParams) (TenantLookupRow, error) {
 	row := q.db.QueryRow(ctx, tenantLookup, arg.ID, arg.Slug)
 	var i TenantLookupRow
-	err := row.Scan(&i.ID, &i.Slug, &i.Status)
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Status,
+		&i.RateLimit,
+		&i.RateBurst,
+		&i.MaxConcurrency,
+		&i.StatementTimeoutMs,
+	)
+	return i, err
+}
+
+const tenantSetLimits = `-- name: TenantSetLimits :one
+UPDATE tenants SET rate_limit = $1, rate_burst = $2,
+    max_concurrency = $3, statement_timeout_ms = $4
+WHERE slug = $5
+RETURNING id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms
+`
+
+type TenantSetLimitsParams struct {
+	RateLimit          *float64
+	RateBurst          *int32
+	MaxConcurrency     *int32
+	StatementTimeoutMs *int32
+	Slug               string
+}
+
+// NULL puts a limit back to the server's default.
+func (q *Queries) TenantSetLimits(ctx context.Context, arg TenantSetLimitsParams) (Tenant, error) {
+	row := q.db.QueryRow(ctx, tenantSetLimits,
+		arg.RateLimit,
+		arg.RateBurst,
+		arg.MaxConcurrency,
+		arg.StatementTimeoutMs,
+		arg.Slug,
+	)
+	var i Tenant
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.Status,
+		&i.CreatedAt,
+		&i.RateLimit,
+		&i.RateBurst,
+		&i.MaxConcurrency,
+		&i.StatementTimeoutMs,
+	)
 	return i, err
 }

@@ -59,8 +59,12 @@ func setup(t *testing.T, opts ...func(*httpapi.Config)) *testBundle {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.AcquireTimeout > 0 {
+		resolver.WithTimeout(cfg.AcquireTimeout)
+	}
 	if cfg.Auth == nil {
-		authn, err := auth.New(auth.Config{Pool: b.app, Tenants: resolver}) // no cache: revocation shows at once
+		// No cache: revocation shows at once.
+		authn, err := auth.New(auth.Config{Pool: b.app, Tenants: resolver, AcquireTimeout: cfg.AcquireTimeout})
 		require.NoError(t, err)
 		cfg.Auth = authn
 	}

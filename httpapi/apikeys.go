@@ -129,6 +129,7 @@ func (s *server) handleAPIKeyCreate() http.Handler {
 			s.dbError(w, r, err)
 			return
 		}
+		s.rows(r, 0, 1)
 		out := apiKeys.render(row)
 		out.Key = key
 		w.Header().Set("Location", s.location(r, apiKeys.name, row.ID))

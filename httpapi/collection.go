@@ -74,6 +74,7 @@ func (c collection[T, R]) handleList(s *server) http.Handler {
 		for _, row := range rows {
 			page.Items = append(page.Items, c.render(row))
 		}
+		s.rows(r, len(page.Items), 0)
 		encode(w, http.StatusOK, page)
 	})
 }
@@ -122,6 +123,7 @@ func (c collection[T, R]) handleGet(s *server) http.Handler {
 			s.dbError(w, r, err)
 			return
 		}
+		s.rows(r, 1, 0)
 		encode(w, http.StatusOK, c.render(row))
 	})
 }
@@ -142,6 +144,7 @@ func (c collection[T, R]) handleDelete(s *server) http.Handler {
 		if c.removed != nil {
 			c.removed(s, r, id)
 		}
+		s.rows(r, 0, 1)
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
@@ -159,6 +162,7 @@ func handleCreate[In validator, T, R any](s *server, c collection[T, R], create 
 			s.dbError(w, r, err)
 			return
 		}
+		s.rows(r, 0, 1)
 		w.Header().Set("Location", s.location(r, c.name, c.pos(row).ID))
 		encode(w, http.StatusCreated, c.render(row))
 	})
@@ -181,6 +185,7 @@ func handleUpdate[In validator, T, R any](s *server, c collection[T, R], update 
 			s.dbError(w, r, err)
 			return
 		}
+		s.rows(r, 0, 1)
 		encode(w, http.StatusOK, c.render(row))
 	})
 }

@@ -2,9 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"net/http"
 	"time"
 
+	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
 )
 
@@ -27,5 +29,29 @@ func (s *server) handleReadyz() http.Handler {
 			return
 		}
 		encode(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}
+
+// handleMetrics serves Prometheus metrics on the API's listener to requests
+// bearing MetricsToken. Without a token configured it is a 404 here (scrape
+// METRICS_ADDR, a private listener, instead): per-tenant metrics name
+// tenants, which the API never tells a stranger.
+func (s *server) handleMetrics() http.Handler {
+	var inner http.Handler
+	if s.metrics != nil {
+		inner = s.metrics.Handler()
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if inner == nil || s.metricsToken == "" {
+			writeProblem(w, r, probNotFound, "metrics are not served on this listener")
+			return
+		}
+		cred, ok := auth.BearerCredential(r.Header.Get("Authorization"))
+		if !ok || subtle.ConstantTimeCompare([]byte(cred), []byte(s.metricsToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="rowfence-metrics"`)
+			writeProblem(w, r, probUnauthorized, "send Authorization: Bearer <METRICS_TOKEN>")
+			return
+		}
+		inner.ServeHTTP(w, r)
 	})
 }

@@ -15,6 +15,7 @@ import (
 func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
+	mux.Handle("GET /metrics", s.handleMetrics())
 
 	// In path mode every /v1 route lives under /t/{tenant}.
 	p := ""

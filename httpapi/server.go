@@ -21,6 +21,8 @@ import (
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/metrics"
+	"github.com/rowfence/rowfence/ratelimit"
 	"github.com/rowfence/rowfence/tenancy"
 )
 
@@ -45,6 +47,16 @@ type Config struct {
 	// RequestTimeout bounds a /v1 request's database work as a whole,
 	// waiting for a pooled connection included (0: none).
 	RequestTimeout time.Duration
+	// AcquireTimeout bounds the wait for a pooled connection (0: only the
+	// request's deadline): past it, a fast 503 instead of a queue.
+	AcquireTimeout time.Duration
+	// Limiter applies per-tenant rate limits and concurrency caps (nil: none).
+	Limiter *ratelimit.Limiter
+	// Metrics records requests, rejections and rows (nil: nothing).
+	Metrics *metrics.Metrics
+	// MetricsToken, when set, serves Metrics at GET /metrics to requests
+	// bearing it; unset, /metrics is not on this listener.
+	MetricsToken string
 }
 
 type server struct {
@@ -57,6 +69,10 @@ type server struct {
 	cursors          cursorCodec
 	statementTimeout time.Duration
 	requestTimeout   time.Duration
+	acquireTimeout   time.Duration
+	limiter          *ratelimit.Limiter
+	metrics          *metrics.Metrics
+	metricsToken     string
 	// skipRoleCheck turns the HTTP role check off, for the test proving
 	// that PostgreSQL refuses on its own what a role may not do.
 	skipRoleCheck bool
@@ -93,7 +109,8 @@ func newServer(cfg Config) (*server, error) {
 	}
 	return &server{pool: cfg.Pool, resolver: cfg.Resolver, auth: cfg.Auth, mode: cfg.TenantMode, baseDomain: cfg.BaseDomain,
 		log: cfg.Logger, cursors: cursorCodec{key: cfg.CursorKey},
-		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout}, nil
+		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout, acquireTimeout: cfg.AcquireTimeout,
+		limiter: cfg.Limiter, metrics: cfg.Metrics, metricsToken: cfg.MetricsToken}, nil
 }
 
 func (s *server) handler() http.Handler {
@@ -237,6 +254,7 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 			attrs = append(attrs, "auth_error", info.authErr)
 		}
 		s.log.InfoContext(r.Context(), "request", attrs...)
+		s.metrics.Request(r.Pattern, r.Method, rec.status, time.Since(start), info.tenant)
 	})
 }
 

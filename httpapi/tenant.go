@@ -3,14 +3,18 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/ratelimit"
 	"github.com/rowfence/rowfence/tenancy"
 )
 
@@ -114,6 +118,11 @@ func (s *server) authenticate(min db.Role, next http.Handler) http.Handler {
 			writeProblem(w, r, probForbidden, "role "+string(p.Role)+" may not do this; it needs "+string(min)+" or above")
 			return
 		}
+		release, admitted := s.admit(w, r, t)
+		if !admitted {
+			return
+		}
+		defer release()
 		ctx := auth.WithPrincipal(tenancy.WithTenant(r.Context(), t), p)
 		if s.requestTimeout > 0 {
 			var cancel context.CancelFunc
@@ -175,10 +184,48 @@ func (s *server) unauthorized(w http.ResponseWriter, r *http.Request, code, deta
 	writeProblem(w, r, probUnauthorized, detail)
 }
 
-// scope is the database scope of a request that passed authenticate.
+// admit applies the tenant's rate limit and concurrency cap, answering 429
+// itself when the request may not go on. Every answer to an admitted or
+// rate-limited request carries the IETF RateLimit and RateLimit-Policy
+// headers (draft-ietf-httpapi-ratelimit-headers).
+func (s *server) admit(w http.ResponseWriter, r *http.Request, t tenancy.Tenant) (release func(), ok bool) {
+	if s.limiter == nil {
+		return func() {}, true
+	}
+	d, release := s.limiter.Acquire(t.ID, t.Limits)
+	if d.Quota > 0 {
+		w.Header().Set("RateLimit-Policy", fmt.Sprintf(`"tenant";q=%d;w=%d`, d.Quota, ceilSeconds(d.Window)))
+		w.Header().Set("RateLimit", fmt.Sprintf(`"tenant";r=%d;t=%d`, d.Remaining, ceilSeconds(d.Reset)))
+	}
+	if d.Allowed {
+		return release, true
+	}
+	s.metrics.Rejected(d.Reason, t.Slug)
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(d.RetryAfter))))
+	if d.Reason == ratelimit.ReasonConcurrency {
+		writeProblem(w, r, probConcurrencyLimited, "tenant "+t.Slug+" has as many requests in progress as it may; retry shortly")
+	} else {
+		writeProblem(w, r, probRateLimited, "tenant "+t.Slug+" is over its request rate; retry after the Retry-After seconds")
+	}
+	return nil, false
+}
+
+func ceilSeconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
+
+// scope is the database scope of a request that passed authenticate: its
+// tenant, its role, and the tenant's statement timeout (or the server's).
 func (s *server) scope(r *http.Request) db.Scope {
 	p, _ := auth.FromContext(r.Context())
-	return db.Scope{TenantID: p.TenantID, Role: p.Role, StatementTimeout: s.statementTimeout}
+	sc := db.Scope{TenantID: p.TenantID, Role: p.Role, StatementTimeout: s.statementTimeout, AcquireTimeout: s.acquireTimeout}
+	if t, ok := tenancy.FromContext(r.Context()); ok && t.Limits.StatementTimeout > 0 {
+		sc.StatementTimeout = t.Limits.StatementTimeout
+	}
+	return sc
+}
+
+// rows records what a request read and wrote, for the per-tenant metrics.
+func (s *server) rows(r *http.Request, read, written int) {
+	s.metrics.Rows(infoFrom(r).tenant, read, written)
 }
 
 // pathID reads the {id} path value; a malformed one is a 400.

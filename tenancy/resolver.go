@@ -21,6 +21,8 @@ type Resolver struct {
 	max  int
 	now  func() time.Time
 
+	timeout time.Duration
+
 	mu      sync.Mutex
 	entries map[Key]entry
 }
@@ -43,6 +45,13 @@ func NewResolver(pool *pgxpool.Pool, ttl time.Duration) *Resolver {
 	return &Resolver{pool: pool, ttl: ttl, max: maxEntries, now: time.Now, entries: map[Key]entry{}}
 }
 
+// WithTimeout bounds each lookup, the wait for a pooled connection
+// included; past it the lookup fails as db.ErrUnavailable. It returns r.
+func (r *Resolver) WithTimeout(d time.Duration) *Resolver {
+	r.timeout = d
+	return r
+}
+
 // Resolve returns the tenant for key, or ErrUnknown.
 func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
 	if r.ttl > 0 {
@@ -62,12 +71,20 @@ func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
 	} else {
 		params.ID = &key.ID
 	}
-	row, err := db.New(r.pool).TenantLookup(ctx, params)
+	lctx := ctx
+	if r.timeout > 0 {
+		var cancel context.CancelFunc
+		lctx, cancel = context.WithTimeout(ctx, r.timeout)
+		defer cancel()
+	}
+	row, err := db.New(r.pool).TenantLookup(lctx, params)
 	found := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return Tenant{}, db.MapError(err) // unreachable database: db.ErrUnavailable, a 503
 	}
-	t := Tenant{ID: row.ID, Slug: row.Slug, Status: row.Status}
+	t := Tenant{ID: row.ID, Slug: row.Slug, Status: row.Status, Limits: Limits{
+		RatePerSecond: row.RateLimit, Burst: int(row.RateBurst), MaxConcurrency: int(row.MaxConcurrency),
+		StatementTimeout: time.Duration(row.StatementTimeoutMs) * time.Millisecond}}
 	if r.ttl > 0 {
 		r.mu.Lock()
 		if len(r.entries) >= r.max {

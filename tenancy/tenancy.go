@@ -10,6 +10,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -19,6 +20,17 @@ type Tenant struct {
 	ID     uuid.UUID
 	Slug   string
 	Status string
+	// Limits overrides the server's defaults for this tenant.
+	Limits Limits
+}
+
+// Limits are a tenant's overrides of the server's limits; a zero field means
+// "the server's default" (the tenants table stores NULL).
+type Limits struct {
+	RatePerSecond    float64       // requests per second, refilling the bucket
+	Burst            int           // bucket size
+	MaxConcurrency   int           // requests of the tenant doing database work at once
+	StatementTimeout time.Duration // statement_timeout of the tenant's SQL
 }
 
 // Statuses a tenant can have (tenants.status).

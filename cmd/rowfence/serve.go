@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +19,8 @@ import (
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/httpapi"
+	"github.com/rowfence/rowfence/metrics"
+	"github.com/rowfence/rowfence/ratelimit"
 	"github.com/rowfence/rowfence/tenancy"
 )
 
@@ -32,13 +36,21 @@ type serveConfig struct {
 	shutdownTimeout  time.Duration
 	statementTimeout time.Duration
 	requestTimeout   time.Duration
+	acquireTimeout   time.Duration
+	limits           ratelimit.Defaults
+	concurrencySet   bool
+	metricsAddr      string
+	metricsToken     string
+	metricsTenants   int
 }
 
 // serveConfigFromEnv reads serve's environment; databaseURL and appPassword
 // let `dev` supply the server it found.
 func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword string) (serveConfig, error) {
 	cfg := serveConfig{addr: getenv("ADDR"), tenantCacheTTL: tenancy.DefaultTTL, authCacheTTL: auth.DefaultCacheTTL, shutdownTimeout: 15 * time.Second,
-		statementTimeout: 5 * time.Second, requestTimeout: 10 * time.Second}
+		statementTimeout: 5 * time.Second, requestTimeout: 10 * time.Second, acquireTimeout: 2 * time.Second,
+		limits:      ratelimit.Defaults{RatePerSecond: 100, Burst: 200},
+		metricsAddr: getenv("METRICS_ADDR"), metricsToken: getenv("METRICS_TOKEN")}
 	if cfg.addr == "" {
 		cfg.addr = ":8080"
 	}
@@ -66,7 +78,8 @@ func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword str
 		name string
 		dst  *time.Duration
 	}{{"TENANT_CACHE_TTL", &cfg.tenantCacheTTL}, {"AUTH_CACHE_TTL", &cfg.authCacheTTL}, {"SHUTDOWN_TIMEOUT", &cfg.shutdownTimeout},
-		{"STATEMENT_TIMEOUT", &cfg.statementTimeout}, {"REQUEST_TIMEOUT", &cfg.requestTimeout}} {
+		{"STATEMENT_TIMEOUT", &cfg.statementTimeout}, {"REQUEST_TIMEOUT", &cfg.requestTimeout},
+		{"ACQUIRE_TIMEOUT", &cfg.acquireTimeout}} {
 		if v := getenv(d.name); v != "" {
 			parsed, err := time.ParseDuration(v)
 			if err != nil || parsed < 0 {
@@ -74,6 +87,29 @@ func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword str
 			}
 			*d.dst = parsed
 		}
+	}
+	if cfg.metricsToken != "" && len(cfg.metricsToken) < 16 {
+		return cfg, usageError{"METRICS_TOKEN must be at least 16 characters"}
+	}
+	for _, n := range []struct {
+		name     string
+		min, max float64
+		set      func(float64)
+	}{
+		{"RATE_LIMIT", 0, 1e6, func(v float64) { cfg.limits.RatePerSecond = v }},
+		{"RATE_BURST", 1, 1e6, func(v float64) { cfg.limits.Burst = int(v) }},
+		{"TENANT_CONCURRENCY", 0, 1e4, func(v float64) { cfg.limits.MaxConcurrency, cfg.concurrencySet = int(v), true }},
+		{"METRICS_TENANT_LABELS", 1, 1e5, func(v float64) { cfg.metricsTenants = int(v) }},
+	} {
+		raw := getenv(n.name)
+		if raw == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(raw, 64)
+		if err != nil || v < n.min || v > n.max || (n.name != "RATE_LIMIT" && v != math.Trunc(v)) {
+			return cfg, usageError{fmt.Sprintf("%s must be a number from %g to %g, not %q", n.name, n.min, n.max, raw)}
+		}
+		n.set(v)
 	}
 	return cfg, nil
 }
@@ -113,6 +149,21 @@ func jwtConfigFromEnv(getenv func(string) string) (*auth.JWTConfig, error) {
 	return cfg, nil
 }
 
+// serveMetrics serves /metrics, unauthenticated, on its own (private)
+// listener for Prometheus to scrape.
+func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("METRICS_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("serving metrics", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
+}
+
 func runServe(ctx context.Context, args []string, getenv func(string) string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	if err := parseFlags(fs, args); err != nil {
@@ -128,11 +179,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, lo
 // serve runs the API until ctx ends, then lets in-flight requests finish.
 // It refuses to start when its role could see across tenants.
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
+	m := metrics.New(cfg.metricsTenants)
+	cfg.pool.ConnConfig.Tracer = m.Tracer()
 	pool, err := db.Open(ctx, cfg.pool)
 	if err != nil {
 		return fmt.Errorf("connect as %s: %w", cfg.pool.ConnConfig.User, err)
 	}
 	defer pool.Close()
+	m.WatchPool(pool)
+	if !cfg.concurrencySet {
+		// By default no tenant may hold more than half the pool.
+		cfg.limits.MaxConcurrency = max(1, int(cfg.pool.MaxConns)/2)
+	}
 	if err := db.CheckSafety(ctx, db.New(pool)); err != nil {
 		return err
 	}
@@ -143,9 +201,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 		log.Warn("CURSOR_KEY is not set: using a random key, so list cursors do not survive a restart or work across instances")
 	}
-	resolver := tenancy.NewResolver(pool, cfg.tenantCacheTTL)
+	resolver := tenancy.NewResolver(pool, cfg.tenantCacheTTL).WithTimeout(cfg.acquireTimeout + cfg.statementTimeout)
 	authn, err := auth.New(auth.Config{Pool: pool, CacheTTL: cfg.authCacheTTL, JWT: cfg.jwt,
-		StatementTimeout: cfg.statementTimeout, Tenants: resolver})
+		StatementTimeout: cfg.statementTimeout, AcquireTimeout: cfg.acquireTimeout, Tenants: resolver})
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -159,6 +217,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		CursorKey:        cfg.cursorKey,
 		StatementTimeout: cfg.statementTimeout,
 		RequestTimeout:   cfg.requestTimeout,
+		AcquireTimeout:   cfg.acquireTimeout,
+		Limiter:          ratelimit.New(cfg.limits),
+		Metrics:          m,
+		MetricsToken:     cfg.metricsToken,
 	})
 	if err != nil {
 		return err
@@ -177,7 +239,17 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "db_user", cfg.pool.ConnConfig.User,
-		"tenant_mode", string(cfg.tenantMode), "jwt", cfg.jwt != nil)
+		"tenant_mode", string(cfg.tenantMode), "jwt", cfg.jwt != nil,
+		"rate_limit", cfg.limits.RatePerSecond, "rate_burst", cfg.limits.Burst, "tenant_concurrency", cfg.limits.MaxConcurrency,
+		"pool_max_conns", cfg.pool.MaxConns)
+	if cfg.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.metricsAddr, m, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -21,21 +21,30 @@ DROP POLICY tenant_isolation ON users;
 CREATE POLICY tenant_isolation ON users AS RESTRICTIVE
     USING (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)
     WITH CHECK (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid);
-CREATE POLICY users_read ON users FOR SELECT
+-- One permissive policy per command, naming the roles allowed to run it.
+CREATE POLICY users_select ON users FOR SELECT
     USING (current_setting('app.role', true) IN ('admin', 'member', 'viewer', 'auth'));
-CREATE POLICY users_admin ON users FOR ALL
+CREATE POLICY users_insert ON users FOR INSERT
+    WITH CHECK (current_setting('app.role', true) = 'admin');
+CREATE POLICY users_update ON users FOR UPDATE
     USING (current_setting('app.role', true) = 'admin')
     WITH CHECK (current_setting('app.role', true) = 'admin');
+CREATE POLICY users_delete ON users FOR DELETE
+    USING (current_setting('app.role', true) = 'admin');
 
 DROP POLICY tenant_isolation ON products;
 CREATE POLICY tenant_isolation ON products AS RESTRICTIVE
     USING (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)
     WITH CHECK (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid);
-CREATE POLICY products_read ON products FOR SELECT
+CREATE POLICY products_select ON products FOR SELECT
     USING (current_setting('app.role', true) IN ('admin', 'member', 'viewer'));
-CREATE POLICY products_write ON products FOR ALL
+CREATE POLICY products_insert ON products FOR INSERT
+    WITH CHECK (current_setting('app.role', true) IN ('admin', 'member'));
+CREATE POLICY products_update ON products FOR UPDATE
     USING (current_setting('app.role', true) IN ('admin', 'member'))
     WITH CHECK (current_setting('app.role', true) IN ('admin', 'member'));
+CREATE POLICY products_delete ON products FOR DELETE
+    USING (current_setting('app.role', true) IN ('admin', 'member'));
 
 -- API keys. A key is rfk_<tenant id>_<key id>_<secret> (auth/apikey.go): the
 -- tenant comes from the key itself, so looking it up runs under that tenant's
@@ -71,15 +80,18 @@ ALTER TABLE api_keys FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON api_keys AS RESTRICTIVE
     USING (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)
     WITH CHECK (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid);
-CREATE POLICY api_keys_admin ON api_keys FOR ALL
+-- Admins manage keys; the credential check (auth) reads the key it was
+-- shown and stamps last_used_at on a live key. auth can neither revoke a key
+-- nor bring a revoked one back (both sides require revoked_at IS NULL), and
+-- the column grants below keep role, secret and user immutable for everyone.
+-- Keys are revoked, never deleted: no DELETE grant or policy.
+CREATE POLICY api_keys_select ON api_keys FOR SELECT
+    USING (current_setting('app.role', true) IN ('admin', 'auth'));
+CREATE POLICY api_keys_insert ON api_keys FOR INSERT
+    WITH CHECK (current_setting('app.role', true) = 'admin');
+CREATE POLICY api_keys_update ON api_keys FOR UPDATE
     USING (current_setting('app.role', true) = 'admin')
     WITH CHECK (current_setting('app.role', true) = 'admin');
--- The credential check reads the key it was shown...
-CREATE POLICY api_keys_auth_read ON api_keys FOR SELECT
-    USING (current_setting('app.role', true) = 'auth');
--- ...and stamps last_used_at on a live key. It can neither revoke a key nor
--- bring a revoked one back (both sides require revoked_at IS NULL), and the
--- column grants below keep role, secret and owner immutable for everyone.
 CREATE POLICY api_keys_auth_touch ON api_keys FOR UPDATE
     USING (current_setting('app.role', true) = 'auth' AND revoked_at IS NULL)
     WITH CHECK (current_setting('app.role', true) = 'auth' AND revoked_at IS NULL);
@@ -92,14 +104,18 @@ RESET ROLE;
 -- +goose Down
 SET LOCAL ROLE rowfence_owner;
 DROP TABLE api_keys;
-DROP POLICY products_write ON products;
-DROP POLICY products_read ON products;
+DROP POLICY products_delete ON products;
+DROP POLICY products_update ON products;
+DROP POLICY products_insert ON products;
+DROP POLICY products_select ON products;
 DROP POLICY tenant_isolation ON products;
 CREATE POLICY tenant_isolation ON products
     USING (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)
     WITH CHECK (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid);
-DROP POLICY users_admin ON users;
-DROP POLICY users_read ON users;
+DROP POLICY users_delete ON users;
+DROP POLICY users_update ON users;
+DROP POLICY users_insert ON users;
+DROP POLICY users_select ON users;
 DROP POLICY tenant_isolation ON users;
 CREATE POLICY tenant_isolation ON users
     USING (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)

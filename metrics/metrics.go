@@ -1,0 +1,201 @@
+// Package metrics is what rowfence tells Prometheus: requests by route,
+// method and status, latency, database time, pool statistics, rate-limit and
+// concurrency-cap rejections, and per-tenant request and row counters.
+//
+// Cardinality is bounded: routes are the mux's patterns (never raw paths),
+// and tenants get their own label value only for the first TenantLabels
+// distinct tenants an instance sees; later ones are counted as "other".
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// DefaultTenantLabels bounds the tenant label's values per instance.
+const DefaultTenantLabels = 100
+
+// OtherTenant is the label value for tenants past the budget.
+const OtherTenant = "other"
+
+// Metrics holds rowfence's collectors. A nil *Metrics records nothing.
+type Metrics struct {
+	reg            *prometheus.Registry
+	requests       *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
+	dbDuration     *prometheus.HistogramVec
+	rejections     *prometheus.CounterVec
+	tenantRequests *prometheus.CounterVec
+	tenantRows     *prometheus.CounterVec
+
+	mu       sync.Mutex
+	tenants  map[string]bool
+	maxLabel int
+}
+
+// New makes the collectors; tenantLabels <= 0 means DefaultTenantLabels.
+func New(tenantLabels int) *Metrics {
+	if tenantLabels <= 0 {
+		tenantLabels = DefaultTenantLabels
+	}
+	m := &Metrics{reg: prometheus.NewRegistry(), tenants: map[string]bool{}, maxLabel: tenantLabels}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rowfence_http_requests_total", Help: "HTTP requests by route pattern, method and status.",
+	}, []string{"route", "method", "status"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "rowfence_http_request_duration_seconds", Help: "HTTP request latency by route pattern and method.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"route", "method"})
+	m.dbDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "rowfence_db_duration_seconds", Help: "Database time: one pipeline (batch) or lone statement, network included.",
+		Buckets: []float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5},
+	}, []string{"kind"})
+	m.rejections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rowfence_rejections_total", Help: "Requests refused by a per-tenant limit (reason: rate or concurrency).",
+	}, []string{"reason", "tenant"})
+	m.tenantRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rowfence_tenant_requests_total", Help: "Authenticated requests per tenant (bounded label: see the README).",
+	}, []string{"tenant"})
+	m.tenantRows = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rowfence_tenant_rows_total", Help: "Rows read and written through the API per tenant (op: read or written).",
+	}, []string{"tenant", "op"})
+	m.reg.MustRegister(m.requests, m.duration, m.dbDuration, m.rejections, m.tenantRequests, m.tenantRows,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// tenant returns the label value for a tenant, within the budget.
+func (m *Metrics) tenant(slug string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tenants[slug] {
+		return slug
+	}
+	if len(m.tenants) < m.maxLabel {
+		m.tenants[slug] = true
+		return slug
+	}
+	return OtherTenant
+}
+
+// Request records one HTTP request; route is the mux pattern ("" when none
+// matched), tenant "" when the request was not authenticated.
+func (m *Metrics) Request(route, method string, status int, d time.Duration, tenant string) {
+	if m == nil {
+		return
+	}
+	if route == "" {
+		route = "unmatched"
+		method = "other" // unmatched requests can carry any method string
+	}
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
+	if tenant != "" {
+		m.tenantRequests.WithLabelValues(m.tenant(tenant)).Inc()
+	}
+}
+
+// Rejected records a request refused by a tenant's limit.
+func (m *Metrics) Rejected(reason, tenant string) {
+	if m == nil {
+		return
+	}
+	m.rejections.WithLabelValues(reason, m.tenant(tenant)).Inc()
+}
+
+// Rows records rows a tenant's request read and wrote.
+func (m *Metrics) Rows(tenant string, read, written int) {
+	if m == nil {
+		return
+	}
+	t := m.tenant(tenant)
+	if read > 0 {
+		m.tenantRows.WithLabelValues(t, "read").Add(float64(read))
+	}
+	if written > 0 {
+		m.tenantRows.WithLabelValues(t, "written").Add(float64(written))
+	}
+}
+
+// WatchPool exports pool's statistics.
+func (m *Metrics) WatchPool(pool *pgxpool.Pool) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(poolCollector{pool})
+}
+
+// Tracer times the database work of a pgx connection; set it as the pool's
+// ConnConfig.Tracer.
+func (m *Metrics) Tracer() pgx.QueryTracer { return dbTracer{m} }
+
+type startKey struct{}
+
+type dbTracer struct{ m *Metrics }
+
+func (t dbTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return context.WithValue(ctx, startKey{}, time.Now())
+}
+
+func (t dbTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
+	if start, ok := ctx.Value(startKey{}).(time.Time); ok {
+		t.m.dbDuration.WithLabelValues("statement").Observe(time.Since(start).Seconds())
+	}
+}
+
+func (t dbTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return context.WithValue(ctx, startKey{}, time.Now())
+}
+
+func (t dbTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (t dbTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) {
+	if start, ok := ctx.Value(startKey{}).(time.Time); ok {
+		t.m.dbDuration.WithLabelValues("pipeline").Observe(time.Since(start).Seconds())
+	}
+}
+
+type poolCollector struct{ pool *pgxpool.Pool }
+
+var (
+	poolAcquired = prometheus.NewDesc("rowfence_db_pool_acquired_conns", "Connections in use.", nil, nil)
+	poolIdle     = prometheus.NewDesc("rowfence_db_pool_idle_conns", "Idle connections.", nil, nil)
+	poolTotal    = prometheus.NewDesc("rowfence_db_pool_total_conns", "Open connections.", nil, nil)
+	poolMax      = prometheus.NewDesc("rowfence_db_pool_max_conns", "The pool's maximum size.", nil, nil)
+	poolAcquires = prometheus.NewDesc("rowfence_db_pool_acquires_total", "Successful acquires.", nil, nil)
+	poolWait     = prometheus.NewDesc("rowfence_db_pool_acquire_wait_seconds_total", "Time spent acquiring.", nil, nil)
+	poolEmpty    = prometheus.NewDesc("rowfence_db_pool_empty_acquires_total", "Acquires that had to wait for a connection.", nil, nil)
+	poolCanceled = prometheus.NewDesc("rowfence_db_pool_canceled_acquires_total", "Acquires given up (deadline or cancel).", nil, nil)
+)
+
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolAcquired, poolIdle, poolTotal, poolMax, poolAcquires, poolWait, poolEmpty, poolCanceled} {
+		ch <- d
+	}
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.pool.Stat()
+	ch <- prometheus.MustNewConstMetric(poolAcquired, prometheus.GaugeValue, float64(s.AcquiredConns()))
+	ch <- prometheus.MustNewConstMetric(poolIdle, prometheus.GaugeValue, float64(s.IdleConns()))
+	ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.TotalConns()))
+	ch <- prometheus.MustNewConstMetric(poolMax, prometheus.GaugeValue, float64(s.MaxConns()))
+	ch <- prometheus.MustNewConstMetric(poolAcquires, prometheus.CounterValue, float64(s.AcquireCount()))
+	ch <- prometheus.MustNewConstMetric(poolWait, prometheus.CounterValue, s.AcquireDuration().Seconds())
+	ch <- prometheus.MustNewConstMetric(poolEmpty, prometheus.CounterValue, float64(s.EmptyAcquireCount()))
+	ch <- prometheus.MustNewConstMetric(poolCanceled, prometheus.CounterValue, float64(s.CanceledAcquireCount()))
+}
