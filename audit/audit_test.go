@@ -48,7 +48,7 @@ func TestMigratedSchemaPasses(t *testing.T) {
 			require.Contains(t, p.WithCheck, "app.tenant_id")
 			restrictive[p.Table] = true
 		} else {
-			require.Contains(t, p.Using, "app.role", "%s %s", p.Table, p.Name)
+			require.Contains(t, p.Using+p.WithCheck, "app.role", "%s %s", p.Table, p.Name)
 		}
 	}
 	require.Equal(t, map[string]bool{"public.api_keys": true, "public.products": true, "public.users": true}, restrictive)
