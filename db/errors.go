@@ -3,6 +3,10 @@ package db
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -69,6 +73,11 @@ func mapError(err error) error {
 		if pgErr.Code == "57014" { // query_canceled: statement_timeout
 			return errors.Join(ErrTimeout, err)
 		}
+		// The server is going away or not there yet: admin_shutdown,
+		// crash_shutdown, cannot_connect_now, and connection exceptions.
+		if strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" {
+			return errors.Join(ErrUnavailable, err)
+		}
 		kind := kindOf(pgErr.Code)
 		if kind == nil {
 			return err
@@ -80,6 +89,14 @@ func mapError(err error) error {
 	}
 	var connectErr *pgconn.ConnectError
 	if errors.As(err, &connectErr) {
+		return errors.Join(ErrUnavailable, err)
+	}
+	// A connection that broke under the statement (the server stopped or
+	// the network failed): nothing is known about the statement's fate, and
+	// the client may retry (and, for writes, should check first).
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return errors.Join(ErrUnavailable, err)
 	}
 	return err

@@ -233,40 +233,11 @@ func launch(ctx context.Context, bindir, dataDir, sockDir, base string, ephemera
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(bindir, "postgres"), args...)
-	account.apply(cmd)
-	// If this process dies, the kernel stops the server (SIGQUIT: immediate
-	// shutdown), so no cluster outlives a crashed test run.
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-
-	exited, err := startTied(cmd)
-	if err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start postgres: %w", err)
-	}
-
+	p := &process{bindir: bindir, args: args, account: account, logFile: logFile, logPath: logPath}
 	connString := fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d&sslmode=disable", url.QueryEscape(sockDir), port)
-	ready := make(chan error, 1)
-	readyCtx, cancelReady := context.WithCancel(ctx)
-	defer cancelReady()
-	go func() { ready <- waitReady(readyCtx, connString, 60*time.Second) }()
-	select {
-	case err := <-ready:
-		if err != nil {
-			_ = cmd.Process.Signal(syscall.SIGQUIT)
-			<-exited
-			logFile.Close()
-			return nil, fmt.Errorf("postgres did not become ready: %w\n%s", err, tail(logPath))
-		}
-	case err := <-exited:
-		cancelReady()
+	if err := p.start(ctx, connString); err != nil {
 		logFile.Close()
-		out := tail(logPath)
-		if strings.Contains(out, "could not bind") || strings.Contains(out, "Address already in use") {
-			return nil, errPortTaken
-		}
-		return nil, fmt.Errorf("postgres exited at start (%v):\n%s", err, out)
+		return nil, err
 	}
 	log.Info("local PostgreSQL cluster running", "data", dataDir, "port", port, "socket_dir", sockDir)
 
@@ -281,18 +252,81 @@ func launch(ctx context.Context, bindir, dataDir, sockDir, base string, ephemera
 			}
 			// SIGINT is the fast shutdown: it rolls back open work and
 			// checkpoints, so a kept cluster starts cleanly next time.
-			_ = cmd.Process.Signal(syscall.SIGINT)
-			select {
-			case <-exited:
-				return nil
-			case <-time.After(30 * time.Second):
-			case <-ctx.Done():
+			return p.stop(ctx, syscall.SIGINT)
+		},
+		bounce: func(ctx context.Context, whileDown func()) error {
+			// SIGQUIT is the immediate shutdown: no checkpoint, every
+			// connection cut, recovery from WAL at the next start, as after
+			// a crash.
+			if err := p.stop(ctx, syscall.SIGQUIT); err != nil {
+				return err
 			}
-			_ = cmd.Process.Signal(syscall.SIGQUIT)
-			<-exited
-			return errors.New("postgres did not stop in time; stopped it immediately")
+			whileDown()
+			return p.start(ctx, connString)
 		},
 	}, nil
+}
+
+// process is one postgres server process, which can be started again with
+// the same arguments (data directory, port, socket directory).
+type process struct {
+	bindir  string
+	args    []string
+	account *runAs
+	logFile *os.File
+	logPath string
+
+	cmd    *exec.Cmd
+	exited <-chan error
+}
+
+func (p *process) start(ctx context.Context, connString string) error {
+	cmd := exec.Command(filepath.Join(p.bindir, "postgres"), p.args...)
+	p.account.apply(cmd)
+	// If this process dies, the kernel stops the server (SIGQUIT: immediate
+	// shutdown), so no cluster outlives a crashed test run.
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
+	cmd.Stdout, cmd.Stderr = p.logFile, p.logFile
+	exited, err := startTied(cmd)
+	if err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	p.cmd, p.exited = cmd, exited
+	ready := make(chan error, 1)
+	readyCtx, cancelReady := context.WithCancel(ctx)
+	defer cancelReady()
+	go func() { ready <- waitReady(readyCtx, connString, 60*time.Second) }()
+	select {
+	case err := <-ready:
+		if err != nil {
+			_ = cmd.Process.Signal(syscall.SIGQUIT)
+			<-exited
+			return fmt.Errorf("postgres did not become ready: %w\n%s", err, tail(p.logPath))
+		}
+	case err := <-exited:
+		cancelReady()
+		out := tail(p.logPath)
+		if strings.Contains(out, "could not bind") || strings.Contains(out, "Address already in use") {
+			return errPortTaken
+		}
+		return fmt.Errorf("postgres exited at start (%v):\n%s", err, out)
+	}
+	return nil
+}
+
+// stop signals the server and waits for it; if it has not stopped after
+// 30 seconds (or when ctx ends), it is stopped immediately.
+func (p *process) stop(ctx context.Context, sig syscall.Signal) error {
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+		return nil
+	case <-time.After(30 * time.Second):
+	case <-ctx.Done():
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	<-p.exited
+	return errors.New("postgres did not stop in time; stopped it immediately")
 }
 
 // findRunning returns the server already running on dataDir, if any, from its

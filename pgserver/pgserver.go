@@ -28,7 +28,21 @@ type Server struct {
 	// Source says which of the options was used: "env", "docker" or "local".
 	Source string
 
-	stop func(context.Context) error
+	stop   func(context.Context) error
+	bounce func(context.Context, func()) error
+}
+
+// ErrCannotBounce: only a server Start started locally can be bounced.
+var ErrCannotBounce = errors.New("pgserver: only a local server that Start started can be bounced")
+
+// Bounce crashes the server (an immediate shutdown: every connection cut, no
+// checkpoint), runs whileDown, and starts it again on the same data and port,
+// recovering from its WAL as after a crash. For fault-injection tests.
+func (s *Server) Bounce(ctx context.Context, whileDown func()) error {
+	if s == nil || s.bounce == nil {
+		return ErrCannotBounce
+	}
+	return s.bounce(ctx, whileDown)
 }
 
 // Stop stops a server that Start started; it leaves a server it only found alone.
