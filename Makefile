@@ -2,7 +2,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: help run test test-deps test/race fuzz build generate verify vet fmt bench clean-data
+.PHONY: help run test test-deps test/race fuzz build generate verify vet fmt bench loadtest clean-data
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -51,6 +51,10 @@ verify: ## fail when db/ differs from what sqlc generates
 vet: ## gofmt and go vet
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
+
+LOADTEST_DURATION ?= 30s
+loadtest: ## mixed reads and writes of many tenants against a fresh serve for LOADTEST_DURATION (default 30s); exit 1 on any error or foreign row
+	$(GO) run ./bench/loadtest -duration $(LOADTEST_DURATION) $(LOADTEST_ARGS)
 
 bench: ## measure the cost of isolation at SQL, execution, HTTP and scale level; writes bench/RESULTS.md and bench/plot.svg
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)) ; } || echo "wrk not installed: the HTTP level uses the Go load generator"

@@ -236,12 +236,19 @@ const notes = `## Notes and analysis
   and every load generator shares it with the server and PostgreSQL. Identical SQL-level runs gave
   pooled list ratios from 0.86 to 1.14 on the same day. So each comparison alternates its sides in
   rounds (` + "`-rounds`" + `) and reports the median of the per-round ratios; still, read a single
-  run's ratio as ±5-10%.
+  run's ratio as ±5-10% (and the execution-level list ratio, which swung from 0.80 to 1.27 between
+  two runs on 2026-11-25, as noise-dominated).
+- **Authenticated.** Since issue 4 every HTTP request carries an API key (one per bench tenant,
+  seeded with the data) and the settings statement also sets ` + "`app.role`" + `, as the server
+  does. A verified key is cached (` + "`AUTH_CACHE_TTL`" + `), so the database work per request is
+  unchanged: one round trip (` + "`httpapi.TestAuthenticatedRequestIsOneRoundTrip`" + `); the HTTP
+  side pays a SHA-256 of the secret, a map lookup and the rate limiter per request (the bench server
+  runs the limiter with limits it never reaches).
 - **SQL level.** The policy costs about what the hand-written predicate costs: both become the same
   index condition on ` + "`(tenant_id, …)`" + ` (` + "`current_setting`" + ` is stable, so it is evaluated
   once per scan, not per row). Inserts pay one ` + "`WITH CHECK`" + ` comparison. The twin table has the
   same keys, checks and foreign key, so the comparison isolates RLS.
-- **Execution level (get missed; list around the target: 0.77-0.88 across runs).** A get by
+- **Execution level (get missed: 0.68-0.71; list swings with the machine: 0.77-1.27 across runs).** A get by
   primary key is so cheap that the settings statement dominates: ` + "`db.One`" + ` sends it and the
   query in one round trip, but PostgreSQL still binds and executes two statements (the settings
   statement also sets the request's ` + "`statement_timeout`" + `, at no extra statement). The SQL level

@@ -54,8 +54,9 @@ func ParseTenantMode(s string) (TenantMode, error) {
 // must be well-formed (400), the credential must be valid (401), it must
 // belong to the named tenant (403, and the same 403 whether or not the named
 // tenant exists: nothing about it is looked up), the tenant must be active
-// (403), and the credential's role must allow the route (403). Only then does
-// the handler run, with a db.Scope carrying that tenant and role.
+// (403), within its rate limit and concurrency cap (429), and the
+// credential's role must allow the route (403). Only then does the handler
+// run, with a db.Scope carrying that tenant and role.
 func (s *server) authenticate(min db.Role, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Tenant data must never be served from a shared cache, to anyone.
@@ -114,15 +115,18 @@ func (s *server) authenticate(min db.Role, next http.Handler) http.Handler {
 		case t.Status != tenancy.StatusActive:
 			writeProblem(w, r, probForbidden, "tenant "+t.Slug+" is not active")
 			return
-		case !s.skipRoleCheck && !auth.Allows(p.Role, min):
-			writeProblem(w, r, probForbidden, "role "+string(p.Role)+" may not do this; it needs "+string(min)+" or above")
-			return
 		}
+		// Every authenticated request counts against its tenant's limits,
+		// refused ones included.
 		release, admitted := s.admit(w, r, t)
 		if !admitted {
 			return
 		}
 		defer release()
+		if !s.skipRoleCheck && !auth.Allows(p.Role, min) {
+			writeProblem(w, r, probForbidden, "role "+string(p.Role)+" may not do this; it needs "+string(min)+" or above")
+			return
+		}
 		ctx := auth.WithPrincipal(tenancy.WithTenant(r.Context(), t), p)
 		if s.requestTimeout > 0 {
 			var cancel context.CancelFunc

@@ -56,6 +56,8 @@ Usage:
   rowfence key list --tenant S                 list tenant S's API keys as JSON
   rowfence key revoke --tenant S --id ID       revoke an API key
   rowfence tenant list                         list tenants as JSON (DATABASE_URL)
+  rowfence tenant limits --slug S [--rate R] [--burst B] [--concurrency N] [--statement-timeout D]
+                                               set a tenant's own limits ("default" clears one)
   rowfence audit [--format json] [--accept-role R]  check the isolation in the catalog (sql/audit); exit 1 on a defect (DATABASE_URL)
   rowfence leakcheck --url U (--create | --tenant-a A --tenant-b B) [--mode M] [--db DSN]
                                                attack a deployment as A against B; exit 1 on a leak
@@ -80,6 +82,12 @@ Environment:
   JWT_ISSUER, JWT_AUDIENCE   required with either: the tokens' iss and aud
   JWT_TENANT_CLAIM, JWT_USER_CLAIM, JWT_ROLE_CLAIM   claim names (default tenant_id, sub, role)
   JWT_LEEWAY             clock skew allowed on exp and nbf (default 30s)
+  RATE_LIMIT, RATE_BURST each tenant's default token bucket: requests/s (default 100; 0: none) and size (default 200)
+  TENANT_CONCURRENCY     each tenant's default cap on requests doing database work at once (default half the pool; 0: none)
+  ACQUIRE_TIMEOUT        longest wait for a pooled connection, then 503 (default 2s)
+  METRICS_ADDR           private listener for Prometheus /metrics, e.g. 127.0.0.1:9090
+  METRICS_TOKEN          also serve /metrics on the API listener to this bearer token
+  METRICS_TENANT_LABELS  tenants with their own metrics label per instance (default 100; the rest: other)
   LOG_FORMAT             json (default) or text
 `
 

@@ -469,3 +469,79 @@ func TestLeakcheckCatchesALeakyServer(t *testing.T) {
 	require.Contains(t, out, "LEAK  foreign id: GET /v1/products/{B's id}")
 	require.Equal(t, 1, exitCode(err))
 }
+
+// Limits from the environment and per tenant, end to end through serve.
+func TestTenantLimitsCommandAndServe(t *testing.T) {
+	t.Parallel()
+	tdb := pgtest.New(t)
+	env := map[string]string{"DATABASE_URL": tdb.AdminURL}
+	out, err := runCmd(t, env, "tenant", "create", "--slug", "acme", "--name", "Acme", "--admin-email", "a@acme.example")
+	require.NoError(t, err)
+	var created struct {
+		APIKey struct{ Key string } `json:"api_key"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &created))
+
+	out, err = runCmd(t, env, "tenant", "limits", "--slug", "acme", "--rate", "0.01", "--burst", "2", "--statement-timeout", "1500ms")
+	require.NoError(t, err)
+	var got struct{ Limits map[string]any }
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	require.Equal(t, map[string]any{"rate_limit": 0.01, "rate_burst": 2.0, "max_concurrency": nil, "statement_timeout_ms": 1500.0}, got.Limits)
+
+	base, _, _ := startServer(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL, "TENANT_CACHE_TTL": "0", "RATE_LIMIT": "1000"}, "serve")
+	for i, want := range []int{200, 200, 429} {
+		status, body := httpDo(t, "GET", base+"/v1/products", "acme", created.APIKey.Key, "")
+		require.Equal(t, want, status, "request %d: %v", i, body)
+	}
+	_, err = runCmd(t, env, "tenant", "limits", "--slug", "acme", "--rate", "default", "--burst", "default")
+	require.NoError(t, err)
+	status, _ := httpDo(t, "GET", base+"/v1/products", "acme", created.APIKey.Key, "")
+	require.Equal(t, 200, status, "back to the server's 1000/s")
+
+	for _, bad := range [][]string{
+		{"--slug", "acme", "--rate", "0"},
+		{"--slug", "acme", "--rate", "fast"},
+		{"--slug", "acme", "--burst", "0"},
+		{"--slug", "acme", "--concurrency", "1.5"},
+		{"--slug", "acme", "--statement-timeout", "2h"},
+		{"--rate", "1"},
+	} {
+		_, err := runCmd(t, env, append([]string{"tenant", "limits"}, bad...)...)
+		require.Equal(t, 2, exitCode(err), "%v: %v", bad, err)
+	}
+	_, err = runCmd(t, env, "tenant", "limits", "--slug", "initech", "--rate", "1")
+	require.ErrorContains(t, err, `no tenant "initech"`)
+	for name, env := range map[string]map[string]string{
+		"RATE_LIMIT":         {"RATE_LIMIT": "-1"},
+		"RATE_BURST":         {"RATE_BURST": "0"},
+		"TENANT_CONCURRENCY": {"TENANT_CONCURRENCY": "2.5"},
+		"ACQUIRE_TIMEOUT":    {"ACQUIRE_TIMEOUT": "soon"},
+		"METRICS_TOKEN":      {"METRICS_TOKEN": "short"},
+	} {
+		env["APP_DATABASE_URL"] = tdb.AppURL
+		_, err = runCmd(t, env, "serve")
+		require.ErrorContains(t, err, name)
+	}
+}
+
+// METRICS_ADDR serves Prometheus metrics on a listener of its own.
+func TestServeMetricsListener(t *testing.T) {
+	t.Parallel()
+	tdb := pgtest.New(t)
+	metricsAddr := freeAddr(t)
+	base, _, _ := startServer(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL, "METRICS_ADDR": metricsAddr}, "serve")
+	status, _ := httpDo(t, "GET", base+"/v1/products", "acme", "", "")
+	require.Equal(t, 401, status)
+	res, err := http.Get("http://" + metricsAddr + "/metrics")
+	require.NoError(t, err)
+	raw, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, 200, res.StatusCode)
+	require.Contains(t, string(raw), `rowfence_http_requests_total{method="GET",route="GET /v1/products",status="401"} 1`)
+	require.Contains(t, string(raw), "rowfence_db_pool_max_conns")
+	res, err = http.Get(base + "/metrics")
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 404, res.StatusCode, "not on the API listener without METRICS_TOKEN")
+}

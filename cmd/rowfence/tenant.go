@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -17,24 +18,33 @@ import (
 	"github.com/rowfence/rowfence/tenancy"
 )
 
-// tenantJSON is how the CLI prints a tenant.
+// tenantJSON is how the CLI prints a tenant. A null limit is the server's default.
 type tenantJSON struct {
-	ID        uuid.UUID `json:"id"`
-	Slug      string    `json:"slug"`
-	Name      string    `json:"name"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        uuid.UUID  `json:"id"`
+	Slug      string     `json:"slug"`
+	Name      string     `json:"name"`
+	Status    string     `json:"status"`
+	CreatedAt time.Time  `json:"created_at"`
+	Limits    limitsJSON `json:"limits"`
+}
+
+type limitsJSON struct {
+	RateLimit          *float64 `json:"rate_limit"`
+	RateBurst          *int32   `json:"rate_burst"`
+	MaxConcurrency     *int32   `json:"max_concurrency"`
+	StatementTimeoutMs *int32   `json:"statement_timeout_ms"`
 }
 
 func toTenantJSON(t db.Tenant) tenantJSON {
-	return tenantJSON{ID: t.ID, Slug: t.Slug, Name: t.Name, Status: t.Status, CreatedAt: t.CreatedAt.UTC()}
+	return tenantJSON{ID: t.ID, Slug: t.Slug, Name: t.Name, Status: t.Status, CreatedAt: t.CreatedAt.UTC(),
+		Limits: limitsJSON{t.RateLimit, t.RateBurst, t.MaxConcurrency, t.StatementTimeoutMs}}
 }
 
 // runTenant administers the tenant registry. It connects with DATABASE_URL:
 // creating and listing tenants sees across tenants, which the app role cannot.
 func runTenant(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"tenant: missing action (create or list)"}
+		return usageError{"tenant: missing action (create, list or limits)"}
 	}
 	action, args := args[0], args[1:]
 	fs := flag.NewFlagSet("tenant "+action, flag.ContinueOnError)
@@ -47,8 +57,10 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		fs.StringVar(&in.AdminEmail, "admin-email", "", "email of the tenant's first admin user (required)")
 		fs.StringVar(&in.AdminName, "admin-name", "Admin", "name of the tenant's first admin user")
 	case "list":
+	case "limits":
+		return runTenantLimits(ctx, fs, args, getenv, stdout)
 	default:
-		return usageError{fmt.Sprintf("tenant: unknown action %q (create or list)", action)}
+		return usageError{fmt.Sprintf("tenant: unknown action %q (create, list or limits)", action)}
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -116,4 +128,94 @@ func toUserJSON(u db.User) userJSON {
 func plainEmail(s string) bool {
 	addr, err := mail.ParseAddress(s)
 	return err == nil && addr.Address == s && addr.Name == "" && len(s) <= 254
+}
+
+// runTenantLimits sets or clears a tenant's own limits; flags left out keep
+// their value, "default" clears one (NULL: the server's default). Running
+// servers apply it within TENANT_CACHE_TTL.
+func runTenantLimits(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout io.Writer) error {
+	slug := fs.String("slug", "", "the tenant (required)")
+	rate := fs.String("rate", "", "requests per second (> 0), or default")
+	burst := fs.String("burst", "", "token bucket size (1-1000000), or default")
+	conc := fs.String("concurrency", "", "requests doing database work at once (1-10000), or default")
+	timeout := fs.String("statement-timeout", "", "statement_timeout of its SQL, e.g. 2s (1ms-1h), or default")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if !tenancy.ValidSlug(*slug) {
+		return usageError{"tenant limits: --slug must be a tenant slug"}
+	}
+	conn, err := connectAdmin(ctx, getenv, "tenant administration connects as the migrating role")
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	q := db.New(conn)
+	var cur db.Tenant
+	list, err := q.TenantList(ctx)
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, t := range list {
+		if t.Slug == *slug {
+			cur, found = t, true
+		}
+	}
+	if !found {
+		return fmt.Errorf("tenant limits: no tenant %q", *slug)
+	}
+	p := db.TenantSetLimitsParams{Slug: *slug, RateLimit: cur.RateLimit, RateBurst: cur.RateBurst,
+		MaxConcurrency: cur.MaxConcurrency, StatementTimeoutMs: cur.StatementTimeoutMs}
+	setInt := func(name, raw string, lo, hi int64, dst **int32) error {
+		switch raw {
+		case "":
+		case "default":
+			*dst = nil
+		default:
+			v, err := strconv.ParseInt(raw, 10, 32)
+			if err != nil || v < lo || v > hi {
+				return usageError{fmt.Sprintf("tenant limits: --%s must be an integer from %d to %d, or default", name, lo, hi)}
+			}
+			v32 := int32(v)
+			*dst = &v32
+		}
+		return nil
+	}
+	if err := setInt("burst", *burst, 1, 1000000, &p.RateBurst); err != nil {
+		return err
+	}
+	if err := setInt("concurrency", *conc, 1, 10000, &p.MaxConcurrency); err != nil {
+		return err
+	}
+	switch *rate {
+	case "":
+	case "default":
+		p.RateLimit = nil
+	default:
+		v, err := strconv.ParseFloat(*rate, 64)
+		if err != nil || !(v > 0 && v <= 1000000) {
+			return usageError{"tenant limits: --rate must be a number of requests per second above 0 (at most 1000000), or default"}
+		}
+		p.RateLimit = &v
+	}
+	switch *timeout {
+	case "":
+	case "default":
+		p.StatementTimeoutMs = nil
+	default:
+		d, err := time.ParseDuration(*timeout)
+		if err != nil || d < time.Millisecond || d > time.Hour {
+			return usageError{"tenant limits: --statement-timeout must be a duration from 1ms to 1h, or default"}
+		}
+		ms := int32(d.Milliseconds())
+		p.StatementTimeoutMs = &ms
+	}
+	t, err := q.TenantSetLimits(ctx, p)
+	if err != nil {
+		return fmt.Errorf("tenant limits: %w", err)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(toTenantJSON(t))
 }
