@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,9 +143,27 @@ func (c *checker) do(method, path, tenant, contentType, body string, extra ...st
 			req.Header.Add(extra[i], extra[i+1])
 		}
 	}
-	res, err := c.client.Do(req)
-	if err != nil {
-		return answer{}, err
+	// The deployment's rate limits are not a finding: on a 429, wait as told
+	// and send the same request again (bodies are strings, so it can be).
+	var res *http.Response
+	for attempt := 0; ; attempt++ {
+		if body != "" {
+			req.Body = io.NopCloser(strings.NewReader(body))
+		}
+		res, err = c.client.Do(req)
+		if err != nil {
+			return answer{}, err
+		}
+		if res.StatusCode != http.StatusTooManyRequests || attempt == 10 {
+			break
+		}
+		res.Body.Close()
+		wait, _ := strconv.Atoi(res.Header.Get("Retry-After"))
+		select {
+		case <-time.After(time.Duration(min(max(wait, 1), 10)) * time.Second):
+		case <-c.ctx.Done():
+			return answer{}, c.ctx.Err()
+		}
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, 8<<20))

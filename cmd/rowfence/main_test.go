@@ -409,12 +409,18 @@ func TestAuditCommand(t *testing.T) {
 // every tenant identification mode; leakcheck onboards its own two tenants.
 func TestLeakcheckAgainstServe(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"header", "subdomain", "path", "token"} {
-		t.Run(mode, func(t *testing.T) {
+	// The last run is rate limited hard: leakcheck waits out 429s instead
+	// of reporting them.
+	for _, run := range []string{"header", "subdomain", "path", "token", "header rate-limited"} {
+		mode, limited := strings.CutSuffix(run, " rate-limited")
+		t.Run(run, func(t *testing.T) {
 			t.Parallel()
 			tdb := pgtest.New(t)
-			base, _, _ := startServer(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL, "TENANT_MODE": mode,
-				"BASE_DOMAIN": "api.leakcheck.test"}, "serve")
+			env := map[string]string{"APP_DATABASE_URL": tdb.AppURL, "TENANT_MODE": mode, "BASE_DOMAIN": "api.leakcheck.test"}
+			if limited {
+				env["RATE_LIMIT"], env["RATE_BURST"] = "500", "20"
+			}
+			base, _, _ := startServer(t, env, "serve")
 			args := []string{"leakcheck", "--url", base, "--create", "--mode", mode, "--db", tdb.AppURL}
 			if mode == "subdomain" {
 				args = append(args, "--base-domain", "api.leakcheck.test")
