@@ -66,7 +66,12 @@ var Accepted = []Exception{
 	{
 		Check:  "security-definer",
 		Object: "public.tenant_lookup(p_id uuid, p_slug text)",
-		Reason: "reads a verified credential's tenant (or a signed token's tenant claim) before any tenant context exists: one exact id or slug, at most one row of (id, slug, status), search_path pinned, EXECUTE granted to rowfence_app only",
+		Reason: "reads a verified credential's tenant (or a signed token's tenant claim) before any tenant context exists: one exact id or slug, at most one row of (id, slug, status, limits), search_path pinned, EXECUTE granted to rowfence_app and rowfence_platform only",
+	},
+	{
+		Check:  "cross-tenant-role",
+		Object: "rowfence_platform",
+		Reason: "platform administration (sql/migrations/00006_platform.sql): creates, suspends and deletes tenants and holds the platform keys; reached only with a platform admin key, never with a tenant's credential; bound by RLS in every tenant table like any role",
 	},
 }
 

@@ -37,10 +37,16 @@ func TestMigratedSchemaPasses(t *testing.T) {
 	}
 	require.Contains(t, checks, "security-definer public.tenant_lookup(p_id uuid, p_slug text)",
 		"the deliberate cross-tenant path is listed, not hidden")
+	require.Contains(t, checks, "cross-tenant-role rowfence_platform", "so is the platform role")
 	// Every tenant table is bounded by one restrictive tenant policy; the
 	// permissive ones decide by role.
 	restrictive := map[string]bool{}
 	for _, p := range rep.Policies {
+		if p.Table == "public.tenants" || p.Table == "public.platform_keys" {
+			// Not tenant tables: the platform role's registry and keys.
+			require.Equal(t, "rowfence_platform", p.Roles, "%s on %s is for the platform role only", p.Name, p.Table)
+			continue
+		}
 		if p.Kind == "RESTRICTIVE" {
 			require.Equal(t, "tenant_isolation", p.Name)
 			require.Equal(t, "ALL", p.Command)
@@ -83,6 +89,7 @@ func TestPlantedDefectsAreReported(t *testing.T) {
 			 create policy open_refs on note_refs using (true)`},
 		{"login-bypasses-rls", role, `create role ` + role + ` login bypassrls`},
 		{"unsafe-grant", "public.users", `grant truncate on users to rowfence_app`},
+		{"cross-tenant-role", "rowfence_app", `grant select on tenants to rowfence_app`},
 		{"security-definer", "public.peek()", `create function peek() returns bigint language sql security definer as 'select count(*) from public.products'`},
 		{"view-not-security-invoker", "public.all_products", `create view all_products as select * from products`},
 		{"tenant-id-column", "public.loose.tenant_id", `create table loose (tenant_id uuid, n serial primary key)`},

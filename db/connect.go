@@ -11,6 +11,10 @@ import (
 // AppRole is the role that serves requests (sql/migrations/00001_roles.sql).
 const AppRole = "rowfence_app"
 
+// PlatformRole administers tenants across the registry
+// (sql/migrations/00006_platform.sql); serve uses it for /v1/admin only.
+const PlatformRole = "rowfence_platform"
+
 // AppConfig returns the pool configuration for serving. With appURL set it is
 // used as given. Otherwise the app connection is derived from databaseURL (the
 // migrating role's): same server and database, user rowfence_app, password
@@ -18,23 +22,55 @@ const AppRole = "rowfence_app"
 // development cluster does on its private socket). The migrating role itself
 // is never used to serve.
 func AppConfig(appURL, databaseURL, appPassword string) (*pgxpool.Config, error) {
-	if appURL != "" {
-		cfg, err := pgxpool.ParseConfig(appURL)
+	return roleConfig(AppRole, "APP_DATABASE_URL", appURL, databaseURL, appPassword)
+}
+
+// PlatformConfig is AppConfig for the platform administration pool
+// (PLATFORM_DATABASE_URL, or derived as rowfence_platform).
+func PlatformConfig(platformURL, databaseURL, password string) (*pgxpool.Config, error) {
+	return roleConfig(PlatformRole, "PLATFORM_DATABASE_URL", platformURL, databaseURL, password)
+}
+
+func roleConfig(role, urlName, url, databaseURL, password string) (*pgxpool.Config, error) {
+	if url != "" {
+		cfg, err := pgxpool.ParseConfig(url)
 		if err != nil {
-			return nil, fmt.Errorf("parse APP_DATABASE_URL: %w", err)
+			return nil, fmt.Errorf("parse %s: %w", urlName, err)
 		}
 		return cfg, nil
 	}
 	if databaseURL == "" {
-		return nil, fmt.Errorf("set APP_DATABASE_URL (the %s role's connection) or DATABASE_URL", AppRole)
+		return nil, fmt.Errorf("set %s (the %s role's connection) or DATABASE_URL", urlName, role)
 	}
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
 	}
-	cfg.ConnConfig.User = AppRole
-	cfg.ConnConfig.Password = appPassword
+	cfg.ConnConfig.User = role
+	cfg.ConnConfig.Password = password
 	return cfg, nil
+}
+
+// OwnerRole owns every table (sql/migrations/00001_roles.sql).
+const OwnerRole = "rowfence_owner"
+
+// AsOwner makes every connection of cfg act as rowfence_owner (SET ROLE), for
+// operator tools that connect as the migrating role. A superuser or BYPASSRLS
+// role skips RLS, so an export run as one would hold every tenant's rows;
+// the owner is bound by FORCE ROW LEVEL SECURITY like the app, so tenant-
+// scoped work sees its tenant only, while the registry (not forced) stays
+// the owner's to administer. The migrating role is the owner or a member.
+func AsOwner(cfg *pgxpool.Config) {
+	next := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if _, err := conn.Exec(ctx, "set role "+OwnerRole); err != nil {
+			return fmt.Errorf("set role %s: %w", OwnerRole, err)
+		}
+		if next != nil {
+			return next(ctx, conn)
+		}
+		return nil
+	}
 }
 
 // Open connects a pool and checks that the server answers.
@@ -63,7 +99,16 @@ func Open(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error) {
 // SetAppPassword gives the app role a password, so that it can log in over
 // password-authenticated connections. It runs as the migrating role.
 func SetAppPassword(ctx context.Context, admin DBTX, password string) error {
-	stmt, err := New(admin).AppRolePasswordStatement(ctx, password)
+	return SetRolePassword(ctx, admin, AppRole, password)
+}
+
+// SetRolePassword sets the password of one of rowfence's login roles
+// (AppRole or PlatformRole).
+func SetRolePassword(ctx context.Context, admin DBTX, role, password string) error {
+	if role != AppRole && role != PlatformRole {
+		return fmt.Errorf("db: %s is not one of rowfence's login roles", role)
+	}
+	stmt, err := New(admin).RolePasswordStatement(ctx, RolePasswordStatementParams{RoleName: role, Password: password})
 	if err != nil {
 		return err
 	}

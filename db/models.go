@@ -23,6 +23,15 @@ type APIKey struct {
 	RevokedAt  *time.Time
 }
 
+type PlatformKey struct {
+	ID         uuid.UUID
+	Name       string
+	SecretHash []byte
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
 type Product struct {
 	TenantID    uuid.UUID
 	ID          uuid.UUID
@@ -43,6 +52,7 @@ type Tenant struct {
 	RateBurst          *int32
 	MaxConcurrency     *int32
 	StatementTimeoutMs *int32
+	PurgeAfter         *time.Time
 }
 
 type User struct {

@@ -9,15 +9,21 @@ import (
 	"context"
 )
 
-const appRolePasswordStatement = `-- name: AppRolePasswordStatement :one
+const rolePasswordStatement = `-- name: RolePasswordStatement :one
 
-SELECT format('ALTER ROLE rowfence_app PASSWORD %L', $1::text)::text AS statement
+SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)::text AS statement
 `
 
+type RolePasswordStatementParams struct {
+	RoleName string
+	Password string
+}
+
 // Role administration, run by the migrating role (never by the app).
-// ALTER ROLE takes no parameters, so the server quotes the password itself.
-func (q *Queries) AppRolePasswordStatement(ctx context.Context, password string) (string, error) {
-	row := q.db.QueryRow(ctx, appRolePasswordStatement, password)
+// ALTER ROLE takes no parameters, so the server quotes the name and the
+// password itself.
+func (q *Queries) RolePasswordStatement(ctx context.Context, arg RolePasswordStatementParams) (string, error) {
+	row := q.db.QueryRow(ctx, rolePasswordStatement, arg.RoleName, arg.Password)
 	var statement string
 	err := row.Scan(&statement)
 	return statement, err

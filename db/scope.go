@@ -129,6 +129,16 @@ func One[T any](ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Que
 // returns nil and rolled back otherwise. BEGIN and the setting travel with fn's
 // first statement.
 func Tx(ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Queries) error) error {
+	return tx(ctx, pool, s, "begin", fn)
+}
+
+// Snapshot is Tx in one REPEATABLE READ, READ ONLY transaction: every
+// statement of fn sees the same consistent snapshot (exports).
+func Snapshot(ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Queries) error) error {
+	return tx(ctx, pool, s, "begin isolation level repeatable read read only", fn)
+}
+
+func tx(ctx context.Context, pool *pgxpool.Pool, s Scope, begin string, fn func(q *Queries) error) error {
 	if err := s.check(); err != nil {
 		return err
 	}
@@ -139,7 +149,7 @@ func Tx(ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Queries) er
 	// pgxpool destroys, rather than reuses, a connection released inside a
 	// transaction, so a failed ROLLBACK cannot hand a tenant's transaction on.
 	defer conn.Release()
-	p := &pipeline{conn: conn.Conn(), scope: s, begin: true}
+	p := &pipeline{conn: conn.Conn(), scope: s, begin: begin}
 	err = fn(New(p))
 	if cerr := p.close(); err == nil {
 		err = cerr
@@ -187,7 +197,7 @@ func acquire(ctx context.Context, pool *pgxpool.Pool, s Scope) (*pgxpool.Conn, e
 type pipeline struct {
 	conn  *pgx.Conn
 	scope Scope
-	begin bool
+	begin string // the BEGIN statement in Tx mode; "" in One mode
 
 	sent     bool
 	br       pgx.BatchResults
@@ -198,8 +208,8 @@ type pipeline struct {
 // results of everything before it.
 func (p *pipeline) first(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
-	if p.begin {
-		b.Queue("begin")
+	if p.begin != "" {
+		b.Queue(p.begin)
 	}
 	b.Queue(setScopeSQL, p.scope.TenantID.String(), string(p.scope.Role), p.scope.timeoutSetting())
 	b.Queue(sql, args...)
@@ -228,7 +238,7 @@ func (p *pipeline) next() (ok bool, err error) {
 	switch {
 	case !p.sent:
 		return true, nil
-	case p.begin:
+	case p.begin != "":
 		return false, p.close()
 	default:
 		return false, errSecondStatement

@@ -12,7 +12,7 @@ import (
 )
 
 const tenantCreate = `-- name: TenantCreate :one
-INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3) RETURNING id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms
+INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3) RETURNING id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after
 `
 
 type TenantCreateParams struct {
@@ -34,12 +34,13 @@ func (q *Queries) TenantCreate(ctx context.Context, arg TenantCreateParams) (Ten
 		&i.RateBurst,
 		&i.MaxConcurrency,
 		&i.StatementTimeoutMs,
+		&i.PurgeAfter,
 	)
 	return i, err
 }
 
 const tenantList = `-- name: TenantList :many
-SELECT id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms FROM tenants ORDER BY slug
+SELECT id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after FROM tenants ORDER BY slug
 `
 
 func (q *Queries) TenantList(ctx context.Context) ([]Tenant, error) {
@@ -61,6 +62,7 @@ func (q *Queries) TenantList(ctx context.Context) ([]Tenant, error) {
 			&i.RateBurst,
 			&i.MaxConcurrency,
 			&i.StatementTimeoutMs,
+			&i.PurgeAfter,
 		); err != nil {
 			return nil, err
 		}
@@ -120,7 +122,7 @@ const tenantSetLimits = `-- name: TenantSetLimits :one
 UPDATE tenants SET rate_limit = $1, rate_burst = $2,
     max_concurrency = $3, statement_timeout_ms = $4
 WHERE slug = $5
-RETURNING id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms
+RETURNING id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after
 `
 
 type TenantSetLimitsParams struct {
@@ -151,6 +153,7 @@ func (q *Queries) TenantSetLimits(ctx context.Context, arg TenantSetLimitsParams
 		&i.RateBurst,
 		&i.MaxConcurrency,
 		&i.StatementTimeoutMs,
+		&i.PurgeAfter,
 	)
 	return i, err
 }

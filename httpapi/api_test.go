@@ -27,6 +27,7 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 type testBundle struct {
+	tdb    *pgtest.DB
 	url    string
 	admin  *pgxpool.Pool
 	app    *pgxpool.Pool
@@ -41,8 +42,18 @@ type testBundle struct {
 // and serves the API; opts adjust the server's configuration.
 func setup(t *testing.T, opts ...func(*httpapi.Config)) *testBundle {
 	t.Helper()
+	return setupWith(t, func(_ *testBundle, c *httpapi.Config) {
+		for _, o := range opts {
+			o(c)
+		}
+	})
+}
+
+// setupWith is setup with an option that also sees the bundle (its database).
+func setupWith(t *testing.T, opt func(*testBundle, *httpapi.Config)) *testBundle {
+	t.Helper()
 	tdb := pgtest.New(t)
-	b := &testBundle{admin: tdb.AdminPool(t), app: tdb.AppPool(t, 4), keys: map[string]string{}, users: map[string]uuid.UUID{}}
+	b := &testBundle{tdb: tdb, admin: tdb.AdminPool(t), app: tdb.AppPool(t, 4), keys: map[string]string{}, users: map[string]uuid.UUID{}}
 	for slug, dst := range map[string]*uuid.UUID{"acme": &b.acme, "globex": &b.globex} {
 		o, err := lifecycle.Onboard(context.Background(), b.admin, lifecycle.Tenant{Slug: slug, Name: slug, AdminEmail: "admin@" + slug + ".example"})
 		require.NoError(t, err)
@@ -56,9 +67,7 @@ func setup(t *testing.T, opts ...func(*httpapi.Config)) *testBundle {
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		CursorKey: []byte(strings.Repeat("k", 32)),
 	}
-	for _, o := range opts {
-		o(&cfg)
-	}
+	opt(b, &cfg)
 	if cfg.AcquireTimeout > 0 {
 		resolver.WithTimeout(cfg.AcquireTimeout)
 	}

@@ -11,9 +11,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/metrics"
 	"github.com/rowfence/rowfence/ratelimit"
+	"github.com/rowfence/rowfence/tenancy"
 )
 
 func TestRateLimit(t *testing.T) {
@@ -66,8 +68,15 @@ func TestSlowTenantDoesNotStallOthers(t *testing.T) {
 				c.Limiter = ratelimit.New(ratelimit.Defaults{MaxConcurrency: maxConc})
 				c.AcquireTimeout = 500 * time.Millisecond
 				c.StatementTimeout = 30 * time.Second
+				// Cached credentials and tenants, as in production: the
+				// requests' only database work is their own statement.
+				c.Resolver = tenancy.NewResolver(c.Pool, time.Minute)
+				authn, err := auth.New(auth.Config{Pool: c.Pool, Tenants: c.Resolver, CacheTTL: time.Minute})
+				require.NoError(t, err)
+				c.Auth = authn
 			}) // the pool has 4 connections
 			product := b.call(t, "POST", "/v1/products", "acme", `{"name":"p","price":1}`).requireStatus(t, 201).body["id"].(string)
+			b.call(t, "GET", "/v1/products", "globex", "").requireStatus(t, 200) // warm globex's caches too
 			lock, err := b.admin.Begin(ctx)
 			require.NoError(t, err)
 			defer lock.Rollback(ctx)

@@ -43,6 +43,10 @@ func (s *server) routes(mux *http.ServeMux) {
 	v1("POST", "/api-keys", db.RoleAdmin, s.handleAPIKeyCreate())
 	v1("GET", "/api-keys/{id}", db.RoleAdmin, apiKeys.handleGet(s))
 	v1("DELETE", "/api-keys/{id}", db.RoleAdmin, apiKeys.handleDelete(s))
+
+	if s.platformPool != nil {
+		s.adminRoutes(mux) // /v1/admin/…, platform admin keys only (admin.go)
+	}
 }
 
 // location is the URL path of a resource, in the request's tenant mode.

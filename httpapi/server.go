@@ -57,6 +57,10 @@ type Config struct {
 	// MetricsToken, when set, serves Metrics at GET /metrics to requests
 	// bearing it; unset, /metrics is not on this listener.
 	MetricsToken string
+	// PlatformPool (the rowfence_platform role's) and Platform (its key
+	// verifier) enable /v1/admin; nil leaves platform administration off.
+	PlatformPool *pgxpool.Pool
+	Platform     *auth.Platform
 }
 
 type server struct {
@@ -73,6 +77,8 @@ type server struct {
 	limiter          *ratelimit.Limiter
 	metrics          *metrics.Metrics
 	metricsToken     string
+	platformPool     *pgxpool.Pool
+	platform         *auth.Platform
 	// skipRoleCheck turns the HTTP role check off, for the test proving
 	// that PostgreSQL refuses on its own what a role may not do.
 	skipRoleCheck bool
@@ -90,6 +96,9 @@ func NewServer(cfg Config) (http.Handler, error) {
 func newServer(cfg Config) (*server, error) {
 	if cfg.Pool == nil || cfg.Resolver == nil || cfg.Auth == nil {
 		return nil, errors.New("httpapi: Pool, Resolver and Auth are required")
+	}
+	if (cfg.PlatformPool == nil) != (cfg.Platform == nil) {
+		return nil, errors.New("httpapi: PlatformPool and Platform go together")
 	}
 	if cfg.TenantMode == "" {
 		cfg.TenantMode = ModeHeader
@@ -110,7 +119,8 @@ func newServer(cfg Config) (*server, error) {
 	return &server{pool: cfg.Pool, resolver: cfg.Resolver, auth: cfg.Auth, mode: cfg.TenantMode, baseDomain: cfg.BaseDomain,
 		log: cfg.Logger, cursors: cursorCodec{key: cfg.CursorKey},
 		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout, acquireTimeout: cfg.AcquireTimeout,
-		limiter: cfg.Limiter, metrics: cfg.Metrics, metricsToken: cfg.MetricsToken}, nil
+		limiter: cfg.Limiter, metrics: cfg.Metrics, metricsToken: cfg.MetricsToken,
+		platformPool: cfg.PlatformPool, platform: cfg.Platform}, nil
 }
 
 func (s *server) handler() http.Handler {

@@ -112,6 +112,9 @@ func (s *server) authenticate(min db.Role, next http.Handler) http.Handler {
 		case t.Status == tenancy.StatusSuspended:
 			writeProblem(w, r, probTenantSuspended, "tenant "+t.Slug+" is suspended")
 			return
+		case t.Status == "deleting":
+			writeProblem(w, r, probForbidden, "tenant "+t.Slug+" is being deleted")
+			return
 		case t.Status != tenancy.StatusActive:
 			writeProblem(w, r, probForbidden, "tenant "+t.Slug+" is not active")
 			return

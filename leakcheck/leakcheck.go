@@ -196,6 +196,7 @@ func onboardPair(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	pcfg.MaxConns = 2
+	db.AsOwner(pcfg)
 	pool, err := db.Open(ctx, pcfg)
 	if err != nil {
 		return err

@@ -27,10 +27,11 @@ import (
 )
 
 var (
-	server      *pgserver.Server
-	template    string
-	appPassword string
-	counter     atomic.Int64
+	server           *pgserver.Server
+	template         string
+	appPassword      string
+	platformPassword string
+	counter          atomic.Int64
 )
 
 // Main runs m against a server and exits.
@@ -71,15 +72,21 @@ func prepareTemplate(ctx context.Context) error {
 	}
 	// A server we started is private to this run, so the app role may get a
 	// password; on a given server it comes from TEST_APP_DATABASE_PASSWORD.
+	// The platform role gets the same one (TEST_PLATFORM_DATABASE_PASSWORD).
 	appPassword = os.Getenv("TEST_APP_DATABASE_PASSWORD")
+	platformPassword = os.Getenv("TEST_PLATFORM_DATABASE_PASSWORD")
 	if server.Source != "env" {
 		appPassword = randomHex(16)
+		platformPassword = appPassword
 		conn, err := pgx.Connect(ctx, server.URL)
 		if err != nil {
 			return err
 		}
 		defer conn.Close(ctx)
-		return db.SetAppPassword(ctx, conn, appPassword)
+		if err := db.SetAppPassword(ctx, conn, appPassword); err != nil {
+			return err
+		}
+		return db.SetRolePassword(ctx, conn, db.PlatformRole, platformPassword)
 	}
 	return nil
 }
@@ -93,6 +100,8 @@ type DB struct {
 	AppURL string
 	// AppPassword is rowfence_app's password in AppURL ("" where trusted).
 	AppPassword string
+	// PlatformURL connects as rowfence_platform (platform administration).
+	PlatformURL string
 }
 
 // New creates a migrated database for t and drops it when t ends.
@@ -121,13 +130,42 @@ func New(t testing.TB) *DB {
 	} else {
 		u.User = url.User(db.AppRole)
 	}
-	return &DB{Name: name, AdminURL: adminURL, AppURL: u.String(), AppPassword: appPassword}
+	p, _ := url.Parse(adminURL)
+	if platformPassword != "" {
+		p.User = url.UserPassword(db.PlatformRole, platformPassword)
+	} else {
+		p.User = url.User(db.PlatformRole)
+	}
+	return &DB{Name: name, AdminURL: adminURL, AppURL: u.String(), AppPassword: appPassword, PlatformURL: p.String()}
+}
+
+// PlatformPool opens a pool as rowfence_platform.
+func (d *DB) PlatformPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	return openPool(t, d.PlatformURL, 2)
 }
 
 // AdminPool opens a pool as the migrating role, closed when t ends.
 func (d *DB) AdminPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	return openPool(t, d.AdminURL, 0)
+}
+
+// OwnerPool opens a pool whose connections act as rowfence_owner, as the
+// operator tools do (db.AsOwner): RLS binds it, unlike the superuser.
+func (d *DB) OwnerPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(d.AdminURL)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	db.AsOwner(cfg)
+	pool, err := db.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 // AppPool opens a pool as the app role with at most maxConns connections

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -50,6 +51,16 @@ func NewResolver(pool *pgxpool.Pool, ttl time.Duration) *Resolver {
 func (r *Resolver) WithTimeout(d time.Duration) *Resolver {
 	r.timeout = d
 	return r
+}
+
+// Forget drops a tenant from this instance's cache, so that a change made
+// here (suspension, deletion, limits) applies at once; other instances see
+// it within the TTL.
+func (r *Resolver) Forget(id uuid.UUID, slug string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.entries, Key{ID: id})
+	delete(r.entries, Key{Slug: slug})
 }
 
 // Resolve returns the tenant for key, or ErrUnknown.

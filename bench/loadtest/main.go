@@ -94,6 +94,7 @@ func run(ctx context.Context, cfg loadConfig, n int) (report, error) {
 	if err != nil {
 		return report{}, err
 	}
+	db.AsOwner(poolCfg)
 	admin, err := db.Open(ctx, poolCfg)
 	if err != nil {
 		return report{}, err

@@ -32,14 +32,15 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer srv.Stop(context.Background())
 
-	appPassword := getenv("APP_DATABASE_PASSWORD")
-	if appPassword == "" && srv.Source != "env" {
-		// Our own server: give the app role a fresh password for this run.
-		b := make([]byte, 16)
-		if _, err := rand.Read(b); err != nil {
-			return err
+	appPassword, platformPassword := getenv("APP_DATABASE_PASSWORD"), getenv("PLATFORM_DATABASE_PASSWORD")
+	if srv.Source != "env" {
+		// Our own server: give the login roles fresh passwords for this run.
+		if appPassword == "" {
+			appPassword = randomHex(16)
 		}
-		appPassword = hex.EncodeToString(b)
+		if platformPassword == "" {
+			platformPassword = randomHex(16)
+		}
 	}
 	m, err := db.NewMigrator(srv.URL, log)
 	if err != nil {
@@ -50,10 +51,17 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
+	var platformArgs []string // empty: platform administration off
+	if platformPassword != "" {
+		if err := setRolePassword(ctx, srv.URL, db.PlatformRole, platformPassword); err != nil {
+			return err
+		}
+		platformArgs = []string{platformPassword}
+	}
 	if err := seedDemo(ctx, srv.URL); err != nil {
 		return fmt.Errorf("seed demo tenants: %w", err)
 	}
-	cfg, err := serveConfigFromEnv(getenv, srv.URL, appPassword)
+	cfg, err := serveConfigFromEnv(getenv, srv.URL, appPassword, platformArgs...)
 	if err != nil {
 		return err
 	}
@@ -73,8 +81,16 @@ func seedDemo(ctx context.Context, url string) error {
 	})
 }
 
-// The demo tenants' API keys (sql/seed/demo.sql). Public: demo only.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// The demo tenants' API keys and the demo platform admin key
+// (sql/seed/demo.sql). Public: demo only.
 const (
+	demoPlatform    = "rfp_d0000000000040008000000000000001_fcbdb330092b7eb870213a375b6b6fd6bccfa44d6d64b259e95adda07c20c963"
 	demoAcmeAdmin   = "rfk_a0000000000040008000000000000001_a3000000000040008000000000000001_11d73ecc9e1127a0ecff932a553c4ca3d010bd6e61fc124f7705181efe092460"
 	demoAcmeViewer  = "rfk_a0000000000040008000000000000001_a3000000000040008000000000000002_71a892305624a28bee0fcdc3ffe8d9dc289b1e184eef2efc037251250199280a"
 	demoGlobexAdmin = "rfk_b0000000000040008000000000000001_b3000000000040008000000000000001_cbdb5efd39c6d84d8cd3964bc4b442593a94ca8a2bcddc6f90067b5f5041186b"
@@ -98,5 +114,8 @@ rowfence is starting on http://%[1]s with demo tenants acme and globex. Try:
   curl -s -X POST %[1]s/v1/products -H 'X-Tenant-ID: acme' -H "Authorization: Bearer $ACME_VIEWER" -H 'Content-Type: application/json' -d '{"name":"Flamethrower","price":4200}'   # 403: a viewer
   curl -s -X POST %[1]s/v1/api-keys -H 'X-Tenant-ID: acme' -H "Authorization: Bearer $ACME" -H 'Content-Type: application/json' -d '{"role":"member","name":"ci"}'
 
-`, host, demoAcmeAdmin, demoAcmeViewer, demoGlobexAdmin)
+  PLATFORM=%[5]s
+  curl -s %[1]s/v1/admin/tenants -H "Authorization: Bearer $PLATFORM"
+
+`, host, demoAcmeAdmin, demoAcmeViewer, demoGlobexAdmin, demoPlatform)
 }

@@ -58,6 +58,12 @@ Usage:
   rowfence tenant list                         list tenants as JSON (DATABASE_URL)
   rowfence tenant limits --slug S [--rate R] [--burst B] [--concurrency N] [--statement-timeout D]
                                                set a tenant's own limits ("default" clears one)
+  rowfence tenant suspend|activate --slug S    refuse or allow a tenant's requests (activate also cancels a deletion)
+  rowfence tenant delete --slug S [--grace D]  delete a tenant and all its rows now, or mark it and purge after D
+  rowfence tenant purge                        delete the tenants whose grace period is over
+  rowfence tenant export --slug S [--out F]    write a consistent snapshot of a tenant's rows (docs/EXPORT.md)
+  rowfence tenant import --slug T FILE         restore an export into a new or empty tenant, all or nothing
+  rowfence admin key create|list|revoke        platform admin keys for /v1/admin (DATABASE_URL)
   rowfence audit [--format json] [--accept-role R]  check the isolation in the catalog (sql/audit); exit 1 on a defect (DATABASE_URL)
   rowfence leakcheck --url U (--create | --tenant-a A --tenant-b B) [--mode M] [--db DSN]
                                                attack a deployment as A against B; exit 1 on a leak
@@ -112,6 +118,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runTenant(ctx, rest, getenv, stdout, stderr)
 	case "key":
 		return runKey(ctx, rest, getenv, stdout, stderr)
+	case "admin":
+		return runAdmin(ctx, rest, getenv, stdout, stderr)
 	case "dev":
 		return runDev(ctx, rest, getenv, stdout, log)
 	case "audit":
@@ -158,7 +166,8 @@ func connectAdmin(ctx context.Context, getenv func(string) string, why string) (
 }
 
 // connectAdminPool is connectAdmin for work that runs through db.One or
-// db.Tx (under a tenant's scope, as the migrating role).
+// db.Tx under a tenant's scope: its connections act as rowfence_owner, which
+// RLS binds, even when DATABASE_URL is a superuser.
 func connectAdminPool(ctx context.Context, getenv func(string) string, why string) (*pgxpool.Pool, error) {
 	url, err := requireEnv(getenv, "DATABASE_URL", why)
 	if err != nil {
@@ -169,6 +178,7 @@ func connectAdminPool(ctx context.Context, getenv func(string) string, why strin
 		return nil, usageError{"DATABASE_URL: " + err.Error()}
 	}
 	cfg.MaxConns = 2
+	db.AsOwner(cfg)
 	return db.Open(ctx, cfg)
 }
 

@@ -36,6 +36,11 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		if err := migrateUp(ctx, m, url, getenv("APP_DATABASE_PASSWORD")); err != nil {
 			return err
 		}
+		if pw := getenv("PLATFORM_DATABASE_PASSWORD"); pw != "" {
+			if err := setRolePassword(ctx, url, db.PlatformRole, pw); err != nil {
+				return err
+			}
+		}
 	case "down":
 		if _, err := m.Down(ctx); err != nil {
 			return fmt.Errorf("migrate down: %w", err)
@@ -71,13 +76,17 @@ func migrateUp(ctx context.Context, m *db.Migrator, url, appPassword string) err
 	if appPassword == "" {
 		return nil
 	}
+	return setRolePassword(ctx, url, db.AppRole, appPassword)
+}
+
+func setRolePassword(ctx context.Context, url, role, password string) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if err := db.SetAppPassword(ctx, conn, appPassword); err != nil {
-		return fmt.Errorf("set the %s password: %w", db.AppRole, err)
+	if err := db.SetRolePassword(ctx, conn, role, password); err != nil {
+		return fmt.Errorf("set the %s password: %w", role, err)
 	}
 	return nil
 }

@@ -14,11 +14,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/httpapi"
+	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/metrics"
 	"github.com/rowfence/rowfence/ratelimit"
 	"github.com/rowfence/rowfence/tenancy"
@@ -42,11 +44,14 @@ type serveConfig struct {
 	metricsAddr      string
 	metricsToken     string
 	metricsTenants   int
+	// platform is the /v1/admin pool's configuration; nil: disabled.
+	platform      *pgxpool.Config
+	purgeInterval time.Duration
 }
 
 // serveConfigFromEnv reads serve's environment; databaseURL and appPassword
 // let `dev` supply the server it found.
-func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword string) (serveConfig, error) {
+func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword string, platformPassword ...string) (serveConfig, error) {
 	cfg := serveConfig{addr: getenv("ADDR"), tenantCacheTTL: tenancy.DefaultTTL, authCacheTTL: auth.DefaultCacheTTL, shutdownTimeout: 15 * time.Second,
 		statementTimeout: 5 * time.Second, requestTimeout: 10 * time.Second, acquireTimeout: 2 * time.Second,
 		limits:      ratelimit.Defaults{RatePerSecond: 100, Burst: 200},
@@ -58,6 +63,19 @@ func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword str
 	if cfg.pool, err = db.AppConfig(getenv("APP_DATABASE_URL"), databaseURL, appPassword); err != nil {
 		return cfg, usageError{err.Error()}
 	}
+	// Platform administration is on with PLATFORM_DATABASE_URL, or with
+	// DATABASE_URL and PLATFORM_DATABASE_PASSWORD (dev passes its own).
+	platformURL, platformPW := getenv("PLATFORM_DATABASE_URL"), getenv("PLATFORM_DATABASE_PASSWORD")
+	if len(platformPassword) > 0 {
+		platformPW = platformPassword[0]
+	}
+	if platformURL != "" || (databaseURL != "" && (platformPW != "" || len(platformPassword) > 0)) {
+		if cfg.platform, err = db.PlatformConfig(platformURL, databaseURL, platformPW); err != nil {
+			return cfg, usageError{err.Error()}
+		}
+		cfg.platform.MaxConns = 2
+	}
+	cfg.purgeInterval = time.Minute
 	if key := getenv("CURSOR_KEY"); key != "" {
 		if len(key) < 32 {
 			return cfg, usageError{"CURSOR_KEY must be at least 32 bytes"}
@@ -79,7 +97,7 @@ func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword str
 		dst  *time.Duration
 	}{{"TENANT_CACHE_TTL", &cfg.tenantCacheTTL}, {"AUTH_CACHE_TTL", &cfg.authCacheTTL}, {"SHUTDOWN_TIMEOUT", &cfg.shutdownTimeout},
 		{"STATEMENT_TIMEOUT", &cfg.statementTimeout}, {"REQUEST_TIMEOUT", &cfg.requestTimeout},
-		{"ACQUIRE_TIMEOUT", &cfg.acquireTimeout}} {
+		{"ACQUIRE_TIMEOUT", &cfg.acquireTimeout}, {"PURGE_INTERVAL", &cfg.purgeInterval}} {
 		if v := getenv(d.name); v != "" {
 			parsed, err := time.ParseDuration(v)
 			if err != nil || parsed < 0 {
@@ -149,6 +167,35 @@ func jwtConfigFromEnv(getenv func(string) string) (*auth.JWTConfig, error) {
 	return cfg, nil
 }
 
+// purgeLoop is the deletion job: every interval it deletes the tenants whose
+// grace period is over (lifecycle.PurgeDue) through the platform pool. Any
+// instance may run it: deleting a tenant twice is a no-op.
+func purgeLoop(pool *pgxpool.Pool, interval time.Duration, resolver *tenancy.Resolver, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			purged, err := lifecycle.PurgeDue(ctx, pool)
+			if err != nil && ctx.Err() == nil {
+				log.Error("purging deleted tenants", "err", err)
+			}
+			for _, slug := range purged {
+				resolver.Forget(uuid.Nil, slug)
+				log.Info("tenant purged: its grace period was over", "tenant", slug)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
 // serveMetrics serves /metrics, unauthenticated, on its own (private)
 // listener for Prometheus to scrape.
 func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
@@ -207,7 +254,28 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
+	var platformPool *pgxpool.Pool
+	var platform *auth.Platform
+	if cfg.platform != nil {
+		platformPool, err = db.Open(ctx, cfg.platform)
+		if err != nil {
+			return fmt.Errorf("connect as %s: %w", cfg.platform.ConnConfig.User, err)
+		}
+		defer platformPool.Close()
+		if err := db.CheckSafety(ctx, db.New(platformPool)); err != nil {
+			return fmt.Errorf("platform pool: %w", err)
+		}
+		platform = auth.NewPlatform(platformPool, cfg.authCacheTTL)
+		if cfg.purgeInterval > 0 {
+			stopPurge := purgeLoop(platformPool, cfg.purgeInterval, resolver, log)
+			defer stopPurge()
+		}
+	} else {
+		log.Info("platform administration (/v1/admin) is off: set PLATFORM_DATABASE_URL or PLATFORM_DATABASE_PASSWORD to turn it on")
+	}
 	handler, err := httpapi.NewServer(httpapi.Config{
+		PlatformPool:     platformPool,
+		Platform:         platform,
 		Pool:             pool,
 		Resolver:         resolver,
 		Auth:             authn,

@@ -20,12 +20,14 @@ import (
 
 // tenantJSON is how the CLI prints a tenant. A null limit is the server's default.
 type tenantJSON struct {
-	ID        uuid.UUID  `json:"id"`
-	Slug      string     `json:"slug"`
-	Name      string     `json:"name"`
-	Status    string     `json:"status"`
-	CreatedAt time.Time  `json:"created_at"`
-	Limits    limitsJSON `json:"limits"`
+	ID        uuid.UUID `json:"id"`
+	Slug      string    `json:"slug"`
+	Name      string    `json:"name"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+	// PurgeAfter is set while the tenant is being deleted.
+	PurgeAfter *time.Time `json:"purge_after,omitempty"`
+	Limits     limitsJSON `json:"limits"`
 }
 
 type limitsJSON struct {
@@ -36,7 +38,7 @@ type limitsJSON struct {
 }
 
 func toTenantJSON(t db.Tenant) tenantJSON {
-	return tenantJSON{ID: t.ID, Slug: t.Slug, Name: t.Name, Status: t.Status, CreatedAt: t.CreatedAt.UTC(),
+	return tenantJSON{ID: t.ID, Slug: t.Slug, Name: t.Name, Status: t.Status, CreatedAt: t.CreatedAt.UTC(), PurgeAfter: t.PurgeAfter,
 		Limits: limitsJSON{t.RateLimit, t.RateBurst, t.MaxConcurrency, t.StatementTimeoutMs}}
 }
 
@@ -44,7 +46,7 @@ func toTenantJSON(t db.Tenant) tenantJSON {
 // creating and listing tenants sees across tenants, which the app role cannot.
 func runTenant(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"tenant: missing action (create, list or limits)"}
+		return usageError{"tenant: missing action (create, list, limits, suspend, activate, delete, purge, export or import)"}
 	}
 	action, args := args[0], args[1:]
 	fs := flag.NewFlagSet("tenant "+action, flag.ContinueOnError)
@@ -59,8 +61,10 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 	case "list":
 	case "limits":
 		return runTenantLimits(ctx, fs, args, getenv, stdout)
+	case "suspend", "activate", "delete", "purge", "export", "import":
+		return runTenantLifecycle(ctx, action, fs, args, getenv, stdout, stderr)
 	default:
-		return usageError{fmt.Sprintf("tenant: unknown action %q (create, list or limits)", action)}
+		return usageError{fmt.Sprintf("tenant: unknown action %q (create, list, limits, suspend, activate, delete, purge, export or import)", action)}
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err

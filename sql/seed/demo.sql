@@ -46,3 +46,10 @@ INSERT INTO api_keys (id, user_id, name, role, secret_hash) VALUES
     ('b3000000-0000-4000-8000-000000000001', 'b1000000-0000-4000-8000-000000000001', 'demo admin key', 'admin',
      sha256(decode('cbdb5efd39c6d84d8cd3964bc4b442593a94ca8a2bcddc6f90067b5f5041186b', 'hex')))
 ON CONFLICT DO NOTHING;
+
+-- The demo platform admin key (for /v1/admin):
+-- rfp_d0000000000040008000000000000001_fcbdb330092b7eb870213a375b6b6fd6bccfa44d6d64b259e95adda07c20c963
+INSERT INTO platform_keys (id, name, secret_hash) VALUES
+    ('d0000000-0000-4000-8000-000000000001', 'demo platform key',
+     sha256(decode('fcbdb330092b7eb870213a375b6b6fd6bccfa44d6d64b259e95adda07c20c963', 'hex')))
+ON CONFLICT DO NOTHING;

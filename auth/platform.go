@@ -1,0 +1,148 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rowfence/rowfence/db"
+)
+
+// A platform admin key reads rfp_<key id: 32 hex>_<secret: 64 hex>. It
+// carries no tenant: it opens /v1/admin, never a tenant's data, and no
+// tenant credential opens /v1/admin.
+const (
+	platformKeyPrefix = "rfp_"
+	platformKeyLen    = len(platformKeyPrefix) + 32 + 1 + 64
+)
+
+// PlatformKey is a parsed platform admin key.
+type PlatformKey struct {
+	ID     uuid.UUID
+	Secret [32]byte
+}
+
+// NewPlatformKey makes a new random platform admin key.
+func NewPlatformKey() (PlatformKey, error) {
+	var k PlatformKey
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return k, err
+	}
+	k.ID = id
+	_, err = rand.Read(k.Secret[:])
+	return k, err
+}
+
+func (k PlatformKey) String() string {
+	return platformKeyPrefix + hex.EncodeToString(k.ID[:]) + "_" + hex.EncodeToString(k.Secret[:])
+}
+
+// Hash is what platform_keys.secret_hash stores.
+func (k PlatformKey) Hash() []byte {
+	h := sha256.Sum256(k.Secret[:])
+	return h[:]
+}
+
+// ParsePlatformKey reads a key in exactly the form String writes.
+func ParsePlatformKey(s string) (PlatformKey, error) {
+	var k PlatformKey
+	if len(s) != platformKeyLen || !strings.HasPrefix(s, platformKeyPrefix) || s[len(platformKeyPrefix)+32] != '_' {
+		return k, ErrMalformed
+	}
+	rest := s[len(platformKeyPrefix):]
+	if !decodeHex(k.ID[:], rest[:32]) || !decodeHex(k.Secret[:], rest[33:]) || k.ID == uuid.Nil {
+		return PlatformKey{}, ErrMalformed
+	}
+	return k, nil
+}
+
+// IssuePlatformKey stores a new platform admin key and returns it (shown once).
+func IssuePlatformKey(ctx context.Context, q *db.Queries, name string) (db.PlatformKey, string, error) {
+	k, err := NewPlatformKey()
+	if err != nil {
+		return db.PlatformKey{}, "", err
+	}
+	row, err := q.PlatformKeyCreate(ctx, db.PlatformKeyCreateParams{ID: k.ID, Name: name, SecretHash: k.Hash()})
+	return row, k.String(), err
+}
+
+// Platform verifies platform admin keys against platform_keys, through the
+// platform role's pool, caching answers for the TTL (the bound on
+// revocation, as for tenant keys).
+type Platform struct {
+	pool *pgxpool.Pool
+	ttl  time.Duration
+	now  func() time.Time
+
+	mu      sync.Mutex
+	entries map[uuid.UUID]platformEntry
+}
+
+type platformEntry struct {
+	found, revoked bool
+	hash           []byte
+	until          time.Time
+}
+
+// NewPlatform verifies platform keys through pool (rowfence_platform's).
+func NewPlatform(pool *pgxpool.Pool, ttl time.Duration) *Platform {
+	return &Platform{pool: pool, ttl: ttl, now: time.Now, entries: map[uuid.UUID]platformEntry{}}
+}
+
+// Verify returns the id of the platform key cred, or ErrInvalid.
+func (p *Platform) Verify(ctx context.Context, cred string) (uuid.UUID, error) {
+	k, err := ParsePlatformKey(cred)
+	if err != nil {
+		return uuid.Nil, invalid("not a platform admin key")
+	}
+	now := p.now()
+	p.mu.Lock()
+	e, ok := p.entries[k.ID]
+	p.mu.Unlock()
+	if !ok || !now.Before(e.until) {
+		row, err := db.New(p.pool).PlatformKeyGet(ctx, k.ID)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			e = platformEntry{}
+		case err != nil:
+			return uuid.Nil, db.MapError(err)
+		default:
+			e = platformEntry{found: true, revoked: row.RevokedAt != nil, hash: row.SecretHash}
+			if !e.revoked && subtle.ConstantTimeCompare(e.hash, k.Hash()) == 1 &&
+				(row.LastUsedAt == nil || now.Sub(*row.LastUsedAt) > touchEvery) {
+				if err := db.New(p.pool).PlatformKeyTouch(ctx, k.ID); err != nil {
+					return uuid.Nil, db.MapError(err)
+				}
+			}
+		}
+		if p.ttl > 0 {
+			e.until = now.Add(p.ttl)
+			p.mu.Lock()
+			if len(p.entries) >= maxCached {
+				clear(p.entries)
+			}
+			p.entries[k.ID] = e
+			p.mu.Unlock()
+		}
+	}
+	switch {
+	case !e.found:
+		return uuid.Nil, invalid("unknown platform key %s", k.ID)
+	case subtle.ConstantTimeCompare(e.hash, k.Hash()) != 1:
+		return uuid.Nil, invalid("wrong secret for platform key %s", k.ID)
+	case e.revoked:
+		return uuid.Nil, invalid("platform key %s is revoked", k.ID)
+	}
+	return k.ID, nil
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/lifecycle"
+	"github.com/rowfence/rowfence/tenancy"
+)
+
+// runTenantLifecycle: suspend, activate, delete [--grace], purge, export and
+// import, as the migrating role (its connections act as rowfence_owner).
+func runTenantLifecycle(ctx context.Context, action string, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var slug, out, name string
+	var grace time.Duration
+	if action != "purge" {
+		fs.StringVar(&slug, "slug", "", "the tenant (required)")
+	}
+	switch action {
+	case "delete":
+		fs.DurationVar(&grace, "grace", 0, "keep the data this long (refusing the tenant's requests) before the purge deletes it, e.g. 72h; 0 deletes now")
+	case "export":
+		fs.StringVar(&out, "out", "-", "file to write (- for stdout)")
+	case "import":
+		fs.StringVar(&name, "name", "", "display name when the import creates the tenant (default: the exported one)")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	var file string
+	switch {
+	case action == "import" && fs.NArg() != 1:
+		return usageError{"tenant import: give the export file: rowfence tenant import --slug T FILE"}
+	case action == "import":
+		file = fs.Arg(0)
+	case fs.NArg() > 0:
+		return usageError{fmt.Sprintf("tenant %s: unexpected argument %q", action, fs.Arg(0))}
+	}
+	if action != "purge" && !tenancy.ValidSlug(slug) {
+		return usageError{"tenant " + action + ": --slug must be a tenant slug"}
+	}
+	if grace < 0 {
+		return usageError{"tenant delete: --grace must not be negative"}
+	}
+	pool, err := connectAdminPool(ctx, getenv, "tenant administration connects as the migrating role")
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+
+	switch action {
+	case "purge":
+		purged, err := lifecycle.PurgeDue(ctx, pool)
+		if err != nil {
+			return fmt.Errorf("tenant purge: %w", err)
+		}
+		if purged == nil {
+			purged = []string{}
+		}
+		return enc.Encode(map[string]any{"purged": purged})
+	case "export":
+		w := stdout
+		if out != "-" {
+			f, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+			if err != nil {
+				return fmt.Errorf("tenant export: %w", err)
+			}
+			defer f.Close()
+			w = f
+		}
+		counts, err := lifecycle.Export(ctx, pool, slug, w)
+		if errors.Is(err, lifecycle.ErrNotFound) {
+			return fmt.Errorf("tenant export: no tenant %q", slug)
+		}
+		if err != nil {
+			if out != "-" {
+				os.Remove(out) // never leave a partial export that looks whole
+			}
+			return fmt.Errorf("tenant export: %w", err)
+		}
+		fmt.Fprintf(stderr, "exported %s: %d users, %d products, %d API keys\n", slug, counts["users"], counts["products"], counts["api_keys"])
+		return nil
+	case "import":
+		f, err := os.Open(file)
+		if err != nil {
+			return fmt.Errorf("tenant import: %w", err)
+		}
+		defer f.Close()
+		imp, err := lifecycle.Import(ctx, pool, slug, name, f)
+		if err != nil {
+			return fmt.Errorf("tenant import: %w (nothing was written)", err)
+		}
+		if imp.KeysSkipped > 0 {
+			fmt.Fprintf(stderr, "%d API keys left out: they belong to the exported tenant's id, and %s has another\n", imp.KeysSkipped, slug)
+		}
+		return enc.Encode(map[string]any{"tenant": toTenantJSON(imp.Tenant), "imported": imp.Counts, "api_keys_skipped": imp.KeysSkipped})
+	}
+
+	t, err := db.New(pool).TenantBySlug(ctx, slug)
+	if err != nil {
+		return fmt.Errorf("tenant %s: no tenant %q", action, slug)
+	}
+	switch {
+	case action == "delete" && grace == 0:
+		if err := lifecycle.Delete(ctx, pool, t.ID); err != nil {
+			return fmt.Errorf("tenant delete: %w", err)
+		}
+		fmt.Fprintf(stderr, "deleted %s and every row it owned\n", slug)
+		return enc.Encode(map[string]any{"deleted": slug})
+	case action == "delete":
+		t, err = lifecycle.SetStatus(ctx, pool, t.ID, lifecycle.StatusDeleting, grace)
+	case action == "suspend":
+		t, err = lifecycle.SetStatus(ctx, pool, t.ID, lifecycle.StatusSuspended, 0)
+	default: // activate, also cancelling a pending deletion
+		t, err = lifecycle.SetStatus(ctx, pool, t.ID, lifecycle.StatusActive, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("tenant %s: %w", action, err)
+	}
+	fmt.Fprintf(stderr, "running servers apply it within TENANT_CACHE_TTL (default %s)\n", tenancy.DefaultTTL)
+	return enc.Encode(toTenantJSON(t))
+}

@@ -1,0 +1,334 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/lifecycle"
+	"github.com/rowfence/rowfence/tenancy"
+)
+
+// Platform administration: /v1/admin/…, reached only with a platform admin
+// key (rfp_…), never with a tenant's credential, and served through the
+// rowfence_platform role's own pool, the one database path that sees across
+// tenants (sql/migrations/00006_platform.sql; listed by the audit).
+
+type adminTenantJSON struct {
+	ID         uuid.UUID       `json:"id"`
+	Slug       string          `json:"slug"`
+	Name       string          `json:"name"`
+	Status     string          `json:"status"`
+	CreatedAt  time.Time       `json:"created_at"`
+	PurgeAfter *time.Time      `json:"purge_after"`
+	Limits     adminLimitsJSON `json:"limits"`
+}
+
+// adminLimitsJSON is a tenant's own limits; null is the server's default.
+type adminLimitsJSON struct {
+	RateLimit          *float64 `json:"rate_limit"`
+	RateBurst          *int32   `json:"rate_burst"`
+	MaxConcurrency     *int32   `json:"max_concurrency"`
+	StatementTimeoutMs *int32   `json:"statement_timeout_ms"`
+}
+
+// tenantLimitsIO is a PATCH of a tenant's own limits: null clears one.
+type tenantLimitsIO struct {
+	RateLimit          optional[float64] `json:"rate_limit"`
+	RateBurst          optional[int32]   `json:"rate_burst"`
+	MaxConcurrency     optional[int32]   `json:"max_concurrency"`
+	StatementTimeoutMs optional[int32]   `json:"statement_timeout_ms"`
+}
+
+func toAdminTenant(t db.Tenant) adminTenantJSON {
+	return adminTenantJSON{ID: t.ID, Slug: t.Slug, Name: t.Name, Status: t.Status, CreatedAt: t.CreatedAt.UTC(),
+		PurgeAfter: utcPtr(t.PurgeAfter), Limits: adminLimitsJSON{t.RateLimit, t.RateBurst, t.MaxConcurrency, t.StatementTimeoutMs}}
+}
+
+// requirePlatform lets only a valid platform admin key through.
+func (s *server) requirePlatform(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Add("Vary", "Authorization")
+		authz := r.Header.Values("Authorization")
+		cred, ok := "", false
+		if len(authz) == 1 {
+			cred, ok = auth.BearerCredential(authz[0])
+		}
+		if !ok {
+			s.unauthorized(w, r, "", "send Authorization: Bearer <platform admin key>")
+			return
+		}
+		if _, err := s.platform.Verify(r.Context(), cred); err != nil {
+			if errors.Is(err, auth.ErrInvalid) {
+				infoFrom(r).authErr = err.Error()
+				s.unauthorized(w, r, "invalid_token", "not a valid platform admin key")
+				return
+			}
+			s.dbError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) adminRoutes(mux interface {
+	Handle(string, http.Handler)
+}) {
+	a := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requirePlatform(h)) }
+	a("GET /v1/admin/tenants", s.adminListTenants)
+	a("POST /v1/admin/tenants", s.adminCreateTenant)
+	a("GET /v1/admin/tenants/{id}", s.adminGetTenant)
+	a("PATCH /v1/admin/tenants/{id}", s.adminPatchTenant)
+	a("DELETE /v1/admin/tenants/{id}", s.adminDeleteTenant)
+}
+
+func (s *server) adminListTenants(w http.ResponseWriter, r *http.Request) {
+	limit, cursor, detail := parseListQuery(r.URL.RawQuery)
+	if detail != "" {
+		writeProblem(w, r, probBadRequest, detail)
+		return
+	}
+	after := firstPage
+	if cursor != "" {
+		p, err := s.cursors.decode(uuid.Nil, "admin/tenants", cursor)
+		if err != nil {
+			writeProblem(w, r, probInvalidCursor, err.Error())
+			return
+		}
+		after = p
+	}
+	rows, err := db.New(s.platformPool).TenantPage(r.Context(), db.TenantPageParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: int32(limit + 1)})
+	if err != nil {
+		s.dbError(w, r, db.MapError(err))
+		return
+	}
+	page := listPage[adminTenantJSON]{Items: make([]adminTenantJSON, 0, min(len(rows), limit))}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[limit-1]
+		next := s.cursors.encode(uuid.Nil, "admin/tenants", position{CreatedAt: last.CreatedAt, ID: last.ID})
+		page.NextCursor = &next
+	}
+	for _, t := range rows {
+		page.Items = append(page.Items, toAdminTenant(t))
+	}
+	encode(w, http.StatusOK, page)
+}
+
+// adminTenant reads the {id} tenant, answering 400 or 404 itself.
+func (s *server) adminTenant(w http.ResponseWriter, r *http.Request) (db.Tenant, bool) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return db.Tenant{}, false
+	}
+	t, err := db.New(s.platformPool).TenantGet(r.Context(), id)
+	if err != nil {
+		s.dbError(w, r, db.MapError(err))
+		return db.Tenant{}, false
+	}
+	return t, true
+}
+
+func (s *server) adminGetTenant(w http.ResponseWriter, r *http.Request) {
+	if t, ok := s.adminTenant(w, r); ok {
+		encode(w, http.StatusOK, toAdminTenant(t))
+	}
+}
+
+// adminTenantCreateBody is POST /v1/admin/tenants: onboarding.
+type adminTenantCreateBody struct {
+	Slug       *string `json:"slug"`
+	Name       *string `json:"name"`
+	AdminEmail *string `json:"admin_email"`
+	AdminName  *string `json:"admin_name"`
+}
+
+func (b adminTenantCreateBody) valid() fieldErrors {
+	fe := fieldErrors{}
+	if checkRequired(fe, "slug", b.Slug) && !tenancy.ValidSlug(*b.Slug) {
+		fe.add("slug", "must be 3-63 characters of a-z, 0-9 and -, starting and ending with a letter or digit")
+	}
+	if checkRequired(fe, "name", b.Name) {
+		checkText(fe, "name", *b.Name, 1, 200, false)
+	}
+	if checkRequired(fe, "admin_email", b.AdminEmail) {
+		sub := fieldErrors{}
+		checkEmail(sub, *b.AdminEmail)
+		if len(sub) > 0 {
+			fe.add("admin_email", sub["email"])
+		}
+	}
+	if b.AdminName != nil {
+		checkText(fe, "admin_name", *b.AdminName, 1, 200, false)
+	}
+	return fe
+}
+
+func (s *server) adminCreateTenant(w http.ResponseWriter, r *http.Request) {
+	in, ok := decodeValid[adminTenantCreateBody](w, r, "application/json")
+	if !ok {
+		return
+	}
+	t := lifecycle.Tenant{Slug: *in.Slug, Name: *in.Name, AdminEmail: *in.AdminEmail}
+	if in.AdminName != nil {
+		t.AdminName = *in.AdminName
+	}
+	o, err := lifecycle.Onboard(r.Context(), s.platformPool, t)
+	switch {
+	case errors.Is(err, lifecycle.ErrSlugTaken):
+		writeProblemBody(w, r, Problem{Type: problemURNPrefix + probConflict.slug, Title: probConflict.title, Status: probConflict.status,
+			Detail: "a tenant with this slug exists", Errors: []FieldError{{Field: "slug", Detail: "is taken"}}})
+		return
+	case err != nil:
+		s.dbError(w, r, err)
+		return
+	}
+	key := apiKeys.render(o.KeyRow)
+	key.Key = o.Key
+	w.Header().Set("Location", "/v1/admin/tenants/"+o.Tenant.ID.String())
+	encode(w, http.StatusCreated, struct {
+		adminTenantJSON
+		Admin  userJSON   `json:"admin"`
+		APIKey apiKeyJSON `json:"api_key"`
+	}{toAdminTenant(o.Tenant), users.render(o.Admin), key})
+}
+
+// adminTenantPatchBody is PATCH /v1/admin/tenants/{id}: rename, suspend or
+// reactivate (which also cancels a pending deletion), and set or clear
+// (null) the tenant's own limits.
+type adminTenantPatchBody struct {
+	Name   optional[string] `json:"name"`
+	Status optional[string] `json:"status"`
+	Limits *tenantLimitsIO  `json:"limits"`
+}
+
+func (b adminTenantPatchBody) valid() fieldErrors {
+	fe := fieldErrors{}
+	any := b.Limits != nil
+	if checkPatch(fe, "name", b.Name) {
+		any = true
+		checkText(fe, "name", b.Name.Value, 1, 200, false)
+	}
+	if checkPatch(fe, "status", b.Status) {
+		any = true
+		if b.Status.Value != lifecycle.StatusActive && b.Status.Value != lifecycle.StatusSuspended {
+			fe.add("status", "must be active or suspended (DELETE marks a tenant for deletion)")
+		}
+	}
+	if l := b.Limits; l != nil {
+		if l.RateLimit.Set && !l.RateLimit.Null && !(l.RateLimit.Value > 0 && l.RateLimit.Value <= 1e6) {
+			fe.add("limits.rate_limit", "must be above 0 and at most 1000000 requests per second, or null")
+		}
+		for _, c := range []struct {
+			name   string
+			v      optional[int32]
+			lo, hi int32
+		}{{"rate_burst", l.RateBurst, 1, 1000000}, {"max_concurrency", l.MaxConcurrency, 1, 10000}, {"statement_timeout_ms", l.StatementTimeoutMs, 1, 3600000}} {
+			if c.v.Set && !c.v.Null && (c.v.Value < c.lo || c.v.Value > c.hi) {
+				fe.add("limits."+c.name, "must be from "+strconv.Itoa(int(c.lo))+" to "+strconv.Itoa(int(c.hi))+", or null")
+			}
+		}
+	}
+	if !any && len(fe) == 0 {
+		fe.add("", "send at least one of name, status, limits")
+	}
+	return fe
+}
+
+// merge applies a PATCH field to a current value: absent keeps, null clears.
+func merge[T any](cur *T, o optional[T]) *T {
+	switch {
+	case !o.Set:
+		return cur
+	case o.Null:
+		return nil
+	default:
+		v := o.Value
+		return &v
+	}
+}
+
+func (s *server) adminPatchTenant(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.adminTenant(w, r)
+	if !ok {
+		return
+	}
+	in, ok := decodeValid[adminTenantPatchBody](w, r, "application/json", "application/merge-patch+json")
+	if !ok {
+		return
+	}
+	err := pgx.BeginFunc(r.Context(), s.platformPool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		var err error
+		if in.Name.Set || in.Status.Set {
+			if t, err = q.TenantUpdate(r.Context(), db.TenantUpdateParams{ID: t.ID, Name: in.Name.ptr(), Status: in.Status.ptr()}); err != nil {
+				return err
+			}
+		}
+		if l := in.Limits; l != nil {
+			t, err = q.TenantSetLimits(r.Context(), db.TenantSetLimitsParams{Slug: t.Slug,
+				RateLimit: merge(t.RateLimit, l.RateLimit), RateBurst: merge(t.RateBurst, l.RateBurst),
+				MaxConcurrency: merge(t.MaxConcurrency, l.MaxConcurrency), StatementTimeoutMs: merge(t.StatementTimeoutMs, l.StatementTimeoutMs)})
+		}
+		return err
+	})
+	if err != nil {
+		s.dbError(w, r, db.MapError(err))
+		return
+	}
+	s.resolver.Forget(t.ID, t.Slug)
+	encode(w, http.StatusOK, toAdminTenant(t))
+}
+
+// adminDeleteTenant deletes a tenant and every row it owns now (204), or,
+// with ?grace=<duration>, marks it for deletion after that long (202): its
+// requests are refused at once, and the purge deletes it when the grace
+// period is over unless it is reactivated first.
+func (s *server) adminDeleteTenant(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.adminTenant(w, r)
+	if !ok {
+		return
+	}
+	var grace time.Duration
+	for name, vs := range r.URL.Query() {
+		if name != "grace" || len(vs) != 1 {
+			writeProblem(w, r, probBadRequest, "DELETE takes one query parameter, grace (a duration such as 72h)")
+			return
+		}
+		d, err := time.ParseDuration(vs[0])
+		if err != nil || d < 0 || d > 365*24*time.Hour {
+			writeProblem(w, r, probBadRequest, "grace must be a duration from 0s to 8760h, such as 72h")
+			return
+		}
+		grace = d
+	}
+	defer s.resolver.Forget(t.ID, t.Slug)
+	if grace == 0 {
+		if err := lifecycle.Delete(r.Context(), s.platformPool, t.ID); err != nil {
+			s.adminError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	marked, err := lifecycle.SetStatus(r.Context(), s.platformPool, t.ID, lifecycle.StatusDeleting, grace)
+	if err != nil {
+		s.adminError(w, r, err)
+		return
+	}
+	encode(w, http.StatusAccepted, toAdminTenant(marked))
+}
+
+func (s *server) adminError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, lifecycle.ErrNotFound) {
+		err = db.ErrNotFound
+	}
+	s.dbError(w, r, err)
+}

@@ -1,0 +1,114 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/httpapi"
+)
+
+// setupPlatform serves with /v1/admin on (through rowfence_platform's pool)
+// and returns a platform admin key.
+func setupPlatform(t *testing.T) (*testBundle, string) {
+	t.Helper()
+	var platformKey string
+	b := setupWith(t, func(b *testBundle, c *httpapi.Config) {
+		p := b.tdb.PlatformPool(t)
+		c.PlatformPool, c.Platform = p, auth.NewPlatform(p, 0)
+		_, key, err := auth.IssuePlatformKey(context.Background(), db.New(p), "test")
+		require.NoError(t, err)
+		platformKey = key
+	})
+	return b, platformKey
+}
+
+func TestPlatformAdministration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, pk := setupPlatform(t)
+	admin := bearer(pk)
+
+	// Tenant credentials never open /v1/admin, and platform keys never open a tenant.
+	b.call(t, "GET", "/v1/admin/tenants", "", "", "Authorization", "").requireStatus(t, 401)
+	b.call(t, "GET", "/v1/admin/tenants", "", "", bearer(b.keys["acme"])...).requireStatus(t, 401)
+	forged := pk[:len(pk)-1] + map[bool]string{true: "1", false: "0"}[pk[len(pk)-1] == '0']
+	b.call(t, "GET", "/v1/admin/tenants", "", "", bearer(forged)...).requireStatus(t, 401)
+	b.call(t, "GET", "/v1/products", "acme", "", admin...).requireStatus(t, 401)
+
+	list := b.call(t, "GET", "/v1/admin/tenants", "", "", admin...).requireStatus(t, 200)
+	require.Len(t, list.body["items"], 2)
+
+	// Onboarding in one transaction: tenant, first admin, first key.
+	made := b.call(t, "POST", "/v1/admin/tenants", "", `{"slug":"initech","name":"Initech","admin_email":"bill@initech.example"}`, admin...).requireStatus(t, 201)
+	id := made.body["id"].(string)
+	key := made.body["api_key"].(map[string]any)["key"].(string)
+	require.Equal(t, "active", made.body["status"])
+	require.Equal(t, "admin", made.body["admin"].(map[string]any)["role"])
+	me := b.call(t, "GET", "/v1/me", "initech", "", bearer(key)...).requireStatus(t, 200)
+	require.Equal(t, "admin", me.body["role"])
+	b.call(t, "POST", "/v1/admin/tenants", "", `{"slug":"initech","name":"Again","admin_email":"x@initech.example"}`, admin...).requireStatus(t, 409)
+	for _, body := range []string{`{}`, `{"slug":"Bad Slug","name":"x","admin_email":"a@b.example"}`,
+		`{"slug":"okay","name":"","admin_email":"a@b.example"}`, `{"slug":"okay","name":"x","admin_email":"nope"}`} {
+		b.call(t, "POST", "/v1/admin/tenants", "", body, admin...).requireStatus(t, 422)
+	}
+	var users int
+	require.NoError(t, b.admin.QueryRow(ctx, "select count(*) from users where email like '%@b.example'").Scan(&users))
+	require.Zero(t, users, "refused onboardings leave nothing")
+
+	// Suspension and reactivation.
+	s := b.call(t, "PATCH", "/v1/admin/tenants/"+id, "", `{"status":"suspended"}`, admin...).requireStatus(t, 200)
+	require.Equal(t, "suspended", s.body["status"])
+	r := b.call(t, "GET", "/v1/products", "initech", "", bearer(key)...).requireStatus(t, 403)
+	require.Equal(t, "tenant-suspended", r.problemType(t))
+	b.call(t, "PATCH", "/v1/admin/tenants/"+id, "", `{"status":"active"}`, admin...).requireStatus(t, 200)
+	b.call(t, "GET", "/v1/products", "initech", "", bearer(key)...).requireStatus(t, 200)
+	b.call(t, "PATCH", "/v1/admin/tenants/"+id, "", `{"status":"deleting"}`, admin...).requireStatus(t, 422)
+
+	// Limits: set, then cleared with null.
+	l := b.call(t, "PATCH", "/v1/admin/tenants/"+id, "", `{"limits":{"rate_limit":5,"statement_timeout_ms":2000}}`, admin...).requireStatus(t, 200)
+	require.Equal(t, map[string]any{"rate_limit": 5.0, "rate_burst": nil, "max_concurrency": nil, "statement_timeout_ms": 2000.0}, l.body["limits"])
+	l = b.call(t, "PATCH", "/v1/admin/tenants/"+id, "", `{"limits":{"rate_limit":null},"name":"Initech Inc"}`, admin...).requireStatus(t, 200)
+	require.Nil(t, l.body["limits"].(map[string]any)["rate_limit"])
+	require.EqualValues(t, 2000, l.body["limits"].(map[string]any)["statement_timeout_ms"])
+	require.Equal(t, "Initech Inc", l.body["name"])
+	b.call(t, "PATCH", "/v1/admin/tenants/"+id, "", `{"limits":{"rate_burst":0}}`, admin...).requireStatus(t, 422)
+
+	// Deletion with a grace period: refused at once, data kept, reactivation cancels it.
+	d := b.call(t, "DELETE", "/v1/admin/tenants/"+id+"?grace=72h", "", "", admin...).requireStatus(t, 202)
+	require.Equal(t, "deleting", d.body["status"])
+	require.NotNil(t, d.body["purge_after"])
+	r = b.call(t, "GET", "/v1/products", "initech", "", bearer(key)...).requireStatus(t, 403)
+	require.Contains(t, r.body["detail"], "being deleted")
+	b.call(t, "PATCH", "/v1/admin/tenants/"+id, "", `{"status":"active"}`, admin...).requireStatus(t, 200)
+	b.call(t, "GET", "/v1/me", "initech", "", bearer(key)...).requireStatus(t, 200)
+	b.call(t, "DELETE", "/v1/admin/tenants/"+id+"?grace=soon", "", "", admin...).requireStatus(t, 400)
+	b.call(t, "DELETE", "/v1/admin/tenants/"+id+"?other=1", "", "", admin...).requireStatus(t, 400)
+
+	// Deletion now: every row gone, the others untouched.
+	var before int
+	require.NoError(t, b.admin.QueryRow(ctx, "select count(*) from users where tenant_id <> $1", id).Scan(&before))
+	b.call(t, "DELETE", "/v1/admin/tenants/"+id, "", "", admin...).requireStatus(t, 204)
+	b.call(t, "GET", "/v1/admin/tenants/"+id, "", "", admin...).requireStatus(t, 404)
+	b.call(t, "DELETE", "/v1/admin/tenants/"+id, "", "", admin...).requireStatus(t, 404)
+	b.call(t, "GET", "/v1/me", "initech", "", bearer(key)...).requireStatus(t, 401)
+	var left, after int
+	require.NoError(t, b.admin.QueryRow(ctx, "select (select count(*) from users where tenant_id = $1) + (select count(*) from api_keys where tenant_id = $1)", id).Scan(&left))
+	require.NoError(t, b.admin.QueryRow(ctx, "select count(*) from users where tenant_id <> $1", id).Scan(&after))
+	require.Zero(t, left)
+	require.Equal(t, before, after)
+	b.call(t, "GET", "/v1/admin/tenants/"+uuid.NewString(), "", "", admin...).requireStatus(t, 404)
+	b.call(t, "GET", "/v1/admin/tenants/nope", "", "", admin...).requireStatus(t, 400)
+
+	// Paging.
+	page := b.call(t, "GET", "/v1/admin/tenants?limit=1", "", "", admin...).requireStatus(t, 200)
+	next := page.body["next_cursor"].(string)
+	page2 := b.call(t, "GET", "/v1/admin/tenants?limit=1&cursor="+next, "", "", admin...).requireStatus(t, 200)
+	require.NotEqual(t, page.body["items"], page2.body["items"])
+	b.call(t, "GET", fmt.Sprintf("/v1/products?cursor=%s", next), "acme", "").requireStatus(t, 400)
+}

@@ -1,0 +1,79 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/tenancy"
+)
+
+// Statuses a tenant can have (tenants.status).
+const (
+	StatusActive    = tenancy.StatusActive
+	StatusSuspended = tenancy.StatusSuspended
+	// StatusDeleting: marked for deletion; its requests are refused, its
+	// data kept until purge_after, when PurgeDue deletes it. Setting the
+	// status back to active before then cancels the deletion.
+	StatusDeleting = "deleting"
+)
+
+// ErrNotFound: no such tenant.
+var ErrNotFound = errors.New("no such tenant")
+
+// q runs the registry queries on the pool (rowfence_platform's, or the
+// migrating role's from the CLI).
+func q(pool db.DBTX) *db.Queries { return db.New(pool) }
+
+func notFound(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	return db.MapError(err)
+}
+
+// SetStatus suspends (StatusSuspended), reactivates (StatusActive) or marks
+// a tenant for deletion after grace (StatusDeleting). Running servers apply
+// it within TENANT_CACHE_TTL.
+func SetStatus(ctx context.Context, pool db.DBTX, id uuid.UUID, status string, grace time.Duration) (db.Tenant, error) {
+	p := db.TenantUpdateParams{ID: id, Status: &status}
+	if status == StatusDeleting {
+		at := time.Now().Add(grace)
+		p.PurgeAfter = &at
+	}
+	t, err := q(pool).TenantUpdate(ctx, p)
+	return t, notFound(err)
+}
+
+// Delete deletes a tenant now, and with it every row it owns in every tenant
+// table (their foreign keys to tenants cascade). Other tenants' rows are
+// not touched: TestDeleteRemovesOnlyThatTenant counts every table.
+func Delete(ctx context.Context, pool db.DBTX, id uuid.UUID) error {
+	_, err := q(pool).TenantDelete(ctx, id)
+	return notFound(err)
+}
+
+// PurgeDue deletes every tenant whose grace period is over and returns
+// their slugs. It is the deletion job; serve runs it periodically.
+func PurgeDue(ctx context.Context, pool db.DBTX) ([]string, error) {
+	var purged []string
+	for {
+		due, err := q(pool).TenantPurgeDue(ctx)
+		if err != nil {
+			return purged, db.MapError(err)
+		}
+		if len(due) == 0 {
+			return purged, nil
+		}
+		for _, t := range due {
+			if err := Delete(ctx, pool, t.ID); err != nil && !errors.Is(err, ErrNotFound) {
+				return purged, err
+			}
+			purged = append(purged, t.Slug)
+		}
+	}
+}
