@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -550,4 +551,103 @@ func TestServeMetricsListener(t *testing.T) {
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, 404, res.StatusCode, "not on the API listener without METRICS_TOKEN")
+}
+
+// The lifecycle from the command line: suspend, activate, export, delete,
+// import, delete with a grace period and purge; and platform admin keys.
+func TestTenantLifecycleCommands(t *testing.T) {
+	t.Parallel()
+	tdb := pgtest.New(t)
+	env := map[string]string{"DATABASE_URL": tdb.AdminURL}
+	for _, slug := range []string{"acme", "globex"} {
+		_, err := runCmd(t, env, "tenant", "create", "--slug", slug, "--name", slug, "--admin-email", "a@"+slug+".example")
+		require.NoError(t, err)
+	}
+	out, err := runCmd(t, env, "tenant", "suspend", "--slug", "acme")
+	require.NoError(t, err)
+	require.Contains(t, out, `"status": "suspended"`)
+	out, err = runCmd(t, env, "tenant", "activate", "--slug", "acme")
+	require.NoError(t, err)
+	require.Contains(t, out, `"status": "active"`)
+
+	file := t.TempDir() + "/acme.jsonl"
+	_, err = runCmd(t, env, "tenant", "export", "--slug", "acme", "--out", file)
+	require.NoError(t, err)
+	_, err = runCmd(t, env, "tenant", "export", "--slug", "acme", "--out", file)
+	require.Error(t, err, "an export never overwrites a file")
+	raw, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.NotContains(t, string(raw), "globex", "as the superuser too, an export holds one tenant")
+	_, err = runCmd(t, env, "tenant", "delete", "--slug", "acme")
+	require.NoError(t, err)
+	out, err = runCmd(t, env, "tenant", "import", "--slug", "acme", file)
+	require.NoError(t, err, out)
+	require.Contains(t, out, `"users": 1`)
+	_, err = runCmd(t, env, "tenant", "import", "--slug", "acme", file)
+	require.ErrorContains(t, err, "not empty")
+	require.NoError(t, os.WriteFile(file+".cut", raw[:len(raw)/2], 0o600))
+	_, err = runCmd(t, env, "tenant", "import", "--slug", "initech", file+".cut")
+	require.ErrorContains(t, err, "not a valid rowfence tenant export")
+
+	out, err = runCmd(t, env, "tenant", "delete", "--slug", "globex", "--grace", "1h")
+	require.NoError(t, err)
+	require.Contains(t, out, `"status": "deleting"`)
+	out, err = runCmd(t, env, "tenant", "purge")
+	require.NoError(t, err)
+	require.Contains(t, out, `"purged": []`, "still in its grace period")
+	_, err = tdb.AdminPool(t).Exec(context.Background(), "update tenants set purge_after = now() - interval '1 second' where slug = 'globex'")
+	require.NoError(t, err)
+	out, err = runCmd(t, env, "tenant", "purge")
+	require.NoError(t, err)
+	require.Contains(t, out, `"globex"`)
+
+	for _, bad := range [][]string{{"suspend"}, {"delete", "--slug", "acme", "--grace", "-1h"}, {"import", "--slug", "acme"}, {"export", "--slug", "ACME"}} {
+		_, err := runCmd(t, env, append([]string{"tenant"}, bad...)...)
+		require.Equal(t, 2, exitCode(err), "%v: %v", bad, err)
+	}
+
+	out, err = runCmd(t, env, "admin", "key", "create", "--name", "ops")
+	require.NoError(t, err)
+	var k struct{ ID, Key string }
+	require.NoError(t, json.Unmarshal([]byte(out), &k))
+	require.True(t, strings.HasPrefix(k.Key, "rfp_"))
+	out, err = runCmd(t, env, "admin", "key", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, k.ID)
+	require.NotContains(t, out, k.Key[len(k.Key)-64:])
+	_, err = runCmd(t, env, "admin", "key", "revoke", "--id", k.ID)
+	require.NoError(t, err)
+	_, err = runCmd(t, env, "admin", "rotate")
+	require.Equal(t, 2, exitCode(err))
+}
+
+// serve with a platform pool: /v1/admin works with a platform key, and the
+// deletion loop purges a tenant whose grace period is over.
+func TestServePlatformAdministration(t *testing.T) {
+	t.Parallel()
+	tdb := pgtest.New(t)
+	env := map[string]string{"DATABASE_URL": tdb.AdminURL}
+	out, err := runCmd(t, env, "admin", "key", "create")
+	require.NoError(t, err)
+	var k struct{ Key string }
+	require.NoError(t, json.Unmarshal([]byte(out), &k))
+	_, err = runCmd(t, env, "tenant", "create", "--slug", "doomed", "--name", "Doomed", "--admin-email", "a@doomed.example")
+	require.NoError(t, err)
+	base, logs, _ := startServer(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL, "PLATFORM_DATABASE_URL": tdb.PlatformURL,
+		"PURGE_INTERVAL": "100ms"}, "serve")
+	req, err := http.NewRequest("POST", base+"/v1/admin/tenants", strings.NewReader(`{"slug":"fresh","name":"Fresh","admin_email":"a@fresh.example"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+k.Key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 201, res.StatusCode)
+
+	_, err = tdb.AdminPool(t).Exec(context.Background(), "update tenants set status = 'deleting', purge_after = now() where slug = 'doomed'")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "tenant purged") }, 10*time.Second, 50*time.Millisecond)
+	var n int
+	require.NoError(t, tdb.AdminPool(t).QueryRow(context.Background(), "select count(*) from tenants where slug = 'doomed'").Scan(&n))
+	require.Zero(t, n)
 }
