@@ -69,6 +69,11 @@ var Accepted = []Exception{
 		Reason: "reads a verified credential's tenant (or a signed token's tenant claim) before any tenant context exists: one exact id or slug, at most one row of (id, slug, status, limits), search_path pinned, EXECUTE granted to rowfence_app and rowfence_platform only",
 	},
 	{
+		Check:  "security-definer",
+		Object: "public.enqueue_export()",
+		Reason: "trigger on exports: enqueues the River job for the row its caller just inserted under its own tenant's setting (the app role has no access to River's schema); takes nothing but NEW, search_path pinned, callable by no one directly",
+	},
+	{
 		Check:  "cross-tenant-role",
 		Object: "rowfence_platform",
 		Reason: "platform administration (sql/migrations/00006_platform.sql): creates, suspends and deletes tenants and holds the platform keys; reached only with a platform admin key, never with a tenant's credential; bound by RLS in every tenant table like any role",

@@ -85,6 +85,174 @@ func (q *Queries) APIKeyImport(ctx context.Context, arg APIKeyImportParams) (int
 	return result.RowsAffected(), nil
 }
 
+const exportContent = `-- name: ExportContent :one
+SELECT status, content FROM exports WHERE id = $1
+`
+
+type ExportContentRow struct {
+	Status  string
+	Content []byte
+}
+
+func (q *Queries) ExportContent(ctx context.Context, id uuid.UUID) (ExportContentRow, error) {
+	row := q.db.QueryRow(ctx, exportContent, id)
+	var i ExportContentRow
+	err := row.Scan(&i.Status, &i.Content)
+	return i, err
+}
+
+const exportCreate = `-- name: ExportCreate :one
+INSERT INTO exports (requested_by) VALUES ($1)
+RETURNING id, requested_by, status, error, counts, created_at, finished_at
+`
+
+type ExportCreateRow struct {
+	ID          uuid.UUID
+	RequestedBy uuid.UUID
+	Status      string
+	Error       string
+	Counts      []byte
+	CreatedAt   time.Time
+	FinishedAt  *time.Time
+}
+
+func (q *Queries) ExportCreate(ctx context.Context, requestedBy uuid.UUID) (ExportCreateRow, error) {
+	row := q.db.QueryRow(ctx, exportCreate, requestedBy)
+	var i ExportCreateRow
+	err := row.Scan(
+		&i.ID,
+		&i.RequestedBy,
+		&i.Status,
+		&i.Error,
+		&i.Counts,
+		&i.CreatedAt,
+		&i.FinishedAt,
+	)
+	return i, err
+}
+
+const exportFail = `-- name: ExportFail :exec
+UPDATE exports SET status = $1, error = $2, finished_at = CASE WHEN $1 = 'failed' THEN now() END WHERE id = $3
+`
+
+type ExportFailParams struct {
+	Status string
+	Error  string
+	ID     uuid.UUID
+}
+
+func (q *Queries) ExportFail(ctx context.Context, arg ExportFailParams) error {
+	_, err := q.db.Exec(ctx, exportFail, arg.Status, arg.Error, arg.ID)
+	return err
+}
+
+const exportFinish = `-- name: ExportFinish :exec
+UPDATE exports SET status = 'done', content = $1, counts = $2, error = '', finished_at = now() WHERE id = $3
+`
+
+type ExportFinishParams struct {
+	Content []byte
+	Counts  []byte
+	ID      uuid.UUID
+}
+
+func (q *Queries) ExportFinish(ctx context.Context, arg ExportFinishParams) error {
+	_, err := q.db.Exec(ctx, exportFinish, arg.Content, arg.Counts, arg.ID)
+	return err
+}
+
+const exportGet = `-- name: ExportGet :one
+SELECT id, requested_by, status, error, counts, created_at, finished_at FROM exports WHERE id = $1
+`
+
+type ExportGetRow struct {
+	ID          uuid.UUID
+	RequestedBy uuid.UUID
+	Status      string
+	Error       string
+	Counts      []byte
+	CreatedAt   time.Time
+	FinishedAt  *time.Time
+}
+
+func (q *Queries) ExportGet(ctx context.Context, id uuid.UUID) (ExportGetRow, error) {
+	row := q.db.QueryRow(ctx, exportGet, id)
+	var i ExportGetRow
+	err := row.Scan(
+		&i.ID,
+		&i.RequestedBy,
+		&i.Status,
+		&i.Error,
+		&i.Counts,
+		&i.CreatedAt,
+		&i.FinishedAt,
+	)
+	return i, err
+}
+
+const exportList = `-- name: ExportList :many
+SELECT id, requested_by, status, error, counts, created_at, finished_at FROM exports
+WHERE (created_at, id) > ($1::timestamptz, $2::uuid)
+ORDER BY created_at, id
+LIMIT $3
+`
+
+type ExportListParams struct {
+	AfterCreatedAt time.Time
+	AfterID        uuid.UUID
+	RowLimit       int32
+}
+
+type ExportListRow struct {
+	ID          uuid.UUID
+	RequestedBy uuid.UUID
+	Status      string
+	Error       string
+	Counts      []byte
+	CreatedAt   time.Time
+	FinishedAt  *time.Time
+}
+
+func (q *Queries) ExportList(ctx context.Context, arg ExportListParams) ([]ExportListRow, error) {
+	rows, err := q.db.Query(ctx, exportList, arg.AfterCreatedAt, arg.AfterID, arg.RowLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ExportListRow{}
+	for rows.Next() {
+		var i ExportListRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.RequestedBy,
+			&i.Status,
+			&i.Error,
+			&i.Counts,
+			&i.CreatedAt,
+			&i.FinishedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const exportStart = `-- name: ExportStart :one
+UPDATE exports SET status = 'running' WHERE id = $1 AND status IN ('pending', 'running') RETURNING id
+`
+
+// The export job takes its export (run under the export's own tenant).
+func (q *Queries) ExportStart(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, exportStart, id)
+	var id_2 uuid.UUID
+	err := row.Scan(&id_2)
+	return id_2, err
+}
+
 const productExport = `-- name: ProductExport :many
 SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products ORDER BY created_at, id
 `

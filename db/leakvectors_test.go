@@ -173,16 +173,17 @@ func TestVector7PrivilegesViewsFunctionsCopy(t *testing.T) {
 		  and not coalesce('security_invoker=true' = any (c.reloptions), false)`).Scan(&views))
 	require.Zero(t, views, "views must be security_invoker")
 
-	// The one SECURITY DEFINER function is tenant_lookup, with search_path pinned.
+	// The SECURITY DEFINER functions are tenant_lookup and the enqueue_export
+	// trigger, each with its search_path pinned.
 	rows, err := bundle.admin.Query(ctx, `
 		select p.proname::text, coalesce(array_to_string(p.proconfig, ','), '')
 		from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-		where p.prosecdef and n.nspname = 'public'`)
+		where p.prosecdef and n.nspname = 'public' order by p.proname`)
 	require.NoError(t, err)
 	type fn struct{ Name, Config string }
 	defs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[fn])
 	require.NoError(t, err)
-	require.Equal(t, []fn{{"tenant_lookup", "search_path=pg_catalog, pg_temp"}}, defs)
+	require.Equal(t, []fn{{"enqueue_export", "search_path=pg_catalog, pg_temp"}, {"tenant_lookup", "search_path=pg_catalog, pg_temp"}}, defs)
 	// It answers one exact key with one row, and cannot be made to list tenants.
 	for _, probe := range []string{"%", "", "tenant-a' or 'x'='x"} {
 		var n int

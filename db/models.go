@@ -23,6 +23,18 @@ type APIKey struct {
 	RevokedAt  *time.Time
 }
 
+type Export struct {
+	TenantID    uuid.UUID
+	ID          uuid.UUID
+	RequestedBy uuid.UUID
+	Status      string
+	Error       string
+	Counts      []byte
+	Content     []byte
+	CreatedAt   time.Time
+	FinishedAt  *time.Time
+}
+
 type PlatformKey struct {
 	ID         uuid.UUID
 	Name       string

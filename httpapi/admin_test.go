@@ -3,7 +3,10 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -11,6 +14,7 @@ import (
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/httpapi"
+	"github.com/rowfence/rowfence/jobs"
 )
 
 // setupPlatform serves with /v1/admin on (through rowfence_platform's pool)
@@ -111,4 +115,53 @@ func TestPlatformAdministration(t *testing.T) {
 	page2 := b.call(t, "GET", "/v1/admin/tenants?limit=1&cursor="+next, "", "", admin...).requireStatus(t, 200)
 	require.NotEqual(t, page.body["items"], page2.body["items"])
 	b.call(t, "GET", fmt.Sprintf("/v1/products?cursor=%s", next), "acme", "").requireStatus(t, 400)
+}
+
+// A tenant's admin requests an export (202), the background job writes it
+// under the tenant's setting, and the admin downloads it.
+func TestExportsThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	b, _ := setupPlatform(t)
+	r, err := jobs.Start(context.Background(), jobs.Config{Pool: b.tdb.PlatformPool(t), PollEvery: 50 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Stop(context.Background()) })
+	b.call(t, "POST", "/v1/products", "acme", `{"name":"exported","price":1}`).requireStatus(t, 201)
+	b.call(t, "POST", "/v1/products", "globex", `{"name":"not exported","price":1}`).requireStatus(t, 201)
+
+	viewer, _, _ := b.newKey(t, "acme", "viewer", "viewer")
+	b.call(t, "POST", "/v1/exports", "acme", "", bearer(viewer)...).requireStatus(t, 403)
+	b.call(t, "POST", "/v1/exports", "acme", `{"x":1}`).requireStatus(t, 400)
+
+	made := b.call(t, "POST", "/v1/exports", "acme", "").requireStatus(t, 202)
+	id := made.body["id"].(string)
+	require.Equal(t, "/v1/exports/"+id, made.header.Get("Location"))
+	require.Contains(t, []any{"pending", "running"}, made.body["status"])
+	b.call(t, "GET", "/v1/exports/"+id, "globex", "").requireStatus(t, 404)
+
+	var done response
+	require.Eventually(t, func() bool {
+		done = b.call(t, "GET", "/v1/exports/"+id, "acme", "")
+		return done.status == 200 && done.body["status"] == "done"
+	}, 20*time.Second, 50*time.Millisecond)
+	require.Equal(t, "/v1/exports/"+id+"/download", done.body["download"])
+	require.EqualValues(t, 1, done.body["counts"].(map[string]any)["products"])
+
+	req, err := http.NewRequest("GET", b.url+"/v1/exports/"+id+"/download", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Tenant-ID", "acme")
+	req.Header.Set("Authorization", "Bearer "+b.keys["acme"])
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, 200, res.StatusCode)
+	require.Equal(t, "application/x-ndjson", res.Header.Get("Content-Type"))
+	require.Contains(t, string(body), `"name":"exported"`)
+	require.NotContains(t, string(body), "not exported")
+	b.call(t, "GET", "/v1/exports/"+id+"/download", "globex", "").requireStatus(t, 404)
+
+	list := b.call(t, "GET", "/v1/exports", "acme", "").requireStatus(t, 200)
+	require.Len(t, list.body["items"], 1)
+	require.Empty(t, b.call(t, "GET", "/v1/exports", "globex", "").requireStatus(t, 200).body["items"])
 }

@@ -44,7 +44,13 @@ func (s *server) routes(mux *http.ServeMux) {
 	v1("GET", "/api-keys/{id}", db.RoleAdmin, apiKeys.handleGet(s))
 	v1("DELETE", "/api-keys/{id}", db.RoleAdmin, apiKeys.handleDelete(s))
 
+	// Exports and /v1/admin need the platform pool, which also runs the
+	// background jobs that write exports.
 	if s.platformPool != nil {
+		v1("POST", "/exports", db.RoleAdmin, s.handleExportCreate())
+		v1("GET", "/exports", db.RoleAdmin, exportList.handleList(s))
+		v1("GET", "/exports/{id}", db.RoleAdmin, exportList.handleGet(s))
+		v1("GET", "/exports/{id}/download", db.RoleAdmin, s.handleExportDownload())
 		s.adminRoutes(mux) // /v1/admin/…, platform admin keys only (admin.go)
 	}
 }

@@ -97,6 +97,11 @@ func Export(ctx context.Context, pool *pgxpool.Pool, slug string, w io.Writer) (
 	if err != nil {
 		return nil, notFound(err)
 	}
+	return ExportTenant(ctx, pool, t, w)
+}
+
+// ExportTenant is Export for a tenant already read from the registry.
+func ExportTenant(ctx context.Context, pool *pgxpool.Pool, t db.Tenant, w io.Writer) (counts map[string]int, err error) {
 	var users []db.User
 	var products []db.Product
 	var keys []db.APIKey

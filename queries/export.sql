@@ -33,3 +33,29 @@ INSERT INTO api_keys (id, user_id, name, role, secret_hash, created_at, expires_
 SELECT unnest(@ids::uuid[]), unnest(@user_ids::uuid[]), unnest(@names::text[]), unnest(@roles::text[]),
        unnest(@secret_hashes::bytea[]), unnest(@created_ats::timestamptz[]), nullif(unnest(@expires_ats::text[]), '')::timestamptz,
        nullif(unnest(@last_used_ats::text[]), '')::timestamptz, nullif(unnest(@revoked_ats::text[]), '')::timestamptz;
+
+-- name: ExportCreate :one
+INSERT INTO exports (requested_by) VALUES (@requested_by)
+RETURNING id, requested_by, status, error, counts, created_at, finished_at;
+
+-- name: ExportGet :one
+SELECT id, requested_by, status, error, counts, created_at, finished_at FROM exports WHERE id = @id;
+
+-- name: ExportList :many
+SELECT id, requested_by, status, error, counts, created_at, finished_at FROM exports
+WHERE (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
+ORDER BY created_at, id
+LIMIT @row_limit;
+
+-- name: ExportContent :one
+SELECT status, content FROM exports WHERE id = @id;
+
+-- name: ExportStart :one
+-- The export job takes its export (run under the export's own tenant).
+UPDATE exports SET status = 'running' WHERE id = @id AND status IN ('pending', 'running') RETURNING id;
+
+-- name: ExportFinish :exec
+UPDATE exports SET status = 'done', content = @content, counts = @counts, error = '', finished_at = now() WHERE id = @id;
+
+-- name: ExportFail :exec
+UPDATE exports SET status = @status, error = @error, finished_at = CASE WHEN @status = 'failed' THEN now() END WHERE id = @id;

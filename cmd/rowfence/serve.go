@@ -20,7 +20,7 @@ import (
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/httpapi"
-	"github.com/rowfence/rowfence/lifecycle"
+	"github.com/rowfence/rowfence/jobs"
 	"github.com/rowfence/rowfence/metrics"
 	"github.com/rowfence/rowfence/ratelimit"
 	"github.com/rowfence/rowfence/tenancy"
@@ -167,35 +167,6 @@ func jwtConfigFromEnv(getenv func(string) string) (*auth.JWTConfig, error) {
 	return cfg, nil
 }
 
-// purgeLoop is the deletion job: every interval it deletes the tenants whose
-// grace period is over (lifecycle.PurgeDue) through the platform pool. Any
-// instance may run it: deleting a tenant twice is a no-op.
-func purgeLoop(pool *pgxpool.Pool, interval time.Duration, resolver *tenancy.Resolver, log *slog.Logger) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			purged, err := lifecycle.PurgeDue(ctx, pool)
-			if err != nil && ctx.Err() == nil {
-				log.Error("purging deleted tenants", "err", err)
-			}
-			for _, slug := range purged {
-				resolver.Forget(uuid.Nil, slug)
-				log.Info("tenant purged: its grace period was over", "tenant", slug)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
-}
-
 // serveMetrics serves /metrics, unauthenticated, on its own (private)
 // listener for Prometheus to scrape.
 func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
@@ -266,10 +237,18 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 			return fmt.Errorf("platform pool: %w", err)
 		}
 		platform = auth.NewPlatform(platformPool, cfg.authCacheTTL)
-		if cfg.purgeInterval > 0 {
-			stopPurge := purgeLoop(platformPool, cfg.purgeInterval, resolver, log)
-			defer stopPurge()
+		// Background jobs (exports, the deletion purge) run on River as the
+		// platform role; any number of instances may run them.
+		runner, err := jobs.Start(ctx, jobs.Config{Pool: platformPool, PurgeEvery: cfg.purgeInterval, Log: log,
+			Purged: func(id uuid.UUID) { resolver.Forget(id, "") }})
+		if err != nil {
+			return fmt.Errorf("start background jobs: %w", err)
 		}
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+			defer cancel()
+			_ = runner.Stop(stopCtx)
+		}()
 	} else {
 		log.Info("platform administration (/v1/admin) is off: set PLATFORM_DATABASE_URL or PLATFORM_DATABASE_PASSWORD to turn it on")
 	}

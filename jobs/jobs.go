@@ -1,0 +1,228 @@
+// Package jobs runs rowfence's background work on River: tenant exports
+// requested through the API, and the purge of tenants whose deletion grace
+// period is over. Every job carries its tenant in its arguments and does its
+// work under that tenant's setting (db.Scope), like a request; a job without
+// a tenant fails closed (it is cancelled, and nothing is read or written).
+//
+// Jobs run as rowfence_platform, the only role with access to River's schema
+// (sql/migrations/00007_jobs.sql): no tenant request can reach River's tables.
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/lifecycle"
+)
+
+// ErrNoTenant: a job's arguments name no tenant. The job is cancelled.
+var ErrNoTenant = errors.New("jobs: a job without a tenant is refused")
+
+// ExportArgs is a tenant export, enqueued by the exports table's trigger
+// when a tenant's admin requests one.
+type ExportArgs struct {
+	TenantID uuid.UUID `json:"tenant_id"`
+	ExportID uuid.UUID `json:"export_id"`
+}
+
+func (ExportArgs) Kind() string { return "tenant_export" }
+
+// PurgeArgs deletes one tenant whose grace period is over.
+type PurgeArgs struct {
+	TenantID uuid.UUID `json:"tenant_id"`
+}
+
+func (PurgeArgs) Kind() string { return "tenant_purge" }
+
+// purgeScanArgs is the periodic job that finds tenants due for deletion and
+// enqueues one PurgeArgs job each.
+type purgeScanArgs struct{}
+
+func (purgeScanArgs) Kind() string { return "tenant_purge_scan" }
+
+// Config configures the job runner.
+type Config struct {
+	// Pool connects as rowfence_platform.
+	Pool *pgxpool.Pool
+	// PurgeEvery is how often tenants due for deletion are looked for
+	// (0: never; the CLI's `tenant purge` still works).
+	PurgeEvery time.Duration
+	// Purged, if set, is told each tenant the purge deleted.
+	Purged func(id uuid.UUID)
+	Log    *slog.Logger
+	// PollEvery is how often workers look for new jobs (default 500ms).
+	PollEvery time.Duration
+}
+
+// Runner is a running River client.
+type Runner struct {
+	client *river.Client[pgx.Tx]
+}
+
+// Start starts the workers; Stop them when done.
+func Start(ctx context.Context, cfg Config) (*Runner, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PollEvery <= 0 {
+		cfg.PollEvery = 500 * time.Millisecond
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &exportWorker{pool: cfg.Pool, log: cfg.Log})
+	river.AddWorker(workers, &purgeWorker{pool: cfg.Pool, log: cfg.Log, purged: cfg.Purged})
+	river.AddWorker(workers, &purgeScanWorker{pool: cfg.Pool})
+	rc := &river.Config{
+		Schema:            db.RiverSchema,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
+		Workers:           workers,
+		Logger:            cfg.Log,
+		FetchPollInterval: cfg.PollEvery,
+		FetchCooldown:     min(cfg.PollEvery, 100*time.Millisecond),
+	}
+	if cfg.PurgeEvery > 0 {
+		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(cfg.PurgeEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return purgeScanArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})}
+	}
+	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)
+	if err != nil {
+		return nil, err
+	}
+	if err := client.Start(ctx); err != nil {
+		return nil, err
+	}
+	return &Runner{client: client}, nil
+}
+
+// Stop lets running jobs finish (until ctx ends) and stops the workers.
+func (r *Runner) Stop(ctx context.Context) error { return r.client.Stop(ctx) }
+
+func scope(tenant uuid.UUID) db.Scope { return db.Scope{TenantID: tenant, Role: db.RoleAdmin} }
+
+type exportWorker struct {
+	river.WorkerDefaults[ExportArgs]
+	pool *pgxpool.Pool
+	log  *slog.Logger
+}
+
+func (w *exportWorker) Work(ctx context.Context, job *river.Job[ExportArgs]) error {
+	a := job.Args
+	if a.TenantID == uuid.Nil || a.ExportID == uuid.Nil {
+		return river.JobCancel(ErrNoTenant)
+	}
+	// Under the job's tenant: an export id of another tenant is not found.
+	_, err := db.One(ctx, w.pool, scope(a.TenantID), func(q *db.Queries) (uuid.UUID, error) { return q.ExportStart(ctx, a.ExportID) })
+	if errors.Is(err, db.ErrNotFound) {
+		return river.JobCancel(fmt.Errorf("tenant %s has no pending export %s", a.TenantID, a.ExportID))
+	}
+	if err != nil {
+		return err
+	}
+	t, err := db.New(w.pool).TenantGet(ctx, a.TenantID)
+	if err != nil {
+		return w.fail(ctx, job, db.MapError(err))
+	}
+	var buf bytes.Buffer
+	counts, err := lifecycle.ExportTenant(ctx, w.pool, t, &buf)
+	if err != nil {
+		return w.fail(ctx, job, err)
+	}
+	countsJSON, _ := json.Marshal(counts)
+	_, err = db.One(ctx, w.pool, scope(a.TenantID), func(q *db.Queries) (struct{}, error) {
+		return struct{}{}, q.ExportFinish(ctx, db.ExportFinishParams{ID: a.ExportID, Content: buf.Bytes(), Counts: countsJSON})
+	})
+	if err != nil {
+		return w.fail(ctx, job, err)
+	}
+	w.log.Info("tenant export written", "tenant", t.Slug, "export", a.ExportID, "bytes", buf.Len())
+	return nil
+}
+
+// fail records the error on the export (failed for good after the last
+// attempt) and returns it, so River retries while attempts remain.
+func (w *exportWorker) fail(ctx context.Context, job *river.Job[ExportArgs], cause error) error {
+	status := "pending"
+	if job.Attempt >= job.MaxAttempts {
+		status = "failed"
+	}
+	_, _ = db.One(ctx, w.pool, scope(job.Args.TenantID), func(q *db.Queries) (struct{}, error) {
+		return struct{}{}, q.ExportFail(ctx, db.ExportFailParams{ID: job.Args.ExportID, Status: status, Error: cause.Error()})
+	})
+	return cause
+}
+
+type purgeWorker struct {
+	river.WorkerDefaults[PurgeArgs]
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+	purged func(uuid.UUID)
+}
+
+func (w *purgeWorker) Work(ctx context.Context, job *river.Job[PurgeArgs]) error {
+	id := job.Args.TenantID
+	if id == uuid.Nil {
+		return river.JobCancel(ErrNoTenant)
+	}
+	var slug string
+	err := db.Tx(ctx, w.pool, scope(id), func(q *db.Queries) error {
+		t, err := q.TenantGet(ctx, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // already gone
+		}
+		if err != nil {
+			return err
+		}
+		// Reactivated, or its grace period extended, since it was queued.
+		if t.Status != lifecycle.StatusDeleting || t.PurgeAfter == nil || t.PurgeAfter.After(time.Now()) {
+			return nil
+		}
+		slug = t.Slug
+		_, err = q.TenantDelete(ctx, id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if slug != "" {
+		w.log.Info("tenant purged: its grace period was over", "tenant", slug)
+		if w.purged != nil {
+			w.purged(id)
+		}
+	}
+	return nil
+}
+
+type purgeScanWorker struct {
+	river.WorkerDefaults[purgeScanArgs]
+	pool *pgxpool.Pool
+}
+
+func (w *purgeScanWorker) Work(ctx context.Context, job *river.Job[purgeScanArgs]) error {
+	due, err := db.New(w.pool).TenantPurgeDue(ctx)
+	if err != nil {
+		return err
+	}
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range due {
+		_, err := client.Insert(ctx, PurgeArgs{TenantID: t.ID}, &river.InsertOpts{
+			UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: time.Minute}})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

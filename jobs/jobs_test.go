@@ -1,0 +1,144 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/jobs"
+	"github.com/rowfence/rowfence/lifecycle"
+	"github.com/rowfence/rowfence/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func start(t *testing.T, tdb *pgtest.DB, purgeEvery time.Duration) {
+	t.Helper()
+	r, err := jobs.Start(context.Background(), jobs.Config{Pool: tdb.PlatformPool(t), PurgeEvery: purgeEvery, PollEvery: 50 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = r.Stop(ctx)
+	})
+}
+
+// An export requested by a tenant's admin (as the app role) is written by
+// the job under that tenant's setting: its rows and nobody else's.
+func TestExportJob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	owner, app := tdb.OwnerPool(t), tdb.AppPool(t, 2)
+	acme, err := lifecycle.Onboard(ctx, owner, lifecycle.Tenant{Slug: "acme", Name: "Acme", AdminEmail: "a@acme.example"})
+	require.NoError(t, err)
+	_, err = lifecycle.Onboard(ctx, owner, lifecycle.Tenant{Slug: "globex", Name: "Globex", AdminEmail: "a@globex.example"})
+	require.NoError(t, err)
+	start(t, tdb, 0)
+
+	sc := db.Scope{TenantID: acme.Tenant.ID, Role: db.RoleAdmin}
+	e, err := db.One(ctx, app, sc, func(q *db.Queries) (db.ExportCreateRow, error) { return q.ExportCreate(ctx, acme.Admin.ID) })
+	require.NoError(t, err)
+	require.Equal(t, "pending", e.Status)
+	var got db.ExportContentRow
+	require.Eventually(t, func() bool {
+		got, err = db.One(ctx, app, sc, func(q *db.Queries) (db.ExportContentRow, error) { return q.ExportContent(ctx, e.ID) })
+		return err == nil && got.Status == "done"
+	}, 20*time.Second, 50*time.Millisecond)
+	require.Contains(t, string(got.Content), `"email":"a@acme.example"`)
+	require.NotContains(t, string(got.Content), "globex", "the job ran under acme's setting")
+	// It is a valid export: it imports.
+	imp, err := lifecycle.Import(ctx, owner, "acme-restored", "", bytes.NewReader(got.Content))
+	require.NoError(t, err)
+	require.Equal(t, 1, imp.Counts["users"])
+}
+
+// Jobs fail closed: without a tenant, or naming an export of another tenant,
+// a job is cancelled and writes nothing.
+func TestJobsWithoutTheirTenantFailClosed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	owner, app, super := tdb.OwnerPool(t), tdb.AppPool(t, 2), tdb.AdminPool(t)
+	acme, err := lifecycle.Onboard(ctx, owner, lifecycle.Tenant{Slug: "acme", Name: "Acme", AdminEmail: "a@acme.example"})
+	require.NoError(t, err)
+	globex, err := lifecycle.Onboard(ctx, owner, lifecycle.Tenant{Slug: "globex", Name: "Globex", AdminEmail: "a@globex.example"})
+	require.NoError(t, err)
+	// globex's export, requested while no worker runs: its own job waits.
+	gsc := db.Scope{TenantID: globex.Tenant.ID, Role: db.RoleAdmin}
+	ge, err := db.One(ctx, app, gsc, func(q *db.Queries) (db.ExportCreateRow, error) { return q.ExportCreate(ctx, globex.Admin.ID) })
+	require.NoError(t, err)
+	_, err = super.Exec(ctx, "delete from river.river_job where kind = 'tenant_export'")
+	require.NoError(t, err)
+	// Forged jobs: no tenant; and acme's tenant with globex's export.
+	for _, args := range []string{
+		`{"export_id":"` + ge.ID.String() + `"}`,
+		`{"tenant_id":"` + acme.Tenant.ID.String() + `","export_id":"` + ge.ID.String() + `"}`,
+		`{}`,
+	} {
+		_, err = super.Exec(ctx, "insert into river.river_job (kind, args, queue, max_attempts) values ('tenant_export', $1, 'default', 1)", args)
+		require.NoError(t, err)
+	}
+	_, err = super.Exec(ctx, "insert into river.river_job (kind, args, queue, max_attempts) values ('tenant_purge', '{}', 'default', 1)")
+	require.NoError(t, err)
+	start(t, tdb, 0)
+	require.Eventually(t, func() bool {
+		var n int
+		_ = super.QueryRow(ctx, "select count(*) from river.river_job where state = 'cancelled'").Scan(&n)
+		return n == 4
+	}, 20*time.Second, 50*time.Millisecond, "every forged job is cancelled")
+	var errs string
+	require.NoError(t, super.QueryRow(ctx, "select string_agg(errors::text, ' ') from river.river_job").Scan(&errs))
+	require.Contains(t, errs, "without a tenant")
+	require.Contains(t, errs, "has no pending export")
+	st, err := db.One(ctx, app, gsc, func(q *db.Queries) (db.ExportContentRow, error) { return q.ExportContent(ctx, ge.ID) })
+	require.NoError(t, err)
+	require.Equal(t, "pending", st.Status, "globex's export was not touched")
+	require.Nil(t, st.Content)
+}
+
+// The app role cannot reach River's tables at all.
+func TestRiverIsOutOfTheAppRolesReach(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	app := tdb.AppPool(t, 1)
+	for _, stmt := range []string{"select count(*) from river.river_job", "insert into river.river_job (kind, args) values ('x', '{}')",
+		"select count(*) from river.river_leader"} {
+		_, err := app.Exec(ctx, stmt)
+		require.ErrorContains(t, err, "permission denied", stmt)
+	}
+}
+
+// The purge: a periodic job finds tenants whose grace period is over and
+// enqueues one purge job each, which deletes that tenant under its setting.
+func TestPurgeJob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	owner, super := tdb.OwnerPool(t), tdb.AdminPool(t)
+	doomed, err := lifecycle.Onboard(ctx, owner, lifecycle.Tenant{Slug: "doomed", Name: "D", AdminEmail: "a@doomed.example"})
+	require.NoError(t, err)
+	spared, err := lifecycle.Onboard(ctx, owner, lifecycle.Tenant{Slug: "spared", Name: "S", AdminEmail: "a@spared.example"})
+	require.NoError(t, err)
+	_, err = lifecycle.SetStatus(ctx, owner, doomed.Tenant.ID, lifecycle.StatusDeleting, -time.Second)
+	require.NoError(t, err)
+	_, err = lifecycle.SetStatus(ctx, owner, spared.Tenant.ID, lifecycle.StatusDeleting, time.Hour)
+	require.NoError(t, err)
+	start(t, tdb, 100*time.Millisecond)
+	require.Eventually(t, func() bool {
+		var n int
+		_ = super.QueryRow(ctx, "select count(*) from tenants where slug = 'doomed'").Scan(&n)
+		return n == 0
+	}, 20*time.Second, 50*time.Millisecond)
+	var users int
+	require.NoError(t, super.QueryRow(ctx, "select count(*) from users where tenant_id = $1", doomed.Tenant.ID).Scan(&users))
+	require.Zero(t, users)
+	var status string
+	require.NoError(t, super.QueryRow(ctx, "select status from tenants where slug = 'spared'").Scan(&status))
+	require.Equal(t, "deleting", status, "still in its grace period")
+}
