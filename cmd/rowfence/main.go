@@ -74,6 +74,9 @@ Environment:
   DATABASE_URL           the migrating role: may create roles and own tables; never used to serve
   APP_DATABASE_URL       the rowfence_app role's connection, used by serve
   APP_DATABASE_PASSWORD  rowfence_app's password: migrate sets it, serve uses it when deriving from DATABASE_URL
+  PLATFORM_DATABASE_URL  rowfence_platform's connection: turns on /v1/admin, exports and background jobs
+  PLATFORM_DATABASE_PASSWORD  its password: migrate sets it; serve derives the connection from DATABASE_URL with it
+  PURGE_INTERVAL         how often tenants past their deletion grace period are purged (default 1m; 0: never)
   ADDR                   listen address (default :8080)
   CURSOR_KEY             secret (>= 32 bytes) signing list cursors; share it across instances (default: random per process)
   TENANT_CACHE_TTL       how long a resolved tenant is cached, e.g. 5s (default 5s; 0 disables)

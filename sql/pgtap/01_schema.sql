@@ -2,7 +2,7 @@
 -- with the pgtap extension, as a superuser:
 --   pg_prove -d DB sql/pgtap/*.sql      (or: make test, which runs every file here)
 BEGIN;
-SELECT plan(30);
+SELECT plan(36);
 
 -- The serving role can never bypass RLS.
 SELECT has_role('rowfence_app');
@@ -54,6 +54,14 @@ SELECT is(pg_get_indexdef('public.users_tenant_email_key'::regclass),
 -- The one definer function has its search_path pinned.
 SELECT ok(prosecdef AND proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], 'tenant_lookup is SECURITY DEFINER with a pinned search_path')
 FROM pg_proc WHERE proname = 'tenant_lookup';
+
+-- Lifecycle (00006, 00007): the platform role, exports, River's schema.
+SELECT isnt_superuser('rowfence_platform');
+SELECT ok(NOT rolbypassrls AND NOT rolinherit, 'rowfence_platform is NOBYPASSRLS and NOINHERIT') FROM pg_roles WHERE rolname = 'rowfence_platform';
+SELECT ok(relrowsecurity AND relforcerowsecurity, 'exports enables and forces row level security') FROM pg_class WHERE oid = 'public.exports'::regclass;
+SELECT policies_are('public', 'exports', ARRAY['tenant_isolation', 'exports_select', 'exports_insert', 'exports_update']);
+SELECT ok(NOT has_schema_privilege('rowfence_app', 'river', 'USAGE'), 'the app role cannot reach River''s schema');
+SELECT ok(NOT has_table_privilege('rowfence_app', 'public.platform_keys', 'SELECT'), 'the app role cannot read platform keys');
 
 SELECT * FROM finish();
 ROLLBACK;
