@@ -57,7 +57,7 @@ func TestMigratedSchemaPasses(t *testing.T) {
 			require.Contains(t, p.Using+p.WithCheck, "app.role", "%s %s", p.Table, p.Name)
 		}
 	}
-	require.Equal(t, map[string]bool{"public.api_keys": true, "public.exports": true, "public.products": true, "public.users": true}, restrictive)
+	require.Equal(t, map[string]bool{"public.api_keys": true, "public.exports": true, "public.idempotency_keys": true, "public.products": true, "public.users": true}, restrictive)
 }
 
 // Each defect planted in a scratch database must be reported, so that the

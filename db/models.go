@@ -35,6 +35,17 @@ type Export struct {
 	FinishedAt  *time.Time
 }
 
+type IdempotencyKey struct {
+	TenantID        uuid.UUID
+	Key             string
+	RequestHash     []byte
+	Status          int32
+	ResponseHeaders []byte
+	ResponseBody    []byte
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+}
+
 type PlatformKey struct {
 	ID         uuid.UUID
 	Name       string

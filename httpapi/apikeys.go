@@ -114,7 +114,7 @@ func (s *server) handleAPIKeyCreate() http.Handler {
 		}
 		var row db.APIKey
 		var key string
-		err := db.Tx(r.Context(), s.pool, s.scope(r), func(q *db.Queries) (err error) {
+		err := s.tx(r, func(q *db.Queries) (err error) {
 			row, key, err = auth.IssueKey(r.Context(), q, p.TenantID, userID, db.Role(*in.Role), name, expires)
 			return err
 		})

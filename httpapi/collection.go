@@ -155,7 +155,7 @@ func handleCreate[In validator, T, R any](s *server, c collection[T, R], create 
 		if !ok {
 			return
 		}
-		row, err := db.One(r.Context(), s.pool, s.scope(r), func(q *db.Queries) (T, error) {
+		row, err := one(s, r, func(q *db.Queries) (T, error) {
 			return create(r.Context(), q, in)
 		})
 		if err != nil {

@@ -63,7 +63,7 @@ func (s *server) handleExportCreate() http.Handler {
 			return
 		}
 		p, _ := auth.FromContext(r.Context())
-		row, err := db.One(r.Context(), s.pool, s.scope(r), func(q *db.Queries) (db.ExportCreateRow, error) {
+		row, err := one(s, r, func(q *db.Queries) (db.ExportCreateRow, error) {
 			return q.ExportCreate(r.Context(), p.UserID)
 		})
 		if err != nil {

@@ -32,26 +32,28 @@ type problemType struct {
 }
 
 var (
-	probBadRequest         = problemType{http.StatusBadRequest, "bad-request", "Bad request"}
-	probMalformedJSON      = problemType{http.StatusBadRequest, "malformed-json", "Malformed JSON body"}
-	probTenantRequired     = problemType{http.StatusBadRequest, "tenant-required", "Tenant required"}
-	probTenantMalformed    = problemType{http.StatusBadRequest, "tenant-malformed", "Malformed tenant identifier"}
-	probInvalidCursor      = problemType{http.StatusBadRequest, "invalid-cursor", "Invalid cursor"}
-	probInvalidID          = problemType{http.StatusBadRequest, "invalid-id", "Invalid id"}
-	probUnauthorized       = problemType{http.StatusUnauthorized, "unauthorized", "Unauthorized"}
-	probTenantMismatch     = problemType{http.StatusForbidden, "tenant-mismatch", "Credential not valid for this tenant"}
-	probTenantSuspended    = problemType{http.StatusForbidden, "tenant-suspended", "Tenant suspended"}
-	probForbidden          = problemType{http.StatusForbidden, "forbidden", "Forbidden"}
-	probNotFound           = problemType{http.StatusNotFound, "not-found", "Not found"}
-	probMethodNotAllowed   = problemType{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"}
-	probConflict           = problemType{http.StatusConflict, "conflict", "Conflict"}
-	probRateLimited        = problemType{http.StatusTooManyRequests, "rate-limited", "Too many requests"}
-	probConcurrencyLimited = problemType{http.StatusTooManyRequests, "concurrency-limited", "Too many requests in progress"}
-	probTooLarge           = problemType{http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large"}
-	probUnsupportedMedia   = problemType{http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type"}
-	probValidation         = problemType{http.StatusUnprocessableEntity, "validation", "Validation failed"}
-	probInternal           = problemType{http.StatusInternalServerError, "internal", "Internal server error"}
-	probUnavailable        = problemType{http.StatusServiceUnavailable, "unavailable", "Service unavailable"}
+	probBadRequest              = problemType{http.StatusBadRequest, "bad-request", "Bad request"}
+	probMalformedJSON           = problemType{http.StatusBadRequest, "malformed-json", "Malformed JSON body"}
+	probTenantRequired          = problemType{http.StatusBadRequest, "tenant-required", "Tenant required"}
+	probTenantMalformed         = problemType{http.StatusBadRequest, "tenant-malformed", "Malformed tenant identifier"}
+	probInvalidCursor           = problemType{http.StatusBadRequest, "invalid-cursor", "Invalid cursor"}
+	probInvalidID               = problemType{http.StatusBadRequest, "invalid-id", "Invalid id"}
+	probIdempotencyKeyMalformed = problemType{http.StatusBadRequest, "idempotency-key-malformed", "Malformed Idempotency-Key"}
+	probIdempotencyKeyReused    = problemType{http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused for another request"}
+	probUnauthorized            = problemType{http.StatusUnauthorized, "unauthorized", "Unauthorized"}
+	probTenantMismatch          = problemType{http.StatusForbidden, "tenant-mismatch", "Credential not valid for this tenant"}
+	probTenantSuspended         = problemType{http.StatusForbidden, "tenant-suspended", "Tenant suspended"}
+	probForbidden               = problemType{http.StatusForbidden, "forbidden", "Forbidden"}
+	probNotFound                = problemType{http.StatusNotFound, "not-found", "Not found"}
+	probMethodNotAllowed        = problemType{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"}
+	probConflict                = problemType{http.StatusConflict, "conflict", "Conflict"}
+	probRateLimited             = problemType{http.StatusTooManyRequests, "rate-limited", "Too many requests"}
+	probConcurrencyLimited      = problemType{http.StatusTooManyRequests, "concurrency-limited", "Too many requests in progress"}
+	probTooLarge                = problemType{http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large"}
+	probUnsupportedMedia        = problemType{http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type"}
+	probValidation              = problemType{http.StatusUnprocessableEntity, "validation", "Validation failed"}
+	probInternal                = problemType{http.StatusInternalServerError, "internal", "Internal server error"}
+	probUnavailable             = problemType{http.StatusServiceUnavailable, "unavailable", "Service unavailable"}
 )
 
 const problemURNPrefix = "urn:rowfence:problem:"

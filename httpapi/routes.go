@@ -23,6 +23,9 @@ func (s *server) routes(mux *http.ServeMux) {
 		p = "/t/{tenant}"
 	}
 	v1 := func(method, path string, min db.Role, h http.Handler) {
+		if method == http.MethodPost {
+			h = s.idempotent(h) // Idempotency-Key (idempotency.go)
+		}
 		mux.Handle(method+" "+p+"/v1"+path, s.authenticate(min, h))
 	}
 	v1("GET", "/me", db.RoleViewer, s.handleMe())

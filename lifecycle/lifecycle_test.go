@@ -54,7 +54,7 @@ func counts(t *testing.T, super *pgxpool.Pool) map[string]int {
 		tables = append(tables, name)
 	}
 	require.NoError(t, rows.Err())
-	require.Len(t, tables, 4, "every tenant table is counted")
+	require.Len(t, tables, 5, "every tenant table is counted")
 	out := map[string]int{}
 	for _, table := range tables {
 		rows, err := super.Query(ctx, fmt.Sprintf(`select t.slug, count(x.*) from tenants t left join %s x on x.tenant_id = t.id group by t.slug`, table))

@@ -1,0 +1,216 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/rowfence/rowfence/db"
+)
+
+// IdempotencyKeyHeader makes a POST safe to retry: the same key with the
+// same request within 24 hours gets the first answer again (status, headers,
+// body) without a second write; the same key with another request is
+// refused. Keys are per tenant (sql/migrations/00008_idempotency.sql).
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// ReplayedHeader marks an answer replayed from an earlier request.
+const ReplayedHeader = "Idempotent-Replayed"
+
+// storedHeaders are the response headers a replay repeats; the others
+// (request id, rate limits) belong to the request that carries them.
+var storedHeaders = []string{"Content-Type", "Location", "ETag"}
+
+var (
+	errNotStored = errors.New("answer not stored: not a success")
+	errKeyTaken  = errors.New("a concurrent request with the same key won")
+)
+
+// txKey carries the transaction of an idempotent request: the handler's
+// writes and the stored answer commit together, or neither does.
+type txKey struct{}
+
+// one runs fn, a single statement, in the request's idempotency transaction
+// when there is one, else in one round trip of its own (db.One).
+func one[T any](s *server, r *http.Request, fn func(q *db.Queries) (T, error)) (T, error) {
+	if q, ok := r.Context().Value(txKey{}).(*db.Queries); ok {
+		v, err := fn(q)
+		return v, db.MapError(err)
+	}
+	return db.One(r.Context(), s.pool, s.scope(r), fn)
+}
+
+// tx is one for work of several statements (db.Tx).
+func (s *server) tx(r *http.Request, fn func(q *db.Queries) error) error {
+	if q, ok := r.Context().Value(txKey{}).(*db.Queries); ok {
+		return db.MapError(fn(q))
+	}
+	return db.Tx(r.Context(), s.pool, s.scope(r), fn)
+}
+
+// idempotent wraps a POST handler of an authenticated route.
+func (s *server) idempotent(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		values := r.Header.Values(IdempotencyKeyHeader)
+		if len(values) == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		key := values[0]
+		if len(values) > 1 || !validIdempotencyKey(key) {
+			writeProblem(w, r, probIdempotencyKeyMalformed, "send one "+IdempotencyKeyHeader+" of 1 to 255 printable ASCII characters, such as a UUID")
+			return
+		}
+		body, ok := readBody(w, r)
+		if !ok {
+			return
+		}
+		h := sha256.New()
+		for _, part := range []string{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type")} {
+			h.Write([]byte(part))
+			h.Write([]byte{0})
+		}
+		h.Write(body)
+		hash := h.Sum(nil)
+
+		if stored, err := one(s, r, func(q *db.Queries) (db.IdempotencyGetRow, error) { return q.IdempotencyGet(r.Context(), key) }); err == nil {
+			s.replay(w, r, stored, hash)
+			return
+		} else if !errors.Is(err, db.ErrNotFound) {
+			s.dbError(w, r, err)
+			return
+		}
+
+		rec := &recorder{header: http.Header{}, status: http.StatusOK}
+		err := db.Tx(r.Context(), s.pool, s.scope(r), func(q *db.Queries) error {
+			inner := r.Clone(r.Context())
+			inner.Body = io.NopCloser(bytes.NewReader(body))
+			next.ServeHTTP(rec, inner.WithContext(withTx(inner, q)))
+			if rec.status < 200 || rec.status > 299 {
+				return errNotStored // and whatever it wrote is rolled back
+			}
+			headers := map[string]string{}
+			for _, name := range storedHeaders {
+				if v := rec.header.Get(name); v != "" {
+					headers[name] = v
+				}
+			}
+			hj, _ := json.Marshal(headers)
+			if err := q.IdempotencyDeleteExpired(r.Context(), key); err != nil {
+				return err
+			}
+			n, err := q.IdempotencyPut(r.Context(), db.IdempotencyPutParams{Key: key, RequestHash: hash,
+				Status: int32(rec.status), ResponseHeaders: hj, ResponseBody: rec.body.Bytes()})
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return errKeyTaken
+			}
+			return nil
+		})
+		switch {
+		case err == nil, errors.Is(err, errNotStored):
+			rec.flush(w)
+		case errors.Is(err, errKeyTaken):
+			// Another request with this key committed first: its write
+			// stands, ours was rolled back; answer as it did.
+			stored, err := one(s, r, func(q *db.Queries) (db.IdempotencyGetRow, error) { return q.IdempotencyGet(r.Context(), key) })
+			if err != nil {
+				s.dbError(w, r, err)
+				return
+			}
+			s.replay(w, r, stored, hash)
+		default:
+			s.dbError(w, r, err)
+		}
+	})
+}
+
+func withTx(r *http.Request, q *db.Queries) context.Context {
+	return context.WithValue(r.Context(), txKey{}, q)
+}
+
+// replay answers with a stored answer, or refuses a key reused for another
+// request.
+func (s *server) replay(w http.ResponseWriter, r *http.Request, stored db.IdempotencyGetRow, hash []byte) {
+	if subtle.ConstantTimeCompare(stored.RequestHash, hash) != 1 {
+		writeProblem(w, r, probIdempotencyKeyReused, "this "+IdempotencyKeyHeader+" was used for a different request in the last 24 hours; use a new key")
+		return
+	}
+	var headers map[string]string
+	_ = json.Unmarshal(stored.ResponseHeaders, &headers)
+	for name, v := range headers {
+		w.Header().Set(name, v)
+	}
+	w.Header().Set(ReplayedHeader, "true")
+	w.WriteHeader(int(stored.Status))
+	_, _ = w.Write(stored.ResponseBody)
+}
+
+func validIdempotencyKey(k string) bool {
+	if len(k) < 1 || len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// readBody reads the whole body (at most MaxBodyBytes), answering 413 or
+// 400 itself.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if r.ContentLength > MaxBodyBytes {
+		writeProblem(w, r, probTooLarge, "the body may be at most "+strconv.Itoa(MaxBodyBytes)+" bytes")
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeProblem(w, r, probTooLarge, "the body may be at most "+strconv.Itoa(MaxBodyBytes)+" bytes")
+		} else {
+			writeProblem(w, r, probBadRequest, "could not read the request body")
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+// recorder holds a handler's answer until its transaction has committed.
+type recorder struct {
+	header http.Header
+	status int
+	wrote  bool
+	body   bytes.Buffer
+}
+
+func (c *recorder) Header() http.Header { return c.header }
+
+func (c *recorder) WriteHeader(code int) {
+	if !c.wrote {
+		c.status, c.wrote = code, true
+	}
+}
+
+func (c *recorder) Write(b []byte) (int, error) {
+	c.wrote = true
+	return c.body.Write(b)
+}
+
+func (c *recorder) flush(w http.ResponseWriter) {
+	for name, vs := range c.header {
+		w.Header()[name] = vs
+	}
+	w.WriteHeader(c.status)
+	_, _ = w.Write(c.body.Bytes())
+}
