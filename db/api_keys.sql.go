@@ -159,6 +159,28 @@ func (q *Queries) APIKeyList(ctx context.Context, arg APIKeyListParams) ([]APIKe
 	return items, nil
 }
 
+const aPIKeyLock = `-- name: APIKeyLock :one
+SELECT tenant_id, id, user_id, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at FROM api_keys WHERE id = $1 FOR UPDATE
+`
+
+func (q *Queries) APIKeyLock(ctx context.Context, id uuid.UUID) (APIKey, error) {
+	row := q.db.QueryRow(ctx, aPIKeyLock, id)
+	var i APIKey
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.UserID,
+		&i.Name,
+		&i.Role,
+		&i.SecretHash,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+		&i.LastUsedAt,
+		&i.RevokedAt,
+	)
+	return i, err
+}
+
 const aPIKeyRevoke = `-- name: APIKeyRevoke :one
 UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
 WHERE id = $1

@@ -115,6 +115,27 @@ func (q *Queries) ProductList(ctx context.Context, arg ProductListParams) ([]Pro
 	return items, nil
 }
 
+const productLock = `-- name: ProductLock :one
+SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products WHERE id = $1 FOR UPDATE
+`
+
+// For conditional writes (If-Match): the row as it is, locked until the
+// transaction ends.
+func (q *Queries) ProductLock(ctx context.Context, id uuid.UUID) (Product, error) {
+	row := q.db.QueryRow(ctx, productLock, id)
+	var i Product
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.Name,
+		&i.Description,
+		&i.Price,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const productUpdate = `-- name: ProductUpdate :one
 UPDATE products SET
     name        = coalesce($1, name),

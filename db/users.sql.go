@@ -151,6 +151,25 @@ func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, err
 	return items, nil
 }
 
+const userLock = `-- name: UserLock :one
+SELECT tenant_id, id, name, email, role, created_at, updated_at FROM users WHERE id = $1 FOR UPDATE
+`
+
+func (q *Queries) UserLock(ctx context.Context, id uuid.UUID) (User, error) {
+	row := q.db.QueryRow(ctx, userLock, id)
+	var i User
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.Name,
+		&i.Email,
+		&i.Role,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const userRole = `-- name: UserRole :one
 SELECT role FROM users WHERE id = $1
 `

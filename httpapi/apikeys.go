@@ -41,7 +41,8 @@ var apiKeys = collection[db.APIKey, apiKeyJSON]{
 	list: func(ctx context.Context, q *db.Queries, after position, limit int32) ([]db.APIKey, error) {
 		return q.APIKeyList(ctx, db.APIKeyListParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
 	},
-	get: (*db.Queries).APIKeyGet,
+	get:  (*db.Queries).APIKeyGet,
+	lock: (*db.Queries).APIKeyLock,
 	remove: func(q *db.Queries, ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
 		k, err := q.APIKeyRevoke(ctx, id)
 		return k.ID, err

@@ -22,8 +22,10 @@ type collection[T, R any] struct {
 	remove func(q *db.Queries, ctx context.Context, id uuid.UUID) (uuid.UUID, error) // a method expression
 	// removed, if set, runs after a successful DELETE.
 	removed func(s *server, r *http.Request, id uuid.UUID)
-	pos     func(T) position
-	render  func(T) R // the JSON shape
+	// lock reads a row FOR UPDATE, for If-Match on PATCH and DELETE.
+	lock   func(q *db.Queries, ctx context.Context, id uuid.UUID) (T, error) // a method expression
+	pos    func(T) position
+	render func(T) R // the JSON shape
 }
 
 // List paging.
@@ -124,7 +126,7 @@ func (c collection[T, R]) handleGet(s *server) http.Handler {
 			return
 		}
 		s.rows(r, 1, 0)
-		encode(w, http.StatusOK, c.render(row))
+		encodeResource(w, r, http.StatusOK, c.render(row), true)
 	})
 }
 
@@ -134,9 +136,23 @@ func (c collection[T, R]) handleDelete(s *server) http.Handler {
 		if !ok {
 			return
 		}
-		_, err := db.One(r.Context(), s.pool, s.scope(r), func(q *db.Queries) (uuid.UUID, error) {
-			return c.remove(q, r.Context(), id)
-		})
+		var err error
+		if len(r.Header.Values("If-Match")) > 0 {
+			err = s.tx(r, func(q *db.Queries) error {
+				if err := c.checkMatch(r, q, id); err != nil {
+					return err
+				}
+				_, err := c.remove(q, r.Context(), id)
+				return err
+			})
+		} else {
+			_, err = db.One(r.Context(), s.pool, s.scope(r), func(q *db.Queries) (uuid.UUID, error) {
+				return c.remove(q, r.Context(), id)
+			})
+		}
+		if preconditionFailed(w, r, err) {
+			return
+		}
 		if err != nil {
 			s.dbError(w, r, err)
 			return
@@ -147,6 +163,19 @@ func (c collection[T, R]) handleDelete(s *server) http.Handler {
 		s.rows(r, 0, 1)
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// checkMatch locks the row and compares its current ETag with If-Match.
+func (c collection[T, R]) checkMatch(r *http.Request, q *db.Queries, id uuid.UUID) error {
+	row, err := c.lock(q, r.Context(), id)
+	if err != nil {
+		return err
+	}
+	tag := etagJSON(c.render(row))
+	if _, ok := ifMatch(r, tag); !ok {
+		return errPrecondition{current: tag}
+	}
+	return nil
 }
 
 func handleCreate[In validator, T, R any](s *server, c collection[T, R], create func(ctx context.Context, q *db.Queries, in In) (T, error)) http.Handler {
@@ -164,7 +193,7 @@ func handleCreate[In validator, T, R any](s *server, c collection[T, R], create 
 		}
 		s.rows(r, 0, 1)
 		w.Header().Set("Location", s.location(r, c.name, c.pos(row).ID))
-		encode(w, http.StatusCreated, c.render(row))
+		encodeResource(w, r, http.StatusCreated, c.render(row), true)
 	})
 }
 
@@ -178,14 +207,29 @@ func handleUpdate[In validator, T, R any](s *server, c collection[T, R], update 
 		if !ok {
 			return
 		}
-		row, err := db.One(r.Context(), s.pool, s.scope(r), func(q *db.Queries) (T, error) {
-			return update(r.Context(), q, id, in)
-		})
+		var row T
+		var err error
+		if len(r.Header.Values("If-Match")) > 0 {
+			err = s.tx(r, func(q *db.Queries) error {
+				if err := c.checkMatch(r, q, id); err != nil {
+					return err
+				}
+				row, err = update(r.Context(), q, id, in)
+				return err
+			})
+		} else {
+			row, err = db.One(r.Context(), s.pool, s.scope(r), func(q *db.Queries) (T, error) {
+				return update(r.Context(), q, id, in)
+			})
+		}
+		if preconditionFailed(w, r, err) {
+			return
+		}
 		if err != nil {
 			s.dbError(w, r, err)
 			return
 		}
 		s.rows(r, 0, 1)
-		encode(w, http.StatusOK, c.render(row))
+		encodeResource(w, r, http.StatusOK, c.render(row), true)
 	})
 }

@@ -21,6 +21,13 @@ var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // encode answers with v as JSON, with a Content-Length.
 func encode(w http.ResponseWriter, status int, v any) {
+	encodeResource(w, nil, status, v, false)
+}
+
+// encodeResource is encode for a single resource: with tagged, the answer
+// carries a strong ETag (a hash of exactly these bytes), and a GET whose
+// If-None-Match already holds it is answered 304 without a body.
+func encodeResource(w http.ResponseWriter, r *http.Request, status int, v any, tagged bool) {
 	buf := bufferPool.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= 1<<20 { // don't keep rare huge buffers
@@ -34,11 +41,29 @@ func encode(w http.ResponseWriter, status int, v any) {
 		return
 	}
 	h := w.Header()
+	if tagged {
+		tag := etagOf(buf.Bytes())
+		h.Set("ETag", tag)
+		if r != nil && r.Method == http.MethodGet && noneMatch(r.Header.Values("If-None-Match"), tag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// etagJSON is the ETag the representation of v has (what encodeResource
+// sends for it).
+func etagJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return etagOf(append(b, '\n'))
 }
 
 // validator is a request body that checks itself.

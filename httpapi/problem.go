@@ -46,6 +46,7 @@ var (
 	probForbidden               = problemType{http.StatusForbidden, "forbidden", "Forbidden"}
 	probNotFound                = problemType{http.StatusNotFound, "not-found", "Not found"}
 	probMethodNotAllowed        = problemType{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"}
+	probPreconditionFailed      = problemType{http.StatusPreconditionFailed, "precondition-failed", "Precondition failed"}
 	probConflict                = problemType{http.StatusConflict, "conflict", "Conflict"}
 	probRateLimited             = problemType{http.StatusTooManyRequests, "rate-limited", "Too many requests"}
 	probConcurrencyLimited      = problemType{http.StatusTooManyRequests, "concurrency-limited", "Too many requests in progress"}

@@ -25,6 +25,7 @@ var products = collection[db.Product, productJSON]{
 		return q.ProductList(ctx, db.ProductListParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
 	},
 	get:    (*db.Queries).ProductGet,
+	lock:   (*db.Queries).ProductLock,
 	remove: (*db.Queries).ProductDelete,
 	pos:    func(p db.Product) position { return position{CreatedAt: p.CreatedAt, ID: p.ID} },
 	render: func(p db.Product) productJSON {

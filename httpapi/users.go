@@ -25,6 +25,7 @@ var users = collection[db.User, userJSON]{
 		return q.UserList(ctx, db.UserListParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
 	},
 	get:    (*db.Queries).UserGet,
+	lock:   (*db.Queries).UserLock,
 	remove: (*db.Queries).UserDelete,
 	pos:    func(u db.User) position { return position{CreatedAt: u.CreatedAt, ID: u.ID} },
 	render: func(u db.User) userJSON {

@@ -34,3 +34,6 @@ SELECT * FROM api_keys WHERE id = @id;
 UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
 WHERE id = @id
 RETURNING *;
+
+-- name: APIKeyLock :one
+SELECT * FROM api_keys WHERE id = @id FOR UPDATE;

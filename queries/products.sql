@@ -29,3 +29,8 @@ RETURNING *;
 
 -- name: ProductDelete :one
 DELETE FROM products WHERE id = @id RETURNING id;
+
+-- name: ProductLock :one
+-- For conditional writes (If-Match): the row as it is, locked until the
+-- transaction ends.
+SELECT * FROM products WHERE id = @id FOR UPDATE;

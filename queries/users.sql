@@ -36,3 +36,6 @@ SELECT * FROM users WHERE lower(email) = lower(@email);
 
 -- name: UserFirstAdmin :one
 SELECT * FROM users WHERE role = 'admin' ORDER BY created_at, id LIMIT 1;
+
+-- name: UserLock :one
+SELECT * FROM users WHERE id = @id FOR UPDATE;
