@@ -61,6 +61,9 @@ type Config struct {
 	// verifier) enable /v1/admin; nil leaves platform administration off.
 	PlatformPool *pgxpool.Pool
 	Platform     *auth.Platform
+	// CORSOrigins are the browser origins allowed to call the API ("*":
+	// any); empty turns CORS off (ParseCORSOrigins reads the setting).
+	CORSOrigins []string
 }
 
 type server struct {
@@ -79,6 +82,7 @@ type server struct {
 	metricsToken     string
 	platformPool     *pgxpool.Pool
 	platform         *auth.Platform
+	corsOrigins      []string
 	// skipRoleCheck turns the HTTP role check off, for the test proving
 	// that PostgreSQL refuses on its own what a role may not do.
 	skipRoleCheck bool
@@ -120,13 +124,13 @@ func newServer(cfg Config) (*server, error) {
 		log: cfg.Logger, cursors: cursorCodec{key: cfg.CursorKey},
 		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout, acquireTimeout: cfg.AcquireTimeout,
 		limiter: cfg.Limiter, metrics: cfg.Metrics, metricsToken: cfg.MetricsToken,
-		platformPool: cfg.PlatformPool, platform: cfg.Platform}, nil
+		platformPool: cfg.PlatformPool, platform: cfg.Platform, corsOrigins: cfg.CORSOrigins}, nil
 }
 
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return s.accessLog(s.recoverPanics(problemsForMux(mux)))
+	return s.accessLog(s.recoverPanics(s.cors(problemsForMux(mux))))
 }
 
 // dbError answers for an error from the database layer. The same answer for

@@ -97,6 +97,7 @@ Environment:
   METRICS_ADDR           private listener for Prometheus /metrics, e.g. 127.0.0.1:9090
   METRICS_TOKEN          also serve /metrics on the API listener to this bearer token
   METRICS_TENANT_LABELS  tenants with their own metrics label per instance (default 100; the rest: other)
+  CORS_ALLOWED_ORIGINS   browser origins allowed to call the API, comma-separated (https://app.example.com), or *; default: CORS off
   LOG_FORMAT             json (default) or text
 `
 

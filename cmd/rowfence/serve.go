@@ -44,6 +44,7 @@ type serveConfig struct {
 	metricsAddr      string
 	metricsToken     string
 	metricsTenants   int
+	corsOrigins      []string
 	// platform is the /v1/admin pool's configuration; nil: disabled.
 	platform      *pgxpool.Config
 	purgeInterval time.Duration
@@ -105,6 +106,9 @@ func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword str
 			}
 			*d.dst = parsed
 		}
+	}
+	if cfg.corsOrigins, err = httpapi.ParseCORSOrigins(getenv("CORS_ALLOWED_ORIGINS")); err != nil {
+		return cfg, usageError{"CORS_ALLOWED_ORIGINS: " + err.Error()}
 	}
 	if cfg.metricsToken != "" && len(cfg.metricsToken) < 16 {
 		return cfg, usageError{"METRICS_TOKEN must be at least 16 characters"}
@@ -268,6 +272,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		Limiter:          ratelimit.New(cfg.limits),
 		Metrics:          m,
 		MetricsToken:     cfg.metricsToken,
+		CORSOrigins:      cfg.corsOrigins,
 	})
 	if err != nil {
 		return err
