@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/routers"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -29,6 +30,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 type testBundle struct {
 	tdb    *pgtest.DB
 	url    string
+	router routers.Router // the OpenAPI contract (contract_test.go)
 	admin  *pgxpool.Pool
 	app    *pgxpool.Pool
 	acme   uuid.UUID
@@ -82,6 +84,9 @@ func setupWith(t *testing.T, opt func(*testBundle, *httpapi.Config)) *testBundle
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	b.url = srv.URL
+	if cfg.TenantMode == "" || cfg.TenantMode == httpapi.ModeHeader {
+		b.router = contractRouter(t, srv.URL) // the contract documents the default mode
+	}
 	return b
 }
 
@@ -137,6 +142,7 @@ func (b *testBundle) call(t *testing.T, method, path, tenant, body string, heade
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
+	b.contract(t, req, body, res, raw)
 	r := response{status: res.StatusCode, header: res.Header, raw: raw}
 	if len(raw) > 0 && raw[0] == '{' {
 		require.NoError(t, json.Unmarshal(raw, &r.body), string(raw))

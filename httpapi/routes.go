@@ -16,6 +16,8 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
 	mux.Handle("GET /metrics", s.handleMetrics())
+	mux.Handle("GET /openapi.json", s.handleOpenAPI(false))
+	mux.Handle("GET /openapi.yaml", s.handleOpenAPI(true))
 
 	// In path mode every /v1 route lives under /t/{tenant}.
 	p := ""
