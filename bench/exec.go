@@ -87,6 +87,44 @@ func bareList(pool *pgxpool.Pool, d dataset) op {
 	}
 }
 
+// The search: ?q= on a tenant's products (ILIKE prefix, filtered after the
+// policy over the tenant's rows) against the same filter written by hand on
+// the twin table.
+const (
+	searchPrefix  = "product 1"
+	bareSearchSQL = `SELECT tenant, id, name, description, price, created_at, updated_at FROM bench_products
+WHERE tenant = $1 AND name ILIKE $2 ORDER BY created_at, id LIMIT $3`
+)
+
+func scopedSearch(pool *pgxpool.Pool, d dataset) op {
+	return func(ctx context.Context, rng *rand.Rand) error {
+		s := scope(1 + rng.IntN(d.tenants))
+		rows, err := db.One(ctx, pool, s, func(q *db.Queries) ([]db.Product, error) {
+			return q.ProductListSorted(ctx, db.ProductListSortedParams{Pattern: searchPrefix + "%", First: true, Sort: "created_at", RowLimit: 21})
+		})
+		return expectRows(len(rows), err, 21)
+	}
+}
+
+func bareSearch(pool *pgxpool.Pool, d dataset) op {
+	return func(ctx context.Context, rng *rand.Rand) error {
+		rows, err := pool.Query(ctx, bareSearchSQL, tenantID(1+rng.IntN(d.tenants)), searchPrefix+"%", 21)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var i db.Product
+			if err := rows.Scan(&i.TenantID, &i.ID, &i.Name, &i.Description, &i.Price, &i.CreatedAt, &i.UpdatedAt); err != nil {
+				return err
+			}
+			n++
+		}
+		return expectRows(n, rows.Err(), 21)
+	}
+}
+
 func scopedGet(pool *pgxpool.Pool, d dataset) op {
 	return func(ctx context.Context, rng *rand.Rand) error {
 		t := 1 + rng.IntN(d.tenants)

@@ -183,8 +183,9 @@ func benchExec(ctx context.Context, cfg config, e env, d dataset, rep *report) e
 	ops := map[string]op{
 		"scoped list": scopedList(pool, d), "bare list": bareList(pool, d),
 		"scoped get": scopedGet(pool, d), "bare get": bareGet(pool, d),
+		"scoped search": scopedSearch(pool, d), "bare search": bareSearch(pool, d),
 	}
-	order := []string{"scoped list", "bare list", "scoped get", "bare get"}
+	order := []string{"scoped list", "bare list", "scoped get", "bare get", "scoped search", "bare search"}
 	// Warm the statement caches of every connection.
 	if _, err := interleave(ctx, 1, cfg.clients, time.Second, order, ops); err != nil {
 		return err

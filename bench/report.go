@@ -141,9 +141,9 @@ func (r *report) exec(res map[string]result) {
 		"`scoped` is rowfence's path: `db.One` sends `set_config` and the sqlc statement in one pipeline and RLS filters; "+
 		"`bare` is `pool.Query` of the same statement on `bench_products` with `WHERE tenant = $1`, scanned the same way. "+
 		"The same functions run as Go benchmarks: `go test ./bench -run x -bench Exec`.\n\n", r.cfg.clients, r.cfg.clients, r.cfg.rounds, r.cfg.seconds)
-	b.WriteString(table(resultRows(res, []string{"scoped list", "bare list", "scoped get", "bare get"})))
+	b.WriteString(table(resultRows(res, []string{"scoped list", "bare list", "scoped get", "bare get", "scoped search", "bare search"})))
 	rows := [][]string{{"comparison", "ratio (scoped / bare throughput, median of rounds)", "target", "verdict"}}
-	for _, k := range []string{"list", "get"} {
+	for _, k := range []string{"list", "get", "search"} {
 		got := ratio(res["scoped "+k], res["bare "+k])
 		rows = append(rows, []string{k, fmt.Sprintf("%.3f", got), ">= 0.85", verdict(got, 0.85, true)})
 		r.ratios = append(r.ratios, bar{"exec " + k + ": scoped / bare", got, 0.85, true})

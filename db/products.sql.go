@@ -115,6 +115,81 @@ func (q *Queries) ProductList(ctx context.Context, arg ProductListParams) ([]Pro
 	return items, nil
 }
 
+const productListSorted = `-- name: ProductListSorted :many
+SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products
+WHERE ($1::text = '' OR name ILIKE $1)
+  AND ($2::bool OR CASE $3::text
+        WHEN 'name'        THEN (name, id) > ($4::text, $5::uuid)
+        WHEN '-name'       THEN (name, id) < ($4::text, $5::uuid)
+        WHEN 'price'       THEN (price, id) > ($6::bigint, $5::uuid)
+        WHEN '-price'      THEN (price, id) < ($6::bigint, $5::uuid)
+        WHEN '-created_at' THEN (created_at, id) < ($7::timestamptz, $5::uuid)
+        ELSE (created_at, id) > ($7::timestamptz, $5::uuid) END)
+ORDER BY
+    CASE WHEN $3 = 'name' THEN name END,
+    CASE WHEN $3 = '-name' THEN name END DESC,
+    CASE WHEN $3 = 'price' THEN price END,
+    CASE WHEN $3 = '-price' THEN price END DESC,
+    CASE WHEN $3 = 'created_at' THEN created_at END,
+    CASE WHEN $3 = '-created_at' THEN created_at END DESC,
+    CASE WHEN $3 LIKE '-%' THEN id END DESC,
+    id
+LIMIT $8
+`
+
+type ProductListSortedParams struct {
+	Pattern   string
+	First     bool
+	Sort      string
+	AfterText string
+	AfterID   uuid.UUID
+	AfterNum  int64
+	AfterTime time.Time
+	RowLimit  int32
+}
+
+// Lists with ?sort= and ?q= (httpapi/collection.go). Keyset pagination on
+// (sort key, id) in the sort's direction; first skips the cursor condition.
+// q is an ILIKE prefix pattern: not leakproof, so PostgreSQL filters by it
+// after the tenant policy, over the tenant's rows only (the tenant-leading
+// index makes that part of the table small; DESIGN.md, vector 9).
+func (q *Queries) ProductListSorted(ctx context.Context, arg ProductListSortedParams) ([]Product, error) {
+	rows, err := q.db.Query(ctx, productListSorted,
+		arg.Pattern,
+		arg.First,
+		arg.Sort,
+		arg.AfterText,
+		arg.AfterID,
+		arg.AfterNum,
+		arg.AfterTime,
+		arg.RowLimit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Product{}
+	for rows.Next() {
+		var i Product
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.ID,
+			&i.Name,
+			&i.Description,
+			&i.Price,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const productLock = `-- name: ProductLock :one
 SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products WHERE id = $1 FOR UPDATE
 `

@@ -151,6 +151,78 @@ func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, err
 	return items, nil
 }
 
+const userListSorted = `-- name: UserListSorted :many
+SELECT tenant_id, id, name, email, role, created_at, updated_at FROM users
+WHERE ($1::text = '' OR name ILIKE $1)
+  AND ($2::text = '' OR lower(email) = lower($2))
+  AND ($3::bool OR CASE $4::text
+        WHEN 'name'        THEN (name, id) > ($5::text, $6::uuid)
+        WHEN '-name'       THEN (name, id) < ($5::text, $6::uuid)
+        WHEN 'email'       THEN (email, id) > ($5::text, $6::uuid)
+        WHEN '-email'      THEN (email, id) < ($5::text, $6::uuid)
+        WHEN '-created_at' THEN (created_at, id) < ($7::timestamptz, $6::uuid)
+        ELSE (created_at, id) > ($7::timestamptz, $6::uuid) END)
+ORDER BY
+    CASE WHEN $4 = 'name' THEN name END,
+    CASE WHEN $4 = '-name' THEN name END DESC,
+    CASE WHEN $4 = 'email' THEN email END,
+    CASE WHEN $4 = '-email' THEN email END DESC,
+    CASE WHEN $4 = 'created_at' THEN created_at END,
+    CASE WHEN $4 = '-created_at' THEN created_at END DESC,
+    CASE WHEN $4 LIKE '-%' THEN id END DESC,
+    id
+LIMIT $8
+`
+
+type UserListSortedParams struct {
+	Pattern   string
+	Email     string
+	First     bool
+	Sort      string
+	AfterText string
+	AfterID   uuid.UUID
+	AfterTime time.Time
+	RowLimit  int32
+}
+
+// As ProductListSorted; email (?email=) is an exact, case-insensitive match.
+func (q *Queries) UserListSorted(ctx context.Context, arg UserListSortedParams) ([]User, error) {
+	rows, err := q.db.Query(ctx, userListSorted,
+		arg.Pattern,
+		arg.Email,
+		arg.First,
+		arg.Sort,
+		arg.AfterText,
+		arg.AfterID,
+		arg.AfterTime,
+		arg.RowLimit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []User{}
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.Role,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const userLock = `-- name: UserLock :one
 SELECT tenant_id, id, name, email, role, created_at, updated_at FROM users WHERE id = $1 FOR UPDATE
 `

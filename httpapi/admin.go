@@ -90,7 +90,8 @@ func (s *server) adminRoutes(mux interface {
 }
 
 func (s *server) adminListTenants(w http.ResponseWriter, r *http.Request) {
-	limit, cursor, detail := parseListQuery(r.URL.RawQuery)
+	lq, detail := parseListQuery(r.URL.RawQuery, nil, false)
+	limit, cursor := lq.limit, lq.cursor
 	if detail != "" {
 		writeProblem(w, r, probBadRequest, detail)
 		return

@@ -361,7 +361,7 @@ func TestListPagination(t *testing.T) {
 	page1 := b.call(t, "GET", "/v1/products?limit=10", "acme", "").requireStatus(t, 200)
 	acmeCursor := page1.body["next_cursor"].(string)
 	for _, bad := range []string{"limit=0", "limit=101", "limit=abc", "limit=1.5", "limit=-1", "limit=%2B5", "limit=05",
-		"limit=10&limit=20", "limit=", "sort=name", "cursor=", "cursor=a&cursor=b", "%zz"} {
+		"limit=10&limit=20", "limit=", "order=name", "sort=color", "sort=--name", "q=", "email=x@y.z", "cursor=", "cursor=a&cursor=b", "%zz"} {
 		r := b.call(t, "GET", "/v1/products?"+bad, "acme", "")
 		require.Equal(t, 400, r.status, "%s: %s", bad, r.raw)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,6 +28,14 @@ type collection[T, R any] struct {
 	lock   func(q *db.Queries, ctx context.Context, id uuid.UUID) (T, error) // a method expression
 	pos    func(T) position
 	render func(T) R // the JSON shape
+	// sorts are the fields ?sort= takes (prefixed with - for descending);
+	// with them, lists also take ?q= (a name prefix) and, with
+	// emailFilter, ?email=. sorted lists that way; sortKey is a row's key
+	// for the cursor.
+	sorts       []string
+	emailFilter bool
+	sorted      func(ctx context.Context, q *db.Queries, lq listQuery, after position, first bool, limit int32) ([]T, error)
+	sortKey     func(row T, sort string) string
 }
 
 // List paging.
@@ -44,33 +54,51 @@ type listPage[R any] struct {
 
 func (c collection[T, R]) handleList(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		limit, cursor, detail := parseListQuery(r.URL.RawQuery)
+		lq, detail := parseListQuery(r.URL.RawQuery, c.sorts, c.emailFilter)
 		if detail != "" {
 			writeProblem(w, r, probBadRequest, detail)
 			return
 		}
 		sc := s.scope(r)
-		after := firstPage
-		if cursor != "" {
-			p, err := s.cursors.decode(sc.TenantID, c.name, cursor)
+		// A cursor is bound to its tenant and to its list: the collection
+		// and, for a sorted or filtered one, that sort and filter.
+		listName := c.name
+		custom := lq.sort != "" || lq.q != "" || lq.email != ""
+		if custom {
+			if lq.sort == "" {
+				lq.sort = "created_at"
+			}
+			listName += "?sort=" + lq.sort + "&q=" + lq.q + "&email=" + lq.email
+		}
+		after, first := firstPage, true
+		if lq.cursor != "" {
+			p, err := s.cursors.decode(sc.TenantID, listName, lq.cursor)
 			if err != nil {
 				writeProblem(w, r, probInvalidCursor, err.Error())
 				return
 			}
-			after = p
+			after, first = p, false
 		}
 		// One row more than asked says whether there is a next page.
 		rows, err := db.One(r.Context(), s.pool, sc, func(q *db.Queries) ([]T, error) {
-			return c.list(r.Context(), q, after, int32(limit+1))
+			if custom {
+				return c.sorted(r.Context(), q, lq, after, first, int32(lq.limit+1))
+			}
+			return c.list(r.Context(), q, after, int32(lq.limit+1))
 		})
 		if err != nil {
 			s.dbError(w, r, err)
 			return
 		}
-		page := listPage[R]{Items: make([]R, 0, min(len(rows), limit))}
-		if len(rows) > limit {
-			rows = rows[:limit]
-			next := s.cursors.encode(sc.TenantID, c.name, c.pos(rows[limit-1]))
+		page := listPage[R]{Items: make([]R, 0, min(len(rows), lq.limit))}
+		if len(rows) > lq.limit {
+			rows = rows[:lq.limit]
+			last := rows[lq.limit-1]
+			pos := c.pos(last)
+			if custom {
+				pos.Key = c.sortKey(last, lq.sort)
+			}
+			next := s.cursors.encode(sc.TenantID, listName, pos)
 			page.NextCursor = &next
 		}
 		for _, row := range rows {
@@ -81,35 +109,76 @@ func (c collection[T, R]) handleList(s *server) http.Handler {
 	})
 }
 
-// parseListQuery reads ?limit= and ?cursor=; anything else, a repeated
-// parameter or a bad value is refused with a detail for the 400.
-func parseListQuery(raw string) (limit int, cursor, detail string) {
+// listQuery is a list's query string.
+type listQuery struct {
+	limit           int
+	cursor, sort, q string
+	email           string
+}
+
+// likePrefix is q as an ILIKE pattern matching names that start with it.
+func (lq listQuery) likePrefix() string {
+	if lq.q == "" {
+		return ""
+	}
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(lq.q) + "%"
+}
+
+// parseListQuery reads ?limit=, ?cursor= and, where the list has them,
+// ?sort=, ?q= and ?email=. Anything else, a repeated parameter or a bad
+// value is refused with a detail for the 400.
+func parseListQuery(raw string, sorts []string, email bool) (lq listQuery, detail string) {
 	values, err := url.ParseQuery(raw)
 	if err != nil {
-		return 0, "", "the query string is malformed"
+		return lq, "the query string is malformed"
 	}
-	limit = defaultLimit
+	lq.limit = defaultLimit
+	known := "limit and cursor"
+	if len(sorts) > 0 {
+		known = "limit, cursor, sort and q"
+		if email {
+			known = "limit, cursor, sort, q and email"
+		}
+	}
 	for name, vs := range values {
 		if len(vs) != 1 {
-			return 0, "", "query parameter " + strconv.Quote(name) + " may appear once"
+			return lq, "query parameter " + strconv.Quote(name) + " may appear once"
 		}
-		switch name {
-		case "limit":
-			n, err := strconv.Atoi(vs[0])
-			if err != nil || n < 1 || n > maxLimit || vs[0] != strconv.Itoa(n) {
-				return 0, "", "limit must be an integer from 1 to " + strconv.Itoa(maxLimit)
+		v := vs[0]
+		switch {
+		case name == "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > maxLimit || v != strconv.Itoa(n) {
+				return lq, "limit must be an integer from 1 to " + strconv.Itoa(maxLimit)
 			}
-			limit = n
-		case "cursor":
-			if vs[0] == "" {
-				return 0, "", "cursor must not be empty; omit it for the first page"
+			lq.limit = n
+		case name == "cursor":
+			if v == "" {
+				return lq, "cursor must not be empty; omit it for the first page"
 			}
-			cursor = vs[0]
+			lq.cursor = v
+		case name == "sort" && len(sorts) > 0:
+			if !slices.Contains(sorts, strings.TrimPrefix(v, "-")) {
+				return lq, "sort must be one of " + strings.Join(sorts, ", ") + ", each optionally prefixed with - for descending"
+			}
+			lq.sort = v
+		case name == "q" && len(sorts) > 0:
+			fe := fieldErrors{}
+			checkText(fe, "q", v, 1, 200, false)
+			if len(fe) > 0 {
+				return lq, "q must be 1 to 200 characters without control characters"
+			}
+			lq.q = v
+		case name == "email" && email:
+			if len(v) < 3 || len(v) > 254 || strings.ContainsAny(v, " \t\r\n") {
+				return lq, "email must be an email address"
+			}
+			lq.email = v
 		default:
-			return 0, "", "unknown query parameter " + strconv.Quote(name) + "; lists take limit and cursor"
+			return lq, "unknown query parameter " + strconv.Quote(name) + "; this list takes " + known
 		}
 	}
-	return limit, cursor, ""
+	return lq, ""
 }
 
 func (c collection[T, R]) handleGet(s *server) http.Handler {

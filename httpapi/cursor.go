@@ -18,14 +18,22 @@ import (
 
 const cursorVersion = 1
 
-// cursorLen: version (1) + created_at in µs (8) + id (16) + MAC (16).
+// cursorLen: version (1) + created_at in µs (8) + id (16) + MAC (16). A
+// sorted list's cursor (version 2) also carries its sort key after the id.
 const cursorLen = 1 + 8 + 16 + 16
+
+const (
+	cursorVersionKeyed = 2
+	maxCursorKey       = 1024 // bytes: a 200-character name in UTF-8, or an email
+)
 
 var errBadCursor = errors.New("cursor is malformed, altered, or from another tenant or list")
 
 type position struct {
 	CreatedAt time.Time
 	ID        uuid.UUID
+	// Key is the sort key of a sorted list (a name, an email, a price).
+	Key string
 }
 
 type cursorCodec struct {
@@ -43,28 +51,34 @@ func (c cursorCodec) mac(tenant uuid.UUID, collection string, payload []byte) []
 }
 
 func (c cursorCodec) encode(tenant uuid.UUID, collection string, p position) string {
-	buf := make([]byte, 0, cursorLen)
-	buf = append(buf, cursorVersion)
+	buf := make([]byte, 0, cursorLen+len(p.Key))
+	version := byte(cursorVersion)
+	if p.Key != "" {
+		version = cursorVersionKeyed
+	}
+	buf = append(buf, version)
 	buf = binary.BigEndian.AppendUint64(buf, uint64(p.CreatedAt.UnixMicro()))
 	buf = append(buf, p.ID[:]...)
+	buf = append(buf, p.Key...)
 	buf = append(buf, c.mac(tenant, collection, buf)...)
 	return base64.RawURLEncoding.EncodeToString(buf)
 }
 
 func (c cursorCodec) decode(tenant uuid.UUID, collection, s string) (position, error) {
-	if len(s) != base64.RawURLEncoding.EncodedLen(cursorLen) {
+	if len(s) < base64.RawURLEncoding.EncodedLen(cursorLen) || len(s) > base64.RawURLEncoding.EncodedLen(cursorLen+maxCursorKey) {
 		return position{}, errBadCursor
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || len(raw) != cursorLen || raw[0] != cursorVersion {
+	if err != nil || len(raw) < cursorLen ||
+		!(raw[0] == cursorVersion && len(raw) == cursorLen || raw[0] == cursorVersionKeyed && len(raw) > cursorLen) {
 		return position{}, errBadCursor
 	}
-	payload, sum := raw[:cursorLen-16], raw[cursorLen-16:]
+	payload, sum := raw[:len(raw)-16], raw[len(raw)-16:]
 	if !hmac.Equal(sum, c.mac(tenant, collection, payload)) {
 		return position{}, errBadCursor
 	}
 	var id uuid.UUID
 	copy(id[:], payload[9:25])
 	micros := int64(binary.BigEndian.Uint64(payload[1:9]))
-	return position{CreatedAt: time.UnixMicro(micros).UTC(), ID: id}, nil
+	return position{CreatedAt: time.UnixMicro(micros).UTC(), ID: id, Key: string(payload[25:])}, nil
 }

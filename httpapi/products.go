@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,6 +30,21 @@ var products = collection[db.Product, productJSON]{
 	lock:   (*db.Queries).ProductLock,
 	remove: (*db.Queries).ProductDelete,
 	pos:    func(p db.Product) position { return position{CreatedAt: p.CreatedAt, ID: p.ID} },
+	sorts:  []string{"created_at", "name", "price"},
+	sorted: func(ctx context.Context, q *db.Queries, lq listQuery, after position, first bool, limit int32) ([]db.Product, error) {
+		num, _ := strconv.ParseInt(after.Key, 10, 64)
+		return q.ProductListSorted(ctx, db.ProductListSortedParams{Pattern: lq.likePrefix(), First: first, Sort: lq.sort,
+			AfterText: after.Key, AfterNum: num, AfterTime: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
+	},
+	sortKey: func(p db.Product, sort string) string {
+		switch strings.TrimPrefix(sort, "-") {
+		case "name":
+			return p.Name
+		case "price":
+			return strconv.FormatInt(p.Price, 10)
+		}
+		return ""
+	},
 	render: func(p db.Product) productJSON {
 		return productJSON{ID: p.ID, TenantID: p.TenantID, Name: p.Name, Description: p.Description,
 			Price: p.Price, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC()}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,10 +25,25 @@ var users = collection[db.User, userJSON]{
 	list: func(ctx context.Context, q *db.Queries, after position, limit int32) ([]db.User, error) {
 		return q.UserList(ctx, db.UserListParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
 	},
-	get:    (*db.Queries).UserGet,
-	lock:   (*db.Queries).UserLock,
-	remove: (*db.Queries).UserDelete,
-	pos:    func(u db.User) position { return position{CreatedAt: u.CreatedAt, ID: u.ID} },
+	get:         (*db.Queries).UserGet,
+	lock:        (*db.Queries).UserLock,
+	remove:      (*db.Queries).UserDelete,
+	pos:         func(u db.User) position { return position{CreatedAt: u.CreatedAt, ID: u.ID} },
+	sorts:       []string{"created_at", "name", "email"},
+	emailFilter: true,
+	sorted: func(ctx context.Context, q *db.Queries, lq listQuery, after position, first bool, limit int32) ([]db.User, error) {
+		return q.UserListSorted(ctx, db.UserListSortedParams{Pattern: lq.likePrefix(), Email: lq.email, First: first, Sort: lq.sort,
+			AfterText: after.Key, AfterTime: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
+	},
+	sortKey: func(u db.User, sort string) string {
+		switch strings.TrimPrefix(sort, "-") {
+		case "name":
+			return u.Name
+		case "email":
+			return u.Email
+		}
+		return ""
+	},
 	render: func(u db.User) userJSON {
 		return userJSON{ID: u.ID, TenantID: u.TenantID, Name: u.Name, Email: u.Email, Role: u.Role,
 			CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}

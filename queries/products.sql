@@ -34,3 +34,29 @@ DELETE FROM products WHERE id = @id RETURNING id;
 -- For conditional writes (If-Match): the row as it is, locked until the
 -- transaction ends.
 SELECT * FROM products WHERE id = @id FOR UPDATE;
+
+-- name: ProductListSorted :many
+-- Lists with ?sort= and ?q= (httpapi/collection.go). Keyset pagination on
+-- (sort key, id) in the sort's direction; first skips the cursor condition.
+-- q is an ILIKE prefix pattern: not leakproof, so PostgreSQL filters by it
+-- after the tenant policy, over the tenant's rows only (the tenant-leading
+-- index makes that part of the table small; DESIGN.md, vector 9).
+SELECT * FROM products
+WHERE (@pattern::text = '' OR name ILIKE @pattern)
+  AND (@first::bool OR CASE @sort::text
+        WHEN 'name'        THEN (name, id) > (@after_text::text, @after_id::uuid)
+        WHEN '-name'       THEN (name, id) < (@after_text::text, @after_id::uuid)
+        WHEN 'price'       THEN (price, id) > (@after_num::bigint, @after_id::uuid)
+        WHEN '-price'      THEN (price, id) < (@after_num::bigint, @after_id::uuid)
+        WHEN '-created_at' THEN (created_at, id) < (@after_time::timestamptz, @after_id::uuid)
+        ELSE (created_at, id) > (@after_time::timestamptz, @after_id::uuid) END)
+ORDER BY
+    CASE WHEN @sort = 'name' THEN name END,
+    CASE WHEN @sort = '-name' THEN name END DESC,
+    CASE WHEN @sort = 'price' THEN price END,
+    CASE WHEN @sort = '-price' THEN price END DESC,
+    CASE WHEN @sort = 'created_at' THEN created_at END,
+    CASE WHEN @sort = '-created_at' THEN created_at END DESC,
+    CASE WHEN @sort LIKE '-%' THEN id END DESC,
+    id
+LIMIT @row_limit;

@@ -39,3 +39,26 @@ SELECT * FROM users WHERE role = 'admin' ORDER BY created_at, id LIMIT 1;
 
 -- name: UserLock :one
 SELECT * FROM users WHERE id = @id FOR UPDATE;
+
+-- name: UserListSorted :many
+-- As ProductListSorted; email (?email=) is an exact, case-insensitive match.
+SELECT * FROM users
+WHERE (@pattern::text = '' OR name ILIKE @pattern)
+  AND (@email::text = '' OR lower(email) = lower(@email))
+  AND (@first::bool OR CASE @sort::text
+        WHEN 'name'        THEN (name, id) > (@after_text::text, @after_id::uuid)
+        WHEN '-name'       THEN (name, id) < (@after_text::text, @after_id::uuid)
+        WHEN 'email'       THEN (email, id) > (@after_text::text, @after_id::uuid)
+        WHEN '-email'      THEN (email, id) < (@after_text::text, @after_id::uuid)
+        WHEN '-created_at' THEN (created_at, id) < (@after_time::timestamptz, @after_id::uuid)
+        ELSE (created_at, id) > (@after_time::timestamptz, @after_id::uuid) END)
+ORDER BY
+    CASE WHEN @sort = 'name' THEN name END,
+    CASE WHEN @sort = '-name' THEN name END DESC,
+    CASE WHEN @sort = 'email' THEN email END,
+    CASE WHEN @sort = '-email' THEN email END DESC,
+    CASE WHEN @sort = 'created_at' THEN created_at END,
+    CASE WHEN @sort = '-created_at' THEN created_at END DESC,
+    CASE WHEN @sort LIKE '-%' THEN id END DESC,
+    id
+LIMIT @row_limit;
