@@ -100,7 +100,7 @@ func scopedSearch(pool *pgxpool.Pool, d dataset) op {
 	return func(ctx context.Context, rng *rand.Rand) error {
 		s := scope(1 + rng.IntN(d.tenants))
 		rows, err := db.One(ctx, pool, s, func(q *db.Queries) ([]db.Product, error) {
-			return q.ProductListSorted(ctx, db.ProductListSortedParams{Pattern: searchPrefix + "%", First: true, Sort: "created_at", RowLimit: 21})
+			return q.ProductSearch(ctx, db.ProductSearchParams{Pattern: searchPrefix + "%", AfterCreatedAt: firstPage, RowLimit: 21})
 		})
 		return expectRows(len(rows), err, 21)
 	}

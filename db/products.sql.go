@@ -211,6 +211,57 @@ func (q *Queries) ProductLock(ctx context.Context, id uuid.UUID) (Product, error
 	return i, err
 }
 
+const productSearch = `-- name: ProductSearch :many
+SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products
+WHERE ($1::text = '' OR name ILIKE $1)
+  AND (created_at, id) > ($2::timestamptz, $3::uuid)
+ORDER BY created_at, id
+LIMIT $4
+`
+
+type ProductSearchParams struct {
+	Pattern        string
+	AfterCreatedAt time.Time
+	AfterID        uuid.UUID
+	RowLimit       int32
+}
+
+// ?q= in the default order: the tenant's rows in (created_at, id) order from
+// the tenant-leading index, filtered by the (non-leakproof) ILIKE after the
+// policy, stopping at the page's end.
+func (q *Queries) ProductSearch(ctx context.Context, arg ProductSearchParams) ([]Product, error) {
+	rows, err := q.db.Query(ctx, productSearch,
+		arg.Pattern,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.RowLimit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Product{}
+	for rows.Next() {
+		var i Product
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.ID,
+			&i.Name,
+			&i.Description,
+			&i.Price,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const productUpdate = `-- name: ProductUpdate :one
 UPDATE products SET
     name        = coalesce($1, name),

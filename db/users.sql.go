@@ -254,6 +254,58 @@ func (q *Queries) UserRole(ctx context.Context, id uuid.UUID) (string, error) {
 	return role, err
 }
 
+const userSearch = `-- name: UserSearch :many
+SELECT tenant_id, id, name, email, role, created_at, updated_at FROM users
+WHERE ($1::text = '' OR name ILIKE $1)
+  AND ($2::text = '' OR lower(email) = lower($2))
+  AND (created_at, id) > ($3::timestamptz, $4::uuid)
+ORDER BY created_at, id
+LIMIT $5
+`
+
+type UserSearchParams struct {
+	Pattern        string
+	Email          string
+	AfterCreatedAt time.Time
+	AfterID        uuid.UUID
+	RowLimit       int32
+}
+
+// ?q= and ?email= in the default order (as ProductSearch).
+func (q *Queries) UserSearch(ctx context.Context, arg UserSearchParams) ([]User, error) {
+	rows, err := q.db.Query(ctx, userSearch,
+		arg.Pattern,
+		arg.Email,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.RowLimit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []User{}
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.Role,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const userUpdate = `-- name: UserUpdate :one
 UPDATE users SET
     name       = coalesce($1, name),

@@ -35,7 +35,10 @@ type collection[T, R any] struct {
 	sorts       []string
 	emailFilter bool
 	sorted      func(ctx context.Context, q *db.Queries, lq listQuery, after position, first bool, limit int32) ([]T, error)
-	sortKey     func(row T, sort string) string
+	// search filters in the default order, which the tenant-leading index
+	// gives without sorting.
+	search  func(ctx context.Context, q *db.Queries, lq listQuery, after position, limit int32) ([]T, error)
+	sortKey func(row T, sort string) string
 }
 
 // List paging.
@@ -81,7 +84,10 @@ func (c collection[T, R]) handleList(s *server) http.Handler {
 		}
 		// One row more than asked says whether there is a next page.
 		rows, err := db.One(r.Context(), s.pool, sc, func(q *db.Queries) ([]T, error) {
-			if custom {
+			switch {
+			case custom && lq.sort == "created_at" && c.search != nil:
+				return c.search(r.Context(), q, lq, after, int32(lq.limit+1))
+			case custom:
 				return c.sorted(r.Context(), q, lq, after, first, int32(lq.limit+1))
 			}
 			return c.list(r.Context(), q, after, int32(lq.limit+1))

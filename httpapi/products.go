@@ -36,6 +36,9 @@ var products = collection[db.Product, productJSON]{
 		return q.ProductListSorted(ctx, db.ProductListSortedParams{Pattern: lq.likePrefix(), First: first, Sort: lq.sort,
 			AfterText: after.Key, AfterNum: num, AfterTime: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
 	},
+	search: func(ctx context.Context, q *db.Queries, lq listQuery, after position, limit int32) ([]db.Product, error) {
+		return q.ProductSearch(ctx, db.ProductSearchParams{Pattern: lq.likePrefix(), AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
+	},
 	sortKey: func(p db.Product, sort string) string {
 		switch strings.TrimPrefix(sort, "-") {
 		case "name":

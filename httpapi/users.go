@@ -35,6 +35,10 @@ var users = collection[db.User, userJSON]{
 		return q.UserListSorted(ctx, db.UserListSortedParams{Pattern: lq.likePrefix(), Email: lq.email, First: first, Sort: lq.sort,
 			AfterText: after.Key, AfterTime: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
 	},
+	search: func(ctx context.Context, q *db.Queries, lq listQuery, after position, limit int32) ([]db.User, error) {
+		return q.UserSearch(ctx, db.UserSearchParams{Pattern: lq.likePrefix(), Email: lq.email,
+			AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
+	},
 	sortKey: func(u db.User, sort string) string {
 		switch strings.TrimPrefix(sort, "-") {
 		case "name":

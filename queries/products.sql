@@ -60,3 +60,13 @@ ORDER BY
     CASE WHEN @sort LIKE '-%' THEN id END DESC,
     id
 LIMIT @row_limit;
+
+-- name: ProductSearch :many
+-- ?q= in the default order: the tenant's rows in (created_at, id) order from
+-- the tenant-leading index, filtered by the (non-leakproof) ILIKE after the
+-- policy, stopping at the page's end.
+SELECT * FROM products
+WHERE (@pattern::text = '' OR name ILIKE @pattern)
+  AND (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
+ORDER BY created_at, id
+LIMIT @row_limit;

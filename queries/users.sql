@@ -62,3 +62,12 @@ ORDER BY
     CASE WHEN @sort LIKE '-%' THEN id END DESC,
     id
 LIMIT @row_limit;
+
+-- name: UserSearch :many
+-- ?q= and ?email= in the default order (as ProductSearch).
+SELECT * FROM users
+WHERE (@pattern::text = '' OR name ILIKE @pattern)
+  AND (@email::text = '' OR lower(email) = lower(@email))
+  AND (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
+ORDER BY created_at, id
+LIMIT @row_limit;

@@ -155,19 +155,12 @@ func runTenantLimits(ctx context.Context, fs *flag.FlagSet, args []string, geten
 	}
 	defer conn.Close(context.Background())
 	q := db.New(conn)
-	var cur db.Tenant
-	list, err := q.TenantList(ctx)
+	cur, err := q.TenantBySlug(ctx, *slug)
+	if errors.Is(db.MapError(err), db.ErrNotFound) {
+		return fmt.Errorf("tenant limits: no tenant %q", *slug)
+	}
 	if err != nil {
 		return err
-	}
-	found := false
-	for _, t := range list {
-		if t.Slug == *slug {
-			cur, found = t, true
-		}
-	}
-	if !found {
-		return fmt.Errorf("tenant limits: no tenant %q", *slug)
 	}
 	p := db.TenantSetLimitsParams{Slug: *slug, RateLimit: cur.RateLimit, RateBurst: cur.RateBurst,
 		MaxConcurrency: cur.MaxConcurrency, StatementTimeoutMs: cur.StatementTimeoutMs}
