@@ -262,6 +262,19 @@ const notes = `## Notes and analysis
   primary-key get needs the tenant to reach PostgreSQL without a statement of its own, which
   PostgreSQL 15's protocol does not offer (a session-level setting is leak vector 2, and a CTE is
   evaluated after the policy).
+- **Search (target missed).** ` + "`?q=`" + ` is a case-insensitive name prefix (` + "`ILIKE 'product 1%'`" + `
+  here), which is not leakproof, so PostgreSQL applies it after the tenant policy: the policy's
+  index condition narrows the scan to the tenant's rows (the index leads with ` + "`tenant_id`" + `),
+  and the filter and a top-N sort run over those. The hand-filtered twin gets a cheaper plan, an
+  ordered index scan that stops after 21 matches, because its row estimate is right. Under RLS the
+  planner expects about one matching row: the role check of the policies
+  (` + "`current_setting('app.role', true) IN (…)`" + `) is applied as a per-row filter with the default
+  selectivity (about 0.015: 27 of a tenant's 1,805 rows for a plain list, by EXPLAIN), which,
+  with the name filter's, makes a bitmap scan of the whole tenant plus a sort look cheapest. A
+  tenant's search therefore costs in proportion to that tenant's rows (about 1.7 ms warm for
+  1,800 rows), never to other tenants'. Moving the role check into the restrictive tenant
+  condition (` + "`tenant_id = CASE WHEN <role ok> THEN <tenant> END`" + `) removes that factor from the
+  estimate (checked by EXPLAIN) but not, by itself, the plan choice for this search; a next step.
 - **HTTP level (target missed).** pgbench is a C client that spends a few microseconds per
   transaction; ` + "`rowfence serve`" + ` spends about 200 µs of CPU per list request (one core at
   ~4.5k requests/s), and on 2 cores it competes with PostgreSQL and wrk for the same CPUs (vmstat:
