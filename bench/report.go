@@ -271,8 +271,9 @@ const notes = `## Notes and analysis
   (` + "`current_setting('app.role', true) IN (…)`" + `) is applied as a per-row filter with the default
   selectivity (about 0.015: 27 of a tenant's 1,805 rows for a plain list, by EXPLAIN), which,
   with the name filter's, makes a bitmap scan of the whole tenant plus a sort look cheapest. A
-  tenant's search therefore costs in proportion to that tenant's rows (about 1.7 ms warm for
-  1,800 rows), never to other tenants'. Moving the role check into the restrictive tenant
+  tenant's search therefore costs in proportion to that tenant's rows (1.7 ms for 1,800 rows
+  alone by EXPLAIN ANALYZE; p50 11.5 ms with 8 clients at once in this run), never to other
+  tenants'. Moving the role check into the restrictive tenant
   condition (` + "`tenant_id = CASE WHEN <role ok> THEN <tenant> END`" + `) removes that factor from the
   estimate (checked by EXPLAIN) but not, by itself, the plan choice for this search; a next step.
 - **HTTP level (target missed).** pgbench is a C client that spends a few microseconds per
