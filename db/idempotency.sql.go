@@ -9,6 +9,19 @@ import (
 	"context"
 )
 
+const idempotencyDeleteAllExpired = `-- name: IdempotencyDeleteAllExpired :execrows
+DELETE FROM idempotency_keys WHERE expires_at <= now()
+`
+
+// The cleanup job, under one tenant's setting at a time.
+func (q *Queries) IdempotencyDeleteAllExpired(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, idempotencyDeleteAllExpired)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const idempotencyDeleteExpired = `-- name: IdempotencyDeleteExpired :exec
 DELETE FROM idempotency_keys WHERE key = $1 AND expires_at <= now()
 `
@@ -44,6 +57,18 @@ func (q *Queries) IdempotencyGet(ctx context.Context, key string) (IdempotencyGe
 		&i.ResponseBody,
 	)
 	return i, err
+}
+
+const idempotencyLock = `-- name: IdempotencyLock :exec
+SELECT pg_advisory_xact_lock(hashtextextended(current_setting('app.tenant_id', true) || ':' || $1::text, 7340))
+`
+
+// Serialises requests with the same key in the same tenant (until the
+// transaction ends), so a retry that arrives while the first request is
+// still running waits for it and replays its answer.
+func (q *Queries) IdempotencyLock(ctx context.Context, key string) error {
+	_, err := q.db.Exec(ctx, idempotencyLock, key)
+	return err
 }
 
 const idempotencyPut = `-- name: IdempotencyPut :execrows

@@ -171,6 +171,53 @@ func (q *Queries) TenantGet(ctx context.Context, id uuid.UUID) (Tenant, error) {
 	return i, err
 }
 
+const tenantGetForUpdate = `-- name: TenantGetForUpdate :one
+SELECT id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after FROM tenants WHERE id = $1 FOR UPDATE
+`
+
+func (q *Queries) TenantGetForUpdate(ctx context.Context, id uuid.UUID) (Tenant, error) {
+	row := q.db.QueryRow(ctx, tenantGetForUpdate, id)
+	var i Tenant
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.Status,
+		&i.CreatedAt,
+		&i.RateLimit,
+		&i.RateBurst,
+		&i.MaxConcurrency,
+		&i.StatementTimeoutMs,
+		&i.PurgeAfter,
+	)
+	return i, err
+}
+
+const tenantIDs = `-- name: TenantIDs :many
+SELECT id FROM tenants WHERE ($1::uuid) < id ORDER BY id LIMIT 1000
+`
+
+// Every tenant, for jobs that visit each one under its own setting.
+func (q *Queries) TenantIDs(ctx context.Context, afterID uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, tenantIDs, afterID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const tenantPage = `-- name: TenantPage :many
 SELECT id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after FROM tenants
 WHERE (created_at, id) > ($1::timestamptz, $2::uuid)

@@ -256,8 +256,11 @@ func merge[T any](cur *T, o optional[T]) *T {
 	}
 }
 
+// errDeleting: a tenant being deleted can only be reactivated (or left).
+var errDeleting = errors.New("the tenant is being deleted; set its status to active first to cancel that")
+
 func (s *server) adminPatchTenant(w http.ResponseWriter, r *http.Request) {
-	t, ok := s.adminTenant(w, r)
+	id, ok := pathID(w, r)
 	if !ok {
 		return
 	}
@@ -265,9 +268,18 @@ func (s *server) adminPatchTenant(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	var t db.Tenant
 	err := pgx.BeginFunc(r.Context(), s.platformPool, func(tx pgx.Tx) error {
 		q := db.New(tx)
+		// Read and change under the row's lock: concurrent PATCHes of
+		// different limits do not undo each other.
 		var err error
+		if t, err = q.TenantGetForUpdate(r.Context(), id); err != nil {
+			return err
+		}
+		if t.Status == lifecycle.StatusDeleting && in.Status.Set && in.Status.Value != lifecycle.StatusActive {
+			return errDeleting
+		}
 		if in.Name.Set || in.Status.Set {
 			if t, err = q.TenantUpdate(r.Context(), db.TenantUpdateParams{ID: t.ID, Name: in.Name.ptr(), Status: in.Status.ptr()}); err != nil {
 				return err
@@ -280,6 +292,10 @@ func (s *server) adminPatchTenant(w http.ResponseWriter, r *http.Request) {
 		}
 		return err
 	})
+	if errors.Is(err, errDeleting) {
+		writeProblem(w, r, probConflict, errDeleting.Error())
+		return
+	}
 	if err != nil {
 		s.dbError(w, r, db.MapError(err))
 		return

@@ -89,6 +89,8 @@ func TestPlatformAdministration(t *testing.T) {
 	require.NotNil(t, d.body["purge_after"])
 	r = b.call(t, "GET", "/v1/products", "initech", "", bearer(key)...).requireStatus(t, 403)
 	require.Contains(t, r.body["detail"], "being deleted")
+	// Suspending it would silently cancel the deletion: refused.
+	b.call(t, "PATCH", "/v1/admin/tenants/"+id, "", `{"status":"suspended"}`, admin...).requireStatus(t, 409)
 	b.call(t, "PATCH", "/v1/admin/tenants/"+id, "", `{"status":"active"}`, admin...).requireStatus(t, 200)
 	b.call(t, "GET", "/v1/me", "initech", "", bearer(key)...).requireStatus(t, 200)
 	b.call(t, "DELETE", "/v1/admin/tenants/"+id+"?grace=soon", "", "", admin...).requireStatus(t, 400)

@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
 )
 
@@ -31,6 +34,11 @@ var (
 	errNotStored = errors.New("answer not stored: not a success")
 	errKeyTaken  = errors.New("a concurrent request with the same key won")
 )
+
+// errReplay carries an answer found once the key's lock was held.
+type errReplay struct{ stored db.IdempotencyGetRow }
+
+func (errReplay) Error() string { return "an earlier request with the same key answered" }
 
 // txKey carries the transaction of an idempotent request: the handler's
 // writes and the stored answer commit together, or neither does.
@@ -54,8 +62,10 @@ func (s *server) tx(r *http.Request, fn func(q *db.Queries) error) error {
 	return db.Tx(r.Context(), s.pool, s.scope(r), fn)
 }
 
-// idempotent wraps a POST handler of an authenticated route.
-func (s *server) idempotent(next http.Handler) http.Handler {
+// idempotent wraps a POST handler of an authenticated route. redact names
+// top-level JSON fields of the answer that must never be stored (an API
+// key's secret): a replay answers without them.
+func (s *server) idempotent(next http.Handler, redact ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		values := r.Header.Values(IdempotencyKeyHeader)
 		if len(values) == 0 {
@@ -71,8 +81,11 @@ func (s *server) idempotent(next http.Handler) http.Handler {
 		if !ok {
 			return
 		}
+		// The same request from the same caller: another user of the tenant
+		// reusing a key never gets this caller's answer.
+		p, _ := auth.FromContext(r.Context())
 		h := sha256.New()
-		for _, part := range []string{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type")} {
+		for _, part := range []string{p.UserID.String(), p.KeyID.String(), r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type")} {
 			h.Write([]byte(part))
 			h.Write([]byte{0})
 		}
@@ -89,6 +102,16 @@ func (s *server) idempotent(next http.Handler) http.Handler {
 
 		rec := &recorder{header: http.Header{}, status: http.StatusOK}
 		err := db.Tx(r.Context(), s.pool, s.scope(r), func(q *db.Queries) error {
+			// Requests with this key wait here for each other; the one
+			// that waited finds the first one's answer.
+			if err := q.IdempotencyLock(r.Context(), key); err != nil {
+				return err
+			}
+			if stored, err := q.IdempotencyGet(r.Context(), key); err == nil {
+				return errReplay{stored}
+			} else if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
 			inner := r.Clone(r.Context())
 			inner.Body = io.NopCloser(bytes.NewReader(body))
 			next.ServeHTTP(rec, inner.WithContext(withTx(inner, q)))
@@ -102,11 +125,27 @@ func (s *server) idempotent(next http.Handler) http.Handler {
 				}
 			}
 			hj, _ := json.Marshal(headers)
+			body := rec.body.Bytes()
+			if len(redact) > 0 {
+				var fields map[string]json.RawMessage
+				if err := json.Unmarshal(body, &fields); err != nil {
+					return err
+				}
+				for _, f := range redact {
+					delete(fields, f)
+				}
+				redacted, err := json.Marshal(fields)
+				if err != nil {
+					return err
+				}
+				body = redacted
+				body = append(body, '\n')
+			}
 			if err := q.IdempotencyDeleteExpired(r.Context(), key); err != nil {
 				return err
 			}
 			n, err := q.IdempotencyPut(r.Context(), db.IdempotencyPutParams{Key: key, RequestHash: hash,
-				Status: int32(rec.status), ResponseHeaders: hj, ResponseBody: rec.body.Bytes()})
+				Status: int32(rec.status), ResponseHeaders: hj, ResponseBody: body})
 			if err != nil {
 				return err
 			}
@@ -115,9 +154,12 @@ func (s *server) idempotent(next http.Handler) http.Handler {
 			}
 			return nil
 		})
+		var replayed errReplay
 		switch {
 		case err == nil, errors.Is(err, errNotStored):
 			rec.flush(w)
+		case errors.As(err, &replayed):
+			s.replay(w, r, replayed.stored, hash)
 		case errors.Is(err, errKeyTaken):
 			// Another request with this key committed first: its write
 			// stands, ours was rolled back; answer as it did.

@@ -62,35 +62,54 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 	b.call(t, "POST", "/v1/products", "acme", `{"name":"x","price":1}`, httpapi.IdempotencyKeyHeader, "a", httpapi.IdempotencyKeyHeader, "b").requireStatus(t, 400)
 	// Every POST takes one: keys and exports too.
+	// An API key's secret is never stored: the replay says which key was
+	// made, without the secret, and the database holds no secret either.
 	k3 := []string{httpapi.IdempotencyKeyHeader, "key-1"}
 	k := b.call(t, "POST", "/v1/api-keys", "acme", `{"role":"viewer"}`, k3...).requireStatus(t, 201)
-	require.Equal(t, k.body, b.call(t, "POST", "/v1/api-keys", "acme", `{"role":"viewer"}`, k3...).requireStatus(t, 201).body)
+	secret := k.body["key"].(string)
+	kr := b.call(t, "POST", "/v1/api-keys", "acme", `{"role":"viewer"}`, k3...).requireStatus(t, 201)
+	require.Equal(t, "true", kr.header.Get(httpapi.ReplayedHeader))
+	require.Equal(t, k.body["id"], kr.body["id"])
+	require.NotContains(t, kr.body, "key")
+	var stored int
+	require.NoError(t, b.admin.QueryRow(ctx, "select count(*) from idempotency_keys where position($1::bytea in response_body) > 0", []byte(secret[len(secret)-64:])).Scan(&stored))
+	require.Zero(t, stored, "no secret in the stored answers")
+
+	// Another user of the tenant reusing a key never gets this caller's answer.
+	otherKey, _, _ := b.newKey(t, "acme", "member", "member")
+	b.call(t, "POST", "/v1/products", "acme", `{"name":"fixed","price":1}`, append(bearer(otherKey), k2...)...).requireStatus(t, 422)
 }
 
-// Concurrent retries with one key: one write, one answer for all.
+// Concurrent retries with one key: one write, one answer for all; also for
+// a user, whose unique email would otherwise make the late retries a 409.
 func TestIdempotencyKeyConcurrent(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	var wg sync.WaitGroup
-	ids := make(chan any, 8)
-	for range 8 {
-		wg.Go(func() {
-			r := b.call(t, "POST", "/v1/products", "acme", `{"name":"racing","price":1}`, httpapi.IdempotencyKeyHeader, "race")
-			if r.status == 201 {
-				ids <- r.body["id"]
-			} else {
-				ids <- fmt.Sprint(r.status, string(r.raw))
-			}
-		})
-	}
-	wg.Wait()
-	close(ids)
-	var first any
-	for id := range ids {
-		if first == nil {
-			first = id
+	for _, c := range []struct{ path, body string }{
+		{"/v1/products", `{"name":"racing","price":1}`},
+		{"/v1/users", `{"name":"racer","email":"racer@example.com"}`},
+	} {
+		var wg sync.WaitGroup
+		ids := make(chan any, 8)
+		for range 8 {
+			wg.Go(func() {
+				r := b.call(t, "POST", c.path, "acme", c.body, httpapi.IdempotencyKeyHeader, "race"+c.path)
+				if r.status == 201 {
+					ids <- r.body["id"]
+				} else {
+					ids <- fmt.Sprint(r.status, string(r.raw))
+				}
+			})
 		}
-		require.Equal(t, first, id)
+		wg.Wait()
+		close(ids)
+		var first any
+		for id := range ids {
+			if first == nil {
+				first = id
+			}
+			require.Equal(t, first, id, c.path)
+		}
 	}
 	require.Equal(t, 1, countProducts(t, b, "racing"))
 }

@@ -83,6 +83,7 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &exportWorker{pool: cfg.Pool, log: cfg.Log})
 	river.AddWorker(workers, &purgeWorker{pool: cfg.Pool, log: cfg.Log, purged: cfg.Purged})
 	river.AddWorker(workers, &purgeScanWorker{pool: cfg.Pool})
+	river.AddWorker(workers, &idempotencyCleanupWorker{pool: cfg.Pool})
 	rc := &river.Config{
 		Schema:            db.RiverSchema,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
@@ -90,10 +91,15 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 		Logger:            cfg.Log,
 		FetchPollInterval: cfg.PollEvery,
 		FetchCooldown:     min(cfg.PollEvery, 100*time.Millisecond),
+		// An export of a large tenant takes a while; River's default is 1m.
+		JobTimeout: 30 * time.Minute,
 	}
+	// Hourly, every tenant's expired idempotency keys go (under its setting).
+	rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+		func() (river.JobArgs, *river.InsertOpts) { return idempotencyCleanupArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
 	if cfg.PurgeEvery > 0 {
-		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(cfg.PurgeEvery),
-			func() (river.JobArgs, *river.InsertOpts) { return purgeScanArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})}
+		rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(cfg.PurgeEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return purgeScanArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
 	}
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)
 	if err != nil {
@@ -156,8 +162,12 @@ func (w *exportWorker) fail(ctx context.Context, job *river.Job[ExportArgs], cau
 	if job.Attempt >= job.MaxAttempts {
 		status = "failed"
 	}
-	_, _ = db.One(ctx, w.pool, scope(job.Args.TenantID), func(q *db.Queries) (struct{}, error) {
-		return struct{}{}, q.ExportFail(ctx, db.ExportFailParams{ID: job.Args.ExportID, Status: status, Error: cause.Error()})
+	// Recorded even when the job's own context is over (its timeout): an
+	// export must never stay "running" with no job behind it.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, _ = db.One(fctx, w.pool, scope(job.Args.TenantID), func(q *db.Queries) (struct{}, error) {
+		return struct{}{}, q.ExportFail(fctx, db.ExportFailParams{ID: job.Args.ExportID, Status: status, Error: cause.Error()})
 	})
 	return cause
 }
@@ -225,4 +235,36 @@ func (w *purgeScanWorker) Work(ctx context.Context, job *river.Job[purgeScanArgs
 		}
 	}
 	return nil
+}
+
+// idempotencyCleanupArgs deletes expired idempotency keys, visiting each
+// tenant under its own setting.
+type idempotencyCleanupArgs struct{}
+
+func (idempotencyCleanupArgs) Kind() string { return "idempotency_cleanup" }
+
+type idempotencyCleanupWorker struct {
+	river.WorkerDefaults[idempotencyCleanupArgs]
+	pool *pgxpool.Pool
+}
+
+func (w *idempotencyCleanupWorker) Work(ctx context.Context, job *river.Job[idempotencyCleanupArgs]) error {
+	after := uuid.Nil
+	for {
+		ids, err := db.New(w.pool).TenantIDs(ctx, after)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := db.One(ctx, w.pool, scope(id), func(q *db.Queries) (int64, error) {
+				return q.IdempotencyDeleteAllExpired(ctx)
+			}); err != nil {
+				return err
+			}
+		}
+		if len(ids) < 1000 {
+			return nil
+		}
+		after = ids[len(ids)-1]
+	}
 }

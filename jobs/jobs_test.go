@@ -142,3 +142,30 @@ func TestPurgeJob(t *testing.T) {
 	require.NoError(t, super.QueryRow(ctx, "select status from tenants where slug = 'spared'").Scan(&status))
 	require.Equal(t, "deleting", status, "still in its grace period")
 }
+
+// Expired idempotency keys are deleted, tenant by tenant, under each
+// tenant's own setting; live ones stay.
+func TestIdempotencyCleanupJob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	owner, super := tdb.OwnerPool(t), tdb.AdminPool(t)
+	for _, slug := range []string{"acme", "globex"} {
+		o, err := lifecycle.Onboard(ctx, owner, lifecycle.Tenant{Slug: slug, Name: slug, AdminEmail: "a@" + slug + ".example"})
+		require.NoError(t, err)
+		for key, expires := range map[string]string{"old": "now() - interval '1 minute'", "live": "now() + interval '1 hour'"} {
+			_, err := super.Exec(ctx, `insert into idempotency_keys (tenant_id, key, request_hash, status, response_body, expires_at)
+				values ($1, $2, sha256('x'), 201, '{}', `+expires+`)`, o.Tenant.ID, key)
+			require.NoError(t, err)
+		}
+	}
+	start(t, tdb, 0)
+	require.Eventually(t, func() bool {
+		var n int
+		_ = super.QueryRow(ctx, "select count(*) from idempotency_keys where key = 'old'").Scan(&n)
+		return n == 0
+	}, 20*time.Second, 50*time.Millisecond)
+	var live int
+	require.NoError(t, super.QueryRow(ctx, "select count(*) from idempotency_keys where key = 'live'").Scan(&live))
+	require.Equal(t, 2, live)
+}

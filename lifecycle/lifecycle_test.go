@@ -107,6 +107,8 @@ func TestGracePeriodAndPurge(t *testing.T) {
 	purged, err := lifecycle.PurgeDue(ctx, admin)
 	require.NoError(t, err)
 	require.Empty(t, purged, "still in its grace period")
+	_, err = lifecycle.SetStatus(ctx, admin, acme.Tenant.ID, lifecycle.StatusSuspended, 0)
+	require.ErrorIs(t, err, lifecycle.ErrDeleting, "suspending would silently cancel the deletion")
 	// Reactivated in time: nothing is lost.
 	tn, err = lifecycle.SetStatus(ctx, admin, acme.Tenant.ID, lifecycle.StatusActive, 0)
 	require.NoError(t, err)

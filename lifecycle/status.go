@@ -25,6 +25,10 @@ const (
 // ErrNotFound: no such tenant.
 var ErrNotFound = errors.New("no such tenant")
 
+// ErrDeleting: a tenant marked for deletion can only be reactivated first
+// (suspending it would silently cancel the deletion).
+var ErrDeleting = errors.New("the tenant is being deleted; activate it first to cancel that")
+
 // q runs the registry queries on the pool (rowfence_platform's, or the
 // migrating role's from the CLI).
 func q(pool db.DBTX) *db.Queries { return db.New(pool) }
@@ -40,6 +44,15 @@ func notFound(err error) error {
 // a tenant for deletion after grace (StatusDeleting). Running servers apply
 // it within TENANT_CACHE_TTL.
 func SetStatus(ctx context.Context, pool db.DBTX, id uuid.UUID, status string, grace time.Duration) (db.Tenant, error) {
+	if status == StatusSuspended {
+		cur, err := q(pool).TenantGet(ctx, id)
+		if err != nil {
+			return db.Tenant{}, notFound(err)
+		}
+		if cur.Status == StatusDeleting {
+			return db.Tenant{}, ErrDeleting
+		}
+	}
 	p := db.TenantUpdateParams{ID: id, Status: &status}
 	if status == StatusDeleting {
 		at := time.Now().Add(grace)

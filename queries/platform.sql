@@ -47,3 +47,10 @@ DELETE FROM tenants WHERE id = @id RETURNING id;
 -- Tenants marked for deletion whose grace period is over, oldest first.
 SELECT id, slug FROM tenants WHERE status = 'deleting' AND purge_after <= now()
 ORDER BY purge_after LIMIT 100;
+
+-- name: TenantGetForUpdate :one
+SELECT * FROM tenants WHERE id = @id FOR UPDATE;
+
+-- name: TenantIDs :many
+-- Every tenant, for jobs that visit each one under its own setting.
+SELECT id FROM tenants WHERE (@after_id::uuid) < id ORDER BY id LIMIT 1000;

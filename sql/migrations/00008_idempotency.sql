@@ -37,6 +37,8 @@ CREATE POLICY idempotency_keys_client ON idempotency_keys FOR ALL
 
 GRANT SELECT, DELETE ON idempotency_keys TO rowfence_app;
 GRANT INSERT (key, request_hash, status, response_headers, response_body) ON idempotency_keys TO rowfence_app;
+-- The hourly cleanup job deletes expired keys, one tenant at a time.
+GRANT SELECT, DELETE ON idempotency_keys TO rowfence_platform;
 RESET ROLE;
 
 -- +goose Down
