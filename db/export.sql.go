@@ -254,7 +254,7 @@ func (q *Queries) ExportStart(ctx context.Context, id uuid.UUID) (uuid.UUID, err
 }
 
 const productExport = `-- name: ProductExport :many
-SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products ORDER BY created_at, id
+SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products ORDER BY created_at, id
 `
 
 func (q *Queries) ProductExport(ctx context.Context) ([]Product, error) {
@@ -274,6 +274,7 @@ func (q *Queries) ProductExport(ctx context.Context) ([]Product, error) {
 			&i.Price,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.NameLower,
 		); err != nil {
 			return nil, err
 		}
@@ -336,7 +337,7 @@ func (q *Queries) TenantRowCounts(ctx context.Context) (TenantRowCountsRow, erro
 
 const userExport = `-- name: UserExport :many
 
-SELECT tenant_id, id, name, email, role, created_at, updated_at FROM users ORDER BY created_at, id
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users ORDER BY created_at, id
 `
 
 // Per-tenant backup and restore (lifecycle/export.go). Like every query here
@@ -359,6 +360,7 @@ func (q *Queries) UserExport(ctx context.Context) ([]User, error) {
 			&i.Role,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.NameLower,
 		); err != nil {
 			return nil, err
 		}

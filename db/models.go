@@ -63,6 +63,7 @@ type Product struct {
 	Price       int64
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	NameLower   *string
 }
 
 type Tenant struct {
@@ -86,4 +87,5 @@ type User struct {
 	Role      string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	NameLower *string
 }

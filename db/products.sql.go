@@ -15,7 +15,7 @@ import (
 const productCreate = `-- name: ProductCreate :one
 INSERT INTO products (name, description, price)
 VALUES ($1, $2, $3)
-RETURNING tenant_id, id, name, description, price, created_at, updated_at
+RETURNING tenant_id, id, name, description, price, created_at, updated_at, name_lower
 `
 
 type ProductCreateParams struct {
@@ -35,6 +35,7 @@ func (q *Queries) ProductCreate(ctx context.Context, arg ProductCreateParams) (P
 		&i.Price,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameLower,
 	)
 	return i, err
 }
@@ -51,7 +52,7 @@ func (q *Queries) ProductDelete(ctx context.Context, id uuid.UUID) (uuid.UUID, e
 }
 
 const productGet = `-- name: ProductGet :one
-SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products WHERE id = $1
+SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products WHERE id = $1
 `
 
 func (q *Queries) ProductGet(ctx context.Context, id uuid.UUID) (Product, error) {
@@ -65,13 +66,14 @@ func (q *Queries) ProductGet(ctx context.Context, id uuid.UUID) (Product, error)
 		&i.Price,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameLower,
 	)
 	return i, err
 }
 
 const productList = `-- name: ProductList :many
 
-SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products
+SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products
 WHERE (created_at, id) > ($1::timestamptz, $2::uuid)
 ORDER BY created_at, id
 LIMIT $3
@@ -104,6 +106,7 @@ func (q *Queries) ProductList(ctx context.Context, arg ProductListParams) ([]Pro
 			&i.Price,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.NameLower,
 		); err != nil {
 			return nil, err
 		}
@@ -116,8 +119,8 @@ func (q *Queries) ProductList(ctx context.Context, arg ProductListParams) ([]Pro
 }
 
 const productListSorted = `-- name: ProductListSorted :many
-SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products
-WHERE ($1::text = '' OR name ILIKE $1)
+SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products
+WHERE ($1::text = '' OR starts_with(name_lower, lower($1::text)))
   AND ($2::bool OR CASE $3::text
         WHEN 'name'        THEN (name, id) > ($4::text, $5::uuid)
         WHEN '-name'       THEN (name, id) < ($4::text, $5::uuid)
@@ -138,7 +141,7 @@ LIMIT $8
 `
 
 type ProductListSortedParams struct {
-	Pattern   string
+	Prefix    string
 	First     bool
 	Sort      string
 	AfterText string
@@ -150,12 +153,10 @@ type ProductListSortedParams struct {
 
 // Lists with ?sort= and ?q= (httpapi/collection.go). Keyset pagination on
 // (sort key, id) in the sort's direction; first skips the cursor condition.
-// q is an ILIKE prefix pattern: not leakproof, so PostgreSQL filters by it
-// after the tenant policy, over the tenant's rows only (the tenant-leading
-// index makes that part of the table small; DESIGN.md, vector 9).
+// q is a name prefix, as in ProductSearch.
 func (q *Queries) ProductListSorted(ctx context.Context, arg ProductListSortedParams) ([]Product, error) {
 	rows, err := q.db.Query(ctx, productListSorted,
-		arg.Pattern,
+		arg.Prefix,
 		arg.First,
 		arg.Sort,
 		arg.AfterText,
@@ -179,6 +180,7 @@ func (q *Queries) ProductListSorted(ctx context.Context, arg ProductListSortedPa
 			&i.Price,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.NameLower,
 		); err != nil {
 			return nil, err
 		}
@@ -191,7 +193,7 @@ func (q *Queries) ProductListSorted(ctx context.Context, arg ProductListSortedPa
 }
 
 const productLock = `-- name: ProductLock :one
-SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products WHERE id = $1 FOR UPDATE
+SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products WHERE id = $1 FOR UPDATE
 `
 
 // For conditional writes (If-Match): the row as it is, locked until the
@@ -207,31 +209,35 @@ func (q *Queries) ProductLock(ctx context.Context, id uuid.UUID) (Product, error
 		&i.Price,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameLower,
 	)
 	return i, err
 }
 
 const productSearch = `-- name: ProductSearch :many
-SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products
-WHERE ($1::text = '' OR name ILIKE $1)
+SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products
+WHERE name_lower COLLATE "C" >= lower($1::text) COLLATE "C"
+  AND name_lower COLLATE "C" < (lower($1::text) || chr(1114111)) COLLATE "C"
+  AND starts_with(name_lower, lower($1::text))
   AND (created_at, id) > ($2::timestamptz, $3::uuid)
 ORDER BY created_at, id
 LIMIT $4
 `
 
 type ProductSearchParams struct {
-	Pattern        string
+	Prefix         string
 	AfterCreatedAt time.Time
 	AfterID        uuid.UUID
 	RowLimit       int32
 }
 
-// ?q= in the default order: the tenant's rows in (created_at, id) order from
-// the tenant-leading index, filtered by the (non-leakproof) ILIKE after the
-// policy, stopping at the page's end.
+// ?q= in the default order. The prefix is a range on name_lower in byte
+// order, leakproof comparisons that the index (tenant_id, name_lower
+// COLLATE "C") answers (sql/migrations/00009_name_search.sql); starts_with
+// makes it exact.
 func (q *Queries) ProductSearch(ctx context.Context, arg ProductSearchParams) ([]Product, error) {
 	rows, err := q.db.Query(ctx, productSearch,
-		arg.Pattern,
+		arg.Prefix,
 		arg.AfterCreatedAt,
 		arg.AfterID,
 		arg.RowLimit,
@@ -251,6 +257,7 @@ func (q *Queries) ProductSearch(ctx context.Context, arg ProductSearchParams) ([
 			&i.Price,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.NameLower,
 		); err != nil {
 			return nil, err
 		}
@@ -269,7 +276,7 @@ UPDATE products SET
     price       = coalesce($3, price),
     updated_at  = now()
 WHERE id = $4
-RETURNING tenant_id, id, name, description, price, created_at, updated_at
+RETURNING tenant_id, id, name, description, price, created_at, updated_at, name_lower
 `
 
 type ProductUpdateParams struct {
@@ -296,6 +303,7 @@ func (q *Queries) ProductUpdate(ctx context.Context, arg ProductUpdateParams) (P
 		&i.Price,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameLower,
 	)
 	return i, err
 }

@@ -13,7 +13,7 @@ import (
 )
 
 const userByEmail = `-- name: UserByEmail :one
-SELECT tenant_id, id, name, email, role, created_at, updated_at FROM users WHERE lower(email) = lower($1)
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users WHERE lower(email) = lower($1)
 `
 
 func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
@@ -27,6 +27,7 @@ func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
 		&i.Role,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameLower,
 	)
 	return i, err
 }
@@ -34,7 +35,7 @@ func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
 const userCreate = `-- name: UserCreate :one
 INSERT INTO users (name, email, role)
 VALUES ($1, $2, $3)
-RETURNING tenant_id, id, name, email, role, created_at, updated_at
+RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower
 `
 
 type UserCreateParams struct {
@@ -54,6 +55,7 @@ func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) (User, e
 		&i.Role,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameLower,
 	)
 	return i, err
 }
@@ -70,7 +72,7 @@ func (q *Queries) UserDelete(ctx context.Context, id uuid.UUID) (uuid.UUID, erro
 }
 
 const userFirstAdmin = `-- name: UserFirstAdmin :one
-SELECT tenant_id, id, name, email, role, created_at, updated_at FROM users WHERE role = 'admin' ORDER BY created_at, id LIMIT 1
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users WHERE role = 'admin' ORDER BY created_at, id LIMIT 1
 `
 
 func (q *Queries) UserFirstAdmin(ctx context.Context) (User, error) {
@@ -84,12 +86,13 @@ func (q *Queries) UserFirstAdmin(ctx context.Context) (User, error) {
 		&i.Role,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameLower,
 	)
 	return i, err
 }
 
 const userGet = `-- name: UserGet :one
-SELECT tenant_id, id, name, email, role, created_at, updated_at FROM users WHERE id = $1
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users WHERE id = $1
 `
 
 func (q *Queries) UserGet(ctx context.Context, id uuid.UUID) (User, error) {
@@ -103,13 +106,14 @@ func (q *Queries) UserGet(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.Role,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameLower,
 	)
 	return i, err
 }
 
 const userList = `-- name: UserList :many
 
-SELECT tenant_id, id, name, email, role, created_at, updated_at FROM users
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users
 WHERE (created_at, id) > ($1::timestamptz, $2::uuid)
 ORDER BY created_at, id
 LIMIT $3
@@ -140,6 +144,7 @@ func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, err
 			&i.Role,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.NameLower,
 		); err != nil {
 			return nil, err
 		}
@@ -152,8 +157,8 @@ func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, err
 }
 
 const userListSorted = `-- name: UserListSorted :many
-SELECT tenant_id, id, name, email, role, created_at, updated_at FROM users
-WHERE ($1::text = '' OR name ILIKE $1)
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users
+WHERE ($1::text = '' OR starts_with(name_lower, lower($1::text)))
   AND ($2::text = '' OR lower(email) = lower($2))
   AND ($3::bool OR CASE $4::text
         WHEN 'name'        THEN (name, id) > ($5::text, $6::uuid)
@@ -175,7 +180,7 @@ LIMIT $8
 `
 
 type UserListSortedParams struct {
-	Pattern   string
+	Prefix    string
 	Email     string
 	First     bool
 	Sort      string
@@ -188,7 +193,7 @@ type UserListSortedParams struct {
 // As ProductListSorted; email (?email=) is an exact, case-insensitive match.
 func (q *Queries) UserListSorted(ctx context.Context, arg UserListSortedParams) ([]User, error) {
 	rows, err := q.db.Query(ctx, userListSorted,
-		arg.Pattern,
+		arg.Prefix,
 		arg.Email,
 		arg.First,
 		arg.Sort,
@@ -212,6 +217,7 @@ func (q *Queries) UserListSorted(ctx context.Context, arg UserListSortedParams) 
 			&i.Role,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.NameLower,
 		); err != nil {
 			return nil, err
 		}
@@ -224,7 +230,7 @@ func (q *Queries) UserListSorted(ctx context.Context, arg UserListSortedParams) 
 }
 
 const userLock = `-- name: UserLock :one
-SELECT tenant_id, id, name, email, role, created_at, updated_at FROM users WHERE id = $1 FOR UPDATE
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) UserLock(ctx context.Context, id uuid.UUID) (User, error) {
@@ -238,6 +244,7 @@ func (q *Queries) UserLock(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.Role,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameLower,
 	)
 	return i, err
 }
@@ -255,8 +262,8 @@ func (q *Queries) UserRole(ctx context.Context, id uuid.UUID) (string, error) {
 }
 
 const userSearch = `-- name: UserSearch :many
-SELECT tenant_id, id, name, email, role, created_at, updated_at FROM users
-WHERE ($1::text = '' OR name ILIKE $1)
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users
+WHERE ($1::text = '' OR starts_with(name_lower, lower($1::text)))
   AND ($2::text = '' OR lower(email) = lower($2))
   AND (created_at, id) > ($3::timestamptz, $4::uuid)
 ORDER BY created_at, id
@@ -264,7 +271,7 @@ LIMIT $5
 `
 
 type UserSearchParams struct {
-	Pattern        string
+	Prefix         string
 	Email          string
 	AfterCreatedAt time.Time
 	AfterID        uuid.UUID
@@ -274,7 +281,7 @@ type UserSearchParams struct {
 // ?q= and ?email= in the default order (as ProductSearch).
 func (q *Queries) UserSearch(ctx context.Context, arg UserSearchParams) ([]User, error) {
 	rows, err := q.db.Query(ctx, userSearch,
-		arg.Pattern,
+		arg.Prefix,
 		arg.Email,
 		arg.AfterCreatedAt,
 		arg.AfterID,
@@ -295,6 +302,7 @@ func (q *Queries) UserSearch(ctx context.Context, arg UserSearchParams) ([]User,
 			&i.Role,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.NameLower,
 		); err != nil {
 			return nil, err
 		}
@@ -313,7 +321,7 @@ UPDATE users SET
     role       = coalesce($3, role),
     updated_at = now()
 WHERE id = $4
-RETURNING tenant_id, id, name, email, role, created_at, updated_at
+RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower
 `
 
 type UserUpdateParams struct {
@@ -339,6 +347,7 @@ func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (User, e
 		&i.Role,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameLower,
 	)
 	return i, err
 }

@@ -85,6 +85,8 @@ func (c collection[T, R]) handleList(s *server) http.Handler {
 		// One row more than asked says whether there is a next page.
 		rows, err := db.One(r.Context(), s.pool, sc, func(q *db.Queries) ([]T, error) {
 			switch {
+			case custom && lq.sort == "created_at" && lq.q == "" && lq.email == "":
+				return c.list(r.Context(), q, after, int32(lq.limit+1))
 			case custom && lq.sort == "created_at" && c.search != nil:
 				return c.search(r.Context(), q, lq, after, int32(lq.limit+1))
 			case custom:
@@ -120,14 +122,6 @@ type listQuery struct {
 	limit           int
 	cursor, sort, q string
 	email           string
-}
-
-// likePrefix is q as an ILIKE pattern matching names that start with it.
-func (lq listQuery) likePrefix() string {
-	if lq.q == "" {
-		return ""
-	}
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(lq.q) + "%"
 }
 
 // parseListQuery reads ?limit=, ?cursor= and, where the list has them,

@@ -33,11 +33,11 @@ var products = collection[db.Product, productJSON]{
 	sorts:  []string{"created_at", "name", "price"},
 	sorted: func(ctx context.Context, q *db.Queries, lq listQuery, after position, first bool, limit int32) ([]db.Product, error) {
 		num, _ := strconv.ParseInt(after.Key, 10, 64)
-		return q.ProductListSorted(ctx, db.ProductListSortedParams{Pattern: lq.likePrefix(), First: first, Sort: lq.sort,
+		return q.ProductListSorted(ctx, db.ProductListSortedParams{Prefix: lq.q, First: first, Sort: lq.sort,
 			AfterText: after.Key, AfterNum: num, AfterTime: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
 	},
 	search: func(ctx context.Context, q *db.Queries, lq listQuery, after position, limit int32) ([]db.Product, error) {
-		return q.ProductSearch(ctx, db.ProductSearchParams{Pattern: lq.likePrefix(), AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
+		return q.ProductSearch(ctx, db.ProductSearchParams{Prefix: lq.q, AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
 	},
 	sortKey: func(p db.Product, sort string) string {
 		switch strings.TrimPrefix(sort, "-") {

@@ -32,11 +32,11 @@ var users = collection[db.User, userJSON]{
 	sorts:       []string{"created_at", "name", "email"},
 	emailFilter: true,
 	sorted: func(ctx context.Context, q *db.Queries, lq listQuery, after position, first bool, limit int32) ([]db.User, error) {
-		return q.UserListSorted(ctx, db.UserListSortedParams{Pattern: lq.likePrefix(), Email: lq.email, First: first, Sort: lq.sort,
+		return q.UserListSorted(ctx, db.UserListSortedParams{Prefix: lq.q, Email: lq.email, First: first, Sort: lq.sort,
 			AfterText: after.Key, AfterTime: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
 	},
 	search: func(ctx context.Context, q *db.Queries, lq listQuery, after position, limit int32) ([]db.User, error) {
-		return q.UserSearch(ctx, db.UserSearchParams{Pattern: lq.likePrefix(), Email: lq.email,
+		return q.UserSearch(ctx, db.UserSearchParams{Prefix: lq.q, Email: lq.email,
 			AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
 	},
 	sortKey: func(u db.User, sort string) string {

@@ -38,11 +38,9 @@ SELECT * FROM products WHERE id = @id FOR UPDATE;
 -- name: ProductListSorted :many
 -- Lists with ?sort= and ?q= (httpapi/collection.go). Keyset pagination on
 -- (sort key, id) in the sort's direction; first skips the cursor condition.
--- q is an ILIKE prefix pattern: not leakproof, so PostgreSQL filters by it
--- after the tenant policy, over the tenant's rows only (the tenant-leading
--- index makes that part of the table small; DESIGN.md, vector 9).
+-- q is a name prefix, as in ProductSearch.
 SELECT * FROM products
-WHERE (@pattern::text = '' OR name ILIKE @pattern)
+WHERE (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
   AND (@first::bool OR CASE @sort::text
         WHEN 'name'        THEN (name, id) > (@after_text::text, @after_id::uuid)
         WHEN '-name'       THEN (name, id) < (@after_text::text, @after_id::uuid)
@@ -62,11 +60,14 @@ ORDER BY
 LIMIT @row_limit;
 
 -- name: ProductSearch :many
--- ?q= in the default order: the tenant's rows in (created_at, id) order from
--- the tenant-leading index, filtered by the (non-leakproof) ILIKE after the
--- policy, stopping at the page's end.
+-- ?q= in the default order. The prefix is a range on name_lower in byte
+-- order, leakproof comparisons that the index (tenant_id, name_lower
+-- COLLATE "C") answers (sql/migrations/00009_name_search.sql); starts_with
+-- makes it exact.
 SELECT * FROM products
-WHERE (@pattern::text = '' OR name ILIKE @pattern)
+WHERE name_lower COLLATE "C" >= lower(@prefix::text) COLLATE "C"
+  AND name_lower COLLATE "C" < (lower(@prefix::text) || chr(1114111)) COLLATE "C"
+  AND starts_with(name_lower, lower(@prefix::text))
   AND (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
 ORDER BY created_at, id
 LIMIT @row_limit;

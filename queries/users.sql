@@ -43,7 +43,7 @@ SELECT * FROM users WHERE id = @id FOR UPDATE;
 -- name: UserListSorted :many
 -- As ProductListSorted; email (?email=) is an exact, case-insensitive match.
 SELECT * FROM users
-WHERE (@pattern::text = '' OR name ILIKE @pattern)
+WHERE (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
   AND (@email::text = '' OR lower(email) = lower(@email))
   AND (@first::bool OR CASE @sort::text
         WHEN 'name'        THEN (name, id) > (@after_text::text, @after_id::uuid)
@@ -66,7 +66,7 @@ LIMIT @row_limit;
 -- name: UserSearch :many
 -- ?q= and ?email= in the default order (as ProductSearch).
 SELECT * FROM users
-WHERE (@pattern::text = '' OR name ILIKE @pattern)
+WHERE (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
   AND (@email::text = '' OR lower(email) = lower(@email))
   AND (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
 ORDER BY created_at, id
