@@ -262,20 +262,21 @@ const notes = `## Notes and analysis
   primary-key get needs the tenant to reach PostgreSQL without a statement of its own, which
   PostgreSQL 15's protocol does not offer (a session-level setting is leak vector 2, and a CTE is
   evaluated after the policy).
-- **Search (target missed).** ` + "`?q=`" + ` is a case-insensitive name prefix (` + "`ILIKE 'product 1%'`" + `
-  here), which is not leakproof, so PostgreSQL applies it after the tenant policy: the policy's
-  index condition narrows the scan to the tenant's rows (the index leads with ` + "`tenant_id`" + `),
-  and the filter and a top-N sort run over those. The hand-filtered twin gets a cheaper plan, an
-  ordered index scan that stops after 21 matches, because its row estimate is right. Under RLS the
-  planner expects about one matching row: the role check of the policies
-  (` + "`current_setting('app.role', true) IN (…)`" + `) is applied as a per-row filter with the default
-  selectivity (about 0.015: 27 of a tenant's 1,805 rows for a plain list, by EXPLAIN), which,
-  with the name filter's, makes a bitmap scan of the whole tenant plus a sort look cheapest. A
-  tenant's search therefore costs in proportion to that tenant's rows (1.7 ms for 1,800 rows
-  alone by EXPLAIN ANALYZE; p50 11.5 ms with 8 clients at once in this run), never to other
-  tenants'. Moving the role check into the restrictive tenant
-  condition (` + "`tenant_id = CASE WHEN <role ok> THEN <tenant> END`" + `) removes that factor from the
-  estimate (checked by EXPLAIN) but not, by itself, the plan choice for this search; a next step.
+- **Search (target missed, 0.06 before the fix, about 0.47 after).** ` + "`?q=`" + ` is a case-insensitive
+  name prefix. ILIKE is not leakproof, so under RLS PostgreSQL may only apply it after the tenant
+  policy: the first version read all of a tenant's rows per search (0.06 of the hand-written
+  query). Names now have a generated lower-cased copy indexed as
+  ` + "`(tenant_id, name_lower COLLATE \"C\")`" + ` (` + "`00009_name_search.sql`" + `), and the prefix is a byte-order
+  range plus ` + "`starts_with`" + `, all leakproof, so the range is an index condition below the policy
+  (EXPLAIN: an index scan of the tenant's 112 matches, 0.6 ms). What remains is a plan difference,
+  not RLS: the hand-filtered twin (no RLS) walks its ` + "`(tenant, created_at)`" + ` index in page order
+  and stops after 21 matches, while the scoped search reads every match of the prefix and sorts
+  them, because under RLS the planner expects about one matching row: the policies' role check
+  (` + "`current_setting('app.role', true) IN (…)`" + `) is a per-row filter with the default selectivity
+  (about 0.015: 27 of a tenant's 1,805 rows by EXPLAIN). A search's cost therefore grows with the
+  tenant's matches, never with other tenants' rows. Next steps: fold the role check into the
+  restrictive tenant condition (` + "`tenant_id = CASE WHEN <role ok> THEN <tenant> END`" + `, which
+  removes that factor from the estimate), then re-measure.
 - **HTTP level (target missed).** pgbench is a C client that spends a few microseconds per
   transaction; ` + "`rowfence serve`" + ` spends about 200 µs of CPU per list request (one core at
   ~4.5k requests/s), and on 2 cores it competes with PostgreSQL and wrk for the same CPUs (vmstat:
