@@ -93,7 +93,7 @@ var tables = []string{"users", "products", "api_keys"}
 // and can hold nothing of another tenant). pool connects as the migrating
 // role or rowfence_platform.
 func Export(ctx context.Context, pool *pgxpool.Pool, slug string, w io.Writer) (counts map[string]int, err error) {
-	t, err := q(pool).TenantBySlug(ctx, slug)
+	t, err := db.New(pool).TenantBySlug(ctx, slug)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -316,12 +316,12 @@ func Import(ctx context.Context, pool *pgxpool.Pool, slug, name string, r io.Rea
 		name = exp.header.Tenant.Name
 	}
 	var out Imported
-	existing, err := q(pool).TenantBySlug(ctx, slug)
+	existing, err := db.New(pool).TenantBySlug(ctx, slug)
 	create := errors.Is(notFound(err), ErrNotFound)
 	switch {
 	case create:
 		existing.ID = exp.header.Tenant.ID
-		if _, err := q(pool).TenantGet(ctx, existing.ID); !errors.Is(notFound(err), ErrNotFound) {
+		if _, err := db.New(pool).TenantGet(ctx, existing.ID); !errors.Is(notFound(err), ErrNotFound) {
 			existing.ID = uuid.New() // the exported id is taken (or unknown): a copy
 		}
 	case err != nil:

@@ -29,10 +29,6 @@ var ErrNotFound = errors.New("no such tenant")
 // (suspending it would silently cancel the deletion).
 var ErrDeleting = errors.New("the tenant is being deleted; activate it first to cancel that")
 
-// q runs the registry queries on the pool (rowfence_platform's, or the
-// migrating role's from the CLI).
-func q(pool db.DBTX) *db.Queries { return db.New(pool) }
-
 func notFound(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
@@ -45,7 +41,7 @@ func notFound(err error) error {
 // it within TENANT_CACHE_TTL.
 func SetStatus(ctx context.Context, pool db.DBTX, id uuid.UUID, status string, grace time.Duration) (db.Tenant, error) {
 	if status == StatusSuspended {
-		cur, err := q(pool).TenantGet(ctx, id)
+		cur, err := db.New(pool).TenantGet(ctx, id)
 		if err != nil {
 			return db.Tenant{}, notFound(err)
 		}
@@ -58,7 +54,7 @@ func SetStatus(ctx context.Context, pool db.DBTX, id uuid.UUID, status string, g
 		at := time.Now().Add(grace)
 		p.PurgeAfter = &at
 	}
-	t, err := q(pool).TenantUpdate(ctx, p)
+	t, err := db.New(pool).TenantUpdate(ctx, p)
 	return t, notFound(err)
 }
 
@@ -66,7 +62,7 @@ func SetStatus(ctx context.Context, pool db.DBTX, id uuid.UUID, status string, g
 // table (their foreign keys to tenants cascade). Other tenants' rows are
 // not touched: TestDeleteRemovesOnlyThatTenant counts every table.
 func Delete(ctx context.Context, pool db.DBTX, id uuid.UUID) error {
-	_, err := q(pool).TenantDelete(ctx, id)
+	_, err := db.New(pool).TenantDelete(ctx, id)
 	return notFound(err)
 }
 
@@ -75,7 +71,7 @@ func Delete(ctx context.Context, pool db.DBTX, id uuid.UUID) error {
 func PurgeDue(ctx context.Context, pool db.DBTX) ([]string, error) {
 	var purged []string
 	for {
-		due, err := q(pool).TenantPurgeDue(ctx)
+		due, err := db.New(pool).TenantPurgeDue(ctx)
 		if err != nil {
 			return purged, db.MapError(err)
 		}
