@@ -362,3 +362,42 @@ func TestStatementTimeoutRidesWithTheTenant(t *testing.T) {
 	require.Equal(t, "0", timeout, "the timeout ended with the transaction")
 	require.Len(t, listProducts(t, bundle.app, s), 1, "the same scope works once the lock is gone")
 }
+
+// The name-prefix search runs its generic plan: PostgreSQL would otherwise
+// plan it afresh on every execution (db.genericPlan). The setting ends with
+// the transaction, and other statements keep the default.
+func TestSearchRunsItsGenericPlan(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setup(t, 1)
+	for _, name := range []string{"anvil", "anchor", "bucket"} {
+		createProduct(t, bundle.app, bundle.a, name)
+	}
+	search := func() []db.Product {
+		items, err := db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) ([]db.Product, error) {
+			return q.ProductSearch(ctx, db.ProductSearchParams{Prefix: "AN", RowLimit: 10})
+		})
+		require.NoError(t, err)
+		return items
+	}
+	for range 3 {
+		require.Len(t, search(), 2)
+	}
+	listProducts(t, bundle.app, bundle.a)
+
+	conn, err := bundle.app.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	var mode string
+	require.NoError(t, conn.QueryRow(ctx, "show plan_cache_mode").Scan(&mode))
+	require.Equal(t, "auto", mode, "the setting ended with the transaction")
+	plans := func(like string) (generic, custom int64) {
+		require.NoError(t, conn.QueryRow(ctx, `select generic_plans, custom_plans from pg_prepared_statements
+			where statement like $1`, like).Scan(&generic, &custom))
+		return generic, custom
+	}
+	generic, custom := plans("-- name: ProductSearch %")
+	require.Equal(t, [2]int64{3, 0}, [2]int64{generic, custom}, "every search ran the generic plan")
+	generic, custom = plans("-- name: ProductList %")
+	require.Equal(t, [2]int64{0, 1}, [2]int64{generic, custom}, "the list planned as PostgreSQL chooses")
+}
