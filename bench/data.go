@@ -76,8 +76,10 @@ func (e env) ensure(ctx context.Context, d dataset, logf func(string, ...any)) e
 				return err
 			}
 			defer m.Close()
-			_, err = m.Up(ctx)
-			return err
+			if _, err = m.Up(ctx); err != nil || !d.twin {
+				return err
+			}
+			return e.upgradeTwin(ctx, d)
 		}
 		if _, err := conn.Exec(ctx, "drop database "+pgx.Identifier{d.dbName()}.Sanitize()+" with (force)"); err != nil {
 			return err
@@ -104,7 +106,7 @@ func (e env) ensure(ctx context.Context, d dataset, logf func(string, ...any)) e
 	defer admin.Close(context.Background())
 	files := []string{"sql/data.sql"}
 	if d.twin {
-		files = append(files, "sql/twin.sql")
+		files = append(files, "sql/twin.sql", "sql/large.sql")
 	}
 	for _, f := range files {
 		if err := runScript(ctx, admin, f, d.tenants, d.perTenant); err != nil {
@@ -120,6 +122,38 @@ func (e env) ensure(ctx context.Context, d dataset, logf func(string, ...any)) e
 	}
 	logf("built %s in %s", d.dbName(), time.Since(start).Round(time.Second))
 	return nil
+}
+
+// upgradeTwin brings a kept dataset with a twin up to sql/twin.sql and
+// sql/large.sql.
+func (e env) upgradeTwin(ctx context.Context, d dataset) error {
+	admin, err := pgx.Connect(ctx, e.adminURL(d))
+	if err != nil {
+		return err
+	}
+	defer admin.Close(context.Background())
+	var hasColumn, hasLarge bool
+	if err := admin.QueryRow(ctx, `select
+		exists (select 1 from pg_attribute where attrelid = 'bench_products'::regclass and attname = 'name_lower' and not attisdropped),
+		exists (select 1 from tenants where slug = 'bench-large')`).Scan(&hasColumn, &hasLarge); err != nil {
+		return err
+	}
+	var files []string
+	if !hasColumn {
+		files = append(files, "sql/twin_upgrade.sql")
+	}
+	if !hasLarge {
+		files = append(files, "sql/large.sql")
+	}
+	for _, f := range files {
+		if err := runScript(ctx, admin, f, d.tenants, d.perTenant); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	if len(files) > 0 {
+		_, err = admin.Exec(ctx, "analyze")
+	}
+	return err
 }
 
 func (e env) complete(ctx context.Context, d dataset) (bool, error) {

@@ -87,18 +87,37 @@ func bareList(pool *pgxpool.Pool, d dataset) op {
 	}
 }
 
-// The search: ?q= on a tenant's products (a prefix range on name_lower, an
-// index condition under RLS) against the filter a developer would write by
-// hand on the twin table (ILIKE, no RLS to stop it from using its index).
+// The search: ?q= on a tenant's products. scoped is rowfence's ProductSearch
+// (a prefix range on name_lower, an index condition below the policy); bare
+// is the same statement on the twin, which has the same index, filtered by
+// hand; naive is what a developer without RLS might write instead (ILIKE,
+// which no B-tree answers, so it walks the (tenant, created_at) index). The
+// budget compares scoped with bare; naive is context (bench/RESULTS.md).
 const (
 	searchPrefix  = "product 1"
-	bareSearchSQL = `SELECT tenant, id, name, description, price, created_at, updated_at FROM bench_products
-WHERE tenant = $1 AND name ILIKE $2 ORDER BY created_at, id LIMIT $3`
+	bareSearchSQL = `SELECT tenant, id, name, description, price, created_at, updated_at, name_lower FROM bench_products
+WHERE tenant = $1
+  AND name_lower COLLATE "C" >= lower($2::text) COLLATE "C"
+  AND name_lower COLLATE "C" < (lower($2::text) || chr(1114111)) COLLATE "C"
+  AND starts_with(name_lower, lower($2::text))
+  AND (created_at, id) > ($3::timestamptz, $4::uuid)
+ORDER BY created_at, id
+LIMIT $5`
+	naiveSearchSQL = `SELECT tenant, id, name, description, price, created_at, updated_at, name_lower FROM bench_products
+WHERE tenant = $1 AND name ILIKE $2 AND (created_at, id) > ($3::timestamptz, $4::uuid) ORDER BY created_at, id LIMIT $5`
 )
 
-func scopedSearch(pool *pgxpool.Pool, d dataset) op {
+// pick chooses a search's tenant: one of the dataset's equal tenants, or
+// its large one (sql/large.sql: 100,000 products).
+type pick func(rng *rand.Rand) int
+
+func anyTenant(d dataset) pick { return func(rng *rand.Rand) int { return 1 + rng.IntN(d.tenants) } }
+
+func largeTenant(d dataset) pick { return func(*rand.Rand) int { return d.tenants + 1 } }
+
+func scopedSearch(pool *pgxpool.Pool, tenant pick) op {
 	return func(ctx context.Context, rng *rand.Rand) error {
-		s := scope(1 + rng.IntN(d.tenants))
+		s := scope(tenant(rng))
 		rows, err := db.One(ctx, pool, s, func(q *db.Queries) ([]db.Product, error) {
 			return q.ProductSearch(ctx, db.ProductSearchParams{Prefix: searchPrefix, AfterCreatedAt: firstPage, RowLimit: 21})
 		})
@@ -106,9 +125,17 @@ func scopedSearch(pool *pgxpool.Pool, d dataset) op {
 	}
 }
 
-func bareSearch(pool *pgxpool.Pool, d dataset) op {
+func bareSearch(pool *pgxpool.Pool, tenant pick) op {
+	return twinSearch(pool, tenant, bareSearchSQL, searchPrefix)
+}
+
+func naiveSearch(pool *pgxpool.Pool, tenant pick) op {
+	return twinSearch(pool, tenant, naiveSearchSQL, searchPrefix+"%")
+}
+
+func twinSearch(pool *pgxpool.Pool, tenant pick, sql, pattern string) op {
 	return func(ctx context.Context, rng *rand.Rand) error {
-		rows, err := pool.Query(ctx, bareSearchSQL, tenantID(1+rng.IntN(d.tenants)), searchPrefix+"%", 21)
+		rows, err := pool.Query(ctx, sql, tenantID(tenant(rng)), pattern, firstPage, uuid.Nil, 21)
 		if err != nil {
 			return err
 		}
@@ -116,7 +143,7 @@ func bareSearch(pool *pgxpool.Pool, d dataset) op {
 		n := 0
 		for rows.Next() {
 			var i db.Product
-			if err := rows.Scan(&i.TenantID, &i.ID, &i.Name, &i.Description, &i.Price, &i.CreatedAt, &i.UpdatedAt); err != nil {
+			if err := rows.Scan(&i.TenantID, &i.ID, &i.Name, &i.Description, &i.Price, &i.CreatedAt, &i.UpdatedAt, &i.NameLower); err != nil {
 				return err
 			}
 			n++

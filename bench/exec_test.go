@@ -73,4 +73,12 @@ func BenchmarkExec(b *testing.B) {
 	b.Run("list/bare", func(b *testing.B) { runParallel(b, bareList(pool, benchSet)) })
 	b.Run("get/scoped", func(b *testing.B) { runParallel(b, scopedGet(pool, benchSet)) })
 	b.Run("get/bare", func(b *testing.B) { runParallel(b, bareGet(pool, benchSet)) })
+	for _, t := range []struct {
+		name string
+		pick pick
+	}{{"search", anyTenant(benchSet)}, {"search-large", largeTenant(benchSet)}} {
+		b.Run(t.name+"/scoped", func(b *testing.B) { runParallel(b, scopedSearch(pool, t.pick)) })
+		b.Run(t.name+"/bare", func(b *testing.B) { runParallel(b, bareSearch(pool, t.pick)) })
+		b.Run(t.name+"/naive", func(b *testing.B) { runParallel(b, naiveSearch(pool, t.pick)) })
+	}
 }

@@ -183,9 +183,12 @@ func benchExec(ctx context.Context, cfg config, e env, d dataset, rep *report) e
 	ops := map[string]op{
 		"scoped list": scopedList(pool, d), "bare list": bareList(pool, d),
 		"scoped get": scopedGet(pool, d), "bare get": bareGet(pool, d),
-		"scoped search": scopedSearch(pool, d), "bare search": bareSearch(pool, d),
+		"scoped search": scopedSearch(pool, anyTenant(d)), "bare search": bareSearch(pool, anyTenant(d)),
+		"naive search":         naiveSearch(pool, anyTenant(d)),
+		"scoped search, large": scopedSearch(pool, largeTenant(d)), "bare search, large": bareSearch(pool, largeTenant(d)),
+		"naive search, large": naiveSearch(pool, largeTenant(d)),
 	}
-	order := []string{"scoped list", "bare list", "scoped get", "bare get", "scoped search", "bare search"}
+	order := execOrder
 	// Warm the statement caches of every connection.
 	if _, err := interleave(ctx, 1, cfg.clients, time.Second, order, ops); err != nil {
 		return err

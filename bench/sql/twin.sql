@@ -13,8 +13,11 @@ CREATE TABLE bench_products (
     price       bigint      NOT NULL CHECK (price BETWEEN 0 AND 9007199254740991),
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
+    name_lower  text        GENERATED ALWAYS AS (lower(name)) STORED,
     PRIMARY KEY (tenant, id)
 );
 CREATE INDEX bench_products_tenant_created_idx ON bench_products (tenant, created_at, id);
-INSERT INTO bench_products SELECT * FROM products ORDER BY tenant_id, id;
+CREATE INDEX bench_products_tenant_name_lower_idx ON bench_products (tenant, name_lower COLLATE "C");
+INSERT INTO bench_products (tenant, id, name, description, price, created_at, updated_at)
+SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products ORDER BY tenant_id, id;
 GRANT SELECT, INSERT ON bench_products TO rowfence_app;
