@@ -50,9 +50,9 @@ const setScopeGenericSQL = setScopeSQL + ", set_config('plan_cache_mode', 'force
 // PostgreSQL estimates the custom plan cheaper and therefore plans the
 // statement afresh on every execution, which cost about a third of the
 // search's time (bench/RESULTS.md). Forcing the generic plan keeps the
-// plan that PostgreSQL prepared once. Statements whose custom plans fold
-// "@param = '' OR …" conditions into index conditions (UserSearch, the
-// *ListSorted queries) are deliberately not listed.
+// plan that PostgreSQL prepared once. Statements whose optional filters
+// (an empty parameter OR a condition) become index conditions only in a
+// custom plan (UserSearch, the *ListSorted queries) are not listed.
 var genericPlan = map[string]bool{productSearch: true}
 
 // Role is what a unit of work may do inside its tenant. PostgreSQL enforces
