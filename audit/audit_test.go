@@ -87,6 +87,15 @@ func TestPlantedDefectsAreReported(t *testing.T) {
 			`create policy scoped_reads on note_refs as restrictive for select
 			     using (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid);
 			 create policy open_refs on note_refs using (true)`},
+		// The folded form bounds a table only when it is exactly that: a
+		// CASE that falls back to tenant_id itself matches every row.
+		{"policy-without-tenant", "public.notes_folded policy open_folded",
+			`create table notes_folded (tenant_id uuid not null default nullif(current_setting('app.tenant_id', true), '')::uuid, id uuid not null, primary key (tenant_id, id));
+			 alter table notes_folded enable row level security; alter table notes_folded force row level security;
+			 create policy tenant_isolation on notes_folded as restrictive
+			     using (tenant_id = case when current_setting('app.role', true) in ('admin') then nullif(current_setting('app.tenant_id', true), '')::uuid else tenant_id end)
+			     with check (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid);
+			 create policy open_folded on notes_folded using (true)`},
 		{"login-bypasses-rls", role, `create role ` + role + ` login bypassrls`},
 		{"unsafe-grant", "public.users", `grant truncate on users to rowfence_app`},
 		{"cross-tenant-role", "rowfence_app", `grant select on tenants to rowfence_app`},

@@ -6,7 +6,10 @@
 -- PUBLIC, that checks the tenant in USING and in WITH CHECK; then its
 -- permissive policies may decide by role alone (sql/migrations/00004_auth.sql).
 -- A policy without WITH CHECK uses its USING expression for writes. The
--- expression is matched as PostgreSQL prints the one in DESIGN.md; a policy
+-- expression is matched whole as PostgreSQL prints the one in DESIGN.md, or
+-- its form with the readers' roles folded in (00010_role_in_tenant_policy.sql:
+-- tenant_id = CASE WHEN <role in a list> THEN <tenant setting> END, which
+-- compares with NULL, so matches no row, for any other role); a policy
 -- written any other way is reported for a person to judge.
 WITH tenant_tables AS (
     SELECT c.oid, n.nspname, c.relname
@@ -14,13 +17,19 @@ WITH tenant_tables AS (
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p')
       AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+), tenant_check AS (
+    -- The whole expression, after whitespace is collapsed: one comparison
+    -- and nothing ORed or ANDed onto it.
+    SELECT '^\(tenant_id = (' || t || '|CASE WHEN \(current_setting\(''app\.role''::text, true\) '
+           || '(= ANY \(ARRAY\[''[a-z]+''::text(, ''[a-z]+''::text)*\]\)|= ''[a-z]+''::text)\) THEN '
+           || t || ' ELSE NULL::uuid END)\)$' AS re
+    FROM (SELECT '\(NULLIF\(current_setting\(''app\.tenant_id''::text, true\), ''''::text\)\)::uuid' AS t) tenant
 ), checks AS (
     SELECT p.*,
-           coalesce(p.qual, '') LIKE '%tenant_id = (NULLIF(current_setting(''app.tenant_id''::text, true), ''''::text))::uuid%'
-               AS using_checks,
-           coalesce(p.with_check, p.qual, '') LIKE '%tenant_id = (NULLIF(current_setting(''app.tenant_id''::text, true), ''''::text))::uuid%'
-               AS check_checks
+           regexp_replace(coalesce(p.qual, ''), '\s+', ' ', 'g') ~ c.re AS using_checks,
+           regexp_replace(coalesce(p.with_check, p.qual, ''), '\s+', ' ', 'g') ~ c.re AS check_checks
     FROM pg_policies p
+    CROSS JOIN tenant_check c
     JOIN tenant_tables t ON t.nspname = p.schemaname AND t.relname = p.tablename
 ), bounded AS (
     SELECT DISTINCT schemaname, tablename
