@@ -215,40 +215,88 @@ func (q *Queries) ProductLock(ctx context.Context, id uuid.UUID) (Product, error
 }
 
 const productSearch = `-- name: ProductSearch :many
-SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products
-WHERE name_lower COLLATE "C" >= lower($1::text) COLLATE "C"
-  AND name_lower COLLATE "C" < (lower($1::text) || chr(1114111)) COLLATE "C"
-  AND starts_with(name_lower, lower($1::text))
-  AND (created_at, id) > ($2::timestamptz, $3::uuid)
+WITH walk AS (
+    SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products
+    WHERE (created_at, id) > ($2::timestamptz, $3::uuid)
+    ORDER BY created_at, id
+    LIMIT 50 * $1::int
+), hits AS MATERIALIZED (
+    SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM walk
+    WHERE starts_with(name_lower, lower($4::text))
+    ORDER BY created_at, id
+    LIMIT $1::int
+), beyond AS (
+    SELECT 1 FROM products
+    WHERE (created_at, id) > ($2::timestamptz, $3::uuid)
+    ORDER BY created_at, id
+    OFFSET 50 * $1::int
+), rare AS MATERIALIZED (
+    SELECT (SELECT count(*) FROM hits) < $1::int AND EXISTS (SELECT 1 FROM beyond) AS yes
+)
+SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM hits WHERE NOT (SELECT yes FROM rare)
+UNION ALL
+(SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products
+ WHERE (SELECT yes FROM rare)
+   AND name_lower COLLATE "C" >= lower($4::text) COLLATE "C"
+   AND name_lower COLLATE "C" < (lower($4::text) || chr(1114111)) COLLATE "C"
+   AND starts_with(name_lower, lower($4::text))
+   AND (created_at, id) > ($2::timestamptz, $3::uuid)
+ ORDER BY created_at, id
+ LIMIT $1::int)
 ORDER BY created_at, id
-LIMIT $4
+LIMIT $1::int
 `
 
 type ProductSearchParams struct {
-	Prefix         string
+	RowLimit       int32
 	AfterCreatedAt time.Time
 	AfterID        uuid.UUID
-	RowLimit       int32
+	Prefix         string
 }
 
-// ?q= in the default order. The prefix is a range on name_lower in byte
-// order, leakproof comparisons that the index (tenant_id, name_lower
-// COLLATE "C") answers (sql/migrations/00009_name_search.sql); starts_with
-// makes it exact.
-func (q *Queries) ProductSearch(ctx context.Context, arg ProductSearchParams) ([]Product, error) {
+type ProductSearchRow struct {
+	TenantID    uuid.UUID
+	ID          uuid.UUID
+	Name        string
+	Description string
+	Price       int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	NameLower   *string
+}
+
+// ?q= in the default order, within a bounded cost whatever the tenant's size
+// and the prefix's frequency. Two ways to find a page of matches:
+//
+//	walk:  read the tenant's rows in (created_at, id) order, testing the
+//	       prefix, until the page is full; cheap when matches are common;
+//	range: read every match from (tenant_id, name_lower COLLATE "C") and
+//	       sort them; cheap when matches are rare.
+//
+// The statement walks at most 50 pages' worth of rows (walk). If that found
+// a page, or reached the end of the tenant, the page is exact (hits);
+// otherwise matches are rarer than one in 50 rows and the range answers
+// instead: "rare" gates the two branches, and PostgreSQL runs only the one
+// whose gate is true. Whether the walk reached the end is an index-only
+// probe, made only when the walk found less than a page. The prefix is
+// compared with leakproof operators (text_ge, text_lt, starts_with) on the
+// lower-cased copy of the name, so the range is an index condition below the
+// tenant policy (sql/migrations/00009_name_search.sql). db.genericPlan keeps
+// the plan.
+func (q *Queries) ProductSearch(ctx context.Context, arg ProductSearchParams) ([]ProductSearchRow, error) {
 	rows, err := q.db.Query(ctx, productSearch,
-		arg.Prefix,
+		arg.RowLimit,
 		arg.AfterCreatedAt,
 		arg.AfterID,
-		arg.RowLimit,
+		arg.Prefix,
 	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Product{}
+	items := []ProductSearchRow{}
 	for rows.Next() {
-		var i Product
+		var i ProductSearchRow
 		if err := rows.Scan(
 			&i.TenantID,
 			&i.ID,

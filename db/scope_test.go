@@ -375,7 +375,8 @@ func TestSearchRunsItsGenericPlan(t *testing.T) {
 	}
 	search := func() []db.Product {
 		items, err := db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) ([]db.Product, error) {
-			return q.ProductSearch(ctx, db.ProductSearchParams{Prefix: "AN", RowLimit: 10})
+			rows, err := q.ProductSearch(ctx, db.ProductSearchParams{Prefix: "AN", RowLimit: 10})
+			return db.ProductsFromSearch(rows), err
 		})
 		require.NoError(t, err)
 		return items

@@ -37,7 +37,8 @@ var products = collection[db.Product, productJSON]{
 			AfterText: after.Key, AfterNum: num, AfterTime: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
 	},
 	search: func(ctx context.Context, q *db.Queries, lq listQuery, after position, limit int32) ([]db.Product, error) {
-		return q.ProductSearch(ctx, db.ProductSearchParams{Prefix: lq.q, AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
+		rows, err := q.ProductSearch(ctx, db.ProductSearchParams{Prefix: lq.q, AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
+		return db.ProductsFromSearch(rows), err
 	},
 	sortKey: func(p db.Product, sort string) string {
 		switch strings.TrimPrefix(sort, "-") {

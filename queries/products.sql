@@ -60,14 +60,49 @@ ORDER BY
 LIMIT @row_limit;
 
 -- name: ProductSearch :many
--- ?q= in the default order. The prefix is a range on name_lower in byte
--- order, leakproof comparisons that the index (tenant_id, name_lower
--- COLLATE "C") answers (sql/migrations/00009_name_search.sql); starts_with
--- makes it exact.
-SELECT * FROM products
-WHERE name_lower COLLATE "C" >= lower(@prefix::text) COLLATE "C"
-  AND name_lower COLLATE "C" < (lower(@prefix::text) || chr(1114111)) COLLATE "C"
-  AND starts_with(name_lower, lower(@prefix::text))
-  AND (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
+-- ?q= in the default order, within a bounded cost whatever the tenant's size
+-- and the prefix's frequency. Two ways to find a page of matches:
+--   walk:  read the tenant's rows in (created_at, id) order, testing the
+--          prefix, until the page is full; cheap when matches are common;
+--   range: read every match from (tenant_id, name_lower COLLATE "C") and
+--          sort them; cheap when matches are rare.
+-- The statement walks at most 50 pages' worth of rows (walk). If that found
+-- a page, or reached the end of the tenant, the page is exact (hits);
+-- otherwise matches are rarer than one in 50 rows and the range answers
+-- instead: "rare" gates the two branches, and PostgreSQL runs only the one
+-- whose gate is true. Whether the walk reached the end is an index-only
+-- probe, made only when the walk found less than a page. The prefix is
+-- compared with leakproof operators (text_ge, text_lt, starts_with) on the
+-- lower-cased copy of the name, so the range is an index condition below the
+-- tenant policy (sql/migrations/00009_name_search.sql). db.genericPlan keeps
+-- the plan.
+WITH walk AS (
+    SELECT * FROM products
+    WHERE (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
+    ORDER BY created_at, id
+    LIMIT 50 * @row_limit::int
+), hits AS MATERIALIZED (
+    SELECT * FROM walk
+    WHERE starts_with(name_lower, lower(@prefix::text))
+    ORDER BY created_at, id
+    LIMIT @row_limit::int
+), beyond AS (
+    SELECT 1 FROM products
+    WHERE (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
+    ORDER BY created_at, id
+    OFFSET 50 * @row_limit::int
+), rare AS MATERIALIZED (
+    SELECT (SELECT count(*) FROM hits) < @row_limit::int AND EXISTS (SELECT 1 FROM beyond) AS yes
+)
+SELECT * FROM hits WHERE NOT (SELECT yes FROM rare)
+UNION ALL
+(SELECT * FROM products
+ WHERE (SELECT yes FROM rare)
+   AND name_lower COLLATE "C" >= lower(@prefix::text) COLLATE "C"
+   AND name_lower COLLATE "C" < (lower(@prefix::text) || chr(1114111)) COLLATE "C"
+   AND starts_with(name_lower, lower(@prefix::text))
+   AND (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
+ ORDER BY created_at, id
+ LIMIT @row_limit::int)
 ORDER BY created_at, id
-LIMIT @row_limit;
+LIMIT @row_limit::int;
