@@ -45,14 +45,15 @@ const setScopeGenericSQL = setScopeSQL + ", set_config('plan_cache_mode', 'force
 //
 // Under RLS the tenant is never a plan-time constant (the policy reads
 // current_setting), so a custom plan only knows a statement's other
-// parameters. For the name-prefix search that knowledge buys nothing: both
-// plans scan the prefix's range of (tenant_id, name_lower) and sort it. But
-// PostgreSQL estimates the custom plan cheaper and therefore plans the
-// statement afresh on every execution, which cost about a third of the
-// search's time (bench/RESULTS.md). Forcing the generic plan keeps the
-// plan that PostgreSQL prepared once. Statements whose optional filters
-// (an empty parameter OR a condition) become index conditions only in a
-// custom plan (UserSearch, the *ListSorted queries) are not listed.
+// parameters. The name-prefix search chooses its strategy at run time (a
+// bounded walk or the name range, queries/products.sql), so a custom plan
+// knows nothing useful; but PostgreSQL may estimate custom plans cheaper and
+// then plans the statement afresh on every execution: before the roles were
+// folded into the tenant condition (00010) it always did, and planning was a
+// third of the search's time (bench/RESULTS.md). Forcing the generic plan
+// keeps the plan that PostgreSQL prepared once. Statements whose optional
+// filters (an empty parameter OR a condition) become index conditions only
+// in a custom plan (UserSearch, the *ListSorted queries) are not listed.
 var genericPlan = map[string]bool{productSearch: true}
 
 // Role is what a unit of work may do inside its tenant. PostgreSQL enforces
