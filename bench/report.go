@@ -273,22 +273,32 @@ const notes = `## Notes and analysis
   ` + "`db.TestOneIsOneRoundTrip`" + ` fails if a request needs more than one. Meeting 15% for a
   primary-key get needs the tenant to reach PostgreSQL without a statement of its own, which
   PostgreSQL 15's protocol does not offer (a session-level setting is leak vector 2, and a CTE is
-  evaluated after the policy).
-- **Search (target missed, 0.06 before the fix, about 0.47 after).** ` + "`?q=`" + ` is a case-insensitive
-  name prefix. ILIKE is not leakproof, so under RLS PostgreSQL may only apply it after the tenant
-  policy: the first version read all of a tenant's rows per search (0.06 of the hand-written
-  query). Names now have a generated lower-cased copy indexed as
-  ` + "`(tenant_id, name_lower COLLATE \"C\")`" + ` (` + "`00009_name_search.sql`" + `), and the prefix is a byte-order
-  range plus ` + "`starts_with`" + `, all leakproof, so the range is an index condition below the policy
-  (EXPLAIN: an index scan of the tenant's 112 matches, 0.6 ms). What remains is a plan difference,
-  not RLS: the hand-filtered twin (no RLS) walks its ` + "`(tenant, created_at)`" + ` index in page order
-  and stops after 21 matches, while the scoped search reads every match of the prefix and sorts
-  them, because under RLS the planner expects about one matching row: the policies' role check
-  (` + "`current_setting('app.role', true) IN (…)`" + `) is a per-row filter with the default selectivity
-  (about 0.015: 27 of a tenant's 1,805 rows by EXPLAIN). A search's cost therefore grows with the
-  tenant's matches, never with other tenants' rows. Next steps: fold the role check into the
-  restrictive tenant condition (` + "`tenant_id = CASE WHEN <role ok> THEN <tenant> END`" + `, which
-  removes that factor from the estimate), then re-measure.
+  evaluated after the policy). Cheaper settings help only a little: in 6 alternating pgbench rounds
+  (2026-11-25) the settings statement without its ` + "`statement_timeout`" + ` part was 2-12% faster in
+  every round (about 3% in the median); giving connections the default timeout and sending only a
+  tenant's override would recover that much. A CPU profile of the Go side under this benchmark is
+  46% socket syscalls; the pipeline's own bookkeeping is a few percent.
+- **Search (budget missed by the settings statement, like get).** ` + "`?q=`" + ` is a case-insensitive
+  name prefix in the default order. Its history, each step measured with
+  ` + "`go test ./bench -bench Exec/search`" + `: (1) ILIKE is not leakproof, so under RLS it ran after the
+  policy over every row of the tenant: 0.06 of the hand-written query. Names got an indexed
+  lower-cased copy, ` + "`(tenant_id, name_lower COLLATE \"C\")`" + `, compared with leakproof operators
+  (` + "`00009_name_search.sql`" + `), so the prefix range is an index condition below the policy. (2)
+  PostgreSQL estimated the search's custom plan cheaper than its generic one and planned it afresh
+  on every execution (` + "`pg_prepared_statements`" + `: 0 generic, 7 custom), a third of its time
+  (170 to 110 µs per search): the settings statement now forces the generic plan for it
+  (` + "`db.genericPlan`" + `). (3) The policies' role check, ` + "`current_setting('app.role', true) IN (…)`" + `,
+  was a per-row filter with a default selectivity of about 0.5%, so the planner thought a tenant
+  of 100,000 rows had 500 and preferred reading and sorting all matches to walking an index; the
+  readers' roles are now folded into the tenant condition (` + "`00010_role_in_tenant_policy.sql`" + `),
+  which the planner merges into one index condition estimated like ` + "`tenant_id = $1`" + `. (4) On the
+  large tenant a common prefix (` + "`product 1`" + `: 11,112 matches) cost 4 ms, 70 times the ILIKE walk:
+  the statement now walks at most 50 pages' worth of the tenant's rows in created_at order and
+  falls back to the name range only when matches are rarer than one in 50 (one-time filters run
+  one branch), so a page costs at most 50 pages of rows, or the tenant's matches when they are
+  that rare (large tenant: 4 ms to ~0.1 ms). What remains between scoped and bare, which run the
+  same statement, is the settings statement, as for get. The naive ILIKE walk is a simpler
+  statement and faster still for common prefixes, but reads a whole tenant for a rare one.
 - **HTTP level (target missed).** pgbench is a C client that spends a few microseconds per
   transaction; ` + "`rowfence serve`" + ` spends about 200 µs of CPU per list request (one core at
   ~4.5k requests/s), and on 2 cores it competes with PostgreSQL and wrk for the same CPUs (vmstat:
