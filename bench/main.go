@@ -147,8 +147,7 @@ func randomHex(n int) string {
 
 func benchSQL(ctx context.Context, cfg config, e env, d dataset, bin string, rep *report) error {
 	logf("sql level: pgbench, %d clients, %d rounds of %ds per script", cfg.clients, cfg.rounds, cfg.seconds)
-	scriptsInOrder := []string{"list_rls.sql", "list_manual.sql", "get_rls.sql", "get_manual.sql",
-		"insert_rls.sql", "insert_manual.sql", "list_rls_tx.sql", "list_bare.sql", "get_bare.sql"}
+	scriptsInOrder := sqlOrder
 	res, err := pgbenchRounds(ctx, cfg, bin, e.appURL(d), d, scriptsInOrder)
 	if err != nil {
 		return err
