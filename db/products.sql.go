@@ -219,7 +219,7 @@ WITH walk AS (
     SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products
     WHERE (created_at, id) > ($2::timestamptz, $3::uuid)
     ORDER BY created_at, id
-    LIMIT 50 * $1::int
+    LIMIT 50 * least($1::int, 10000)
 ), hits AS MATERIALIZED (
     SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM walk
     WHERE starts_with(name_lower, lower($4::text))
@@ -229,7 +229,7 @@ WITH walk AS (
     SELECT 1 FROM products
     WHERE (created_at, id) > ($2::timestamptz, $3::uuid)
     ORDER BY created_at, id
-    OFFSET 50 * $1::int
+    OFFSET 50 * least($1::int, 10000)
 ), rare AS MATERIALIZED (
     SELECT (SELECT count(*) FROM hits) < $1::int AND EXISTS (SELECT 1 FROM beyond) AS yes
 )
@@ -282,7 +282,9 @@ type ProductSearchRow struct {
 // compared with leakproof operators (text_ge, text_lt, starts_with) on the
 // lower-cased copy of the name, so the range is an index condition below the
 // tenant policy (sql/migrations/00009_name_search.sql). db.genericPlan keeps
-// the plan.
+// the plan. (least() keeps 50 * limit within int for any limit.) The range's
+// upper bound leaves out U+10FFFF right after the prefix; names cannot hold
+// it (00011_products_name_noncharacter.sql).
 func (q *Queries) ProductSearch(ctx context.Context, arg ProductSearchParams) ([]ProductSearchRow, error) {
 	rows, err := q.db.Query(ctx, productSearch,
 		arg.RowLimit,

@@ -37,8 +37,9 @@ import (
 const setScopeSQL = "select set_config('app.tenant_id', $1, true), set_config('app.role', $2, true), " +
 	"set_config('statement_timeout', coalesce(nullif($3, ''), current_setting('statement_timeout')), true)"
 
-// setScopeGenericSQL is setScopeSQL for the statements in genericPlan: it
-// also sets plan_cache_mode = force_generic_plan for the transaction.
+// setScopeGenericSQL is setScopeSQL for the statements in genericPlan when
+// One runs them: it also sets plan_cache_mode = force_generic_plan, for the
+// implicit transaction of that one statement.
 const setScopeGenericSQL = setScopeSQL + ", set_config('plan_cache_mode', 'force_generic_plan', true)"
 
 // genericPlan lists the statements that must run with their generic plan.
@@ -231,7 +232,7 @@ func (p *pipeline) first(ctx context.Context, sql string, args []any) (pgx.Batch
 		b.Queue(p.begin)
 	}
 	set := setScopeSQL
-	if genericPlan[sql] {
+	if p.begin == "" && genericPlan[sql] { // One only: in Tx it would bind later statements too
 		set = setScopeGenericSQL
 	}
 	b.Queue(set, p.scope.TenantID.String(), string(p.scope.Role), p.scope.timeoutSetting())

@@ -83,3 +83,19 @@ func TestProductSearchMatchesAPlainFilter(t *testing.T) {
 		}
 	}
 }
+
+// The range's upper bound (lower(prefix) || chr(1114111)) would leave out a
+// name with U+10FFFF right after the prefix, which the walk would find; no
+// name may hold it (00011), whatever path writes it.
+func TestProductNamesRefuseU10FFFF(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setup(t, 0)
+	_, err := db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (db.Product, error) {
+		return q.ProductCreate(ctx, db.ProductCreateParams{Name: "ab\U0010FFFFx", Price: 1})
+	})
+	require.ErrorIs(t, err, db.ErrInvalid)
+	_, err = bundle.admin.Exec(ctx, `insert into products (tenant_id, id, name, price) values ($1, $2, $3, 1)`,
+		bundle.a.TenantID, uuid.New(), "ab\U0010FFFF")
+	require.ErrorContains(t, err, "products_name_no_u10ffff", "not even the owner's path")
+}

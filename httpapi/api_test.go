@@ -447,6 +447,9 @@ func TestValidation(t *testing.T) {
 		{"POST", "/v1/products", `{"name":12,"price":1}`, []string{"name"}},
 		{"POST", "/v1/products", `{"name":"` + strings.Repeat("é", 201) + `","price":1}`, []string{"name"}},
 		{"POST", "/v1/products", `{"name":"nul\u0000byte","price":1}`, []string{"name"}},
+		{"POST", "/v1/products", `{"name":"ab\udbff\udfffx","price":1}`, []string{"name"}}, // U+10FFFF
+		{"POST", "/v1/users", `{"name":"a\ufdd0","email":"n@example.com"}`, []string{"name"}},
+		{"PATCH", "/v1/products/" + pid, `{"name":"\uffff"}`, []string{"name"}},
 		{"POST", "/v1/products", `{"name":"a","price":1,"description":"` + strings.Repeat("d", 10001) + `"}`, []string{"description"}},
 		{"POST", "/v1/products", `{"name":null,"price":null}`, []string{"name", "price"}},
 		{"POST", "/v1/users", `{"name":"a","email":"not-an-email"}`, []string{"email"}},

@@ -14,7 +14,9 @@ const maxSafeInteger = 1<<53 - 1
 
 // checkText validates a string field: length in characters (as PostgreSQL's
 // char_length counts them), not blank when required, no NUL or other control
-// characters except, when multiline, newline and tab.
+// characters except, when multiline, newline and tab, and no Unicode
+// noncharacters (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF: not for interchange; the
+// name search's byte range ends at U+10FFFF, queries/products.sql).
 func checkText(fe fieldErrors, field, s string, minLen, maxLen int, multiline bool) {
 	n := utf8.RuneCountInString(s)
 	switch {
@@ -26,6 +28,10 @@ func checkText(fe fieldErrors, field, s string, minLen, maxLen int, multiline bo
 	for _, r := range s {
 		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t' || r == '\r')) {
 			fe.add(field, "must not contain control characters")
+			return
+		}
+		if r >= 0xFDD0 && r <= 0xFDEF || r&0xFFFE == 0xFFFE {
+			fe.add(field, "must not contain Unicode noncharacters")
 			return
 		}
 	}

@@ -75,12 +75,14 @@ LIMIT @row_limit;
 -- compared with leakproof operators (text_ge, text_lt, starts_with) on the
 -- lower-cased copy of the name, so the range is an index condition below the
 -- tenant policy (sql/migrations/00009_name_search.sql). db.genericPlan keeps
--- the plan.
+-- the plan. (least() keeps 50 * limit within int for any limit.) The range's
+-- upper bound leaves out U+10FFFF right after the prefix; names cannot hold
+-- it (00011_products_name_noncharacter.sql).
 WITH walk AS (
     SELECT * FROM products
     WHERE (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
     ORDER BY created_at, id
-    LIMIT 50 * @row_limit::int
+    LIMIT 50 * least(@row_limit::int, 10000)
 ), hits AS MATERIALIZED (
     SELECT * FROM walk
     WHERE starts_with(name_lower, lower(@prefix::text))
@@ -90,7 +92,7 @@ WITH walk AS (
     SELECT 1 FROM products
     WHERE (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
     ORDER BY created_at, id
-    OFFSET 50 * @row_limit::int
+    OFFSET 50 * least(@row_limit::int, 10000)
 ), rare AS MATERIALIZED (
     SELECT (SELECT count(*) FROM hits) < @row_limit::int AND EXISTS (SELECT 1 FROM beyond) AS yes
 )
