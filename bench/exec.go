@@ -100,7 +100,7 @@ const (
     SELECT tenant, id, name, description, price, created_at, updated_at, name_lower FROM bench_products
     WHERE tenant = $1 AND (created_at, id) > ($3::timestamptz, $4::uuid)
     ORDER BY created_at, id
-    LIMIT 50 * $5::int
+    LIMIT 50 * least($5::int, 10000)
 ), hits AS MATERIALIZED (
     SELECT * FROM walk
     WHERE starts_with(name_lower, lower($2::text))
@@ -110,7 +110,7 @@ const (
     SELECT 1 FROM bench_products
     WHERE tenant = $1 AND (created_at, id) > ($3::timestamptz, $4::uuid)
     ORDER BY created_at, id
-    OFFSET 50 * $5::int
+    OFFSET 50 * least($5::int, 10000)
 ), rare AS MATERIALIZED (
     SELECT (SELECT count(*) FROM hits) < $5::int AND EXISTS (SELECT 1 FROM beyond) AS yes
 )

@@ -9,7 +9,7 @@ WITH walk AS (
     SELECT tenant, id, name, description, price, created_at, updated_at, name_lower FROM bench_products
     WHERE tenant = md5('t' || :tn)::uuid AND (created_at, id) > ('0001-01-01 00:00:00+00'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid)
     ORDER BY created_at, id
-    LIMIT 50 * 21::int
+    LIMIT 50 * least(21::int, 10000)
 ), hits AS MATERIALIZED (
     SELECT * FROM walk
     WHERE starts_with(name_lower, lower('product 1'::text))
@@ -19,7 +19,7 @@ WITH walk AS (
     SELECT 1 FROM bench_products
     WHERE tenant = md5('t' || :tn)::uuid AND (created_at, id) > ('0001-01-01 00:00:00+00'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid)
     ORDER BY created_at, id
-    OFFSET 50 * 21::int
+    OFFSET 50 * least(21::int, 10000)
 ), rare AS MATERIALIZED (
     SELECT (SELECT count(*) FROM hits) < 21::int AND EXISTS (SELECT 1 FROM beyond) AS yes
 )
