@@ -106,7 +106,7 @@ func (e env) ensure(ctx context.Context, d dataset, logf func(string, ...any)) e
 	defer admin.Close(context.Background())
 	files := []string{"sql/data.sql"}
 	if d.twin {
-		files = append(files, "sql/twin.sql", "sql/large.sql")
+		files = append(files, "sql/twin.sql", "sql/twin_search.sql", "sql/large.sql")
 	}
 	for _, f := range files {
 		if err := runScript(ctx, admin, f, d.tenants, d.perTenant); err != nil {
@@ -124,8 +124,8 @@ func (e env) ensure(ctx context.Context, d dataset, logf func(string, ...any)) e
 	return nil
 }
 
-// upgradeTwin brings a kept dataset with a twin up to sql/twin.sql and
-// sql/large.sql.
+// upgradeTwin brings a kept dataset with a twin up to sql/twin_search.sql
+// and sql/large.sql.
 func (e env) upgradeTwin(ctx context.Context, d dataset) error {
 	admin, err := pgx.Connect(ctx, e.adminURL(d))
 	if err != nil {
@@ -140,7 +140,7 @@ func (e env) upgradeTwin(ctx context.Context, d dataset) error {
 	}
 	var files []string
 	if !hasColumn {
-		files = append(files, "sql/twin_upgrade.sql")
+		files = append(files, "sql/twin_search.sql")
 	}
 	if !hasLarge {
 		files = append(files, "sql/large.sql")

@@ -121,7 +121,7 @@ func (r *report) sql(res map[string]result) {
 	fmt.Fprintf(&b, "`pgbench -n -M prepared -c %d -j 2 -T %d` per script, as `rowfence_app`, %d rounds in turn, on 1,000 tenants x %d products. "+
 		"Each `*_rls` script is what rowfence sends (the setting and the statement in one pipeline, RLS filtering); "+
 		"each `*_manual` script sends the same pipeline to `bench_products`, the same rows with no RLS, filtered by `WHERE tenant = …`. "+
-		"The `search_large` pair runs on the dataset's one large tenant of 100,000 products (`bench/sql/large.sql`). "+
+		"The `search_large` pair is the `search` scripts run with `-D large=1`, on the dataset's one large tenant of 100,000 products (`bench/sql/large.sql`). "+
 		"Scripts: `bench/sql/`.\n\n", r.cfg.clients, r.cfg.seconds, r.cfg.rounds, r.cfg.perTenant)
 	b.WriteString(table(resultRows(res, sqlOrder)))
 	rows := [][]string{{"comparison", "ratio (RLS / manual throughput, median of rounds)", "target", "verdict"}}

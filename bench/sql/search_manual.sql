@@ -1,6 +1,10 @@
 -- The same pipeline against the twin without RLS, ProductSearch filtered by
--- hand, on a random tenant.
+-- hand; the tenant as in search_rls.sql.
+\if :large
+\set tn :tenants + 1
+\else
 \set tn random(1, :tenants)
+\endif
 \startpipeline
 SELECT set_config('app.tenant_id', md5('t' || :tn)::uuid::text, true), set_config('app.role', 'admin', true),
        set_config('statement_timeout', coalesce(nullif('5000', ''), current_setting('statement_timeout')), true),

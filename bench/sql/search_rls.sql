@@ -1,7 +1,13 @@
--- What rowfence sends for GET /v1/products?q=product%201 on a random tenant: the
--- settings (with the generic plan, db.genericPlan) and ProductSearch of
--- queries/products.sql in one pipeline; RLS filters.
+-- What rowfence sends for GET /v1/products?q=product%201: the settings (with
+-- the generic plan, db.genericPlan) and ProductSearch of queries/products.sql
+-- in one pipeline; RLS filters. On a random tenant, or with large=1 (the
+-- search_large_rls.sql run, bench/pgbench.go) on the large tenant
+-- (bench/sql/large.sql).
+\if :large
+\set tn :tenants + 1
+\else
 \set tn random(1, :tenants)
+\endif
 \startpipeline
 SELECT set_config('app.tenant_id', md5('t' || :tn)::uuid::text, true), set_config('app.role', 'admin', true),
        set_config('statement_timeout', coalesce(nullif('5000', ''), current_setting('statement_timeout')), true),
