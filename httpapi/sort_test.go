@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -67,8 +68,15 @@ func TestListSortAndSearch(t *testing.T) {
 		key := strings.TrimPrefix(s, "-")
 		less := func(i, j int) bool {
 			a, c := items[i][key], items[j][key]
-			if key == "price" {
+			switch key {
+			case "price":
 				return a.(float64) < c.(float64)
+			case "created_at": // RFC 3339 drops trailing zeros: "…44.19Z" is before "…44.19189Z"
+				ta, err := time.Parse(time.RFC3339Nano, a.(string))
+				require.NoError(t, err)
+				tc, err := time.Parse(time.RFC3339Nano, c.(string))
+				require.NoError(t, err)
+				return ta.Before(tc)
 			}
 			return fmt.Sprint(a) < fmt.Sprint(c)
 		}
