@@ -46,16 +46,22 @@ const setScopeGenericSQL = setScopeSQL + ", set_config('plan_cache_mode', 'force
 //
 // Under RLS the tenant is never a plan-time constant (the policy reads
 // current_setting), so a custom plan only knows a statement's other
-// parameters. The name-prefix search chooses its strategy at run time (a
-// bounded walk or the name range, queries/products.sql), so a custom plan
-// knows nothing useful; but PostgreSQL may estimate custom plans cheaper and
-// then plans the statement afresh on every execution: before the roles were
-// folded into the tenant condition (00010) it always did, and planning was a
-// third of the search's time (bench/RESULTS.md). Forcing the generic plan
-// keeps the plan that PostgreSQL prepared once. Statements whose optional
-// filters (an empty parameter OR a condition) become index conditions only
-// in a custom plan (UserSearch, the *ListSorted queries) are not listed.
-var genericPlan = map[string]bool{productSearch: true}
+// parameters, which for these statements change nothing: the keyset lists
+// walk the (tenant_id, created_at, id) index whatever the cursor and the
+// limit, and the name-prefix search chooses its strategy at run time (a
+// bounded walk or the name range, queries/products.sql). But PostgreSQL
+// estimates a generic plan with an unknown LIMIT as reading a tenth of the
+// table, prefers the custom plans it estimates cheaper, and so plans these
+// statements afresh on every execution: for a product list page, planning
+// took three times as long as executing (0.09 against 0.03 ms), the search
+// lost a third of its time to it (bench/RESULTS.md). Forcing the generic plan
+// keeps the plan that PostgreSQL prepared once (and replans, as always, when
+// ANALYZE changes the table's statistics). Statements whose optional filters
+// (an empty parameter OR a condition) become index conditions only in a
+// custom plan (UserSearch, the *ListSorted queries) are not listed, nor are
+// those PostgreSQL already runs generic after its five custom trials (a get
+// by id), nor ExportList (no tenant-leading index; exports are few).
+var genericPlan = map[string]bool{productList: true, productSearch: true, userList: true, aPIKeyList: true}
 
 // Role is what a unit of work may do inside its tenant. PostgreSQL enforces
 // it: the permissive policies compare app.role with these names.

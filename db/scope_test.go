@@ -363,28 +363,44 @@ func TestStatementTimeoutRidesWithTheTenant(t *testing.T) {
 	require.Len(t, listProducts(t, bundle.app, s), 1, "the same scope works once the lock is gone")
 }
 
-// The name-prefix search runs its generic plan: PostgreSQL would otherwise
-// plan it afresh on every execution (db.genericPlan). The setting ends with
-// the transaction, and other statements keep the default.
-func TestSearchRunsItsGenericPlan(t *testing.T) {
+// The statements in db.genericPlan (the keyset lists and the name-prefix
+// search) run their generic plan: PostgreSQL would otherwise plan them afresh
+// on every execution. The setting ends with each statement's transaction:
+// other statements, on the same connection, keep PostgreSQL's choice.
+func TestListsRunTheirGenericPlan(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	bundle := setup(t, 1)
 	for _, name := range []string{"anvil", "anchor", "bucket"} {
 		createProduct(t, bundle.app, bundle.a, name)
 	}
-	search := func() []db.Product {
-		items, err := db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) ([]db.Product, error) {
-			rows, err := q.ProductSearch(ctx, db.ProductSearchParams{Prefix: "AN", RowLimit: 10})
-			return db.ProductsFromSearch(rows), err
-		})
+	run := func(fn func(q *db.Queries) (int, error)) int {
+		n, err := db.One(ctx, bundle.app, bundle.a, fn)
 		require.NoError(t, err)
-		return items
+		return n
 	}
 	for range 3 {
-		require.Len(t, search(), 2)
+		require.Equal(t, 2, run(func(q *db.Queries) (int, error) {
+			rows, err := q.ProductSearch(ctx, db.ProductSearchParams{Prefix: "AN", RowLimit: 10})
+			return len(rows), err
+		}))
+		require.Equal(t, 3, run(func(q *db.Queries) (int, error) {
+			rows, err := q.ProductList(ctx, db.ProductListParams{RowLimit: 10})
+			return len(rows), err
+		}))
+		run(func(q *db.Queries) (int, error) {
+			rows, err := q.UserList(ctx, db.UserListParams{RowLimit: 10})
+			return len(rows), err
+		})
+		run(func(q *db.Queries) (int, error) {
+			rows, err := q.APIKeyList(ctx, db.APIKeyListParams{RowLimit: 10})
+			return len(rows), err
+		})
+		require.Equal(t, 3, run(func(q *db.Queries) (int, error) {
+			rows, err := q.ProductListSorted(ctx, db.ProductListSortedParams{First: true, Sort: "name", RowLimit: 10})
+			return len(rows), err
+		}))
 	}
-	listProducts(t, bundle.app, bundle.a)
 
 	conn, err := bundle.app.Acquire(ctx)
 	require.NoError(t, err)
@@ -392,13 +408,14 @@ func TestSearchRunsItsGenericPlan(t *testing.T) {
 	var mode string
 	require.NoError(t, conn.QueryRow(ctx, "show plan_cache_mode").Scan(&mode))
 	require.Equal(t, "auto", mode, "the setting ended with the transaction")
-	plans := func(like string) (generic, custom int64) {
+	plans := func(name string) [2]int64 {
+		var generic, custom int64
 		require.NoError(t, conn.QueryRow(ctx, `select generic_plans, custom_plans from pg_prepared_statements
-			where statement like $1`, like).Scan(&generic, &custom))
-		return generic, custom
+			where statement like $1`, "-- name: "+name+" %").Scan(&generic, &custom))
+		return [2]int64{generic, custom}
 	}
-	generic, custom := plans("-- name: ProductSearch %")
-	require.Equal(t, [2]int64{3, 0}, [2]int64{generic, custom}, "every search ran the generic plan")
-	generic, custom = plans("-- name: ProductList %")
-	require.Equal(t, [2]int64{0, 1}, [2]int64{generic, custom}, "the list planned as PostgreSQL chooses")
+	for _, name := range []string{"ProductSearch", "ProductList", "UserList", "APIKeyList"} {
+		require.Equal(t, [2]int64{3, 0}, plans(name), "%s ran its generic plan every time", name)
+	}
+	require.Equal(t, [2]int64{0, 3}, plans("ProductListSorted"), "a statement not listed is planned as PostgreSQL chooses")
 }
