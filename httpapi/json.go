@@ -17,7 +17,8 @@ import (
 // MaxBodyBytes is the largest request body accepted (413 above it).
 const MaxBodyBytes = 1 << 20
 
-var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// bufferPool keeps answer buffers between requests.
+var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
 // encode answers with v as JSON, with a Content-Length.
 func encode(w http.ResponseWriter, status int, v any) {
@@ -28,21 +29,21 @@ func encode(w http.ResponseWriter, status int, v any) {
 // carries a strong ETag (a hash of exactly these bytes), and a GET whose
 // If-None-Match already holds it is answered 304 without a body.
 func encodeResource(w http.ResponseWriter, r *http.Request, status int, v any, tagged bool) {
-	buf := bufferPool.Get().(*bytes.Buffer)
+	bp := bufferPool.Get().(*[]byte)
+	body, err := marshalJSON((*bp)[:0], v)
 	defer func() {
-		if buf.Cap() <= 1<<20 { // don't keep rare huge buffers
-			buf.Reset()
-			bufferPool.Put(buf)
+		if cap(body) <= 1<<20 { // don't keep rare huge buffers
+			*bp = body[:0]
+			bufferPool.Put(bp)
 		}
 	}()
-	buf.Reset()
-	if err := json.NewEncoder(buf).Encode(v); err != nil {
+	if err != nil {
 		writeProblem(w, nil, probInternal, "")
 		return
 	}
 	h := w.Header()
 	if tagged {
-		tag := etagOf(buf.Bytes())
+		tag := etagOf(body)
 		h.Set("ETag", tag)
 		if r != nil && r.Method == http.MethodGet && noneMatch(r.Header.Values("If-None-Match"), tag) {
 			w.WriteHeader(http.StatusNotModified)
@@ -50,20 +51,20 @@ func encodeResource(w http.ResponseWriter, r *http.Request, status int, v any, t
 		}
 	}
 	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
 }
 
 // etagJSON is the ETag the representation of v has (what encodeResource
 // sends for it).
 func etagJSON(v any) string {
-	b, err := json.Marshal(v)
+	b, err := marshalJSON(nil, v)
 	if err != nil {
 		return ""
 	}
-	return etagOf(append(b, '\n'))
+	return etagOf(b)
 }
 
 // validator is a request body that checks itself.
