@@ -250,24 +250,25 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 		next.ServeHTTP(rec, r)
-		attrs := []any{"request_id", info.id, "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+		attrs := make([]slog.Attr, 0, 13)
+		attrs = append(attrs, slog.String("request_id", info.id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 		if r.Pattern != "" {
-			attrs = append(attrs, "route", r.Pattern)
+			attrs = append(attrs, slog.String("route", r.Pattern))
 		}
 		if info.tenant != "" {
-			attrs = append(attrs, "tenant", info.tenant)
+			attrs = append(attrs, slog.String("tenant", info.tenant))
 		}
 		if p := info.principal; p != nil {
-			attrs = append(attrs, "user", p.UserID.String(), "role", string(p.Role), "credential", p.Kind)
+			attrs = append(attrs, slog.String("user", p.UserID.String()), slog.String("role", string(p.Role)), slog.String("credential", p.Kind))
 			if p.KeyID != uuid.Nil {
-				attrs = append(attrs, "key_id", p.KeyID.String())
+				attrs = append(attrs, slog.String("key_id", p.KeyID.String()))
 			}
 		}
 		if info.authErr != "" {
-			attrs = append(attrs, "auth_error", info.authErr)
+			attrs = append(attrs, slog.String("auth_error", info.authErr))
 		}
-		s.log.InfoContext(r.Context(), "request", attrs...)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		s.metrics.Request(r.Pattern, r.Method, rec.status, time.Since(start), info.tenant)
 	})
 }

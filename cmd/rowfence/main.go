@@ -95,6 +95,7 @@ Environment:
   TENANT_CONCURRENCY     each tenant's default cap on requests doing database work at once (default half the pool; 0: none)
   ACQUIRE_TIMEOUT        longest wait for a pooled connection, then 503 (default 2s)
   METRICS_ADDR           private listener for Prometheus /metrics, e.g. 127.0.0.1:9090
+  METRICS_PPROF          true: also serve Go's profiler (/debug/pprof/) on METRICS_ADDR
   METRICS_TOKEN          also serve /metrics on the API listener to this bearer token
   METRICS_TENANT_LABELS  tenants with their own metrics label per instance (default 100; the rest: other)
   CORS_ALLOWED_ORIGINS   browser origins allowed to call the API, comma-separated (https://app.example.com), or *; default: CORS off
@@ -108,11 +109,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stderr, usage)
 		return usageError{"missing subcommand"}
 	}
-	log, err := newLogger(getenv("LOG_FORMAT"), stderr)
+	cmd, rest := args[1], args[2:]
+	logOut := stderr
+	var lw *logWriter
+	if cmd == "serve" || cmd == "dev" { // a line per request: batch the writes
+		lw = newLogWriter(stderr)
+		defer lw.Flush()
+		logOut = lw
+	}
+	log, err := newLogger(getenv("LOG_FORMAT"), logOut)
 	if err != nil {
 		return err
 	}
-	cmd, rest := args[1], args[2:]
+	if lw != nil {
+		log = slog.New(flushingHandler{log.Handler(), lw})
+	}
 	switch cmd {
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, log)

@@ -524,6 +524,8 @@ func TestTenantLimitsCommandAndServe(t *testing.T) {
 		"TENANT_CONCURRENCY": {"TENANT_CONCURRENCY": "2.5"},
 		"ACQUIRE_TIMEOUT":    {"ACQUIRE_TIMEOUT": "soon"},
 		"METRICS_TOKEN":      {"METRICS_TOKEN": "short"},
+		"METRICS_PPROF":      {"METRICS_PPROF": "yes", "METRICS_ADDR": "127.0.0.1:0"},
+		"METRICS_ADDR":       {"METRICS_PPROF": "true"},
 	} {
 		env["APP_DATABASE_URL"] = tdb.AppURL
 		_, err = runCmd(t, env, "serve")
@@ -551,6 +553,17 @@ func TestServeMetricsListener(t *testing.T) {
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, 404, res.StatusCode, "not on the API listener without METRICS_TOKEN")
+	res, err = http.Get("http://" + metricsAddr + "/debug/pprof/cmdline")
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 404, res.StatusCode, "no profiler without METRICS_PPROF")
+
+	profiled := freeAddr(t)
+	startServer(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL, "METRICS_ADDR": profiled, "METRICS_PPROF": "true"}, "serve")
+	res, err = http.Get("http://" + profiled + "/debug/pprof/cmdline")
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode, "METRICS_PPROF serves the profiler on the metrics listener")
 }
 
 // The lifecycle from the command line: suspend, activate, export, delete,
