@@ -206,12 +206,18 @@ func stripComments(s string) string {
 	return b.String()
 }
 
-// appPool connects as rowfence_app to the dataset.
+// appPool connects as rowfence_app to the dataset. Its sessions run every
+// prepared statement with its generic plan: rowfence forces that for the
+// statements PostgreSQL would otherwise plan afresh on every execution
+// (db.genericPlan), paying for it in its settings statement; the bare side of
+// the execution-level comparison gets the same plan caching for free, so
+// that the comparison measures isolation, not planning.
 func (e env) appPool(ctx context.Context, d dataset, maxConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(e.appURL(d))
 	if err != nil {
 		return nil, err
 	}
 	cfg.MaxConns = maxConns
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	return db.Open(ctx, cfg)
 }

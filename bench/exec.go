@@ -52,10 +52,10 @@ type op func(ctx context.Context, rng *rand.Rand) error
 // sqlc statement in one pipeline, RLS filtering) against the bare statement
 // with a hand-written filter on the twin table, same pool, same rows.
 
-const bareListSQL = `SELECT tenant, id, name, description, price, created_at, updated_at FROM bench_products
+const bareListSQL = `SELECT tenant, id, name, description, price, created_at, updated_at, name_lower FROM bench_products
 WHERE tenant = $1 AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4`
 
-const bareGetSQL = `SELECT tenant, id, name, description, price, created_at, updated_at FROM bench_products
+const bareGetSQL = `SELECT tenant, id, name, description, price, created_at, updated_at, name_lower FROM bench_products
 WHERE tenant = $1 AND id = $2`
 
 func scopedList(pool *pgxpool.Pool, d dataset) op {
@@ -78,7 +78,7 @@ func bareList(pool *pgxpool.Pool, d dataset) op {
 		items := []db.Product{}
 		for rows.Next() {
 			var i db.Product
-			if err := rows.Scan(&i.TenantID, &i.ID, &i.Name, &i.Description, &i.Price, &i.CreatedAt, &i.UpdatedAt); err != nil {
+			if err := rows.Scan(&i.TenantID, &i.ID, &i.Name, &i.Description, &i.Price, &i.CreatedAt, &i.UpdatedAt, &i.NameLower); err != nil {
 				return err
 			}
 			items = append(items, i)
@@ -193,7 +193,7 @@ func bareGet(pool *pgxpool.Pool, d dataset) op {
 		t := 1 + rng.IntN(d.tenants)
 		var i db.Product
 		return pool.QueryRow(ctx, bareGetSQL, tenantID(t), productID(t, 1+rng.IntN(d.perTenant))).Scan(
-			&i.TenantID, &i.ID, &i.Name, &i.Description, &i.Price, &i.CreatedAt, &i.UpdatedAt)
+			&i.TenantID, &i.ID, &i.Name, &i.Description, &i.Price, &i.CreatedAt, &i.UpdatedAt, &i.NameLower)
 	}
 }
 

@@ -21,27 +21,35 @@ type server struct {
 	base string
 }
 
-func buildRowfence(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "rowfence")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/rowfence/rowfence/cmd/rowfence")
+// build compiles the main package pkg (an import path) into dir.
+func build(ctx context.Context, dir, pkg string) (string, error) {
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build rowfence: %w\n%s", err, out)
+		return "", fmt.Errorf("build %s: %w\n%s", pkg, err, out)
 	}
 	return bin, nil
 }
 
+// startServe starts `rowfence serve` on appURL.
 func startServe(ctx context.Context, bin, appURL string, extraEnv ...string) (*server, error) {
+	// The limiter runs (its cost is part of a request) but never refuses:
+	// the load is the measurement, not a noisy neighbour.
+	env := append([]string{"CURSOR_KEY=" + strings.Repeat("b", 32), "RATE_LIMIT=1000000", "RATE_BURST=1000000", "TENANT_CONCURRENCY=10000"}, extraEnv...)
+	return startServer(ctx, bin, []string{"serve"}, appURL, env...)
+}
+
+// startServer runs bin with args on a free loopback port (ADDR) and
+// APP_DATABASE_URL, logging to a temporary file, until /readyz answers 200.
+func startServer(ctx context.Context, bin string, args []string, appURL string, extraEnv ...string) (*server, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, "serve")
-	// The limiter runs (its cost is part of a request) but never refuses:
-	// the load is the measurement, not a noisy neighbour.
-	cmd.Env = append(os.Environ(), "APP_DATABASE_URL="+appURL, "ADDR="+addr,
-		"CURSOR_KEY="+strings.Repeat("b", 32), "RATE_LIMIT=1000000", "RATE_BURST=1000000", "TENANT_CONCURRENCY=10000")
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "APP_DATABASE_URL="+appURL, "ADDR="+addr)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	logFile, err := os.CreateTemp("", "rfbench-serve-*.log")
 	if err != nil {
@@ -53,7 +61,7 @@ func startServe(ctx context.Context, bin, appURL string, extraEnv ...string) (*s
 	}
 	s := &server{cmd: cmd, base: "http://" + addr}
 	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	for time.Now().Before(deadline) && ctx.Err() == nil {
 		res, err := http.Get(s.base + "/readyz")
 		if err == nil {
 			res.Body.Close()
@@ -65,7 +73,7 @@ func startServe(ctx context.Context, bin, appURL string, extraEnv ...string) (*s
 	}
 	s.stop()
 	tail, _ := os.ReadFile(logFile.Name())
-	return nil, fmt.Errorf("rowfence serve did not become ready:\n%s", tail)
+	return nil, fmt.Errorf("%s did not become ready:\n%s", filepath.Base(bin), tail)
 }
 
 func (s *server) stop() {

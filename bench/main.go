@@ -201,13 +201,17 @@ func benchExec(ctx context.Context, cfg config, e env, d dataset, rep *report) e
 }
 
 func benchHTTP(ctx context.Context, cfg config, e env, d dataset, bin string, rep *report) error {
-	logf("http level: rowfence serve against pgbench with the same SQL, %d clients, %d rounds of %ds", cfg.clients, cfg.rounds, cfg.seconds)
+	logf("http level: rowfence serve and a minimal server against pgbench with the same SQL, %d clients, %d rounds of %ds", cfg.clients, cfg.rounds, cfg.seconds)
 	dir, err := os.MkdirTemp("", "rfbench-bin-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	rowfence, err := buildRowfence(ctx, dir)
+	rowfence, err := build(ctx, dir, "github.com/rowfence/rowfence/cmd/rowfence")
+	if err != nil {
+		return err
+	}
+	minimalBin, err := build(ctx, dir, "github.com/rowfence/rowfence/bench/minimal")
 	if err != nil {
 		return err
 	}
@@ -216,31 +220,59 @@ func benchHTTP(ctx context.Context, cfg config, e env, d dataset, bin string, re
 		return err
 	}
 	defer s.stop()
+	minimal, err := startServer(ctx, minimalBin, nil, e.appURL(d))
+	if err != nil {
+		return err
+	}
+	defer minimal.stop()
 	client := httpClient(cfg.clients)
-	ops := httpOps(s.base, client, d)
+	// Each pair is an HTTP run and the pgbench script with its SQL; list and
+	// get also run against the minimal server (bench/minimal), the reference
+	// for what net/http, pgx and the loopback network cost here.
 	pairs := [][2]string{{"http list", "list_rls.sql"}, {"http get", "get_rls.sql"}, {"http create", "insert_rls.sql"}}
+	minimalOf := map[string]string{"http list": "minimal list", "http get": "minimal get"}
+	servers := map[string]*server{}
+	ops := map[string]op{}
+	for label, o := range httpOps(s.base, client, d) {
+		servers[label], ops[label] = s, o
+	}
+	minimalOps := httpOps(minimal.base, client, d)
+	for label, m := range minimalOf {
+		servers[m], ops[m] = minimal, minimalOps[label]
+	}
 	wrkBin := findWrk()
 	wrkScripts := map[string]string{}
 	if wrkBin != "" {
-		for _, p := range pairs {
-			kind := strings.TrimPrefix(p[0], "http ")
-			if wrkScripts[p[0]], err = wrkScript(dir, kind, d); err != nil {
+		for label := range servers {
+			kind := label[strings.Index(label, " ")+1:]
+			if wrkScripts[label], err = wrkScript(dir, kind, d); err != nil {
 				return err
 			}
 		}
 	}
 	loadHTTP := func(label string, secs int) (result, error) {
 		if wrkBin != "" {
-			r, err := runWrk(ctx, wrkBin, s.base, wrkScripts[label], cfg.clients, secs)
+			r, err := runWrk(ctx, wrkBin, servers[label].base, wrkScripts[label], cfg.clients, secs)
 			r.label = label
 			return r, err
 		}
 		return measure(ctx, label, cfg.clients, time.Duration(secs)*time.Second, ops[label])
 	}
-	// Warm up: connections, prepared statements, the tenant cache.
+	// In each round: rowfence, the minimal server, then pgbench.
+	var order [][2]string
 	for _, p := range pairs {
-		if _, err := loadHTTP(p[0], 1); err != nil {
-			return err
+		order = append(order, [2]string{p[0], ""})
+		if m := minimalOf[p[0]]; m != "" {
+			order = append(order, [2]string{m, ""})
+		}
+		order = append(order, [2]string{"", p[1]})
+	}
+	// Warm up: connections, prepared statements, the tenant cache.
+	for _, o := range order {
+		if o[0] != "" {
+			if _, err := loadHTTP(o[0], 1); err != nil {
+				return err
+			}
 		}
 	}
 	_, idleRSS := s.rss()
@@ -248,21 +280,24 @@ func benchHTTP(ctx context.Context, cfg config, e env, d dataset, bin string, re
 	pgRes := map[string]result{}
 	one := config{rounds: 1, seconds: cfg.seconds, clients: cfg.clients}
 	for range cfg.rounds {
-		for _, p := range pairs {
-			r, err := loadHTTP(p[0], cfg.seconds)
+		for _, o := range order {
+			if o[0] != "" {
+				r, err := loadHTTP(o[0], cfg.seconds)
+				if err != nil {
+					return err
+				}
+				httpRes[o[0]] = merge(httpRes[o[0]], r)
+				continue
+			}
+			pr, err := pgbenchRounds(ctx, one, bin, e.appURL(d), d, []string{o[1]})
 			if err != nil {
 				return err
 			}
-			httpRes[p[0]] = merge(httpRes[p[0]], r)
-			pr, err := pgbenchRounds(ctx, one, bin, e.appURL(d), d, []string{p[1]})
-			if err != nil {
-				return err
-			}
-			pgRes[p[1]] = merge(pgRes[p[1]], pr[p[1]])
+			pgRes[o[1]] = merge(pgRes[o[1]], pr[o[1]])
 		}
 	}
 	rssNow, rssPeak := s.rss()
-	rep.http(httpRes, pgRes, pairs, idleRSS, rssNow, rssPeak, wrkBin != "")
+	rep.http(httpRes, pgRes, pairs, minimalOf, idleRSS, rssNow, rssPeak, wrkBin != "")
 	return nil
 }
 

@@ -4,6 +4,6 @@
 \startpipeline
 SELECT set_config('app.tenant_id', md5('t' || :tn)::uuid::text, true), set_config('app.role', 'admin', true),
        set_config('statement_timeout', coalesce(nullif('5000', ''), current_setting('statement_timeout')), true);
-SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products
+SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products
 WHERE id = md5('t' || :tn || ':' || :pn)::uuid;
 \endpipeline

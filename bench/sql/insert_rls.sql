@@ -6,5 +6,5 @@
 SELECT set_config('app.tenant_id', md5('t' || :tn)::uuid::text, true), set_config('app.role', 'admin', true),
        set_config('statement_timeout', coalesce(nullif('5000', ''), current_setting('statement_timeout')), true);
 INSERT INTO products (name, description, price) VALUES ('bench insert', '', :price)
-RETURNING tenant_id, id, name, description, price, created_at, updated_at;
+RETURNING tenant_id, id, name, description, price, created_at, updated_at, name_lower;
 \endpipeline

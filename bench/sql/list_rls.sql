@@ -1,11 +1,13 @@
--- What rowfence sends for GET /v1/products: the settings (tenant and serve's
--- default statement_timeout, one statement) and the list query of
+-- What rowfence sends for GET /v1/products: the settings (tenant, role, serve's
+-- default statement_timeout and the generic plan of db.genericPlan; one
+-- statement) and the list query of
 -- queries/products.sql in one pipeline (one round trip); RLS filters.
 \set tn random(1, :tenants)
 \startpipeline
 SELECT set_config('app.tenant_id', md5('t' || :tn)::uuid::text, true), set_config('app.role', 'admin', true),
-       set_config('statement_timeout', coalesce(nullif('5000', ''), current_setting('statement_timeout')), true);
-SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products
+       set_config('statement_timeout', coalesce(nullif('5000', ''), current_setting('statement_timeout')), true),
+       set_config('plan_cache_mode', 'force_generic_plan', true);
+SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products
 WHERE (created_at, id) > ('0001-01-01 00:00:00+00'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid)
 ORDER BY created_at, id LIMIT 21;
 \endpipeline

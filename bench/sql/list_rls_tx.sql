@@ -3,7 +3,7 @@
 BEGIN;
 SELECT set_config('app.tenant_id', md5('t' || :tn)::uuid::text, true), set_config('app.role', 'admin', true),
        set_config('statement_timeout', coalesce(nullif('5000', ''), current_setting('statement_timeout')), true);
-SELECT tenant_id, id, name, description, price, created_at, updated_at FROM products
+SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products
 WHERE (created_at, id) > ('0001-01-01 00:00:00+00'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid)
 ORDER BY created_at, id LIMIT 21;
 COMMIT;
