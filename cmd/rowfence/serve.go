@@ -187,7 +187,7 @@ func jwtConfigFromEnv(getenv func(string) string) (*auth.JWTConfig, error) {
 // defaultGCPercent is the server's garbage collection target unless GOGC is
 // set. A request's garbage is small and short-lived (a list page is about
 // 20 KB) while the live heap is a few MiB, so at Go's default of 100 the
-// collector ran some 25 times a second under load; 200 measured 5-20% more
+// collector ran some 25 times a second under load; 200 measured 4-19% more
 // list requests/s for about 4 MiB more RSS (bench/RESULTS.md). GOGC and
 // GOMEMLIMIT still apply as the Go runtime documents them.
 const defaultGCPercent = 200
