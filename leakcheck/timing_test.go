@@ -11,14 +11,19 @@ import (
 // requests that take about as long.
 func TestCompareTimes(t *testing.T) {
 	c := &checker{rep: &Report{}}
-	fast := func() { time.Sleep(100 * time.Microsecond) }
-	slow := func() { time.Sleep(5 * time.Millisecond) }
+	fast := func() { time.Sleep(100 * time.Microsecond) } // about 1 ms: sleeps round up here
+	slow := func() { time.Sleep(20 * time.Millisecond) }
 	c.compareTimes("same", fast, fast)
 	c.compareTimes("slower", fast, slow)
 	c.compareTimes("faster", slow, fast)
-	require.Len(t, c.rep.Results, 3)
+	fourTimes := func() { time.Sleep(2 * time.Millisecond) }
+	twoMore := func() { time.Sleep(8 * time.Millisecond) }
+	c.compareTimes("4x", fourTimes, twoMore)
+	require.Len(t, c.rep.Results, 4)
 	require.True(t, c.rep.Results[0].Pass, c.rep.Results[0].Detail)
-	require.False(t, c.rep.Results[1].Pass, c.rep.Results[1].Detail)
-	require.False(t, c.rep.Results[2].Pass, c.rep.Results[2].Detail)
-	require.Contains(t, c.rep.Results[1].Detail, "; then ", "a difference is measured twice before it is reported")
+	for _, r := range c.rep.Results[1:] {
+		require.False(t, r.Pass, "%s: %s", r.Vector, r.Detail)
+	}
+	require.NotContains(t, c.rep.Results[1].Detail, "; then ", "past 10x fails on one measurement")
+	require.Contains(t, c.rep.Results[3].Detail, "; then ", "3-10x is measured twice before it is reported")
 }
