@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -45,8 +46,17 @@ func main() {
 }
 
 func run() error {
+	// As serve has them: its garbage collection target and its pool (db.Open
+	// registers the binary UUID codec).
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(200)
+	}
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, os.Getenv("APP_DATABASE_URL"))
+	cfg, err := pgxpool.ParseConfig(os.Getenv("APP_DATABASE_URL"))
+	if err != nil {
+		return err
+	}
+	pool, err := db.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
