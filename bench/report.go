@@ -277,7 +277,7 @@ const notes = `## Notes and analysis
   index condition on ` + "`(tenant_id, …)`" + ` (` + "`current_setting`" + ` is stable, so it is evaluated
   once per scan, not per row). Inserts pay one ` + "`WITH CHECK`" + ` comparison. The twin table has the
   same keys, checks and foreign key, so the comparison isolates RLS.
-- **Execution level (missed: get 0.67-0.72, list 0.76-0.81, search 0.82-0.86 across runs).** A get by
+- **Execution level (missed: get 0.67-0.72, list 0.75-0.81, search 0.81-0.86 across runs).** A get by
   primary key is so cheap that the settings statement dominates: ` + "`db.One`" + ` sends it and the
   query in one round trip, but PostgreSQL still binds and executes two statements (the settings
   statement also sets the request's ` + "`statement_timeout`" + `, at no extra statement). The SQL level
@@ -303,7 +303,8 @@ const notes = `## Notes and analysis
   CPU per HTTP list request (per-process CPU from /proc under wrk) fell from about 150 to 90-100 µs;
   under pgbench's script (literal constants, planned once) it is about 75 µs. The hand-filtered side of the execution level had the same
   problem; its pool now runs generic plans too (` + "`bench/data.go`" + `), so the ratio stays like for
-  like: both sides got faster (scoped list 11.2k to 16.9k ops/s, bare 14.7k to 21.5k).
+  like: both sides got faster (scoped list 11.2k to 18.4k ops/s, bare 14.7k to 24.8k, from the
+  recorded run of 2026-11-25 to this one).
 - **Search (budget missed by the settings statement, like get).** ` + "`?q=`" + ` is a case-insensitive
   name prefix in the default order. Its history, each step measured with
   ` + "`go test ./bench -bench Exec/search`" + `: (1) ILIKE is not leakproof, so under RLS it ran after the
@@ -325,18 +326,18 @@ const notes = `## Notes and analysis
   that rare (large tenant: 4 ms to ~0.1 ms). What remains between scoped and bare, which run the
   same statement, is the settings statement, as for get. The naive ILIKE walk is a simpler
   statement and faster still for common prefixes, but reads a whole tenant for a rare one.
-- **HTTP level (missed: list 0.26, get 0.26 in this run, from 0.17 and 0.23 on 2026-11-25).**
+- **HTTP level (missed: list 0.25, get 0.27 in this run, from 0.17 and 0.23 on 2026-11-25).**
   The minimal server says what is reachable here: ` + "`bench/minimal`" + ` answers the same requests with
   net/http, pgx and the same ` + "`db.One`" + `, and nothing else (no authentication, tenant lookup,
-  limits, metrics, ETag or log; the cheapest JSON), and reaches 0.28 (list) and 0.33 (get) of
-  pgbench in this run. An HTTP request crosses loopback TCP twice (wrk to the server, the server to
+  limits, metrics, ETag or log; the cheapest JSON; serve's GC target and pool), and reaches 0.34
+  (list) and 0.36 (get) of pgbench in this run. An HTTP request crosses loopback TCP twice (wrk to the server, the server to
   PostgreSQL) where pgbench crosses it once, and on loopback the sender's write also runs the
   receiver's network stack: a CPU profile of ` + "`serve`" + ` under wrk (` + "`METRICS_PPROF`" + `) is 36% system
   calls, 15% the write to PostgreSQL and 14% the response write. With wrk, the server and
   PostgreSQL sharing 2 cores (per-process CPU from /proc during a get run before the changes below:
   serve ~56%, PostgreSQL ~31%, wrk ~13%), 0.5 of pgbench is beyond even the minimal Go server on this machine; the target stays as
-  issue 3 states it. What rowfence adds on top is the gap to the minimal server: 0.92 of it for
-  list and 0.78 for get (authentication with its SHA-256 and cache, tenant resolution, the rate and
+  issue 3 states it. What rowfence adds on top is the gap to the minimal server: 0.75 of it for
+  list and 0.74 for get (authentication with its SHA-256 and cache, tenant resolution, the rate and
   concurrency limiters, metrics, the ETag, security headers, the access log line). Done on
   2026-11-26, each measured side by side with wrk before it was kept: the lists' generic plans
   (above); products and list pages write their own JSON, byte for byte what encoding/json writes
@@ -344,7 +345,7 @@ const notes = `## Notes and analysis
   list +4-17% per round; ` + "`GOGC=200`" + ` by default (the collector ran ~25 times a second over a live
   heap of a few MiB): list +4-19% for ~4 MiB of RSS; the access log is written in batches (it was a
   write system call per request) and built with ` + "`LogAttrs`" + `. The three together, against the build
-  before them: list +6-15%, get +1-9% per round. The server's memory stays small (RSS peak 40 MiB
+  before them: list +6-15%, get +1-9% per round. The server's memory stays small (RSS peak 39 MiB
   against the 64 MiB target).
 - **Scale.** With every dataset in shared buffers, a tenant's list and get cost about the same at
   10M rows as at 100k: the B-tree on ` + "`(tenant_id, …)`" + ` is one level deeper, nothing else changes.
