@@ -240,19 +240,21 @@ func benchHTTP(ctx context.Context, cfg config, e env, d dataset, bin string, re
 	for label, m := range minimalOf {
 		servers[m], ops[m] = minimal, minimalOps[label]
 	}
+	// One wrk script per kind of request (list, get, create), for both servers.
+	kindOf := func(label string) string { return label[strings.Index(label, " ")+1:] }
 	wrkBin := findWrk()
 	wrkScripts := map[string]string{}
 	if wrkBin != "" {
-		for label := range servers {
-			kind := label[strings.Index(label, " ")+1:]
-			if wrkScripts[label], err = wrkScript(dir, kind, d); err != nil {
+		for _, p := range pairs {
+			kind := kindOf(p[0])
+			if wrkScripts[kind], err = wrkScript(dir, kind, d); err != nil {
 				return err
 			}
 		}
 	}
 	loadHTTP := func(label string, secs int) (result, error) {
 		if wrkBin != "" {
-			r, err := runWrk(ctx, wrkBin, servers[label].base, wrkScripts[label], cfg.clients, secs)
+			r, err := runWrk(ctx, wrkBin, servers[label].base, wrkScripts[kindOf(label)], cfg.clients, secs)
 			r.label = label
 			return r, err
 		}
