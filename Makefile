@@ -31,7 +31,7 @@ test/race: test-deps ## the tests with the race detector
 	$(GO) test -count=1 -race -timeout 15m ./...
 
 FUZZTIME ?= 10s
-fuzz: ## run every fuzz target for FUZZTIME each (default 10s; CI runs 5s)
+fuzz: ## run every fuzz target for FUZZTIME each (default 10s; CI runs 20000x: see .ci/run)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseKey$$' -fuzztime $(FUZZTIME) ./tenancy
 	$(GO) test -run '^$$' -fuzz '^FuzzCursorDecode$$' -fuzztime $(FUZZTIME) ./httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBody$$' -fuzztime $(FUZZTIME) ./httpapi
