@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -212,7 +213,7 @@ func startLocal(ctx context.Context, bindir, dataDir string, log *slog.Logger, s
 var errPortTaken = errors.New("port taken")
 
 func launch(ctx context.Context, bindir, dataDir, sockDir, base string, ephemeral bool, account *runAs, log *slog.Logger, settings []string) (*Server, error) {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -356,13 +357,49 @@ func findRunning(dataDir string) *Server {
 	return &Server{URL: connString, Source: "local"}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// FreePort returns a TCP port on 127.0.0.1 that is free now and lies outside
+// the kernel's ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range
+// on Linux), for a server of ours to listen on. A port inside that range can
+// be taken while the server is down by any process's outgoing connection,
+// and by a client's own dial to it: with nothing listening, the kernel may
+// pick that very number as the dial's source port and connect the socket to
+// itself (a TCP simultaneous open), after which the server cannot bind it.
+func FreePort() (int, error) {
+	lo, hi := ephemeralRange()
+	for range 100 {
+		port := 1024 + mathrand.IntN(65535-1024+1)
+		if port >= lo && port <= hi {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free TCP port outside the ephemeral range %d-%d", lo, hi)
+}
+
+// ephemeralRange is the kernel's range of source ports for outgoing
+// connections. Where it cannot be read (not Linux), it assumes the widest of
+// the common defaults: Linux's 32768-60999 and IANA's 49152-65535.
+func ephemeralRange() (lo, hi int) {
+	lo, hi = 32768, 65535
+	raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	f := strings.Fields(string(raw))
+	if len(f) != 2 {
+		return lo, hi
+	}
+	l, err1 := strconv.Atoi(f[0])
+	h, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil || l < 1 || h < l || h > 65535 {
+		return lo, hi
+	}
+	return l, h
 }
 
 // tail returns the last lines of a log file for an error message.

@@ -58,7 +58,7 @@ func StartPgBouncer(ctx context.Context, backend string, poolSize int) (*Bouncer
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

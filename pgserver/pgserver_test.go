@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
+	"strings"
 	"path/filepath"
 	"testing"
 	"time"
@@ -72,6 +74,9 @@ func TestLocalClusterIsKeptAndReused(t *testing.T) {
 	s, err := startLocal(ctx, bindir, dataDir, nil)
 	require.NoError(t, err)
 	execSQL(t, s.URL, "create table kept (v int); insert into kept values (42)")
+	lo, hi := ephemeralRange()
+	port := one(t, s.URL, "select current_setting('port')::int")
+	require.False(t, port >= lo && port <= hi, "the cluster's TCP port %d must lie outside the ephemeral range %d-%d", port, lo, hi)
 
 	// While it runs, a second start finds it rather than starting another.
 	found, err := startLocal(ctx, bindir, dataDir, nil)
@@ -134,4 +139,25 @@ func one(t *testing.T, url, sql string) int {
 	var v int
 	require.NoError(t, conn.QueryRow(context.Background(), sql).Scan(&v))
 	return v
+}
+
+// Servers we start listen outside the kernel's ephemeral port range: inside
+// it, a client dialling the port while the server is down can be connected
+// to itself (the kernel picks the same number as the source port), and the
+// socket then holds the port so that the server cannot start again
+// (issue #14 item 9). The old picker (listen on port 0) always returned a
+// port inside the range.
+func TestFreePortIsOutsideTheEphemeralRange(t *testing.T) {
+	t.Parallel()
+	lo, hi := ephemeralRange()
+	raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		require.Equal(t, strings.Join(strings.Fields(string(raw)), " "), fmt.Sprintf("%d %d", lo, hi), "the kernel's range is read")
+	}
+	for range 200 {
+		port, err := FreePort()
+		require.NoError(t, err)
+		require.True(t, port > 1023 && port <= 65535, "port %d", port)
+		require.False(t, port >= lo && port <= hi, "port %d is inside the ephemeral range %d-%d", port, lo, hi)
+	}
 }
