@@ -6,8 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 

@@ -240,6 +240,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	tuneGC()
 	m := metrics.New(cfg.metricsTenants)
 	cfg.pool.ConnConfig.Tracer = m.Tracer()
+	// While the database is down, back off instead of dialling per request.
+	db.GuardConnects(cfg.pool, "app", log)
 	pool, err := db.Open(ctx, cfg.pool)
 	if err != nil {
 		return fmt.Errorf("connect as %s: %w", cfg.pool.ConnConfig.User, err)
@@ -269,6 +271,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	var platformPool *pgxpool.Pool
 	var platform *auth.Platform
 	if cfg.platform != nil {
+		db.GuardConnects(cfg.platform, "platform", log)
 		platformPool, err = db.Open(ctx, cfg.platform)
 		if err != nil {
 			return fmt.Errorf("connect as %s: %w", cfg.platform.ConnConfig.User, err)
