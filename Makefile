@@ -12,6 +12,7 @@ run: ## find or start PostgreSQL (DATABASE_URL, Docker, or a local cluster in .p
 
 test: verify vet test-deps ## run every test against a real PostgreSQL (TEST_DATABASE_URL, Docker, or a private local cluster)
 	$(GO) test -count=1 -timeout 10m ./...
+	$(GO) test -count=1 -timeout 10m -tags dev -run '^TestDev' ./cmd/rowfence
 
 # Debian packages the tests need: the PostgreSQL server binaries (for the
 # private cluster), pgbouncer (the transaction-pooling property test) and
