@@ -1,3 +1,11 @@
+//go:build dev
+
+// The dev command is compiled only with the dev build tag (make run: go run
+// -tags dev ./cmd/rowfence dev): it links the PostgreSQL starter (pgserver,
+// and through it testcontainers and the Docker client) and the demo seed,
+// whose API keys and platform admin key the README publishes. The binary
+// that `make build` makes has neither (nodev.go; docs/SECURITY.md, "Demo
+// credentials and dev tooling").
 package main
 
 import (
@@ -15,7 +23,7 @@ import (
 
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/pgserver"
-	schema "github.com/rowfence/rowfence/sql"
+	"github.com/rowfence/rowfence/sql/seed"
 )
 
 // seedExistingFlag is the only way to let dev seed its public keys into a
@@ -97,7 +105,7 @@ func seedDemo(ctx context.Context, url string) error {
 	}
 	defer conn.Close(context.Background())
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, schema.DemoSeed)
+		_, err := tx.Exec(ctx, seed.Demo)
 		return err
 	})
 }
