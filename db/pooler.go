@@ -51,6 +51,10 @@ func (p Pooler) String() string {
 // take the first one's server connection away from it.
 const probeHolders = 3
 
+// probeWait bounds ProbePooler's wait for a server connection to run its
+// statement on while another client holds the one it had.
+const probeWait = 3 * time.Second
+
 // ProbePooler finds out whether a transaction pooler is between cfg and
 // PostgreSQL, and whether named prepared statements survive it. It opens up to
 // four connections with cfg (its statements use the simple protocol, which
@@ -86,7 +90,7 @@ func ProbePooler(ctx context.Context, cfg *pgx.ConnConfig) (Pooler, error) {
 	if _, err := a.Prepare(ctx, name, "select pg_backend_pid()"); err != nil {
 		return Pooler{}, fmt.Errorf("prepare a statement: %w", err)
 	}
-	preparedPID := func() (pid uint32, lost bool, err error) {
+	preparedPID := func(ctx context.Context) (pid uint32, lost bool, err error) {
 		res := a.PgConn().ExecPrepared(ctx, name, nil, nil, nil).Read()
 		var pgErr *pgconn.PgError
 		switch {
@@ -100,10 +104,13 @@ func ProbePooler(ctx context.Context, cfg *pgx.ConnConfig) (Pooler, error) {
 		n, err := strconv.ParseUint(string(res.Rows[0][0]), 10, 32)
 		return uint32(n), false, err
 	}
-	first, lost, err := preparedPID()
+	first, lost, err := preparedPID(ctx)
 	if err != nil || lost {
 		return Pooler{TransactionPooled: lost}, err
 	}
+	// Holders that did not land on A's server process give theirs back at
+	// once: with them all held, A could not get one (a deadlock on a small
+	// pool). The one that did holds it while A runs its statement.
 	taken := false
 	for range probeHolders {
 		h, err := pgx.ConnectConfig(ctx, cc)
@@ -115,17 +122,28 @@ func ProbePooler(ctx context.Context, cfg *pgx.ConnConfig) (Pooler, error) {
 		if err != nil {
 			return Pooler{}, fmt.Errorf("begin a transaction: %w", err)
 		}
-		defer tx.Rollback(context.WithoutCancel(ctx))
 		var p uint32
 		if err := tx.QueryRow(ctx, "select pg_backend_pid()").Scan(&p); err != nil {
 			return Pooler{}, err
 		}
 		if p == first {
 			taken = true
+			defer tx.Rollback(context.WithoutCancel(ctx))
 			break
 		}
+		if err := tx.Rollback(ctx); err != nil {
+			return Pooler{}, err
+		}
 	}
-	second, lost, err := preparedPID()
+	// Without a pooler A's own server process answers at once. Through a
+	// pooler whose every server connection is busy (a pool of one, held
+	// above) it waits: a pooler.
+	actx, cancel := context.WithTimeout(ctx, probeWait)
+	second, lost, err := preparedPID(actx)
+	cancel()
+	if taken && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return Pooler{TransactionPooled: true}, nil
+	}
 	if err != nil || lost {
 		return Pooler{TransactionPooled: lost}, err
 	}

@@ -62,6 +62,10 @@ func TestProbePooler(t *testing.T) {
 		require.Equal(t, direct, probe(t, session.URL), "PgBouncer %s in session mode", session.Version)
 		require.Equal(t, want, probe(t, transaction.URL), "PgBouncer %s in transaction mode", transaction.Version)
 	}
+	// A pool of one server connection: the holder takes it, and the probe's
+	// own statement waits for it, which only happens through a pooler.
+	one := startBouncer(t, tdb.AppURL, pgserver.BouncerOptions{PoolSize: 1})
+	require.Equal(t, db.Pooler{TransactionPooled: true}, probe(t, one.URL))
 	if !atLeast(transaction.Version, 1, 21) {
 		t.Logf("PgBouncer %s: max_prepared_statements needs 1.21+, not tested here", transaction.Version)
 		return

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
@@ -253,4 +254,48 @@ func TestServeRefusesAnExecModeThePoolerBreaks(t *testing.T) {
 	base, logs, _ := startServer(t, map[string]string{"APP_DATABASE_URL": withMode(bouncer.URL, "simple_protocol")}, "serve")
 	send(t, "GET", base+"/readyz", "", "", "").want(t, 200)
 	require.Contains(t, logs.String(), "default_query_exec_mode=simple_protocol")
+}
+
+// Operator commands act as rowfence_owner through a session-level SET ROLE
+// made when they connect (db.AsOwner), which RLS binds even when
+// DATABASE_URL is a superuser. Through a transaction pooler that SET ROLE
+// stays on one server connection, and the command's later transactions may
+// run as the superuser: a tenant export would hold every tenant's rows. They
+// refuse a transaction pooler instead.
+func TestOperatorCommandsRefuseATransactionPooler(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	for _, slug := range []string{"acme", "globex"} {
+		_, err := runCmd(t, map[string]string{"DATABASE_URL": tdb.AdminURL}, "tenant", "create", "--slug", slug, "--name", slug, "--admin-email", "a@"+slug+".example")
+		require.NoError(t, err)
+	}
+	bouncer, err := pgserver.StartPgBouncer(ctx, tdb.AdminURL, 2)
+	require.NoError(t, err)
+	t.Cleanup(bouncer.Stop)
+	// Another client of the same role, so that server connections move.
+	noiseCtx, stopNoise := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		conn, err := pgx.Connect(noiseCtx, withMode(bouncer.URL, "simple_protocol"))
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		for noiseCtx.Err() == nil {
+			_, _ = conn.Exec(noiseCtx, "begin; select pg_sleep(0.001); commit")
+		}
+	}()
+	defer func() { stopNoise(); wg.Wait() }()
+	for range 5 {
+		out, err := runCmd(t, map[string]string{"DATABASE_URL": withMode(bouncer.URL, "exec")}, "tenant", "export", "--slug", "acme")
+		require.NotContains(t, out, "globex", "LEAK: an export through the pooler holds another tenant's rows")
+		require.ErrorIs(t, err, db.ErrTransactionPooler)
+	}
+	// Migrations too: goose's lock and River's tables' owner need a session.
+	_, err = runCmd(t, map[string]string{"DATABASE_URL": withMode(bouncer.URL, "exec")}, "migrate", "status")
+	require.ErrorIs(t, err, db.ErrTransactionPooler)
+	t.Log(err)
 }
