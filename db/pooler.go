@@ -57,8 +57,9 @@ const probeWait = 3 * time.Second
 
 // ProbePooler finds out whether a transaction pooler is between cfg and
 // PostgreSQL, and whether named prepared statements survive it. It opens up to
-// four connections with cfg (its statements use the simple protocol, which
-// works through any pooler) and closes them:
+// four connections with cfg and closes them, within 15 s; apart from the one
+// statement it prepares on purpose, its statements use the simple protocol,
+// which works through any pooler:
 //
 //  1. connection A prepares a named statement (select pg_backend_pid()) and
 //     runs it, which tells its server process;
@@ -68,7 +69,9 @@ const probeWait = 3 * time.Second
 //     between transactions (PgBouncer hands out the most recently freed one);
 //  3. A executes its prepared statement: on a different server process it
 //     either fails with 26000 (the statement stayed behind) or works (the
-//     pooler prepared it again: PgBouncer 1.21+ with max_prepared_statements).
+//     pooler prepared it again: PgBouncer 1.21+ with max_prepared_statements);
+//     if it waits 3 s for a server connection while a holder has A's, the
+//     pooler had no other (a pool of one): pooled, statements not kept.
 //
 // Without a pooler, or through a session pooler, A keeps its server process
 // and nothing moves. If no holder lands on A's process and A's stays the same,
@@ -160,9 +163,9 @@ func ProbePooler(ctx context.Context, cfg *pgx.ConnConfig) (Pooler, error) {
 var ErrExecModeBehindPooler = errors.New("default_query_exec_mode cannot work through the connection pooler in front of PostgreSQL")
 
 // AdaptToPooler sets cfg's exec mode for the pooler p describes, and returns
-// a sentence for the log when it found one ("" when there is none). It fails with ErrExecModeBehindPooler when the connection
-// string sets a mode that cannot work there, rather than override the
-// operator:
+// a sentence for the log when it found one ("" when there is none). It fails
+// with ErrExecModeBehindPooler when the connection string sets a mode that
+// cannot work there, rather than override the operator:
 //
 //   - describe_exec binds, in a second round trip, the unnamed statement that
 //     the first one parsed: outside a transaction that is another
