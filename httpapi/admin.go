@@ -193,7 +193,7 @@ func (s *server) adminCreateTenant(w http.ResponseWriter, r *http.Request) {
 	}
 	key := apiKeys.render(o.KeyRow)
 	key.Key = o.Key
-	w.Header().Set("Location", "/v1/admin/tenants/"+o.Tenant.ID.String())
+	w.Header().Set("Location", s.apiPath(r, "admin", "tenants", o.Tenant.ID.String()))
 	encode(w, http.StatusCreated, struct {
 		adminTenantJSON
 		Admin  userJSON   `json:"admin"`

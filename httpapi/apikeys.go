@@ -131,9 +131,9 @@ func (s *server) handleAPIKeyCreate() http.Handler {
 			return
 		}
 		s.rows(r, 0, 1)
-		out := apiKeys.render(row)
+		out := apiKeys.view(s, r, row)
 		out.Key = key
-		w.Header().Set("Location", s.location(r, apiKeys.name, row.ID))
+		w.Header().Set("Location", s.apiPath(r, apiKeys.name, row.ID.String()))
 		encode(w, http.StatusCreated, out)
 	})
 }

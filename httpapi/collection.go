@@ -28,6 +28,9 @@ type collection[T, R any] struct {
 	lock   func(q *db.Queries, ctx context.Context, id uuid.UUID) (T, error) // a method expression
 	pos    func(T) position
 	render func(T) R // the JSON shape
+	// links, if set, adds the links of a rendered row; path builds them
+	// (server.apiPath) so that they work in the request's tenant mode.
+	links func(out *R, path func(segments ...string) string)
 	// sorts are the fields ?sort= takes (prefixed with - for descending);
 	// with them, lists also take ?q= (a name prefix) and, with
 	// emailFilter, ?email=. sorted lists that way; sortKey is a row's key
@@ -39,6 +42,15 @@ type collection[T, R any] struct {
 	// gives without sorting.
 	search  func(ctx context.Context, q *db.Queries, lq listQuery, after position, limit int32) ([]T, error)
 	sortKey func(row T, sort string) string
+}
+
+// view is a row as the request sees it: rendered, with its links.
+func (c collection[T, R]) view(s *server, r *http.Request, row T) R {
+	out := c.render(row)
+	if c.links != nil {
+		c.links(&out, func(segments ...string) string { return s.apiPath(r, segments...) })
+	}
+	return out
 }
 
 // List paging.
@@ -110,7 +122,7 @@ func (c collection[T, R]) handleList(s *server) http.Handler {
 			page.NextCursor = &next
 		}
 		for _, row := range rows {
-			page.Items = append(page.Items, c.render(row))
+			page.Items = append(page.Items, c.view(s, r, row))
 		}
 		s.rows(r, len(page.Items), 0)
 		encode(w, http.StatusOK, page)
@@ -195,7 +207,7 @@ func (c collection[T, R]) handleGet(s *server) http.Handler {
 			return
 		}
 		s.rows(r, 1, 0)
-		encodeResource(w, r, http.StatusOK, c.render(row), true)
+		encodeResource(w, r, http.StatusOK, c.view(s, r, row), true)
 	})
 }
 
@@ -208,7 +220,7 @@ func (c collection[T, R]) handleDelete(s *server) http.Handler {
 		var err error
 		if len(r.Header.Values("If-Match")) > 0 {
 			err = s.tx(r, func(q *db.Queries) error {
-				if err := c.checkMatch(r, q, id); err != nil {
+				if err := c.checkMatch(s, r, q, id); err != nil {
 					return err
 				}
 				_, err := c.remove(q, r.Context(), id)
@@ -235,12 +247,12 @@ func (c collection[T, R]) handleDelete(s *server) http.Handler {
 }
 
 // checkMatch locks the row and compares its current ETag with If-Match.
-func (c collection[T, R]) checkMatch(r *http.Request, q *db.Queries, id uuid.UUID) error {
+func (c collection[T, R]) checkMatch(s *server, r *http.Request, q *db.Queries, id uuid.UUID) error {
 	row, err := c.lock(q, r.Context(), id)
 	if err != nil {
 		return err
 	}
-	tag := etagJSON(c.render(row))
+	tag := etagJSON(c.view(s, r, row))
 	if _, ok := ifMatch(r, tag); !ok {
 		return errPrecondition{current: tag}
 	}
@@ -261,8 +273,8 @@ func handleCreate[In validator, T, R any](s *server, c collection[T, R], create 
 			return
 		}
 		s.rows(r, 0, 1)
-		w.Header().Set("Location", s.location(r, c.name, c.pos(row).ID))
-		encodeResource(w, r, http.StatusCreated, c.render(row), true)
+		w.Header().Set("Location", s.apiPath(r, c.name, c.pos(row).ID.String()))
+		encodeResource(w, r, http.StatusCreated, c.view(s, r, row), true)
 	})
 }
 
@@ -280,7 +292,7 @@ func handleUpdate[In validator, T, R any](s *server, c collection[T, R], update 
 		var err error
 		if len(r.Header.Values("If-Match")) > 0 {
 			err = s.tx(r, func(q *db.Queries) error {
-				if err := c.checkMatch(r, q, id); err != nil {
+				if err := c.checkMatch(s, r, q, id); err != nil {
 					return err
 				}
 				row, err = update(r.Context(), q, id, in)
@@ -299,6 +311,6 @@ func handleUpdate[In validator, T, R any](s *server, c collection[T, R], update 
 			return
 		}
 		s.rows(r, 0, 1)
-		encodeResource(w, r, http.StatusOK, c.render(row), true)
+		encodeResource(w, r, http.StatusOK, c.view(s, r, row), true)
 	})
 }
