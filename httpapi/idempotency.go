@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -206,26 +205,6 @@ func validIdempotencyKey(k string) bool {
 		}
 	}
 	return true
-}
-
-// readBody reads the whole body (at most MaxBodyBytes), answering 413 or
-// 400 itself.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	if r.ContentLength > MaxBodyBytes {
-		writeProblem(w, r, probTooLarge, "the body may be at most "+strconv.Itoa(MaxBodyBytes)+" bytes")
-		return nil, false
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeProblem(w, r, probTooLarge, "the body may be at most "+strconv.Itoa(MaxBodyBytes)+" bytes")
-		} else {
-			writeProblem(w, r, probBadRequest, "could not read the request body")
-		}
-		return nil, false
-	}
-	return body, true
 }
 
 // recorder holds a handler's answer until its transaction has committed.

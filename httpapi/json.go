@@ -11,11 +11,61 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
 // MaxBodyBytes is the largest request body accepted (413 above it).
 const MaxBodyBytes = 1 << 20
+
+// An early answer (a 413, a 401 before the body was looked at) reads and
+// discards what is left of the body first, at most drainBytes within
+// drainTimeout: a client that sends its whole body before it reads the
+// answer (most do) would otherwise have its connection reset, because a
+// TCP connection closed with unread data is aborted (RFC 9112, section
+// 9.6; RFC 1122, 4.2.2.13) and the answer is lost with it. Longer bodies are
+// left unread, and the connection closes after the answer.
+const (
+	drainBytes   = 2 * MaxBodyBytes
+	drainTimeout = 5 * time.Second
+)
+
+// readBody reads the whole body, at most MaxBodyBytes, answering 413 or
+// 400 itself.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	tooLarge := "the body may be at most " + strconv.Itoa(MaxBodyBytes) + " bytes"
+	if r.ContentLength > MaxBodyBytes {
+		writeProblem(w, r, probTooLarge, tooLarge)
+		return nil, false
+	}
+	// Not http.MaxBytesReader: it marks the connection for closing at once,
+	// where draining the rest may keep it usable.
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	switch {
+	case err != nil:
+		writeProblem(w, r, probBadRequest, "could not read the request body")
+		return nil, false
+	case len(body) > MaxBodyBytes:
+		writeProblem(w, r, probTooLarge, tooLarge)
+		return nil, false
+	}
+	return body, true
+}
+
+// drainBody reads and discards the rest of r's body before an early answer
+// (see drainBytes). A client that asked for 100-continue has sent nothing
+// unless it was read, so it is left alone.
+func drainBody(w http.ResponseWriter, r *http.Request) {
+	if r == nil || r.Body == nil || r.Body == http.NoBody || r.ContentLength > drainBytes ||
+		strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(drainTimeout)) == nil {
+		defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	}
+	_, _ = io.CopyN(io.Discard, r.Body, drainBytes)
+}
 
 // bufferPool keeps answer buffers between requests.
 var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
@@ -82,18 +132,8 @@ func decodeValid[T validator](w http.ResponseWriter, r *http.Request, mediaTypes
 			fmt.Sprintf("Content-Type must be %s", strings.Join(mediaTypes, " or ")))
 		return v, false
 	}
-	if r.ContentLength > MaxBodyBytes {
-		writeProblem(w, r, probTooLarge, fmt.Sprintf("the body may be at most %d bytes", MaxBodyBytes))
-		return v, false
-	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeProblem(w, r, probTooLarge, fmt.Sprintf("the body may be at most %d bytes", MaxBodyBytes))
-		} else {
-			writeProblem(w, r, probBadRequest, "could not read the request body")
-		}
+	raw, ok := readBody(w, r)
+	if !ok {
 		return v, false
 	}
 	if !utf8.Valid(raw) {
