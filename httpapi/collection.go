@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/textrule"
 )
 
 // collection describes one resource type (products, users) to the generic
@@ -175,15 +176,13 @@ func parseListQuery(raw string, sorts []string, email bool) (lq listQuery, detai
 			}
 			lq.sort = v
 		case name == "q" && len(sorts) > 0:
-			fe := fieldErrors{}
-			checkText(fe, "q", v, 1, 200, false)
-			if len(fe) > 0 {
-				return lq, "q must be 1 to 200 characters without control characters"
+			if err := textrule.SearchPrefix.Check(v); err != nil {
+				return lq, "q " + err.Error()
 			}
 			lq.q = v
 		case name == "email" && email:
-			if len(v) < 3 || len(v) > 254 || strings.ContainsAny(v, " \t\r\n") {
-				return lq, "email must be an email address"
+			if err := textrule.UserEmail.Check(v); err != nil {
+				return lq, "email " + err.Error()
 			}
 			lq.email = v
 		default:
@@ -197,6 +196,9 @@ func (c collection[T, R]) handleGet(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := pathID(w, r)
 		if !ok {
+			return
+		}
+		if !conditionalHeadersValid(w, r) {
 			return
 		}
 		row, err := db.One(r.Context(), s.pool, s.scope(r), func(q *db.Queries) (T, error) {
@@ -215,6 +217,9 @@ func (c collection[T, R]) handleDelete(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := pathID(w, r)
 		if !ok {
+			return
+		}
+		if !conditionalHeadersValid(w, r) {
 			return
 		}
 		var err error
@@ -282,6 +287,9 @@ func handleUpdate[In validator, T, R any](s *server, c collection[T, R], update 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := pathID(w, r)
 		if !ok {
+			return
+		}
+		if !conditionalHeadersValid(w, r) {
 			return
 		}
 		in, ok := decodeValid[In](w, r, "application/json", "application/merge-patch+json")
