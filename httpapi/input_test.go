@@ -1,11 +1,18 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rowfence/rowfence/textrule"
 )
 
 // The inputs issue #14 found accepted although the contract forbids them,
@@ -124,4 +131,118 @@ func TestInputRulesInPlatformAdministration(t *testing.T) {
 		})
 	}
 	require.Len(t, b.call(t, "GET", "/v1/admin/tenants", "", "", admin...).requireStatus(t, 200).body["items"], 2, "no tenant was made")
+}
+
+// genText makes a random JSON string literal (quotes included) from pieces
+// that stress the rules: letters of several scripts, emoji and their
+// joiners, controls, bidi and invisible characters, noncharacters, line
+// separators, raw invalid UTF-8 and escaped lone surrogates. Each character
+// is written raw or as a \u escape at random.
+func genText(rng *rand.Rand) string {
+	pieces := []string{"a", "Z", "0", " ", "-", ".", "'", `"`, `\`, "/", "<", "&", "é", "ß", "ж", "а", "ע", "م", "ی", "क्", "中",
+		"🚀", "👩", "❤", "\u0301", "\u200c", "\u200d", "\ufe0f", "\ufe0e", "\u200b", "\u200e", "\u202e", "\u2066", "\u2069",
+		"\u00ad", "\ufeff", "\u2060", "\u3164", "\U000E0041", "\ufe00", "\u2028", "\u2029", "\u3000", "\u00a0",
+		"\x00", "\x01", "\t", "\n", "\r", "\x1f", "\x7f", "\u0080", "\u0085", "\u009f", "\ufdd0", "\ufffe", "\uffff", "\U0010FFFF", "\U0001FFFE"}
+	benign := pieces[:22]
+	var b strings.Builder
+	b.WriteByte('"')
+	for range rng.IntN(6) + 1 {
+		p := benign[rng.IntN(len(benign))]
+		switch rng.IntN(40) {
+		case 0:
+			b.WriteString([]string{"\xff", "\xed\xa0\x80", "\xc3", "\xf4\x90\x80\x80"}[rng.IntN(4)]) // invalid UTF-8
+			continue
+		case 1:
+			b.WriteString([]string{`\ud800`, `\udfff`, `\udc00\ud800`, `\ud83d`}[rng.IntN(4)]) // lone surrogates
+			continue
+		case 2, 3, 4, 5, 6, 7, 8, 9, 10, 11:
+			p = pieces[rng.IntN(len(pieces))]
+		}
+		for _, r := range p {
+			switch {
+			case r == '"' || r == '\\':
+				b.WriteString(`\` + string(r))
+			case r < 0x20 || rng.IntN(3) == 0:
+				for _, u := range utf16.Encode([]rune{r}) {
+					fmt.Fprintf(&b, `\u%04x`, u)
+				}
+			default:
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// The property of the input rules, through HTTP and PostgreSQL: for random
+// texts in every text field, whatever is accepted (201) reads back byte for
+// byte (GET), and whatever is refused is a 4xx problem naming the field:
+// 400 when it is not even a JSON string (invalid UTF-8, a lone surrogate),
+// else exactly when textrule refuses it, a 422. The list filters ?q= and
+// ?email= answer 200 or a 400 naming the parameter, by the same rules.
+func TestInputRulesProperty(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rng := rand.New(rand.NewPCG(14, 6))
+	fields := []struct {
+		path, field string
+		rules       textrule.Field
+		body        func(literal string, i int) string
+	}{
+		{"/v1/products", "name", textrule.ProductName, func(l string, _ int) string { return `{"name":` + l + `,"price":1}` }},
+		{"/v1/products", "description", textrule.ProductDescription, func(l string, _ int) string { return `{"name":"p","description":` + l + `,"price":1}` }},
+		{"/v1/users", "name", textrule.UserName, func(l string, i int) string { return fmt.Sprintf(`{"name":%s,"email":"p%d@example.com"}`, l, i) }},
+		{"/v1/users", "email", textrule.UserEmail, func(l string, i int) string {
+			return fmt.Sprintf(`{"name":"u","email":"u%d%s@example.com"}`, i, l[1:len(l)-1])
+		}},
+		{"/v1/api-keys", "name", textrule.APIKeyName, func(l string, _ int) string { return `{"role":"viewer","name":` + l + `}` }},
+	}
+	counts := map[string]int{}
+	for i := range 400 {
+		f := fields[i%len(fields)]
+		literal := genText(rng)
+		body := f.body(literal, i)
+		// What the client meant, if the literal is a JSON string at all.
+		var want string
+		decodeErr := jsonv2.Unmarshal([]byte(literal), &want)
+		if f.field == "email" {
+			want = fmt.Sprintf("u%d%s@example.com", i, want)
+		}
+		r := b.call(t, "POST", f.path, "acme", body)
+		switch {
+		case decodeErr != nil:
+			require.Equal(t, 400, r.status, "%s %s: %s", f.path, body, r.raw)
+			require.Contains(t, r.fieldErrors(t), f.field, "%s: %s", body, r.raw)
+			counts["400"]++
+		case f.rules.Check(want) != nil:
+			require.Equal(t, 422, r.status, "%s %s (%v): %s", f.path, body, f.rules.Check(want), r.raw)
+			require.Contains(t, r.fieldErrors(t), f.field, "%s: %s", body, r.raw)
+			counts["422"]++
+		default:
+			require.Equal(t, 201, r.status, "%s %s: %s", f.path, body, r.raw)
+			got := b.call(t, "GET", r.header.Get("Location"), "acme", "").requireStatus(t, 200)
+			var read map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(got.raw, &read))
+			var back string
+			require.NoError(t, jsonv2.Unmarshal(read[f.field], &back))
+			require.Equal(t, []byte(want), []byte(back), "%s %s reads back byte for byte", f.path, f.field)
+			counts["201"]++
+		}
+		if decodeErr == nil {
+			for param, rules := range map[string]textrule.Field{"q": textrule.SearchPrefix, "email": textrule.UserEmail} {
+				q := b.call(t, "GET", "/v1/users?"+param+"="+url.QueryEscape(want), "acme", "")
+				if rules.Check(want) == nil {
+					q.requireStatus(t, 200)
+				} else {
+					q.requireStatus(t, 400)
+					require.True(t, strings.HasPrefix(q.body["detail"].(string), param+" "), "%s", q.raw)
+				}
+			}
+		}
+	}
+	t.Logf("answers: %v", counts)
+	for _, status := range []string{"201", "400", "422"} {
+		require.Greater(t, counts[status], 20, "the generator reaches every outcome")
+	}
 }

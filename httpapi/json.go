@@ -187,11 +187,14 @@ func writeDecodeError(w http.ResponseWriter, r *http.Request, err error) {
 			}
 			return
 		}
-		if field == "" || detail == "" {
+		switch {
+		case field == "":
 			writeProblem(w, r, probMalformedJSON, fmt.Sprintf("invalid JSON at byte %d: %v", syntax.ByteOffset, syntax.Err))
-			return
+		case detail == "":
+			writeFieldProblem(w, r, probMalformedJSON, field, fmt.Sprintf("is not valid JSON (at byte %d: %v)", syntax.ByteOffset, syntax.Err))
+		default:
+			writeFieldProblem(w, r, probMalformedJSON, field, detail)
 		}
-		writeFieldProblem(w, r, probMalformedJSON, field, detail)
 	case errors.As(err, &semantic):
 		field := fieldName(semantic.JSONPointer)
 		switch {
