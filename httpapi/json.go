@@ -210,11 +210,17 @@ func writeDecodeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// writeFieldProblem answers with a problem of type pt about one field.
+// writeFieldProblem answers with a problem of type pt about one field. A
+// field name the client made up is echoed at most maxEchoedName bytes long.
 func writeFieldProblem(w http.ResponseWriter, r *http.Request, pt problemType, field, detail string) {
+	if len(field) > maxEchoedName {
+		field = strings.ToValidUTF8(field[:maxEchoedName], "") + "…"
+	}
 	writeProblemBody(w, r, Problem{Type: problemURNPrefix + pt.slug, Title: pt.title, Status: pt.status,
 		Detail: "field " + strconv.Quote(field) + " " + detail, Errors: []FieldError{{Field: field, Detail: detail}}})
 }
+
+const maxEchoedName = 128
 
 // fieldName names the member a JSON Pointer (RFC 6901) points at as the
 // problems do: nested names joined with a dot.
