@@ -64,6 +64,10 @@ type Config struct {
 	Log    *slog.Logger
 	// PollEvery is how often workers look for new jobs (default 500ms).
 	PollEvery time.Duration
+	// PollOnly runs River without LISTEN (its notifier): for a Pool behind
+	// a transaction pooler, where a LISTEN ends with its transaction (serve
+	// sets it when db.ProbePooler finds one). New jobs wait up to PollEvery.
+	PollOnly bool
 }
 
 // Runner is a running River client.
@@ -91,6 +95,7 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 		Logger:            cfg.Log,
 		FetchPollInterval: cfg.PollEvery,
 		FetchCooldown:     min(cfg.PollEvery, 100*time.Millisecond),
+		PollOnly:          cfg.PollOnly,
 		// An export of a large tenant takes a while; River's default is 1m.
 		JobTimeout: 30 * time.Minute,
 	}

@@ -123,8 +123,9 @@ func (a *runAs) canReach(dir string) bool {
 
 // startLocal runs a private cluster. With dataDir empty the cluster is
 // temporary and tuned for tests (no fsync); otherwise it is kept in dataDir
-// and reused, even while another process of ours serves it.
-func startLocal(ctx context.Context, bindir, dataDir string, log *slog.Logger, settings ...string) (*Server, error) {
+// and reused, even while another process of ours serves it. With ownOnly, a
+// dataDir holding anything but a cluster created here is refused.
+func startLocal(ctx context.Context, bindir, dataDir string, ownOnly bool, log *slog.Logger, settings ...string) (*Server, error) {
 	log = orDiscard(log)
 	account, err := serverAccount()
 	if err != nil {
@@ -152,6 +153,11 @@ func startLocal(ctx context.Context, bindir, dataDir string, log *slog.Logger, s
 			dataDir = fallback
 		}
 		base = dataDir
+		if ownOnly {
+			if err := checkOwn(dataDir); err != nil {
+				return nil, err
+			}
+		}
 		if s := findRunning(dataDir); s != nil {
 			log.Info("using the local PostgreSQL cluster that is already running", "data", dataDir)
 			return s, nil
@@ -184,6 +190,16 @@ func startLocal(ctx context.Context, bindir, dataDir string, log *slog.Logger, s
 			cleanup()
 			return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 		}
+		if !ephemeral {
+			marker := filepath.Join(dataDir, MarkerFile)
+			note := []byte("This cluster was created by rowfence's pgserver (make run, make bench).\n")
+			if err := os.WriteFile(marker, note, 0o600); err != nil {
+				return nil, err
+			}
+			if err := account.own(marker); err != nil {
+				return nil, err
+			}
+		}
 	}
 
 	// The socket directory is private (0700, the server's) and short, since
@@ -211,6 +227,22 @@ func startLocal(ctx context.Context, bindir, dataDir string, log *slog.Logger, s
 }
 
 var errPortTaken = errors.New("port taken")
+
+// checkOwn refuses a data directory that exists, is not empty and lacks the
+// marker startLocal writes after its own initdb: a cluster or files of
+// someone else's. Missing or empty is fine: startLocal will create it.
+func checkOwn(dataDir string) error {
+	entries, err := os.ReadDir(dataDir)
+	switch {
+	case errors.Is(err, os.ErrNotExist) || (err == nil && len(entries) == 0):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%w: %s: %v", ErrForeignCluster, dataDir, err)
+	case !isFile(filepath.Join(dataDir, MarkerFile)):
+		return fmt.Errorf("%w: %s", ErrForeignCluster, dataDir)
+	}
+	return nil
+}
 
 func launch(ctx context.Context, bindir, dataDir, sockDir, base string, ephemeral bool, account *runAs, log *slog.Logger, settings []string) (*Server, error) {
 	port, err := FreePort()

@@ -322,48 +322,6 @@ func TestServeFailsClosed(t *testing.T) {
 	}
 }
 
-// dev is what `make run` runs; with DATABASE_URL set it uses that server.
-// The README's curl examples rely on the seeded ids checked here.
-func TestDevSeedsTheReadmeExamples(t *testing.T) {
-	t.Parallel()
-	tdb := pgtest.New(t)
-	base, _, stop := startServer(t, map[string]string{
-		"DATABASE_URL":          tdb.AdminURL,
-		"APP_DATABASE_PASSWORD": tdb.AppPassword,
-	}, "dev")
-	anvil := "/v1/products/a2000000-0000-4000-8000-000000000001"
-	status, body := httpDo(t, "GET", base+anvil, "acme", demoAcmeAdmin, "")
-	require.Equal(t, 200, status)
-	require.Equal(t, "Anvil", body["name"])
-	status, _ = httpDo(t, "GET", base+anvil, "globex", demoGlobexAdmin, "")
-	require.Equal(t, 404, status)
-	status, _ = httpDo(t, "GET", base+"/v1/products", "globex", demoAcmeAdmin, "")
-	require.Equal(t, 403, status)
-	status, _ = httpDo(t, "POST", base+"/v1/products", "acme", demoAcmeViewer, `{"name":"Flamethrower","price":4200}`)
-	require.Equal(t, 403, status)
-	status, body = httpDo(t, "GET", base+"/v1/me", "acme", demoAcmeViewer, "")
-	require.Equal(t, 200, status)
-	require.Equal(t, "viewer", body["role"])
-	status, body = httpDo(t, "GET", base+"/v1/users?limit=2", "acme", demoAcmeAdmin, "")
-	require.Equal(t, 200, status)
-	require.Len(t, body["items"], 2)
-	require.NotNil(t, body["next_cursor"])
-	status, body = httpDo(t, "POST", base+"/v1/api-keys", "acme", demoAcmeAdmin, `{"role":"member","name":"ci"}`)
-	require.Equal(t, 201, status)
-	require.NotEmpty(t, body["key"])
-	require.NoError(t, stop())
-
-	// Running dev again re-seeds nothing and still serves.
-	base, _, stop = startServer(t, map[string]string{
-		"DATABASE_URL":          tdb.AdminURL,
-		"APP_DATABASE_PASSWORD": tdb.AppPassword,
-	}, "dev")
-	status, body = httpDo(t, "GET", base+"/v1/products", "acme", demoAcmeAdmin, "")
-	require.Equal(t, 200, status)
-	require.Len(t, body["items"], 3)
-	require.NoError(t, stop())
-}
-
 func TestUsage(t *testing.T) {
 	t.Parallel()
 	_, err := runCmd(t, nil)

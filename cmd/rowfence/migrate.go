@@ -26,6 +26,13 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if action != "up" && action != "down" && action != "status" {
 		return usageError{fmt.Sprintf("migrate: unknown action %q (up, down or status)", action)}
 	}
+	// Goose's lock is a session-level advisory lock, and River's tables are
+	// made under SET ROLE: neither survives a transaction pooler.
+	if cfg, err := pgx.ParseConfig(url); err == nil {
+		if err := db.RequireSession(ctx, cfg); err != nil {
+			return err
+		}
+	}
 	m, err := db.NewMigrator(url, log)
 	if err != nil {
 		return err
