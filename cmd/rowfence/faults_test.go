@@ -278,7 +278,9 @@ func (p *pgProxy) set(t *testing.T, mode string) {
 	case "blackhole":
 		// A backlog of 0 holds one connection; once it is queued (and never
 		// accepted), Linux drops further SYNs (tcp_abort_on_overflow = 0).
-		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+		// CLOEXEC: a process started meanwhile (a test's postgres) must not
+		// inherit the socket and keep the port.
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 		require.NoError(t, err)
 		require.NoError(t, syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1))
 		require.NoError(t, syscall.Bind(fd, &syscall.SockaddrInet4{Port: p.port, Addr: [4]byte{127, 0, 0, 1}}))
