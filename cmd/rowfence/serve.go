@@ -253,6 +253,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if err := db.CheckSafety(ctx, db.New(pool)); err != nil {
 		return err
 	}
+	warnReach(ctx, pool, log)
 	if cfg.cursorKey == nil {
 		cfg.cursorKey = make([]byte, 32)
 		if _, err := rand.Read(cfg.cursorKey); err != nil {
@@ -277,6 +278,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		if err := db.CheckSafety(ctx, db.New(platformPool)); err != nil {
 			return fmt.Errorf("platform pool: %w", err)
 		}
+		warnReach(ctx, platformPool, log)
 		platform = auth.NewPlatform(platformPool, cfg.authCacheTTL)
 		// Background jobs (exports, the deletion purge) run on River as the
 		// platform role; any number of instances may run them.
