@@ -6,9 +6,9 @@ import (
 )
 
 // Exposure is something the serving role may do beyond its own transaction
-// that reaches other tenants without reading their rows (DESIGN.md leak
-// vector 12; docs/SECURITY.md, "Beyond the transaction"), and that could
-// not be taken back when the database was migrated: PostgreSQL grants it to
+// that reaches other tenants without reading their rows (docs/SECURITY.md,
+// leak vector 12 and "Beyond the transaction"), and that could not be taken
+// back when the database was migrated: PostgreSQL grants it to
 // PUBLIC and only a superuser or the database's owner may revoke it
 // (sql/migrations/00013_beyond_the_transaction.sql).
 type Exposure struct {

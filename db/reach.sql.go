@@ -141,8 +141,8 @@ type ReachSessionDefaultsRow struct {
 }
 
 // What the connected (serving) role can do beyond its own transaction
-// (db/reach.go; docs/SECURITY.md, "Beyond the transaction"; DESIGN.md leak
-// vector 12). Each query returns one row per finding: no row, nothing found.
+// (db/reach.go; docs/SECURITY.md, leak vector 12 and "Beyond the
+// transaction"). Each query returns one row per finding: no row, nothing found.
 // Session defaults stored for the login role, here or in every database:
 // ALTER ROLE <itself> SET …, which any role may run on itself and which every
 // later session of it starts with (a statement_timeout of 1ms, a read-only

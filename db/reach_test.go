@@ -16,7 +16,7 @@ import (
 )
 
 // What the serving roles could do beyond their own transaction, reaching
-// other tenants without reading a row (DESIGN.md leak vector 12;
+// other tenants without reading a row (leak vector 12;
 // docs/SECURITY.md, "Beyond the transaction"). Migration 00013 takes back
 // what PostgreSQL grants PUBLIC; each statement here worked as either
 // serving role before it.

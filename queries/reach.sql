@@ -1,6 +1,6 @@
 -- What the connected (serving) role can do beyond its own transaction
--- (db/reach.go; docs/SECURITY.md, "Beyond the transaction"; DESIGN.md leak
--- vector 12). Each query returns one row per finding: no row, nothing found.
+-- (db/reach.go; docs/SECURITY.md, leak vector 12 and "Beyond the
+-- transaction"). Each query returns one row per finding: no row, nothing found.
 
 -- name: ReachSessionDefaults :many
 -- Session defaults stored for the login role, here or in every database:

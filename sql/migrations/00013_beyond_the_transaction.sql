@@ -1,7 +1,7 @@
 -- +goose Up
 -- What the serving roles (rowfence_app, rowfence_platform) could do beyond
 -- their own transaction, reaching every tenant without reading a row
--- (docs/SECURITY.md, "Beyond the transaction"; DESIGN.md leak vector 12).
+-- (docs/SECURITY.md, "Beyond the transaction"; leak vector 12).
 -- PostgreSQL grants each of these to PUBLIC; this takes them back where the
 -- migrating role may:
 --
