@@ -288,6 +288,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if err := db.CheckSafety(ctx, db.New(pool)); err != nil {
 		return err
 	}
+	warnReach(ctx, pool, log)
 	if cfg.cursorKey == nil {
 		cfg.cursorKey = make([]byte, 32)
 		if _, err := rand.Read(cfg.cursorKey); err != nil {
@@ -304,8 +305,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	var platformPool *pgxpool.Pool
 	var platform *auth.Platform
 	if cfg.platform != nil {
-		pooler, err := adaptToPooler(ctx, cfg.platform, "PLATFORM_DATABASE_URL", log)
-		if err != nil {
+		if _, err := adaptToPooler(ctx, cfg.platform, "PLATFORM_DATABASE_URL", log); err != nil {
 			return err
 		}
 		db.GuardConnects(cfg.platform, "platform", log)
@@ -317,12 +317,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		if err := db.CheckSafety(ctx, db.New(platformPool)); err != nil {
 			return fmt.Errorf("platform pool: %w", err)
 		}
+		warnReach(ctx, platformPool, log)
 		platform = auth.NewPlatform(platformPool, cfg.authCacheTTL)
 		// Background jobs (exports, the deletion purge) run on River as the
 		// platform role; any number of instances may run them.
-		// Behind a transaction pooler River polls: LISTEN needs a session.
+		// River only polls (jobs.Start), so a transaction pooler is fine.
 		runner, err := jobs.Start(ctx, jobs.Config{Pool: platformPool, PurgeEvery: cfg.purgeInterval, Log: log,
-			Purged: func(id uuid.UUID) { resolver.Forget(id, "") }, PollOnly: pooler.TransactionPooled})
+			Purged: func(id uuid.UUID) { resolver.Forget(id, "") }})
 		if err != nil {
 			return fmt.Errorf("start background jobs: %w", err)
 		}
