@@ -48,6 +48,7 @@ var (
 	probMethodNotAllowed        = problemType{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"}
 	probPreconditionFailed      = problemType{http.StatusPreconditionFailed, "precondition-failed", "Precondition failed"}
 	probConflict                = problemType{http.StatusConflict, "conflict", "Conflict"}
+	probLastAdmin               = problemType{http.StatusConflict, "last-admin", "The tenant's last admin"}
 	probRateLimited             = problemType{http.StatusTooManyRequests, "rate-limited", "Too many requests"}
 	probConcurrencyLimited      = problemType{http.StatusTooManyRequests, "concurrency-limited", "Too many requests in progress"}
 	probTooLarge                = problemType{http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large"}

@@ -148,6 +148,8 @@ func (s *server) dbError(w http.ResponseWriter, r *http.Request, err error) {
 			p.Errors = []FieldError{{Field: field, Detail: detail}}
 		}
 		writeProblemBody(w, r, p)
+	case errors.As(err, &ce) && ce.Constraint == db.ConstraintLastAdmin:
+		writeProblem(w, r, probLastAdmin, "a tenant must keep an admin: make another user admin before demoting or deleting this one")
 	case errors.Is(err, db.ErrInvalid):
 		writeProblem(w, r, probValidation, "the database rejected a value: "+err.Error())
 	case errors.Is(err, db.ErrForbidden):
