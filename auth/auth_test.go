@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -154,3 +155,55 @@ func (k *keyLookups) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 }
 
 func (k *keyLookups) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// statements counts every statement a pool sends.
+type statements struct{ n atomic.Int64 }
+
+func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	s.n.Add(1)
+	return ctx
+}
+func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// Issue #14 item 5, for platform admin keys: 10,000 made-up rfp_ keys (one
+// lookup each) emptied the cache, so a good key had to be looked up again
+// (leak vector 13).
+func TestMadeUpPlatformKeysCannotFlushTheCache(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	_, good, err := IssuePlatformKey(ctx, db.New(tdb.PlatformPool(t)), "ops")
+	require.NoError(t, err)
+	counter := &statements{}
+	cfg, err := pgxpool.ParseConfig(tdb.PlatformPool(t).Config().ConnString())
+	require.NoError(t, err)
+	cfg.ConnConfig.Tracer = counter
+	cfg.MaxConns = 4
+	pool, err := db.Open(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	p := NewPlatform(pool, time.Hour)
+
+	_, err = p.Verify(ctx, good)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 2_501 {
+				k, err := NewPlatformKey()
+				require.NoError(t, err)
+				if _, err := p.Verify(ctx, k.String()); !errors.Is(err, ErrInvalid) {
+					t.Errorf("a made-up key: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	before := counter.n.Load()
+	_, err = p.Verify(ctx, good)
+	require.NoError(t, err)
+	require.Equal(t, int64(0), counter.n.Load()-before, "10,004 made-up keys evicted the good one")
+}
