@@ -89,10 +89,11 @@ func TestCacheBoundsRevocation(t *testing.T) {
 	app, err := db.Open(ctx, cfg)
 	require.NoError(t, err)
 	t.Cleanup(app.Close)
-	clock := time.Now()
-	a, err := New(Config{Pool: app, CacheTTL: 5 * time.Second})
+	var clock atomic.Int64 // the test's time, in Unix nanoseconds
+	clock.Store(time.Now().UnixNano())
+	advance := func(d time.Duration) { clock.Add(int64(d)) }
+	a, err := newAuthenticator(Config{Pool: app, CacheTTL: 5 * time.Second}, func() time.Time { return time.Unix(0, clock.Load()) })
 	require.NoError(t, err)
-	a.now = func() time.Time { return clock }
 	lookups := &tracer.n
 	countingLookup := func() (Principal, error) { return a.Authenticate(ctx, key) }
 
@@ -109,10 +110,10 @@ func TestCacheBoundsRevocation(t *testing.T) {
 
 	_, err = db.One(ctx, admin, scope, func(q *db.Queries) (db.APIKey, error) { return q.APIKeyRevoke(ctx, keyRow.ID) })
 	require.NoError(t, err)
-	clock = clock.Add(4 * time.Second)
+	advance(4 * time.Second)
 	_, err = a.Authenticate(ctx, key)
 	require.NoError(t, err, "within the TTL a revoked key may still pass (on another instance)")
-	clock = clock.Add(2 * time.Second)
+	advance(2 * time.Second)
 	_, err = a.Authenticate(ctx, key)
 	require.ErrorIs(t, err, ErrInvalid, "past the TTL the revocation holds")
 

@@ -98,9 +98,14 @@ type tokenEntry struct {
 }
 
 // New returns an Authenticator.
-func New(cfg Config) (*Authenticator, error) {
+func New(cfg Config) (*Authenticator, error) { return newAuthenticator(cfg, nil) }
+
+// newAuthenticator is New with a test's clock (nil: time.Now).
+func newAuthenticator(cfg Config, clock func() time.Time) (*Authenticator, error) {
 	a := &Authenticator{cfg: cfg, now: time.Now}
-	clock := func() time.Time { return a.now() }
+	if clock != nil {
+		a.now = clock
+	}
 	a.keys = cache.New[keyRef, keyEntry](cache.Options[keyEntry]{Name: "api_keys", TTL: cfg.CacheTTL,
 		Size: cfg.CacheSize, NegativeSize: cfg.CacheSize / 10, Now: clock})
 	a.tokens = cache.New[[32]byte, tokenEntry](cache.Options[tokenEntry]{Name: "tokens", TTL: cfg.CacheTTL,

@@ -97,8 +97,7 @@ type platformEntry struct {
 // NewPlatform verifies platform keys through pool (rowfence_platform's).
 func NewPlatform(pool *pgxpool.Pool, ttl time.Duration) *Platform {
 	p := &Platform{pool: pool, now: time.Now}
-	p.keys = cache.New[uuid.UUID, platformEntry](cache.Options[platformEntry]{Name: "platform_keys", TTL: ttl,
-		Now: func() time.Time { return p.now() }})
+	p.keys = cache.New[uuid.UUID, platformEntry](cache.Options[platformEntry]{Name: "platform_keys", TTL: ttl})
 	return p
 }
 

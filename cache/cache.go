@@ -47,7 +47,8 @@ type Options[V any] struct {
 	// Deadline, if set, ends a positive entry's life earlier than the TTL at
 	// a time the value carries (a token's expiry); the zero time means none.
 	Deadline func(V) time.Time
-	// Now is the clock (tests); nil means time.Now.
+	// Now is a test's clock; nil means time.Now (and periodic clean-up of
+	// expired entries, which a test clock goes without).
 	Now func() time.Time
 }
 
@@ -93,11 +94,9 @@ func New[K comparable, V any](o Options[V]) *Cache[K, V] {
 	if o.NegativeSize <= 0 {
 		o.NegativeSize = DefaultNegativeSize
 	}
-	var clock otter.Clock // nil: otter's own (time.Now, ticking for periodic clean-up)
+	var clock otter.Clock = clock{c.now}
 	if c.now == nil {
-		c.now = time.Now
-	} else {
-		clock = testClock{o.Now}
+		c.now, clock = time.Now, ticking{time.Now}
 	}
 	c.known = otter.Must(&otter.Options[K, V]{
 		MaximumSize:      o.Size,
@@ -256,9 +255,18 @@ type Observable interface {
 	Stats() Stats
 }
 
-// testClock is Options.Now as otter's clock, without periodic clean-up
-// (entries past their time are never returned; the size bound holds).
-type testClock struct{ now func() time.Time }
+// ticking is otter's clock in production: time.Now, and ticks that drive
+// otter's periodic clean-up of expired entries (the ticker goes with the
+// clean-up goroutine, which ends once the cache is unreachable).
+type ticking struct{ now func() time.Time }
 
-func (c testClock) NowNano() int64                      { return c.now().UnixNano() }
-func (c testClock) Tick(time.Duration) <-chan time.Time { return nil }
+func (c ticking) NowNano() int64                        { return c.now().UnixNano() }
+func (c ticking) Tick(d time.Duration) <-chan time.Time { return time.NewTicker(d).C }
+
+// clock is a test's Options.Now, without periodic clean-up, so that nothing
+// but the test's own calls reads its clock (entries past their time are
+// still never returned, and the size bound holds).
+type clock struct{ now func() time.Time }
+
+func (c clock) NowNano() int64                      { return c.now().UnixNano() }
+func (c clock) Tick(time.Duration) <-chan time.Time { return nil }

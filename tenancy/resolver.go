@@ -20,7 +20,6 @@ import (
 // leak vector 13).
 type Resolver struct {
 	pool  *pgxpool.Pool
-	now   func() time.Time
 	cache *cache.Cache[Key, Tenant]
 
 	timeout time.Duration
@@ -30,10 +29,11 @@ type Resolver struct {
 const DefaultTTL = 5 * time.Second
 
 // NewResolver resolves through pool (the app role's). ttl <= 0 disables the cache.
-func NewResolver(pool *pgxpool.Pool, ttl time.Duration) *Resolver {
-	r := &Resolver{pool: pool, now: time.Now}
-	r.cache = cache.New[Key, Tenant](cache.Options[Tenant]{Name: "tenants", TTL: ttl, Now: func() time.Time { return r.now() }})
-	return r
+func NewResolver(pool *pgxpool.Pool, ttl time.Duration) *Resolver { return newResolver(pool, ttl, nil) }
+
+// newResolver is NewResolver with a test's clock (nil: time.Now).
+func newResolver(pool *pgxpool.Pool, ttl time.Duration, clock func() time.Time) *Resolver {
+	return &Resolver{pool: pool, cache: cache.New[Key, Tenant](cache.Options[Tenant]{Name: "tenants", TTL: ttl, Now: clock})}
 }
 
 // WithTimeout bounds each lookup, the wait for a pooled connection

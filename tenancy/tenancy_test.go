@@ -70,9 +70,9 @@ func TestResolverCachesWithinTTL(t *testing.T) {
 	created, err := db.New(admin).TenantCreate(ctx, db.TenantCreateParams{ID: uuid.New(), Slug: "acme", Name: "Acme"})
 	require.NoError(t, err)
 
-	now := time.Unix(1000, 0)
-	r := NewResolver(app, time.Minute)
-	r.now = func() time.Time { return now }
+	var now atomic.Int64 // the test's time, in Unix nanoseconds
+	now.Store(time.Unix(1000, 0).UnixNano())
+	r := newResolver(app, time.Minute, func() time.Time { return time.Unix(0, now.Load()) })
 
 	bySlug, err := r.Resolve(ctx, Key{Slug: "acme"})
 	require.NoError(t, err)
@@ -93,7 +93,7 @@ func TestResolverCachesWithinTTL(t *testing.T) {
 	_, err = r.Resolve(ctx, Key{Slug: "initech"})
 	require.ErrorIs(t, err, ErrUnknown, "absence is cached too")
 
-	now = now.Add(time.Minute + time.Second)
+	now.Add(int64(time.Minute + time.Second))
 	fresh, err := r.Resolve(ctx, Key{Slug: "acme"})
 	require.NoError(t, err)
 	require.Equal(t, StatusSuspended, fresh.Status, "after the TTL the change shows")
