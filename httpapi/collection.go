@@ -25,8 +25,9 @@ type collection[T, R any] struct {
 	list   func(ctx context.Context, q *db.Queries, after position, limit int32) ([]T, error)
 	get    func(q *db.Queries, ctx context.Context, id uuid.UUID) (T, error)         // a method expression
 	remove func(q *db.Queries, ctx context.Context, id uuid.UUID) (uuid.UUID, error) // a method expression
-	// removed, if set, runs after a successful DELETE.
-	removed func(s *server, r *http.Request, id uuid.UUID)
+	// removed, if set, runs after a successful DELETE; updated after a
+	// successful PATCH.
+	removed, updated func(s *server, r *http.Request, id uuid.UUID)
 	// lock reads a row FOR UPDATE, for If-Match on PATCH and DELETE.
 	lock   func(q *db.Queries, ctx context.Context, id uuid.UUID) (T, error) // a method expression
 	pos    func(T) position
@@ -322,6 +323,9 @@ func handleUpdate[In validator, T, R any](s *server, c collection[T, R], update 
 		if err != nil {
 			s.dbError(w, r, err)
 			return
+		}
+		if c.updated != nil {
+			c.updated(s, r, id)
 		}
 		s.rows(r, 0, 1)
 		encodeResource(w, r, http.StatusOK, c.view(s, r, row), true)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"time"
 
@@ -29,6 +30,8 @@ var users = collection[db.User, userJSON]{
 	get:         (*db.Queries).UserGet,
 	lock:        (*db.Queries).UserLock,
 	remove:      (*db.Queries).UserDelete,
+	removed:     forgetUser,
+	updated:     forgetUser,
 	pos:         func(u db.User) position { return position{CreatedAt: u.CreatedAt, ID: u.ID} },
 	sorts:       []string{"created_at", "name", "email"},
 	emailFilter: true,
@@ -53,6 +56,13 @@ var users = collection[db.User, userJSON]{
 		return userJSON{ID: u.ID, TenantID: u.TenantID, Name: u.Name, Email: u.Email, Role: u.Role,
 			CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
 	},
+}
+
+// forgetUser drops the user's cached credentials after a change (a role, a
+// deletion), so it holds on this instance from the next request; other
+// instances follow within AUTH_CACHE_TTL.
+func forgetUser(s *server, r *http.Request, id uuid.UUID) {
+	s.auth.ForgetUser(s.scope(r).TenantID, id)
 }
 
 // userCreateBody is POST /v1/users; role defaults to member.

@@ -315,6 +315,9 @@ func TestServeFailsClosed(t *testing.T) {
 		"JWT_ISSUER":           {"JWT_HS256_SECRET": strings.Repeat("s", 32)},
 		"at least 32":          {"JWT_HS256_SECRET": "short", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"},
 		"JWT_PUBLIC_KEYS_FILE": {"JWT_PUBLIC_KEYS_FILE": "/nonexistent.pem", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"},
+		"TRUSTED_PROXIES":      {"TRUSTED_PROXIES": "10.0.0.0/8, 10.0.0.0/33"},
+		"AUTH_FAILURE_LIMIT":   {"AUTH_FAILURE_LIMIT": "-1"},
+		"AUTH_FAILURE_WINDOW":  {"AUTH_FAILURE_WINDOW": "0s"},
 	} {
 		env["APP_DATABASE_URL"] = tdb.AppURL
 		_, err = runCmd(t, env, "serve")
@@ -500,14 +503,28 @@ func TestServeMetricsListener(t *testing.T) {
 	base, _, _ := startServer(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL, "METRICS_ADDR": metricsAddr}, "serve")
 	status, _ := httpDo(t, "GET", base+"/v1/products", "acme", "", "")
 	require.Equal(t, 401, status)
+	// A made-up key: a failed credential, a cache miss, a negative entry.
+	madeUp := "rfk_" + strings.Repeat("a", 32) + "_" + strings.Repeat("b", 32) + "_" + strings.Repeat("c", 64)
+	status, _ = httpDo(t, "GET", base+"/v1/products", "acme", madeUp, "")
+	require.Equal(t, 401, status)
 	res, err := http.Get("http://" + metricsAddr + "/metrics")
 	require.NoError(t, err)
 	raw, err := io.ReadAll(res.Body)
 	res.Body.Close()
 	require.NoError(t, err)
 	require.Equal(t, 200, res.StatusCode)
-	require.Contains(t, string(raw), `rowfence_http_requests_total{method="GET",route="GET /v1/products",status="401"} 1`)
+	require.Contains(t, string(raw), `rowfence_http_requests_total{method="GET",route="GET /v1/products",status="401"} 2`)
 	require.Contains(t, string(raw), "rowfence_db_pool_max_conns")
+	for _, line := range []string{
+		`rowfence_auth_failures_total{credential="api_key"} 1`,
+		`rowfence_auth_throttled_total 0`,
+		`rowfence_cache_lookups_total{cache="api_keys",result="miss"} 1`,
+		`rowfence_cache_entries{cache="api_keys",side="negative"} 1`,
+		`rowfence_cache_evictions_total{cache="tenants",side="positive"} 0`,
+		`rowfence_cache_entries{cache="auth_failures",side="positive"} 1`,
+	} {
+		require.Contains(t, string(raw), line)
+	}
 	res, err = http.Get(base + "/metrics")
 	require.NoError(t, err)
 	res.Body.Close()
