@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -17,13 +18,20 @@ func (s *server) handleHealthz() http.Handler {
 	})
 }
 
-// handleReadyz: the database answers and the serving role still cannot see
-// across tenants (the same check serve runs at start).
+// handleReadyz: the database answers and neither serving role (the app
+// pool's, and the platform pool's when /v1/admin is on) can see across
+// tenants, nor become a role that can (the same check serve runs at start).
 func (s *server) handleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
-		if err := db.CheckSafety(ctx, db.New(s.pool)); err != nil {
+		err := db.CheckSafety(ctx, db.New(s.pool))
+		if err == nil && s.platformPool != nil {
+			if err = db.CheckSafety(ctx, db.New(s.platformPool)); err != nil {
+				err = fmt.Errorf("platform pool: %w", err)
+			}
+		}
+		if err != nil {
 			w.Header().Set("Retry-After", "5")
 			writeProblem(w, r, probUnavailable, "not ready: "+err.Error())
 			return

@@ -302,6 +302,17 @@ func TestServeFailsClosed(t *testing.T) {
 	_, err = runCmd(t, env, "serve")
 	require.ErrorContains(t, err, "table products does not FORCE ROW LEVEL SECURITY")
 
+	// A role that can become the owner (issue 14, item 1): a stand-in for
+	// rowfence_app, since roles are shared by every test of the run.
+	_, err = admin.Exec(context.Background(), "alter table products force row level security")
+	require.NoError(t, err)
+	role, standIn := tdb.StandIn(t, "rowfence_app")
+	_, err = admin.Exec(context.Background(), "create role "+role+"_mid nologin noinherit; grant rowfence_owner to "+role+"_mid; grant "+role+"_mid to "+role)
+	require.NoError(t, err)
+	env["APP_DATABASE_URL"] = standIn
+	_, err = runCmd(t, env, "serve")
+	require.ErrorContains(t, err, "can become rowfence_owner (SET ROLE)")
+
 	_, err = runCmd(t, map[string]string{}, "serve")
 	require.ErrorContains(t, err, "APP_DATABASE_URL")
 	_, err = runCmd(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL, "CURSOR_KEY": "short"}, "serve")
