@@ -7,11 +7,14 @@ export GOFLAGS := -buildvcs=false
 help: ## list the targets
 	@grep -hE '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-run: ## find or start PostgreSQL (DATABASE_URL, Docker, or a local cluster in .pgdata), migrate, seed acme and globex, serve on :8080
-	$(GO) run ./cmd/rowfence dev
+# The dev build (-tags dev) adds `rowfence dev`, the PostgreSQL starter and the
+# demo seed with its public keys; `build` makes the serving binary without them.
+run: ## start PostgreSQL (Docker, or a local cluster in .pgdata), migrate, seed acme and globex, serve on :8080 (dev build)
+	$(GO) run -tags dev ./cmd/rowfence dev $(RUN_ARGS)
 
 test: verify vet test-deps ## run every test against a real PostgreSQL (TEST_DATABASE_URL, Docker, or a private local cluster)
 	$(GO) test -count=1 -timeout 10m ./...
+	$(GO) test -count=1 -timeout 10m -tags dev -run '^TestDev' ./cmd/rowfence
 
 # Debian packages the tests need: the PostgreSQL server binaries (for the
 # private cluster), pgbouncer (the transaction-pooling property test) and
@@ -29,18 +32,21 @@ test-deps: ## install the Debian packages the tests need when they are missing (
 
 test/race: test-deps ## the tests with the race detector
 	$(GO) test -count=1 -race -timeout 15m ./...
+	$(GO) test -count=1 -race -timeout 15m -tags dev -run '^TestDev' ./cmd/rowfence
 
 FUZZTIME ?= 10s
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s; CI runs 20000x: see .ci/run)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseKey$$' -fuzztime $(FUZZTIME) ./tenancy
 	$(GO) test -run '^$$' -fuzz '^FuzzCursorDecode$$' -fuzztime $(FUZZTIME) ./httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBody$$' -fuzztime $(FUZZTIME) ./httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzTextFieldRoundTrip$$' -fuzztime $(FUZZTIME) ./httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzRules$$' -fuzztime $(FUZZTIME) ./textrule
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendJSONMatchesEncodingJSON$$' -fuzztime $(FUZZTIME) ./httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAPIKey$$' -fuzztime $(FUZZTIME) ./auth
 	$(GO) test -run '^$$' -fuzz '^FuzzBearerCredential$$' -fuzztime $(FUZZTIME) ./auth
 	$(GO) test -run '^$$' -fuzz '^FuzzJWTVerify$$' -fuzztime $(FUZZTIME) ./auth
 
-build: ## build bin/rowfence
+build: ## build bin/rowfence, the serving binary (no dev command, no demo seed)
 	$(GO) build -o bin/rowfence ./cmd/rowfence
 
 generate: ## regenerate db/ from queries/ and sql/migrations/ with sqlc
@@ -52,6 +58,7 @@ verify: ## fail when db/ differs from what sqlc generates
 vet: ## gofmt and go vet
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags dev ./cmd/rowfence ./sql/seed
 
 LOADTEST_DURATION ?= 30s
 loadtest: ## mixed reads and writes of many tenants against a fresh serve for LOADTEST_DURATION (default 30s); exit 1 on any error or foreign row

@@ -2,7 +2,9 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -60,9 +62,27 @@ const OwnerRole = "rowfence_owner"
 // the owner is bound by FORCE ROW LEVEL SECURITY like the app, so tenant-
 // scoped work sees its tenant only, while the registry (not forced) stays
 // the owner's to administer. The migrating role is the owner or a member.
+//
+// SET ROLE is session state: through a transaction pooler it would hold on
+// one server connection only, and the tool's later transactions would run as
+// the role it logged in as (a tenant export through PgBouncer in transaction
+// mode held every tenant's users and keys). So the pool's first connection
+// probes for one (ProbePooler) and every connection fails with
+// ErrTransactionPooler behind one.
 func AsOwner(cfg *pgxpool.Config) {
 	next := cfg.AfterConnect
+	var mu sync.Mutex
+	probed := false
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		mu.Lock()
+		if !probed {
+			if err := RequireSession(ctx, conn.Config()); err != nil {
+				mu.Unlock()
+				return fmt.Errorf("%w (SET ROLE %s would last one transaction)", err, OwnerRole)
+			}
+			probed = true
+		}
+		mu.Unlock()
 		if _, err := conn.Exec(ctx, "set role "+OwnerRole); err != nil {
 			return fmt.Errorf("set role %s: %w", OwnerRole, err)
 		}
@@ -71,6 +91,26 @@ func AsOwner(cfg *pgxpool.Config) {
 		}
 		return nil
 	}
+}
+
+// ErrTransactionPooler: a connection that needs a session of its own (the
+// operator tools' and migrations' DATABASE_URL) goes through a transaction
+// pooler. Its text is for the operator.
+var ErrTransactionPooler = errors.New("DATABASE_URL goes through a transaction pooler (such as PgBouncer with pool_mode = transaction), " +
+	"but operator commands and migrations need a session of their own: connect them to PostgreSQL directly or through a session-mode pool")
+
+// RequireSession fails with ErrTransactionPooler when cfg connects through
+// a transaction pooler (ProbePooler): for work that relies on session state,
+// such as SET ROLE (AsOwner) or the migrations' session-level advisory lock.
+func RequireSession(ctx context.Context, cfg *pgx.ConnConfig) error {
+	p, err := ProbePooler(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("probe for a connection pooler: %w", err)
+	}
+	if p.TransactionPooled {
+		return ErrTransactionPooler
+	}
+	return nil
 }
 
 // Open connects a pool and checks that the server answers.

@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -111,7 +112,7 @@ type ExportCreateRow struct {
 	RequestedBy uuid.UUID
 	Status      string
 	Error       string
-	Counts      []byte
+	Counts      json.RawMessage
 	CreatedAt   time.Time
 	FinishedAt  *time.Time
 }
@@ -152,7 +153,7 @@ UPDATE exports SET status = 'done', content = $1, counts = $2, error = '', finis
 
 type ExportFinishParams struct {
 	Content []byte
-	Counts  []byte
+	Counts  json.RawMessage
 	ID      uuid.UUID
 }
 
@@ -170,7 +171,7 @@ type ExportGetRow struct {
 	RequestedBy uuid.UUID
 	Status      string
 	Error       string
-	Counts      []byte
+	Counts      json.RawMessage
 	CreatedAt   time.Time
 	FinishedAt  *time.Time
 }
@@ -208,7 +209,7 @@ type ExportListRow struct {
 	RequestedBy uuid.UUID
 	Status      string
 	Error       string
-	Counts      []byte
+	Counts      json.RawMessage
 	CreatedAt   time.Time
 	FinishedAt  *time.Time
 }

@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"encoding/json"
 )
 
 const idempotencyDeleteAllExpired = `-- name: IdempotencyDeleteAllExpired :execrows
@@ -40,7 +41,7 @@ WHERE key = $1 AND expires_at > now()
 type IdempotencyGetRow struct {
 	RequestHash     []byte
 	Status          int32
-	ResponseHeaders []byte
+	ResponseHeaders json.RawMessage
 	ResponseBody    []byte
 }
 
@@ -81,7 +82,7 @@ type IdempotencyPutParams struct {
 	Key             string
 	RequestHash     []byte
 	Status          int32
-	ResponseHeaders []byte
+	ResponseHeaders json.RawMessage
 	ResponseBody    []byte
 }
 

@@ -26,8 +26,15 @@ type Migrator struct {
 	close    func() error
 }
 
-// NewMigrator connects with connString. A Postgres advisory lock serialises
-// migrations run at the same time by several instances.
+// MigrationLockID is the key of the PostgreSQL advisory lock (a bigint, in the
+// database being migrated; PostgreSQL docs §13.3.5) that Up and Down hold
+// from their first step to their last. It is goose's own default key
+// (lock.DefaultLockID), so that the goose CLI, or an older rowfence that
+// locked goose's step only, waits for a whole run of ours, and we for theirs.
+const MigrationLockID = lock.DefaultLockID
+
+// NewMigrator connects with connString (the migrating role). Migrations run
+// at the same time by several instances take turns (see Up).
 func NewMigrator(connString string, log *slog.Logger) (*Migrator, error) {
 	cfg, err := pgx.ParseConfig(connString)
 	if err != nil {
@@ -38,11 +45,10 @@ func NewMigrator(connString string, log *slog.Logger) (*Migrator, error) {
 	if err != nil {
 		return nil, err
 	}
-	locker, err := lock.NewPostgresSessionLocker()
-	if err != nil {
-		return nil, err
-	}
-	opts := []goose.ProviderOption{goose.WithSessionLocker(locker)}
+	// No goose.WithSessionLocker: the migration lock (locked) already holds
+	// goose's key, and goose's locker would wait for it from a second
+	// session, forever.
+	var opts []goose.ProviderOption
 	if log != nil {
 		opts = append(opts, goose.WithSlog(log))
 	}
@@ -51,19 +57,67 @@ func NewMigrator(connString string, log *slog.Logger) (*Migrator, error) {
 		sqlDB.Close()
 		return nil, err
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Migrator{provider: p, conn: connString, log: log, close: sqlDB.Close}, nil
 }
 
 func (m *Migrator) Close() error { return m.close() }
 
+// Step is work that runs under the migration lock after the migrations, on
+// the lock's own connection (the migrating role): setting a login role's
+// password, for one.
+type Step func(ctx context.Context, conn *pgx.Conn) error
+
 // Up applies every pending migration, then River's own migrations to the
-// river schema (which 00007_jobs.sql creates), as rowfence_owner.
-func (m *Migrator) Up(ctx context.Context) ([]*goose.MigrationResult, error) {
-	res, err := m.provider.Up(ctx)
+// river schema (which 00007_jobs.sql creates) as rowfence_owner, then each
+// of then, in order, all under the migration lock: instances that run it at
+// once take turns, and every one but the first finds nothing left to do.
+// It returns goose's results and the first error.
+func (m *Migrator) Up(ctx context.Context, then ...Step) ([]*goose.MigrationResult, error) {
+	var res []*goose.MigrationResult
+	err := m.locked(ctx, func(conn *pgx.Conn) error {
+		var err error
+		if res, err = m.provider.Up(ctx); err != nil {
+			return err
+		}
+		if err := m.riverUp(ctx); err != nil {
+			return err
+		}
+		for _, step := range then {
+			if err := step(ctx, conn); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return res, err
+}
+
+// locked runs fn holding the migration lock on a session of its own, passed
+// to fn. Closing that session releases the lock on every path (an error, a
+// panic, ctx ending); a process that dies closes it too, and PostgreSQL
+// releases a session's advisory locks when the session ends.
+func (m *Migrator) locked(ctx context.Context, fn func(conn *pgx.Conn) error) error {
+	conn, err := pgx.Connect(ctx, m.conn)
 	if err != nil {
-		return res, err
+		return fmt.Errorf("connect for the migration lock: %w", err)
 	}
-	return res, m.riverUp(ctx)
+	defer conn.Close(context.Background())
+	var got bool
+	if err := conn.QueryRow(ctx, "select pg_try_advisory_lock($1)", MigrationLockID).Scan(&got); err != nil {
+		return fmt.Errorf("take the migration lock: %w", err)
+	}
+	if !got {
+		m.log.InfoContext(ctx, "another migration is running; waiting for it to finish", "advisory_lock", MigrationLockID)
+		// Waits until the holder's session ends or unlocks; ctx ending
+		// cancels the wait (pgx sends a cancel request).
+		if _, err := conn.Exec(ctx, "select pg_advisory_lock($1)", MigrationLockID); err != nil {
+			return fmt.Errorf("wait for the migration lock: %w", err)
+		}
+	}
+	return fn(conn)
 }
 
 // RiverSchema holds River's tables.
@@ -81,11 +135,7 @@ func (m *Migrator) riverUp(ctx context.Context) error {
 		return err
 	}
 	defer pool.Close()
-	log := m.log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	rm, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: RiverSchema, Logger: log})
+	rm, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: RiverSchema, Logger: m.log})
 	if err != nil {
 		return err
 	}
@@ -95,9 +145,15 @@ func (m *Migrator) riverUp(ctx context.Context) error {
 	return nil
 }
 
-// Down rolls back the most recent migration.
+// Down rolls back the most recent migration, under the migration lock.
 func (m *Migrator) Down(ctx context.Context) (*goose.MigrationResult, error) {
-	return m.provider.Down(ctx)
+	var res *goose.MigrationResult
+	err := m.locked(ctx, func(*pgx.Conn) error {
+		var err error
+		res, err = m.provider.Down(ctx)
+		return err
+	})
+	return res, err
 }
 
 // Status lists every migration and whether it is applied.

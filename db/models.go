@@ -5,6 +5,7 @@
 package db
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,7 +30,7 @@ type Export struct {
 	RequestedBy uuid.UUID
 	Status      string
 	Error       string
-	Counts      []byte
+	Counts      json.RawMessage
 	Content     []byte
 	CreatedAt   time.Time
 	FinishedAt  *time.Time
@@ -40,7 +41,7 @@ type IdempotencyKey struct {
 	Key             string
 	RequestHash     []byte
 	Status          int32
-	ResponseHeaders []byte
+	ResponseHeaders json.RawMessage
 	ResponseBody    []byte
 	CreatedAt       time.Time
 	ExpiresAt       time.Time

@@ -101,6 +101,11 @@ func CheckSafety(ctx context.Context, q *Queries) error {
 	if n == 0 {
 		problems = append(problems, "no tenant tables found: is the database migrated (rowfence migrate)?")
 	}
+	reach, err := reachProblems(ctx, q) // db/reach.go: beyond the transaction
+	if err != nil {
+		return err
+	}
+	problems = append(problems, reach...)
 	if len(problems) > 0 {
 		return &SafetyError{Problems: problems}
 	}

@@ -16,8 +16,17 @@ import (
 // Open registers it.
 type uuidCodec struct{ pgtype.UUIDCodec }
 
+// registerTypes registers the codec, and uuid.UUID and []uuid.UUID as values
+// of uuid and uuid[]. In the exec and simple_protocol modes, which send
+// statements unprepared (what a transaction pooler such as PgBouncer before
+// 1.21 needs), pgx knows no parameter's type and finds one from the Go value:
+// without this, a []uuid.UUID has none ("cannot find encode plan") and every
+// import fails (db.TestEveryQueryInEveryExecMode).
 func registerTypes(_ context.Context, conn *pgx.Conn) error {
-	conn.TypeMap().RegisterType(&pgtype.Type{Name: "uuid", OID: pgtype.UUIDOID, Codec: uuidCodec{}})
+	m := conn.TypeMap()
+	m.RegisterType(&pgtype.Type{Name: "uuid", OID: pgtype.UUIDOID, Codec: uuidCodec{}})
+	m.RegisterDefaultPgType(uuid.UUID{}, "uuid")
+	m.RegisterDefaultPgType([]uuid.UUID(nil), "_uuid")
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/tenancy"
+	"github.com/rowfence/rowfence/textrule"
 )
 
 // Platform administration: /v1/admin/…, reached only with a platform admin
@@ -157,17 +158,13 @@ func (b adminTenantCreateBody) valid() fieldErrors {
 		fe.add("slug", "must be 3-63 characters of a-z, 0-9 and -, starting and ending with a letter or digit")
 	}
 	if checkRequired(fe, "name", b.Name) {
-		checkText(fe, "name", *b.Name, 1, 200, false)
+		checkText(fe, "name", *b.Name, textrule.TenantName)
 	}
 	if checkRequired(fe, "admin_email", b.AdminEmail) {
-		sub := fieldErrors{}
-		checkEmail(sub, *b.AdminEmail)
-		if len(sub) > 0 {
-			fe.add("admin_email", sub["email"])
-		}
+		checkText(fe, "admin_email", *b.AdminEmail, textrule.UserEmail)
 	}
 	if b.AdminName != nil {
-		checkText(fe, "admin_name", *b.AdminName, 1, 200, false)
+		checkText(fe, "admin_name", *b.AdminName, textrule.UserName)
 	}
 	return fe
 }
@@ -193,7 +190,7 @@ func (s *server) adminCreateTenant(w http.ResponseWriter, r *http.Request) {
 	}
 	key := apiKeys.render(o.KeyRow)
 	key.Key = o.Key
-	w.Header().Set("Location", "/v1/admin/tenants/"+o.Tenant.ID.String())
+	w.Header().Set("Location", s.apiPath(r, "admin", "tenants", o.Tenant.ID.String()))
 	encode(w, http.StatusCreated, struct {
 		adminTenantJSON
 		Admin  userJSON   `json:"admin"`
@@ -215,7 +212,7 @@ func (b adminTenantPatchBody) valid() fieldErrors {
 	any := b.Limits != nil
 	if checkPatch(fe, "name", b.Name) {
 		any = true
-		checkText(fe, "name", b.Name.Value, 1, 200, false)
+		checkText(fe, "name", b.Name.Value, textrule.TenantName)
 	}
 	if checkPatch(fe, "status", b.Status) {
 		any = true

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/textrule"
 )
 
 type apiKeyJSON struct {
@@ -70,7 +71,7 @@ type apiKeyCreateBody struct {
 func (b apiKeyCreateBody) valid() fieldErrors {
 	fe := fieldErrors{}
 	if b.Name != nil {
-		checkText(fe, "name", *b.Name, 0, 200, false)
+		checkText(fe, "name", *b.Name, textrule.APIKeyName)
 	}
 	if checkRequired(fe, "role", b.Role) {
 		checkRole(fe, *b.Role)
@@ -131,9 +132,9 @@ func (s *server) handleAPIKeyCreate() http.Handler {
 			return
 		}
 		s.rows(r, 0, 1)
-		out := apiKeys.render(row)
+		out := apiKeys.view(s, r, row)
 		out.Key = key
-		w.Header().Set("Location", s.location(r, apiKeys.name, row.ID))
+		w.Header().Set("Location", s.apiPath(r, apiKeys.name, row.ID.String()))
 		encode(w, http.StatusCreated, out)
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/textrule"
 )
 
 // collection describes one resource type (products, users) to the generic
@@ -28,6 +29,9 @@ type collection[T, R any] struct {
 	lock   func(q *db.Queries, ctx context.Context, id uuid.UUID) (T, error) // a method expression
 	pos    func(T) position
 	render func(T) R // the JSON shape
+	// links, if set, adds the links of a rendered row; path builds them
+	// (server.apiPath) so that they work in the request's tenant mode.
+	links func(out *R, path func(segments ...string) string)
 	// sorts are the fields ?sort= takes (prefixed with - for descending);
 	// with them, lists also take ?q= (a name prefix) and, with
 	// emailFilter, ?email=. sorted lists that way; sortKey is a row's key
@@ -39,6 +43,15 @@ type collection[T, R any] struct {
 	// gives without sorting.
 	search  func(ctx context.Context, q *db.Queries, lq listQuery, after position, limit int32) ([]T, error)
 	sortKey func(row T, sort string) string
+}
+
+// view is a row as the request sees it: rendered, with its links.
+func (c collection[T, R]) view(s *server, r *http.Request, row T) R {
+	out := c.render(row)
+	if c.links != nil {
+		c.links(&out, func(segments ...string) string { return s.apiPath(r, segments...) })
+	}
+	return out
 }
 
 // List paging.
@@ -110,7 +123,7 @@ func (c collection[T, R]) handleList(s *server) http.Handler {
 			page.NextCursor = &next
 		}
 		for _, row := range rows {
-			page.Items = append(page.Items, c.render(row))
+			page.Items = append(page.Items, c.view(s, r, row))
 		}
 		s.rows(r, len(page.Items), 0)
 		encode(w, http.StatusOK, page)
@@ -163,15 +176,13 @@ func parseListQuery(raw string, sorts []string, email bool) (lq listQuery, detai
 			}
 			lq.sort = v
 		case name == "q" && len(sorts) > 0:
-			fe := fieldErrors{}
-			checkText(fe, "q", v, 1, 200, false)
-			if len(fe) > 0 {
-				return lq, "q must be 1 to 200 characters without control characters"
+			if err := textrule.SearchPrefix.Check(v); err != nil {
+				return lq, "q " + err.Error()
 			}
 			lq.q = v
 		case name == "email" && email:
-			if len(v) < 3 || len(v) > 254 || strings.ContainsAny(v, " \t\r\n") {
-				return lq, "email must be an email address"
+			if err := textrule.UserEmail.Check(v); err != nil {
+				return lq, "email " + err.Error()
 			}
 			lq.email = v
 		default:
@@ -187,6 +198,9 @@ func (c collection[T, R]) handleGet(s *server) http.Handler {
 		if !ok {
 			return
 		}
+		if !conditionalHeadersValid(w, r) {
+			return
+		}
 		row, err := db.One(r.Context(), s.pool, s.scope(r), func(q *db.Queries) (T, error) {
 			return c.get(q, r.Context(), id)
 		})
@@ -195,7 +209,7 @@ func (c collection[T, R]) handleGet(s *server) http.Handler {
 			return
 		}
 		s.rows(r, 1, 0)
-		encodeResource(w, r, http.StatusOK, c.render(row), true)
+		encodeResource(w, r, http.StatusOK, c.view(s, r, row), true)
 	})
 }
 
@@ -205,10 +219,13 @@ func (c collection[T, R]) handleDelete(s *server) http.Handler {
 		if !ok {
 			return
 		}
+		if !conditionalHeadersValid(w, r) {
+			return
+		}
 		var err error
 		if len(r.Header.Values("If-Match")) > 0 {
 			err = s.tx(r, func(q *db.Queries) error {
-				if err := c.checkMatch(r, q, id); err != nil {
+				if err := c.checkMatch(s, r, q, id); err != nil {
 					return err
 				}
 				_, err := c.remove(q, r.Context(), id)
@@ -235,12 +252,12 @@ func (c collection[T, R]) handleDelete(s *server) http.Handler {
 }
 
 // checkMatch locks the row and compares its current ETag with If-Match.
-func (c collection[T, R]) checkMatch(r *http.Request, q *db.Queries, id uuid.UUID) error {
+func (c collection[T, R]) checkMatch(s *server, r *http.Request, q *db.Queries, id uuid.UUID) error {
 	row, err := c.lock(q, r.Context(), id)
 	if err != nil {
 		return err
 	}
-	tag := etagJSON(c.render(row))
+	tag := etagJSON(c.view(s, r, row))
 	if _, ok := ifMatch(r, tag); !ok {
 		return errPrecondition{current: tag}
 	}
@@ -261,8 +278,8 @@ func handleCreate[In validator, T, R any](s *server, c collection[T, R], create 
 			return
 		}
 		s.rows(r, 0, 1)
-		w.Header().Set("Location", s.location(r, c.name, c.pos(row).ID))
-		encodeResource(w, r, http.StatusCreated, c.render(row), true)
+		w.Header().Set("Location", s.apiPath(r, c.name, c.pos(row).ID.String()))
+		encodeResource(w, r, http.StatusCreated, c.view(s, r, row), true)
 	})
 }
 
@@ -270,6 +287,9 @@ func handleUpdate[In validator, T, R any](s *server, c collection[T, R], update 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := pathID(w, r)
 		if !ok {
+			return
+		}
+		if !conditionalHeadersValid(w, r) {
 			return
 		}
 		in, ok := decodeValid[In](w, r, "application/json", "application/merge-patch+json")
@@ -280,7 +300,7 @@ func handleUpdate[In validator, T, R any](s *server, c collection[T, R], update 
 		var err error
 		if len(r.Header.Values("If-Match")) > 0 {
 			err = s.tx(r, func(q *db.Queries) error {
-				if err := c.checkMatch(r, q, id); err != nil {
+				if err := c.checkMatch(s, r, q, id); err != nil {
 					return err
 				}
 				row, err = update(r.Context(), q, id, in)
@@ -299,6 +319,6 @@ func handleUpdate[In validator, T, R any](s *server, c collection[T, R], update 
 			return
 		}
 		s.rows(r, 0, 1)
-		encodeResource(w, r, http.StatusOK, c.render(row), true)
+		encodeResource(w, r, http.StatusOK, c.view(s, r, row), true)
 	})
 }

@@ -18,23 +18,62 @@ func etagOf(body []byte) string {
 	return `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
 }
 
-// etagList splits If-Match / If-None-Match values into their entity tags.
-func etagList(values []string) []string {
-	var out []string
+// etagList reads If-Match / If-None-Match values: "*" or entity tags,
+// [W/]"<etagc…>" (RFC 9110, section 8.8.3), separated by commas. ok is
+// false when a value is anything else; textrule's rule for headers, visible
+// ASCII, also holds inside a tag, where RFC 9110 would allow obs-text
+// (rowfence's tags never hold it).
+func etagList(values []string) (tags []string, ok bool) {
 	for _, v := range values {
-		for _, part := range strings.Split(v, ",") {
-			if part = strings.TrimSpace(part); part != "" {
-				out = append(out, part)
+		for s := v; ; {
+			s = strings.TrimLeft(s, " \t,")
+			if s == "" {
+				break
+			}
+			if s[0] == '*' {
+				tags, s = append(tags, "*"), s[1:]
+			} else {
+				opaque := strings.TrimPrefix(s, "W/")
+				if opaque == "" || opaque[0] != '"' {
+					return nil, false
+				}
+				end := strings.IndexByte(opaque[1:], '"') + 1
+				if end == 0 {
+					return nil, false
+				}
+				for i := 1; i < end; i++ {
+					if opaque[i] < 0x21 || opaque[i] > 0x7e {
+						return nil, false
+					}
+				}
+				n := len(s) - len(opaque) + end + 1
+				tags, s = append(tags, s[:n]), s[n:]
+			}
+			if s = strings.TrimLeft(s, " \t"); s != "" && s[0] != ',' {
+				return nil, false
 			}
 		}
 	}
-	return out
+	return tags, true
+}
+
+// conditionalHeadersValid answers 400 for a malformed If-Match or
+// If-None-Match, before any SQL runs.
+func conditionalHeadersValid(w http.ResponseWriter, r *http.Request) bool {
+	for _, name := range []string{"If-Match", "If-None-Match"} {
+		if _, ok := etagList(r.Header.Values(name)); !ok {
+			writeProblem(w, r, probBadRequest, name+` must be * or a list of entity tags such as "xyz" or W/"xyz" (RFC 9110, section 13.1), of visible ASCII`)
+			return false
+		}
+	}
+	return true
 }
 
 // noneMatch: If-None-Match holds the tag ("*", or the tag itself, compared
 // weakly: W/"x" matches "x").
 func noneMatch(values []string, tag string) bool {
-	for _, t := range etagList(values) {
+	tags, _ := etagList(values)
+	for _, t := range tags {
 		if t == "*" || strings.TrimPrefix(t, "W/") == tag {
 			return true
 		}
@@ -49,7 +88,8 @@ func ifMatch(r *http.Request, tag string) (present, ok bool) {
 	if len(values) == 0 {
 		return false, true
 	}
-	for _, t := range etagList(values) {
+	tags, _ := etagList(values)
+	for _, t := range tags {
 		if t == "*" || t == tag {
 			return true, true
 		}

@@ -41,6 +41,11 @@ var exportList = collection[db.ExportGetRow, exportJSON]{
 	get:    (*db.Queries).ExportGet,
 	pos:    func(e db.ExportGetRow) position { return position{CreatedAt: e.CreatedAt, ID: e.ID} },
 	render: renderExport,
+	links: func(e *exportJSON, path func(...string) string) {
+		if e.Status == "done" {
+			e.Download = path("exports", e.ID.String(), "download")
+		}
+	},
 }
 
 func renderExport(e db.ExportGetRow) exportJSON {
@@ -48,9 +53,6 @@ func renderExport(e db.ExportGetRow) exportJSON {
 		CreatedAt: e.CreatedAt.UTC(), FinishedAt: utcPtr(e.FinishedAt)}
 	if out.Counts == nil {
 		out.Counts = json.RawMessage("null")
-	}
-	if e.Status == "done" {
-		out.Download = "/v1/exports/" + e.ID.String() + "/download"
 	}
 	return out
 }
@@ -71,8 +73,8 @@ func (s *server) handleExportCreate() http.Handler {
 			return
 		}
 		s.rows(r, 0, 1)
-		w.Header().Set("Location", s.location(r, "exports", row.ID))
-		encode(w, http.StatusAccepted, renderExport(db.ExportGetRow(row)))
+		w.Header().Set("Location", s.apiPath(r, exportList.name, row.ID.String()))
+		encode(w, http.StatusAccepted, exportList.view(s, r, db.ExportGetRow(row)))
 	})
 }
 

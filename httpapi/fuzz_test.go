@@ -9,7 +9,11 @@ import (
 	"testing"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
+
+	"github.com/rowfence/rowfence/textrule"
 )
 
 // Cursor decoding must never panic, and only a cursor this server signed for
@@ -84,5 +88,112 @@ func FuzzDecodeBody(f *testing.F) {
 		rec = httptest.NewRecorder()
 		_, ok = decodeValid[userPatchBody](rec, newReq(), "application/json")
 		check("user patch", ok, rec)
+	})
+}
+
+// The input rules at the decoder, for any text in a text field: either it
+// is taken exactly as the client wrote it (the JSON string's value), passes
+// textrule's rules for the field, and is written back by the answers'
+// encoder so that a strict decoder reads the same bytes; or it is refused
+// with a 4xx problem, one that names the field whenever the text is its
+// field's whole value. (TestInputRulesProperty checks the same through
+// PostgreSQL.)
+func FuzzTextFieldRoundTrip(f *testing.F) {
+	for _, seed := range []string{`ok\ud800`, `ad\u200bmin`, "ad\u200bmin", `\u0000`, "\xff", "\u0085", `a","price":2,"x":"`,
+		`I \u2764\ufe0f NY`, "Grüße 🚀", `\udc00\ud800`, "line\nbreak", `a\`, "x\u202e", "a@b.example", `\u0061@b.example`} {
+		for field := range uint8(4) {
+			f.Add(seed, field)
+		}
+	}
+	type fieldCase struct {
+		name  string
+		rules textrule.Field
+		body  func(literal string) string
+		value func(w http.ResponseWriter, r *http.Request) (string, bool)
+	}
+	fields := []fieldCase{
+		{"name", textrule.ProductName, func(l string) string { return `{"name":` + l + `,"price":1}` },
+			func(w http.ResponseWriter, r *http.Request) (string, bool) {
+				b, ok := decodeValid[productCreateBody](w, r, "application/json")
+				if !ok {
+					return "", false
+				}
+				return *b.Name, true
+			}},
+		{"description", textrule.ProductDescription, func(l string) string { return `{"description":` + l + `}` },
+			func(w http.ResponseWriter, r *http.Request) (string, bool) {
+				b, ok := decodeValid[productPatchBody](w, r, "application/json")
+				return b.Description.Value, ok
+			}},
+		{"email", textrule.UserEmail, func(l string) string { return `{"name":"u","email":` + l + `}` },
+			func(w http.ResponseWriter, r *http.Request) (string, bool) {
+				b, ok := decodeValid[userCreateBody](w, r, "application/json")
+				if !ok {
+					return "", false
+				}
+				return *b.Email, true
+			}},
+		{"name", textrule.UserName, func(l string) string { return `{"name":` + l + `}` },
+			func(w http.ResponseWriter, r *http.Request) (string, bool) {
+				b, ok := decodeValid[userPatchBody](w, r, "application/json")
+				return b.Name.Value, ok
+			}},
+	}
+	f.Fuzz(func(t *testing.T, text string, which uint8) {
+		fc := fields[int(which)%len(fields)]
+		literal := `"` + text + `"`
+		// Is the literal one JSON string, and what does it hold?
+		dec := jsontext.NewDecoder(strings.NewReader(literal))
+		tok, err := dec.ReadToken()
+		oneString := err == nil && tok.Kind() == '"' && dec.InputOffset() == int64(len(literal))
+		want := ""
+		if oneString {
+			want = tok.String()
+		}
+		r := httptest.NewRequest("POST", "/v1/x", strings.NewReader(fc.body(literal)))
+		r.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		got, ok := fc.value(rec, r)
+		if ok {
+			if err := fc.rules.Check(got); err != nil {
+				t.Fatalf("%s %+q: accepted %+q, which the rules refuse: %v", fc.name, text, got, err)
+			}
+			if oneString && got != want {
+				t.Fatalf("%s %+q: accepted as %+q, not as sent (%+q)", fc.name, text, got, want)
+			}
+			if !oneString && !strings.ContainsAny(text, `"\`) {
+				t.Fatalf("%s %+q: accepted as %+q, but it is no JSON string", fc.name, text, got)
+			}
+			out, err := marshalJSON(nil, productJSON{Name: got})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back struct {
+				Name string `json:"name"`
+			}
+			if err := jsonv2.Unmarshal(out, &back, jsonv2.RejectUnknownMembers(false)); err != nil || back.Name != got {
+				t.Fatalf("%s %+q: answered as %s, which reads back as %+q (%v)", fc.name, text, out, back.Name, err)
+			}
+			return
+		}
+		if rec.Code < 400 || rec.Code > 499 || rec.Header().Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("%s %+q: refused with %d %s", fc.name, text, rec.Code, rec.Body)
+		}
+		var p Problem
+		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Status != rec.Code {
+			t.Fatalf("%s %+q: bad problem body %q", fc.name, text, rec.Body)
+		}
+		if oneString && fc.rules.Check(want) == nil {
+			t.Fatalf("%s %+q: the rules accept %+q, yet refused: %s", fc.name, text, want, rec.Body)
+		}
+		if oneString || !strings.ContainsAny(text, `"\`) {
+			named := false
+			for _, e := range p.Errors {
+				named = named || e.Field == fc.name
+			}
+			if !named {
+				t.Fatalf("%s %+q: the problem does not name the field: %s", fc.name, text, rec.Body)
+			}
+		}
 	})
 }

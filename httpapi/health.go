@@ -3,9 +3,11 @@ package httpapi
 import (
 	"context"
 	"crypto/subtle"
-	"fmt"
+	"errors"
 	"net/http"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
@@ -18,23 +20,34 @@ func (s *server) handleHealthz() http.Handler {
 	})
 }
 
-// handleReadyz: the database answers and neither serving role (the app
-// pool's, and the platform pool's when /v1/admin is on) can see across
-// tenants, nor become a role that can (the same check serve runs at start).
+// handleReadyz: the database answers and the serving roles (the app pool's
+// and, when configured, the platform pool's) still cannot see across tenants
+// nor start sessions with defaults they set themselves: the same check serve
+// runs at start (db.CheckSafety). The answer is anonymous, so it says only
+// whether the database could not be reached or a role is unsafe; which role,
+// database, socket and problem go to the log (issue 14, item 10).
 func (s *server) handleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
-		err := db.CheckSafety(ctx, db.New(s.pool))
-		if err == nil && s.platformPool != nil {
-			if err = db.CheckSafety(ctx, db.New(s.platformPool)); err != nil {
-				err = fmt.Errorf("platform pool: %w", err)
+		pools := []struct {
+			name string
+			pool *pgxpool.Pool
+		}{{"app", s.pool}, {"platform", s.platformPool}}
+		for _, p := range pools {
+			if p.pool == nil {
+				continue
 			}
-		}
-		if err != nil {
-			w.Header().Set("Retry-After", "5")
-			writeProblem(w, r, probUnavailable, "not ready: "+err.Error())
-			return
+			if err := db.CheckSafety(ctx, db.New(p.pool)); err != nil {
+				s.log.Warn("not ready", "pool", p.name, "db_user", p.pool.Config().ConnConfig.User, "err", err.Error())
+				detail := "the database cannot be reached"
+				if _, unsafe := errors.AsType[*db.SafetyError](err); unsafe {
+					detail = "the database role is not safe to serve with; see the server's log"
+				}
+				w.Header().Set("Retry-After", "5")
+				writeProblem(w, r, probUnavailable, detail)
+				return
+			}
 		}
 		encode(w, http.StatusOK, map[string]string{"status": "ready"})
 	})

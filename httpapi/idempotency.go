@@ -9,12 +9,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/textrule"
 )
 
 // IdempotencyKeyHeader makes a POST safe to retry: the same key with the
@@ -73,7 +73,7 @@ func (s *server) idempotent(next http.Handler, redact ...string) http.Handler {
 			return
 		}
 		key := values[0]
-		if len(values) > 1 || !validIdempotencyKey(key) {
+		if len(values) > 1 || textrule.IdempotencyKey.Check(key) != nil {
 			writeProblem(w, r, probIdempotencyKeyMalformed, "send one "+IdempotencyKeyHeader+" of 1 to 255 printable ASCII characters, such as a UUID")
 			return
 		}
@@ -194,38 +194,6 @@ func (s *server) replay(w http.ResponseWriter, r *http.Request, stored db.Idempo
 	w.Header().Set(ReplayedHeader, "true")
 	w.WriteHeader(int(stored.Status))
 	_, _ = w.Write(stored.ResponseBody)
-}
-
-func validIdempotencyKey(k string) bool {
-	if len(k) < 1 || len(k) > 255 {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if k[i] < 0x21 || k[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
-// readBody reads the whole body (at most MaxBodyBytes), answering 413 or
-// 400 itself.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	if r.ContentLength > MaxBodyBytes {
-		writeProblem(w, r, probTooLarge, "the body may be at most "+strconv.Itoa(MaxBodyBytes)+" bytes")
-		return nil, false
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeProblem(w, r, probTooLarge, "the body may be at most "+strconv.Itoa(MaxBodyBytes)+" bytes")
-		} else {
-			writeProblem(w, r, probBadRequest, "could not read the request body")
-		}
-		return nil, false
-	}
-	return body, true
 }
 
 // recorder holds a handler's answer until its transaction has committed.

@@ -2,20 +2,72 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
+	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // MaxBodyBytes is the largest request body accepted (413 above it).
 const MaxBodyBytes = 1 << 20
+
+// An early answer (a 413, a 401 before the body was looked at) reads and
+// discards what is left of the body first, at most drainBytes within
+// drainTimeout: a client that sends its whole body before it reads the
+// answer (most do) would otherwise have its connection reset, because a
+// TCP connection closed with unread data is aborted (RFC 9112, section
+// 9.6; RFC 1122, 4.2.2.13) and the answer is lost with it. Longer bodies are
+// left unread, and the connection closes after the answer.
+const (
+	drainBytes   = 2 * MaxBodyBytes
+	drainTimeout = 5 * time.Second
+)
+
+// readBody reads the whole body, at most MaxBodyBytes, answering 413 or
+// 400 itself.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	tooLarge := "the body may be at most " + strconv.Itoa(MaxBodyBytes) + " bytes"
+	if r.ContentLength > MaxBodyBytes {
+		writeProblem(w, r, probTooLarge, tooLarge)
+		return nil, false
+	}
+	// Not http.MaxBytesReader: it marks the connection for closing at once,
+	// where draining the rest may keep it usable.
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	switch {
+	case err != nil:
+		writeProblem(w, r, probBadRequest, "could not read the request body")
+		return nil, false
+	case len(body) > MaxBodyBytes:
+		writeProblem(w, r, probTooLarge, tooLarge)
+		return nil, false
+	}
+	return body, true
+}
+
+// drainBody reads and discards the rest of r's body before an early answer
+// (see drainBytes). A client that asked for 100-continue has sent nothing
+// unless it was read, so it is left alone.
+func drainBody(w http.ResponseWriter, r *http.Request) {
+	if r == nil || r.Body == nil || r.Body == http.NoBody || r.ContentLength > drainBytes ||
+		strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(drainTimeout)) == nil {
+		defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	}
+	_, _ = io.CopyN(io.Discard, r.Body, drainBytes)
+}
 
 // bufferPool keeps answer buffers between requests.
 var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
@@ -74,51 +126,35 @@ type validator interface {
 
 // decodeValid reads a JSON request body into a T and validates it. On any
 // failure it answers with the right problem and returns ok=false:
-// 415 wrong content type, 413 too large, 400 malformed, not UTF-8, unknown
-// field or trailing data, 422 a wrong type or an invalid value.
+// 415 wrong content type, 413 too large, 400 malformed (not JSON, not one
+// object, not UTF-8, an unpaired surrogate escape, a duplicate or unknown
+// field name), 422 a wrong type or an invalid value (textrule's rules among
+// them). Problems about one field name it in errors[].field, nested fields
+// joined with a dot (limits.rate_limit).
+//
+// The decoder is encoding/json/v2's (github.com/go-json-experiment/json,
+// until Go ships it without GOEXPERIMENT): unlike encoding/json it refuses
+// duplicate names (RFC 8259 section 4 leaves them undefined; I-JSON, RFC
+// 7493 section 2.3, forbids them), invalid UTF-8 and unpaired surrogates
+// instead of storing U+FFFD (RFC 7493 section 2.1), and matches names
+// exactly, so that {"nAmE":…} is the unknown field it is for the contract
+// (additionalProperties: false).
 func decodeValid[T validator](w http.ResponseWriter, r *http.Request, mediaTypes ...string) (v T, ok bool) {
 	if !acceptableMediaType(r.Header.Get("Content-Type"), mediaTypes) {
 		writeProblem(w, r, probUnsupportedMedia,
 			fmt.Sprintf("Content-Type must be %s", strings.Join(mediaTypes, " or ")))
 		return v, false
 	}
-	if r.ContentLength > MaxBodyBytes {
-		writeProblem(w, r, probTooLarge, fmt.Sprintf("the body may be at most %d bytes", MaxBodyBytes))
+	raw, ok := readBody(w, r)
+	if !ok {
 		return v, false
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeProblem(w, r, probTooLarge, fmt.Sprintf("the body may be at most %d bytes", MaxBodyBytes))
-		} else {
-			writeProblem(w, r, probBadRequest, "could not read the request body")
-		}
-		return v, false
-	}
-	if !utf8.Valid(raw) {
-		// encoding/json would silently replace invalid bytes: refuse instead
-		// of storing something the client did not send.
-		writeProblem(w, r, probMalformedJSON, "the body is not valid UTF-8")
-		return v, false
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			writeValidation(w, r, fieldErrors{typeErr.Field: "must be " + jsonKind(typeErr.Type.Kind().String())})
-			return v, false
-		}
-		writeProblem(w, r, probMalformedJSON, jsonErrorDetail(err))
-		return v, false
-	}
-	if dec.More() {
+	if trimmed := bytes.TrimLeft(raw, " \t\r\n"); len(trimmed) > 0 && trimmed[0] != '{' {
 		writeProblem(w, r, probMalformedJSON, "the body must hold exactly one JSON object")
 		return v, false
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		writeProblem(w, r, probMalformedJSON, "the body must hold exactly one JSON object")
+	if err := jsonv2.Unmarshal(raw, &v, jsonv2.RejectUnknownMembers(true)); err != nil {
+		writeDecodeError(w, r, err)
 		return v, false
 	}
 	if errs := v.valid(); len(errs) > 0 {
@@ -126,6 +162,74 @@ func decodeValid[T validator](w http.ResponseWriter, r *http.Request, mediaTypes
 		return v, false
 	}
 	return v, true
+}
+
+// writeDecodeError answers for an error of the JSON decoder.
+func writeDecodeError(w http.ResponseWriter, r *http.Request, err error) {
+	var syntax *jsontext.SyntacticError
+	var semantic *jsonv2.SemanticError
+	switch {
+	case errors.As(err, &syntax):
+		field := fieldName(syntax.JSONPointer)
+		detail := ""
+		switch msg := syntax.Err.Error(); {
+		case errors.Is(syntax.Err, jsontext.ErrDuplicateName):
+			detail = "appears more than once"
+		case strings.Contains(msg, "invalid UTF-8"): // jsonwire.ErrInvalidUTF8, an internal package's
+			detail = "is not valid UTF-8"
+		case strings.Contains(msg, "surrogate"):
+			detail = "holds an unpaired surrogate (a \\uD800-\\uDFFF escape without its pair, RFC 8259 section 8.2)"
+		case errors.Is(syntax.Err, io.ErrUnexpectedEOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			if syntax.ByteOffset == 0 {
+				writeProblem(w, r, probMalformedJSON, "the body is empty; send a JSON object")
+			} else {
+				writeProblem(w, r, probMalformedJSON, "the JSON body ends too early")
+			}
+			return
+		}
+		switch {
+		case field == "":
+			writeProblem(w, r, probMalformedJSON, fmt.Sprintf("invalid JSON at byte %d: %v", syntax.ByteOffset, syntax.Err))
+		case detail == "":
+			writeFieldProblem(w, r, probMalformedJSON, field, fmt.Sprintf("is not valid JSON (at byte %d: %v)", syntax.ByteOffset, syntax.Err))
+		default:
+			writeFieldProblem(w, r, probMalformedJSON, field, detail)
+		}
+	case errors.As(err, &semantic):
+		field := fieldName(semantic.JSONPointer)
+		switch {
+		case errors.Is(semantic.Err, jsonv2.ErrUnknownName):
+			writeFieldProblem(w, r, probMalformedJSON, field, "is not a field of this body (names are matched exactly, case included)")
+		case field == "":
+			writeProblem(w, r, probMalformedJSON, "the body must be a JSON object")
+		default:
+			writeValidation(w, r, fieldErrors{field: "must be " + jsonKind(semantic.GoType)})
+		}
+	default:
+		writeProblem(w, r, probMalformedJSON, "invalid JSON: "+err.Error())
+	}
+}
+
+// writeFieldProblem answers with a problem of type pt about one field. A
+// field name the client made up is echoed at most maxEchoedName bytes long.
+func writeFieldProblem(w http.ResponseWriter, r *http.Request, pt problemType, field, detail string) {
+	if len(field) > maxEchoedName {
+		field = strings.ToValidUTF8(field[:maxEchoedName], "") + "…"
+	}
+	writeProblemBody(w, r, Problem{Type: problemURNPrefix + pt.slug, Title: pt.title, Status: pt.status,
+		Detail: "field " + strconv.Quote(field) + " " + detail, Errors: []FieldError{{Field: field, Detail: detail}}})
+}
+
+const maxEchoedName = 128
+
+// fieldName names the member a JSON Pointer (RFC 6901) points at as the
+// problems do: nested names joined with a dot.
+func fieldName(p jsontext.Pointer) string {
+	var parts []string
+	for token := range p.Tokens() {
+		parts = append(parts, token)
+	}
+	return strings.Join(parts, ".")
 }
 
 func acceptableMediaType(header string, allowed []string) bool {
@@ -144,34 +248,25 @@ func acceptableMediaType(header string, allowed []string) bool {
 	return false
 }
 
-func jsonErrorDetail(err error) string {
-	var syntax *json.SyntaxError
-	switch {
-	case errors.As(err, &syntax):
-		return fmt.Sprintf("invalid JSON at byte %d: %v", syntax.Offset, err)
-	case errors.Is(err, io.EOF):
-		return "the body is empty; send a JSON object"
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "the JSON body ends too early"
-	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return strings.TrimPrefix(err.Error(), "json: ")
-	default:
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			return "the body must be a JSON object"
-		}
-		return "invalid JSON: " + err.Error()
+// jsonKind says what JSON a Go type takes, for a 422's detail.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "of another type"
 	}
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
 		return "a string"
-	case "int64", "int", "int32":
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return "an integer"
-	case "bool":
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
 		return "a boolean"
+	case reflect.Struct, reflect.Map:
+		return "an object"
 	default:
 		return "of another type"
 	}
@@ -190,7 +285,7 @@ func (o *optional[T]) UnmarshalJSON(b []byte) error {
 		o.Null = true
 		return nil
 	}
-	return json.Unmarshal(b, &o.Value)
+	return jsonv2.Unmarshal(b, &o.Value)
 }
 
 // ptr returns the value for a SQL narg: nil when absent.

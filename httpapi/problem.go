@@ -82,6 +82,7 @@ func writeProblemBody(w http.ResponseWriter, r *http.Request, p Problem) {
 	if r != nil {
 		p.Instance = r.URL.Path
 	}
+	drainBody(w, r)
 	body, _ := json.Marshal(p)
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/textrule"
 )
 
 type productJSON struct {
@@ -66,10 +67,10 @@ type productCreateBody struct {
 func (b productCreateBody) valid() fieldErrors {
 	fe := fieldErrors{}
 	if checkRequired(fe, "name", b.Name) {
-		checkText(fe, "name", *b.Name, 1, 200, false)
+		checkText(fe, "name", *b.Name, textrule.ProductName)
 	}
 	if b.Description != nil {
-		checkText(fe, "description", *b.Description, 0, 10000, true)
+		checkText(fe, "description", *b.Description, textrule.ProductDescription)
 	}
 	if checkRequired(fe, "price", b.Price) {
 		checkPrice(fe, *b.Price)
@@ -97,11 +98,11 @@ func (b productPatchBody) valid() fieldErrors {
 	any := false
 	if checkPatch(fe, "name", b.Name) {
 		any = true
-		checkText(fe, "name", b.Name.Value, 1, 200, false)
+		checkText(fe, "name", b.Name.Value, textrule.ProductName)
 	}
 	if checkPatch(fe, "description", b.Description) {
 		any = true
-		checkText(fe, "description", b.Description.Value, 0, 10000, true)
+		checkText(fe, "description", b.Description.Value, textrule.ProductDescription)
 	}
 	if checkPatch(fe, "price", b.Price) {
 		any = true

@@ -2,8 +2,8 @@ package httpapi
 
 import (
 	"net/http"
-
-	"github.com/google/uuid"
+	"net/url"
+	"strings"
 
 	"github.com/rowfence/rowfence/db"
 )
@@ -66,11 +66,22 @@ func (s *server) routes(mux *http.ServeMux) {
 	}
 }
 
-// location is the URL path of a resource, in the request's tenant mode.
-func (s *server) location(r *http.Request, collection string, id uuid.UUID) string {
-	prefix := ""
-	if s.mode == ModePath {
-		prefix = "/t/" + r.PathValue("tenant")
+// apiPath is the URL path of an API resource, /v1/<segments…>, as the
+// request addresses the API: in path mode under the /t/{tenant} prefix the
+// request named its tenant with (a slug or tenant UUID, already checked by
+// tenancy.ParseKey). Every link the API builds (Location headers, an
+// export's download) comes from here, so each one works as it is in every
+// tenant mode. /v1/admin routes have no tenant and get no prefix.
+func (s *server) apiPath(r *http.Request, segments ...string) string {
+	var b strings.Builder
+	if tenant := r.PathValue("tenant"); s.mode == ModePath && tenant != "" {
+		b.WriteString("/t/")
+		b.WriteString(url.PathEscape(tenant))
 	}
-	return prefix + "/v1/" + collection + "/" + id.String()
+	b.WriteString("/v1")
+	for _, seg := range segments {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(seg))
+	}
+	return b.String()
 }

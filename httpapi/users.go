@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/textrule"
 )
 
 type userJSON struct {
@@ -64,10 +65,10 @@ type userCreateBody struct {
 func (b userCreateBody) valid() fieldErrors {
 	fe := fieldErrors{}
 	if checkRequired(fe, "name", b.Name) {
-		checkText(fe, "name", *b.Name, 1, 200, false)
+		checkText(fe, "name", *b.Name, textrule.UserName)
 	}
 	if checkRequired(fe, "email", b.Email) {
-		checkEmail(fe, *b.Email)
+		checkText(fe, "email", *b.Email, textrule.UserEmail)
 	}
 	if b.Role != nil {
 		checkRole(fe, *b.Role)
@@ -95,11 +96,11 @@ func (b userPatchBody) valid() fieldErrors {
 	any := false
 	if checkPatch(fe, "name", b.Name) {
 		any = true
-		checkText(fe, "name", b.Name.Value, 1, 200, false)
+		checkText(fe, "name", b.Name.Value, textrule.UserName)
 	}
 	if checkPatch(fe, "email", b.Email) {
 		any = true
-		checkEmail(fe, b.Email.Value)
+		checkText(fe, "email", b.Email.Value, textrule.UserEmail)
 	}
 	if checkPatch(fe, "role", b.Role) {
 		any = true

@@ -93,6 +93,17 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 		FetchCooldown:     min(cfg.PollEvery, 100*time.Millisecond),
 		// An export of a large tenant takes a while; River's default is 1m.
 		JobTimeout: 30 * time.Minute,
+		// Listen to nothing. Any role may NOTIFY any channel of the
+		// database (no privilege governs it), and River's notifier obeys
+		// "pause" and "cancel" on river.river_control from whoever sends
+		// them: the app role could stall every tenant's jobs and cancel
+		// another tenant's export. Polling reads only River's tables, which
+		// the app role cannot reach. New jobs wait at most PollEvery,
+		// cancellations and pauses made through River at most 2s
+		// (docs/SECURITY.md, "Beyond the transaction"). It also works
+		// behind a transaction pooler, where a LISTEN would end with its
+		// transaction.
+		PollOnly: true,
 	}
 	// Hourly, every tenant's expired idempotency keys go (under its setting).
 	rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
@@ -156,11 +167,15 @@ func (w *exportWorker) Work(ctx context.Context, job *river.Job[ExportArgs]) err
 }
 
 // fail records the error on the export (failed for good after the last
-// attempt) and returns it, so River retries while attempts remain.
+// attempt, or when River cancelled the job: it is not retried then) and
+// returns it, so River retries while attempts remain.
 func (w *exportWorker) fail(ctx context.Context, job *river.Job[ExportArgs], cause error) error {
 	status := "pending"
 	if job.Attempt >= job.MaxAttempts {
 		status = "failed"
+	}
+	if errors.Is(context.Cause(ctx), river.ErrJobCancelledRemotely) {
+		status, cause = "failed", fmt.Errorf("export cancelled: %w", cause)
 	}
 	// Recorded even when the job's own context is over (its timeout): an
 	// export must never stay "running" with no job behind it.

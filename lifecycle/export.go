@@ -12,10 +12,12 @@ import (
 	"io"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/textrule"
 )
 
 // The export format, version 1 (docs/EXPORT.md): JSON Lines, UTF-8.
@@ -219,6 +221,9 @@ func readExport(r io.Reader) (parsedExport, error) {
 			if out.header.Version != ExportVersion {
 				return bad("format version %d; this rowfence reads version %d", out.header.Version, ExportVersion)
 			}
+			if err := textrule.TenantName.Check(out.header.Tenant.Name); err != nil {
+				return bad("line 1: the tenant's name %v", err)
+			}
 			h.Write(raw)
 			h.Write([]byte{'\n'})
 			continue
@@ -239,16 +244,19 @@ func readExport(r io.Reader) (parsedExport, error) {
 		case "users":
 			var u userRow
 			if err = strictUnmarshal(l.Row, &u); err == nil {
+				err = checkTexts(textField{"name", u.Name, textrule.UserName}, textField{"email", u.Email, textrule.UserEmail})
 				out.users = append(out.users, u)
 			}
 		case "products":
 			var p productRow
 			if err = strictUnmarshal(l.Row, &p); err == nil {
+				err = checkTexts(textField{"name", p.Name, textrule.ProductName}, textField{"description", p.Description, textrule.ProductDescription})
 				out.products = append(out.products, p)
 			}
 		case "api_keys":
 			var k apiKeyRow
 			if err = strictUnmarshal(l.Row, &k); err == nil {
+				err = checkTexts(textField{"name", k.Name, textrule.APIKeyName})
 				out.keys = append(out.keys, k)
 			}
 		default:
@@ -280,14 +288,27 @@ func readExport(r io.Reader) (parsedExport, error) {
 	return out, nil
 }
 
+// strictUnmarshal decodes one JSON value as the API decodes request bodies
+// (httpapi.decodeValid): encoding/json/v2, which refuses duplicate and
+// unknown names, names in another case, invalid UTF-8, unpaired surrogate
+// escapes and trailing data.
 func strictUnmarshal(raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data")
+	return jsonv2.Unmarshal(raw, v, jsonv2.RejectUnknownMembers(true))
+}
+
+// textField is a row's text and the rules it is held to.
+type textField struct {
+	name, value string
+	rules       textrule.Field
+}
+
+// checkTexts applies the input rules (textrule) to a row's texts, as the
+// API does to the same fields.
+func checkTexts(fields ...textField) error {
+	for _, f := range fields {
+		if err := f.rules.Check(f.value); err != nil {
+			return fmt.Errorf("%s %v", f.name, err)
+		}
 	}
 	return nil
 }
@@ -308,6 +329,11 @@ type Imported struct {
 // the same tenant and its keys work again); one that exists must be empty.
 // The whole file is checked before anything is written.
 func Import(ctx context.Context, pool *pgxpool.Pool, slug, name string, r io.Reader) (Imported, error) {
+	if name != "" {
+		if err := textrule.TenantName.Check(name); err != nil {
+			return Imported{}, fmt.Errorf("%w: the tenant's name %v", ErrInvalid, err)
+		}
+	}
 	exp, err := readExport(r)
 	if err != nil {
 		return Imported{}, err

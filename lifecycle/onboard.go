@@ -14,6 +14,7 @@ import (
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/tenancy"
+	"github.com/rowfence/rowfence/textrule"
 )
 
 // Tenant is a new tenant's description.
@@ -32,6 +33,10 @@ type Onboarded struct {
 	Key    string
 }
 
+// ErrInvalid: a value is refused by the input rules (textrule): nothing
+// was written.
+var ErrInvalid = errors.New("invalid value")
+
 // ErrSlugTaken: another tenant has the slug.
 var ErrSlugTaken = errors.New("a tenant with this slug already exists")
 
@@ -42,10 +47,18 @@ var ErrSlugTaken = errors.New("a tenant with this slug already exists")
 // API would, so the policies check them too.
 func Onboard(ctx context.Context, pool *pgxpool.Pool, in Tenant) (Onboarded, error) {
 	if !tenancy.ValidSlug(in.Slug) {
-		return Onboarded{}, fmt.Errorf("slug %q: 3-63 characters of a-z, 0-9 and -, starting and ending with a letter or digit", in.Slug)
+		return Onboarded{}, fmt.Errorf("%w: slug %q: 3-63 characters of a-z, 0-9 and -, starting and ending with a letter or digit", ErrInvalid, in.Slug)
 	}
 	if in.AdminName == "" {
 		in.AdminName = "Admin"
+	}
+	for _, f := range []struct {
+		what, value string
+		rules       textrule.Field
+	}{{"name", in.Name, textrule.TenantName}, {"admin email", in.AdminEmail, textrule.UserEmail}, {"admin name", in.AdminName, textrule.UserName}} {
+		if err := f.rules.Check(f.value); err != nil {
+			return Onboarded{}, fmt.Errorf("%w: the %s %v", ErrInvalid, f.what, err)
+		}
 	}
 	var out Onboarded
 	id := uuid.New()

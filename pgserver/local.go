@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -122,8 +123,9 @@ func (a *runAs) canReach(dir string) bool {
 
 // startLocal runs a private cluster. With dataDir empty the cluster is
 // temporary and tuned for tests (no fsync); otherwise it is kept in dataDir
-// and reused, even while another process of ours serves it.
-func startLocal(ctx context.Context, bindir, dataDir string, log *slog.Logger, settings ...string) (*Server, error) {
+// and reused, even while another process of ours serves it. With ownOnly, a
+// dataDir holding anything but a cluster created here is refused.
+func startLocal(ctx context.Context, bindir, dataDir string, ownOnly bool, log *slog.Logger, settings ...string) (*Server, error) {
 	log = orDiscard(log)
 	account, err := serverAccount()
 	if err != nil {
@@ -151,6 +153,11 @@ func startLocal(ctx context.Context, bindir, dataDir string, log *slog.Logger, s
 			dataDir = fallback
 		}
 		base = dataDir
+		if ownOnly {
+			if err := checkOwn(dataDir); err != nil {
+				return nil, err
+			}
+		}
 		if s := findRunning(dataDir); s != nil {
 			log.Info("using the local PostgreSQL cluster that is already running", "data", dataDir)
 			return s, nil
@@ -183,6 +190,16 @@ func startLocal(ctx context.Context, bindir, dataDir string, log *slog.Logger, s
 			cleanup()
 			return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 		}
+		if !ephemeral {
+			marker := filepath.Join(dataDir, MarkerFile)
+			note := []byte("This cluster was created by rowfence's pgserver (make run, make bench).\n")
+			if err := os.WriteFile(marker, note, 0o600); err != nil {
+				return nil, err
+			}
+			if err := account.own(marker); err != nil {
+				return nil, err
+			}
+		}
 	}
 
 	// The socket directory is private (0700, the server's) and short, since
@@ -211,8 +228,24 @@ func startLocal(ctx context.Context, bindir, dataDir string, log *slog.Logger, s
 
 var errPortTaken = errors.New("port taken")
 
+// checkOwn refuses a data directory that exists, is not empty and lacks the
+// marker startLocal writes after its own initdb: a cluster or files of
+// someone else's. Missing or empty is fine: startLocal will create it.
+func checkOwn(dataDir string) error {
+	entries, err := os.ReadDir(dataDir)
+	switch {
+	case errors.Is(err, os.ErrNotExist) || (err == nil && len(entries) == 0):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%w: %s: %v", ErrForeignCluster, dataDir, err)
+	case !isFile(filepath.Join(dataDir, MarkerFile)):
+		return fmt.Errorf("%w: %s", ErrForeignCluster, dataDir)
+	}
+	return nil
+}
+
 func launch(ctx context.Context, bindir, dataDir, sockDir, base string, ephemeral bool, account *runAs, log *slog.Logger, settings []string) (*Server, error) {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -356,13 +389,49 @@ func findRunning(dataDir string) *Server {
 	return &Server{URL: connString, Source: "local"}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// FreePort returns a TCP port on 127.0.0.1 that is free now and lies outside
+// the kernel's ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range
+// on Linux), for a server of ours to listen on. A port inside that range can
+// be taken while the server is down by any process's outgoing connection,
+// and by a client's own dial to it: with nothing listening, the kernel may
+// pick that very number as the dial's source port and connect the socket to
+// itself (a TCP simultaneous open), after which the server cannot bind it.
+func FreePort() (int, error) {
+	lo, hi := ephemeralRange()
+	for range 100 {
+		port := 1024 + mathrand.IntN(65535-1024+1)
+		if port >= lo && port <= hi {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free TCP port outside the ephemeral range %d-%d", lo, hi)
+}
+
+// ephemeralRange is the kernel's range of source ports for outgoing
+// connections. Where it cannot be read (not Linux), it assumes the widest of
+// the common defaults: Linux's 32768-60999 and IANA's 49152-65535.
+func ephemeralRange() (lo, hi int) {
+	lo, hi = 32768, 65535
+	raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	f := strings.Fields(string(raw))
+	if len(f) != 2 {
+		return lo, hi
+	}
+	l, err1 := strconv.Atoi(f[0])
+	h, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil || l < 1 || h < l || h > 65535 {
+		return lo, hi
+	}
+	return l, h
 }
 
 // tail returns the last lines of a log file for an error message.

@@ -1,11 +1,16 @@
 // Package pgserver finds or starts the PostgreSQL server that `make run` and
 // the tests use, in the order DESIGN.md fixes:
 //
-//  1. a connection string from the environment (DATABASE_URL, TEST_DATABASE_URL);
+//  1. a connection string from the environment (TEST_DATABASE_URL; DATABASE_URL
+//     only when `rowfence dev` is told to seed an existing database);
 //  2. a Docker daemon that answers: testcontainers-go starts a postgres container;
 //  3. local server binaries: a private cluster (initdb) on a free port and a
 //     private socket directory, as the postgres system user when run as root;
 //  4. none of these: one error that says how to get one.
+//
+// Only tests, benchmarks and the dev build (cmd/rowfence/dev.go, -tags dev)
+// may import it: cmd/rowfence's TestServingCodeLinksNoTestOrDevMachinery
+// fails when the serving binary or other non-test code does.
 package pgserver
 
 import (
@@ -65,7 +70,20 @@ type Options struct {
 	// Settings are extra server settings ("name=value") for a local cluster
 	// that Start starts, such as shared_buffers for benchmarks.
 	Settings []string
+	// OwnClusterOnly refuses, with ErrForeignCluster, a DataDir that holds
+	// anything but a cluster Start created there (Start marks those with
+	// MarkerFile). `rowfence dev` sets it: it writes public demo keys, and
+	// only into a cluster of its own.
+	OwnClusterOnly bool
 }
+
+// MarkerFile is the file Start writes into a kept cluster's data directory
+// after initdb, so that it can tell its own clusters from others later.
+const MarkerFile = "rowfence-pgserver"
+
+// ErrForeignCluster: OwnClusterOnly was set and DataDir holds something Start
+// did not create.
+var ErrForeignCluster = errors.New("the data directory holds something rowfence did not create (no " + MarkerFile + " file)")
 
 // ErrNoServer is returned when no option could provide a server.
 var ErrNoServer = errors.New(`no PostgreSQL server available: set DATABASE_URL (or TEST_DATABASE_URL for tests) to a server's connection string, start a Docker daemon, or install the PostgreSQL server binaries (Debian: apt-get install -y postgresql)`)
@@ -91,7 +109,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, ErrNoServer
 	}
-	return startLocal(ctx, bindir, opts.DataDir, log, opts.Settings...)
+	return startLocal(ctx, bindir, opts.DataDir, opts.OwnClusterOnly, log, opts.Settings...)
 }
 
 func orDiscard(log *slog.Logger) *slog.Logger {

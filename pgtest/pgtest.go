@@ -123,6 +123,11 @@ func New(t testing.TB) *DB {
 			t.Logf("pgtest: drop %s: %v", name, err)
 		}
 	})
+	// A database's own privileges are not copied from its template: take
+	// TEMPORARY back as migration 00013 did on the template.
+	if err := adminExec(ctx, "REVOKE TEMPORARY ON DATABASE "+pgx.Identifier{name}.Sanitize()+" FROM PUBLIC"); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
 	adminURL := URL(server.URL, name)
 	u, _ := url.Parse(adminURL)
 	if appPassword != "" {

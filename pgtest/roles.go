@@ -14,8 +14,8 @@ import (
 // StandIn creates a login role that stands in for the serving role like
 // (db.AppRole or db.PlatformRole) in d's database: the same attributes
 // (LOGIN NOSUPERUSER NOBYPASSRLS, like's INHERIT setting), the same
-// memberships and the same privileges on every schema, table, column,
-// sequence and function, under its own name. Roles are cluster-wide and
+// memberships and the same privileges on the database and every schema,
+// table, column, sequence and function in it, under its own name. Roles are cluster-wide and
 // every test database of a run shares them, so a test that widens a serving
 // role widens a stand-in instead and leaves like alone for the tests running
 // beside it.
@@ -66,6 +66,9 @@ BEGIN
     FOR stmt IN
         SELECT format('GRANT %I TO %I', m.roleid::regrole::text, si)
         FROM pg_auth_members m WHERE m.member = like_role
+        UNION ALL
+        SELECT format('GRANT %s ON DATABASE %I TO %I', a.privilege_type, d.datname, si)
+        FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = current_database() AND a.grantee = like_role
         UNION ALL
         SELECT format('GRANT %s ON SCHEMA %I TO %I', a.privilege_type, n.nspname, si)
         FROM pg_namespace n, aclexplode(n.nspacl) a WHERE a.grantee = like_role

@@ -2,7 +2,9 @@
 // operators run by hand. Everything a reviewer needs to judge the isolation is
 // in this folder: roles and grants, tenant tables, policies.
 //
-// The files are embedded so that the one binary can migrate a database.
+// The files are embedded so that the one binary can migrate a database. The
+// demo seed of `make run` (seed/) is not: it is package seed, built only
+// with the dev tag.
 package sql
 
 import "embed"
@@ -19,9 +21,3 @@ var Migrations embed.FS
 //
 //go:embed audit/*.sql
 var Audit embed.FS
-
-// DemoSeed fills the acme and globex demo tenants for `make run`. It is
-// idempotent and runs as the migrating role.
-//
-//go:embed seed/demo.sql
-var DemoSeed string

@@ -1,9 +1,18 @@
+//go:build dev
+
+// The dev command is compiled only with the dev build tag (make run: go run
+// -tags dev ./cmd/rowfence dev): it links the PostgreSQL starter (pgserver,
+// and through it testcontainers and the Docker client) and the demo seed,
+// whose API keys and platform admin key the README publishes. The binary
+// that `make build` makes has neither (nodev.go; docs/SECURITY.md, "Demo
+// credentials and dev tooling").
 package main
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,19 +23,39 @@ import (
 
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/pgserver"
-	schema "github.com/rowfence/rowfence/sql"
+	"github.com/rowfence/rowfence/sql/seed"
 )
 
-// runDev is `make run`: find or start PostgreSQL (DATABASE_URL, Docker, or a
-// local cluster kept in .pgdata), migrate, seed the demo tenants, print curl
-// commands, and serve as the app role.
+// seedExistingFlag is the only way to let dev seed its public keys into a
+// PostgreSQL it did not start itself: DATABASE_URL's, or a --data directory
+// without pgserver's marker. Long on purpose: it says what it does.
+const seedExistingFlag = "seed-public-keys-into-existing-database"
+
+// runDev is `make run`: start PostgreSQL (a Docker container, or a local
+// cluster kept in .pgdata), migrate, seed the demo tenants, print curl
+// commands, and serve as the app role. It seeds only a server it created,
+// unless told otherwise with --seed-public-keys-into-existing-database.
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	dataDir := fs.String("data", ".pgdata", "where the local cluster is kept between runs")
+	seedExisting := fs.Bool(seedExistingFlag, false,
+		"also seed the public demo keys into a server dev did not create: DATABASE_URL's, or a --data cluster of someone else's (never one with real data)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	srv, err := pgserver.Start(ctx, pgserver.Options{EnvURL: getenv("DATABASE_URL"), DataDir: *dataDir, Log: log})
+	envURL := getenv("DATABASE_URL")
+	if envURL != "" && !*seedExisting {
+		return usageError{fmt.Sprintf("dev: DATABASE_URL is set (%s), but dev seeds public demo credentials "+
+			"(the README's API keys and a platform admin key) and so seeds only a PostgreSQL it starts itself; "+
+			"unset DATABASE_URL to use a local cluster in %s (make run), or pass --%s to seed that server anyway "+
+			"(never one holding real data)", pgserver.Redact(envURL), *dataDir, seedExistingFlag)}
+	}
+	srv, err := pgserver.Start(ctx, pgserver.Options{EnvURL: envURL, DataDir: *dataDir, Log: log, OwnClusterOnly: !*seedExisting})
+	if errors.Is(err, pgserver.ErrForeignCluster) {
+		return usageError{fmt.Sprintf("dev: %v; dev seeds public demo credentials only into a cluster it created: "+
+			"choose another --data directory (make clean-data deletes .pgdata), or pass --%s to seed this one anyway "+
+			"(never one holding real data)", err, seedExistingFlag)}
+	}
 	if err != nil {
 		return err
 	}
@@ -76,7 +105,7 @@ func seedDemo(ctx context.Context, url string) error {
 	}
 	defer conn.Close(context.Background())
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, schema.DemoSeed)
+		_, err := tx.Exec(ctx, seed.Demo)
 		return err
 	})
 }

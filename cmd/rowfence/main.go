@@ -1,5 +1,7 @@
 // Command rowfence is the one binary: it migrates, serves, and administers
-// tenants. Run `rowfence help` for the subcommands.
+// tenants. Run `rowfence help` for the subcommands. Built with -tags dev
+// (make run) it also has `rowfence dev`, which starts a local PostgreSQL and
+// seeds public demo keys; the default build has neither (dev.go, nodev.go).
 package main
 
 import (
@@ -68,7 +70,10 @@ Usage:
   rowfence leakcheck --url U (--create | --tenant-a A --tenant-b B) [--mode M] [--db DSN]
                                                attack a deployment as A against B; exit 1 on a leak
                                                (keys in LEAKCHECK_KEY_A/B; --create onboards two tenants via DATABASE_URL)
-  rowfence dev                                 find or start a local PostgreSQL, migrate, seed demo tenants, serve (make run)
+  rowfence dev [--data DIR]                    make run: start a local PostgreSQL (Docker, or a cluster in DIR, default .pgdata),
+                                               migrate, seed the demo tenants and their public keys, serve. Only in the dev
+                                               build (go run -tags dev ./cmd/rowfence dev); it refuses DATABASE_URL unless
+                                               given --seed-public-keys-into-existing-database
 
 Environment:
   DATABASE_URL           the migrating role: may create roles and own tables; never used to serve

@@ -26,6 +26,13 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if action != "up" && action != "down" && action != "status" {
 		return usageError{fmt.Sprintf("migrate: unknown action %q (up, down or status)", action)}
 	}
+	// Goose's lock is a session-level advisory lock, and River's tables are
+	// made under SET ROLE: neither survives a transaction pooler.
+	if cfg, err := pgx.ParseConfig(url); err == nil {
+		if err := db.RequireSession(ctx, cfg); err != nil {
+			return err
+		}
+	}
 	m, err := db.NewMigrator(url, log)
 	if err != nil {
 		return err
@@ -33,13 +40,8 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	defer m.Close()
 	switch action {
 	case "up":
-		if err := migrateUp(ctx, m, url, getenv("APP_DATABASE_PASSWORD")); err != nil {
+		if err := migrateUp(ctx, m, url, getenv("APP_DATABASE_PASSWORD"), getenv("PLATFORM_DATABASE_PASSWORD")); err != nil {
 			return err
-		}
-		if pw := getenv("PLATFORM_DATABASE_PASSWORD"); pw != "" {
-			if err := setRolePassword(ctx, url, db.PlatformRole, pw); err != nil {
-				return err
-			}
 		}
 	case "down":
 		if _, err := m.Down(ctx); err != nil {
@@ -67,16 +69,33 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	return nil
 }
 
-// migrateUp applies pending migrations and, when appPassword is set, gives the
-// app role that password.
-func migrateUp(ctx context.Context, m *db.Migrator, url, appPassword string) error {
-	if _, err := m.Up(ctx); err != nil {
+// migrateUp applies pending migrations and, when appPassword (and the
+// optional platform password) is set, gives the app role (and the platform
+// role) that password, all under the migration lock: ALTER ROLE run by two
+// instances at once fails ("tuple concurrently updated"). The passwords are
+// set on the lock's own connection; the unnamed connection string argument
+// is there for callers written before that.
+func migrateUp(ctx context.Context, m *db.Migrator, _, appPassword string, platformPassword ...string) error {
+	var steps []db.Step
+	if appPassword != "" {
+		steps = append(steps, passwordStep(db.AppRole, appPassword))
+	}
+	if len(platformPassword) > 0 && platformPassword[0] != "" {
+		steps = append(steps, passwordStep(db.PlatformRole, platformPassword[0]))
+	}
+	if _, err := m.Up(ctx, steps...); err != nil {
 		return fmt.Errorf("migrate up: %w", err)
 	}
-	if appPassword == "" {
+	return nil
+}
+
+func passwordStep(role, password string) db.Step {
+	return func(ctx context.Context, conn *pgx.Conn) error {
+		if err := db.SetRolePassword(ctx, conn, role, password); err != nil {
+			return fmt.Errorf("set the %s password: %w", role, err)
+		}
 		return nil
 	}
-	return setRolePassword(ctx, url, db.AppRole, appPassword)
 }
 
 func setRolePassword(ctx context.Context, url, role, password string) error {

@@ -222,6 +222,36 @@ func serveMetrics(addr string, m *metrics.Metrics, pprof bool, log *slog.Logger)
 	return func() { _ = srv.Close() }, nil
 }
 
+// adaptToPooler looks for a connection pooler in front of the server that
+// cfg (the pool of the connection string named name) connects to, and runs
+// the pool in an exec mode that works through it, or refuses with one message
+// when the connection string sets one that cannot (db.AdaptToPooler). It logs
+// one line when it finds a transaction pooler.
+func adaptToPooler(ctx context.Context, cfg *pgxpool.Config, name string, log *slog.Logger) (db.Pooler, error) {
+	before := cfg.ConnConfig.DefaultQueryExecMode
+	p, err := db.ProbePooler(ctx, cfg.ConnConfig)
+	if err != nil {
+		return p, fmt.Errorf("connect as %s (%s): %w", cfg.ConnConfig.User, name, err)
+	}
+	note, err := db.AdaptToPooler(cfg, p)
+	if err != nil {
+		return p, usageError{name + ": " + err.Error()}
+	}
+	if note == "" {
+		return p, nil
+	}
+	level := slog.LevelInfo
+	if cfg.ConnConfig.DefaultQueryExecMode != before {
+		level = slog.LevelWarn
+	}
+	attrs := []any{"connection", name}
+	if name == "PLATFORM_DATABASE_URL" {
+		attrs = append(attrs, "jobs", "River polls for new jobs (no LISTEN)")
+	}
+	log.Log(ctx, level, note, attrs...)
+	return p, nil
+}
+
 func runServe(ctx context.Context, args []string, getenv func(string) string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	if err := parseFlags(fs, args); err != nil {
@@ -239,7 +269,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, lo
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	tuneGC()
 	m := metrics.New(cfg.metricsTenants)
+	if _, err := adaptToPooler(ctx, cfg.pool, "APP_DATABASE_URL", log); err != nil {
+		return err
+	}
 	cfg.pool.ConnConfig.Tracer = m.Tracer()
+	// While the database is down, back off instead of dialling per request.
+	db.GuardConnects(cfg.pool, "app", log)
 	pool, err := db.Open(ctx, cfg.pool)
 	if err != nil {
 		return fmt.Errorf("connect as %s: %w", cfg.pool.ConnConfig.User, err)
@@ -253,6 +288,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if err := db.CheckSafety(ctx, db.New(pool)); err != nil {
 		return err
 	}
+	warnReach(ctx, pool, log)
 	if cfg.cursorKey == nil {
 		cfg.cursorKey = make([]byte, 32)
 		if _, err := rand.Read(cfg.cursorKey); err != nil {
@@ -269,6 +305,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	var platformPool *pgxpool.Pool
 	var platform *auth.Platform
 	if cfg.platform != nil {
+		if _, err := adaptToPooler(ctx, cfg.platform, "PLATFORM_DATABASE_URL", log); err != nil {
+			return err
+		}
+		db.GuardConnects(cfg.platform, "platform", log)
 		platformPool, err = db.Open(ctx, cfg.platform)
 		if err != nil {
 			return fmt.Errorf("connect as %s: %w", cfg.platform.ConnConfig.User, err)
@@ -277,9 +317,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		if err := db.CheckSafety(ctx, db.New(platformPool)); err != nil {
 			return fmt.Errorf("platform pool: %w", err)
 		}
+		warnReach(ctx, platformPool, log)
 		platform = auth.NewPlatform(platformPool, cfg.authCacheTTL)
 		// Background jobs (exports, the deletion purge) run on River as the
 		// platform role; any number of instances may run them.
+		// River only polls (jobs.Start), so a transaction pooler is fine.
 		runner, err := jobs.Start(ctx, jobs.Config{Pool: platformPool, PurgeEvery: cfg.purgeInterval, Log: log,
 			Purged: func(id uuid.UUID) { resolver.Forget(id, "") }})
 		if err != nil {

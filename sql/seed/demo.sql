@@ -1,7 +1,9 @@
 -- Demo data for `make run`: two tenants with a few users and products each,
 -- and API keys for them. Fixed ids and key secrets so that the README's curl
 -- examples work verbatim. These keys are public: never seed a real deployment
--- with this file (only `rowfence dev` runs it). Idempotent.
+-- with this file. Only `rowfence dev` runs it, only in the dev build
+-- (go build -tags dev), and by default only into a cluster it created itself.
+-- Idempotent.
 -- Runs in one transaction as the migrating role; FORCE ROW LEVEL SECURITY binds
 -- that role too (unless it is a superuser), so each tenant's rows are written
 -- under that tenant's setting, exactly as the app would.
