@@ -15,10 +15,10 @@ import (
 // (db.AppRole or db.PlatformRole) in d's database: the same attributes
 // (LOGIN NOSUPERUSER NOBYPASSRLS, like's INHERIT setting), the same
 // memberships and the same privileges on the database and every schema,
-// table, column, sequence and function in it, under its own name. Roles are cluster-wide and
-// every test database of a run shares them, so a test that widens a serving
-// role widens a stand-in instead and leaves like alone for the tests running
-// beside it.
+// table, column, sequence and function in it, under its own name. Roles
+// are cluster-wide and every test database of a run shares them, so a test
+// that widens a serving role widens a stand-in instead and leaves like alone
+// for the tests running beside it.
 //
 // It returns the role's name and a connection string that logs in as it
 // (with a password, so it works on a server that asks for one). When t ends
