@@ -357,3 +357,49 @@ func keys(m map[string]Finding) string {
 	slices.Sort(out)
 	return strings.Join(out, "; ")
 }
+
+// The README's table of what each role may do through rowfence_app says
+// what the role model says: a reader sees the same rules the audit and the
+// matrix test use.
+func TestReadmeRoleTableMatchesTheModel(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(readme), "What each role may do in each tenant table through `rowfence_app`")
+	require.True(t, ok, "the README's role table is gone")
+	known := []string{"admin", "member", "viewer", "auth"}
+	commands := []string{"SELECT", "INSERT", "UPDATE", "DELETE"}
+	documented := map[Cell]bool{}
+	rows := 0
+	for _, line := range strings.Split(rest, "\n")[3:] {
+		if !strings.HasPrefix(line, "| ") {
+			if rows > 0 {
+				break
+			}
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "| "), " | ")
+		if cells[0] == "table" || strings.HasPrefix(cells[0], "---") {
+			continue
+		}
+		require.Len(t, cells, 5, line)
+		rows++
+		for i, cell := range cells[1:] {
+			cell, _, _ = strings.Cut(cell, "(") // words in parentheses explain, they grant nothing
+			for _, word := range strings.FieldsFunc(cell, func(r rune) bool { return r < 'a' || r > 'z' }) {
+				if slices.Contains(known, word) {
+					documented[Cell{"rowfence_app", "public." + cells[0], commands[i], word}] = true
+				}
+			}
+		}
+	}
+	model, err := RoleModel(context.Background(), pgtest.New(t).AdminPool(t))
+	require.NoError(t, err)
+	want := map[Cell]bool{}
+	for _, c := range model {
+		if c.ServingRole == "rowfence_app" {
+			want[c] = true
+		}
+	}
+	require.Equal(t, want, documented)
+}
