@@ -324,7 +324,8 @@ func TestServeFailsClosed(t *testing.T) {
 }
 
 // serve refuses a role that can become the owner through a NOINHERIT role
-// (issue 14, item 1), where it used to start and serve. Roles are shared by
+// (issue 14, item 1), where it used to start and serve, and leakcheck names
+// it. Roles are shared by
 // every test of the run, so this widens a stand-in for rowfence_app, and is
 // not parallel: TestAuditCommand must not see the stand-in.
 func TestServeRefusesARoleThatCanBecomeTheOwner(t *testing.T) {
@@ -338,6 +339,13 @@ func TestServeRefusesARoleThatCanBecomeTheOwner(t *testing.T) {
 	env := envOf(map[string]string{"APP_DATABASE_URL": standIn, "ADDR": freeAddr(t)})
 	err = run(ctx, []string{"rowfence", "serve"}, env, io.Discard, io.Discard)
 	require.ErrorContains(t, err, "can become rowfence_owner (SET ROLE)")
+
+	// leakcheck, given that role's connection, reports it too.
+	base, _, _ := startServer(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL}, "serve")
+	out, err := runCmd(t, map[string]string{"DATABASE_URL": tdb.AdminURL}, "leakcheck", "--url", base, "--create", "--db", standIn)
+	require.Equal(t, 1, exitCode(err), out)
+	require.Contains(t, out, "LEAK  sql: role cannot become a role that bypasses RLS or owns a tenant table")
+	require.Contains(t, out, `can become: "rowfence_owner"`)
 }
 
 func TestUsage(t *testing.T) {
