@@ -172,6 +172,11 @@ var planted = []plant{
 	{name: "that grant through a role the app role can become",
 		sql:  `create role {{role}}_up nologin; grant update (error) on exports to {{role}}_up; grant {{role}}_up to rowfence_app`,
 		want: []string{"grant-widens-role rowfence_app on public.exports"}, widens: true},
+	// Leak vector 12 through membership: CREATE held by a role the app role
+	// can become (audit 14 checks the serving roles by name).
+	{name: "CREATE on the schema through a role the app role can become",
+		sql:  `create role {{role}}_c8 nologin; grant create on schema public to {{role}}_c8; grant {{role}}_c8 to rowfence_app`,
+		want: []string{"serving-role-reach rowfence_app create-objects"}},
 	{name: "row level security switched off",
 		sql:  `alter table products disable row level security`,
 		want: []string{"rls-not-forced public.products", "grant-widens-role rowfence_app on public.products"}, widens: true},
@@ -184,6 +189,9 @@ var planted = []plant{
 func TestPlantedDefectsAreReported(t *testing.T) {
 	cases := slices.Clone(planted)
 	for _, w := range pgtest.RoleWidenings {
+		if w.Check == "" {
+			continue // planted on the serving roles themselves, in planted or reach_test.go
+		}
 		cases = append(cases, plant{name: "membership: " + w.Name, sql: w.SQL, want: []string{w.Check + " " + w.Object}})
 	}
 	for _, c := range cases {

@@ -134,7 +134,9 @@ type RoleWidening struct {
 	// Safety is part of what db.CheckSafety's error says ({{role}} replaced).
 	Safety string
 	// Check and Object name the finding `rowfence audit` reports as a
-	// defect ({{role}} replaced).
+	// defect ({{role}} replaced). Check is empty for a kind the audit checks
+	// for rowfence_app and rowfence_platform by name only, which the audit's
+	// own tests plant on them.
 	Check, Object string
 }
 
@@ -198,6 +200,10 @@ var RoleWidenings = []RoleWidening{
 	{Name: "a role that runs programs or reads files as the server",
 		SQL:    `GRANT pg_read_server_files TO {{role}}`,
 		Safety: "pg_read_server_files", Check: "login-bypasses-rls", Object: "{{role}}"},
+	{Name: "CREATE on the schema, through a role",
+		SQL: `CREATE ROLE {{role}}_c8 NOLOGIN; GRANT CREATE ON SCHEMA public TO {{role}}_c8;
+		      GRANT {{role}}_c8 TO {{role}}`,
+		Safety: "may create schemas or objects"},
 	{Name: "the platform role (the tenant registry)",
 		SQL:    `GRANT rowfence_platform TO {{role}}`,
 		Safety: "tenant registry", Check: "cross-tenant-role", Object: "{{role}}"},
