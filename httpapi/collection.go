@@ -17,7 +17,9 @@ import (
 
 // collection describes one resource type (products, users) to the generic
 // list, get, create, update and delete handlers below. Each database call is a
-// single statement, so each request costs one round trip (db.One).
+// single statement, so each request costs one round trip (db.One), except a
+// PATCH or DELETE with If-Match (a transaction: lock the row, then write) and
+// a POST with an Idempotency-Key (idempotency.go).
 type collection[T, R any] struct {
 	name   string // path segment; also binds cursors to this list
 	list   func(ctx context.Context, q *db.Queries, after position, limit int32) ([]T, error)
@@ -60,7 +62,10 @@ const (
 	maxLimit     = 100
 )
 
-// firstPage sorts before every row: created_at is never that old.
+// firstPage is the keyset position before a list's first row: 0001-01-01
+// 00:00:00 UTC and the nil UUID. Rows the API writes are dated now(); an
+// imported row dated before year 1 would sort before it and be left out of
+// the default order (lifecycle.Import does not refuse such a date).
 var firstPage = position{CreatedAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)}
 
 type listPage[R any] struct {

@@ -10,7 +10,7 @@ import (
 )
 
 // sqlVectors speak SQL as the app role, the way a handler bug or a stolen
-// app connection could (DESIGN.md, "Known ways RLS leaks").
+// app connection could (docs/DESIGN.md, "Known ways RLS leaks").
 func (c *checker) sqlVectors() error {
 	ctx := c.ctx
 	conn, err := pgx.Connect(ctx, c.cfg.DB)

@@ -3,7 +3,8 @@
 
 -- name: ProductList :many
 -- Keyset pagination in (created_at, id) order; the first page passes
--- '-infinity' and the nil UUID, so the comparison is always an index condition.
+-- 0001-01-01 00:00:00 UTC and the nil UUID (httpapi's firstPage), so the
+-- comparison is always an index condition.
 SELECT * FROM products
 WHERE (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
 ORDER BY created_at, id
