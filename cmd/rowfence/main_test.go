@@ -326,6 +326,31 @@ func TestServeFailsClosed(t *testing.T) {
 	}
 }
 
+// serve refuses a role that can become the owner through a NOINHERIT role
+// (issue 14, item 1), where it used to start and serve, and leakcheck names
+// it. Roles are shared by
+// every test of the run, so this widens a stand-in for rowfence_app, and is
+// not parallel: TestAuditCommand must not see the stand-in.
+func TestServeRefusesARoleThatCanBecomeTheOwner(t *testing.T) {
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	role, standIn := tdb.StandIn(t, "rowfence_app")
+	_, err := admin.Exec(context.Background(), "create role "+role+"_mid nologin noinherit; grant rowfence_owner to "+role+"_mid; grant "+role+"_mid to "+role)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	env := envOf(map[string]string{"APP_DATABASE_URL": standIn, "ADDR": freeAddr(t)})
+	err = run(ctx, []string{"rowfence", "serve"}, env, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "can become rowfence_owner (SET ROLE)")
+
+	// leakcheck, given that role's connection, reports it too.
+	base, _, _ := startServer(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL}, "serve")
+	out, err := runCmd(t, map[string]string{"DATABASE_URL": tdb.AdminURL}, "leakcheck", "--url", base, "--create", "--db", standIn)
+	require.Equal(t, 1, exitCode(err), out)
+	require.Contains(t, out, "LEAK  sql: role cannot become a role that bypasses RLS or owns a tenant table")
+	require.Contains(t, out, `can become: "rowfence_owner"`)
+}
+
 func TestUsage(t *testing.T) {
 	t.Parallel()
 	_, err := runCmd(t, nil)
