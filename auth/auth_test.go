@@ -48,14 +48,19 @@ func TestAPIKeyRoundTrip(t *testing.T) {
 func TestBearerCredential(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{"Bearer abc": "abc", "bearer abc": "abc", "BEARER  abc": "abc"} {
-		got, ok := BearerCredential(in)
-		require.True(t, ok, in)
+		got, err := BearerCredential([]string{in})
+		require.NoError(t, err, in)
 		require.Equal(t, want, got)
 	}
 	for _, in := range []string{"", "Bearer", "Bearer ", "Basic abc", "Bearerabc", "abc"} {
-		_, ok := BearerCredential(in)
-		require.False(t, ok, "%q", in)
+		_, err := BearerCredential([]string{in})
+		require.ErrorIs(t, err, ErrNoBearer, "%q", in)
 	}
+	_, err := BearerCredential(nil)
+	require.ErrorIs(t, err, ErrNoBearer, "no header")
+	// Two fields, even two good ones: which was meant is unknown.
+	_, err = BearerCredential([]string{"Bearer abc", "Bearer abc"})
+	require.ErrorIs(t, err, ErrSeveralAuthorization)
 }
 
 // The cache makes a repeated credential free, and still takes a revocation

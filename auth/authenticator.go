@@ -127,16 +127,39 @@ func newAuthenticator(cfg Config, clock func() time.Time) (*Authenticator, error
 // JWTEnabled reports whether bearer tokens are accepted.
 func (a *Authenticator) JWTEnabled() bool { return a.jwt != nil }
 
-// BearerCredential extracts the credential of an Authorization header value:
-// "Bearer <credential>" (the scheme in any case, RFC 9110). ok is false when
-// the header is absent or uses another scheme.
-func BearerCredential(header string) (cred string, ok bool) {
-	scheme, cred, found := strings.Cut(header, " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
+var (
+	// ErrNoBearer: no Authorization header, or one of another scheme or
+	// without a credential.
+	ErrNoBearer = errors.New("no Authorization: Bearer credential")
+	// ErrSeveralAuthorization: more than one Authorization header field.
+	// Authorization is no list (RFC 9110, section 5.3: its value is one
+	// credential), so which one was meant is unknown: none is used.
+	ErrSeveralAuthorization = errors.New("more than one Authorization header")
+)
+
+// BearerCredential is the one reading of a request's Authorization header,
+// for API keys, tokens, platform keys and the metrics token alike. fields
+// are all its field values (http.Header.Values("Authorization")); there
+// must be exactly one, "Bearer <credential>" with the scheme in any case
+// (RFC 6750, section 2.1; RFC 9110, section 11.1). The credential is never
+// empty and starts with no space. Errors: ErrNoBearer,
+// ErrSeveralAuthorization.
+func BearerCredential(fields []string) (cred string, err error) {
+	switch len(fields) {
+	case 0:
+		return "", ErrNoBearer
+	case 1:
+	default:
+		return "", ErrSeveralAuthorization
 	}
-	cred = strings.TrimLeft(cred, " ")
-	return cred, cred != ""
+	scheme, cred, found := strings.Cut(fields[0], " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", ErrNoBearer
+	}
+	if cred = strings.TrimLeft(cred, " "); cred == "" {
+		return "", ErrNoBearer
+	}
+	return cred, nil
 }
 
 // Authenticate verifies a bearer credential: an API key (rfk_…) or, when

@@ -36,8 +36,8 @@ func FuzzBearerCredential(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, header string) {
-		cred, ok := BearerCredential(header)
-		if !ok {
+		cred, err := BearerCredential([]string{header})
+		if err != nil {
 			return
 		}
 		if cred == "" || strings.HasPrefix(cred, " ") || !strings.HasSuffix(header, cred) {

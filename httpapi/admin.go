@@ -57,13 +57,8 @@ func (s *server) requirePlatform(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Add("Vary", "Authorization")
-		authz := r.Header.Values("Authorization")
-		cred, ok := "", false
-		if len(authz) == 1 {
-			cred, ok = auth.BearerCredential(authz[0])
-		}
+		cred, ok := bearer(w, r, realm, "platform admin key")
 		if !ok {
-			s.unauthorized(w, r, "", "send Authorization: Bearer <platform admin key>")
 			return
 		}
 		handled, err := s.checkCredential(w, r, credentialPlatformKey, func(lookup bool) (err error) {

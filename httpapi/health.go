@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
 )
 
@@ -67,10 +66,12 @@ func (s *server) handleMetrics() http.Handler {
 			writeProblem(w, r, probNotFound, "metrics are not served on this listener")
 			return
 		}
-		cred, ok := auth.BearerCredential(r.Header.Get("Authorization"))
-		if !ok || subtle.ConstantTimeCompare([]byte(cred), []byte(s.metricsToken)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="rowfence-metrics"`)
-			writeProblem(w, r, probUnauthorized, "send Authorization: Bearer <METRICS_TOKEN>")
+		cred, ok := bearer(w, r, "rowfence-metrics", "METRICS_TOKEN")
+		if !ok {
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(cred), []byte(s.metricsToken)) != 1 {
+			challenge(w, r, "rowfence-metrics", "", "send Authorization: Bearer <METRICS_TOKEN>")
 			return
 		}
 		inner.ServeHTTP(w, r)

@@ -67,17 +67,8 @@ func (s *server) authenticate(min db.Role, next http.Handler) http.Handler {
 		if s.mode == ModeHeader || s.mode == ModeToken {
 			w.Header().Add("Vary", TenantHeader)
 		}
-		authz := r.Header.Values("Authorization")
-		if len(authz) > 1 {
-			s.unauthorized(w, r, "invalid_request", "send exactly one Authorization header")
-			return
-		}
-		cred, ok := "", false
-		if len(authz) == 1 {
-			cred, ok = auth.BearerCredential(authz[0])
-		}
+		cred, ok := bearer(w, r, realm, "API key or token")
 		if !ok {
-			s.unauthorized(w, r, "", "send Authorization: Bearer <API key or token>")
 			return
 		}
 		named, namedOK := s.namedTenant(w, r)
@@ -194,14 +185,12 @@ func (s *server) namedTenant(w http.ResponseWriter, r *http.Request) (named *ten
 	return &key, true
 }
 
-// unauthorized answers 401 with the challenge RFC 6750 describes.
+// realm is the API's in its 401 challenges (RFC 6750, section 3).
+const realm = "rowfence"
+
+// unauthorized answers 401 with the API's challenge (bearer.go).
 func (s *server) unauthorized(w http.ResponseWriter, r *http.Request, code, detail string) {
-	challenge := `Bearer realm="rowfence"`
-	if code != "" {
-		challenge += `, error="` + code + `"`
-	}
-	w.Header().Set("WWW-Authenticate", challenge)
-	writeProblem(w, r, probUnauthorized, detail)
+	challenge(w, r, realm, code, detail)
 }
 
 // admit applies the tenant's rate limit and concurrency cap, answering 429
