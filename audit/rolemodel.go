@@ -14,8 +14,9 @@ import (
 // Cell is one thing the role model allows: ServingRole (a database role,
 // "rowfence_app" or "rowfence_platform") may run Command ("SELECT",
 // "INSERT", "UPDATE" or "DELETE") on Table ("public.products") while the
-// request's app.role setting is AppRole ("admin", "member", "viewer",
-// "auth"). Whatever has no cell is refused.
+// request's app.role setting is AppRole (a db.Role: "admin", "member",
+// "viewer" or "auth"; TestRoleModelSpeaksTheVocabulary keeps the two lists
+// equal). Whatever has no cell is refused.
 type Cell struct {
 	ServingRole string
 	Table       string

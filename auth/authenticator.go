@@ -241,7 +241,7 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Prin
 		default:
 			e = keyEntry{hash: row.SecretHash, expiresAt: row.ExpiresAt, revoked: row.RevokedAt != nil,
 				principal: Principal{TenantID: k.TenantID, UserID: row.UserID, KeyID: k.ID, Kind: KindAPIKey,
-					Role: lesser(db.Role(row.Role), db.Role(row.UserRole))}}
+					Role: row.Role.Lesser(row.UserRole)}}
 			a.keys.Set(ticket, ref, e)
 			res = cache.Hit
 			if !e.revoked && subtle.ConstantTimeCompare(e.hash, k.Hash()) == 1 &&
@@ -261,7 +261,7 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Prin
 		return Principal{}, invalid("API key %s is revoked", k.ID)
 	case e.expiresAt != nil && !now.Before(*e.expiresAt):
 		return Principal{}, invalid("API key %s expired", k.ID)
-	case !ClientRole(e.principal.Role):
+	case !e.principal.Role.Client():
 		return Principal{}, invalid("API key %s has no usable role", k.ID)
 	}
 	return e.principal, nil
@@ -320,7 +320,7 @@ func (a *Authenticator) tokenPrincipal(ctx context.Context, tc tokenClaims) (Pri
 		return Principal{}, err
 	}
 	tenant := t.ID
-	userRole, err := db.One(ctx, a.cfg.Pool, a.scope(tenant), func(q *db.Queries) (string, error) {
+	role, err := db.One(ctx, a.cfg.Pool, a.scope(tenant), func(q *db.Queries) (db.Role, error) {
 		return q.UserRole(ctx, tc.user)
 	})
 	switch {
@@ -329,9 +329,8 @@ func (a *Authenticator) tokenPrincipal(ctx context.Context, tc tokenClaims) (Pri
 	case err != nil:
 		return Principal{}, err
 	}
-	role := db.Role(userRole)
 	if tc.role != "" {
-		role = lesser(tc.role, role)
+		role = tc.role.Lesser(role)
 	}
 	return Principal{TenantID: tenant, UserID: tc.user, Role: role, Kind: KindJWT}, nil
 }

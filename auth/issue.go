@@ -23,7 +23,7 @@ var (
 // returns its row and the key itself, which is never stored and must be
 // shown to the caller once.
 func IssueKey(ctx context.Context, q *db.Queries, tenant, userID uuid.UUID, role db.Role, name string, expires *time.Time) (db.APIKey, string, error) {
-	if !ClientRole(role) {
+	if !role.Client() {
 		return db.APIKey{}, "", errors.New("auth: a key's role must be admin, member or viewer")
 	}
 	user, err := q.UserGet(ctx, userID)
@@ -33,14 +33,14 @@ func IssueKey(ctx context.Context, q *db.Queries, tenant, userID uuid.UUID, role
 	if err != nil {
 		return db.APIKey{}, "", err
 	}
-	if rank(role) > rank(db.Role(user.Role)) {
+	if !user.Role.AtLeast(role) {
 		return db.APIKey{}, "", ErrRoleAboveUser
 	}
 	k, err := NewAPIKey(tenant)
 	if err != nil {
 		return db.APIKey{}, "", err
 	}
-	row, err := q.APIKeyCreate(ctx, db.APIKeyCreateParams{ID: k.ID, UserID: userID, Name: name, Role: string(role),
+	row, err := q.APIKeyCreate(ctx, db.APIKeyCreateParams{ID: k.ID, UserID: userID, Name: name, Role: role,
 		SecretHash: k.Hash(), ExpiresAt: expires})
 	if err != nil {
 		return db.APIKey{}, "", err

@@ -150,10 +150,10 @@ func (v *jwtVerifier) verify(raw string) (tokenClaims, error) {
 	tc.user = id
 	if raw, present := claims[v.cfg.RoleClaim]; present {
 		role, _ := raw.(string)
-		if !ClientRole(db.Role(role)) {
+		tc.role = db.Role(role)
+		if !tc.role.Client() {
 			return tokenClaims{}, fmt.Errorf("token refused: the %q claim must be admin, member or viewer", v.cfg.RoleClaim)
 		}
-		tc.role = db.Role(role)
 	}
 	exp, err := claims.GetExpirationTime()
 	if err != nil || exp == nil {

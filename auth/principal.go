@@ -25,34 +25,6 @@ const (
 	KindJWT    = "jwt"
 )
 
-// rank orders the client roles: each one may do everything the roles below it may.
-func rank(r db.Role) int {
-	switch r {
-	case db.RoleAdmin:
-		return 3
-	case db.RoleMember:
-		return 2
-	case db.RoleViewer:
-		return 1
-	}
-	return 0
-}
-
-// ClientRole reports whether r is a role a client can hold (not RoleAuth).
-func ClientRole(r db.Role) bool { return rank(r) > 0 }
-
-// Allows reports whether role may do what needs at least min.
-func Allows(role, min db.Role) bool { return rank(role) > 0 && rank(role) >= rank(min) }
-
-// lesser is the weaker of two roles: a key or token never grants more than
-// its user currently has.
-func lesser(a, b db.Role) db.Role {
-	if rank(a) <= rank(b) {
-		return a
-	}
-	return b
-}
-
 type ctxKey struct{}
 
 // WithPrincipal returns ctx carrying p.

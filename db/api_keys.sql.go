@@ -24,12 +24,12 @@ WHERE k.id = $1
 type APIKeyAuthenticateRow struct {
 	ID         uuid.UUID
 	UserID     uuid.UUID
-	Role       string
+	Role       Role
 	SecretHash []byte
 	ExpiresAt  *time.Time
 	LastUsedAt *time.Time
 	RevokedAt  *time.Time
-	UserRole   string
+	UserRole   Role
 }
 
 // API key queries. As everywhere in queries/, none of them names the tenant:
@@ -63,7 +63,7 @@ type APIKeyCreateParams struct {
 	ID         uuid.UUID
 	UserID     uuid.UUID
 	Name       string
-	Role       string
+	Role       Role
 	SecretHash []byte
 	ExpiresAt  *time.Time
 }

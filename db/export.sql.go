@@ -91,7 +91,7 @@ SELECT status, content FROM exports WHERE id = $1
 `
 
 type ExportContentRow struct {
-	Status  string
+	Status  ExportStatus
 	Content []byte
 }
 
@@ -110,7 +110,7 @@ RETURNING id, requested_by, status, error, counts, created_at, finished_at
 type ExportCreateRow struct {
 	ID          uuid.UUID
 	RequestedBy uuid.UUID
-	Status      string
+	Status      ExportStatus
 	Error       string
 	Counts      json.RawMessage
 	CreatedAt   time.Time
@@ -137,7 +137,7 @@ UPDATE exports SET status = $1, error = $2, finished_at = CASE WHEN $1 = 'failed
 `
 
 type ExportFailParams struct {
-	Status string
+	Status ExportStatus
 	Error  string
 	ID     uuid.UUID
 }
@@ -169,7 +169,7 @@ SELECT id, requested_by, status, error, counts, created_at, finished_at FROM exp
 type ExportGetRow struct {
 	ID          uuid.UUID
 	RequestedBy uuid.UUID
-	Status      string
+	Status      ExportStatus
 	Error       string
 	Counts      json.RawMessage
 	CreatedAt   time.Time
@@ -207,7 +207,7 @@ type ExportListParams struct {
 type ExportListRow struct {
 	ID          uuid.UUID
 	RequestedBy uuid.UUID
-	Status      string
+	Status      ExportStatus
 	Error       string
 	Counts      json.RawMessage
 	CreatedAt   time.Time

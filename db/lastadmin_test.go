@@ -44,7 +44,7 @@ func TestTenantKeepsAnAdmin(t *testing.T) {
 	ctx := context.Background()
 	bundle := setup(t, 4)
 	tenant := bundle.a.TenantID
-	mk := func(name, role string) uuid.UUID {
+	mk := func(name string, role db.Role) uuid.UUID {
 		u, err := db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (db.User, error) {
 			return q.UserCreate(ctx, db.UserCreateParams{Name: name, Email: name + "@example.com", Role: role})
 		})

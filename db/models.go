@@ -16,7 +16,7 @@ type APIKey struct {
 	ID         uuid.UUID
 	UserID     uuid.UUID
 	Name       string
-	Role       string
+	Role       Role
 	SecretHash []byte
 	CreatedAt  time.Time
 	ExpiresAt  *time.Time
@@ -28,7 +28,7 @@ type Export struct {
 	TenantID    uuid.UUID
 	ID          uuid.UUID
 	RequestedBy uuid.UUID
-	Status      string
+	Status      ExportStatus
 	Error       string
 	Counts      json.RawMessage
 	Content     []byte
@@ -71,7 +71,7 @@ type Tenant struct {
 	ID                 uuid.UUID
 	Slug               string
 	Name               string
-	Status             string
+	Status             TenantStatus
 	CreatedAt          time.Time
 	RateLimit          *float64
 	RateBurst          *int32
@@ -85,7 +85,7 @@ type User struct {
 	ID        uuid.UUID
 	Name      string
 	Email     string
-	Role      string
+	Role      Role
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	NameLower *string

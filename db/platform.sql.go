@@ -296,8 +296,9 @@ func (q *Queries) TenantPurgeDue(ctx context.Context) ([]TenantPurgeDueRow, erro
 const tenantUpdate = `-- name: TenantUpdate :one
 UPDATE tenants SET
     name        = coalesce($1, name),
-    status      = coalesce($2, status),
-    purge_after = CASE WHEN coalesce($2, status) = 'deleting'
+    -- ::text: a typed column's sqlc.narg would lose its NULL (sqlc issue #3494).
+    status      = coalesce($2::text, status),
+    purge_after = CASE WHEN coalesce($2::text, status) = 'deleting'
                        THEN coalesce($3, purge_after, now())
                        ELSE NULL END
 WHERE id = $4

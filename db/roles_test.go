@@ -100,7 +100,7 @@ func TestRolesAreEnforcedByTheDatabase(t *testing.T) {
 	require.Equal(t, product.Price, got[0].Price)
 	u, err := db.One(ctx, bundle.app, admin, func(q *db.Queries) (db.User, error) { return q.UserGet(ctx, user.ID) })
 	require.NoError(t, err)
-	require.Equal(t, "viewer", u.Role)
+	require.Equal(t, db.RoleViewer, u.Role)
 	keys, err := db.One(ctx, bundle.app, admin, func(q *db.Queries) ([]db.APIKey, error) {
 		return q.APIKeyList(ctx, db.APIKeyListParams{RowLimit: 10})
 	})

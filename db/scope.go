@@ -64,28 +64,6 @@ const setScopeGenericSQL = setScopeSQL + ", set_config('plan_cache_mode', 'force
 // by id), nor ExportList (no tenant-leading index; exports are few).
 var genericPlan = map[string]bool{productList: true, productSearch: true, userList: true, aPIKeyList: true}
 
-// Role is what a unit of work may do inside its tenant. PostgreSQL enforces
-// it: the permissive policies compare app.role with these names.
-type Role string
-
-const (
-	RoleAdmin  Role = "admin"  // everything, including users and API keys
-	RoleMember Role = "member" // reads products and users, writes products
-	RoleViewer Role = "viewer" // reads products and users
-	// RoleAuth is the credential check itself: it may read API keys and
-	// users and stamp a key's last_used_at, nothing else. Never a client's.
-	RoleAuth Role = "auth"
-)
-
-// Valid reports whether r is one of the roles the policies know.
-func (r Role) Valid() bool {
-	switch r {
-	case RoleAdmin, RoleMember, RoleViewer, RoleAuth:
-		return true
-	}
-	return false
-}
-
 // Scope is what a unit of work runs as.
 type Scope struct {
 	TenantID uuid.UUID

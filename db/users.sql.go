@@ -41,7 +41,7 @@ RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower
 type UserCreateParams struct {
 	Name  string
 	Email string
-	Role  string
+	Role  Role
 }
 
 func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) (User, error) {
@@ -254,9 +254,9 @@ SELECT role FROM users WHERE id = $1
 `
 
 // The credential check (app.role = 'auth') of a bearer token's user.
-func (q *Queries) UserRole(ctx context.Context, id uuid.UUID) (string, error) {
+func (q *Queries) UserRole(ctx context.Context, id uuid.UUID) (Role, error) {
 	row := q.db.QueryRow(ctx, userRole, id)
-	var role string
+	var role Role
 	err := row.Scan(&role)
 	return role, err
 }
@@ -318,7 +318,8 @@ const userUpdate = `-- name: UserUpdate :one
 UPDATE users SET
     name       = coalesce($1, name),
     email      = coalesce($2, email),
-    role       = coalesce($3, role),
+    -- ::text: a typed column's sqlc.narg would lose its NULL (sqlc issue #3494).
+    role       = coalesce($3::text, role),
     updated_at = now()
 WHERE id = $4
 RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower

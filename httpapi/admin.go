@@ -25,7 +25,7 @@ type adminTenantJSON struct {
 	ID         uuid.UUID       `json:"id"`
 	Slug       string          `json:"slug"`
 	Name       string          `json:"name"`
-	Status     string          `json:"status"`
+	Status     db.TenantStatus `json:"status"`
 	CreatedAt  time.Time       `json:"created_at"`
 	PurgeAfter *time.Time      `json:"purge_after"`
 	Limits     adminLimitsJSON `json:"limits"`
@@ -222,7 +222,7 @@ func (b adminTenantPatchBody) valid() fieldErrors {
 	}
 	if checkPatch(fe, "status", b.Status) {
 		any = true
-		if b.Status.Value != lifecycle.StatusActive && b.Status.Value != lifecycle.StatusSuspended {
+		if st := db.TenantStatus(b.Status.Value); st != db.TenantStatusActive && st != db.TenantStatusSuspended {
 			fe.add("status", "must be active or suspended (DELETE marks a tenant for deletion)")
 		}
 	}
@@ -280,7 +280,7 @@ func (s *server) adminPatchTenant(w http.ResponseWriter, r *http.Request) {
 		if t, err = q.TenantGetForUpdate(r.Context(), id); err != nil {
 			return err
 		}
-		if t.Status == lifecycle.StatusDeleting && in.Status.Set && in.Status.Value != lifecycle.StatusActive {
+		if t.Status == db.TenantStatusDeleting && in.Status.Set && db.TenantStatus(in.Status.Value) != db.TenantStatusActive {
 			return errDeleting
 		}
 		if in.Name.Set || in.Status.Set {
@@ -338,7 +338,7 @@ func (s *server) adminDeleteTenant(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	marked, err := lifecycle.SetStatus(r.Context(), s.platformPool, t.ID, lifecycle.StatusDeleting, grace)
+	marked, err := lifecycle.SetStatus(r.Context(), s.platformPool, t.ID, db.TenantStatusDeleting, grace)
 	if err != nil {
 		s.adminError(w, r, err)
 		return

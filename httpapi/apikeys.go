@@ -18,7 +18,7 @@ type apiKeyJSON struct {
 	TenantID   uuid.UUID  `json:"tenant_id"`
 	UserID     uuid.UUID  `json:"user_id"`
 	Name       string     `json:"name"`
-	Role       string     `json:"role"`
+	Role       db.Role    `json:"role"`
 	CreatedAt  time.Time  `json:"created_at"`
 	ExpiresAt  *time.Time `json:"expires_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`

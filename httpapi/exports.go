@@ -19,7 +19,7 @@ import (
 type exportJSON struct {
 	ID          uuid.UUID       `json:"id"`
 	RequestedBy uuid.UUID       `json:"requested_by"`
-	Status      string          `json:"status"`
+	Status      db.ExportStatus `json:"status"`
 	Error       string          `json:"error,omitempty"`
 	Counts      json.RawMessage `json:"counts"`
 	CreatedAt   time.Time       `json:"created_at"`
@@ -42,7 +42,7 @@ var exportList = collection[db.ExportGetRow, exportJSON]{
 	pos:    func(e db.ExportGetRow) position { return position{CreatedAt: e.CreatedAt, ID: e.ID} },
 	render: renderExport,
 	links: func(e *exportJSON, path func(...string) string) {
-		if e.Status == "done" {
+		if e.Status == db.ExportStatusDone {
 			e.Download = path("exports", e.ID.String(), "download")
 		}
 	},
@@ -91,8 +91,8 @@ func (s *server) handleExportDownload() http.Handler {
 			s.dbError(w, r, err)
 			return
 		}
-		if row.Status != "done" {
-			writeProblem(w, r, probConflict, "the export is "+row.Status+"; download it once its status is done")
+		if row.Status != db.ExportStatusDone {
+			writeProblem(w, r, probConflict, "the export is "+string(row.Status)+"; download it once its status is done")
 			return
 		}
 		w.Header().Set("Content-Type", "application/x-ndjson")

@@ -113,13 +113,13 @@ func (s *server) authenticate(min db.Role, next http.Handler) http.Handler {
 		info := infoFrom(r)
 		info.tenant, info.principal = t.Slug, &p
 		switch {
-		case t.Status == tenancy.StatusSuspended:
+		case t.Status == db.TenantStatusSuspended:
 			writeProblem(w, r, probTenantSuspended, "tenant "+t.Slug+" is suspended")
 			return
-		case t.Status == "deleting":
+		case t.Status == db.TenantStatusDeleting:
 			writeProblem(w, r, probForbidden, "tenant "+t.Slug+" is being deleted")
 			return
-		case t.Status != tenancy.StatusActive:
+		case t.Status != db.TenantStatusActive:
 			writeProblem(w, r, probForbidden, "tenant "+t.Slug+" is not active")
 			return
 		}
@@ -130,7 +130,7 @@ func (s *server) authenticate(min db.Role, next http.Handler) http.Handler {
 			return
 		}
 		defer release()
-		if !s.skipRoleCheck && !auth.Allows(p.Role, min) {
+		if !s.skipRoleCheck && !p.Role.AtLeast(min) {
 			writeProblem(w, r, probForbidden, "role "+string(p.Role)+" may not do this; it needs "+string(min)+" or above")
 			return
 		}

@@ -17,7 +17,7 @@ type userJSON struct {
 	TenantID  uuid.UUID `json:"tenant_id"`
 	Name      string    `json:"name"`
 	Email     string    `json:"email"`
-	Role      string    `json:"role"`
+	Role      db.Role   `json:"role"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -87,9 +87,9 @@ func (b userCreateBody) valid() fieldErrors {
 }
 
 func createUser(ctx context.Context, q *db.Queries, b userCreateBody) (db.User, error) {
-	p := db.UserCreateParams{Name: *b.Name, Email: *b.Email, Role: "member"}
+	p := db.UserCreateParams{Name: *b.Name, Email: *b.Email, Role: db.RoleMember}
 	if b.Role != nil {
-		p.Role = *b.Role
+		p.Role = db.Role(*b.Role)
 	}
 	return q.UserCreate(ctx, p)
 }

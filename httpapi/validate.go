@@ -3,6 +3,7 @@ package httpapi
 import (
 	"strconv"
 
+	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/textrule"
 )
 
@@ -41,10 +42,8 @@ func checkPrice(fe fieldErrors, price int64) {
 	}
 }
 
-var validRoles = map[string]bool{"admin": true, "member": true, "viewer": true}
-
 func checkRole(fe fieldErrors, role string) {
-	if !validRoles[role] {
+	if !db.Role(role).Client() {
 		fe.add("role", "must be admin, member or viewer")
 	}
 }

@@ -170,15 +170,15 @@ func (w *exportWorker) Work(ctx context.Context, job *river.Job[ExportArgs]) err
 // attempt, or when River cancelled the job: it is not retried then) and
 // returns it, so River retries while attempts remain.
 func (w *exportWorker) fail(ctx context.Context, job *river.Job[ExportArgs], cause error) error {
-	status := "pending"
+	status := db.ExportStatusPending
 	if job.Attempt >= job.MaxAttempts {
-		status = "failed"
+		status = db.ExportStatusFailed
 	}
 	if errors.Is(context.Cause(ctx), river.ErrJobCancelledRemotely) {
-		status, cause = "failed", fmt.Errorf("export cancelled: %w", cause)
+		status, cause = db.ExportStatusFailed, fmt.Errorf("export cancelled: %w", cause)
 	}
 	// Recorded even when the job's own context is over (its timeout): an
-	// export must never stay "running" with no job behind it.
+	// export must never stay running with no job behind it.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	_, _ = db.One(fctx, w.pool, scope(job.Args.TenantID), func(q *db.Queries) (struct{}, error) {
@@ -209,7 +209,7 @@ func (w *purgeWorker) Work(ctx context.Context, job *river.Job[PurgeArgs]) error
 			return err
 		}
 		// Reactivated, or its grace period extended, since it was queued.
-		if t.Status != lifecycle.StatusDeleting || t.PurgeAfter == nil || t.PurgeAfter.After(time.Now()) {
+		if t.Status != db.TenantStatusDeleting || t.PurgeAfter == nil || t.PurgeAfter.After(time.Now()) {
 			return nil
 		}
 		slug = t.Slug

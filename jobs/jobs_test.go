@@ -43,11 +43,11 @@ func TestExportJob(t *testing.T) {
 	sc := db.Scope{TenantID: acme.Tenant.ID, Role: db.RoleAdmin}
 	e, err := db.One(ctx, app, sc, func(q *db.Queries) (db.ExportCreateRow, error) { return q.ExportCreate(ctx, acme.Admin.ID) })
 	require.NoError(t, err)
-	require.Equal(t, "pending", e.Status)
+	require.Equal(t, db.ExportStatusPending, e.Status)
 	var got db.ExportContentRow
 	require.Eventually(t, func() bool {
 		got, err = db.One(ctx, app, sc, func(q *db.Queries) (db.ExportContentRow, error) { return q.ExportContent(ctx, e.ID) })
-		return err == nil && got.Status == "done"
+		return err == nil && got.Status == db.ExportStatusDone
 	}, 20*time.Second, 50*time.Millisecond)
 	require.Contains(t, string(got.Content), `"email":"a@acme.example"`)
 	require.NotContains(t, string(got.Content), "globex", "the job ran under acme's setting")
@@ -97,7 +97,7 @@ func TestJobsWithoutTheirTenantFailClosed(t *testing.T) {
 	require.Contains(t, errs, "has no pending export")
 	st, err := db.One(ctx, app, gsc, func(q *db.Queries) (db.ExportContentRow, error) { return q.ExportContent(ctx, ge.ID) })
 	require.NoError(t, err)
-	require.Equal(t, "pending", st.Status, "globex's export was not touched")
+	require.Equal(t, db.ExportStatusPending, st.Status, "globex's export was not touched")
 	require.Nil(t, st.Content)
 }
 
@@ -125,9 +125,9 @@ func TestPurgeJob(t *testing.T) {
 	require.NoError(t, err)
 	spared, err := lifecycle.Onboard(ctx, owner, lifecycle.Tenant{Slug: "spared", Name: "S", AdminEmail: "a@spared.example"})
 	require.NoError(t, err)
-	_, err = lifecycle.SetStatus(ctx, owner, doomed.Tenant.ID, lifecycle.StatusDeleting, -time.Second)
+	_, err = lifecycle.SetStatus(ctx, owner, doomed.Tenant.ID, db.TenantStatusDeleting, -time.Second)
 	require.NoError(t, err)
-	_, err = lifecycle.SetStatus(ctx, owner, spared.Tenant.ID, lifecycle.StatusDeleting, time.Hour)
+	_, err = lifecycle.SetStatus(ctx, owner, spared.Tenant.ID, db.TenantStatusDeleting, time.Hour)
 	require.NoError(t, err)
 	start(t, tdb, 100*time.Millisecond)
 	require.Eventually(t, func() bool {

@@ -55,7 +55,7 @@ func (f reachFixture) requestExport(t *testing.T, o lifecycle.Onboarded) uuid.UU
 	return e.ID
 }
 
-func (f reachFixture) exportStatus(t *testing.T, o lifecycle.Onboarded, id uuid.UUID) string {
+func (f reachFixture) exportStatus(t *testing.T, o lifecycle.Onboarded, id uuid.UUID) db.ExportStatus {
 	t.Helper()
 	ctx := context.Background()
 	st, err := db.One(ctx, f.app, db.Scope{TenantID: o.Tenant.ID, Role: db.RoleAdmin},
@@ -125,7 +125,7 @@ func TestAppRoleCannotPauseTheJobs(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	id := f.requestExport(t, f.acme)
 	began := time.Now()
-	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == "done" }, 5*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == db.ExportStatusDone }, 5*time.Second, 20*time.Millisecond,
 		"the app role's pause notifications must not stall the exports")
 	t.Logf("export done in %s under a stream of pause notifications", time.Since(began).Round(time.Millisecond))
 }
@@ -138,14 +138,14 @@ func TestAppRoleCannotCancelAnotherTenantsExport(t *testing.T) {
 	release := f.blockExports(t)
 	id := f.requestExport(t, f.acme)
 	job := f.runningExportJob(t)
-	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == "running" }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == db.ExportStatusRunning }, 10*time.Second, 20*time.Millisecond)
 	// globex's request path, holding the app role, cancels acme's export.
 	for range 5 {
 		require.NoError(t, f.notify(ctx, "river.river_control", fmt.Sprintf(`{"action":"cancel","job_id":%d,"queue":"default"}`, job)))
 		time.Sleep(100 * time.Millisecond)
 	}
 	release()
-	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == "done" }, 10*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == db.ExportStatusDone }, 10*time.Second, 20*time.Millisecond,
 		"acme's export finishes: the app role's cancel notification is not obeyed")
 	require.Eventually(t, func() bool {
 		var state string
@@ -175,7 +175,7 @@ func TestCancelledExportIsFailedNotPending(t *testing.T) {
 		return state == "cancelled"
 	}, 20*time.Second, 20*time.Millisecond, "River cancels the running job")
 	release()
-	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == "failed" }, 10*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == db.ExportStatusFailed }, 10*time.Second, 20*time.Millisecond,
 		"a cancelled export is failed, not pending forever")
 	e, err := db.One(ctx, f.app, db.Scope{TenantID: f.acme.Tenant.ID, Role: db.RoleAdmin},
 		func(q *db.Queries) (db.ExportGetRow, error) { return q.ExportGet(ctx, id) })

@@ -61,7 +61,7 @@ type userRow struct {
 	ID        uuid.UUID `json:"id"`
 	Name      string    `json:"name"`
 	Email     string    `json:"email"`
-	Role      string    `json:"role"`
+	Role      db.Role   `json:"role"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -79,7 +79,7 @@ type apiKeyRow struct {
 	ID         uuid.UUID  `json:"id"`
 	UserID     uuid.UUID  `json:"user_id"`
 	Name       string     `json:"name"`
-	Role       string     `json:"role"`
+	Role       db.Role    `json:"role"`
 	SecretHash []byte     `json:"secret_hash"`
 	CreatedAt  time.Time  `json:"created_at"`
 	ExpiresAt  *time.Time `json:"expires_at"`
@@ -378,7 +378,7 @@ func Import(ctx context.Context, pool *pgxpool.Pool, slug, name string, r io.Rea
 		for start := 0; start < len(exp.users); start += importChunk {
 			var p db.UserImportParams
 			for _, u := range exp.users[start:min(start+importChunk, len(exp.users))] {
-				p.Ids, p.Names, p.Emails, p.Roles = append(p.Ids, u.ID), append(p.Names, u.Name), append(p.Emails, u.Email), append(p.Roles, u.Role)
+				p.Ids, p.Names, p.Emails, p.Roles = append(p.Ids, u.ID), append(p.Names, u.Name), append(p.Emails, u.Email), append(p.Roles, string(u.Role))
 				p.CreatedAts, p.UpdatedAts = append(p.CreatedAts, u.CreatedAt), append(p.UpdatedAts, u.UpdatedAt)
 			}
 			n, err := q.UserImport(ctx, p)
@@ -402,7 +402,7 @@ func Import(ctx context.Context, pool *pgxpool.Pool, slug, name string, r io.Rea
 		for start := 0; start < len(keys); start += importChunk {
 			var p db.APIKeyImportParams
 			for _, k := range keys[start:min(start+importChunk, len(keys))] {
-				p.Ids, p.UserIds, p.Names, p.Roles = append(p.Ids, k.ID), append(p.UserIds, k.UserID), append(p.Names, k.Name), append(p.Roles, k.Role)
+				p.Ids, p.UserIds, p.Names, p.Roles = append(p.Ids, k.ID), append(p.UserIds, k.UserID), append(p.Names, k.Name), append(p.Roles, string(k.Role))
 				p.SecretHashes, p.CreatedAts = append(p.SecretHashes, k.SecretHash), append(p.CreatedAts, k.CreatedAt)
 				p.ExpiresAts, p.LastUsedAts, p.RevokedAts = append(p.ExpiresAts, timeText(k.ExpiresAt)),
 					append(p.LastUsedAts, timeText(k.LastUsedAt)), append(p.RevokedAts, timeText(k.RevokedAt))

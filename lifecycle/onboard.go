@@ -67,7 +67,7 @@ func Onboard(ctx context.Context, pool *pgxpool.Pool, in Tenant) (Onboarded, err
 		if out.Tenant, err = q.TenantCreate(ctx, db.TenantCreateParams{ID: id, Slug: in.Slug, Name: in.Name}); err != nil {
 			return err
 		}
-		if out.Admin, err = q.UserCreate(ctx, db.UserCreateParams{Name: in.AdminName, Email: in.AdminEmail, Role: string(db.RoleAdmin)}); err != nil {
+		if out.Admin, err = q.UserCreate(ctx, db.UserCreateParams{Name: in.AdminName, Email: in.AdminEmail, Role: db.RoleAdmin}); err != nil {
 			return err
 		}
 		out.KeyRow, out.Key, err = auth.IssueKey(ctx, q, id, out.Admin.ID, db.RoleAdmin, "first admin key", nil)

@@ -9,17 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rowfence/rowfence/db"
-	"github.com/rowfence/rowfence/tenancy"
-)
-
-// Statuses a tenant can have (tenants.status).
-const (
-	StatusActive    = tenancy.StatusActive
-	StatusSuspended = tenancy.StatusSuspended
-	// StatusDeleting: marked for deletion; its requests are refused, its
-	// data kept until purge_after, when PurgeDue deletes it. Setting the
-	// status back to active before then cancels the deletion.
-	StatusDeleting = "deleting"
 )
 
 // ErrNotFound: no such tenant.
@@ -36,21 +25,23 @@ func notFound(err error) error {
 	return db.MapError(err)
 }
 
-// SetStatus suspends (StatusSuspended), reactivates (StatusActive) or marks
-// a tenant for deletion after grace (StatusDeleting). Running servers apply
-// it within TENANT_CACHE_TTL.
-func SetStatus(ctx context.Context, pool db.DBTX, id uuid.UUID, status string, grace time.Duration) (db.Tenant, error) {
-	if status == StatusSuspended {
+// SetStatus suspends (db.TenantStatusSuspended), reactivates
+// (db.TenantStatusActive) or marks a tenant for deletion after grace
+// (db.TenantStatusDeleting). Running servers apply it within
+// TENANT_CACHE_TTL.
+func SetStatus(ctx context.Context, pool db.DBTX, id uuid.UUID, status db.TenantStatus, grace time.Duration) (db.Tenant, error) {
+	if status == db.TenantStatusSuspended {
 		cur, err := db.New(pool).TenantGet(ctx, id)
 		if err != nil {
 			return db.Tenant{}, notFound(err)
 		}
-		if cur.Status == StatusDeleting {
+		if cur.Status == db.TenantStatusDeleting {
 			return db.Tenant{}, ErrDeleting
 		}
 	}
-	p := db.TenantUpdateParams{ID: id, Status: &status}
-	if status == StatusDeleting {
+	// The parameter is text (queries/platform.sql says why).
+	p := db.TenantUpdateParams{ID: id, Status: (*string)(&status)}
+	if status == db.TenantStatusDeleting {
 		at := time.Now().Add(grace)
 		p.PurgeAfter = &at
 	}

@@ -32,8 +32,9 @@ LIMIT @row_limit;
 -- Name and status; purge_after follows status (set only while deleting).
 UPDATE tenants SET
     name        = coalesce(sqlc.narg('name'), name),
-    status      = coalesce(sqlc.narg('status'), status),
-    purge_after = CASE WHEN coalesce(sqlc.narg('status'), status) = 'deleting'
+    -- ::text: a typed column's sqlc.narg would lose its NULL (sqlc issue #3494).
+    status      = coalesce(sqlc.narg('status')::text, status),
+    purge_after = CASE WHEN coalesce(sqlc.narg('status')::text, status) = 'deleting'
                        THEN coalesce(sqlc.narg('purge_after'), purge_after, now())
                        ELSE NULL END
 WHERE id = @id

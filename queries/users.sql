@@ -19,7 +19,8 @@ RETURNING *;
 UPDATE users SET
     name       = coalesce(sqlc.narg('name'), name),
     email      = coalesce(sqlc.narg('email'), email),
-    role       = coalesce(sqlc.narg('role'), role),
+    -- ::text: a typed column's sqlc.narg would lose its NULL (sqlc issue #3494).
+    role       = coalesce(sqlc.narg('role')::text, role),
     updated_at = now()
 WHERE id = @id
 RETURNING *;

@@ -83,7 +83,9 @@ func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
 	if err != nil {
 		return Tenant{}, db.MapError(err) // unreachable database: db.ErrUnavailable, a 503
 	}
-	t := Tenant{ID: row.ID, Slug: row.Slug, Status: row.Status, Limits: Limits{
+	// tenant_lookup's status is tenants.status, as text: sqlc types a
+	// table's column (sqlc.yaml), not a function's.
+	t := Tenant{ID: row.ID, Slug: row.Slug, Status: db.TenantStatus(row.Status), Limits: Limits{
 		RatePerSecond: row.RateLimit, Burst: int(row.RateBurst), MaxConcurrency: int(row.MaxConcurrency),
 		StatementTimeout: time.Duration(row.StatementTimeoutMs) * time.Millisecond}}
 	r.cache.Set(ticket, key, t)

@@ -13,13 +13,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/rowfence/rowfence/db"
 )
 
 // Tenant is the tenant a request runs for.
 type Tenant struct {
 	ID     uuid.UUID
 	Slug   string
-	Status string
+	Status db.TenantStatus
 	// Limits overrides the server's defaults for this tenant.
 	Limits Limits
 }
@@ -32,12 +34,6 @@ type Limits struct {
 	MaxConcurrency   int           // requests of the tenant doing database work at once
 	StatementTimeout time.Duration // statement_timeout of the tenant's SQL
 }
-
-// Statuses a tenant can have (tenants.status).
-const (
-	StatusActive    = "active"
-	StatusSuspended = "suspended"
-)
 
 var (
 	// ErrMalformed: the value is neither a tenant slug nor a tenant UUID.

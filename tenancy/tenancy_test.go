@@ -76,7 +76,7 @@ func TestResolverCachesWithinTTL(t *testing.T) {
 
 	bySlug, err := r.Resolve(ctx, Key{Slug: "acme"})
 	require.NoError(t, err)
-	require.Equal(t, Tenant{ID: created.ID, Slug: "acme", Status: StatusActive}, bySlug)
+	require.Equal(t, Tenant{ID: created.ID, Slug: "acme", Status: db.TenantStatusActive}, bySlug)
 	byID, err := r.Resolve(ctx, Key{ID: created.ID})
 	require.NoError(t, err)
 	require.Equal(t, bySlug, byID)
@@ -89,14 +89,14 @@ func TestResolverCachesWithinTTL(t *testing.T) {
 	require.NoError(t, err)
 	cached, err := r.Resolve(ctx, Key{Slug: "acme"})
 	require.NoError(t, err)
-	require.Equal(t, StatusActive, cached.Status, "within the TTL the cached answer holds")
+	require.Equal(t, db.TenantStatusActive, cached.Status, "within the TTL the cached answer holds")
 	_, err = r.Resolve(ctx, Key{Slug: "initech"})
 	require.ErrorIs(t, err, ErrUnknown, "absence is cached too")
 
 	now.Add(int64(time.Minute + time.Second))
 	fresh, err := r.Resolve(ctx, Key{Slug: "acme"})
 	require.NoError(t, err)
-	require.Equal(t, StatusSuspended, fresh.Status, "after the TTL the change shows")
+	require.Equal(t, db.TenantStatusSuspended, fresh.Status, "after the TTL the change shows")
 	_, err = r.Resolve(ctx, Key{Slug: "initech"})
 	require.NoError(t, err)
 
@@ -105,7 +105,7 @@ func TestResolverCachesWithinTTL(t *testing.T) {
 	require.NoError(t, err)
 	got, err := uncached.Resolve(ctx, Key{Slug: "acme"})
 	require.NoError(t, err)
-	require.Equal(t, StatusActive, got.Status)
+	require.Equal(t, db.TenantStatusActive, got.Status)
 }
 
 // lookups counts the statements a pool sends.

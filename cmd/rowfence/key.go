@@ -22,7 +22,7 @@ type apiKeyJSON struct {
 	ID         uuid.UUID  `json:"id"`
 	UserID     uuid.UUID  `json:"user_id"`
 	Name       string     `json:"name"`
-	Role       string     `json:"role"`
+	Role       db.Role    `json:"role"`
 	CreatedAt  time.Time  `json:"created_at"`
 	ExpiresAt  *time.Time `json:"expires_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
@@ -68,7 +68,7 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 	var expiresAt *time.Time
 	switch action {
 	case "create":
-		if !auth.ClientRole(db.Role(role)) {
+		if !db.Role(role).Client() {
 			return usageError{"key create: --role must be admin, member or viewer"}
 		}
 		if expires != "" {

@@ -120,11 +120,11 @@ func runTenantLifecycle(ctx context.Context, action string, fs *flag.FlagSet, ar
 		fmt.Fprintf(stderr, "deleted %s and every row it owned\n", slug)
 		return enc.Encode(map[string]any{"deleted": slug})
 	case action == "delete":
-		t, err = lifecycle.SetStatus(ctx, pool, t.ID, lifecycle.StatusDeleting, grace)
+		t, err = lifecycle.SetStatus(ctx, pool, t.ID, db.TenantStatusDeleting, grace)
 	case action == "suspend":
-		t, err = lifecycle.SetStatus(ctx, pool, t.ID, lifecycle.StatusSuspended, 0)
+		t, err = lifecycle.SetStatus(ctx, pool, t.ID, db.TenantStatusSuspended, 0)
 	default: // activate, also cancelling a pending deletion
-		t, err = lifecycle.SetStatus(ctx, pool, t.ID, lifecycle.StatusActive, 0)
+		t, err = lifecycle.SetStatus(ctx, pool, t.ID, db.TenantStatusActive, 0)
 	}
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", action, err)

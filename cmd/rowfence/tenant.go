@@ -20,11 +20,11 @@ import (
 
 // tenantJSON is how the CLI prints a tenant. A null limit is the server's default.
 type tenantJSON struct {
-	ID        uuid.UUID `json:"id"`
-	Slug      string    `json:"slug"`
-	Name      string    `json:"name"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        uuid.UUID       `json:"id"`
+	Slug      string          `json:"slug"`
+	Name      string          `json:"name"`
+	Status    db.TenantStatus `json:"status"`
+	CreatedAt time.Time       `json:"created_at"`
 	// PurgeAfter is set while the tenant is being deleted.
 	PurgeAfter *time.Time `json:"purge_after,omitempty"`
 	Limits     limitsJSON `json:"limits"`
@@ -121,7 +121,7 @@ type userJSON struct {
 	ID    uuid.UUID `json:"id"`
 	Name  string    `json:"name"`
 	Email string    `json:"email"`
-	Role  string    `json:"role"`
+	Role  db.Role   `json:"role"`
 }
 
 func toUserJSON(u db.User) userJSON {
