@@ -262,6 +262,22 @@ func (q *Queries) TenantPage(ctx context.Context, arg TenantPageParams) ([]Tenan
 	return items, nil
 }
 
+const tenantPurge = `-- name: TenantPurge :one
+DELETE FROM tenants WHERE id = $1 AND status = 'deleting' AND purge_after <= now() RETURNING slug
+`
+
+// Deletes the tenant, as TenantDelete does, only while it is marked for
+// deletion and its grace period is over. One statement, so the check and the
+// delete cannot be split: a tenant reactivated (or given more time) by a
+// transaction that commits while this one waits for its row is re-checked
+// in its new version (READ COMMITTED) and kept. No row: not due, or gone.
+func (q *Queries) TenantPurge(ctx context.Context, id uuid.UUID) (string, error) {
+	row := q.db.QueryRow(ctx, tenantPurge, id)
+	var slug string
+	err := row.Scan(&slug)
+	return slug, err
+}
+
 const tenantPurgeDue = `-- name: TenantPurgeDue :many
 SELECT id, slug FROM tenants WHERE status = 'deleting' AND purge_after <= now()
 ORDER BY purge_after LIMIT 100

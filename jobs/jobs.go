@@ -199,28 +199,22 @@ func (w *purgeWorker) Work(ctx context.Context, job *river.Job[PurgeArgs]) error
 	if id == uuid.Nil {
 		return river.JobCancel(ErrNoTenant)
 	}
-	var slug string
-	err := db.Tx(ctx, w.pool, scope(id), func(q *db.Queries) error {
-		t, err := q.TenantGet(ctx, id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // already gone
-		}
-		if err != nil {
-			return err
-		}
-		// Reactivated, or its grace period extended, since it was queued.
-		if t.Status != db.TenantStatusDeleting || t.PurgeAfter == nil || t.PurgeAfter.After(time.Now()) {
-			return nil
-		}
-		slug = t.Slug
-		_, err = q.TenantDelete(ctx, id)
-		return err
+	// Under the tenant's setting, like every job; lifecycle.Purge re-checks
+	// in its DELETE that the tenant is still due (it may have been
+	// reactivated, or given more time, since it was queued).
+	type result struct {
+		slug   string
+		purged bool
+	}
+	res, err := db.One(ctx, w.pool, scope(id), func(q *db.Queries) (r result, err error) {
+		r.slug, r.purged, err = lifecycle.Purge(ctx, q, id)
+		return r, err
 	})
 	if err != nil {
 		return err
 	}
-	if slug != "" {
-		w.log.Info("tenant purged: its grace period was over", "tenant", slug)
+	if res.purged {
+		w.log.Info("tenant purged: its grace period was over", "tenant", res.slug)
 		if w.purged != nil {
 			w.purged(id)
 		}

@@ -127,6 +127,85 @@ func TestGracePeriodAndPurge(t *testing.T) {
 	require.Error(t, err, "unknown status refused by the database")
 }
 
+// Purge deletes a tenant only while it is due: marked for deletion with its
+// grace period over. An active tenant, or one still in its grace period,
+// stays, whoever asks (the CLI's PurgeDue and the purge job both delete
+// through Purge).
+func TestPurgeDeletesOnlyWhatIsDue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	admin := pgtest.New(t).OwnerPool(t)
+	active, later, due := fill(t, admin, "active", 1), fill(t, admin, "later", 1), fill(t, admin, "due", 1)
+	_, err := lifecycle.SetStatus(ctx, admin, later.Tenant.ID, db.TenantStatusDeleting, time.Hour)
+	require.NoError(t, err)
+	_, err = lifecycle.SetStatus(ctx, admin, due.Tenant.ID, db.TenantStatusDeleting, -time.Second)
+	require.NoError(t, err)
+	q := db.New(admin)
+	for _, o := range []lifecycle.Onboarded{active, later} {
+		slug, purged, err := lifecycle.Purge(ctx, q, o.Tenant.ID)
+		require.NoError(t, err)
+		require.False(t, purged, o.Tenant.Slug)
+		require.Empty(t, slug)
+		_, err = q.TenantGet(ctx, o.Tenant.ID)
+		require.NoError(t, err, "%s is still there", o.Tenant.Slug)
+	}
+	slug, purged, err := lifecycle.Purge(ctx, q, due.Tenant.ID)
+	require.NoError(t, err)
+	require.True(t, purged)
+	require.Equal(t, "due", slug)
+	_, purged, err = lifecycle.Purge(ctx, q, due.Tenant.ID)
+	require.NoError(t, err)
+	require.False(t, purged, "already gone")
+}
+
+// A tenant reactivated while the purge runs is kept. The purge has found it
+// due (the reactivation has not committed yet) and waits for its row; when
+// the reactivation commits, the purge's DELETE re-checks the row's new
+// version (READ COMMITTED), no longer due, and leaves it. A purge that checks
+// first and then deletes by id (as `tenant purge` did without any check, and
+// the purge job did with a read before its delete) deletes it anyway.
+func TestPurgeSparesATenantReactivatedMeanwhile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin, super := tdb.OwnerPool(t), tdb.AdminPool(t)
+	acme := fill(t, admin, "acme", 1)
+	_, err := lifecycle.SetStatus(ctx, admin, acme.Tenant.ID, db.TenantStatusDeleting, -time.Second)
+	require.NoError(t, err)
+	before := counts(t, super)
+
+	reactivate, err := super.Begin(ctx)
+	require.NoError(t, err)
+	defer reactivate.Rollback(ctx)
+	_, err = reactivate.Exec(ctx, "update tenants set status = 'active', purge_after = null where id = $1", acme.Tenant.ID)
+	require.NoError(t, err)
+
+	type result struct {
+		purged []string
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		purged, err := lifecycle.PurgeDue(ctx, admin)
+		done <- result{purged, err}
+	}()
+	require.Eventually(t, func() bool {
+		var waiting int
+		err := super.QueryRow(ctx, `select count(*) from pg_stat_activity
+			where datname = current_database() and wait_event_type = 'Lock' and query ilike '%delete from tenants%'`).Scan(&waiting)
+		return err == nil && waiting == 1
+	}, 10*time.Second, 10*time.Millisecond, "the purge waits for the tenant's row")
+	require.NoError(t, reactivate.Commit(ctx))
+
+	res := <-done
+	require.NoError(t, res.err)
+	require.Empty(t, res.purged)
+	tn, err := db.New(admin).TenantGet(ctx, acme.Tenant.ID)
+	require.NoError(t, err, "the reactivated tenant is still there")
+	require.Equal(t, db.TenantStatusActive, tn.Status)
+	require.Equal(t, before, counts(t, super), "none of its rows went")
+}
+
 func exportOf(t *testing.T, admin *pgxpool.Pool, slug string) []byte {
 	t.Helper()
 	var buf bytes.Buffer

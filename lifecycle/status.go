@@ -57,12 +57,31 @@ func Delete(ctx context.Context, pool db.DBTX, id uuid.UUID) error {
 	return notFound(err)
 }
 
-// PurgeDue deletes every tenant whose grace period is over and returns
-// their slugs. It is the deletion job; serve runs it periodically.
+// Purge deletes tenant id, as Delete does, if it is marked for deletion and
+// its grace period is over, and returns its slug; purged is false (and err
+// nil) when it is not due or already gone. The check is part of the DELETE
+// statement (queries/platform.sql, TenantPurge), so a tenant reactivated
+// while the purge runs is never deleted. q is any tenant's or no tenant's
+// queries: the tenants registry has no tenant policy. Both the CLI's
+// `tenant purge` (PurgeDue) and the purge job (package jobs) delete through it.
+func Purge(ctx context.Context, q *db.Queries, id uuid.UUID) (slug string, purged bool, err error) {
+	slug, err = q.TenantPurge(ctx, id)
+	switch err = db.MapError(err); {
+	case errors.Is(err, db.ErrNotFound):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	return slug, true, nil
+}
+
+// PurgeDue purges every tenant whose grace period is over and returns their
+// slugs. serve's purge job does the same, one tenant per job.
 func PurgeDue(ctx context.Context, pool db.DBTX) ([]string, error) {
 	var purged []string
+	q := db.New(pool)
 	for {
-		due, err := db.New(pool).TenantPurgeDue(ctx)
+		due, err := q.TenantPurgeDue(ctx)
 		if err != nil {
 			return purged, db.MapError(err)
 		}
@@ -70,10 +89,13 @@ func PurgeDue(ctx context.Context, pool db.DBTX) ([]string, error) {
 			return purged, nil
 		}
 		for _, t := range due {
-			if err := Delete(ctx, pool, t.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			slug, ok, err := Purge(ctx, q, t.ID)
+			if err != nil {
 				return purged, err
 			}
-			purged = append(purged, t.Slug)
+			if ok {
+				purged = append(purged, slug)
+			}
 		}
 	}
 }

@@ -44,6 +44,14 @@ RETURNING *;
 -- Deletes the tenant and, through ON DELETE CASCADE, every row it owns.
 DELETE FROM tenants WHERE id = @id RETURNING id;
 
+-- name: TenantPurge :one
+-- Deletes the tenant, as TenantDelete does, only while it is marked for
+-- deletion and its grace period is over. One statement, so the check and the
+-- delete cannot be split: a tenant reactivated (or given more time) by a
+-- transaction that commits while this one waits for its row is re-checked
+-- in its new version (READ COMMITTED) and kept. No row: not due, or gone.
+DELETE FROM tenants WHERE id = @id AND status = 'deleting' AND purge_after <= now() RETURNING slug;
+
 -- name: TenantPurgeDue :many
 -- Tenants marked for deletion whose grace period is over, oldest first.
 SELECT id, slug FROM tenants WHERE status = 'deleting' AND purge_after <= now()
