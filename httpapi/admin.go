@@ -21,35 +21,12 @@ import (
 // rowfence_platform role's own pool, the one database path that sees across
 // tenants (sql/migrations/00006_platform.sql; listed by the audit).
 
-type adminTenantJSON struct {
-	ID         uuid.UUID       `json:"id"`
-	Slug       string          `json:"slug"`
-	Name       string          `json:"name"`
-	Status     db.TenantStatus `json:"status"`
-	CreatedAt  time.Time       `json:"created_at"`
-	PurgeAfter *time.Time      `json:"purge_after"`
-	Limits     adminLimitsJSON `json:"limits"`
-}
-
-// adminLimitsJSON is a tenant's own limits; null is the server's default.
-type adminLimitsJSON struct {
-	RateLimit          *float64 `json:"rate_limit"`
-	RateBurst          *int32   `json:"rate_burst"`
-	MaxConcurrency     *int32   `json:"max_concurrency"`
-	StatementTimeoutMs *int32   `json:"statement_timeout_ms"`
-}
-
 // tenantLimitsIO is a PATCH of a tenant's own limits: null clears one.
 type tenantLimitsIO struct {
 	RateLimit          optional[float64] `json:"rate_limit"`
 	RateBurst          optional[int32]   `json:"rate_burst"`
 	MaxConcurrency     optional[int32]   `json:"max_concurrency"`
 	StatementTimeoutMs optional[int32]   `json:"statement_timeout_ms"`
-}
-
-func toAdminTenant(t db.Tenant) adminTenantJSON {
-	return adminTenantJSON{ID: t.ID, Slug: t.Slug, Name: t.Name, Status: t.Status, CreatedAt: t.CreatedAt.UTC(),
-		PurgeAfter: utcPtr(t.PurgeAfter), Limits: adminLimitsJSON{t.RateLimit, t.RateBurst, t.MaxConcurrency, t.StatementTimeoutMs}}
 }
 
 // requirePlatform lets only a valid platform admin key through.
@@ -117,7 +94,7 @@ func (s *server) adminListTenants(w http.ResponseWriter, r *http.Request) {
 		s.dbError(w, r, db.MapError(err))
 		return
 	}
-	page := listPage[adminTenantJSON]{Items: make([]adminTenantJSON, 0, min(len(rows), limit))}
+	page := listPage[TenantJSON]{Items: make([]TenantJSON, 0, min(len(rows), limit))}
 	if len(rows) > limit {
 		rows = rows[:limit]
 		last := rows[limit-1]
@@ -125,7 +102,7 @@ func (s *server) adminListTenants(w http.ResponseWriter, r *http.Request) {
 		page.NextCursor = &next
 	}
 	for _, t := range rows {
-		page.Items = append(page.Items, toAdminTenant(t))
+		page.Items = append(page.Items, RenderTenant(t))
 	}
 	encode(w, http.StatusOK, page)
 }
@@ -146,7 +123,7 @@ func (s *server) adminTenant(w http.ResponseWriter, r *http.Request) (db.Tenant,
 
 func (s *server) adminGetTenant(w http.ResponseWriter, r *http.Request) {
 	if t, ok := s.adminTenant(w, r); ok {
-		encode(w, http.StatusOK, toAdminTenant(t))
+		encode(w, http.StatusOK, RenderTenant(t))
 	}
 }
 
@@ -194,14 +171,8 @@ func (s *server) adminCreateTenant(w http.ResponseWriter, r *http.Request) {
 		s.dbError(w, r, err)
 		return
 	}
-	key := apiKeys.render(o.KeyRow)
-	key.Key = o.Key
 	w.Header().Set("Location", s.apiPath(r, "admin", "tenants", o.Tenant.ID.String()))
-	encode(w, http.StatusCreated, struct {
-		adminTenantJSON
-		Admin  userJSON   `json:"admin"`
-		APIKey apiKeyJSON `json:"api_key"`
-	}{toAdminTenant(o.Tenant), users.render(o.Admin), key})
+	encode(w, http.StatusCreated, RenderOnboarded(o))
 }
 
 // adminTenantPatchBody is PATCH /v1/admin/tenants/{id}: rename, suspend or
@@ -304,7 +275,7 @@ func (s *server) adminPatchTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.resolver.Forget(t.ID, t.Slug)
-	encode(w, http.StatusOK, toAdminTenant(t))
+	encode(w, http.StatusOK, RenderTenant(t))
 }
 
 // adminDeleteTenant deletes a tenant and every row it owns now (204), or,
@@ -343,7 +314,7 @@ func (s *server) adminDeleteTenant(w http.ResponseWriter, r *http.Request) {
 		s.adminError(w, r, err)
 		return
 	}
-	encode(w, http.StatusAccepted, toAdminTenant(marked))
+	encode(w, http.StatusAccepted, RenderTenant(marked))
 }
 
 func (s *server) adminError(w http.ResponseWriter, r *http.Request, err error) {

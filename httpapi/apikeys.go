@@ -13,31 +13,9 @@ import (
 	"github.com/rowfence/rowfence/textrule"
 )
 
-type apiKeyJSON struct {
-	ID         uuid.UUID  `json:"id"`
-	TenantID   uuid.UUID  `json:"tenant_id"`
-	UserID     uuid.UUID  `json:"user_id"`
-	Name       string     `json:"name"`
-	Role       db.Role    `json:"role"`
-	CreatedAt  time.Time  `json:"created_at"`
-	ExpiresAt  *time.Time `json:"expires_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-	RevokedAt  *time.Time `json:"revoked_at"`
-	// Key is the credential itself, present only in the answer to POST.
-	Key string `json:"key,omitempty"`
-}
-
-func utcPtr(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
 // apiKeys lists and shows keys (never their secret) and revokes them on
 // DELETE: a revoked key stays listed, with revoked_at, for the record.
-var apiKeys = collection[db.APIKey, apiKeyJSON]{
+var apiKeys = collection[db.APIKey, APIKeyJSON]{
 	name: "api-keys",
 	list: func(ctx context.Context, q *db.Queries, after position, limit int32) ([]db.APIKey, error) {
 		return q.APIKeyList(ctx, db.APIKeyListParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
@@ -53,11 +31,8 @@ var apiKeys = collection[db.APIKey, apiKeyJSON]{
 		// authentication cache's TTL.
 		s.auth.Forget(s.scope(r).TenantID, id)
 	},
-	pos: func(k db.APIKey) position { return position{CreatedAt: k.CreatedAt, ID: k.ID} },
-	render: func(k db.APIKey) apiKeyJSON {
-		return apiKeyJSON{ID: k.ID, TenantID: k.TenantID, UserID: k.UserID, Name: k.Name, Role: k.Role,
-			CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utcPtr(k.ExpiresAt), LastUsedAt: utcPtr(k.LastUsedAt), RevokedAt: utcPtr(k.RevokedAt)}
-	},
+	pos:    func(k db.APIKey) position { return position{CreatedAt: k.CreatedAt, ID: k.ID} },
+	render: RenderAPIKey,
 }
 
 // apiKeyCreateBody is POST /v1/api-keys. user_id defaults to the caller.

@@ -53,7 +53,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		checkAppender(t, page)
 	}
 	// A page of items that do not write themselves is left to encoding/json.
-	_, ok := listPage[userJSON]{Items: []userJSON{{}}}.appendJSON(nil)
+	_, ok := listPage[UserJSON]{Items: []UserJSON{{}}}.appendJSON(nil)
 	require.False(t, ok)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -12,17 +11,7 @@ import (
 	"github.com/rowfence/rowfence/textrule"
 )
 
-type userJSON struct {
-	ID        uuid.UUID `json:"id"`
-	TenantID  uuid.UUID `json:"tenant_id"`
-	Name      string    `json:"name"`
-	Email     string    `json:"email"`
-	Role      db.Role   `json:"role"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
-
-var users = collection[db.User, userJSON]{
+var users = collection[db.User, UserJSON]{
 	name: "users",
 	list: func(ctx context.Context, q *db.Queries, after position, limit int32) ([]db.User, error) {
 		return q.UserList(ctx, db.UserListParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
@@ -52,10 +41,7 @@ var users = collection[db.User, userJSON]{
 		}
 		return ""
 	},
-	render: func(u db.User) userJSON {
-		return userJSON{ID: u.ID, TenantID: u.TenantID, Name: u.Name, Email: u.Email, Role: u.Role,
-			CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
-	},
+	render: RenderUser,
 }
 
 // forgetUser drops the user's cached credentials after a change (a role, a

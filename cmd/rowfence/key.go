@@ -14,26 +14,9 @@ import (
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/tenancy"
 )
-
-// apiKeyJSON is how the CLI prints a key; Key only when it was just made.
-type apiKeyJSON struct {
-	ID         uuid.UUID  `json:"id"`
-	UserID     uuid.UUID  `json:"user_id"`
-	Name       string     `json:"name"`
-	Role       db.Role    `json:"role"`
-	CreatedAt  time.Time  `json:"created_at"`
-	ExpiresAt  *time.Time `json:"expires_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-	RevokedAt  *time.Time `json:"revoked_at"`
-	Key        string     `json:"key,omitempty"`
-}
-
-func toAPIKeyJSON(k db.APIKey, key string) apiKeyJSON {
-	return apiKeyJSON{ID: k.ID, UserID: k.UserID, Name: k.Name, Role: k.Role, CreatedAt: k.CreatedAt.UTC(),
-		ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt, Key: key}
-}
 
 // runKey manages a tenant's API keys from the operator's side (DATABASE_URL),
 // under that tenant's scope and the admin role, like the API's /v1/api-keys.
@@ -99,7 +82,7 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 	enc.SetIndent("", "  ")
 	switch action {
 	case "list":
-		var out []apiKeyJSON
+		var out []httpapi.APIKeyJSON
 		after := db.APIKeyListParams{AfterCreatedAt: time.Time{}, RowLimit: 1000}
 		for {
 			page, err := db.One(ctx, pool, scope, func(q *db.Queries) ([]db.APIKey, error) { return q.APIKeyList(ctx, after) })
@@ -107,7 +90,7 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 				return fmt.Errorf("key list: %w", err)
 			}
 			for _, k := range page {
-				out = append(out, toAPIKeyJSON(k, ""))
+				out = append(out, httpapi.RenderAPIKey(k))
 			}
 			if len(page) < int(after.RowLimit) {
 				break
@@ -116,7 +99,7 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 			after.AfterCreatedAt, after.AfterID = last.CreatedAt, last.ID
 		}
 		if out == nil {
-			out = []apiKeyJSON{}
+			out = []httpapi.APIKeyJSON{}
 		}
 		return enc.Encode(out)
 	case "revoke":
@@ -128,7 +111,7 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 			return fmt.Errorf("key revoke: %w", err)
 		}
 		fmt.Fprintf(stderr, "revoked; running servers stop accepting it within AUTH_CACHE_TTL (default %s)\n", auth.DefaultCacheTTL)
-		return enc.Encode(toAPIKeyJSON(k, ""))
+		return enc.Encode(httpapi.RenderAPIKey(k))
 	}
 	var row db.APIKey
 	var key string
@@ -157,7 +140,9 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 		return fmt.Errorf("key create: %w", err)
 	}
 	fmt.Fprintln(stderr, "key created; it is printed once and cannot be shown again")
-	return enc.Encode(toAPIKeyJSON(row, key))
+	out := httpapi.RenderAPIKey(row)
+	out.Key = key
+	return enc.Encode(out)
 }
 
 // lookupTenant finds a tenant's id by slug through tenant_lookup.

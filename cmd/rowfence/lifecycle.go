@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/tenancy"
 )
@@ -105,7 +106,7 @@ func runTenantLifecycle(ctx context.Context, action string, fs *flag.FlagSet, ar
 		if imp.KeysSkipped > 0 {
 			fmt.Fprintf(stderr, "%d API keys left out: they belong to the exported tenant's id, and %s has another\n", imp.KeysSkipped, slug)
 		}
-		return enc.Encode(map[string]any{"tenant": toTenantJSON(imp.Tenant), "imported": imp.Counts, "api_keys_skipped": imp.KeysSkipped})
+		return enc.Encode(map[string]any{"tenant": httpapi.RenderTenant(imp.Tenant), "imported": imp.Counts, "api_keys_skipped": imp.KeysSkipped})
 	}
 
 	t, err := db.New(pool).TenantBySlug(ctx, slug)
@@ -130,5 +131,5 @@ func runTenantLifecycle(ctx context.Context, action string, fs *flag.FlagSet, ar
 		return fmt.Errorf("tenant %s: %w", action, err)
 	}
 	fmt.Fprintf(stderr, "running servers apply it within TENANT_CACHE_TTL (default %s)\n", tenancy.DefaultTTL)
-	return enc.Encode(toTenantJSON(t))
+	return enc.Encode(httpapi.RenderTenant(t))
 }

@@ -11,36 +11,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/tenancy"
 )
-
-// tenantJSON is how the CLI prints a tenant. A null limit is the server's default.
-type tenantJSON struct {
-	ID        uuid.UUID       `json:"id"`
-	Slug      string          `json:"slug"`
-	Name      string          `json:"name"`
-	Status    db.TenantStatus `json:"status"`
-	CreatedAt time.Time       `json:"created_at"`
-	// PurgeAfter is set while the tenant is being deleted.
-	PurgeAfter *time.Time `json:"purge_after,omitempty"`
-	Limits     limitsJSON `json:"limits"`
-}
-
-type limitsJSON struct {
-	RateLimit          *float64 `json:"rate_limit"`
-	RateBurst          *int32   `json:"rate_burst"`
-	MaxConcurrency     *int32   `json:"max_concurrency"`
-	StatementTimeoutMs *int32   `json:"statement_timeout_ms"`
-}
-
-func toTenantJSON(t db.Tenant) tenantJSON {
-	return tenantJSON{ID: t.ID, Slug: t.Slug, Name: t.Name, Status: t.Status, CreatedAt: t.CreatedAt.UTC(), PurgeAfter: t.PurgeAfter,
-		Limits: limitsJSON{t.RateLimit, t.RateBurst, t.MaxConcurrency, t.StatementTimeoutMs}}
-}
 
 // runTenant administers the tenant registry. It connects with DATABASE_URL:
 // creating and listing tenants sees across tenants, which the app role cannot.
@@ -81,9 +56,9 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		if err != nil {
 			return err
 		}
-		out := make([]tenantJSON, 0, len(list))
+		out := make([]httpapi.TenantJSON, 0, len(list))
 		for _, t := range list {
-			out = append(out, toTenantJSON(t))
+			out = append(out, httpapi.RenderTenant(t))
 		}
 		return enc.Encode(out)
 	}
@@ -110,22 +85,7 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("tenant create: %w", err)
 	}
 	fmt.Fprintln(stderr, "tenant created; its admin's API key is printed once and cannot be shown again")
-	return enc.Encode(struct {
-		tenantJSON
-		Admin  userJSON   `json:"admin"`
-		APIKey apiKeyJSON `json:"api_key"`
-	}{toTenantJSON(o.Tenant), toUserJSON(o.Admin), toAPIKeyJSON(o.KeyRow, o.Key)})
-}
-
-type userJSON struct {
-	ID    uuid.UUID `json:"id"`
-	Name  string    `json:"name"`
-	Email string    `json:"email"`
-	Role  db.Role   `json:"role"`
-}
-
-func toUserJSON(u db.User) userJSON {
-	return userJSON{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role}
+	return enc.Encode(httpapi.RenderOnboarded(o))
 }
 
 // plainEmail is a light check; the database checks the length again.
@@ -214,5 +174,5 @@ func runTenantLimits(ctx context.Context, fs *flag.FlagSet, args []string, geten
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(toTenantJSON(t))
+	return enc.Encode(httpapi.RenderTenant(t))
 }
