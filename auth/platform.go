@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/db"
@@ -111,18 +110,18 @@ func (p *Platform) Verify(ctx context.Context, cred string) (uuid.UUID, error) {
 	e, ok := p.entries[k.ID]
 	p.mu.Unlock()
 	if !ok || !now.Before(e.until) {
-		row, err := db.New(p.pool).PlatformKeyGet(ctx, k.ID)
+		row, err := db.Unscoped(p.pool).PlatformKeyGet(ctx, k.ID)
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		case errors.Is(err, db.ErrNotFound):
 			e = platformEntry{}
 		case err != nil:
-			return uuid.Nil, db.MapError(err)
+			return uuid.Nil, err
 		default:
 			e = platformEntry{found: true, revoked: row.RevokedAt != nil, hash: row.SecretHash}
 			if !e.revoked && subtle.ConstantTimeCompare(e.hash, k.Hash()) == 1 &&
 				(row.LastUsedAt == nil || now.Sub(*row.LastUsedAt) > touchEvery) {
-				if err := db.New(p.pool).PlatformKeyTouch(ctx, k.ID); err != nil {
-					return uuid.Nil, db.MapError(err)
+				if err := db.Unscoped(p.pool).PlatformKeyTouch(ctx, k.ID); err != nil {
+					return uuid.Nil, err
 				}
 			}
 		}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
@@ -72,7 +71,7 @@ func (s *server) requirePlatform(next http.Handler) http.Handler {
 				s.unauthorized(w, r, "invalid_token", "not a valid platform admin key")
 				return
 			}
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -106,9 +105,9 @@ func (s *server) adminListTenants(w http.ResponseWriter, r *http.Request) {
 		}
 		after = p
 	}
-	rows, err := db.New(s.platformPool).TenantPage(r.Context(), db.TenantPageParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: int32(limit + 1)})
+	rows, err := db.Unscoped(s.platformPool).TenantPage(r.Context(), db.TenantPageParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: int32(limit + 1)})
 	if err != nil {
-		s.dbError(w, r, db.MapError(err))
+		s.writeError(w, r, err)
 		return
 	}
 	page := listPage[adminTenantJSON]{Items: make([]adminTenantJSON, 0, min(len(rows), limit))}
@@ -130,9 +129,9 @@ func (s *server) adminTenant(w http.ResponseWriter, r *http.Request) (db.Tenant,
 	if !ok {
 		return db.Tenant{}, false
 	}
-	t, err := db.New(s.platformPool).TenantGet(r.Context(), id)
+	t, err := db.Unscoped(s.platformPool).TenantGet(r.Context(), id)
 	if err != nil {
-		s.dbError(w, r, db.MapError(err))
+		s.writeError(w, r, err)
 		return db.Tenant{}, false
 	}
 	return t, true
@@ -179,13 +178,8 @@ func (s *server) adminCreateTenant(w http.ResponseWriter, r *http.Request) {
 		t.AdminName = *in.AdminName
 	}
 	o, err := lifecycle.Onboard(r.Context(), s.platformPool, t)
-	switch {
-	case errors.Is(err, lifecycle.ErrSlugTaken):
-		writeProblemBody(w, r, Problem{Type: problemURNPrefix + probConflict.slug, Title: probConflict.title, Status: probConflict.status,
-			Detail: "a tenant with this slug exists", Errors: []FieldError{{Field: "slug", Detail: "is taken"}}})
-		return
-	case err != nil:
-		s.dbError(w, r, err)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	key := apiKeys.render(o.KeyRow)
@@ -253,9 +247,6 @@ func merge[T any](cur *T, o optional[T]) *T {
 	}
 }
 
-// errDeleting: a tenant being deleted can only be reactivated (or left).
-var errDeleting = errors.New("the tenant is being deleted; set its status to active first to cancel that")
-
 func (s *server) adminPatchTenant(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(w, r)
 	if !ok {
@@ -266,8 +257,7 @@ func (s *server) adminPatchTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var t db.Tenant
-	err := pgx.BeginFunc(r.Context(), s.platformPool, func(tx pgx.Tx) error {
-		q := db.New(tx)
+	err := db.UnscopedTx(r.Context(), s.platformPool, func(q *db.Queries) error {
 		// Read and change under the row's lock: concurrent PATCHes of
 		// different limits do not undo each other.
 		var err error
@@ -275,7 +265,7 @@ func (s *server) adminPatchTenant(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		if t.Status == lifecycle.StatusDeleting && in.Status.Set && in.Status.Value != lifecycle.StatusActive {
-			return errDeleting
+			return lifecycle.ErrDeleting
 		}
 		if in.Name.Set || in.Status.Set {
 			if t, err = q.TenantUpdate(r.Context(), db.TenantUpdateParams{ID: t.ID, Name: in.Name.ptr(), Status: in.Status.ptr()}); err != nil {
@@ -289,12 +279,8 @@ func (s *server) adminPatchTenant(w http.ResponseWriter, r *http.Request) {
 		}
 		return err
 	})
-	if errors.Is(err, errDeleting) {
-		writeProblem(w, r, probConflict, errDeleting.Error())
-		return
-	}
 	if err != nil {
-		s.dbError(w, r, db.MapError(err))
+		s.writeError(w, r, err)
 		return
 	}
 	s.resolver.Forget(t.ID, t.Slug)
@@ -326,7 +312,7 @@ func (s *server) adminDeleteTenant(w http.ResponseWriter, r *http.Request) {
 	defer s.resolver.Forget(t.ID, t.Slug)
 	if grace == 0 {
 		if err := lifecycle.Delete(r.Context(), s.platformPool, t.ID); err != nil {
-			s.adminError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -334,15 +320,8 @@ func (s *server) adminDeleteTenant(w http.ResponseWriter, r *http.Request) {
 	}
 	marked, err := lifecycle.SetStatus(r.Context(), s.platformPool, t.ID, lifecycle.StatusDeleting, grace)
 	if err != nil {
-		s.adminError(w, r, err)
+		s.writeError(w, r, err)
 		return
 	}
 	encode(w, http.StatusAccepted, toAdminTenant(marked))
-}
-
-func (s *server) adminError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, lifecycle.ErrNotFound) {
-		err = db.ErrNotFound
-	}
-	s.dbError(w, r, err)
 }

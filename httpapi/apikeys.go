@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -120,15 +119,8 @@ func (s *server) handleAPIKeyCreate() http.Handler {
 			row, key, err = auth.IssueKey(r.Context(), q, p.TenantID, userID, db.Role(*in.Role), name, expires)
 			return err
 		})
-		switch {
-		case errors.Is(err, auth.ErrUnknownUser):
-			writeValidation(w, r, fieldErrors{"user_id": "no such user"})
-			return
-		case errors.Is(err, auth.ErrRoleAboveUser):
-			writeValidation(w, r, fieldErrors{"role": "must not be above the role of the key's user"})
-			return
-		case err != nil:
-			s.dbError(w, r, err)
+		if err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		s.rows(r, 0, 1)

@@ -108,7 +108,7 @@ func (c collection[T, R]) handleList(s *server) http.Handler {
 			return c.list(r.Context(), q, after, int32(lq.limit+1))
 		})
 		if err != nil {
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		page := listPage[R]{Items: make([]R, 0, min(len(rows), lq.limit))}
@@ -205,7 +205,7 @@ func (c collection[T, R]) handleGet(s *server) http.Handler {
 			return c.get(q, r.Context(), id)
 		})
 		if err != nil {
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		s.rows(r, 1, 0)
@@ -236,11 +236,8 @@ func (c collection[T, R]) handleDelete(s *server) http.Handler {
 				return c.remove(q, r.Context(), id)
 			})
 		}
-		if preconditionFailed(w, r, err) {
-			return
-		}
 		if err != nil {
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		if c.removed != nil {
@@ -274,7 +271,7 @@ func handleCreate[In validator, T, R any](s *server, c collection[T, R], create 
 			return create(r.Context(), q, in)
 		})
 		if err != nil {
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		s.rows(r, 0, 1)
@@ -311,11 +308,8 @@ func handleUpdate[In validator, T, R any](s *server, c collection[T, R], update 
 				return update(r.Context(), q, id, in)
 			})
 		}
-		if preconditionFailed(w, r, err) {
-			return
-		}
 		if err != nil {
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		s.rows(r, 0, 1)

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"strings"
 )
@@ -98,20 +97,9 @@ func ifMatch(r *http.Request, tag string) (present, ok bool) {
 }
 
 // errPrecondition carries the current ETag of a resource that If-Match did
-// not match.
+// not match: a 412 (writeError).
 type errPrecondition struct{ current string }
 
 func (e errPrecondition) Error() string {
 	return "If-Match does not hold the current ETag " + e.current
-}
-
-// preconditionFailed answers 412 when err is an errPrecondition.
-func preconditionFailed(w http.ResponseWriter, r *http.Request, err error) bool {
-	var pf errPrecondition
-	if !errors.As(err, &pf) {
-		return false
-	}
-	w.Header().Set("ETag", pf.current)
-	writeProblem(w, r, probPreconditionFailed, "the resource changed since you read it (its ETag is now "+pf.current+"); read it again and retry")
-	return true
 }

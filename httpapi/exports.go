@@ -69,7 +69,7 @@ func (s *server) handleExportCreate() http.Handler {
 			return q.ExportCreate(r.Context(), p.UserID)
 		})
 		if err != nil {
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		s.rows(r, 0, 1)
@@ -88,7 +88,7 @@ func (s *server) handleExportDownload() http.Handler {
 			return q.ExportContent(r.Context(), id)
 		})
 		if err != nil {
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		if row.Status != "done" {

@@ -10,8 +10,6 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/textrule"
@@ -48,8 +46,7 @@ type txKey struct{}
 // when there is one, else in one round trip of its own (db.One).
 func one[T any](s *server, r *http.Request, fn func(q *db.Queries) (T, error)) (T, error) {
 	if q, ok := r.Context().Value(txKey{}).(*db.Queries); ok {
-		v, err := fn(q)
-		return v, db.MapError(err)
+		return fn(q) // its errors are mapped: db/errors.go
 	}
 	return db.One(r.Context(), s.pool, s.scope(r), fn)
 }
@@ -57,7 +54,7 @@ func one[T any](s *server, r *http.Request, fn func(q *db.Queries) (T, error)) (
 // tx is one for work of several statements (db.Tx).
 func (s *server) tx(r *http.Request, fn func(q *db.Queries) error) error {
 	if q, ok := r.Context().Value(txKey{}).(*db.Queries); ok {
-		return db.MapError(fn(q))
+		return fn(q)
 	}
 	return db.Tx(r.Context(), s.pool, s.scope(r), fn)
 }
@@ -96,7 +93,7 @@ func (s *server) idempotent(next http.Handler, redact ...string) http.Handler {
 			s.replay(w, r, stored, hash)
 			return
 		} else if !errors.Is(err, db.ErrNotFound) {
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 
@@ -109,7 +106,7 @@ func (s *server) idempotent(next http.Handler, redact ...string) http.Handler {
 			}
 			if stored, err := q.IdempotencyGet(r.Context(), key); err == nil {
 				return errReplay{stored}
-			} else if !errors.Is(err, pgx.ErrNoRows) {
+			} else if !errors.Is(err, db.ErrNotFound) {
 				return err
 			}
 			inner := r.Clone(r.Context())
@@ -165,12 +162,12 @@ func (s *server) idempotent(next http.Handler, redact ...string) http.Handler {
 			// stands, ours was rolled back; answer as it did.
 			stored, err := one(s, r, func(q *db.Queries) (db.IdempotencyGetRow, error) { return q.IdempotencyGet(r.Context(), key) })
 			if err != nil {
-				s.dbError(w, r, err)
+				s.writeError(w, r, err)
 				return
 			}
 			s.replay(w, r, stored, hash)
 		default:
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 		}
 	})
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/db"
@@ -88,10 +87,10 @@ func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
 		lctx, cancel = context.WithTimeout(ctx, r.timeout)
 		defer cancel()
 	}
-	row, err := db.New(r.pool).TenantLookup(lctx, params)
+	row, err := db.Unscoped(r.pool).TenantLookup(lctx, params)
 	found := err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return Tenant{}, db.MapError(err) // unreachable database: db.ErrUnavailable, a 503
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
+		return Tenant{}, err // unreachable database: db.ErrUnavailable, a 503
 	}
 	t := Tenant{ID: row.ID, Slug: row.Slug, Status: row.Status, Limits: Limits{
 		RatePerSecond: row.RateLimit, Burst: int(row.RateBurst), MaxConcurrency: int(row.MaxConcurrency),
