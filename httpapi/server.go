@@ -1,7 +1,8 @@
 // Package httpapi is rowfence's REST API: routes (routes.go), the tenant
 // middleware (tenant.go), handlers, and JSON and problem+json encoding.
-// Handlers never filter by tenant; they pass the request's db.Scope to the
-// database layer and PostgreSQL's policies do the rest.
+// Handlers never filter by tenant; they run their statements through the
+// db.Executor their route gives them, which carries the request's db.Scope,
+// and PostgreSQL's policies do the rest.
 package httpapi
 
 import (
