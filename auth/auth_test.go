@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,10 +89,11 @@ func TestCacheBoundsRevocation(t *testing.T) {
 	app, err := db.Open(ctx, cfg)
 	require.NoError(t, err)
 	t.Cleanup(app.Close)
-	clock := time.Now()
-	a, err := New(Config{Pool: app, CacheTTL: 5 * time.Second})
+	var clock atomic.Int64 // the test's time, in Unix nanoseconds
+	clock.Store(time.Now().UnixNano())
+	advance := func(d time.Duration) { clock.Add(int64(d)) }
+	a, err := newAuthenticator(Config{Pool: app, CacheTTL: 5 * time.Second}, func() time.Time { return time.Unix(0, clock.Load()) })
 	require.NoError(t, err)
-	a.now = func() time.Time { return clock }
 	lookups := &tracer.n
 	countingLookup := func() (Principal, error) { return a.Authenticate(ctx, key) }
 
@@ -108,10 +110,10 @@ func TestCacheBoundsRevocation(t *testing.T) {
 
 	_, err = db.One(ctx, admin, scope, func(q *db.Queries) (db.APIKey, error) { return q.APIKeyRevoke(ctx, keyRow.ID) })
 	require.NoError(t, err)
-	clock = clock.Add(4 * time.Second)
+	advance(4 * time.Second)
 	_, err = a.Authenticate(ctx, key)
 	require.NoError(t, err, "within the TTL a revoked key may still pass (on another instance)")
-	clock = clock.Add(2 * time.Second)
+	advance(2 * time.Second)
 	_, err = a.Authenticate(ctx, key)
 	require.ErrorIs(t, err, ErrInvalid, "past the TTL the revocation holds")
 
@@ -154,3 +156,55 @@ func (k *keyLookups) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 }
 
 func (k *keyLookups) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// statements counts every statement a pool sends.
+type statements struct{ n atomic.Int64 }
+
+func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	s.n.Add(1)
+	return ctx
+}
+func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// Issue #14 item 5, for platform admin keys: 10,000 made-up rfp_ keys (one
+// lookup each) emptied the cache, so a good key had to be looked up again
+// (leak vector 13).
+func TestMadeUpPlatformKeysCannotFlushTheCache(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	_, good, err := IssuePlatformKey(ctx, db.New(tdb.PlatformPool(t)), "ops")
+	require.NoError(t, err)
+	counter := &statements{}
+	cfg, err := pgxpool.ParseConfig(tdb.PlatformPool(t).Config().ConnString())
+	require.NoError(t, err)
+	cfg.ConnConfig.Tracer = counter
+	cfg.MaxConns = 4
+	pool, err := db.Open(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	p := NewPlatform(pool, time.Hour)
+
+	_, err = p.Verify(ctx, good)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 2_501 {
+				k, err := NewPlatformKey()
+				require.NoError(t, err)
+				if _, err := p.Verify(ctx, k.String()); !errors.Is(err, ErrInvalid) {
+					t.Errorf("a made-up key: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	before := counter.n.Load()
+	_, err = p.Verify(ctx, good)
+	require.NoError(t, err)
+	require.Equal(t, int64(0), counter.n.Load()-before, "10,004 made-up keys evicted the good one")
+}

@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rowfence/rowfence/cache"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/tenancy"
 )
@@ -26,6 +26,9 @@ var (
 	// its user no longer exists. The detail (for the server's log only) says
 	// which; the client is told no more than "invalid".
 	ErrInvalid = errors.New("invalid credential")
+	// ErrNotCached: AuthenticateCached could not answer without the
+	// database.
+	ErrNotCached = errors.New("credential not in the cache")
 )
 
 // invalid wraps ErrInvalid with the reason, for logs.
@@ -40,8 +43,14 @@ type Config struct {
 	Pool *pgxpool.Pool
 	// CacheTTL bounds how long a verified credential (or a refusal) is
 	// believed without asking the database again: revoking a key, deleting
-	// a user or lowering a role takes effect within it. 0 disables caching.
+	// a user or lowering a role takes effect within it on other instances
+	// (at once on the one that made the change: Forget, ForgetUser). 0
+	// disables caching.
 	CacheTTL time.Duration
+	// CacheSize bounds each credential cache's found entries (default
+	// cache.DefaultSize); unknown credentials have a tenth of it, apart, so
+	// they can never evict a good one (leak vector 13).
+	CacheSize int
 	// JWT enables bearer tokens; nil refuses them.
 	JWT *JWTConfig
 	// Tenants resolves a token's tenant claim (a UUID or a slug); required
@@ -58,42 +67,50 @@ const DefaultCacheTTL = 5 * time.Second
 // touchEvery limits last_used_at writes to one per key per interval.
 const touchEvery = time.Minute
 
-// maxCached bounds each cache; past it the cache starts over, so a flood of
-// made-up credentials costs lookups, not memory.
-const maxCached = 10000
-
 // Authenticator verifies credentials, caching results for Config.CacheTTL
-// so that a request's only database round trip is its own work.
+// so that a request's only database round trip is its own work. Its caches
+// are bounded and cannot be flushed by made-up credentials (package cache).
 type Authenticator struct {
 	cfg Config
 	jwt *jwtVerifier
 	now func() time.Time
 
-	mu     sync.Mutex
-	keys   map[keyRef]keyEntry
-	tokens map[[32]byte]tokenEntry
+	keys   *cache.Cache[keyRef, keyEntry]
+	tokens *cache.Cache[[32]byte, tokenEntry] // by the token's SHA-256
 }
 
 type keyRef struct{ tenant, id uuid.UUID }
 
+// keyEntry is a key found in the database; keys that were not are the
+// cache's negative entries.
 type keyEntry struct {
-	found     bool
 	hash      []byte
 	principal Principal
 	expiresAt *time.Time // the key's own expiry
 	revoked   bool
-	until     time.Time // cache expiry
 }
 
+// tokenEntry is a verified token whose tenant and user exist; tokens whose
+// do not are the cache's negative entries.
 type tokenEntry struct {
 	principal Principal
-	err       error
-	until     time.Time
+	expires   time.Time // the token's exp: the entry ends then, if before the TTL
 }
 
 // New returns an Authenticator.
-func New(cfg Config) (*Authenticator, error) {
-	a := &Authenticator{cfg: cfg, now: time.Now, keys: map[keyRef]keyEntry{}, tokens: map[[32]byte]tokenEntry{}}
+func New(cfg Config) (*Authenticator, error) { return newAuthenticator(cfg, nil) }
+
+// newAuthenticator is New with a test's clock (nil: time.Now).
+func newAuthenticator(cfg Config, clock func() time.Time) (*Authenticator, error) {
+	a := &Authenticator{cfg: cfg, now: time.Now}
+	if clock != nil {
+		a.now = clock
+	}
+	a.keys = cache.New[keyRef, keyEntry](cache.Options[keyEntry]{Name: "api_keys", TTL: cfg.CacheTTL,
+		Size: cfg.CacheSize, NegativeSize: cfg.CacheSize / 10, Now: clock})
+	a.tokens = cache.New[[32]byte, tokenEntry](cache.Options[tokenEntry]{Name: "tokens", TTL: cfg.CacheTTL,
+		Size: cfg.CacheSize, NegativeSize: cfg.CacheSize / 10, Now: clock,
+		Deadline: func(e tokenEntry) time.Time { return e.expires }})
 	if cfg.JWT != nil {
 		if cfg.Tenants == nil {
 			return nil, errors.New("auth: JWT needs a tenant resolver")
@@ -125,6 +142,18 @@ func BearerCredential(header string) (cred string, ok bool) {
 // Authenticate verifies a bearer credential: an API key (rfk_…) or, when
 // configured, a JWT.
 func (a *Authenticator) Authenticate(ctx context.Context, cred string) (Principal, error) {
+	return a.authenticate(ctx, cred, true)
+}
+
+// AuthenticateCached is Authenticate without the database (and without
+// verifying a token's signature): it answers what needs neither (a cached
+// credential, a malformed one) and returns ErrNotCached for the rest. It is
+// for clients that may not cost a database round trip (a throttled address).
+func (a *Authenticator) AuthenticateCached(cred string) (Principal, error) {
+	return a.authenticate(context.Background(), cred, false)
+}
+
+func (a *Authenticator) authenticate(ctx context.Context, cred string, lookup bool) (Principal, error) {
 	if cred == "" {
 		return Principal{}, ErrNoCredential
 	}
@@ -133,54 +162,75 @@ func (a *Authenticator) Authenticate(ctx context.Context, cred string) (Principa
 		if err != nil {
 			return Principal{}, invalid("malformed API key")
 		}
-		return a.apiKey(ctx, k)
+		return a.apiKey(ctx, k, lookup)
 	}
 	if a.jwt == nil {
 		return Principal{}, invalid("not an API key, and bearer tokens are not enabled")
 	}
-	return a.token(ctx, cred)
+	return a.token(ctx, cred, lookup)
 }
 
 // Forget drops a key from this instance's cache at once (its revocation
 // reaches other instances within CacheTTL).
 func (a *Authenticator) Forget(tenant, keyID uuid.UUID) {
-	a.mu.Lock()
-	delete(a.keys, keyRef{tenant, keyID})
-	a.mu.Unlock()
+	a.keys.Delete(keyRef{tenant, keyID})
+}
+
+// ForgetUser drops every cached credential of a user (API keys and tokens)
+// at once, so that a change of the user's role, or their deletion, holds on
+// this instance from the next request (other instances: within CacheTTL).
+func (a *Authenticator) ForgetUser(tenant, user uuid.UUID) {
+	a.keys.DeleteFunc(func(_ keyRef, e keyEntry) bool {
+		return e.principal.TenantID == tenant && e.principal.UserID == user
+	})
+	a.tokens.DeleteFunc(func(_ [32]byte, e tokenEntry) bool {
+		return e.principal.TenantID == tenant && e.principal.UserID == user
+	})
+}
+
+// Caches are the authenticator's caches, for metrics.
+func (a *Authenticator) Caches() []cache.Observable {
+	return []cache.Observable{a.keys, a.tokens}
 }
 
 func (a *Authenticator) scope(tenant uuid.UUID) db.Scope {
 	return db.Scope{TenantID: tenant, Role: db.RoleAuth, StatementTimeout: a.cfg.StatementTimeout, AcquireTimeout: a.cfg.AcquireTimeout}
 }
 
-func (a *Authenticator) apiKey(ctx context.Context, k APIKey) (Principal, error) {
+func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Principal, error) {
 	ref := keyRef{k.TenantID, k.ID}
 	now := a.now()
-	e, cached := a.cachedKey(ref, now)
-	if !cached {
+	e, res := a.keys.Get(ref)
+	if res == cache.Miss {
+		if !lookup {
+			return Principal{}, ErrNotCached
+		}
+		ticket := a.keys.Ticket()
 		row, err := db.One(ctx, a.cfg.Pool, a.scope(k.TenantID), func(q *db.Queries) (db.APIKeyAuthenticateRow, error) {
 			return q.APIKeyAuthenticate(ctx, k.ID)
 		})
 		switch {
 		case errors.Is(err, db.ErrNotFound):
-			e = keyEntry{}
+			a.keys.SetAbsent(ticket, ref)
+			res = cache.Absent
 		case err != nil:
 			return Principal{}, err
 		default:
-			e = keyEntry{found: true, hash: row.SecretHash, expiresAt: row.ExpiresAt, revoked: row.RevokedAt != nil,
+			e = keyEntry{hash: row.SecretHash, expiresAt: row.ExpiresAt, revoked: row.RevokedAt != nil,
 				principal: Principal{TenantID: k.TenantID, UserID: row.UserID, KeyID: k.ID, Kind: KindAPIKey,
 					Role: lesser(db.Role(row.Role), db.Role(row.UserRole))}}
-		}
-		a.storeKey(ref, e, now)
-		if e.found && !e.revoked && subtle.ConstantTimeCompare(e.hash, k.Hash()) == 1 &&
-			(row.LastUsedAt == nil || now.Sub(*row.LastUsedAt) > touchEvery) {
-			if err := a.touch(ctx, k); err != nil {
-				return Principal{}, err
+			a.keys.Set(ticket, ref, e)
+			res = cache.Hit
+			if !e.revoked && subtle.ConstantTimeCompare(e.hash, k.Hash()) == 1 &&
+				(row.LastUsedAt == nil || now.Sub(*row.LastUsedAt) > touchEvery) {
+				if err := a.touch(ctx, k); err != nil {
+					return Principal{}, err
+				}
 			}
 		}
 	}
 	switch {
-	case !e.found:
+	case res == cache.Absent:
 		return Principal{}, invalid("unknown API key %s", k.ID)
 	case subtle.ConstantTimeCompare(e.hash, k.Hash()) != 1:
 		return Principal{}, invalid("wrong secret for API key %s", k.ID)
@@ -203,61 +253,30 @@ func (a *Authenticator) touch(ctx context.Context, k APIKey) error {
 	return err
 }
 
-func (a *Authenticator) cachedKey(ref keyRef, now time.Time) (keyEntry, bool) {
-	if a.cfg.CacheTTL <= 0 {
-		return keyEntry{}, false
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	e, ok := a.keys[ref]
-	return e, ok && now.Before(e.until)
-}
-
-func (a *Authenticator) storeKey(ref keyRef, e keyEntry, now time.Time) {
-	if a.cfg.CacheTTL <= 0 {
-		return
-	}
-	e.until = now.Add(a.cfg.CacheTTL)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.keys) >= maxCached {
-		clear(a.keys)
-	}
-	a.keys[ref] = e
-}
-
-func (a *Authenticator) token(ctx context.Context, raw string) (Principal, error) {
+func (a *Authenticator) token(ctx context.Context, raw string, lookup bool) (Principal, error) {
 	sum := sha256.Sum256([]byte(raw))
-	now := a.now()
-	if a.cfg.CacheTTL > 0 {
-		a.mu.Lock()
-		e, ok := a.tokens[sum]
-		a.mu.Unlock()
-		if ok && now.Before(e.until) {
-			return e.principal, e.err
-		}
+	switch e, res := a.tokens.Get(sum); res {
+	case cache.Hit:
+		return e.principal, nil
+	case cache.Absent:
+		return Principal{}, invalid("token for a tenant or user that does not exist (cached)")
+	}
+	if !lookup {
+		return Principal{}, ErrNotCached
 	}
 	tc, err := a.jwt.verify(raw)
 	if err != nil {
-		// Not cached: a bad signature costs CPU only, and caching would let
-		// made-up tokens crowd out good ones.
+		// Not cached: a bad signature costs CPU only, and made-up tokens
+		// must not take the cache's room.
 		return Principal{}, invalid("%v", err)
 	}
+	ticket := a.tokens.Ticket()
 	p, err := a.tokenPrincipal(ctx, tc)
-	if err != nil && !errors.Is(err, ErrInvalid) {
-		return Principal{}, err
-	}
-	if a.cfg.CacheTTL > 0 {
-		until := now.Add(a.cfg.CacheTTL)
-		if tc.expires.Before(until) {
-			until = tc.expires
-		}
-		a.mu.Lock()
-		if len(a.tokens) >= maxCached {
-			clear(a.tokens)
-		}
-		a.tokens[sum] = tokenEntry{principal: p, err: err, until: until}
-		a.mu.Unlock()
+	switch {
+	case errors.Is(err, ErrInvalid):
+		a.tokens.SetAbsent(ticket, sum)
+	case err == nil:
+		a.tokens.Set(ticket, sum, tokenEntry{principal: p, expires: tc.expires})
 	}
 	return p, err
 }

@@ -42,6 +42,11 @@ const (
 	ErrUnavailable Code = "database unavailable"
 	// ErrTimeout: a statement ran past the scope's statement_timeout.
 	ErrTimeout Code = "statement timeout"
+	// ErrLastAdmin: the write would leave a tenant that has an admin without
+	// one (sql/migrations/00014_users_keep_an_admin.sql raises it as
+	// check_violation on users_last_admin, through the API or in SQL as any
+	// role; the tenant's own deletion is allowed).
+	ErrLastAdmin Code = "last admin"
 )
 
 // Error is a failure with a Code: from the database (mapError), or from a

@@ -174,9 +174,10 @@ func TestNoTenantMeansNothing(t *testing.T) {
 	require.Len(t, listProducts(t, bundle.app, bundle.a), 1)
 }
 
-// A session-level SET is exactly the leak DESIGN.md warns of (vector 2). Show
-// it happens with plain SET, so the test below it means something, and that
-// the scoped path never leaves one behind on a pool of one connection.
+// A session-level SET is exactly the leak docs/DESIGN.md warns of ("Known ways
+// RLS leaks", vector 2). Show it happens with plain SET, so the test below it
+// means something, and that the scoped path never leaves one behind on a pool
+// of one connection.
 func TestSessionLevelLeakIsImpossibleThroughScope(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

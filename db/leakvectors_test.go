@@ -12,9 +12,10 @@ import (
 	"github.com/rowfence/rowfence/db"
 )
 
-// One test per leak vector of DESIGN.md not covered elsewhere (vectors 1-3 and
-// 10 are in isolation_test.go, scope_test.go and safety_test.go). Each runs
-// against the migrated schema, so a migration that reopens a vector fails it.
+// One test per leak vector (docs/DESIGN.md, "Known ways RLS leaks") not covered
+// elsewhere (vectors 1-3 and 10 are in isolation_test.go, scope_test.go and
+// safety_test.go). Each runs against the migrated schema, so a migration that
+// reopens a vector fails it.
 
 // tenantTables lists tables with a tenant_id column.
 func tenantTables(t *testing.T, conn interface {

@@ -88,7 +88,8 @@ type ProductListParams struct {
 // Product queries. None of them names the tenant: the tenant_isolation policy
 // on products adds it, from the setting made in the same round trip (db/scope.go).
 // Keyset pagination in (created_at, id) order; the first page passes
-// '-infinity' and the nil UUID, so the comparison is always an index condition.
+// 0001-01-01 00:00:00 UTC and the nil UUID (httpapi's firstPage), so the
+// comparison is always an index condition.
 func (q *Queries) ProductList(ctx context.Context, arg ProductListParams) ([]Product, error) {
 	rows, err := q.db.Query(ctx, productList, arg.AfterCreatedAt, arg.AfterID, arg.RowLimit)
 	if err != nil {
@@ -151,7 +152,7 @@ type ProductListSortedParams struct {
 	RowLimit  int32
 }
 
-// Lists with ?sort= and ?q= (httpapi/collection.go). Keyset pagination on
+// Lists with ?sort= and ?q= (httpapi/products.go). Keyset pagination on
 // (sort key, id) in the sort's direction; first skips the cursor condition.
 // q is a name prefix, as in ProductSearch.
 func (q *Queries) ProductListSorted(ctx context.Context, arg ProductListSortedParams) ([]Product, error) {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/pgtest"
 )
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
@@ -50,35 +52,81 @@ func TestSafetyCheck(t *testing.T) {
 	require.NoError(t, db.CheckSafety(ctx, db.New(bundle.app)))
 }
 
-// Roles are cluster-wide, so these change a private copy: a role made for
-// this test, granted the app's privileges, then widened.
-func TestSafetyCheckRefusesRoleThatBypassesRLSOrOwns(t *testing.T) {
+// Any role the serving role can become counts as the serving role (issue 14,
+// item 1; DESIGN.md, leak vector 11): SET ROLE works for any membership, at
+// any depth, INHERIT or not. Roles are cluster-wide, so each kind widens a
+// stand-in for rowfence_app (the same attributes and grants, its own name)
+// in a database of its own, never rowfence_app itself.
+func TestSafetyCheckCountsEveryRoleTheServingRoleCanBecome(t *testing.T) {
+	t.Parallel()
+	for _, w := range pgtest.RoleWidenings {
+		t.Run(w.Name, func(t *testing.T) {
+			ctx := context.Background()
+			tdb := pgtest.New(t)
+			role, url := tdb.StandIn(t, db.AppRole)
+			conn, err := pgx.Connect(ctx, url)
+			require.NoError(t, err)
+			defer conn.Close(ctx)
+			require.NoError(t, db.CheckSafety(ctx, db.New(conn)), "the stand-in, as rowfence_app is, passes")
+
+			admin, err := pgx.Connect(ctx, tdb.AdminURL)
+			require.NoError(t, err)
+			defer admin.Close(ctx)
+			_, err = admin.Exec(ctx, w.Expand(w.SQL, role, tdb.Name))
+			require.NoError(t, err)
+			var se *db.SafetyError
+			err = db.CheckSafety(ctx, db.New(conn))
+			require.ErrorAs(t, err, &se, "%s: the check must refuse", w.Name)
+			require.ErrorContains(t, err, w.Expand(w.Safety, role, tdb.Name))
+		})
+	}
+}
+
+// The attack the check stops, as issue 14 found it: a NOINHERIT login role
+// that is a member of the owner role (here through another NOINHERIT role)
+// has none of the owner's privileges until it says SET ROLE, and then it
+// can switch the policies off and read every tenant.
+func TestMembershipIsEnoughToBecomeTheOwner(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	bundle := setup(t, 0)
-	role := "rf_probe_" + bundle.tdb.Name
-	for _, stmt := range []string{
-		"create role " + role + " login bypassrls",
-		"grant rowfence_app to " + role,
-		"grant select on products, users to " + role,
-	} {
-		_, err := bundle.admin.Exec(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
-	t.Cleanup(func() {
-		_, _ = bundle.admin.Exec(context.Background(), "drop owned by "+role+"; drop role "+role)
-	})
-	conn, err := bundle.admin.Acquire(ctx)
+	createProduct(t, bundle.app, bundle.a, "anvil")
+	createProduct(t, bundle.app, bundle.b, "hammock")
+	role, url := bundle.tdb.StandIn(t, db.AppRole)
+	_, err := bundle.admin.Exec(ctx, pgtest.RoleWidenings[1].Expand(pgtest.RoleWidenings[1].SQL, role, bundle.tdb.Name))
 	require.NoError(t, err)
-	defer conn.Release()
-	_, err = conn.Exec(ctx, "set role "+role)
+	conn, err := pgx.Connect(ctx, url)
 	require.NoError(t, err)
-	defer conn.Exec(ctx, "reset role")
-	err = db.CheckSafety(ctx, db.New(conn))
-	require.ErrorContains(t, err, "has BYPASSRLS")
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	var n int
+	require.NoError(t, tx.QueryRow(ctx, "select count(*) from products").Scan(&n))
+	require.Zero(t, n, "without a tenant the stand-in sees nothing")
+	_, err = tx.Exec(ctx, "set local role rowfence_owner; alter table products no force row level security; alter table products disable row level security")
+	require.NoError(t, err, "membership alone lets it become the owner")
+	require.NoError(t, tx.QueryRow(ctx, "select count(*) from products").Scan(&n))
+	require.Equal(t, 2, n, "and then it reads every tenant")
+}
 
-	_, err = conn.Exec(ctx, "reset role; alter role "+role+" nobypassrls; grant rowfence_owner to "+role+"; set role "+role)
+// A connection that logs in as a superuser and only sets its role to the
+// serving role (options=-c role=…) can RESET ROLE at any time: its session
+// user counts as well.
+func TestSafetyCheckCountsTheSessionUser(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	role, _ := tdb.StandIn(t, db.AppRole)
+	cfg, err := pgx.ParseConfig(tdb.AdminURL)
 	require.NoError(t, err)
+	cfg.RuntimeParams["role"] = role
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var current string
+	require.NoError(t, conn.QueryRow(ctx, "select current_user").Scan(&current))
+	require.Equal(t, role, current)
 	err = db.CheckSafety(ctx, db.New(conn))
-	require.ErrorContains(t, err, "owned by the serving role")
+	require.ErrorContains(t, err, "superuser", "the session's own user is a superuser")
 }

@@ -20,9 +20,10 @@ import (
 //
 // in the same transaction as the request's statements. is_local=true means the
 // setting ends with the transaction: nothing is left on the pooled connection
-// (DESIGN.md, leak vector 2). The policies on the tenant tables read both:
-// a restrictive policy confines every statement to the tenant, permissive
-// ones let each role do only its part (sql/migrations/00004_auth.sql).
+// (docs/DESIGN.md, "Known ways RLS leaks", vector 2). The policies on the
+// tenant tables read both: a restrictive policy confines every statement to
+// the tenant, permissive ones let each role do only its part
+// (sql/migrations/00004_auth.sql; docs/DESIGN.md, "Tenant tables").
 //
 // Cost: One sends the setting and a single statement as one pipeline ending in
 // one Sync, an implicit transaction in one network round trip. Tx pipelines

@@ -65,7 +65,18 @@ func (s *server) requirePlatform(next http.Handler) http.Handler {
 			s.unauthorized(w, r, "", "send Authorization: Bearer <platform admin key>")
 			return
 		}
-		if _, err := s.platform.Verify(r.Context(), cred); err != nil {
+		handled, err := s.checkCredential(w, r, credentialPlatformKey, func(lookup bool) (err error) {
+			if lookup {
+				_, err = s.platform.Verify(r.Context(), cred)
+			} else {
+				_, err = s.platform.VerifyCached(cred)
+			}
+			return err
+		})
+		if handled {
+			return
+		}
+		if err != nil {
 			if errors.Is(err, auth.ErrInvalid) {
 				infoFrom(r).authErr = err.Error()
 				s.unauthorized(w, r, "invalid_token", "not a valid platform admin key")

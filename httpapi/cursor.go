@@ -11,10 +11,13 @@ import (
 	"github.com/google/uuid"
 )
 
-// Cursors are opaque to clients: a keyset position (created_at, id) signed
-// with HMAC-SHA256 over the tenant and the collection. A cursor from another
-// tenant, another collection, another server key, or one that was altered
-// fails to verify and is a 400; it never reaches the database.
+// Cursors are opaque to clients: a keyset position (created_at, id, and a
+// sorted list's sort key) signed with HMAC-SHA256 over the tenant and the
+// collection, which names the list with its sort and filter. A cursor from
+// another tenant, list, sort or filter, another server key, or one that was
+// altered fails to verify and is a 400; it never reaches the database. There
+// is no cursor for the first page: the request omits ?cursor= (an empty one
+// is a 400), and the last page answers "next_cursor": null.
 
 const cursorVersion = 1
 

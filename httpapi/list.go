@@ -23,7 +23,10 @@ const (
 	maxLimit     = 100
 )
 
-// firstPage sorts before every row: created_at is never that old.
+// firstPage is the keyset position before a list's first row: 0001-01-01
+// 00:00:00 UTC and the nil UUID. Rows the API writes are dated now(); an
+// imported row dated before year 1 would sort before it and be left out of
+// the default order (lifecycle.Import does not refuse such a date).
 var firstPage = position{CreatedAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)}
 
 type listPage[R any] struct {

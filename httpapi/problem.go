@@ -52,8 +52,10 @@ var (
 	probMethodNotAllowed        = problemType{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"}
 	probPreconditionFailed      = problemType{http.StatusPreconditionFailed, "precondition-failed", "Precondition failed"}
 	probConflict                = problemType{http.StatusConflict, "conflict", "Conflict"}
+	probLastAdmin               = problemType{http.StatusConflict, "last-admin", "The tenant's last admin"}
 	probRateLimited             = problemType{http.StatusTooManyRequests, "rate-limited", "Too many requests"}
 	probConcurrencyLimited      = problemType{http.StatusTooManyRequests, "concurrency-limited", "Too many requests in progress"}
+	probAuthThrottled           = problemType{http.StatusTooManyRequests, "auth-throttled", "Too many failed credentials"}
 	probTooLarge                = problemType{http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large"}
 	probUnsupportedMedia        = problemType{http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type"}
 	probValidation              = problemType{http.StatusUnprocessableEntity, "validation", "Validation failed"}
@@ -119,6 +121,7 @@ var codeProblems = map[db.Code]codeProblem{
 	db.ErrForbidden:   {probForbidden, "the database refused the operation", false},
 	db.ErrTimeout:     {probUnavailable, "the database did not answer within the statement timeout; retry shortly", true},
 	db.ErrUnavailable: {probUnavailable, "the database is unavailable; retry shortly", true},
+	db.ErrLastAdmin:   {probLastAdmin, "a tenant must keep an admin", false},
 }
 
 // writeError answers for err: 412 for an If-Match that does not hold, the

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -64,6 +65,13 @@ type Config struct {
 	// CORSOrigins are the browser origins allowed to call the API ("*":
 	// any); empty turns CORS off (ParseCORSOrigins reads the setting).
 	CORSOrigins []string
+	// AuthFailures throttles client addresses that send failed credentials
+	// (nil: none): over budget, they get 429 auth-throttled instead of a
+	// database lookup (leak vector 13).
+	AuthFailures *ratelimit.Failures
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client
+	// address (ParseTrustedProxies); empty: the connection's peer is.
+	TrustedProxies []netip.Prefix
 }
 
 type server struct {
@@ -83,6 +91,8 @@ type server struct {
 	platformPool     *pgxpool.Pool
 	platform         *auth.Platform
 	corsOrigins      []string
+	authFailures     *ratelimit.Failures
+	trustedProxies   []netip.Prefix
 	// skipRoleCheck turns the HTTP role check off, for the test proving
 	// that PostgreSQL refuses on its own what a role may not do.
 	skipRoleCheck bool
@@ -124,7 +134,8 @@ func newServer(cfg Config) (*server, error) {
 		log: cfg.Logger, cursors: cursorCodec{key: cfg.CursorKey},
 		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout, acquireTimeout: cfg.AcquireTimeout,
 		limiter: cfg.Limiter, metrics: cfg.Metrics, metricsToken: cfg.MetricsToken,
-		platformPool: cfg.PlatformPool, platform: cfg.Platform, corsOrigins: cfg.CORSOrigins}, nil
+		platformPool: cfg.PlatformPool, platform: cfg.Platform, corsOrigins: cfg.CORSOrigins,
+		authFailures: cfg.AuthFailures, trustedProxies: cfg.TrustedProxies}, nil
 }
 
 func (s *server) handler() http.Handler {

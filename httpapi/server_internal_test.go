@@ -68,6 +68,7 @@ func TestDatabaseErrorsMapToStatuses(t *testing.T) {
 		{lifecycle.ErrNotFound, 404, "not-found", "", false},
 		{&db.Error{Code: db.ErrConflict, Constraint: "users_tenant_email_key", Field: "email", Message: "taken"}, 409, "conflict", "email", false},
 		{lifecycle.ErrDeleting, 409, "conflict", "", false},
+		{&db.Error{Code: db.ErrLastAdmin, Constraint: "users_last_admin"}, 409, "last-admin", "", false},
 		{&db.Error{Code: db.ErrInvalid, Constraint: "products_price_range"}, 422, "validation", "", false},
 		{auth.ErrUnknownUser, 422, "validation", "user_id", false},
 		{auth.ErrRoleAboveUser, 422, "validation", "role", false},

@@ -51,7 +51,9 @@ func ParseTenantMode(s string) (TenantMode, error) {
 
 // authenticate is where a request's tenant and role are decided, in this
 // order: a credential must be present (401), the tenant the request names
-// must be well-formed (400), the credential must be valid (401), it must
+// must be well-formed (400), the client address must not be throttled for
+// failed credentials unless the cache vouches for this one (429), the
+// credential must be valid (401), it must
 // belong to the named tenant (403, and the same 403 whether or not the named
 // tenant exists: nothing about it is looked up), the tenant must be active
 // (403), within its rate limit and concurrency cap (429), and the
@@ -82,7 +84,18 @@ func (s *server) authenticate(min db.Role, next http.Handler) http.Handler {
 		if !namedOK {
 			return
 		}
-		p, err := s.auth.Authenticate(r.Context(), cred)
+		var p auth.Principal
+		handled, err := s.checkCredential(w, r, credentialKind(cred), func(lookup bool) (err error) {
+			if lookup {
+				p, err = s.auth.Authenticate(r.Context(), cred)
+			} else {
+				p, err = s.auth.AuthenticateCached(cred)
+			}
+			return err
+		})
+		if handled {
+			return
+		}
 		switch {
 		case errors.Is(err, auth.ErrInvalid):
 			infoFrom(r).authErr = err.Error()

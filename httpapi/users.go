@@ -112,7 +112,8 @@ func (s *server) handleUserCreate() scopedHandler {
 	}
 }
 
-// handleUserPatch: PATCH /v1/users/{id}; If-Match makes it conditional.
+// handleUserPatch: PATCH /v1/users/{id}; If-Match makes it conditional. A
+// role change holds on this instance from the next request (forgetUser).
 func (s *server) handleUserPatch() scopedHandler {
 	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
 		id, ok := resourceID(w, r)
@@ -130,12 +131,14 @@ func (s *server) handleUserPatch() scopedHandler {
 			s.writeError(w, r, err)
 			return
 		}
+		s.forgetUser(r, id)
 		s.rows(r, 0, 1)
 		encodeResource(w, r, http.StatusOK, renderUser(u), true)
 	}
 }
 
 // handleUserDelete: DELETE /v1/users/{id}; If-Match makes it conditional.
+// The user's credentials stop working on this instance at once (forgetUser).
 func (s *server) handleUserDelete() scopedHandler {
 	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
 		id, ok := resourceID(w, r)
@@ -149,9 +152,17 @@ func (s *server) handleUserDelete() scopedHandler {
 			s.writeError(w, r, err)
 			return
 		}
+		s.forgetUser(r, id)
 		s.rows(r, 0, 1)
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// forgetUser drops the user's cached credentials after a change (a role, a
+// deletion), so it holds on this instance from the next request; other
+// instances follow within AUTH_CACHE_TTL.
+func (s *server) forgetUser(r *http.Request, id uuid.UUID) {
+	s.auth.ForgetUser(s.scope(r).TenantID, id)
 }
 
 // userCreateBody is POST /v1/users; role defaults to member.

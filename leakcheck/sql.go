@@ -10,7 +10,7 @@ import (
 )
 
 // sqlVectors speak SQL as the app role, the way a handler bug or a stolen
-// app connection could (DESIGN.md, "Known ways RLS leaks").
+// app connection could (docs/DESIGN.md, "Known ways RLS leaks").
 func (c *checker) sqlVectors() error {
 	ctx := c.ctx
 	conn, err := pgx.Connect(ctx, c.cfg.DB)
@@ -22,6 +22,19 @@ func (c *checker) sqlVectors() error {
 	var super, bypass bool
 	err = conn.QueryRow(ctx, `select rolsuper, rolbypassrls from pg_roles where rolname = current_user`).Scan(&super, &bypass)
 	c.record("sql: role cannot bypass RLS", err == nil && !super && !bypass, "superuser %v, bypassrls %v, err %v", super, bypass, err)
+	// SET ROLE works for any membership, at any depth, INHERIT or not: a role
+	// the connection can become is as good as the connection (leak vector 11).
+	var reach string
+	err = conn.QueryRow(ctx, `
+select coalesce(string_agg(r.rolname, ', ' order by r.rolname), '')
+from pg_roles r
+where r.rolname <> current_user
+  and (pg_has_role(current_user, r.oid, 'MEMBER') or pg_has_role(session_user, r.oid, 'MEMBER'))
+  and (r.rolsuper or r.rolbypassrls or r.rolcreaterole
+       or r.rolname in ('pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files')
+       or exists (select 1 from pg_class t join pg_attribute a on a.attrelid = t.oid and a.attname = 'tenant_id'
+                  where t.relowner = r.oid and t.relkind in ('r', 'p')))`).Scan(&reach)
+	c.record("sql: role cannot become a role that bypasses RLS or owns a tenant table", err == nil && reach == "", "can become: %q, err %v", reach, err)
 
 	count := func(q string) (int, error) {
 		var n int

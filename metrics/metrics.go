@@ -1,6 +1,7 @@
 // Package metrics is what rowfence tells Prometheus: requests by route,
 // method and status, latency, database time, pool statistics, rate-limit and
-// concurrency-cap rejections, and per-tenant request and row counters.
+// concurrency-cap rejections, per-tenant request and row counters, the
+// credential and tenant caches, failed credentials and throttled clients.
 //
 // Cardinality is bounded: routes are the mux's patterns (never raw paths),
 // and tenants get their own label value only for the first TenantLabels
@@ -19,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rowfence/rowfence/cache"
 )
 
 // DefaultTenantLabels bounds the tenant label's values per instance.
@@ -36,6 +39,11 @@ type Metrics struct {
 	rejections     *prometheus.CounterVec
 	tenantRequests *prometheus.CounterVec
 	tenantRows     *prometheus.CounterVec
+	authFailures   *prometheus.CounterVec
+	authThrottled  prometheus.Counter
+
+	cachesMu sync.Mutex
+	caches   []cache.Observable
 
 	mu       sync.Mutex
 	tenants  map[string]bool
@@ -68,7 +76,14 @@ func New(tenantLabels int) *Metrics {
 	m.tenantRows = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rowfence_tenant_rows_total", Help: "Rows read and written through the API per tenant (op: read or written).",
 	}, []string{"tenant", "op"})
+	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rowfence_auth_failures_total", Help: "Credentials refused as unknown, forged, revoked, expired or malformed (credential: api_key, token or platform_key).",
+	}, []string{"credential"})
+	m.authThrottled = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rowfence_auth_throttled_total", Help: "Requests answered 429 auth-throttled: their client address sent too many failed credentials.",
+	})
 	m.reg.MustRegister(m.requests, m.duration, m.dbDuration, m.rejections, m.tenantRequests, m.tenantRows,
+		m.authFailures, m.authThrottled, cacheCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -128,6 +143,70 @@ func (m *Metrics) Rows(tenant string, read, written int) {
 	}
 	if written > 0 {
 		m.tenantRows.WithLabelValues(t, "written").Add(float64(written))
+	}
+}
+
+// CredentialFailed records a refused credential of kind (api_key, token or
+// platform_key).
+func (m *Metrics) CredentialFailed(kind string) {
+	if m == nil {
+		return
+	}
+	m.authFailures.WithLabelValues(kind).Inc()
+}
+
+// AuthThrottled records a request refused because its client address sent
+// too many failed credentials.
+func (m *Metrics) AuthThrottled() {
+	if m == nil {
+		return
+	}
+	m.authThrottled.Inc()
+}
+
+// WatchCaches exports the caches' lookups, evictions and sizes, labelled
+// by each cache's Name.
+func (m *Metrics) WatchCaches(caches ...cache.Observable) {
+	if m == nil {
+		return
+	}
+	m.cachesMu.Lock()
+	m.caches = append(m.caches, caches...)
+	m.cachesMu.Unlock()
+}
+
+var (
+	cacheLookups = prometheus.NewDesc("rowfence_cache_lookups_total",
+		"Cache lookups by result: hit (a cached entry), absent (a cached 'not found'), miss (asked the database).",
+		[]string{"cache", "result"}, nil)
+	cacheEvictions = prometheus.NewDesc("rowfence_cache_evictions_total",
+		"Entries a cache dropped to stay within its size (side: positive, or negative for cached 'not found').",
+		[]string{"cache", "side"}, nil)
+	cacheEntries = prometheus.NewDesc("rowfence_cache_entries",
+		"Entries in a cache (side: positive, or negative for cached 'not found').", []string{"cache", "side"}, nil)
+)
+
+type cacheCollector struct{ m *Metrics }
+
+func (c cacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- cacheLookups
+	ch <- cacheEvictions
+	ch <- cacheEntries
+}
+
+func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	c.m.cachesMu.Lock()
+	caches := c.m.caches
+	c.m.cachesMu.Unlock()
+	for _, o := range caches {
+		s, name := o.Stats(), o.Name()
+		ch <- prometheus.MustNewConstMetric(cacheLookups, prometheus.CounterValue, float64(s.Hits), name, "hit")
+		ch <- prometheus.MustNewConstMetric(cacheLookups, prometheus.CounterValue, float64(s.AbsentHits), name, "absent")
+		ch <- prometheus.MustNewConstMetric(cacheLookups, prometheus.CounterValue, float64(s.Misses), name, "miss")
+		ch <- prometheus.MustNewConstMetric(cacheEvictions, prometheus.CounterValue, float64(s.Evictions), name, "positive")
+		ch <- prometheus.MustNewConstMetric(cacheEvictions, prometheus.CounterValue, float64(s.NegativeEvictions), name, "negative")
+		ch <- prometheus.MustNewConstMetric(cacheEntries, prometheus.GaugeValue, float64(s.Entries), name, "positive")
+		ch <- prometheus.MustNewConstMetric(cacheEntries, prometheus.GaugeValue, float64(s.NegativeEntries), name, "negative")
 	}
 }
 

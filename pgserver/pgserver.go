@@ -1,5 +1,6 @@
 // Package pgserver finds or starts the PostgreSQL server that `make run` and
-// the tests use, in the order DESIGN.md fixes:
+// the tests use, in the order docs/DESIGN.md fixes ("PostgreSQL for tests and
+// make run"):
 //
 //  1. a connection string from the environment (TEST_DATABASE_URL; DATABASE_URL
 //     only when `rowfence dev` is told to seed an existing database);

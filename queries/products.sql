@@ -3,7 +3,8 @@
 
 -- name: ProductList :many
 -- Keyset pagination in (created_at, id) order; the first page passes
--- '-infinity' and the nil UUID, so the comparison is always an index condition.
+-- 0001-01-01 00:00:00 UTC and the nil UUID (httpapi's firstPage), so the
+-- comparison is always an index condition.
 SELECT * FROM products
 WHERE (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
 ORDER BY created_at, id
@@ -36,7 +37,7 @@ DELETE FROM products WHERE id = @id RETURNING id;
 SELECT * FROM products WHERE id = @id FOR UPDATE;
 
 -- name: ProductListSorted :many
--- Lists with ?sort= and ?q= (httpapi/collection.go). Keyset pagination on
+-- Lists with ?sort= and ?q= (httpapi/products.go). Keyset pagination on
 -- (sort key, id) in the sort's direction; first skips the cursor condition.
 -- q is a name prefix, as in ProductSearch.
 SELECT * FROM products

@@ -31,10 +31,14 @@ FROM (
          'may create schemas or objects that outlive its transaction, and a schema named after itself comes first in the default search_path' AS detail,
          'REVOKE CREATE ON DATABASE and ON SCHEMA … FROM it (and from PUBLIC)' AS remedy,
          true AS refuses
-  WHERE pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE')
-     OR EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n
-                WHERE n.nspname NOT LIKE 'pg\_temp\_%' AND n.nspname NOT LIKE 'pg\_toast%'
-                  AND pg_catalog.has_schema_privilege(n.oid, 'CREATE'))
+  -- Itself or any role it can become (SET ROLE works for any membership,
+  -- INHERIT or not; leak vector 11), as its current or its session user.
+  WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                WHERE (pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER') OR pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER'))
+                  AND (pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(), 'CREATE')
+                       OR EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n
+                                  WHERE n.nspname NOT LIKE 'pg\_temp\_%' AND n.nspname NOT LIKE 'pg\_toast%'
+                                    AND pg_catalog.has_schema_privilege(r.oid, n.oid, 'CREATE'))))
   UNION ALL
   SELECT 'signal-backends',
          'may end or cancel the other sessions of its role (pg_terminate_backend, pg_cancel_backend): other tenants'' requests',

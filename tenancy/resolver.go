@@ -3,46 +3,36 @@ package tenancy
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rowfence/rowfence/cache"
 	"github.com/rowfence/rowfence/db"
 )
 
 // Resolver turns a Key into a Tenant, caching answers (found and not found)
 // for TTL so that a request's only database round trip is its own work.
-// A suspension or a new tenant therefore takes effect within TTL.
+// A suspension or a new tenant therefore takes effect within TTL. The cache
+// is bounded and unknown tenants cannot evict known ones (package cache,
+// leak vector 13).
 type Resolver struct {
-	pool *pgxpool.Pool
-	ttl  time.Duration
-	max  int
-	now  func() time.Time
+	pool  *pgxpool.Pool
+	cache *cache.Cache[Key, Tenant]
 
 	timeout time.Duration
-
-	mu      sync.Mutex
-	entries map[Key]entry
-}
-
-type entry struct {
-	tenant  Tenant
-	found   bool
-	expires time.Time
 }
 
 // DefaultTTL bounds how long a cached tenant (or its absence) is believed.
 const DefaultTTL = 5 * time.Second
 
-// maxEntries bounds the cache; past it the cache starts over, so a flood of
-// made-up keys costs lookups, not memory.
-const maxEntries = 10000
-
 // NewResolver resolves through pool (the app role's). ttl <= 0 disables the cache.
-func NewResolver(pool *pgxpool.Pool, ttl time.Duration) *Resolver {
-	return &Resolver{pool: pool, ttl: ttl, max: maxEntries, now: time.Now, entries: map[Key]entry{}}
+func NewResolver(pool *pgxpool.Pool, ttl time.Duration) *Resolver { return newResolver(pool, ttl, nil) }
+
+// newResolver is NewResolver with a test's clock (nil: time.Now).
+func newResolver(pool *pgxpool.Pool, ttl time.Duration, clock func() time.Time) *Resolver {
+	return &Resolver{pool: pool, cache: cache.New[Key, Tenant](cache.Options[Tenant]{Name: "tenants", TTL: ttl, Now: clock})}
 }
 
 // WithTimeout bounds each lookup, the wait for a pooled connection
@@ -52,29 +42,26 @@ func (r *Resolver) WithTimeout(d time.Duration) *Resolver {
 	return r
 }
 
-// Forget drops a tenant from this instance's cache, so that a change made
-// here (suspension, deletion, limits) applies at once; other instances see
-// it within the TTL.
+// Caches are the resolver's caches, for metrics.
+func (r *Resolver) Caches() []cache.Observable { return []cache.Observable{r.cache} }
+
+// Forget drops a tenant from this instance's cache, by id and by slug
+// ("" when unknown), so that a change made here (suspension, deletion,
+// limits) applies at once; other instances see it within the TTL.
 func (r *Resolver) Forget(id uuid.UUID, slug string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.entries, Key{ID: id})
-	delete(r.entries, Key{Slug: slug})
+	r.cache.DeleteFunc(func(_ Key, t Tenant) bool { return t.ID == id })
+	r.cache.Delete(Key{ID: id}, Key{Slug: slug})
 }
 
 // Resolve returns the tenant for key, or ErrUnknown.
 func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
-	if r.ttl > 0 {
-		r.mu.Lock()
-		e, ok := r.entries[key]
-		r.mu.Unlock()
-		if ok && r.now().Before(e.expires) {
-			if !e.found {
-				return Tenant{}, ErrUnknown
-			}
-			return e.tenant, nil
-		}
+	switch t, res := r.cache.Get(key); res {
+	case cache.Hit:
+		return t, nil
+	case cache.Absent:
+		return Tenant{}, ErrUnknown
 	}
+	ticket := r.cache.Ticket()
 	params := db.TenantLookupParams{}
 	if key.Slug != "" {
 		params.Slug = &key.Slug
@@ -88,23 +75,16 @@ func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
 		defer cancel()
 	}
 	row, err := db.Unscoped(r.pool).TenantLookup(lctx, params)
-	found := err == nil
-	if err != nil && !errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, db.ErrNotFound) {
+		r.cache.SetAbsent(ticket, key)
+		return Tenant{}, ErrUnknown
+	}
+	if err != nil {
 		return Tenant{}, err // unreachable database: db.ErrUnavailable, a 503
 	}
 	t := Tenant{ID: row.ID, Slug: row.Slug, Status: row.Status, Limits: Limits{
 		RatePerSecond: row.RateLimit, Burst: int(row.RateBurst), MaxConcurrency: int(row.MaxConcurrency),
 		StatementTimeout: time.Duration(row.StatementTimeoutMs) * time.Millisecond}}
-	if r.ttl > 0 {
-		r.mu.Lock()
-		if len(r.entries) >= r.max {
-			clear(r.entries)
-		}
-		r.entries[key] = entry{tenant: t, found: found, expires: r.now().Add(r.ttl)}
-		r.mu.Unlock()
-	}
-	if !found {
-		return Tenant{}, ErrUnknown
-	}
+	r.cache.Set(ticket, key, t)
 	return t, nil
 }

@@ -2,11 +2,17 @@ package tenancy
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
@@ -64,9 +70,9 @@ func TestResolverCachesWithinTTL(t *testing.T) {
 	created, err := db.New(admin).TenantCreate(ctx, db.TenantCreateParams{ID: uuid.New(), Slug: "acme", Name: "Acme"})
 	require.NoError(t, err)
 
-	now := time.Unix(1000, 0)
-	r := NewResolver(app, time.Minute)
-	r.now = func() time.Time { return now }
+	var now atomic.Int64 // the test's time, in Unix nanoseconds
+	now.Store(time.Unix(1000, 0).UnixNano())
+	r := newResolver(app, time.Minute, func() time.Time { return time.Unix(0, now.Load()) })
 
 	bySlug, err := r.Resolve(ctx, Key{Slug: "acme"})
 	require.NoError(t, err)
@@ -87,7 +93,7 @@ func TestResolverCachesWithinTTL(t *testing.T) {
 	_, err = r.Resolve(ctx, Key{Slug: "initech"})
 	require.ErrorIs(t, err, ErrUnknown, "absence is cached too")
 
-	now = now.Add(time.Minute + time.Second)
+	now.Add(int64(time.Minute + time.Second))
 	fresh, err := r.Resolve(ctx, Key{Slug: "acme"})
 	require.NoError(t, err)
 	require.Equal(t, StatusSuspended, fresh.Status, "after the TTL the change shows")
@@ -102,15 +108,54 @@ func TestResolverCachesWithinTTL(t *testing.T) {
 	require.Equal(t, StatusActive, got.Status)
 }
 
-func TestResolverCacheIsBounded(t *testing.T) {
+// lookups counts the statements a pool sends.
+type lookups struct{ n atomic.Int64 }
+
+func (l *lookups) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	l.n.Add(1)
+	return ctx
+}
+func (l *lookups) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// Issue #14 item 5: the tenant cache emptied itself at 10,000 entries and
+// cached unknown tenants too, so 10,000 unknown names evicted every good
+// entry. A good tenant must still be answered from the cache after them
+// (leak vector 13).
+func TestUnknownTenantsCannotFlushTheCache(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	tdb := pgtest.New(t)
-	r := NewResolver(tdb.AppPool(t, 2), time.Minute)
-	r.max = 10
-	for i := range 25 {
-		_, err := r.Resolve(ctx, Key{Slug: "nobody-" + strings.Repeat("x", i%5) + string(rune('a'+i))})
-		require.ErrorIs(t, err, ErrUnknown)
-		require.LessOrEqual(t, len(r.entries), 10)
+	_, err := db.New(tdb.AdminPool(t)).TenantCreate(ctx, db.TenantCreateParams{ID: uuid.New(), Slug: "acme", Name: "Acme"})
+	require.NoError(t, err)
+	counter := &lookups{}
+	cfg, err := pgxpool.ParseConfig(tdb.AppURL)
+	require.NoError(t, err)
+	cfg.ConnConfig.Tracer = counter
+	cfg.MaxConns = 4
+	app, err := db.Open(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(app.Close)
+	r := NewResolver(app, time.Hour)
+
+	_, err = r.Resolve(ctx, Key{Slug: "acme"})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < 10_001; i += 4 {
+				if _, err := r.Resolve(ctx, Key{Slug: fmt.Sprintf("nobody-%d", i)}); !errors.Is(err, ErrUnknown) {
+					t.Errorf("nobody-%d: %v", i, err)
+					return
+				}
+			}
+		}()
 	}
+	wg.Wait()
+	before := counter.n.Load()
+	got, err := r.Resolve(ctx, Key{Slug: "acme"})
+	require.NoError(t, err)
+	require.Equal(t, "acme", got.Slug)
+	require.Equal(t, int64(0), counter.n.Load()-before, "10,001 unknown tenants evicted a good one")
 }

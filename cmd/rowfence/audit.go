@@ -24,7 +24,7 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	fs.SetOutput(stderr)
 	format := fs.String("format", "text", "text or json")
 	var accept stringList
-	fs.Var(&accept, "accept-role", "a login role that may bypass RLS, accepted as an exception (repeatable)")
+	fs.Var(&accept, "accept-role", "a login role that may bypass RLS or become an owner, accepted as an exception (repeatable; never rowfence_app or rowfence_platform)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -148,3 +148,18 @@ rowfence is starting on http://%[1]s with demo tenants acme and globex. Try:
 
 `, host, demoAcmeAdmin, demoAcmeViewer, demoGlobexAdmin, demoPlatform)
 }
+
+// setRolePassword sets role's password on its own connection to url: the
+// dev command gives the platform role one after migrating (migrate itself
+// does it in its locked steps, passwordStep).
+func setRolePassword(ctx context.Context, url, role, password string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if err := db.SetRolePassword(ctx, conn, role, password); err != nil {
+		return fmt.Errorf("set the %s password: %w", role, err)
+	}
+	return nil
+}

@@ -91,6 +91,9 @@ Environment:
   TENANT_MODE            how requests name their tenant: header (X-Tenant-ID, default), subdomain, path (/t/{slug}/v1/...) or token
   BASE_DOMAIN            subdomain mode: tenants are {slug}.BASE_DOMAIN
   AUTH_CACHE_TTL         how long a verified credential is cached; revocation takes effect within it (default 5s; 0 disables)
+  AUTH_FAILURE_LIMIT     failed credentials a client address may send per AUTH_FAILURE_WINDOW before 429 auth-throttled (default 60; 0: no throttle)
+  AUTH_FAILURE_WINDOW    the window of AUTH_FAILURE_LIMIT (default 1m)
+  TRUSTED_PROXIES        proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For names the client address; default: none
   JWT_HS256_SECRET       enables HS256 bearer tokens (>= 32 bytes)
   JWT_PUBLIC_KEYS_FILE   PEM file of RSA (RS256) and P-256 (ES256) public keys; enables those tokens
   JWT_ISSUER, JWT_AUDIENCE   required with either: the tokens' iss and aud

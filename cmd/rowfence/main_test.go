@@ -315,12 +315,40 @@ func TestServeFailsClosed(t *testing.T) {
 		"JWT_ISSUER":           {"JWT_HS256_SECRET": strings.Repeat("s", 32)},
 		"at least 32":          {"JWT_HS256_SECRET": "short", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"},
 		"JWT_PUBLIC_KEYS_FILE": {"JWT_PUBLIC_KEYS_FILE": "/nonexistent.pem", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"},
+		"TRUSTED_PROXIES":      {"TRUSTED_PROXIES": "10.0.0.0/8, 10.0.0.0/33"},
+		"AUTH_FAILURE_LIMIT":   {"AUTH_FAILURE_LIMIT": "-1"},
+		"AUTH_FAILURE_WINDOW":  {"AUTH_FAILURE_WINDOW": "0s"},
 	} {
 		env["APP_DATABASE_URL"] = tdb.AppURL
 		_, err = runCmd(t, env, "serve")
 		require.ErrorContains(t, err, name)
 		require.Equal(t, 2, exitCode(err), name)
 	}
+}
+
+// serve refuses a role that can become the owner through a NOINHERIT role
+// (issue 14, item 1), where it used to start and serve, and leakcheck names
+// it. Roles are shared by
+// every test of the run, so this widens a stand-in for rowfence_app, and is
+// not parallel: TestAuditCommand must not see the stand-in.
+func TestServeRefusesARoleThatCanBecomeTheOwner(t *testing.T) {
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	role, standIn := tdb.StandIn(t, "rowfence_app")
+	_, err := admin.Exec(context.Background(), "create role "+role+"_mid nologin noinherit; grant rowfence_owner to "+role+"_mid; grant "+role+"_mid to "+role)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	env := envOf(map[string]string{"APP_DATABASE_URL": standIn, "ADDR": freeAddr(t)})
+	err = run(ctx, []string{"rowfence", "serve"}, env, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "can become rowfence_owner (SET ROLE)")
+
+	// leakcheck, given that role's connection, reports it too.
+	base, _, _ := startServer(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL}, "serve")
+	out, err := runCmd(t, map[string]string{"DATABASE_URL": tdb.AdminURL}, "leakcheck", "--url", base, "--create", "--db", standIn)
+	require.Equal(t, 1, exitCode(err), out)
+	require.Contains(t, out, "LEAK  sql: role cannot become a role that bypasses RLS or owns a tenant table")
+	require.Contains(t, out, `can become: "rowfence_owner"`)
 }
 
 func TestUsage(t *testing.T) {
@@ -500,14 +528,28 @@ func TestServeMetricsListener(t *testing.T) {
 	base, _, _ := startServer(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL, "METRICS_ADDR": metricsAddr}, "serve")
 	status, _ := httpDo(t, "GET", base+"/v1/products", "acme", "", "")
 	require.Equal(t, 401, status)
+	// A made-up key: a failed credential, a cache miss, a negative entry.
+	madeUp := "rfk_" + strings.Repeat("a", 32) + "_" + strings.Repeat("b", 32) + "_" + strings.Repeat("c", 64)
+	status, _ = httpDo(t, "GET", base+"/v1/products", "acme", madeUp, "")
+	require.Equal(t, 401, status)
 	res, err := http.Get("http://" + metricsAddr + "/metrics")
 	require.NoError(t, err)
 	raw, err := io.ReadAll(res.Body)
 	res.Body.Close()
 	require.NoError(t, err)
 	require.Equal(t, 200, res.StatusCode)
-	require.Contains(t, string(raw), `rowfence_http_requests_total{method="GET",route="GET /v1/products",status="401"} 1`)
+	require.Contains(t, string(raw), `rowfence_http_requests_total{method="GET",route="GET /v1/products",status="401"} 2`)
 	require.Contains(t, string(raw), "rowfence_db_pool_max_conns")
+	for _, line := range []string{
+		`rowfence_auth_failures_total{credential="api_key"} 1`,
+		`rowfence_auth_throttled_total 0`,
+		`rowfence_cache_lookups_total{cache="api_keys",result="miss"} 1`,
+		`rowfence_cache_entries{cache="api_keys",side="negative"} 1`,
+		`rowfence_cache_evictions_total{cache="tenants",side="positive"} 0`,
+		`rowfence_cache_entries{cache="auth_failures",side="positive"} 1`,
+	} {
+		require.Contains(t, string(raw), line)
+	}
 	res, err = http.Get(base + "/metrics")
 	require.NoError(t, err)
 	res.Body.Close()

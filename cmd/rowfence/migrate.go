@@ -97,15 +97,3 @@ func passwordStep(role, password string) db.Step {
 		return nil
 	}
 }
-
-func setRolePassword(ctx context.Context, url, role, password string) error {
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	if err := db.SetRolePassword(ctx, conn, role, password); err != nil {
-		return fmt.Errorf("set the %s password: %w", role, err)
-	}
-	return nil
-}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	httppprof "net/http/pprof"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -48,6 +49,12 @@ type serveConfig struct {
 	metricsTenants   int
 	metricsPprof     bool
 	corsOrigins      []string
+	// authFailureLimit failed credentials per authFailureWindow and client
+	// address (0: no throttle); trustedProxies name whose X-Forwarded-For
+	// gives the client address.
+	authFailureLimit  int
+	authFailureWindow time.Duration
+	trustedProxies    []netip.Prefix
 	// platform is the /v1/admin pool's configuration; nil: disabled.
 	platform      *pgxpool.Config
 	purgeInterval time.Duration
@@ -58,7 +65,8 @@ type serveConfig struct {
 func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword string, platformPassword ...string) (serveConfig, error) {
 	cfg := serveConfig{addr: getenv("ADDR"), tenantCacheTTL: tenancy.DefaultTTL, authCacheTTL: auth.DefaultCacheTTL, shutdownTimeout: 15 * time.Second,
 		statementTimeout: 5 * time.Second, requestTimeout: 10 * time.Second, acquireTimeout: 2 * time.Second,
-		limits:      ratelimit.Defaults{RatePerSecond: 100, Burst: 200},
+		limits:           ratelimit.Defaults{RatePerSecond: 100, Burst: 200},
+		authFailureLimit: ratelimit.DefaultFailureLimit, authFailureWindow: ratelimit.DefaultFailureWindow,
 		metricsAddr: getenv("METRICS_ADDR"), metricsToken: getenv("METRICS_TOKEN")}
 	if cfg.addr == "" {
 		cfg.addr = ":8080"
@@ -101,7 +109,8 @@ func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword str
 		dst  *time.Duration
 	}{{"TENANT_CACHE_TTL", &cfg.tenantCacheTTL}, {"AUTH_CACHE_TTL", &cfg.authCacheTTL}, {"SHUTDOWN_TIMEOUT", &cfg.shutdownTimeout},
 		{"STATEMENT_TIMEOUT", &cfg.statementTimeout}, {"REQUEST_TIMEOUT", &cfg.requestTimeout},
-		{"ACQUIRE_TIMEOUT", &cfg.acquireTimeout}, {"PURGE_INTERVAL", &cfg.purgeInterval}} {
+		{"ACQUIRE_TIMEOUT", &cfg.acquireTimeout}, {"PURGE_INTERVAL", &cfg.purgeInterval},
+		{"AUTH_FAILURE_WINDOW", &cfg.authFailureWindow}} {
 		if v := getenv(d.name); v != "" {
 			parsed, err := time.ParseDuration(v)
 			if err != nil || parsed < 0 {
@@ -112,6 +121,12 @@ func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword str
 	}
 	if cfg.corsOrigins, err = httpapi.ParseCORSOrigins(getenv("CORS_ALLOWED_ORIGINS")); err != nil {
 		return cfg, usageError{"CORS_ALLOWED_ORIGINS: " + err.Error()}
+	}
+	if cfg.trustedProxies, err = httpapi.ParseTrustedProxies(getenv("TRUSTED_PROXIES")); err != nil {
+		return cfg, usageError{"TRUSTED_PROXIES: " + err.Error()}
+	}
+	if cfg.authFailureWindow == 0 {
+		return cfg, usageError{"AUTH_FAILURE_WINDOW must be longer than 0 (AUTH_FAILURE_LIMIT=0 turns the throttle off)"}
 	}
 	switch v := getenv("METRICS_PPROF"); v {
 	case "", "false", "0":
@@ -135,6 +150,7 @@ func serveConfigFromEnv(getenv func(string) string, databaseURL, appPassword str
 		{"RATE_BURST", 1, 1e6, func(v float64) { cfg.limits.Burst = int(v) }},
 		{"TENANT_CONCURRENCY", 0, 1e4, func(v float64) { cfg.limits.MaxConcurrency, cfg.concurrencySet = int(v), true }},
 		{"METRICS_TENANT_LABELS", 1, 1e5, func(v float64) { cfg.metricsTenants = int(v) }},
+		{"AUTH_FAILURE_LIMIT", 0, 1e6, func(v float64) { cfg.authFailureLimit = int(v) }},
 	} {
 		raw := getenv(n.name)
 		if raw == "" {
@@ -302,6 +318,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
+	authFailures := ratelimit.NewFailures(cfg.authFailureLimit, cfg.authFailureWindow)
+	m.WatchCaches(append(resolver.Caches(), authn.Caches()...)...)
+	if authFailures != nil {
+		m.WatchCaches(authFailures)
+	}
 	var platformPool *pgxpool.Pool
 	var platform *auth.Platform
 	if cfg.platform != nil {
@@ -319,6 +340,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 		warnReach(ctx, platformPool, log)
 		platform = auth.NewPlatform(platformPool, cfg.authCacheTTL)
+		m.WatchCaches(platform.Caches()...)
 		// Background jobs (exports, the deletion purge) run on River as the
 		// platform role; any number of instances may run them.
 		// River only polls (jobs.Start), so a transaction pooler is fine.
@@ -352,6 +374,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		Metrics:          m,
 		MetricsToken:     cfg.metricsToken,
 		CORSOrigins:      cfg.corsOrigins,
+		AuthFailures:     authFailures,
+		TrustedProxies:   cfg.trustedProxies,
 	})
 	if err != nil {
 		return err
@@ -372,7 +396,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	log.Info("serving", "addr", ln.Addr().String(), "db_user", cfg.pool.ConnConfig.User,
 		"tenant_mode", string(cfg.tenantMode), "jwt", cfg.jwt != nil,
 		"rate_limit", cfg.limits.RatePerSecond, "rate_burst", cfg.limits.Burst, "tenant_concurrency", cfg.limits.MaxConcurrency,
-		"pool_max_conns", cfg.pool.MaxConns)
+		"pool_max_conns", cfg.pool.MaxConns, "auth_failure_limit", cfg.authFailureLimit,
+		"auth_failure_window", cfg.authFailureWindow.String(), "trusted_proxies", len(cfg.trustedProxies))
 	if cfg.metricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.metricsAddr, m, cfg.metricsPprof, log)
 		if err != nil {

@@ -6,11 +6,12 @@
 -- PUBLIC, that checks the tenant in USING and in WITH CHECK; then its
 -- permissive policies may decide by role alone (sql/migrations/00004_auth.sql).
 -- A policy without WITH CHECK uses its USING expression for writes. The
--- expression is matched whole as PostgreSQL prints the one in DESIGN.md, or
--- its form with the readers' roles folded in (00010_role_in_tenant_policy.sql:
--- tenant_id = CASE WHEN <role in a list> THEN <tenant setting> END, which
--- compares with NULL, so matches no row, for any other role); a policy
--- written any other way is reported for a person to judge.
+-- expression is matched whole as PostgreSQL prints the one in docs/DESIGN.md
+-- ("Tenant tables"), or its form with the readers' roles folded in
+-- (00010_role_in_tenant_policy.sql: tenant_id = CASE WHEN <role in a list>
+-- THEN <tenant setting> END, which compares with NULL, so matches no row, for
+-- any other role); a policy written any other way is reported for a person
+-- to judge.
 WITH tenant_tables AS (
     SELECT c.oid, n.nspname, c.relname
     FROM pg_class c

@@ -1,8 +1,8 @@
 -- Indexes (unique constraints included) on tenant tables whose first column
 -- is not tenant_id. A unique one that does not lead with tenant_id reveals
 -- that a value exists in another tenant (leak vector 4); any other one is
--- not used for the tenant's part of the table (DESIGN.md, "Indexes lead with
--- tenant_id").
+-- not used for the tenant's part of the table (docs/DESIGN.md, "Tenant
+-- tables": indexes lead with tenant_id).
 SELECT CASE WHEN i.indisunique THEN 'unique-not-per-tenant' ELSE 'index-not-leading-tenant' END AS check_name,
        i.indexrelid::regclass::text AS object,
        pg_get_indexdef(i.indexrelid) AS detail

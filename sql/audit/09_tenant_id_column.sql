@@ -1,5 +1,5 @@
 -- tenant_id columns that are nullable, not uuid, or not defaulted from the
--- request's setting (DESIGN.md, "Tenant tables").
+-- request's setting (docs/DESIGN.md, "Tenant tables").
 SELECT 'tenant-id-column' AS check_name,
        format('%I.%I.tenant_id', n.nspname, c.relname) AS object,
        concat_ws('; ',

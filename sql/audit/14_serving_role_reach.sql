@@ -7,11 +7,14 @@
 WITH serving AS (
   SELECT r.oid, r.rolname FROM pg_roles r WHERE r.rolname IN ('rowfence_app', 'rowfence_platform')
 ), reach (capability, present, remedy, rolname) AS (
+  -- Itself or any role it can become (SET ROLE works for any membership).
   SELECT 'create-objects',
-         has_database_privilege(s.oid, current_database(), 'CREATE')
-           OR EXISTS (SELECT 1 FROM pg_namespace n
-                      WHERE n.nspname NOT LIKE 'pg\_temp\_%' AND n.nspname NOT LIKE 'pg\_toast%'
-                        AND has_schema_privilege(s.oid, n.oid, 'CREATE')),
+         EXISTS (SELECT 1 FROM pg_roles b
+                 WHERE pg_has_role(s.oid, b.oid, 'MEMBER')
+                   AND (has_database_privilege(b.oid, current_database(), 'CREATE')
+                        OR EXISTS (SELECT 1 FROM pg_namespace n
+                                   WHERE n.nspname NOT LIKE 'pg\_temp\_%' AND n.nspname NOT LIKE 'pg\_toast%'
+                                     AND has_schema_privilege(b.oid, n.oid, 'CREATE')))),
          'REVOKE CREATE ON DATABASE and ON SCHEMA … FROM it and from PUBLIC', s.rolname
   FROM serving s
   UNION ALL

@@ -1,5 +1,6 @@
 -- +goose Up
--- The two roles DESIGN.md describes. Roles are cluster-wide, so this is
+-- The owner and the app role (docs/DESIGN.md, "Database roles"; the platform
+-- role comes with 00006_platform.sql). Roles are cluster-wide, so this is
 -- idempotent: several rowfence databases (and parallel test databases) share them.
 --   rowfence_owner  owns every table; NOLOGIN; never serves requests.
 --   rowfence_app    serves requests; LOGIN, NOSUPERUSER, NOBYPASSRLS, NOINHERIT,

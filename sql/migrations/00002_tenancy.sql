@@ -21,7 +21,10 @@ CREATE TABLE tenants (
 ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
 
 -- The one deliberate cross-tenant path the app role has, listed by the audit:
--- resolve X-Tenant-ID (an id or a slug) before any tenant context exists.
+-- read a verified credential's tenant (by id, or by slug from a signed
+-- token's claim) before any tenant context exists. The tenant a request names
+-- (X-Tenant-ID, host, path) is never looked up: it is compared with this one
+-- (httpapi/tenant.go).
 -- SECURITY DEFINER runs as rowfence_owner; search_path is pinned and every name
 -- qualified, so a caller cannot substitute objects.
 -- +goose StatementBegin

@@ -1,5 +1,5 @@
 -- +goose Up
--- Tenant tables. Each one follows the same rules (DESIGN.md, "Tenant tables"):
+-- Tenant tables. Each one follows the same rules (docs/DESIGN.md, "Tenant tables"):
 --   * tenant_id NOT NULL, defaulted from the request's setting: inserts never name it;
 --   * primary key (tenant_id, id), random UUID ids, every index and unique
 --     constraint leading with tenant_id;

@@ -13,7 +13,8 @@
 --
 -- The tenant policy becomes AS RESTRICTIVE: it is ANDed with whatever the
 -- permissive role policies allow, so no role policy, present or future, can
--- ever widen access beyond the tenant (DESIGN.md, leak vector 6).
+-- ever widen access beyond the tenant (docs/DESIGN.md, "Known ways RLS
+-- leaks", vector 6).
 SET LOCAL ROLE rowfence_owner;
 
 -- One migration is one transaction: no moment without a tenant policy.

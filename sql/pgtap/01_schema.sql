@@ -2,7 +2,7 @@
 -- with the pgtap extension, as a superuser:
 --   pg_prove -d DB sql/pgtap/*.sql      (or: make test, which runs every file here)
 BEGIN;
-SELECT plan(36);
+SELECT plan(37);
 
 -- The serving role can never bypass RLS.
 SELECT has_role('rowfence_app');
@@ -10,6 +10,15 @@ SELECT isnt_superuser('rowfence_app');
 SELECT ok(NOT rolbypassrls, 'rowfence_app is NOBYPASSRLS') FROM pg_roles WHERE rolname = 'rowfence_app';
 SELECT ok(NOT rolinherit, 'rowfence_app inherits nothing') FROM pg_roles WHERE rolname = 'rowfence_app';
 SELECT ok(NOT rolcanlogin, 'rowfence_owner cannot log in') FROM pg_roles WHERE rolname = 'rowfence_owner';
+-- Nor can it become such a role: SET ROLE works for any membership, at any
+-- depth, INHERIT or not, so MEMBER, not USAGE (issue 14; leak vector 11).
+SELECT is(ARRAY(SELECT s.rolname || ' -> ' || r.rolname FROM pg_roles s JOIN pg_roles r ON pg_has_role(s.oid, r.oid, 'MEMBER')
+                WHERE s.rolname IN ('rowfence_app', 'rowfence_platform')
+                  AND (r.rolsuper OR r.rolbypassrls OR r.rolcreaterole
+                       OR r.rolname IN ('rowfence_owner', 'pg_database_owner', 'pg_execute_server_program',
+                                        'pg_read_server_files', 'pg_write_server_files'))
+                ORDER BY 1),
+          ARRAY[]::text[], 'neither serving role can become a superuser, BYPASSRLS, CREATEROLE, owner or server-file role');
 
 -- Every tenant table: owned by rowfence_owner, RLS enabled and forced, one
 -- restrictive tenant policy for every command, and permissive role policies.

@@ -1,0 +1,272 @@
+// Package cache is the one cache of the process's shared lookups: API keys,
+// bearer tokens, platform admin keys (package auth) and tenants (package
+// tenancy). Anyone who can reach the server steers what is looked up, so
+// these caches must not be steerable by unauthenticated requests (leak
+// vector 13 in docs/SECURITY.md): they are bounded, evict the entry least
+// likely to be used again, and are never emptied at once.
+//
+// Each Cache has two sides. The positive side holds what was found (a key,
+// a token's principal, a tenant); it is an otter W-TinyLFU cache, which
+// admits a new entry only when it is likely to be used more often than the
+// one it would evict, so a flood of one-off entries cannot push frequent ones
+// out. The negative side holds what was not found (a made-up key, an unknown
+// tenant); it is a separate and smaller otter cache, so negative results can
+// only ever evict negative results.
+//
+// Entries live for the TTL (or until a deadline the value carries, such as a
+// token's exp, if earlier). Delete and DeleteFunc take effect at once, also
+// against lookups in flight: a lookup takes a Ticket before it asks the
+// database, and what it stores with a Ticket older than a deletion is
+// dropped.
+package cache
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+	"github.com/maypok86/otter/v2/stats"
+)
+
+// Default bounds, in entries, of each cache's two sides.
+const (
+	DefaultSize         = 10_000
+	DefaultNegativeSize = 1_000
+)
+
+// Options configures a Cache.
+type Options[V any] struct {
+	// Name identifies the cache in metrics (api_keys, tokens, ...).
+	Name string
+	// TTL is how long an entry is believed; <= 0 disables the cache (every
+	// Get misses, stores are dropped).
+	TTL time.Duration
+	// Size and NegativeSize bound the two sides in entries (defaults
+	// DefaultSize and DefaultNegativeSize).
+	Size, NegativeSize int
+	// Deadline, if set, ends a positive entry's life earlier than the TTL at
+	// a time the value carries (a token's expiry); the zero time means none.
+	Deadline func(V) time.Time
+	// Now is a test's clock; nil means time.Now (and periodic clean-up of
+	// expired entries, which a test clock goes without).
+	Now func() time.Time
+}
+
+// Result says what Get found.
+type Result int
+
+const (
+	// Miss: the cache does not know; ask the source.
+	Miss Result = iota
+	// Hit: a positive entry; its value is returned.
+	Hit
+	// Absent: a negative entry: the source had nothing for the key.
+	Absent
+)
+
+// Cache is a bounded two-sided cache; see the package comment. A nil *Cache
+// is a disabled one. It is safe for concurrent use.
+type Cache[K comparable, V any] struct {
+	name     string
+	now      func() time.Time
+	ttl      time.Duration
+	deadline func(V) time.Time
+	known    *otter.Cache[K, V]
+	unknown  *otter.Cache[K, struct{}]
+	// deletions counts Delete and DeleteFunc calls (see Ticket).
+	deletions atomic.Uint64
+}
+
+// Ticket is taken before a lookup and given back with its result: a result
+// whose Ticket predates a deletion is not stored, so an answer read before
+// a revocation cannot outlive it in the cache.
+type Ticket uint64
+
+// New returns a cache; with o.TTL <= 0 a disabled one.
+func New[K comparable, V any](o Options[V]) *Cache[K, V] {
+	c := &Cache[K, V]{name: o.Name, now: o.Now, ttl: o.TTL, deadline: o.Deadline}
+	if o.TTL <= 0 {
+		return c
+	}
+	if o.Size <= 0 {
+		o.Size = DefaultSize
+	}
+	if o.NegativeSize <= 0 {
+		o.NegativeSize = DefaultNegativeSize
+	}
+	var clock otter.Clock = clock{c.now}
+	if c.now == nil {
+		c.now, clock = time.Now, ticking{time.Now}
+	}
+	c.known = otter.Must(&otter.Options[K, V]{
+		MaximumSize:      o.Size,
+		ExpiryCalculator: otter.ExpiryWritingFunc(c.lifetime),
+		StatsRecorder:    stats.NewCounter(),
+		Clock:            clock,
+	})
+	c.unknown = otter.Must(&otter.Options[K, struct{}]{
+		MaximumSize:      o.NegativeSize,
+		ExpiryCalculator: otter.ExpiryWriting[K, struct{}](o.TTL),
+		StatsRecorder:    stats.NewCounter(),
+		Clock:            clock,
+	})
+	return c
+}
+
+// lifetime is a positive entry's time to live: the TTL, or less when the
+// value's deadline comes first.
+func (c *Cache[K, V]) lifetime(e otter.Entry[K, V]) time.Duration {
+	d := c.ttl
+	if c.deadline != nil {
+		if dl := c.deadline(e.Value); !dl.IsZero() {
+			d = min(d, dl.Sub(c.now()))
+		}
+	}
+	return max(d, time.Nanosecond)
+}
+
+// Enabled reports whether the cache stores anything.
+func (c *Cache[K, V]) Enabled() bool { return c != nil && c.known != nil }
+
+// Name is the cache's name in metrics.
+func (c *Cache[K, V]) Name() string { return c.name }
+
+// Get looks key up: a positive entry (Hit, with its value), a negative one
+// (Absent), or nothing (Miss).
+func (c *Cache[K, V]) Get(key K) (V, Result) {
+	var zero V
+	if !c.Enabled() {
+		return zero, Miss
+	}
+	if v, ok := c.known.GetIfPresent(key); ok {
+		return v, Hit
+	}
+	if _, ok := c.unknown.GetIfPresent(key); ok {
+		return zero, Absent
+	}
+	return zero, Miss
+}
+
+// Ticket is to be taken before asking the source, and given to Set or
+// SetAbsent with the answer.
+func (c *Cache[K, V]) Ticket() Ticket {
+	if !c.Enabled() {
+		return 0
+	}
+	return Ticket(c.deletions.Load())
+}
+
+// Set stores a positive entry, unless a deletion happened since t was taken
+// or the value's deadline has passed.
+func (c *Cache[K, V]) Set(t Ticket, key K, v V) {
+	if !c.Enabled() {
+		return
+	}
+	if c.deadline != nil {
+		if dl := c.deadline(v); !dl.IsZero() && !c.now().Before(dl) {
+			return
+		}
+	}
+	c.unknown.Invalidate(key)
+	c.known.Set(key, v)
+	c.settle(t, key)
+}
+
+// SetAbsent stores a negative entry (the source has nothing for key),
+// unless a deletion happened since t was taken.
+func (c *Cache[K, V]) SetAbsent(t Ticket, key K) {
+	if !c.Enabled() {
+		return
+	}
+	c.known.Invalidate(key)
+	c.unknown.Set(key, struct{}{})
+	c.settle(t, key)
+}
+
+// settle removes what a store with a stale ticket put in. Deletions count
+// first and then delete, stores store first and then compare: either the
+// store sees the new count and removes its entry, or the deletion comes
+// after the store and removes it.
+func (c *Cache[K, V]) settle(t Ticket, key K) {
+	if Ticket(c.deletions.Load()) != t {
+		c.known.Invalidate(key)
+		c.unknown.Invalidate(key)
+	}
+}
+
+// Delete removes keys from both sides, at once.
+func (c *Cache[K, V]) Delete(keys ...K) {
+	if !c.Enabled() {
+		return
+	}
+	c.deletions.Add(1)
+	for _, k := range keys {
+		c.known.Invalidate(k)
+		c.unknown.Invalidate(k)
+	}
+}
+
+// DeleteFunc removes every positive entry for which match is true (every
+// API key of a user, say). It walks the whole positive side: for rare
+// changes, not for the request path.
+func (c *Cache[K, V]) DeleteFunc(match func(K, V) bool) {
+	if !c.Enabled() {
+		return
+	}
+	c.deletions.Add(1)
+	var doomed []K
+	for k, v := range c.known.All() {
+		if match(k, v) {
+			doomed = append(doomed, k)
+		}
+	}
+	for _, k := range doomed {
+		c.known.Invalidate(k)
+	}
+}
+
+// Stats are a cache's counters since it was made, for metrics.
+type Stats struct {
+	// Hits, AbsentHits and Misses count Get's results.
+	Hits, AbsentHits, Misses uint64
+	// Evictions and NegativeEvictions count entries each side dropped to
+	// stay within its size (not expiries, not deletions).
+	Evictions, NegativeEvictions uint64
+	// Entries and NegativeEntries are the sides' current sizes (estimates).
+	Entries, NegativeEntries int
+}
+
+// Stats returns the cache's counters (zero when disabled).
+func (c *Cache[K, V]) Stats() Stats {
+	if !c.Enabled() {
+		return Stats{}
+	}
+	k, u := c.known.Stats(), c.unknown.Stats()
+	// Get asks the negative side only after a positive miss, so its misses
+	// are Get's misses.
+	return Stats{Hits: k.Hits, AbsentHits: u.Hits, Misses: u.Misses,
+		Evictions: k.Evictions, NegativeEvictions: u.Evictions,
+		Entries: c.known.EstimatedSize(), NegativeEntries: c.unknown.EstimatedSize()}
+}
+
+// Observable is what metrics read from a cache.
+type Observable interface {
+	Name() string
+	Stats() Stats
+}
+
+// ticking is otter's clock in production: time.Now, and ticks that drive
+// otter's periodic clean-up of expired entries (the ticker goes with the
+// clean-up goroutine, which ends once the cache is unreachable).
+type ticking struct{ now func() time.Time }
+
+func (c ticking) NowNano() int64                        { return c.now().UnixNano() }
+func (c ticking) Tick(d time.Duration) <-chan time.Time { return time.NewTicker(d).C }
+
+// clock is a test's Options.Now, without periodic clean-up, so that nothing
+// but the test's own calls reads its clock (entries past their time are
+// still never returned, and the size bound holds).
+type clock struct{ now func() time.Time }
+
+func (c clock) NowNano() int64                      { return c.now().UnixNano() }
+func (c clock) Tick(time.Duration) <-chan time.Time { return nil }

@@ -1,0 +1,157 @@
+package cache
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func settle[K comparable, V any](c *Cache[K, V]) {
+	c.known.CleanUp()
+	c.unknown.CleanUp()
+}
+
+// Negative entries live apart: however many there are, they evict only
+// each other, and the positive side keeps every entry it had (leak vector 13).
+func TestNegativeEntriesNeverEvictPositiveOnes(t *testing.T) {
+	t.Parallel()
+	c := New[string, int](Options[int]{Name: "t", TTL: time.Hour, Size: 100, NegativeSize: 10})
+	for i := range 50 {
+		c.Set(c.Ticket(), fmt.Sprint("good-", i), i)
+	}
+	for i := range 10_001 {
+		c.SetAbsent(c.Ticket(), fmt.Sprint("made-up-", i))
+	}
+	settle(c)
+	for i := range 50 {
+		v, res := c.Get(fmt.Sprint("good-", i))
+		require.Equal(t, Hit, res, "good-%d", i)
+		require.Equal(t, i, v)
+	}
+	st := c.Stats()
+	require.Equal(t, 50, st.Entries)
+	require.LessOrEqual(t, st.NegativeEntries, 10)
+	require.Positive(t, st.NegativeEvictions)
+	require.Zero(t, st.Evictions)
+	require.EqualValues(t, 50, st.Hits)
+}
+
+// Past its size the positive side evicts entries one by one, and keeps the
+// ones in use: it is never emptied at once, as the hand-written maps were.
+// Each round reads 20 entries in use (storing any that are missing, as a
+// lookup would) and stores 10 one-off ones; 300 rounds are 30 times the size.
+func TestBoundedAndNeverEmptiedAtOnce(t *testing.T) {
+	t.Parallel()
+	const size = 100
+	c := New[string, int](Options[int]{Name: "t", TTL: time.Hour, Size: size})
+	misses := 0
+	for round := range 300 {
+		for i := range 20 {
+			key := fmt.Sprint("hot-", i)
+			if _, res := c.Get(key); res != Hit {
+				misses++
+				c.Set(c.Ticket(), key, i)
+			}
+		}
+		for i := range 10 {
+			c.Set(c.Ticket(), fmt.Sprintf("cold-%d-%d", round, i), i)
+		}
+		settle(c)
+		n := c.Stats().Entries
+		require.LessOrEqual(t, n, size, "round %d", round)
+		if round >= 10 {
+			require.GreaterOrEqual(t, n, size-10, "round %d: emptied", round)
+		}
+	}
+	require.Positive(t, c.Stats().Evictions)
+	// The first reads miss (20 entries never stored before); after that the
+	// frequency sketch keeps the entries in use.
+	require.Less(t, misses, 20+60, "entries in use were evicted for one-off ones")
+}
+
+func TestTTLAndDeadline(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	type token struct{ exp time.Time }
+	c := New[string, token](Options[token]{Name: "t", TTL: 10 * time.Second, Now: clock,
+		Deadline: func(v token) time.Time { return v.exp }})
+	c.Set(c.Ticket(), "long", token{})
+	c.Set(c.Ticket(), "short", token{exp: clock().Add(3 * time.Second)})
+	c.Set(c.Ticket(), "expired", token{exp: clock()})
+	c.SetAbsent(c.Ticket(), "absent")
+	_, res := c.Get("expired")
+	require.Equal(t, Miss, res, "a value past its deadline is not stored")
+	advance(2 * time.Second)
+	for key, want := range map[string]Result{"long": Hit, "short": Hit, "absent": Absent} {
+		_, res := c.Get(key)
+		require.Equal(t, want, res, key)
+	}
+	advance(2 * time.Second)
+	_, res = c.Get("short")
+	require.Equal(t, Miss, res, "past the value's deadline")
+	_, res = c.Get("long")
+	require.Equal(t, Hit, res)
+	advance(7 * time.Second)
+	for _, key := range []string{"long", "absent"} {
+		_, res := c.Get(key)
+		require.Equal(t, Miss, res, "%s: past the TTL", key)
+	}
+}
+
+// A deletion holds against lookups in flight: what a lookup that began
+// before it stores is dropped, so a revocation cannot be undone by a
+// request that read the database just before it.
+func TestDeletionBeatsLookupsInFlight(t *testing.T) {
+	t.Parallel()
+	c := New[string, string](Options[string]{Name: "t", TTL: time.Hour})
+	c.Set(c.Ticket(), "k", "old")
+	c.Set(c.Ticket(), "j", "user-1")
+	c.Set(c.Ticket(), "i", "user-2")
+
+	before := c.Ticket() // a lookup reads "old" from the source...
+	c.Delete("k")        // ...the change commits and is forgotten...
+	c.Set(before, "k", "old")
+	_, res := c.Get("k")
+	require.Equal(t, Miss, res, "...and the stale answer is not stored")
+	c.SetAbsent(before, "x")
+	_, res = c.Get("x")
+	require.Equal(t, Miss, res)
+	c.Set(c.Ticket(), "k", "new")
+	v, res := c.Get("k")
+	require.Equal(t, Hit, res)
+	require.Equal(t, "new", v)
+
+	c.DeleteFunc(func(_ string, v string) bool { return v == "user-1" })
+	_, res = c.Get("j")
+	require.Equal(t, Miss, res)
+	_, res = c.Get("i")
+	require.Equal(t, Hit, res)
+
+	// Setting a key known absent replaces the negative entry, and back.
+	c.SetAbsent(c.Ticket(), "i")
+	_, res = c.Get("i")
+	require.Equal(t, Absent, res)
+	c.Set(c.Ticket(), "i", "user-2")
+	_, res = c.Get("i")
+	require.Equal(t, Hit, res)
+}
+
+func TestDisabled(t *testing.T) {
+	t.Parallel()
+	for _, c := range []*Cache[string, int]{New[string, int](Options[int]{TTL: 0}), nil} {
+		c.Set(c.Ticket(), "a", 1)
+		c.SetAbsent(c.Ticket(), "b")
+		c.Delete("a")
+		c.DeleteFunc(func(string, int) bool { return true })
+		_, res := c.Get("a")
+		require.Equal(t, Miss, res)
+		require.Equal(t, Stats{}, c.Stats())
+		require.False(t, c.Enabled())
+	}
+}

@@ -1,0 +1,125 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/rowfence/rowfence/auth"
+)
+
+// ParseTrustedProxies reads TRUSTED_PROXIES: comma-separated CIDR prefixes
+// (10.0.0.0/8, fd00::/8) or single addresses, of the proxies whose
+// X-Forwarded-For this server believes. "" means none.
+func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, errors.New("not a CIDR prefix or an IP address: " + strconv.Quote(f))
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+func (s *server) trustedProxy(a netip.Addr) bool {
+	for _, p := range s.trustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientAddr is the address a request came from: the connection's peer,
+// or, when that peer is a trusted proxy, the nearest X-Forwarded-For hop
+// that is not one (read from the right, as each proxy appends the address
+// it was called from; what the client wrote itself is further left and
+// never reached past an untrusted hop). The zero Addr when unknown.
+func (s *server) clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addr := ap.Addr().Unmap()
+	if !s.trustedProxy(addr) {
+		return addr
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, ok := parseHop(hops[i])
+		if !ok {
+			return addr // a trusted proxy wrote nonsense: blame the last trusted hop
+		}
+		if !s.trustedProxy(hop) {
+			return hop
+		}
+		addr = hop
+	}
+	return addr
+}
+
+func parseHop(h string) (netip.Addr, bool) {
+	h = strings.TrimSpace(h)
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(h); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// Kinds of credential, for the failed-credential metric.
+const (
+	credentialAPIKey      = "api_key"
+	credentialToken       = "token"
+	credentialPlatformKey = "platform_key"
+)
+
+func credentialKind(cred string) string {
+	if auth.LooksLikeAPIKey(cred) {
+		return credentialAPIKey
+	}
+	return credentialToken
+}
+
+// checkCredential runs a credential check under the failed-credential
+// throttle (leak vector 13). check verifies the credential, asking the
+// database only when lookup is true. A client address over its budget of
+// failures gets only what the cache answers without the database (a
+// credential verified recently passes, so a shared address does not lock
+// out clients with good credentials) and otherwise 429 auth-throttled with
+// Retry-After, answered here (handled). Failures (auth.ErrInvalid) count
+// against the address.
+func (s *server) checkCredential(w http.ResponseWriter, r *http.Request, kind string, check func(lookup bool) error) (handled bool, err error) {
+	client := s.clientAddr(r)
+	if wait, throttled := s.authFailures.Throttled(client); throttled {
+		if err := check(false); err == nil {
+			return false, nil
+		}
+		s.metrics.AuthThrottled()
+		infoFrom(r).authErr = "throttled: too many failed credentials from this client address"
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(wait))))
+		writeProblem(w, r, probAuthThrottled, "too many failed credentials from this address; retry after the Retry-After seconds")
+		return true, nil
+	}
+	err = check(true)
+	if errors.Is(err, auth.ErrInvalid) {
+		s.authFailures.Failed(client)
+		s.metrics.CredentialFailed(kind)
+	}
+	return false, err
+}
