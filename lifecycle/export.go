@@ -244,19 +244,23 @@ func readExport(r io.Reader) (parsedExport, error) {
 		case "users":
 			var u userRow
 			if err = strictUnmarshal(l.Row, &u); err == nil {
-				err = checkTexts(textField{"name", u.Name, textrule.UserName}, textField{"email", u.Email, textrule.UserEmail})
+				err = errors.Join(checkTexts(textField{"name", u.Name, textrule.UserName}, textField{"email", u.Email, textrule.UserEmail}),
+					checkTimes(timeField{"created_at", &u.CreatedAt}, timeField{"updated_at", &u.UpdatedAt}))
 				out.users = append(out.users, u)
 			}
 		case "products":
 			var p productRow
 			if err = strictUnmarshal(l.Row, &p); err == nil {
-				err = checkTexts(textField{"name", p.Name, textrule.ProductName}, textField{"description", p.Description, textrule.ProductDescription})
+				err = errors.Join(checkTexts(textField{"name", p.Name, textrule.ProductName}, textField{"description", p.Description, textrule.ProductDescription}),
+					checkTimes(timeField{"created_at", &p.CreatedAt}, timeField{"updated_at", &p.UpdatedAt}))
 				out.products = append(out.products, p)
 			}
 		case "api_keys":
 			var k apiKeyRow
 			if err = strictUnmarshal(l.Row, &k); err == nil {
-				err = checkTexts(textField{"name", k.Name, textrule.APIKeyName})
+				err = errors.Join(checkTexts(textField{"name", k.Name, textrule.APIKeyName}),
+					checkTimes(timeField{"created_at", &k.CreatedAt}, timeField{"expires_at", k.ExpiresAt},
+						timeField{"last_used_at", k.LastUsedAt}, timeField{"revoked_at", k.RevokedAt}))
 				out.keys = append(out.keys, k)
 			}
 		default:
@@ -308,6 +312,24 @@ func checkTexts(fields ...textField) error {
 	for _, f := range fields {
 		if err := f.rules.Check(f.value); err != nil {
 			return fmt.Errorf("%s %v", f.name, err)
+		}
+	}
+	return nil
+}
+
+// timeField is a row's timestamp (nil: absent, allowed).
+type timeField struct {
+	name  string
+	value *time.Time
+}
+
+// checkTimes refuses timestamps at or before db.KeysetOrigin (such a row
+// would never be listed). RFC 3339 (and
+// so the decoder) already bounds them above, at year 9999.
+func checkTimes(fields ...timeField) error {
+	for _, f := range fields {
+		if f.value != nil && !f.value.After(db.KeysetOrigin) {
+			return fmt.Errorf("%s %s is not after %s", f.name, f.value.UTC().Format(time.RFC3339Nano), db.KeysetOrigin.Format(time.RFC3339))
 		}
 	}
 	return nil

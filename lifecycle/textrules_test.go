@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -47,6 +48,13 @@ func TestImportAppliesTheInputRules(t *testing.T) {
 		ls[i] = strings.Replace(ls[i], old, new, 1)
 		return lifecycle.Resign([]byte(strings.Join(ls, "\n") + "\n"))
 	}
+	editTime := func(i int, field, value string) []byte {
+		ls := append([]string(nil), lines...)
+		re := regexp.MustCompile(`"` + field + `":"[^"]*"`)
+		require.Regexp(t, re, ls[i])
+		ls[i] = re.ReplaceAllLiteralString(ls[i], `"`+field+`":"`+value+`"`)
+		return lifecycle.Resign([]byte(strings.Join(ls, "\n") + "\n"))
+	}
 	bad := map[string][]byte{
 		"lone surrogate in a user's name":  edit(user, `"name":"`, `"name":"\ud800`),
 		"NUL in a user's name":             edit(user, `"name":"`, `"name":"\u0000`),
@@ -63,6 +71,11 @@ func TestImportAppliesTheInputRules(t *testing.T) {
 		"invalid UTF-8 in a name":          edit(user, `"name":"`, "\"name\":\"\xff"),
 		"a name over 200 characters":       edit(product, `"name":"`, `"name":"`+strings.Repeat("n", 200)),
 		"a description with a lone escape": edit(product, `"description":"`, `"description":"\udfff`),
+		// Lists walk (created_at, id) from 0001-01-01T00:00:00Z: a row dated
+		// earlier would be stored but never listed.
+		"a product created before year 1":     editTime(product, "created_at", "0000-12-31T23:59:59Z"),
+		"a user created at the keyset origin": editTime(user, "created_at", "0001-01-01T00:00:00Z"),
+		"a key that expires before year 1":    editTime(key, "created_at", "0000-06-01T00:00:00Z"),
 	}
 	before := counts(t, super)
 	var accepted []string
