@@ -6,10 +6,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/textrule"
 )
 
@@ -23,11 +23,9 @@ const (
 	maxLimit     = 100
 )
 
-// firstPage is the keyset position before a list's first row: 0001-01-01
-// 00:00:00 UTC and the nil UUID. Rows the API writes are dated now(); an
-// imported row dated before year 1 would sort before it and be left out of
-// the default order (lifecycle.Import does not refuse such a date).
-var firstPage = position{CreatedAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)}
+// firstPage is the keyset position before a list's first row:
+// db.KeysetOrigin and the nil UUID.
+var firstPage = position{CreatedAt: db.KeysetOrigin}
 
 type listPage[R any] struct {
 	Items      []R     `json:"items"`
