@@ -131,6 +131,7 @@ func (s Scope) check() error {
 
 // One runs fn, which issues exactly one statement through q, for the scope in
 // one round trip. A second statement fails with an error, not silently.
+// Errors, those q returns to fn included, are mapped (errors.go).
 func One[T any](ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Queries) (T, error)) (T, error) {
 	var zero T
 	if err := s.check(); err != nil {

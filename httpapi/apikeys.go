@@ -33,6 +33,8 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
+// renderAPIKey is k as the API shows it, without its secret (only the
+// answer to its creation adds the key, in Key).
 func renderAPIKey(k db.APIKey) apiKeyJSON {
 	return apiKeyJSON{ID: k.ID, TenantID: k.TenantID, UserID: k.UserID, Name: k.Name, Role: k.Role,
 		CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utcPtr(k.ExpiresAt), LastUsedAt: utcPtr(k.LastUsedAt), RevokedAt: utcPtr(k.RevokedAt)}

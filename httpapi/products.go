@@ -23,6 +23,7 @@ type productJSON struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
+// renderProduct is p as the API shows it.
 func renderProduct(p db.Product) productJSON {
 	return productJSON{ID: p.ID, TenantID: p.TenantID, Name: p.Name, Description: p.Description,
 		Price: p.Price, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC()}

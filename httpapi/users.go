@@ -22,6 +22,7 @@ type userJSON struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
+// renderUser is u as the API shows it.
 func renderUser(u db.User) userJSON {
 	return userJSON{ID: u.ID, TenantID: u.TenantID, Name: u.Name, Email: u.Email, Role: u.Role,
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
