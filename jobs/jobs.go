@@ -146,9 +146,9 @@ func (w *exportWorker) Work(ctx context.Context, job *river.Job[ExportArgs]) err
 	if err != nil {
 		return err
 	}
-	t, err := db.New(w.pool).TenantGet(ctx, a.TenantID)
+	t, err := db.Unscoped(w.pool).TenantGet(ctx, a.TenantID)
 	if err != nil {
-		return w.fail(ctx, job, db.MapError(err))
+		return w.fail(ctx, job, err)
 	}
 	var buf bytes.Buffer
 	counts, err := lifecycle.ExportTenant(ctx, w.pool, t, &buf)
@@ -228,7 +228,7 @@ type purgeScanWorker struct {
 }
 
 func (w *purgeScanWorker) Work(ctx context.Context, job *river.Job[purgeScanArgs]) error {
-	due, err := db.New(w.pool).TenantPurgeDue(ctx)
+	due, err := db.Unscoped(w.pool).TenantPurgeDue(ctx)
 	if err != nil {
 		return err
 	}
@@ -260,7 +260,7 @@ type idempotencyCleanupWorker struct {
 func (w *idempotencyCleanupWorker) Work(ctx context.Context, job *river.Job[idempotencyCleanupArgs]) error {
 	after := uuid.Nil
 	for {
-		ids, err := db.New(w.pool).TenantIDs(ctx, after)
+		ids, err := db.Unscoped(w.pool).TenantIDs(ctx, after)
 		if err != nil {
 			return err
 		}

@@ -140,7 +140,7 @@ func TestPurgeDeletesOnlyWhatIsDue(t *testing.T) {
 	require.NoError(t, err)
 	_, err = lifecycle.SetStatus(ctx, admin, due.Tenant.ID, db.TenantStatusDeleting, -time.Second)
 	require.NoError(t, err)
-	q := db.New(admin)
+	q := db.Unscoped(admin)
 	for _, o := range []lifecycle.Onboarded{active, later} {
 		slug, purged, err := lifecycle.Purge(ctx, q, o.Tenant.ID)
 		require.NoError(t, err)

@@ -6,23 +6,23 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/rowfence/rowfence/db"
 )
 
-// ErrNotFound: no such tenant.
-var ErrNotFound = errors.New("no such tenant")
+// ErrNotFound: no such tenant (a db.ErrNotFound).
+var ErrNotFound = &db.Error{Code: db.ErrNotFound, Message: "no such tenant"}
 
 // ErrDeleting: a tenant marked for deletion can only be reactivated first
-// (suspending it would silently cancel the deletion).
-var ErrDeleting = errors.New("the tenant is being deleted; activate it first to cancel that")
+// (suspending it would silently cancel the deletion). A db.ErrConflict.
+var ErrDeleting = &db.Error{Code: db.ErrConflict, Message: "the tenant is being deleted; set its status to active first to cancel that"}
 
+// notFound says ErrNotFound for a tenant that was not found.
 func notFound(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return ErrNotFound
 	}
-	return db.MapError(err)
+	return err
 }
 
 // SetStatus suspends (db.TenantStatusSuspended), reactivates
@@ -31,7 +31,7 @@ func notFound(err error) error {
 // TENANT_CACHE_TTL.
 func SetStatus(ctx context.Context, pool db.DBTX, id uuid.UUID, status db.TenantStatus, grace time.Duration) (db.Tenant, error) {
 	if status == db.TenantStatusSuspended {
-		cur, err := db.New(pool).TenantGet(ctx, id)
+		cur, err := db.Unscoped(pool).TenantGet(ctx, id)
 		if err != nil {
 			return db.Tenant{}, notFound(err)
 		}
@@ -45,7 +45,7 @@ func SetStatus(ctx context.Context, pool db.DBTX, id uuid.UUID, status db.Tenant
 		at := time.Now().Add(grace)
 		p.PurgeAfter = &at
 	}
-	t, err := db.New(pool).TenantUpdate(ctx, p)
+	t, err := db.Unscoped(pool).TenantUpdate(ctx, p)
 	return t, notFound(err)
 }
 
@@ -53,7 +53,7 @@ func SetStatus(ctx context.Context, pool db.DBTX, id uuid.UUID, status db.Tenant
 // table (their foreign keys to tenants cascade). Other tenants' rows are
 // not touched: TestDeleteRemovesOnlyThatTenant counts every table.
 func Delete(ctx context.Context, pool db.DBTX, id uuid.UUID) error {
-	_, err := db.New(pool).TenantDelete(ctx, id)
+	_, err := db.Unscoped(pool).TenantDelete(ctx, id)
 	return notFound(err)
 }
 
@@ -66,7 +66,7 @@ func Delete(ctx context.Context, pool db.DBTX, id uuid.UUID) error {
 // `tenant purge` (PurgeDue) and the purge job (package jobs) delete through it.
 func Purge(ctx context.Context, q *db.Queries, id uuid.UUID) (slug string, purged bool, err error) {
 	slug, err = q.TenantPurge(ctx, id)
-	switch err = db.MapError(err); {
+	switch {
 	case errors.Is(err, db.ErrNotFound):
 		return "", false, nil
 	case err != nil:
@@ -79,11 +79,11 @@ func Purge(ctx context.Context, q *db.Queries, id uuid.UUID) (slug string, purge
 // slugs. serve's purge job does the same, one tenant per job.
 func PurgeDue(ctx context.Context, pool db.DBTX) ([]string, error) {
 	var purged []string
-	q := db.New(pool)
+	q := db.Unscoped(pool)
 	for {
 		due, err := q.TenantPurgeDue(ctx)
 		if err != nil {
-			return purged, db.MapError(err)
+			return purged, err
 		}
 		if len(due) == 0 {
 			return purged, nil

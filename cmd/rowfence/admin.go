@@ -67,7 +67,7 @@ func runAdmin(ctx context.Context, args []string, env config.Config, stdout, std
 		return err
 	}
 	defer conn.Close(context.Background())
-	q := db.New(conn)
+	q := db.Unscoped(conn)
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	switch action {
@@ -80,7 +80,7 @@ func runAdmin(ctx context.Context, args []string, env config.Config, stdout, std
 		return enc.Encode(toPlatformKeyJSON(row, key))
 	case "revoke":
 		row, err := q.PlatformKeyRevoke(ctx, keyID)
-		if errors.Is(db.MapError(err), db.ErrNotFound) {
+		if errors.Is(err, db.ErrNotFound) {
 			return fmt.Errorf("admin key revoke: no platform key %s", keyID)
 		}
 		if err != nil {

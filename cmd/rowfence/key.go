@@ -148,8 +148,8 @@ func runKey(ctx context.Context, args []string, env config.Config, stdout, stder
 
 // lookupTenant finds a tenant's id by slug through tenant_lookup.
 func lookupTenant(ctx context.Context, pool *pgxpool.Pool, slug string) (uuid.UUID, error) {
-	row, err := db.New(pool).TenantLookup(ctx, db.TenantLookupParams{Slug: &slug})
-	if errors.Is(db.MapError(err), db.ErrNotFound) {
+	row, err := db.Unscoped(pool).TenantLookup(ctx, db.TenantLookupParams{Slug: &slug})
+	if errors.Is(err, db.ErrNotFound) {
 		return uuid.Nil, fmt.Errorf("no tenant %q", slug)
 	}
 	return row.ID, err

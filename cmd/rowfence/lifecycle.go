@@ -110,7 +110,7 @@ func runTenantLifecycle(ctx context.Context, action string, fs *flag.FlagSet, ar
 		return enc.Encode(map[string]any{"tenant": httpapi.RenderTenant(imp.Tenant), "imported": imp.Counts, "api_keys_skipped": imp.KeysSkipped})
 	}
 
-	t, err := db.New(pool).TenantBySlug(ctx, slug)
+	t, err := db.Unscoped(pool).TenantBySlug(ctx, slug)
 	if err != nil {
 		return fmt.Errorf("tenant %s: no tenant %q", action, slug)
 	}

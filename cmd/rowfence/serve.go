@@ -165,7 +165,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		// By default no tenant may hold more than half the pool.
 		limits.MaxConcurrency = max(1, int(cfg.pool.MaxConns)/2)
 	}
-	if err := db.CheckSafety(ctx, db.New(pool)); err != nil {
+	if err := db.CheckSafety(ctx, db.Unscoped(pool)); err != nil {
 		return err
 	}
 	warnReach(ctx, pool, log)
@@ -199,7 +199,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 			return fmt.Errorf("connect as %s: %w", cfg.platform.ConnConfig.User, err)
 		}
 		defer platformPool.Close()
-		if err := db.CheckSafety(ctx, db.New(platformPool)); err != nil {
+		if err := db.CheckSafety(ctx, db.Unscoped(platformPool)); err != nil {
 			return fmt.Errorf("platform pool: %w", err)
 		}
 		warnReach(ctx, platformPool, log)

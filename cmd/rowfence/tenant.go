@@ -53,7 +53,7 @@ func runTenant(ctx context.Context, args []string, env config.Config, stdout, st
 			return err
 		}
 		defer conn.Close(context.Background())
-		list, err := db.New(conn).TenantList(ctx)
+		list, err := db.Unscoped(conn).TenantList(ctx)
 		if err != nil {
 			return err
 		}
@@ -80,7 +80,7 @@ func runTenant(ctx context.Context, args []string, env config.Config, stdout, st
 	defer pool.Close()
 	o, err := lifecycle.Onboard(ctx, pool, in)
 	switch {
-	case errors.Is(err, lifecycle.ErrSlugTaken):
+	case errors.Is(err, db.ErrConflict): // the slug: Onboard's one unique value
 		return fmt.Errorf("tenant create: a tenant with slug %q already exists", in.Slug)
 	case err != nil:
 		return fmt.Errorf("tenant create: %w", err)
@@ -115,9 +115,9 @@ func runTenantLimits(ctx context.Context, fs *flag.FlagSet, args []string, env c
 		return err
 	}
 	defer conn.Close(context.Background())
-	q := db.New(conn)
+	q := db.Unscoped(conn)
 	cur, err := q.TenantBySlug(ctx, *slug)
-	if errors.Is(db.MapError(err), db.ErrNotFound) {
+	if errors.Is(err, db.ErrNotFound) {
 		return fmt.Errorf("tenant limits: no tenant %q", *slug)
 	}
 	if err != nil {
