@@ -11,6 +11,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"time"
 
 	"github.com/google/uuid"
@@ -122,6 +124,26 @@ func main() {
 	check.That(ok && stale.Response.Type == api.ProblemTypeUrnRowfenceProblemPreconditionFailed, "stale patch: %#v", ures)
 	check.That(stale.ETag == current, "stale patch: ETag %q, want %q", stale.ETag, current)
 	check.Step("updateProduct with a stale If-Match: 412 %s, ETag the current one", stale.Response.Type)
+
+	// A release may add a field to an answer (README, migrations): the
+	// client must still decode it. The same product, with one field more,
+	// from a server of a later release.
+	body, err := changed.Response.MarshalJSON()
+	check.NoError(err, "encode")
+	body = append(body[:len(body)-1], `,"added_in_a_later_release":{"nested":[1,"two"]}}`...)
+	later := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("ETag", current)
+		w.Header().Set("X-Request-ID", "later")
+		_, _ = w.Write(body)
+	}))
+	defer later.Close()
+	lc, err := api.NewClient(later.URL, credentials{key: env.Key, tenant: env.Tenant})
+	check.NoError(err, "client")
+	lres, err := lc.GetProduct(ctx, api.GetProductParams{ID: id})
+	check.NoError(err, "an answer with a field this client does not know")
+	check.That(lres.(*api.GetProductOKHeaders).Response.Price == 250, "an answer with a new field: %#v", lres)
+	check.Step("getProduct answered with a field added later: decoded")
 
 	dres, err := c.DeleteProduct(ctx, api.DeleteProductParams{ID: id, IfMatch: api.NewOptString(current)})
 	check.NoError(err, "delete")
