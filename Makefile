@@ -2,7 +2,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: help run test test-deps test/clients test/race fuzz build generate verify vet lint fmt bench loadtest clean-data
+.PHONY: help run test test-deps test/clients test/race fuzz build generate docs verify vet lint fmt bench loadtest clean-data
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ build: ## build bin/rowfence, the serving binary (no dev command, no demo seed)
 
 generate: ## regenerate db/ from queries/ and sql/migrations/ with sqlc
 	$(GO) tool sqlc generate
+
+docs: ## rewrite the README's configuration table from config/vars.go (go test ./config checks it)
+	$(GO) test -count=1 -run '^TestREADMEMatchesTheTable$$' ./config -update
 
 verify: ## fail when db/ differs from what sqlc generates
 	$(GO) tool sqlc diff

@@ -6,16 +6,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/rowfence/rowfence/db"
 )
 
 var (
 	// ErrUnknownUser: the key's user does not exist in the tenant.
-	ErrUnknownUser = errors.New("no such user in this tenant")
+	ErrUnknownUser = &db.Error{Code: db.ErrInvalid, Field: "user_id", Message: "no such user in this tenant"}
 	// ErrRoleAboveUser: a key may not have a higher role than its user.
-	ErrRoleAboveUser = errors.New("a key cannot have a higher role than its user")
+	ErrRoleAboveUser = &db.Error{Code: db.ErrInvalid, Field: "role", Message: "a key cannot have a higher role than its user"}
 )
 
 // IssueKey creates an API key for a user of tenant, inside the caller's
@@ -27,7 +26,7 @@ func IssueKey(ctx context.Context, q *db.Queries, tenant, userID uuid.UUID, role
 		return db.APIKey{}, "", errors.New("auth: a key's role must be admin, member or viewer")
 	}
 	user, err := q.UserGet(ctx, userID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return db.APIKey{}, "", ErrUnknownUser
 	}
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/cache"
@@ -127,21 +126,21 @@ func (p *Platform) verify(ctx context.Context, cred string, lookup bool) (uuid.U
 			return uuid.Nil, ErrNotCached
 		}
 		ticket := p.keys.Ticket()
-		row, err := db.New(p.pool).PlatformKeyGet(ctx, k.ID)
+		row, err := db.Unscoped(p.pool).PlatformKeyGet(ctx, k.ID)
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		case errors.Is(err, db.ErrNotFound):
 			p.keys.SetAbsent(ticket, k.ID)
 			res = cache.Absent
 		case err != nil:
-			return uuid.Nil, db.MapError(err)
+			return uuid.Nil, err
 		default:
 			e = platformEntry{revoked: row.RevokedAt != nil, hash: row.SecretHash}
 			p.keys.Set(ticket, k.ID, e)
 			res = cache.Hit
 			if !e.revoked && subtle.ConstantTimeCompare(e.hash, k.Hash()) == 1 &&
 				(row.LastUsedAt == nil || now.Sub(*row.LastUsedAt) > touchEvery) {
-				if err := db.New(p.pool).PlatformKeyTouch(ctx, k.ID); err != nil {
-					return uuid.Nil, db.MapError(err)
+				if err := db.Unscoped(p.pool).PlatformKeyTouch(ctx, k.ID); err != nil {
+					return uuid.Nil, err
 				}
 			}
 		}

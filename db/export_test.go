@@ -8,3 +8,8 @@ func (m *Migrator) GooseUpOnly(ctx context.Context) error {
 	_, err := m.provider.Up(ctx)
 	return err
 }
+
+// MapError is mapError, for the tests of what it makes of errors that pgx
+// returns outside the boundary (a raw pool's). Code outside tests has no way
+// to it: its errors are mapped at the boundary (errors.go).
+func MapError(err error) error { return mapError(err) }

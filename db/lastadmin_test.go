@@ -33,7 +33,7 @@ func requireLastAdmin(t *testing.T, err error) {
 	var pgErr *pgconn.PgError
 	require.True(t, errors.As(err, &pgErr), "want the last-admin error, got %v", err)
 	require.Equal(t, "users_last_admin", pgErr.ConstraintName, pgErr.Message)
-	require.ErrorIs(t, db.MapError(err), db.ErrInvalid)
+	require.ErrorIs(t, db.MapError(err), db.ErrLastAdmin)
 }
 
 // Issue #14 item 10: the database keeps every tenant that has an admin with

@@ -152,7 +152,7 @@ type ProductListSortedParams struct {
 	RowLimit  int32
 }
 
-// Lists with ?sort= and ?q= (httpapi/collection.go). Keyset pagination on
+// Lists with ?sort= and ?q= (httpapi/products.go). Keyset pagination on
 // (sort key, id) in the sort's direction; first skips the cursor condition.
 // q is a name prefix, as in ProductSearch.
 func (q *Queries) ProductListSorted(ctx context.Context, arg ProductListSortedParams) ([]Product, error) {

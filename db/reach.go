@@ -35,8 +35,8 @@ type Reach struct {
 
 // CheckReach inventories what the connected role can do beyond its own
 // transaction (queries/reach.sql). CheckSafety refuses to serve on its
-// Problems; serve logs its Exposures at start. Errors are the database's
-// (see MapError).
+// Problems; serve logs its Exposures at start. Errors are the database's,
+// mapped (errors.go).
 func CheckReach(ctx context.Context, q *Queries) (Reach, error) {
 	var r Reach
 	defaults, err := q.ReachSessionDefaults(ctx)

@@ -131,6 +131,7 @@ func (s Scope) check() error {
 
 // One runs fn, which issues exactly one statement through q, for the scope in
 // one round trip. A second statement fails with an error, not silently.
+// Errors, those q returns to fn included, are mapped (errors.go).
 func One[T any](ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Queries) (T, error)) (T, error) {
 	var zero T
 	if err := s.check(); err != nil {
@@ -276,41 +277,45 @@ func (p *pipeline) next() (ok bool, err error) {
 	}
 }
 
+// The pipeline is a boundary (errors.go): what its methods return has passed
+// through mapError, so fn sees the same errors as One's and Tx's callers.
+// Statements after the first (Tx mode) go through mapped.
+
 func (p *pipeline) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	isFirst, err := p.next()
 	if err != nil {
-		return pgconn.CommandTag{}, err
+		return pgconn.CommandTag{}, mapError(err)
 	}
 	if !isFirst {
-		return p.conn.Exec(ctx, sql, args...)
+		return mapped{p.conn}.Exec(ctx, sql, args...)
 	}
 	br, err := p.first(ctx, sql, args)
 	if err != nil {
-		return pgconn.CommandTag{}, err
+		return pgconn.CommandTag{}, mapError(err)
 	}
 	tag, err := br.Exec()
 	if cerr := p.close(); err == nil {
 		err = cerr
 	}
-	return tag, err
+	return tag, mapError(err)
 }
 
 func (p *pipeline) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	isFirst, err := p.next()
 	if err != nil {
-		return nil, err
+		return nil, mapError(err)
 	}
 	if !isFirst {
-		return p.conn.Query(ctx, sql, args...)
+		return mapped{p.conn}.Query(ctx, sql, args...)
 	}
 	br, err := p.first(ctx, sql, args)
 	if err != nil {
-		return nil, err
+		return nil, mapError(err)
 	}
 	rows, err := br.Query()
 	if err != nil {
 		p.close()
-		return nil, err
+		return nil, mapError(err)
 	}
 	return &batchRows{Rows: rows, p: p}, nil
 }
@@ -318,14 +323,14 @@ func (p *pipeline) Query(ctx context.Context, sql string, args ...any) (pgx.Rows
 func (p *pipeline) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	isFirst, err := p.next()
 	if err != nil {
-		return errRow{err}
+		return errRow{mapError(err)}
 	}
 	if !isFirst {
-		return p.conn.QueryRow(ctx, sql, args...)
+		return mapped{p.conn}.QueryRow(ctx, sql, args...)
 	}
 	br, err := p.first(ctx, sql, args)
 	if err != nil {
-		return errRow{err}
+		return errRow{mapError(err)}
 	}
 	return batchRow{row: br.QueryRow(), p: p}
 }
@@ -343,6 +348,9 @@ func (r *batchRows) Close() {
 	r.p.close()
 }
 
+func (r *batchRows) Scan(dest ...any) error { return mapError(r.Rows.Scan(dest...)) }
+func (r *batchRows) Err() error             { return mapError(r.Rows.Err()) }
+
 type batchRow struct {
 	row pgx.Row
 	p   *pipeline
@@ -353,7 +361,7 @@ func (r batchRow) Scan(dest ...any) error {
 	if cerr := r.p.close(); err == nil {
 		err = cerr
 	}
-	return err
+	return mapError(err)
 }
 
 type errRow struct{ err error }

@@ -182,7 +182,7 @@ func TestErrorMapping(t *testing.T) {
 	require.NoError(t, create(bundle.a, "same@example.com"))
 	err := create(bundle.a, "SAME@example.com")
 	require.ErrorIs(t, err, db.ErrConflict, "email is unique per tenant, case-insensitively")
-	var ce *db.ConstraintError
+	var ce *db.Error
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, "users_tenant_email_key", ce.Constraint)
 	require.NoError(t, create(bundle.b, "same@example.com"), "the same email in another tenant is fine (leak vector 4)")

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
@@ -83,7 +82,7 @@ func (s *server) requirePlatform(next http.Handler) http.Handler {
 				s.unauthorized(w, r, "invalid_token", "not a valid platform admin key")
 				return
 			}
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -93,46 +92,34 @@ func (s *server) requirePlatform(next http.Handler) http.Handler {
 func (s *server) adminRoutes(mux interface {
 	Handle(string, http.Handler)
 }) {
-	a := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requirePlatform(h)) }
-	a("GET /v1/admin/tenants", s.adminListTenants)
-	a("POST /v1/admin/tenants", s.adminCreateTenant)
-	a("GET /v1/admin/tenants/{id}", s.adminGetTenant)
-	a("PATCH /v1/admin/tenants/{id}", s.adminPatchTenant)
-	a("DELETE /v1/admin/tenants/{id}", s.adminDeleteTenant)
+	a := func(pattern string, h http.Handler) { mux.Handle(pattern, s.requirePlatform(h)) }
+	a("GET /v1/admin/tenants", s.handleTenantList())
+	a("POST /v1/admin/tenants", s.handleTenantCreate())
+	a("GET /v1/admin/tenants/{id}", s.handleTenantGet())
+	a("PATCH /v1/admin/tenants/{id}", s.handleTenantPatch())
+	a("DELETE /v1/admin/tenants/{id}", s.handleTenantDelete())
 }
 
-func (s *server) adminListTenants(w http.ResponseWriter, r *http.Request) {
-	lq, detail := parseListQuery(r.URL.RawQuery, nil, false)
-	limit, cursor := lq.limit, lq.cursor
-	if detail != "" {
-		writeProblem(w, r, probBadRequest, detail)
-		return
-	}
-	after := firstPage
-	if cursor != "" {
-		p, err := s.cursors.decode(uuid.Nil, "admin/tenants", cursor)
-		if err != nil {
-			writeProblem(w, r, probInvalidCursor, err.Error())
+// tenantPosition is t's place in the tenant list (creation order).
+func tenantPosition(t db.Tenant, _ string) position {
+	return position{CreatedAt: t.CreatedAt, ID: t.ID}
+}
+
+// handleTenantList: GET /v1/admin/tenants, every tenant. Its cursors are
+// bound to no tenant (uuid.Nil).
+func (s *server) handleTenantList() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l, ok := s.readList(w, r, uuid.Nil, "admin/tenants", nil, false)
+		if !ok {
 			return
 		}
-		after = p
-	}
-	rows, err := db.New(s.platformPool).TenantPage(r.Context(), db.TenantPageParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: int32(limit + 1)})
-	if err != nil {
-		s.dbError(w, r, db.MapError(err))
-		return
-	}
-	page := listPage[adminTenantJSON]{Items: make([]adminTenantJSON, 0, min(len(rows), limit))}
-	if len(rows) > limit {
-		rows = rows[:limit]
-		last := rows[limit-1]
-		next := s.cursors.encode(uuid.Nil, "admin/tenants", position{CreatedAt: last.CreatedAt, ID: last.ID})
-		page.NextCursor = &next
-	}
-	for _, t := range rows {
-		page.Items = append(page.Items, toAdminTenant(t))
-	}
-	encode(w, http.StatusOK, page)
+		rows, err := db.Unscoped(s.platformPool).TenantPage(r.Context(), db.TenantPageParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, pageOf(l, rows, toAdminTenant, tenantPosition))
+	})
 }
 
 // adminTenant reads the {id} tenant, answering 400 or 404 itself.
@@ -141,18 +128,21 @@ func (s *server) adminTenant(w http.ResponseWriter, r *http.Request) (db.Tenant,
 	if !ok {
 		return db.Tenant{}, false
 	}
-	t, err := db.New(s.platformPool).TenantGet(r.Context(), id)
+	t, err := db.Unscoped(s.platformPool).TenantGet(r.Context(), id)
 	if err != nil {
-		s.dbError(w, r, db.MapError(err))
+		s.writeError(w, r, err)
 		return db.Tenant{}, false
 	}
 	return t, true
 }
 
-func (s *server) adminGetTenant(w http.ResponseWriter, r *http.Request) {
-	if t, ok := s.adminTenant(w, r); ok {
-		encode(w, http.StatusOK, toAdminTenant(t))
-	}
+// handleTenantGet: GET /v1/admin/tenants/{id}.
+func (s *server) handleTenantGet() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if t, ok := s.adminTenant(w, r); ok {
+			encode(w, http.StatusOK, toAdminTenant(t))
+		}
+	})
 }
 
 // adminTenantCreateBody is POST /v1/admin/tenants: onboarding.
@@ -180,33 +170,32 @@ func (b adminTenantCreateBody) valid() fieldErrors {
 	return fe
 }
 
-func (s *server) adminCreateTenant(w http.ResponseWriter, r *http.Request) {
-	in, ok := decodeValid[adminTenantCreateBody](w, r, "application/json")
-	if !ok {
-		return
-	}
-	t := lifecycle.Tenant{Slug: *in.Slug, Name: *in.Name, AdminEmail: *in.AdminEmail}
-	if in.AdminName != nil {
-		t.AdminName = *in.AdminName
-	}
-	o, err := lifecycle.Onboard(r.Context(), s.platformPool, t)
-	switch {
-	case errors.Is(err, lifecycle.ErrSlugTaken):
-		writeProblemBody(w, r, Problem{Type: problemURNPrefix + probConflict.slug, Title: probConflict.title, Status: probConflict.status,
-			Detail: "a tenant with this slug exists", Errors: []FieldError{{Field: "slug", Detail: "is taken"}}})
-		return
-	case err != nil:
-		s.dbError(w, r, err)
-		return
-	}
-	key := apiKeys.render(o.KeyRow)
-	key.Key = o.Key
-	w.Header().Set("Location", s.apiPath(r, "admin", "tenants", o.Tenant.ID.String()))
-	encode(w, http.StatusCreated, struct {
-		adminTenantJSON
-		Admin  userJSON   `json:"admin"`
-		APIKey apiKeyJSON `json:"api_key"`
-	}{toAdminTenant(o.Tenant), users.render(o.Admin), key})
+// handleTenantCreate: POST /v1/admin/tenants onboards a tenant, its first
+// admin and that admin's first API key (lifecycle.Onboard).
+func (s *server) handleTenantCreate() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, ok := decodeValid[adminTenantCreateBody](w, r, "application/json")
+		if !ok {
+			return
+		}
+		t := lifecycle.Tenant{Slug: *in.Slug, Name: *in.Name, AdminEmail: *in.AdminEmail}
+		if in.AdminName != nil {
+			t.AdminName = *in.AdminName
+		}
+		o, err := lifecycle.Onboard(r.Context(), s.platformPool, t)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		key := renderAPIKey(o.KeyRow)
+		key.Key = o.Key
+		w.Header().Set("Location", s.apiPath(r, "admin", "tenants", o.Tenant.ID.String()))
+		encode(w, http.StatusCreated, struct {
+			adminTenantJSON
+			Admin  userJSON   `json:"admin"`
+			APIKey apiKeyJSON `json:"api_key"`
+		}{toAdminTenant(o.Tenant), renderUser(o.Admin), key})
+	})
 }
 
 // adminTenantPatchBody is PATCH /v1/admin/tenants/{id}: rename, suspend or
@@ -264,96 +253,87 @@ func merge[T any](cur *T, o optional[T]) *T {
 	}
 }
 
-// errDeleting: a tenant being deleted can only be reactivated (or left).
-var errDeleting = errors.New("the tenant is being deleted; set its status to active first to cancel that")
-
-func (s *server) adminPatchTenant(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	in, ok := decodeValid[adminTenantPatchBody](w, r, "application/json", "application/merge-patch+json")
-	if !ok {
-		return
-	}
-	var t db.Tenant
-	err := pgx.BeginFunc(r.Context(), s.platformPool, func(tx pgx.Tx) error {
-		q := db.New(tx)
-		// Read and change under the row's lock: concurrent PATCHes of
-		// different limits do not undo each other.
-		var err error
-		if t, err = q.TenantGetForUpdate(r.Context(), id); err != nil {
-			return err
+// handleTenantPatch: PATCH /v1/admin/tenants/{id}.
+func (s *server) handleTenantPatch() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := pathID(w, r)
+		if !ok {
+			return
 		}
-		if t.Status == lifecycle.StatusDeleting && in.Status.Set && in.Status.Value != lifecycle.StatusActive {
-			return errDeleting
+		in, ok := decodeValid[adminTenantPatchBody](w, r, "application/json", "application/merge-patch+json")
+		if !ok {
+			return
 		}
-		if in.Name.Set || in.Status.Set {
-			if t, err = q.TenantUpdate(r.Context(), db.TenantUpdateParams{ID: t.ID, Name: in.Name.ptr(), Status: in.Status.ptr()}); err != nil {
+		var t db.Tenant
+		err := db.UnscopedTx(r.Context(), s.platformPool, func(q *db.Queries) error {
+			// Read and change under the row's lock: concurrent PATCHes of
+			// different limits do not undo each other.
+			var err error
+			if t, err = q.TenantGetForUpdate(r.Context(), id); err != nil {
 				return err
 			}
+			if t.Status == lifecycle.StatusDeleting && in.Status.Set && in.Status.Value != lifecycle.StatusActive {
+				return lifecycle.ErrDeleting
+			}
+			if in.Name.Set || in.Status.Set {
+				if t, err = q.TenantUpdate(r.Context(), db.TenantUpdateParams{ID: t.ID, Name: in.Name.ptr(), Status: in.Status.ptr()}); err != nil {
+					return err
+				}
+			}
+			if l := in.Limits; l != nil {
+				t, err = q.TenantSetLimits(r.Context(), db.TenantSetLimitsParams{Slug: t.Slug,
+					RateLimit: merge(t.RateLimit, l.RateLimit), RateBurst: merge(t.RateBurst, l.RateBurst),
+					MaxConcurrency: merge(t.MaxConcurrency, l.MaxConcurrency), StatementTimeoutMs: merge(t.StatementTimeoutMs, l.StatementTimeoutMs)})
+			}
+			return err
+		})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
 		}
-		if l := in.Limits; l != nil {
-			t, err = q.TenantSetLimits(r.Context(), db.TenantSetLimitsParams{Slug: t.Slug,
-				RateLimit: merge(t.RateLimit, l.RateLimit), RateBurst: merge(t.RateBurst, l.RateBurst),
-				MaxConcurrency: merge(t.MaxConcurrency, l.MaxConcurrency), StatementTimeoutMs: merge(t.StatementTimeoutMs, l.StatementTimeoutMs)})
-		}
-		return err
+		s.resolver.Forget(t.ID, t.Slug)
+		encode(w, http.StatusOK, toAdminTenant(t))
 	})
-	if errors.Is(err, errDeleting) {
-		writeProblem(w, r, probConflict, errDeleting.Error())
-		return
-	}
-	if err != nil {
-		s.dbError(w, r, db.MapError(err))
-		return
-	}
-	s.resolver.Forget(t.ID, t.Slug)
-	encode(w, http.StatusOK, toAdminTenant(t))
 }
 
-// adminDeleteTenant deletes a tenant and every row it owns now (204), or,
-// with ?grace=<duration>, marks it for deletion after that long (202): its
-// requests are refused at once, and the purge deletes it when the grace
-// period is over unless it is reactivated first.
-func (s *server) adminDeleteTenant(w http.ResponseWriter, r *http.Request) {
-	t, ok := s.adminTenant(w, r)
-	if !ok {
-		return
-	}
-	var grace time.Duration
-	for name, vs := range r.URL.Query() {
-		if name != "grace" || len(vs) != 1 {
-			writeProblem(w, r, probBadRequest, "DELETE takes one query parameter, grace (a duration such as 72h)")
+// handleTenantDelete: DELETE /v1/admin/tenants/{id} deletes a tenant and
+// every row it owns now (204), or, with ?grace=<duration>, marks it for
+// deletion after that long (202): its requests are refused at once, and the
+// purge deletes it when the grace period is over unless it is reactivated
+// first.
+func (s *server) handleTenantDelete() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, ok := s.adminTenant(w, r)
+		if !ok {
 			return
 		}
-		d, err := time.ParseDuration(vs[0])
-		if err != nil || d < 0 || d > 365*24*time.Hour {
-			writeProblem(w, r, probBadRequest, "grace must be a duration from 0s to 8760h, such as 72h")
+		var grace time.Duration
+		for name, vs := range r.URL.Query() {
+			if name != "grace" || len(vs) != 1 {
+				writeProblem(w, r, probBadRequest, "DELETE takes one query parameter, grace (a duration such as 72h)")
+				return
+			}
+			d, err := time.ParseDuration(vs[0])
+			if err != nil || d < 0 || d > 365*24*time.Hour {
+				writeProblem(w, r, probBadRequest, "grace must be a duration from 0s to 8760h, such as 72h")
+				return
+			}
+			grace = d
+		}
+		defer s.resolver.Forget(t.ID, t.Slug)
+		if grace == 0 {
+			if err := lifecycle.Delete(r.Context(), s.platformPool, t.ID); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		grace = d
-	}
-	defer s.resolver.Forget(t.ID, t.Slug)
-	if grace == 0 {
-		if err := lifecycle.Delete(r.Context(), s.platformPool, t.ID); err != nil {
-			s.adminError(w, r, err)
+		marked, err := lifecycle.SetStatus(r.Context(), s.platformPool, t.ID, lifecycle.StatusDeleting, grace)
+		if err != nil {
+			s.writeError(w, r, err)
 			return
 		}
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	marked, err := lifecycle.SetStatus(r.Context(), s.platformPool, t.ID, lifecycle.StatusDeleting, grace)
-	if err != nil {
-		s.adminError(w, r, err)
-		return
-	}
-	encode(w, http.StatusAccepted, toAdminTenant(marked))
-}
-
-func (s *server) adminError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, lifecycle.ErrNotFound) {
-		err = db.ErrNotFound
-	}
-	s.dbError(w, r, err)
+		encode(w, http.StatusAccepted, toAdminTenant(marked))
+	})
 }

@@ -56,7 +56,9 @@ func TestPlatformAdministration(t *testing.T) {
 	require.Equal(t, "admin", made.body["admin"].(map[string]any)["role"])
 	me := b.call(t, "GET", "/v1/me", "initech", "", bearer(key)...).requireStatus(t, 200)
 	require.Equal(t, "admin", me.body["role"])
-	b.call(t, "POST", "/v1/admin/tenants", "", `{"slug":"initech","name":"Again","admin_email":"x@initech.example"}`, admin...).requireStatus(t, 409)
+	taken := b.call(t, "POST", "/v1/admin/tenants", "", `{"slug":"initech","name":"Again","admin_email":"x@initech.example"}`, admin...).requireStatus(t, 409)
+	require.Equal(t, "conflict", taken.problemType(t))
+	require.Contains(t, taken.fieldErrors(t), "slug")
 	for _, body := range []string{`{}`, `{"slug":"Bad Slug","name":"x","admin_email":"a@b.example"}`,
 		`{"slug":"okay","name":"","admin_email":"a@b.example"}`, `{"slug":"okay","name":"x","admin_email":"nope"}`} {
 		b.call(t, "POST", "/v1/admin/tenants", "", body, admin...).requireStatus(t, 422)
@@ -90,7 +92,8 @@ func TestPlatformAdministration(t *testing.T) {
 	r = b.call(t, "GET", "/v1/products", "initech", "", bearer(key)...).requireStatus(t, 403)
 	require.Contains(t, r.body["detail"], "being deleted")
 	// Suspending it would silently cancel the deletion: refused.
-	b.call(t, "PATCH", "/v1/admin/tenants/"+id, "", `{"status":"suspended"}`, admin...).requireStatus(t, 409)
+	deleting := b.call(t, "PATCH", "/v1/admin/tenants/"+id, "", `{"status":"suspended"}`, admin...).requireStatus(t, 409)
+	require.Contains(t, deleting.body["detail"], "being deleted")
 	b.call(t, "PATCH", "/v1/admin/tenants/"+id, "", `{"status":"active"}`, admin...).requireStatus(t, 200)
 	b.call(t, "GET", "/v1/me", "initech", "", bearer(key)...).requireStatus(t, 200)
 	b.call(t, "DELETE", "/v1/admin/tenants/"+id+"?grace=soon", "", "", admin...).requireStatus(t, 400)

@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -35,29 +33,76 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
-// apiKeys lists and shows keys (never their secret) and revokes them on
-// DELETE: a revoked key stays listed, with revoked_at, for the record.
-var apiKeys = collection[db.APIKey, apiKeyJSON]{
-	name: "api-keys",
-	list: func(ctx context.Context, q *db.Queries, after position, limit int32) ([]db.APIKey, error) {
-		return q.APIKeyList(ctx, db.APIKeyListParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
-	},
-	get:  (*db.Queries).APIKeyGet,
-	lock: (*db.Queries).APIKeyLock,
-	remove: func(q *db.Queries, ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
-		k, err := q.APIKeyRevoke(ctx, id)
-		return k.ID, err
-	},
-	removed: func(s *server, r *http.Request, id uuid.UUID) {
-		// This instance stops accepting the key at once; others within the
-		// authentication cache's TTL.
+// renderAPIKey is k as the API shows it, without its secret (only the
+// answer to its creation adds the key, in Key).
+func renderAPIKey(k db.APIKey) apiKeyJSON {
+	return apiKeyJSON{ID: k.ID, TenantID: k.TenantID, UserID: k.UserID, Name: k.Name, Role: k.Role,
+		CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utcPtr(k.ExpiresAt), LastUsedAt: utcPtr(k.LastUsedAt), RevokedAt: utcPtr(k.RevokedAt)}
+}
+
+// apiKeyPosition is k's place in the key list (creation order).
+func apiKeyPosition(k db.APIKey, _ string) position {
+	return position{CreatedAt: k.CreatedAt, ID: k.ID}
+}
+
+// handleAPIKeyList: GET /v1/api-keys, keys without their secret; revoked
+// keys stay listed, with revoked_at, for the record.
+func (s *server) handleAPIKeyList() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
+		l, ok := s.readList(w, r, s.scope(r).TenantID, "api-keys", nil, false)
+		if !ok {
+			return
+		}
+		rows, err := db.OneIn(r.Context(), exec, func(q *db.Queries) ([]db.APIKey, error) {
+			return q.APIKeyList(r.Context(), db.APIKeyListParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+		})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writePage(w, r, pageOf(l, rows, renderAPIKey, apiKeyPosition))
+	}
+}
+
+// handleAPIKeyGet: GET /v1/api-keys/{id}, with its ETag.
+func (s *server) handleAPIKeyGet() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
+		id, ok := resourceID(w, r)
+		if !ok {
+			return
+		}
+		k, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.APIKey, error) { return q.APIKeyGet(r.Context(), id) })
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.rows(r, 1, 0)
+		encodeResource(w, r, http.StatusOK, renderAPIKey(k), true)
+	}
+}
+
+// handleAPIKeyDelete: DELETE /v1/api-keys/{id} revokes the key; If-Match
+// makes it conditional. This instance stops accepting the key at once,
+// others within the authentication cache's TTL.
+func (s *server) handleAPIKeyDelete() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
+		id, ok := resourceID(w, r)
+		if !ok {
+			return
+		}
+		ctx := r.Context()
+		_, err := writeIfMatch(r, exec, func(q *db.Queries) (any, error) {
+			k, err := q.APIKeyLock(ctx, id)
+			return renderAPIKey(k), err
+		}, func(q *db.Queries) (db.APIKey, error) { return q.APIKeyRevoke(ctx, id) })
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		s.auth.Forget(s.scope(r).TenantID, id)
-	},
-	pos: func(k db.APIKey) position { return position{CreatedAt: k.CreatedAt, ID: k.ID} },
-	render: func(k db.APIKey) apiKeyJSON {
-		return apiKeyJSON{ID: k.ID, TenantID: k.TenantID, UserID: k.UserID, Name: k.Name, Role: k.Role,
-			CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utcPtr(k.ExpiresAt), LastUsedAt: utcPtr(k.LastUsedAt), RevokedAt: utcPtr(k.RevokedAt)}
-	},
+		s.rows(r, 0, 1)
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 // apiKeyCreateBody is POST /v1/api-keys. user_id defaults to the caller.
@@ -93,8 +138,11 @@ func (b apiKeyCreateBody) valid() fieldErrors {
 	return fe
 }
 
-func (s *server) handleAPIKeyCreate() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// handleAPIKeyCreate: POST /v1/api-keys. The answer holds the key itself,
+// shown this once: it is never stored, and an idempotent replay of this
+// answer comes without it (routes.go).
+func (s *server) handleAPIKeyCreate() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
 		in, ok := decodeValid[apiKeyCreateBody](w, r, "application/json")
 		if !ok {
 			return
@@ -116,27 +164,20 @@ func (s *server) handleAPIKeyCreate() http.Handler {
 		}
 		var row db.APIKey
 		var key string
-		err := s.tx(r, func(q *db.Queries) (err error) {
+		err := db.TxIn(r.Context(), exec, func(q *db.Queries) (err error) {
 			row, key, err = auth.IssueKey(r.Context(), q, p.TenantID, userID, db.Role(*in.Role), name, expires)
 			return err
 		})
-		switch {
-		case errors.Is(err, auth.ErrUnknownUser):
-			writeValidation(w, r, fieldErrors{"user_id": "no such user"})
-			return
-		case errors.Is(err, auth.ErrRoleAboveUser):
-			writeValidation(w, r, fieldErrors{"role": "must not be above the role of the key's user"})
-			return
-		case err != nil:
-			s.dbError(w, r, err)
+		if err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		s.rows(r, 0, 1)
-		out := apiKeys.view(s, r, row)
+		out := renderAPIKey(row)
 		out.Key = key
-		w.Header().Set("Location", s.apiPath(r, apiKeys.name, row.ID.String()))
+		w.Header().Set("Location", s.apiPath(r, "api-keys", row.ID.String()))
 		encode(w, http.StatusCreated, out)
-	})
+	}
 }
 
 type meJSON struct {
@@ -148,14 +189,15 @@ type meJSON struct {
 	KeyID      *uuid.UUID `json:"key_id,omitempty"`
 }
 
-// handleMe tells a client who its credential makes it; no database work.
-func (s *server) handleMe() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// handleMe: GET /v1/me tells a client who its credential makes it; it does
+// no database work, so exec goes unused.
+func (s *server) handleMe() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, _ db.Executor) {
 		p, _ := auth.FromContext(r.Context())
 		me := meJSON{TenantID: p.TenantID, TenantSlug: infoFrom(r).tenant, UserID: p.UserID, Role: string(p.Role), Credential: p.Kind}
 		if p.KeyID != uuid.Nil {
 			me.KeyID = &p.KeyID
 		}
 		encode(w, http.StatusOK, me)
-	})
+	}
 }

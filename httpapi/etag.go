@@ -3,9 +3,10 @@ package httpapi
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/rowfence/rowfence/db"
 )
 
 // Conditional requests (RFC 9110, section 13): every single resource is
@@ -81,37 +82,47 @@ func noneMatch(values []string, tag string) bool {
 	return false
 }
 
-// ifMatch reports whether the request has an If-Match, and whether it holds
-// tag ("*" or the tag itself, compared strongly: a weak tag never matches).
-func ifMatch(r *http.Request, tag string) (present, ok bool) {
-	values := r.Header.Values("If-Match")
-	if len(values) == 0 {
-		return false, true
-	}
-	tags, _ := etagList(values)
+// ifMatchHolds reports whether the request's If-Match holds tag ("*" or
+// the tag itself, compared strongly: a weak tag never matches).
+func ifMatchHolds(r *http.Request, tag string) bool {
+	tags, _ := etagList(r.Header.Values("If-Match"))
 	for _, t := range tags {
 		if t == "*" || t == tag {
-			return true, true
+			return true
 		}
 	}
-	return true, false
+	return false
 }
 
 // errPrecondition carries the current ETag of a resource that If-Match did
-// not match.
+// not match: a 412 (writeError).
 type errPrecondition struct{ current string }
 
 func (e errPrecondition) Error() string {
 	return "If-Match does not hold the current ETag " + e.current
 }
 
-// preconditionFailed answers 412 when err is an errPrecondition.
-func preconditionFailed(w http.ResponseWriter, r *http.Request, err error) bool {
-	var pf errPrecondition
-	if !errors.As(err, &pf) {
-		return false
+// writeIfMatch runs write, one statement that changes or deletes a row,
+// through exec. With an If-Match it first runs current in the same
+// transaction, which locks the row (FOR UPDATE) and returns the
+// representation its ETag is of, and writes only if the If-Match holds that
+// ETag: errPrecondition otherwise (RFC 9110, section 13.1.1). Without one,
+// write runs alone (db.OneIn).
+func writeIfMatch[T any](r *http.Request, exec db.Executor, current func(q *db.Queries) (any, error), write func(q *db.Queries) (T, error)) (T, error) {
+	if len(r.Header.Values("If-Match")) == 0 {
+		return db.OneIn(r.Context(), exec, write)
 	}
-	w.Header().Set("ETag", pf.current)
-	writeProblem(w, r, probPreconditionFailed, "the resource changed since you read it (its ETag is now "+pf.current+"); read it again and retry")
-	return true
+	var out T
+	err := db.TxIn(r.Context(), exec, func(q *db.Queries) error {
+		v, err := current(q)
+		if err != nil {
+			return err
+		}
+		if tag := etagJSON(v); !ifMatchHolds(r, tag) {
+			return errPrecondition{current: tag}
+		}
+		out, err = write(q)
+		return err
+	})
+	return out, err
 }

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -28,67 +27,100 @@ type exportJSON struct {
 	Download string `json:"download,omitempty"`
 }
 
-var exportList = collection[db.ExportGetRow, exportJSON]{
-	name: "exports",
-	list: func(ctx context.Context, q *db.Queries, after position, limit int32) ([]db.ExportGetRow, error) {
-		rows, err := q.ExportList(ctx, db.ExportListParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
-		out := make([]db.ExportGetRow, len(rows))
-		for i, r := range rows {
-			out[i] = db.ExportGetRow(r)
+// renderExport is e as the request sees it: a finished export links to its
+// download, as the request addresses the API (apiPath).
+func (s *server) renderExport(r *http.Request) func(e db.ExportGetRow) exportJSON {
+	return func(e db.ExportGetRow) exportJSON {
+		out := exportJSON{ID: e.ID, RequestedBy: e.RequestedBy, Status: e.Status, Error: e.Error, Counts: e.Counts,
+			CreatedAt: e.CreatedAt.UTC(), FinishedAt: utcPtr(e.FinishedAt)}
+		if out.Counts == nil {
+			out.Counts = json.RawMessage("null")
 		}
-		return out, err
-	},
-	get:    (*db.Queries).ExportGet,
-	pos:    func(e db.ExportGetRow) position { return position{CreatedAt: e.CreatedAt, ID: e.ID} },
-	render: renderExport,
-	links: func(e *exportJSON, path func(...string) string) {
 		if e.Status == "done" {
-			e.Download = path("exports", e.ID.String(), "download")
+			out.Download = s.apiPath(r, "exports", e.ID.String(), "download")
 		}
-	},
-}
-
-func renderExport(e db.ExportGetRow) exportJSON {
-	out := exportJSON{ID: e.ID, RequestedBy: e.RequestedBy, Status: e.Status, Error: e.Error, Counts: e.Counts,
-		CreatedAt: e.CreatedAt.UTC(), FinishedAt: utcPtr(e.FinishedAt)}
-	if out.Counts == nil {
-		out.Counts = json.RawMessage("null")
+		return out
 	}
-	return out
 }
 
-// handleExportCreate takes no body: the export is of the whole tenant.
-func (s *server) handleExportCreate() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// exportPosition is e's place in the export list (creation order).
+func exportPosition(e db.ExportGetRow, _ string) position {
+	return position{CreatedAt: e.CreatedAt, ID: e.ID}
+}
+
+// handleExportList: GET /v1/exports.
+func (s *server) handleExportList() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
+		l, ok := s.readList(w, r, s.scope(r).TenantID, "exports", nil, false)
+		if !ok {
+			return
+		}
+		rows, err := db.OneIn(r.Context(), exec, func(q *db.Queries) ([]db.ExportListRow, error) {
+			return q.ExportList(r.Context(), db.ExportListParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+		})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		found := make([]db.ExportGetRow, len(rows))
+		for i, e := range rows {
+			found[i] = db.ExportGetRow(e)
+		}
+		s.writePage(w, r, pageOf(l, found, s.renderExport(r), exportPosition))
+	}
+}
+
+// handleExportGet: GET /v1/exports/{id}, with its ETag.
+func (s *server) handleExportGet() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
+		id, ok := resourceID(w, r)
+		if !ok {
+			return
+		}
+		e, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.ExportGetRow, error) { return q.ExportGet(r.Context(), id) })
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.rows(r, 1, 0)
+		encodeResource(w, r, http.StatusOK, s.renderExport(r)(e), true)
+	}
+}
+
+// handleExportCreate: POST /v1/exports takes no body: the export is of the
+// whole tenant.
+func (s *server) handleExportCreate() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
 		if r.ContentLength > 0 {
 			writeProblem(w, r, probBadRequest, "POST /v1/exports takes no body")
 			return
 		}
 		p, _ := auth.FromContext(r.Context())
-		row, err := one(s, r, func(q *db.Queries) (db.ExportCreateRow, error) {
+		row, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.ExportCreateRow, error) {
 			return q.ExportCreate(r.Context(), p.UserID)
 		})
 		if err != nil {
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		s.rows(r, 0, 1)
-		w.Header().Set("Location", s.apiPath(r, exportList.name, row.ID.String()))
-		encode(w, http.StatusAccepted, exportList.view(s, r, db.ExportGetRow(row)))
-	})
+		w.Header().Set("Location", s.apiPath(r, "exports", row.ID.String()))
+		encode(w, http.StatusAccepted, s.renderExport(r)(db.ExportGetRow(row)))
+	}
 }
 
-func (s *server) handleExportDownload() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// handleExportDownload: GET /v1/exports/{id}/download, once it is done.
+func (s *server) handleExportDownload() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
 		id, ok := pathID(w, r)
 		if !ok {
 			return
 		}
-		row, err := db.One(r.Context(), s.pool, s.scope(r), func(q *db.Queries) (db.ExportContentRow, error) {
+		row, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.ExportContentRow, error) {
 			return q.ExportContent(r.Context(), id)
 		})
 		if err != nil {
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		if row.Status != "done" {
@@ -99,5 +131,5 @@ func (s *server) handleExportDownload() http.Handler {
 		w.Header().Set("Content-Disposition", `attachment; filename="`+infoFrom(r).tenant+`-`+id.String()+`.jsonl"`)
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(row.Content)
-	})
+	}
 }

@@ -38,7 +38,7 @@ func (s *server) handleReadyz() http.Handler {
 			if p.pool == nil {
 				continue
 			}
-			if err := db.CheckSafety(ctx, db.New(p.pool)); err != nil {
+			if err := db.CheckSafety(ctx, db.Unscoped(p.pool)); err != nil {
 				s.log.Warn("not ready", "pool", p.name, "db_user", p.pool.Config().ConnConfig.User, "err", err.Error())
 				detail := "the database cannot be reached"
 				if _, unsafe := errors.AsType[*db.SafetyError](err); unsafe {

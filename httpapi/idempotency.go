@@ -2,15 +2,12 @@ package httpapi
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
@@ -40,36 +37,18 @@ type errReplay struct{ stored db.IdempotencyGetRow }
 
 func (errReplay) Error() string { return "an earlier request with the same key answered" }
 
-// txKey carries the transaction of an idempotent request: the handler's
-// writes and the stored answer commit together, or neither does.
-type txKey struct{}
-
-// one runs fn, a single statement, in the request's idempotency transaction
-// when there is one, else in one round trip of its own (db.One).
-func one[T any](s *server, r *http.Request, fn func(q *db.Queries) (T, error)) (T, error) {
-	if q, ok := r.Context().Value(txKey{}).(*db.Queries); ok {
-		v, err := fn(q)
-		return v, db.MapError(err)
-	}
-	return db.One(r.Context(), s.pool, s.scope(r), fn)
-}
-
-// tx is one for work of several statements (db.Tx).
-func (s *server) tx(r *http.Request, fn func(q *db.Queries) error) error {
-	if q, ok := r.Context().Value(txKey{}).(*db.Queries); ok {
-		return db.MapError(fn(q))
-	}
-	return db.Tx(r.Context(), s.pool, s.scope(r), fn)
-}
-
-// idempotent wraps a POST handler of an authenticated route. redact names
-// top-level JSON fields of the answer that must never be stored (an API
-// key's secret): a replay answers without them.
-func (s *server) idempotent(next http.Handler, redact ...string) http.Handler {
+// idempotent runs the POST handler of an authenticated route. Without an
+// Idempotency-Key it runs next as scoped does. With one, next joins the
+// transaction that also stores its answer (db.Joined): its writes and the
+// stored answer commit together, or neither does, and its answer waits for
+// the commit. redact names top-level JSON fields of the answer that must
+// never be stored (an API key's secret): a replay answers without them.
+func (s *server) idempotent(next scopedHandler, redact ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sc := s.scope(r)
 		values := r.Header.Values(IdempotencyKeyHeader)
 		if len(values) == 0 {
-			next.ServeHTTP(w, r)
+			next(w, r, db.Scoped(s.pool, sc))
 			return
 		}
 		key := values[0]
@@ -92,29 +71,30 @@ func (s *server) idempotent(next http.Handler, redact ...string) http.Handler {
 		h.Write(body)
 		hash := h.Sum(nil)
 
-		if stored, err := one(s, r, func(q *db.Queries) (db.IdempotencyGetRow, error) { return q.IdempotencyGet(r.Context(), key) }); err == nil {
+		get := func(q *db.Queries) (db.IdempotencyGetRow, error) { return q.IdempotencyGet(r.Context(), key) }
+		if stored, err := db.One(r.Context(), s.pool, sc, get); err == nil {
 			s.replay(w, r, stored, hash)
 			return
 		} else if !errors.Is(err, db.ErrNotFound) {
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 
 		rec := &recorder{header: http.Header{}, status: http.StatusOK}
-		err := db.Tx(r.Context(), s.pool, s.scope(r), func(q *db.Queries) error {
+		err := db.Tx(r.Context(), s.pool, sc, func(q *db.Queries) error {
 			// Requests with this key wait here for each other; the one
 			// that waited finds the first one's answer.
 			if err := q.IdempotencyLock(r.Context(), key); err != nil {
 				return err
 			}
-			if stored, err := q.IdempotencyGet(r.Context(), key); err == nil {
+			if stored, err := get(q); err == nil {
 				return errReplay{stored}
-			} else if !errors.Is(err, pgx.ErrNoRows) {
+			} else if !errors.Is(err, db.ErrNotFound) {
 				return err
 			}
 			inner := r.Clone(r.Context())
 			inner.Body = io.NopCloser(bytes.NewReader(body))
-			next.ServeHTTP(rec, inner.WithContext(withTx(inner, q)))
+			next(rec, inner, db.Joined(q))
 			if rec.status < 200 || rec.status > 299 {
 				return errNotStored // and whatever it wrote is rolled back
 			}
@@ -163,20 +143,16 @@ func (s *server) idempotent(next http.Handler, redact ...string) http.Handler {
 		case errors.Is(err, errKeyTaken):
 			// Another request with this key committed first: its write
 			// stands, ours was rolled back; answer as it did.
-			stored, err := one(s, r, func(q *db.Queries) (db.IdempotencyGetRow, error) { return q.IdempotencyGet(r.Context(), key) })
+			stored, err := db.One(r.Context(), s.pool, sc, get)
 			if err != nil {
-				s.dbError(w, r, err)
+				s.writeError(w, r, err)
 				return
 			}
 			s.replay(w, r, stored, hash)
 		default:
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 		}
 	})
-}
-
-func withTx(r *http.Request, q *db.Queries) context.Context {
-	return context.WithValue(r.Context(), txKey{}, q)
 }
 
 // replay answers with a stored answer, or refuses a key reused for another

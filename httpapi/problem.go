@@ -1,10 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sort"
 	"strconv"
+
+	"github.com/rowfence/rowfence/db"
 )
 
 // Problem is an RFC 9457 problem detail. Every error rowfence answers is one.
@@ -93,6 +97,70 @@ func writeProblemBody(w http.ResponseWriter, r *http.Request, p Problem) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)
 	_, _ = w.Write(append(body, '\n'))
+}
+
+// codeProblem is how the API answers an error of one db.Code.
+type codeProblem struct {
+	problemType
+	// detail is said when the error has no message of its own.
+	detail string
+	// retry: the client may retry shortly (Retry-After: 1).
+	retry bool
+}
+
+// codeProblems is the one table from error codes to problems, as PostgREST's
+// mapSQLtoHTTP is: every package's errors carry a db.Code (db/errors.go), the
+// database's from the boundary that maps them, so no handler builds a
+// problem for them by hand.
+var codeProblems = map[db.Code]codeProblem{
+	// The same answer for "absent" and "another tenant's" is not a choice
+	// made here: RLS makes the two indistinguishable (leak vector 8).
+	db.ErrNotFound:    {probNotFound, "no such resource", false},
+	db.ErrConflict:    {probConflict, "the resource conflicts with an existing one", false},
+	db.ErrInvalid:     {probValidation, "the database rejected a value", false},
+	db.ErrForbidden:   {probForbidden, "the database refused the operation", false},
+	db.ErrTimeout:     {probUnavailable, "the database did not answer within the statement timeout; retry shortly", true},
+	db.ErrUnavailable: {probUnavailable, "the database is unavailable; retry shortly", true},
+	db.ErrLastAdmin:   {probLastAdmin, "a tenant must keep an admin", false},
+}
+
+// writeError answers for err: 412 for an If-Match that does not hold, the
+// problem of its code (codeProblems), with the field and message of a
+// *db.Error when it has them, and otherwise a logged 500 that says nothing
+// of the cause.
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if pf, ok := errors.AsType[errPrecondition](err); ok {
+		w.Header().Set("ETag", pf.current)
+		writeProblem(w, r, probPreconditionFailed, "the resource changed since you read it (its ETag is now "+pf.current+"); read it again and retry")
+		return
+	}
+	code, _ := errors.AsType[db.Code](err)
+	cp, ok := codeProblems[code]
+	switch {
+	case !ok && errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		writeProblem(w, r, probUnavailable, "request canceled")
+		return
+	case !ok:
+		s.log.ErrorContext(r.Context(), "request failed", "request_id", infoFrom(r).id, "method", r.Method, "path", r.URL.Path, "err", err)
+		writeProblem(w, r, probInternal, "")
+		return
+	}
+	p := Problem{Type: problemURNPrefix + cp.slug, Title: cp.title, Status: cp.status, Detail: cp.detail}
+	e, _ := errors.AsType[*db.Error](err)
+	switch {
+	case e != nil && e.Message != "":
+		p.Detail = e.Message
+		if e.Field != "" {
+			p.Errors = []FieldError{{Field: e.Field, Detail: e.Message}}
+		}
+	case code == db.ErrInvalid:
+		p.Detail += ": " + err.Error() // which constraint, or which value
+	}
+	if cp.retry {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeProblemBody(w, r, p)
 }
 
 // fieldErrors collects per-field validation failures.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -22,38 +23,139 @@ type productJSON struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
-var products = collection[db.Product, productJSON]{
-	name: "products",
-	list: func(ctx context.Context, q *db.Queries, after position, limit int32) ([]db.Product, error) {
-		return q.ProductList(ctx, db.ProductListParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
-	},
-	get:    (*db.Queries).ProductGet,
-	lock:   (*db.Queries).ProductLock,
-	remove: (*db.Queries).ProductDelete,
-	pos:    func(p db.Product) position { return position{CreatedAt: p.CreatedAt, ID: p.ID} },
-	sorts:  []string{"created_at", "name", "price"},
-	sorted: func(ctx context.Context, q *db.Queries, lq listQuery, after position, first bool, limit int32) ([]db.Product, error) {
-		num, _ := strconv.ParseInt(after.Key, 10, 64)
-		return q.ProductListSorted(ctx, db.ProductListSortedParams{Prefix: lq.q, First: first, Sort: lq.sort,
-			AfterText: after.Key, AfterNum: num, AfterTime: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
-	},
-	search: func(ctx context.Context, q *db.Queries, lq listQuery, after position, limit int32) ([]db.Product, error) {
-		rows, err := q.ProductSearch(ctx, db.ProductSearchParams{Prefix: lq.q, AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
-		return db.ProductsFromSearch(rows), err
-	},
-	sortKey: func(p db.Product, sort string) string {
-		switch strings.TrimPrefix(sort, "-") {
-		case "name":
-			return p.Name
-		case "price":
-			return strconv.FormatInt(p.Price, 10)
+// renderProduct is p as the API shows it.
+func renderProduct(p db.Product) productJSON {
+	return productJSON{ID: p.ID, TenantID: p.TenantID, Name: p.Name, Description: p.Description,
+		Price: p.Price, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC()}
+}
+
+// productSorts are the fields GET /v1/products sorts by (?sort=).
+var productSorts = []string{"created_at", "name", "price"}
+
+// productPosition is p's place in the product list sorted by sort.
+func productPosition(p db.Product, sort string) position {
+	pos := position{CreatedAt: p.CreatedAt, ID: p.ID}
+	switch strings.TrimPrefix(sort, "-") {
+	case "name":
+		pos.Key = p.Name
+	case "price":
+		pos.Key = strconv.FormatInt(p.Price, 10)
+	}
+	return pos
+}
+
+// lockProduct locks product id for the rest of q's transaction and returns
+// what its ETag is of (writeIfMatch).
+func lockProduct(ctx context.Context, q *db.Queries, id uuid.UUID) (any, error) {
+	p, err := q.ProductLock(ctx, id)
+	return renderProduct(p), err
+}
+
+// handleProductList: GET /v1/products, a page in creation order, in another
+// order (?sort=) or of the names with a prefix (?q=).
+func (s *server) handleProductList() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
+		l, ok := s.readList(w, r, s.scope(r).TenantID, "products", productSorts, false)
+		if !ok {
+			return
 		}
-		return ""
-	},
-	render: func(p db.Product) productJSON {
-		return productJSON{ID: p.ID, TenantID: p.TenantID, Name: p.Name, Description: p.Description,
-			Price: p.Price, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC()}
-	},
+		ctx := r.Context()
+		rows, err := db.OneIn(ctx, exec, func(q *db.Queries) ([]db.Product, error) {
+			switch l.order() {
+			case byCreation:
+				return q.ProductList(ctx, db.ProductListParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+			case searchByCreation:
+				found, err := q.ProductSearch(ctx, db.ProductSearchParams{Prefix: l.q, AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+				return db.ProductsFromSearch(found), err
+			}
+			num, _ := strconv.ParseInt(l.after.Key, 10, 64)
+			return q.ProductListSorted(ctx, db.ProductListSortedParams{Prefix: l.q, First: l.first, Sort: l.sort,
+				AfterText: l.after.Key, AfterNum: num, AfterTime: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+		})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writePage(w, r, pageOf(l, rows, renderProduct, productPosition))
+	}
+}
+
+// handleProductGet: GET /v1/products/{id}, with its ETag.
+func (s *server) handleProductGet() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
+		id, ok := resourceID(w, r)
+		if !ok {
+			return
+		}
+		p, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.Product, error) { return q.ProductGet(r.Context(), id) })
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.rows(r, 1, 0)
+		encodeResource(w, r, http.StatusOK, renderProduct(p), true)
+	}
+}
+
+// handleProductCreate: POST /v1/products.
+func (s *server) handleProductCreate() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
+		in, ok := decodeValid[productCreateBody](w, r, "application/json")
+		if !ok {
+			return
+		}
+		p, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.Product, error) { return createProduct(r.Context(), q, in) })
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.rows(r, 0, 1)
+		w.Header().Set("Location", s.apiPath(r, "products", p.ID.String()))
+		encodeResource(w, r, http.StatusCreated, renderProduct(p), true)
+	}
+}
+
+// handleProductPatch: PATCH /v1/products/{id}; If-Match makes it conditional.
+func (s *server) handleProductPatch() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
+		id, ok := resourceID(w, r)
+		if !ok {
+			return
+		}
+		in, ok := decodeValid[productPatchBody](w, r, "application/json", "application/merge-patch+json")
+		if !ok {
+			return
+		}
+		ctx := r.Context()
+		p, err := writeIfMatch(r, exec, func(q *db.Queries) (any, error) { return lockProduct(ctx, q, id) },
+			func(q *db.Queries) (db.Product, error) { return updateProduct(ctx, q, id, in) })
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.rows(r, 0, 1)
+		encodeResource(w, r, http.StatusOK, renderProduct(p), true)
+	}
+}
+
+// handleProductDelete: DELETE /v1/products/{id}; If-Match makes it
+// conditional.
+func (s *server) handleProductDelete() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
+		id, ok := resourceID(w, r)
+		if !ok {
+			return
+		}
+		ctx := r.Context()
+		_, err := writeIfMatch(r, exec, func(q *db.Queries) (any, error) { return lockProduct(ctx, q, id) },
+			func(q *db.Queries) (uuid.UUID, error) { return q.ProductDelete(ctx, id) })
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.rows(r, 0, 1)
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 // productCreateBody is POST /v1/products. There is no tenant_id field: a body

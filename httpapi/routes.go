@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/rowfence/rowfence/db"
 )
 
@@ -24,46 +26,74 @@ func (s *server) routes(mux *http.ServeMux) {
 	if s.mode == ModePath {
 		p = "/t/{tenant}"
 	}
-	v1 := func(method, path string, min db.Role, h http.Handler) {
-		if method == http.MethodPost {
-			// Idempotency-Key (idempotency.go); an API key's secret is never
-			// stored, so a replay of its creation comes without it.
-			if path == "/api-keys" {
-				h = s.idempotent(h, "key")
-			} else {
-				h = s.idempotent(h)
-			}
+	// The route decides where a handler's statements run: a POST's in the
+	// transaction that also stores its answer when it has an
+	// Idempotency-Key (idempotency.go), every other request's in the
+	// request's scope, each unit of work in a round trip or transaction of
+	// its own (db.Executor).
+	v1 := func(method, path string, min db.Role, h scopedHandler) {
+		var run http.Handler
+		switch {
+		case method == http.MethodPost && path == "/api-keys":
+			// An API key's secret is never stored, so a replay of its
+			// creation comes without it.
+			run = s.idempotent(h, "key")
+		case method == http.MethodPost:
+			run = s.idempotent(h)
+		default:
+			run = s.scoped(h)
 		}
-		mux.Handle(method+" "+p+"/v1"+path, s.authenticate(min, h))
+		mux.Handle(method+" "+p+"/v1"+path, s.authenticate(min, run))
 	}
 	v1("GET", "/me", db.RoleViewer, s.handleMe())
 
-	v1("GET", "/products", db.RoleViewer, products.handleList(s))
-	v1("POST", "/products", db.RoleMember, handleCreate(s, products, createProduct))
-	v1("GET", "/products/{id}", db.RoleViewer, products.handleGet(s))
-	v1("PATCH", "/products/{id}", db.RoleMember, handleUpdate(s, products, updateProduct))
-	v1("DELETE", "/products/{id}", db.RoleMember, products.handleDelete(s))
+	v1("GET", "/products", db.RoleViewer, s.handleProductList())
+	v1("POST", "/products", db.RoleMember, s.handleProductCreate())
+	v1("GET", "/products/{id}", db.RoleViewer, s.handleProductGet())
+	v1("PATCH", "/products/{id}", db.RoleMember, s.handleProductPatch())
+	v1("DELETE", "/products/{id}", db.RoleMember, s.handleProductDelete())
 
-	v1("GET", "/users", db.RoleViewer, users.handleList(s))
-	v1("POST", "/users", db.RoleAdmin, handleCreate(s, users, createUser))
-	v1("GET", "/users/{id}", db.RoleViewer, users.handleGet(s))
-	v1("PATCH", "/users/{id}", db.RoleAdmin, handleUpdate(s, users, updateUser))
-	v1("DELETE", "/users/{id}", db.RoleAdmin, users.handleDelete(s))
+	v1("GET", "/users", db.RoleViewer, s.handleUserList())
+	v1("POST", "/users", db.RoleAdmin, s.handleUserCreate())
+	v1("GET", "/users/{id}", db.RoleViewer, s.handleUserGet())
+	v1("PATCH", "/users/{id}", db.RoleAdmin, s.handleUserPatch())
+	v1("DELETE", "/users/{id}", db.RoleAdmin, s.handleUserDelete())
 
-	v1("GET", "/api-keys", db.RoleAdmin, apiKeys.handleList(s))
+	v1("GET", "/api-keys", db.RoleAdmin, s.handleAPIKeyList())
 	v1("POST", "/api-keys", db.RoleAdmin, s.handleAPIKeyCreate())
-	v1("GET", "/api-keys/{id}", db.RoleAdmin, apiKeys.handleGet(s))
-	v1("DELETE", "/api-keys/{id}", db.RoleAdmin, apiKeys.handleDelete(s))
+	v1("GET", "/api-keys/{id}", db.RoleAdmin, s.handleAPIKeyGet())
+	v1("DELETE", "/api-keys/{id}", db.RoleAdmin, s.handleAPIKeyDelete())
 
 	// Exports and /v1/admin need the platform pool, which also runs the
 	// background jobs that write exports.
 	if s.platformPool != nil {
 		v1("POST", "/exports", db.RoleAdmin, s.handleExportCreate())
-		v1("GET", "/exports", db.RoleAdmin, exportList.handleList(s))
-		v1("GET", "/exports/{id}", db.RoleAdmin, exportList.handleGet(s))
+		v1("GET", "/exports", db.RoleAdmin, s.handleExportList())
+		v1("GET", "/exports/{id}", db.RoleAdmin, s.handleExportGet())
 		v1("GET", "/exports/{id}/download", db.RoleAdmin, s.handleExportDownload())
 		s.adminRoutes(mux) // /v1/admin/…, platform admin keys only (admin.go)
 	}
+}
+
+// scopedHandler is a /v1 handler. Its statements run through exec, which
+// its route chose (routes): it never reaches for a pool itself, so it cannot
+// commit outside the unit of work it was given
+// (TestHandlersRunThroughTheirExecutor).
+type scopedHandler func(w http.ResponseWriter, r *http.Request, exec db.Executor)
+
+// scoped runs h with the request's scope: each of its units of work in a
+// round trip (db.One) or transaction (db.Tx) of its own.
+func (s *server) scoped(h scopedHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h(w, r, db.Scoped(s.pool, s.scope(r)))
+	})
+}
+
+// resourceID reads the {id} of a single resource and checks the request's
+// conditional headers (etag.go), answering 400 itself.
+func resourceID(w http.ResponseWriter, r *http.Request) (uuid.UUID, bool) {
+	id, ok := pathID(w, r)
+	return id, ok && conditionalHeadersValid(w, r)
 }
 
 // apiPath is the URL path of an API resource, /v1/<segments…>, as the

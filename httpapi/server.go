@@ -1,7 +1,8 @@
 // Package httpapi is rowfence's REST API: routes (routes.go), the tenant
 // middleware (tenant.go), handlers, and JSON and problem+json encoding.
-// Handlers never filter by tenant; they pass the request's db.Scope to the
-// database layer and PostgreSQL's policies do the rest.
+// Handlers never filter by tenant; they run their statements through the
+// db.Executor their route gives them, which carries the request's db.Scope,
+// and PostgreSQL's policies do the rest.
 package httpapi
 
 import (
@@ -21,7 +22,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/auth"
-	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/metrics"
 	"github.com/rowfence/rowfence/ratelimit"
 	"github.com/rowfence/rowfence/tenancy"
@@ -142,52 +142,6 @@ func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	s.routes(mux)
 	return s.accessLog(s.recoverPanics(s.cors(problemsForMux(mux))))
-}
-
-// dbError answers for an error from the database layer. The same answer for
-// "absent" and "another tenant's" is not a choice made here: RLS makes the
-// two indistinguishable (leak vector 8).
-func (s *server) dbError(w http.ResponseWriter, r *http.Request, err error) {
-	var ce *db.ConstraintError
-	switch {
-	case errors.Is(err, db.ErrNotFound):
-		writeProblem(w, r, probNotFound, "no such resource")
-	case errors.As(err, &ce) && errors.Is(err, db.ErrConflict):
-		field, detail := conflictDetail(ce.Constraint)
-		p := Problem{Type: problemURNPrefix + probConflict.slug, Title: probConflict.title, Status: probConflict.status, Detail: detail}
-		if field != "" {
-			p.Errors = []FieldError{{Field: field, Detail: detail}}
-		}
-		writeProblemBody(w, r, p)
-	case errors.As(err, &ce) && ce.Constraint == db.ConstraintLastAdmin:
-		writeProblem(w, r, probLastAdmin, "a tenant must keep an admin: make another user admin before demoting or deleting this one")
-	case errors.Is(err, db.ErrInvalid):
-		writeProblem(w, r, probValidation, "the database rejected a value: "+err.Error())
-	case errors.Is(err, db.ErrForbidden):
-		writeProblem(w, r, probForbidden, "the database refused the operation")
-	case errors.Is(err, db.ErrTimeout):
-		w.Header().Set("Retry-After", "1")
-		writeProblem(w, r, probUnavailable, "the database did not answer within the statement timeout; retry shortly")
-	case errors.Is(err, db.ErrUnavailable):
-		w.Header().Set("Retry-After", "1")
-		writeProblem(w, r, probUnavailable, "the database is unavailable; retry shortly")
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		// The client went away; nobody reads the answer.
-		writeProblem(w, r, probUnavailable, "request canceled")
-	default:
-		s.log.ErrorContext(r.Context(), "request failed", "request_id", infoFrom(r).id, "method", r.Method, "path", r.URL.Path, "err", err)
-		writeProblem(w, r, probInternal, "")
-	}
-}
-
-// conflictDetail explains a unique violation by constraint name.
-func conflictDetail(constraint string) (field, detail string) {
-	switch constraint {
-	case "users_tenant_email_key":
-		return "email", "a user with this email already exists"
-	default:
-		return "", "the resource conflicts with an existing one"
-	}
 }
 
 type statusRecorder struct {

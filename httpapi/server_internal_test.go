@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/lifecycle"
 )
 
 func TestPanicBecomesProblemAndIsLogged(t *testing.T) {
@@ -47,23 +50,49 @@ func TestPanicBecomesProblemAndIsLogged(t *testing.T) {
 	}
 }
 
+// Issue #15 item 3: every package's errors carry a db.Code, and one table
+// (codeProblems) turns a code into a problem: its status and type, the
+// error's message and field when it has them, Retry-After when a retry may
+// help. Nothing else becomes anything but a logged 500.
 func TestDatabaseErrorsMapToStatuses(t *testing.T) {
 	t.Parallel()
 	s := &server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, c := range []struct {
 		err    error
 		status int
+		typ    string
+		field  string // the one field named in errors[]
+		retry  bool
 	}{
-		{db.ErrNotFound, 404},
-		{&db.ConstraintError{Kind: db.ErrConflict, Constraint: "users_tenant_email_key"}, 409},
-		{&db.ConstraintError{Kind: db.ErrInvalid, Constraint: "products_price_range"}, 422},
-		{&db.ConstraintError{Kind: db.ErrForbidden}, 403},
-		{errors.Join(db.ErrUnavailable, errors.New("dial")), 503},
-		{errors.New("something else"), 500},
+		{db.ErrNotFound, 404, "not-found", "", false},
+		{lifecycle.ErrNotFound, 404, "not-found", "", false},
+		{&db.Error{Code: db.ErrConflict, Constraint: "users_tenant_email_key", Field: "email", Message: "taken"}, 409, "conflict", "email", false},
+		{lifecycle.ErrDeleting, 409, "conflict", "", false},
+		{&db.Error{Code: db.ErrLastAdmin, Constraint: "users_last_admin"}, 409, "last-admin", "", false},
+		{&db.Error{Code: db.ErrInvalid, Constraint: "products_price_range"}, 422, "validation", "", false},
+		{auth.ErrUnknownUser, 422, "validation", "user_id", false},
+		{auth.ErrRoleAboveUser, 422, "validation", "role", false},
+		{&db.Error{Code: db.ErrForbidden}, 403, "forbidden", "", false},
+		{errors.Join(db.ErrUnavailable, errors.New("dial")), 503, "unavailable", "", true},
+		{&db.Error{Code: db.ErrTimeout}, 503, "unavailable", "", true},
+		{fmt.Errorf("wrapped: %w", errPrecondition{current: `"x"`}), 412, "precondition-failed", "", false},
+		{errors.New("something else"), 500, "internal", "", false},
 	} {
 		rec := httptest.NewRecorder()
-		s.dbError(rec, httptest.NewRequest("GET", "/v1/products", nil), c.err)
+		s.writeError(rec, httptest.NewRequest("GET", "/v1/products", nil), c.err)
 		require.Equal(t, c.status, rec.Code, "%v", c.err)
 		require.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
+		var p Problem
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+		require.Equal(t, "urn:rowfence:problem:"+c.typ, p.Type, "%v", c.err)
+		require.NotContains(t, rec.Body.String(), "users_tenant_email_key", "a constraint's name is not the client's business")
+		if c.field == "" {
+			require.Empty(t, p.Errors, "%v", c.err)
+		} else {
+			require.Len(t, p.Errors, 1, "%v", c.err)
+			require.Equal(t, c.field, p.Errors[0].Field)
+			require.Equal(t, p.Detail, p.Errors[0].Detail, "the error's message")
+		}
+		require.Equal(t, c.retry, rec.Header().Get("Retry-After") == "1", "%v", c.err)
 	}
 }

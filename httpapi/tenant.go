@@ -102,7 +102,7 @@ func (s *server) authenticate(min db.Role, next http.Handler) http.Handler {
 			s.unauthorized(w, r, "invalid_token", "the credential is invalid, revoked or expired")
 			return
 		case err != nil:
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		t, err := s.resolver.Resolve(r.Context(), tenancy.Key{ID: p.TenantID})
@@ -112,7 +112,7 @@ func (s *server) authenticate(min db.Role, next http.Handler) http.Handler {
 			s.unauthorized(w, r, "invalid_token", "the credential is invalid, revoked or expired")
 			return
 		case err != nil:
-			s.dbError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		if named != nil && named.ID != t.ID && named.Slug != t.Slug {

@@ -22,46 +22,147 @@ type userJSON struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-var users = collection[db.User, userJSON]{
-	name: "users",
-	list: func(ctx context.Context, q *db.Queries, after position, limit int32) ([]db.User, error) {
-		return q.UserList(ctx, db.UserListParams{AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
-	},
-	get:         (*db.Queries).UserGet,
-	lock:        (*db.Queries).UserLock,
-	remove:      (*db.Queries).UserDelete,
-	removed:     forgetUser,
-	updated:     forgetUser,
-	pos:         func(u db.User) position { return position{CreatedAt: u.CreatedAt, ID: u.ID} },
-	sorts:       []string{"created_at", "name", "email"},
-	emailFilter: true,
-	sorted: func(ctx context.Context, q *db.Queries, lq listQuery, after position, first bool, limit int32) ([]db.User, error) {
-		return q.UserListSorted(ctx, db.UserListSortedParams{Prefix: lq.q, Email: lq.email, First: first, Sort: lq.sort,
-			AfterText: after.Key, AfterTime: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
-	},
-	search: func(ctx context.Context, q *db.Queries, lq listQuery, after position, limit int32) ([]db.User, error) {
-		return q.UserSearch(ctx, db.UserSearchParams{Prefix: lq.q, Email: lq.email,
-			AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
-	},
-	sortKey: func(u db.User, sort string) string {
-		switch strings.TrimPrefix(sort, "-") {
-		case "name":
-			return u.Name
-		case "email":
-			return u.Email
+// renderUser is u as the API shows it.
+func renderUser(u db.User) userJSON {
+	return userJSON{ID: u.ID, TenantID: u.TenantID, Name: u.Name, Email: u.Email, Role: u.Role,
+		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+}
+
+// userSorts are the fields GET /v1/users sorts by (?sort=).
+var userSorts = []string{"created_at", "name", "email"}
+
+// userPosition is u's place in the user list sorted by sort.
+func userPosition(u db.User, sort string) position {
+	pos := position{CreatedAt: u.CreatedAt, ID: u.ID}
+	switch strings.TrimPrefix(sort, "-") {
+	case "name":
+		pos.Key = u.Name
+	case "email":
+		pos.Key = u.Email
+	}
+	return pos
+}
+
+// lockUser locks user id for the rest of q's transaction and returns what
+// its ETag is of (writeIfMatch).
+func lockUser(ctx context.Context, q *db.Queries, id uuid.UUID) (any, error) {
+	u, err := q.UserLock(ctx, id)
+	return renderUser(u), err
+}
+
+// handleUserList: GET /v1/users, a page in creation order, in another order
+// (?sort=), or of the names with a prefix (?q=) or one email (?email=).
+func (s *server) handleUserList() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
+		l, ok := s.readList(w, r, s.scope(r).TenantID, "users", userSorts, true)
+		if !ok {
+			return
 		}
-		return ""
-	},
-	render: func(u db.User) userJSON {
-		return userJSON{ID: u.ID, TenantID: u.TenantID, Name: u.Name, Email: u.Email, Role: u.Role,
-			CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
-	},
+		ctx := r.Context()
+		rows, err := db.OneIn(ctx, exec, func(q *db.Queries) ([]db.User, error) {
+			switch l.order() {
+			case byCreation:
+				return q.UserList(ctx, db.UserListParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+			case searchByCreation:
+				return q.UserSearch(ctx, db.UserSearchParams{Prefix: l.q, Email: l.email,
+					AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+			}
+			return q.UserListSorted(ctx, db.UserListSortedParams{Prefix: l.q, Email: l.email, First: l.first, Sort: l.sort,
+				AfterText: l.after.Key, AfterTime: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+		})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writePage(w, r, pageOf(l, rows, renderUser, userPosition))
+	}
+}
+
+// handleUserGet: GET /v1/users/{id}, with its ETag.
+func (s *server) handleUserGet() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
+		id, ok := resourceID(w, r)
+		if !ok {
+			return
+		}
+		u, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.User, error) { return q.UserGet(r.Context(), id) })
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.rows(r, 1, 0)
+		encodeResource(w, r, http.StatusOK, renderUser(u), true)
+	}
+}
+
+// handleUserCreate: POST /v1/users.
+func (s *server) handleUserCreate() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
+		in, ok := decodeValid[userCreateBody](w, r, "application/json")
+		if !ok {
+			return
+		}
+		u, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.User, error) { return createUser(r.Context(), q, in) })
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.rows(r, 0, 1)
+		w.Header().Set("Location", s.apiPath(r, "users", u.ID.String()))
+		encodeResource(w, r, http.StatusCreated, renderUser(u), true)
+	}
+}
+
+// handleUserPatch: PATCH /v1/users/{id}; If-Match makes it conditional. A
+// role change holds on this instance from the next request (forgetUser).
+func (s *server) handleUserPatch() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
+		id, ok := resourceID(w, r)
+		if !ok {
+			return
+		}
+		in, ok := decodeValid[userPatchBody](w, r, "application/json", "application/merge-patch+json")
+		if !ok {
+			return
+		}
+		ctx := r.Context()
+		u, err := writeIfMatch(r, exec, func(q *db.Queries) (any, error) { return lockUser(ctx, q, id) },
+			func(q *db.Queries) (db.User, error) { return updateUser(ctx, q, id, in) })
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.forgetUser(r, id)
+		s.rows(r, 0, 1)
+		encodeResource(w, r, http.StatusOK, renderUser(u), true)
+	}
+}
+
+// handleUserDelete: DELETE /v1/users/{id}; If-Match makes it conditional.
+// The user's credentials stop working on this instance at once (forgetUser).
+func (s *server) handleUserDelete() scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
+		id, ok := resourceID(w, r)
+		if !ok {
+			return
+		}
+		ctx := r.Context()
+		_, err := writeIfMatch(r, exec, func(q *db.Queries) (any, error) { return lockUser(ctx, q, id) },
+			func(q *db.Queries) (uuid.UUID, error) { return q.UserDelete(ctx, id) })
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.forgetUser(r, id)
+		s.rows(r, 0, 1)
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 // forgetUser drops the user's cached credentials after a change (a role, a
 // deletion), so it holds on this instance from the next request; other
 // instances follow within AUTH_CACHE_TTL.
-func forgetUser(s *server, r *http.Request, id uuid.UUID) {
+func (s *server) forgetUser(r *http.Request, id uuid.UUID) {
 	s.auth.ForgetUser(s.scope(r).TenantID, id)
 }
 

@@ -146,9 +146,9 @@ func (w *exportWorker) Work(ctx context.Context, job *river.Job[ExportArgs]) err
 	if err != nil {
 		return err
 	}
-	t, err := db.New(w.pool).TenantGet(ctx, a.TenantID)
+	t, err := db.Unscoped(w.pool).TenantGet(ctx, a.TenantID)
 	if err != nil {
-		return w.fail(ctx, job, db.MapError(err))
+		return w.fail(ctx, job, err)
 	}
 	var buf bytes.Buffer
 	counts, err := lifecycle.ExportTenant(ctx, w.pool, t, &buf)
@@ -202,7 +202,7 @@ func (w *purgeWorker) Work(ctx context.Context, job *river.Job[PurgeArgs]) error
 	var slug string
 	err := db.Tx(ctx, w.pool, scope(id), func(q *db.Queries) error {
 		t, err := q.TenantGet(ctx, id)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, db.ErrNotFound) {
 			return nil // already gone
 		}
 		if err != nil {
@@ -234,7 +234,7 @@ type purgeScanWorker struct {
 }
 
 func (w *purgeScanWorker) Work(ctx context.Context, job *river.Job[purgeScanArgs]) error {
-	due, err := db.New(w.pool).TenantPurgeDue(ctx)
+	due, err := db.Unscoped(w.pool).TenantPurgeDue(ctx)
 	if err != nil {
 		return err
 	}
@@ -266,7 +266,7 @@ type idempotencyCleanupWorker struct {
 func (w *idempotencyCleanupWorker) Work(ctx context.Context, job *river.Job[idempotencyCleanupArgs]) error {
 	after := uuid.Nil
 	for {
-		ids, err := db.New(w.pool).TenantIDs(ctx, after)
+		ids, err := db.Unscoped(w.pool).TenantIDs(ctx, after)
 		if err != nil {
 			return err
 		}

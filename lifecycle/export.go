@@ -95,7 +95,7 @@ var tables = []string{"users", "products", "api_keys"}
 // and can hold nothing of another tenant). pool connects as the migrating
 // role or rowfence_platform.
 func Export(ctx context.Context, pool *pgxpool.Pool, slug string, w io.Writer) (counts map[string]int, err error) {
-	t, err := db.New(pool).TenantBySlug(ctx, slug)
+	t, err := db.Unscoped(pool).TenantBySlug(ctx, slug)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -353,7 +353,7 @@ type Imported struct {
 func Import(ctx context.Context, pool *pgxpool.Pool, slug, name string, r io.Reader) (Imported, error) {
 	if name != "" {
 		if err := textrule.TenantName.Check(name); err != nil {
-			return Imported{}, fmt.Errorf("%w: the tenant's name %v", ErrInvalid, err)
+			return Imported{}, &db.Error{Code: db.ErrInvalid, Field: "name", Message: fmt.Sprintf("the tenant's name %v", err)}
 		}
 	}
 	exp, err := readExport(r)
@@ -364,12 +364,12 @@ func Import(ctx context.Context, pool *pgxpool.Pool, slug, name string, r io.Rea
 		name = exp.header.Tenant.Name
 	}
 	var out Imported
-	existing, err := db.New(pool).TenantBySlug(ctx, slug)
-	create := errors.Is(notFound(err), ErrNotFound)
+	existing, err := db.Unscoped(pool).TenantBySlug(ctx, slug)
+	create := errors.Is(err, db.ErrNotFound)
 	switch {
 	case create:
 		existing.ID = exp.header.Tenant.ID
-		if _, err := db.New(pool).TenantGet(ctx, existing.ID); !errors.Is(notFound(err), ErrNotFound) {
+		if _, err := db.Unscoped(pool).TenantGet(ctx, existing.ID); !errors.Is(err, db.ErrNotFound) {
 			existing.ID = uuid.New() // the exported id is taken (or unknown): a copy
 		}
 	case err != nil:

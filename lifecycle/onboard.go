@@ -5,7 +5,6 @@ package lifecycle
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -33,13 +32,6 @@ type Onboarded struct {
 	Key    string
 }
 
-// ErrInvalid: a value is refused by the input rules (textrule): nothing
-// was written.
-var ErrInvalid = errors.New("invalid value")
-
-// ErrSlugTaken: another tenant has the slug.
-var ErrSlugTaken = errors.New("a tenant with this slug already exists")
-
 // Onboard creates a tenant, its first admin user and that user's first API
 // key in one transaction: all three or nothing. pool connects as the
 // migrating role (the registry is not the app role's to write); the user and
@@ -47,17 +39,18 @@ var ErrSlugTaken = errors.New("a tenant with this slug already exists")
 // API would, so the policies check them too.
 func Onboard(ctx context.Context, pool *pgxpool.Pool, in Tenant) (Onboarded, error) {
 	if !tenancy.ValidSlug(in.Slug) {
-		return Onboarded{}, fmt.Errorf("%w: slug %q: 3-63 characters of a-z, 0-9 and -, starting and ending with a letter or digit", ErrInvalid, in.Slug)
+		return Onboarded{}, &db.Error{Code: db.ErrInvalid, Field: "slug",
+			Message: fmt.Sprintf("slug %q: 3-63 characters of a-z, 0-9 and -, starting and ending with a letter or digit", in.Slug)}
 	}
 	if in.AdminName == "" {
 		in.AdminName = "Admin"
 	}
 	for _, f := range []struct {
-		what, value string
-		rules       textrule.Field
-	}{{"name", in.Name, textrule.TenantName}, {"admin email", in.AdminEmail, textrule.UserEmail}, {"admin name", in.AdminName, textrule.UserName}} {
+		field, what, value string
+		rules              textrule.Field
+	}{{"name", "name", in.Name, textrule.TenantName}, {"admin_email", "admin email", in.AdminEmail, textrule.UserEmail}, {"admin_name", "admin name", in.AdminName, textrule.UserName}} {
 		if err := f.rules.Check(f.value); err != nil {
-			return Onboarded{}, fmt.Errorf("%w: the %s %v", ErrInvalid, f.what, err)
+			return Onboarded{}, &db.Error{Code: db.ErrInvalid, Field: f.field, Message: fmt.Sprintf("the %s %v", f.what, err)}
 		}
 	}
 	var out Onboarded
@@ -73,11 +66,7 @@ func Onboard(ctx context.Context, pool *pgxpool.Pool, in Tenant) (Onboarded, err
 		out.KeyRow, out.Key, err = auth.IssueKey(ctx, q, id, out.Admin.ID, db.RoleAdmin, "first admin key", nil)
 		return err
 	})
-	var ce *db.ConstraintError
-	if errors.As(err, &ce) && ce.Constraint == "tenants_slug_key" {
-		return Onboarded{}, ErrSlugTaken
-	}
-	if err != nil {
+	if err != nil { // a slug taken is a db.ErrConflict on its field (db/constraints.go)
 		return Onboarded{}, err
 	}
 	return out, nil

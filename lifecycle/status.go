@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/tenancy"
@@ -22,18 +21,19 @@ const (
 	StatusDeleting = "deleting"
 )
 
-// ErrNotFound: no such tenant.
-var ErrNotFound = errors.New("no such tenant")
+// ErrNotFound: no such tenant (a db.ErrNotFound).
+var ErrNotFound = &db.Error{Code: db.ErrNotFound, Message: "no such tenant"}
 
 // ErrDeleting: a tenant marked for deletion can only be reactivated first
-// (suspending it would silently cancel the deletion).
-var ErrDeleting = errors.New("the tenant is being deleted; activate it first to cancel that")
+// (suspending it would silently cancel the deletion). A db.ErrConflict.
+var ErrDeleting = &db.Error{Code: db.ErrConflict, Message: "the tenant is being deleted; set its status to active first to cancel that"}
 
+// notFound says ErrNotFound for a tenant that was not found.
 func notFound(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return ErrNotFound
 	}
-	return db.MapError(err)
+	return err
 }
 
 // SetStatus suspends (StatusSuspended), reactivates (StatusActive) or marks
@@ -41,7 +41,7 @@ func notFound(err error) error {
 // it within TENANT_CACHE_TTL.
 func SetStatus(ctx context.Context, pool db.DBTX, id uuid.UUID, status string, grace time.Duration) (db.Tenant, error) {
 	if status == StatusSuspended {
-		cur, err := db.New(pool).TenantGet(ctx, id)
+		cur, err := db.Unscoped(pool).TenantGet(ctx, id)
 		if err != nil {
 			return db.Tenant{}, notFound(err)
 		}
@@ -54,7 +54,7 @@ func SetStatus(ctx context.Context, pool db.DBTX, id uuid.UUID, status string, g
 		at := time.Now().Add(grace)
 		p.PurgeAfter = &at
 	}
-	t, err := db.New(pool).TenantUpdate(ctx, p)
+	t, err := db.Unscoped(pool).TenantUpdate(ctx, p)
 	return t, notFound(err)
 }
 
@@ -62,7 +62,7 @@ func SetStatus(ctx context.Context, pool db.DBTX, id uuid.UUID, status string, g
 // table (their foreign keys to tenants cascade). Other tenants' rows are
 // not touched: TestDeleteRemovesOnlyThatTenant counts every table.
 func Delete(ctx context.Context, pool db.DBTX, id uuid.UUID) error {
-	_, err := db.New(pool).TenantDelete(ctx, id)
+	_, err := db.Unscoped(pool).TenantDelete(ctx, id)
 	return notFound(err)
 }
 
@@ -71,9 +71,9 @@ func Delete(ctx context.Context, pool db.DBTX, id uuid.UUID) error {
 func PurgeDue(ctx context.Context, pool db.DBTX) ([]string, error) {
 	var purged []string
 	for {
-		due, err := db.New(pool).TenantPurgeDue(ctx)
+		due, err := db.Unscoped(pool).TenantPurgeDue(ctx)
 		if err != nil {
-			return purged, db.MapError(err)
+			return purged, err
 		}
 		if len(due) == 0 {
 			return purged, nil

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/pgtest"
 )
@@ -108,7 +109,7 @@ func TestOnboardAppliesTheInputRules(t *testing.T) {
 		{Slug: "initech", Name: "Initech", AdminEmail: "admin@initech.example", AdminName: "Bill\u200b"},
 	} {
 		_, err := lifecycle.Onboard(ctx, admin, in)
-		assert.ErrorIs(t, err, lifecycle.ErrInvalid, "%+q", in)
+		assert.ErrorIs(t, err, db.ErrInvalid, "%+q", in)
 		_, _ = super.Exec(ctx, "delete from tenants where slug = 'initech'") // so that each case is tried
 	}
 	require.Equal(t, before, counts(t, super))

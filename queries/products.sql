@@ -37,7 +37,7 @@ DELETE FROM products WHERE id = @id RETURNING id;
 SELECT * FROM products WHERE id = @id FOR UPDATE;
 
 -- name: ProductListSorted :many
--- Lists with ?sort= and ?q= (httpapi/collection.go). Keyset pagination on
+-- Lists with ?sort= and ?q= (httpapi/products.go). Keyset pagination on
 -- (sort key, id) in the sort's direction; first skips the cursor condition.
 -- q is a name prefix, as in ProductSearch.
 SELECT * FROM products

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/cache"
@@ -75,13 +74,13 @@ func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
 		lctx, cancel = context.WithTimeout(ctx, r.timeout)
 		defer cancel()
 	}
-	row, err := db.New(r.pool).TenantLookup(lctx, params)
-	if errors.Is(err, pgx.ErrNoRows) {
+	row, err := db.Unscoped(r.pool).TenantLookup(lctx, params)
+	if errors.Is(err, db.ErrNotFound) {
 		r.cache.SetAbsent(ticket, key)
 		return Tenant{}, ErrUnknown
 	}
 	if err != nil {
-		return Tenant{}, db.MapError(err) // unreachable database: db.ErrUnavailable, a 503
+		return Tenant{}, err // unreachable database: db.ErrUnavailable, a 503
 	}
 	t := Tenant{ID: row.ID, Slug: row.Slug, Status: row.Status, Limits: Limits{
 		RatePerSecond: row.RateLimit, Burst: int(row.RateBurst), MaxConcurrency: int(row.MaxConcurrency),

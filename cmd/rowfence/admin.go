@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 )
 
@@ -30,7 +31,7 @@ func toPlatformKeyJSON(k db.PlatformKey, key string) platformKeyJSON {
 
 // runAdmin manages platform admin keys (DATABASE_URL): the credentials of
 // /v1/admin, which open the tenant registry and no tenant's data.
-func runAdmin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runAdmin(ctx context.Context, args []string, env config.Config, stdout, stderr io.Writer) error {
 	if len(args) < 2 || args[0] != "key" {
 		return usageError{"admin: use admin key create|list|revoke"}
 	}
@@ -61,12 +62,12 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		keyID = parsed
 	}
-	conn, err := connectAdmin(ctx, getenv, "platform key management connects as the migrating role")
+	conn, err := connectAdmin(ctx, env, "platform key management connects as the migrating role")
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	q := db.New(conn)
+	q := db.Unscoped(conn)
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	switch action {
@@ -79,7 +80,7 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		return enc.Encode(toPlatformKeyJSON(row, key))
 	case "revoke":
 		row, err := q.PlatformKeyRevoke(ctx, keyID)
-		if errors.Is(db.MapError(err), db.ErrNotFound) {
+		if errors.Is(err, db.ErrNotFound) {
 			return fmt.Errorf("admin key revoke: no platform key %s", keyID)
 		}
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rowfence/rowfence/audit"
+	"github.com/rowfence/rowfence/config"
 )
 
 // stringList is a repeatable flag.
@@ -19,7 +20,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // runAudit runs the isolation audit (sql/audit) against DATABASE_URL and
 // fails when it finds a defect that is not an accepted exception.
-func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runAudit(ctx context.Context, args []string, env config.Config, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	format := fs.String("format", "text", "text or json")
@@ -31,7 +32,7 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	if *format != "text" && *format != "json" {
 		return usageError{fmt.Sprintf("audit: --format must be text or json, not %q", *format)}
 	}
-	conn, err := connectAdmin(ctx, getenv, "the audit reads the catalog of the database to check")
+	conn, err := connectAdmin(ctx, env, "the audit reads the catalog of the database to check")
 	if err != nil {
 		return err
 	}

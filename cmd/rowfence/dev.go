@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/pgserver"
 	"github.com/rowfence/rowfence/sql/seed"
@@ -35,7 +36,7 @@ const seedExistingFlag = "seed-public-keys-into-existing-database"
 // cluster kept in .pgdata), migrate, seed the demo tenants, print curl
 // commands, and serve as the app role. It seeds only a server it created,
 // unless told otherwise with --seed-public-keys-into-existing-database.
-func runDev(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, log *slog.Logger) error {
+func runDev(ctx context.Context, args []string, env config.Config, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	dataDir := fs.String("data", ".pgdata", "where the local cluster is kept between runs")
 	seedExisting := fs.Bool(seedExistingFlag, false,
@@ -43,7 +44,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	envURL := getenv("DATABASE_URL")
+	envURL := env.DatabaseURL
 	if envURL != "" && !*seedExisting {
 		return usageError{fmt.Sprintf("dev: DATABASE_URL is set (%s), but dev seeds public demo credentials "+
 			"(the README's API keys and a platform admin key) and so seeds only a PostgreSQL it starts itself; "+
@@ -61,7 +62,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer srv.Stop(context.Background())
 
-	appPassword, platformPassword := getenv("APP_DATABASE_PASSWORD"), getenv("PLATFORM_DATABASE_PASSWORD")
+	appPassword, platformPassword := env.AppDatabasePassword, env.PlatformDatabasePassword
 	if srv.Source != "env" {
 		// Our own server: give the login roles fresh passwords for this run.
 		if appPassword == "" {
@@ -75,26 +76,22 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	err = migrateUp(ctx, m, srv.URL, appPassword)
+	// No platform password (DATABASE_URL's server, none set): platform
+	// administration stays off.
+	err = migrateUp(ctx, m, appPassword, platformPassword)
 	m.Close()
 	if err != nil {
 		return err
 	}
-	var platformArgs []string // empty: platform administration off
-	if platformPassword != "" {
-		if err := setRolePassword(ctx, srv.URL, db.PlatformRole, platformPassword); err != nil {
-			return err
-		}
-		platformArgs = []string{platformPassword}
-	}
 	if err := seedDemo(ctx, srv.URL); err != nil {
 		return fmt.Errorf("seed demo tenants: %w", err)
 	}
-	cfg, err := serveConfigFromEnv(getenv, srv.URL, appPassword, platformArgs...)
+	env.DatabaseURL, env.AppDatabasePassword, env.PlatformDatabasePassword = srv.URL, appPassword, platformPassword
+	cfg, err := newServeConfig(env)
 	if err != nil {
 		return err
 	}
-	printCurls(stdout, cfg.addr)
+	printCurls(stdout, cfg.Addr)
 	return serve(ctx, cfg, log)
 }
 
@@ -147,19 +144,4 @@ rowfence is starting on http://%[1]s with demo tenants acme and globex. Try:
   curl -s %[1]s/v1/admin/tenants -H "Authorization: Bearer $PLATFORM"
 
 `, host, demoAcmeAdmin, demoAcmeViewer, demoGlobexAdmin, demoPlatform)
-}
-
-// setRolePassword sets role's password on its own connection to url: the
-// dev command gives the platform role one after migrating (migrate itself
-// does it in its locked steps, passwordStep).
-func setRolePassword(ctx context.Context, url, role, password string) error {
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	if err := db.SetRolePassword(ctx, conn, role, password); err != nil {
-		return fmt.Errorf("set the %s password: %w", role, err)
-	}
-	return nil
 }

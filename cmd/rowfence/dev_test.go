@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -142,13 +143,23 @@ func TestDevSeedsTheReadmeExamples(t *testing.T) {
 	require.Equal(t, 2, tenants)
 	require.Equal(t, 1, platformKeys)
 
-	// Running dev again re-seeds nothing and still serves.
+	// Running dev again re-seeds nothing and still serves; with
+	// PLATFORM_DATABASE_PASSWORD (a field of the configuration like any
+	// other, set by migrate's locked steps) the demo platform key works.
+	platformURL, err := url.Parse(tdb.PlatformURL)
+	require.NoError(t, err)
+	platformPassword, _ := platformURL.User.Password()
 	base, _, stop = startServer(t, map[string]string{
-		"DATABASE_URL":          tdb.AdminURL,
-		"APP_DATABASE_PASSWORD": tdb.AppPassword,
+		"DATABASE_URL":               tdb.AdminURL,
+		"APP_DATABASE_PASSWORD":      tdb.AppPassword,
+		"PLATFORM_DATABASE_PASSWORD": platformPassword,
 	}, "dev", seedFlag)
 	status, body = httpDo(t, "GET", base+"/v1/products", "acme", demoAcmeAdmin, "")
 	require.Equal(t, 200, status)
 	require.Len(t, body["items"], 3)
+	if platformPassword != "" { // "": the test server trusts its clients
+		status, _ = httpDo(t, "GET", base+"/v1/admin/tenants", "", demoPlatform, "")
+		require.Equal(t, 200, status, "platform administration is on")
+	}
 	require.NoError(t, stop())
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/pgserver"
@@ -41,7 +42,7 @@ func TestDatabaseCrashUnderLoad(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
 	m, err := db.NewMigrator(srv.URL, nil)
 	require.NoError(t, err)
-	require.NoError(t, migrateUp(ctx, m, srv.URL, ""))
+	require.NoError(t, migrateUp(ctx, m, "", ""))
 	m.Close()
 	adminCfg, err := pgxpool.ParseConfig(srv.URL)
 	require.NoError(t, err)
@@ -335,6 +336,15 @@ func countDials(cfg *pgxpool.Config) *atomic.Int64 {
 	return &n
 }
 
+// serveConfigOf is serve's configuration in environment env.
+func serveConfigOf(env map[string]string) (serveConfig, error) {
+	c, err := config.Load(envOf(env), "serve")
+	if err != nil {
+		return serveConfig{}, err
+	}
+	return newServeConfig(c)
+}
+
 // serveInBackground runs serve with cfg until the test ends and waits for
 // /healthz.
 func serveInBackground(t *testing.T, cfg serveConfig) (base string, logs *syncBuffer) {
@@ -351,7 +361,7 @@ func serveInBackground(t *testing.T, cfg serveConfig) (base string, logs *syncBu
 			t.Error("serve did not stop")
 		}
 	})
-	base = "http://" + cfg.addr
+	base = "http://" + cfg.Addr
 	require.Eventually(t, func() bool {
 		select {
 		case err := <-errc:
@@ -390,7 +400,7 @@ func TestOutageIsNotAConnectionStorm(t *testing.T) {
 	env := map[string]string{"APP_DATABASE_URL": proxy.url(t, tdb.AppURL, "connect_timeout=1"),
 		"PLATFORM_DATABASE_URL": proxy.url(t, tdb.PlatformURL, "connect_timeout=1"), "ADDR": freeAddr(t),
 		"ACQUIRE_TIMEOUT": "1s", "STATEMENT_TIMEOUT": "2s", "REQUEST_TIMEOUT": "3s", "RATE_LIMIT": "0", "TENANT_CONCURRENCY": "0"}
-	cfg, err := serveConfigFromEnv(envOf(env), "", "")
+	cfg, err := serveConfigOf(env)
 	require.NoError(t, err)
 	appDials, platformDials := countDials(cfg.pool), countDials(cfg.platform)
 	base, logs := serveInBackground(t, cfg)

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/tenancy"
 )
@@ -37,7 +38,7 @@ func toAPIKeyJSON(k db.APIKey, key string) apiKeyJSON {
 
 // runKey manages a tenant's API keys from the operator's side (DATABASE_URL),
 // under that tenant's scope and the admin role, like the API's /v1/api-keys.
-func runKey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runKey(ctx context.Context, args []string, env config.Config, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError{"key: missing action (create, list or revoke)"}
 	}
@@ -85,7 +86,7 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 		keyID = parsed
 	}
-	pool, err := connectAdminPool(ctx, getenv, "key management connects as the migrating role")
+	pool, err := connectAdminPool(ctx, env, "key management connects as the migrating role")
 	if err != nil {
 		return err
 	}
@@ -162,8 +163,8 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 
 // lookupTenant finds a tenant's id by slug through tenant_lookup.
 func lookupTenant(ctx context.Context, pool *pgxpool.Pool, slug string) (uuid.UUID, error) {
-	row, err := db.New(pool).TenantLookup(ctx, db.TenantLookupParams{Slug: &slug})
-	if errors.Is(db.MapError(err), db.ErrNotFound) {
+	row, err := db.Unscoped(pool).TenantLookup(ctx, db.TenantLookupParams{Slug: &slug})
+	if errors.Is(err, db.ErrNotFound) {
 		return uuid.Nil, fmt.Errorf("no tenant %q", slug)
 	}
 	return row.ID, err

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/leakcheck"
 )
 
 // runLeakcheck attacks a running deployment as tenant A against tenant B and
 // exits non-zero on any leak.
-func runLeakcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runLeakcheck(ctx context.Context, args []string, env config.Config, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("leakcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg leakcheck.Config
@@ -28,7 +29,7 @@ func runLeakcheck(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	// Keys come from the environment, not flags, so they stay out of ps.
-	cfg.KeyA, cfg.KeyB = getenv("LEAKCHECK_KEY_A"), getenv("LEAKCHECK_KEY_B")
+	cfg.KeyA, cfg.KeyB = env.LeakcheckKeyA, env.LeakcheckKeyB
 	switch {
 	case cfg.URL == "":
 		return usageError{"leakcheck: --url is required"}
@@ -36,7 +37,7 @@ func runLeakcheck(ctx context.Context, args []string, getenv func(string) string
 		if cfg.TenantA != "" || cfg.TenantB != "" {
 			return usageError{"leakcheck: --create makes its own tenants; drop --tenant-a and --tenant-b"}
 		}
-		url, err := requireEnv(getenv, "DATABASE_URL", "leakcheck --create onboards two tenants as the migrating role")
+		url, err := databaseURL(env, "leakcheck --create onboards two tenants as the migrating role")
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/tenancy"
@@ -17,7 +18,7 @@ import (
 
 // runTenantLifecycle: suspend, activate, delete [--grace], purge, export and
 // import, as the migrating role (its connections act as rowfence_owner).
-func runTenantLifecycle(ctx context.Context, action string, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runTenantLifecycle(ctx context.Context, action string, fs *flag.FlagSet, args []string, env config.Config, stdout, stderr io.Writer) error {
 	var slug, out, name string
 	var grace time.Duration
 	if action != "purge" {
@@ -52,7 +53,7 @@ func runTenantLifecycle(ctx context.Context, action string, fs *flag.FlagSet, ar
 	if grace < 0 {
 		return usageError{"tenant delete: --grace must not be negative"}
 	}
-	pool, err := connectAdminPool(ctx, getenv, "tenant administration connects as the migrating role")
+	pool, err := connectAdminPool(ctx, env, "tenant administration connects as the migrating role")
 	if err != nil {
 		return err
 	}
@@ -108,7 +109,7 @@ func runTenantLifecycle(ctx context.Context, action string, fs *flag.FlagSet, ar
 		return enc.Encode(map[string]any{"tenant": toTenantJSON(imp.Tenant), "imported": imp.Counts, "api_keys_skipped": imp.KeysSkipped})
 	}
 
-	t, err := db.New(pool).TenantBySlug(ctx, slug)
+	t, err := db.Unscoped(pool).TenantBySlug(ctx, slug)
 	if err != nil {
 		return fmt.Errorf("tenant %s: no tenant %q", action, slug)
 	}

@@ -13,12 +13,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 )
 
@@ -46,11 +46,13 @@ func exitCode(err error) int {
 	return 1
 }
 
-const usage = `rowfence: a multi-tenant REST backend whose tenant isolation PostgreSQL enforces.
+// commandsUsage is the first half of `rowfence help`; config.Usage writes
+// the second, the environment variables.
+const commandsUsage = `rowfence: a multi-tenant REST backend whose tenant isolation PostgreSQL enforces.
 
 Usage:
   rowfence migrate [up|down|status]            apply, roll back one, or list migrations (DATABASE_URL)
-  rowfence serve                               serve the API (APP_DATABASE_URL, or derived from DATABASE_URL)
+  rowfence serve [-h]                          serve the API (APP_DATABASE_URL, or derived from DATABASE_URL); -h: its variables
   rowfence tenant create --slug S --name N --admin-email E [--admin-name N]
                                                create a tenant, its first admin user and API key (printed once)
   rowfence key create --tenant S --role R [--user EMAIL] [--name N] [--expires T]
@@ -74,50 +76,25 @@ Usage:
                                                migrate, seed the demo tenants and their public keys, serve. Only in the dev
                                                build (go run -tags dev ./cmd/rowfence dev); it refuses DATABASE_URL unless
                                                given --seed-public-keys-into-existing-database
-
-Environment:
-  DATABASE_URL           the migrating role: may create roles and own tables; never used to serve
-  APP_DATABASE_URL       the rowfence_app role's connection, used by serve
-  APP_DATABASE_PASSWORD  rowfence_app's password: migrate sets it, serve uses it when deriving from DATABASE_URL
-  PLATFORM_DATABASE_URL  rowfence_platform's connection: turns on /v1/admin, exports and background jobs
-  PLATFORM_DATABASE_PASSWORD  its password: migrate sets it; serve derives the connection from DATABASE_URL with it
-  PURGE_INTERVAL         how often tenants past their deletion grace period are purged (default 1m; 0: never)
-  ADDR                   listen address (default :8080)
-  CURSOR_KEY             secret (>= 32 bytes) signing list cursors; share it across instances (default: random per process)
-  TENANT_CACHE_TTL       how long a resolved tenant is cached, e.g. 5s (default 5s; 0 disables)
-  SHUTDOWN_TIMEOUT       how long in-flight requests may finish after SIGTERM (default 15s)
-  STATEMENT_TIMEOUT      statement_timeout of every request's SQL, set with the tenant (default 5s; 0: the database's)
-  REQUEST_TIMEOUT        deadline of a request's database work, waiting for a connection included (default 10s; 0: none)
-  TENANT_MODE            how requests name their tenant: header (X-Tenant-ID, default), subdomain, path (/t/{slug}/v1/...) or token
-  BASE_DOMAIN            subdomain mode: tenants are {slug}.BASE_DOMAIN
-  AUTH_CACHE_TTL         how long a verified credential is cached; revocation takes effect within it (default 5s; 0 disables)
-  AUTH_FAILURE_LIMIT     failed credentials a client address may send per AUTH_FAILURE_WINDOW before 429 auth-throttled (default 60; 0: no throttle)
-  AUTH_FAILURE_WINDOW    the window of AUTH_FAILURE_LIMIT (default 1m)
-  TRUSTED_PROXIES        proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For names the client address; default: none
-  JWT_HS256_SECRET       enables HS256 bearer tokens (>= 32 bytes)
-  JWT_PUBLIC_KEYS_FILE   PEM file of RSA (RS256) and P-256 (ES256) public keys; enables those tokens
-  JWT_ISSUER, JWT_AUDIENCE   required with either: the tokens' iss and aud
-  JWT_TENANT_CLAIM, JWT_USER_CLAIM, JWT_ROLE_CLAIM   claim names (default tenant_id, sub, role)
-  JWT_LEEWAY             clock skew allowed on exp and nbf (default 30s)
-  RATE_LIMIT, RATE_BURST each tenant's default token bucket: requests/s (default 100; 0: none) and size (default 200)
-  TENANT_CONCURRENCY     each tenant's default cap on requests doing database work at once (default half the pool; 0: none)
-  ACQUIRE_TIMEOUT        longest wait for a pooled connection, then 503 (default 2s)
-  METRICS_ADDR           private listener for Prometheus /metrics, e.g. 127.0.0.1:9090
-  METRICS_PPROF          true: also serve Go's profiler (/debug/pprof/) on METRICS_ADDR
-  METRICS_TOKEN          also serve /metrics on the API listener to this bearer token
-  METRICS_TENANT_LABELS  tenants with their own metrics label per instance (default 100; the rest: other)
-  CORS_ALLOWED_ORIGINS   browser origins allowed to call the API, comma-separated (https://app.example.com), or *; default: CORS off
-  LOG_FORMAT             json (default) or text
 `
 
+func usage() string {
+	return commandsUsage + "\nEnvironment (read by the commands in brackets; empty is unset):\n" + config.Usage("")
+}
+
 // run is the whole program; main only supplies the process's environment, so
-// tests can run it in-process.
+// tests can run it in-process. getenv is read once, by config.Load, for the
+// variables the subcommand reads.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) < 2 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return usageError{"missing subcommand"}
 	}
 	cmd, rest := args[1], args[2:]
+	env, err := config.Load(getenv, cmd)
+	if err != nil {
+		return usageError{err.Error()}
+	}
 	logOut := stderr
 	var lw *logWriter
 	if cmd == "serve" || cmd == "dev" { // a line per request: batch the writes
@@ -125,63 +102,57 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer lw.Flush()
 		logOut = lw
 	}
-	log, err := newLogger(getenv("LOG_FORMAT"), logOut)
-	if err != nil {
-		return err
-	}
+	log := newLogger(env.LogFormat, logOut)
 	if lw != nil {
 		log = slog.New(flushingHandler{log.Handler(), lw})
 	}
 	switch cmd {
 	case "migrate":
-		return runMigrate(ctx, rest, getenv, stdout, log)
+		return runMigrate(ctx, rest, env, stdout, log)
 	case "serve":
-		return runServe(ctx, rest, getenv, log)
+		return runServe(ctx, rest, env, stderr, log)
 	case "tenant":
-		return runTenant(ctx, rest, getenv, stdout, stderr)
+		return runTenant(ctx, rest, env, stdout, stderr)
 	case "key":
-		return runKey(ctx, rest, getenv, stdout, stderr)
+		return runKey(ctx, rest, env, stdout, stderr)
 	case "admin":
-		return runAdmin(ctx, rest, getenv, stdout, stderr)
+		return runAdmin(ctx, rest, env, stdout, stderr)
 	case "dev":
-		return runDev(ctx, rest, getenv, stdout, log)
+		return runDev(ctx, rest, env, stdout, log)
 	case "audit":
-		return runAudit(ctx, rest, getenv, stdout, stderr)
+		return runAudit(ctx, rest, env, stdout, stderr)
 	case "leakcheck":
-		return runLeakcheck(ctx, rest, getenv, stdout, stderr)
+		return runLeakcheck(ctx, rest, env, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return nil
 	default:
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return usageError{fmt.Sprintf("unknown subcommand %q", cmd)}
 	}
 }
 
-func newLogger(format string, w io.Writer) (*slog.Logger, error) {
-	switch strings.ToLower(format) {
-	case "", "json":
-		return slog.New(slog.NewJSONHandler(w, nil)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, nil)), nil
-	default:
-		return nil, usageError{fmt.Sprintf("LOG_FORMAT must be json or text, not %q", format)}
+// newLogger writes format ("json" or "text", as config.Load checked it)
+// to w.
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
 	}
+	return slog.New(slog.NewJSONHandler(w, nil))
 }
 
-// requireEnv returns getenv(name) or a clear error.
-func requireEnv(getenv func(string) string, name, what string) (string, error) {
-	v := getenv(name)
-	if v == "" {
-		return "", usageError{fmt.Sprintf("%s is not set: %s", name, what)}
+// databaseURL is DATABASE_URL, or a usage error saying what needs it.
+func databaseURL(env config.Config, what string) (string, error) {
+	if env.DatabaseURL == "" {
+		return "", usageError{"DATABASE_URL is not set: " + what}
 	}
-	return v, nil
+	return env.DatabaseURL, nil
 }
 
 // connectAdmin connects as the migrating role (DATABASE_URL); why says what
 // the command needs it for when it is not set. Close the connection after use.
-func connectAdmin(ctx context.Context, getenv func(string) string, why string) (*pgx.Conn, error) {
-	url, err := requireEnv(getenv, "DATABASE_URL", why)
+func connectAdmin(ctx context.Context, env config.Config, why string) (*pgx.Conn, error) {
+	url, err := databaseURL(env, why)
 	if err != nil {
 		return nil, err
 	}
@@ -191,8 +162,8 @@ func connectAdmin(ctx context.Context, getenv func(string) string, why string) (
 // connectAdminPool is connectAdmin for work that runs through db.One or
 // db.Tx under a tenant's scope: its connections act as rowfence_owner, which
 // RLS binds, even when DATABASE_URL is a superuser.
-func connectAdminPool(ctx context.Context, getenv func(string) string, why string) (*pgxpool.Pool, error) {
-	url, err := requireEnv(getenv, "DATABASE_URL", why)
+func connectAdminPool(ctx context.Context, env config.Config, why string) (*pgxpool.Pool, error) {
+	url, err := databaseURL(env, why)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/pgtest"
 	schema "github.com/rowfence/rowfence/sql"
 )
@@ -360,8 +362,30 @@ func TestUsage(t *testing.T) {
 	out, err := runCmd(t, nil, "help")
 	require.NoError(t, err)
 	require.Contains(t, out, "rowfence serve")
+	// The environment half is the table's (config.Vars), not a copy of it.
+	require.True(t, strings.HasSuffix(out, "\nEnvironment (read by the commands in brackets; empty is unset):\n"+config.Usage("")), out)
 	_, err = runCmd(t, map[string]string{"LOG_FORMAT": "xml"}, "serve")
 	require.ErrorContains(t, err, "LOG_FORMAT")
+	require.Equal(t, 2, exitCode(err))
+
+	// serve -h lists the variables serve reads, and no others.
+	var stderr bytes.Buffer
+	err = run(context.Background(), []string{"rowfence", "serve", "-h"}, envOf(nil), io.Discard, &stderr)
+	require.ErrorIs(t, err, flag.ErrHelp)
+	require.Equal(t, 2, exitCode(err))
+	require.Equal(t, "Usage: rowfence serve\n\nEnvironment (empty is unset):\n"+config.Usage("serve"), stderr.String())
+	require.Contains(t, stderr.String(), "\n  TENANT_CACHE_TTL ")
+	require.NotContains(t, stderr.String(), "LEAKCHECK_KEY_A")
+
+	// A command reads only its variables: a bad serving setting does not
+	// stop an operator command (this one then needs DATABASE_URL).
+	_, err = runCmd(t, map[string]string{"RATE_LIMIT": "fast"}, "tenant", "list")
+	require.ErrorContains(t, err, "DATABASE_URL is not set")
+	// Every invalid variable of the command, at once.
+	_, err = runCmd(t, map[string]string{"RATE_LIMIT": "fast", "TENANT_MODE": "cookie"}, "serve")
+	require.ErrorContains(t, err, `RATE_LIMIT must be a number from 0 to 1000000, not "fast"`)
+	require.ErrorContains(t, err, `TENANT_MODE must be header, subdomain, path or token, not "cookie"`)
+	require.Equal(t, 2, exitCode(err))
 }
 
 func TestAuditCommand(t *testing.T) {

@@ -8,10 +8,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 )
 
-func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, log *slog.Logger) error {
+func runMigrate(ctx context.Context, args []string, env config.Config, stdout io.Writer, log *slog.Logger) error {
 	action := "up"
 	if len(args) > 0 {
 		action, args = args[0], args[1:]
@@ -19,7 +20,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if len(args) > 0 {
 		return usageError{fmt.Sprintf("migrate %s: unexpected argument %q", action, args[0])}
 	}
-	url, err := requireEnv(getenv, "DATABASE_URL", "migrate connects as a role that may create roles and own tables")
+	url, err := databaseURL(env, "migrate connects as a role that may create roles and own tables")
 	if err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	defer m.Close()
 	switch action {
 	case "up":
-		if err := migrateUp(ctx, m, url, getenv("APP_DATABASE_PASSWORD"), getenv("PLATFORM_DATABASE_PASSWORD")); err != nil {
+		if err := migrateUp(ctx, m, env.AppDatabasePassword, env.PlatformDatabasePassword); err != nil {
 			return err
 		}
 	case "down":
@@ -69,19 +70,17 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	return nil
 }
 
-// migrateUp applies pending migrations and, when appPassword (and the
-// optional platform password) is set, gives the app role (and the platform
-// role) that password, all under the migration lock: ALTER ROLE run by two
-// instances at once fails ("tuple concurrently updated"). The passwords are
-// set on the lock's own connection; the unnamed connection string argument
-// is there for callers written before that.
-func migrateUp(ctx context.Context, m *db.Migrator, _, appPassword string, platformPassword ...string) error {
+// migrateUp applies pending migrations and gives the app role appPassword
+// and the platform role platformPassword (each only when set), all under the
+// migration lock and on the lock's own connection: ALTER ROLE run by two
+// instances at once fails ("tuple concurrently updated").
+func migrateUp(ctx context.Context, m *db.Migrator, appPassword, platformPassword string) error {
 	var steps []db.Step
 	if appPassword != "" {
 		steps = append(steps, passwordStep(db.AppRole, appPassword))
 	}
-	if len(platformPassword) > 0 && platformPassword[0] != "" {
-		steps = append(steps, passwordStep(db.PlatformRole, platformPassword[0]))
+	if platformPassword != "" {
+		steps = append(steps, passwordStep(db.PlatformRole, platformPassword))
 	}
 	if _, err := m.Up(ctx, steps...); err != nil {
 		return fmt.Errorf("migrate up: %w", err)

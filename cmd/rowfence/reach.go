@@ -17,7 +17,7 @@ import (
 // service) may have no one who can revoke them.
 func warnReach(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) {
 	user := pool.Config().ConnConfig.User
-	reach, err := db.CheckReach(ctx, db.New(pool))
+	reach, err := db.CheckReach(ctx, db.Unscoped(pool))
 	if err != nil {
 		log.Warn("could not list what the serving role can do beyond its transaction", "db_user", user, "err", err)
 		return

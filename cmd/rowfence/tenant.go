@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/tenancy"
@@ -44,7 +45,7 @@ func toTenantJSON(t db.Tenant) tenantJSON {
 
 // runTenant administers the tenant registry. It connects with DATABASE_URL:
 // creating and listing tenants sees across tenants, which the app role cannot.
-func runTenant(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runTenant(ctx context.Context, args []string, env config.Config, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError{"tenant: missing action (create, list, limits, suspend, activate, delete, purge, export or import)"}
 	}
@@ -60,9 +61,9 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		fs.StringVar(&in.AdminName, "admin-name", "Admin", "name of the tenant's first admin user")
 	case "list":
 	case "limits":
-		return runTenantLimits(ctx, fs, args, getenv, stdout)
+		return runTenantLimits(ctx, fs, args, env, stdout)
 	case "suspend", "activate", "delete", "purge", "export", "import":
-		return runTenantLifecycle(ctx, action, fs, args, getenv, stdout, stderr)
+		return runTenantLifecycle(ctx, action, fs, args, env, stdout, stderr)
 	default:
 		return usageError{fmt.Sprintf("tenant: unknown action %q (create, list, limits, suspend, activate, delete, purge, export or import)", action)}
 	}
@@ -72,12 +73,12 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	if action == "list" {
-		conn, err := connectAdmin(ctx, getenv, "tenant administration connects as the migrating role")
+		conn, err := connectAdmin(ctx, env, "tenant administration connects as the migrating role")
 		if err != nil {
 			return err
 		}
 		defer conn.Close(context.Background())
-		list, err := db.New(conn).TenantList(ctx)
+		list, err := db.Unscoped(conn).TenantList(ctx)
 		if err != nil {
 			return err
 		}
@@ -97,14 +98,14 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 	case len([]rune(in.AdminName)) < 1 || len([]rune(in.AdminName)) > 200:
 		return usageError{"tenant create: --admin-name must be 1-200 characters"}
 	}
-	pool, err := connectAdminPool(ctx, getenv, "tenant administration connects as the migrating role")
+	pool, err := connectAdminPool(ctx, env, "tenant administration connects as the migrating role")
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	o, err := lifecycle.Onboard(ctx, pool, in)
 	switch {
-	case errors.Is(err, lifecycle.ErrSlugTaken):
+	case errors.Is(err, db.ErrConflict): // the slug: Onboard's one unique value
 		return fmt.Errorf("tenant create: a tenant with slug %q already exists", in.Slug)
 	case err != nil:
 		return fmt.Errorf("tenant create: %w", err)
@@ -137,7 +138,7 @@ func plainEmail(s string) bool {
 // runTenantLimits sets or clears a tenant's own limits; flags left out keep
 // their value, "default" clears one (NULL: the server's default). Running
 // servers apply it within TENANT_CACHE_TTL.
-func runTenantLimits(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout io.Writer) error {
+func runTenantLimits(ctx context.Context, fs *flag.FlagSet, args []string, env config.Config, stdout io.Writer) error {
 	slug := fs.String("slug", "", "the tenant (required)")
 	rate := fs.String("rate", "", "requests per second (> 0), or default")
 	burst := fs.String("burst", "", "token bucket size (1-1000000), or default")
@@ -149,14 +150,14 @@ func runTenantLimits(ctx context.Context, fs *flag.FlagSet, args []string, geten
 	if !tenancy.ValidSlug(*slug) {
 		return usageError{"tenant limits: --slug must be a tenant slug"}
 	}
-	conn, err := connectAdmin(ctx, getenv, "tenant administration connects as the migrating role")
+	conn, err := connectAdmin(ctx, env, "tenant administration connects as the migrating role")
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	q := db.New(conn)
+	q := db.Unscoped(conn)
 	cur, err := q.TenantBySlug(ctx, *slug)
-	if errors.Is(db.MapError(err), db.ErrNotFound) {
+	if errors.Is(err, db.ErrNotFound) {
 		return fmt.Errorf("tenant limits: no tenant %q", *slug)
 	}
 	if err != nil {
