@@ -97,9 +97,9 @@ func serve(t *testing.T) served {
 	return s
 }
 
-// flowEnv is what a client program reads (clients/go/check.Load, flow.ts).
-func (s served) flowEnv(tenant string) []string {
-	return []string{"ROWFENCE_URL=" + s.url, "ROWFENCE_TENANT=" + tenant, "ROWFENCE_KEY=" + s.keys[tenant], "ROWFENCE_OTHER_ID=" + s.otherID}
+// flowArgs are what a client program reads (clients/go/check.Load, flow.ts).
+func (s served) flowArgs(tenant string) []string {
+	return []string{"-url", s.url, "-tenant", tenant, "-key", s.keys[tenant], "-other", s.otherID}
 }
 
 func TestGeneratedClientsRunTheFlow(t *testing.T) {
@@ -124,7 +124,7 @@ func TestGeneratedClientsRunTheFlow(t *testing.T) {
 		require.NoError(t, os.Symlink(modules, filepath.Join(dir, "node_modules")))
 		run(t, dir, nil, "node_modules/.bin/openapi-typescript", specFile, "-o", "schema.ts")
 		run(t, dir, nil, "node_modules/.bin/tsc", "-p", ".")
-		t.Log(run(t, dir, s.flowEnv("openapi-fetch"), "node", "out/flow.js"))
+		t.Log(run(t, dir, nil, "node", append([]string{"out/flow.js"}, s.flowArgs("openapi-fetch")...)...))
 	})
 
 	// One copy of the Go module (clients/go) for both Go generators: each
@@ -139,13 +139,13 @@ func TestGeneratedClientsRunTheFlow(t *testing.T) {
 		run(t, goDir, goEnv, "go", "tool", "oapi-codegen", "-generate", "types,client", "-package", "api",
 			"-o", "oapicodegen/api/api.gen.go", specFile)
 		run(t, goDir, goEnv, "go", "build", "-trimpath", "-o", "bin/oapicodegen", "./oapicodegen")
-		t.Log(run(t, goDir, s.flowEnv("oapi-codegen"), "bin/oapicodegen"))
+		t.Log(run(t, goDir, nil, "bin/oapicodegen", s.flowArgs("oapi-codegen")...))
 	})
 	t.Run("ogen", func(t *testing.T) {
 		t.Parallel()
 		run(t, goDir, goEnv, "go", "tool", "ogen", "-package", "api", "-target", "ogen/api", "-clean", specFile)
 		run(t, goDir, goEnv, "go", "build", "-trimpath", "-o", "bin/ogen", "./ogen")
-		t.Log(run(t, goDir, s.flowEnv("ogen"), "bin/ogen"))
+		t.Log(run(t, goDir, nil, "bin/ogen", s.flowArgs("ogen")...))
 	})
 	t.Cleanup(func() { t.Logf("generated clients: %s", time.Since(start).Round(time.Second)) })
 }

@@ -31,18 +31,20 @@ function step(what: string): void {
   console.log(`ok  ${what}`);
 }
 
-const env = (name: string): string => {
-  const v = process.env[name];
-  check(v !== undefined && v !== "", `set ${name}`);
+// node flow.js -url <base URL> -tenant <slug> -key <admin API key> -other <another tenant's product id>
+const arg = (name: string): string => {
+  const i = process.argv.indexOf(`-${name}`);
+  const v = i < 0 ? undefined : process.argv[i + 1];
+  check(v !== undefined && v !== "", `give -${name}`);
   return v;
 };
 
-const baseUrl = env("ROWFENCE_URL");
-const tenant = env("ROWFENCE_TENANT");
-const otherID = env("ROWFENCE_OTHER_ID");
+const baseUrl = arg("url");
+const tenant = arg("tenant");
+const otherID = arg("other");
 const client = createClient<paths>({
   baseUrl,
-  headers: { Authorization: `Bearer ${env("ROWFENCE_KEY")}`, "X-Tenant-ID": tenant },
+  headers: { Authorization: `Bearer ${arg("key")}`, "X-Tenant-ID": tenant },
 });
 
 type MeAnswers = Op<"/v1/me", "get">;

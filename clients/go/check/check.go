@@ -1,28 +1,33 @@
 // Package check is what the generated-client programs share: the server
-// they talk to, named by the environment, and how a broken expectation ends
-// the run (exit status 1, the reason on stderr). The test that starts the
+// they talk to, named by their flags, and how a broken expectation ends the
+// run (exit status 1, the reason on stderr). The test that starts the
 // server runs them (clients/clients_test.go).
 package check
 
 import (
+	"flag"
 	"fmt"
 	"os"
 )
 
 // Env is one run's server and credential.
 type Env struct {
-	URL     string // ROWFENCE_URL, the server's base URL
-	Tenant  string // ROWFENCE_TENANT, the tenant's slug (X-Tenant-ID)
-	Key     string // ROWFENCE_KEY, an admin API key of that tenant
-	OtherID string // ROWFENCE_OTHER_ID, a product of another tenant
+	URL     string // -url, the server's base URL
+	Tenant  string // -tenant, the tenant's slug (X-Tenant-ID)
+	Key     string // -key, an admin API key of that tenant
+	OtherID string // -other, a product of another tenant
 }
 
-// Load reads Env, ending the run when a variable is missing.
+// Load reads Env from the command line, ending the run when a flag is
+// missing.
 func Load() Env {
-	e := Env{URL: os.Getenv("ROWFENCE_URL"), Tenant: os.Getenv("ROWFENCE_TENANT"),
-		Key: os.Getenv("ROWFENCE_KEY"), OtherID: os.Getenv("ROWFENCE_OTHER_ID")}
-	That(e.URL != "" && e.Tenant != "" && e.Key != "" && e.OtherID != "",
-		"set ROWFENCE_URL, ROWFENCE_TENANT, ROWFENCE_KEY and ROWFENCE_OTHER_ID")
+	var e Env
+	flag.StringVar(&e.URL, "url", "", "the server's base URL")
+	flag.StringVar(&e.Tenant, "tenant", "", "the tenant's slug")
+	flag.StringVar(&e.Key, "key", "", "an admin API key of the tenant")
+	flag.StringVar(&e.OtherID, "other", "", "the id of another tenant's product")
+	flag.Parse()
+	That(e.URL != "" && e.Tenant != "" && e.Key != "" && e.OtherID != "", "give -url, -tenant, -key and -other")
 	return e
 }
 
