@@ -2,7 +2,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: help run test test-deps test/race fuzz build generate docs verify vet lint fmt bench loadtest clean-data
+.PHONY: help run test test-deps test/clients test/race fuzz build generate docs verify vet lint fmt bench loadtest clean-data
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -17,8 +17,10 @@ test: verify vet lint test-deps ## run every test against a real PostgreSQL (TES
 	$(GO) test -count=1 -timeout 10m -tags dev -run '^TestDev' ./cmd/rowfence
 
 # Debian packages the tests need: the PostgreSQL server binaries (for the
-# private cluster), pgbouncer (the transaction-pooling property test) and
-# pgTAP for that server (sql/pgtap).
+# private cluster), pgbouncer (the transaction-pooling property test), pgTAP
+# for that server (sql/pgtap), and Node.js with npm (clients/: the
+# TypeScript client generator and the contract's lint; Debian 12's Node.js
+# 18 will do).
 # Installed when missing and running as root; otherwise a message says how.
 APT_INSTALL = (apt-get install -y -qq $(1) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(1) >/dev/null))
 test-deps: ## install the Debian packages the tests need when they are missing (as root)
@@ -29,6 +31,13 @@ test-deps: ## install the Debian packages the tests need when they are missing (
 	@major=$$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1); \
 	if [ -n "$$major" ] && [ ! -f /usr/share/postgresql/$$major/extension/pgtap.control ]; then \
 	  if [ "$$(id -u)" = 0 ]; then $(call APT_INSTALL,postgresql-$$major-pgtap); else echo "install pgTAP: apt-get install -y postgresql-$$major-pgtap"; fi; fi
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then $(call APT_INSTALL,nodejs npm); else echo "install Node.js and npm: apt-get install -y nodejs npm"; fi; fi
+
+# The generators come from npm (clients/ts/package-lock.json, installed once
+# into clients/ts/node_modules) and the Go module proxy (clients/go/go.mod).
+test/clients: test-deps ## generate TypeScript and Go clients from the served contract, run each against a real server, lint the contract
+	$(GO) test -count=1 -v -run 'TestGeneratedClientsRunTheFlow|TestContractLintsClean' ./clients
 
 test/race: test-deps ## the tests with the race detector
 	$(GO) test -count=1 -race -timeout 15m ./...

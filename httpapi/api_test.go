@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/routers"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -31,7 +30,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 type testBundle struct {
 	tdb    *pgtest.DB
 	url    string
-	router routers.Router // the OpenAPI contract (contract_test.go)
+	router *contract // the OpenAPI contract (contract_test.go)
 	admin  *pgxpool.Pool
 	app    *pgxpool.Pool
 	acme   uuid.UUID
