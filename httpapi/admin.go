@@ -66,7 +66,7 @@ func (s *server) requirePlatform(next http.Handler) http.Handler {
 			s.unauthorized(w, r, "", "send Authorization: Bearer <platform admin key>")
 			return
 		}
-		handled, err := s.checkCredential(w, r, credentialPlatformKey, func(lookup bool) (err error) {
+		handled, err := s.checkCredential(w, r, credentialPlatformKey, cred, func(lookup bool) (err error) {
 			if lookup {
 				_, err = s.platform.Verify(r.Context(), cred)
 			} else {
