@@ -153,7 +153,7 @@ func decodeValid[T validator](w http.ResponseWriter, r *http.Request, mediaTypes
 		writeProblem(w, r, probMalformedJSON, "the body must hold exactly one JSON object")
 		return v, false
 	}
-	if err := jsonv2.Unmarshal(raw, &v, jsonv2.RejectUnknownMembers(true)); err != nil {
+	if err := jsonv2.Unmarshal(raw, &v, jsonv2.RejectUnknownMembers(true), refuseNull); err != nil {
 		writeDecodeError(w, r, err)
 		return v, false
 	}
@@ -162,6 +162,25 @@ func decodeValid[T validator](w http.ResponseWriter, r *http.Request, mediaTypes
 		return v, false
 	}
 	return v, true
+}
+
+// errNull is a JSON null where the contract allows none.
+var errNull = errors.New("null")
+
+// refuseNull makes a null in an optional field of a POST body (a pointer:
+// absent is nil) an error instead of the absent value it would decode as:
+// openapi.yaml gives none of them null ({"role":null} made a member). PATCH
+// bodies see null through optional, and refuse it where it is no value.
+var refuseNull = jsonv2.WithUnmarshalers(jsonv2.JoinUnmarshalers(
+	jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, _ **string) error { return nullIsAnError(dec) }),
+	jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, _ **int64) error { return nullIsAnError(dec) }),
+))
+
+func nullIsAnError(dec *jsontext.Decoder) error {
+	if dec.PeekKind() == 'n' {
+		return errNull
+	}
+	return errors.ErrUnsupported // the default decoding
 }
 
 // writeDecodeError answers for an error of the JSON decoder.
@@ -202,6 +221,8 @@ func writeDecodeError(w http.ResponseWriter, r *http.Request, err error) {
 			writeFieldProblem(w, r, probMalformedJSON, field, "is not a field of this body (names are matched exactly, case included)")
 		case field == "":
 			writeProblem(w, r, probMalformedJSON, "the body must be a JSON object")
+		case errors.Is(semantic.Err, errNull):
+			writeValidation(w, r, fieldErrors{field: "must not be null"})
 		default:
 			writeValidation(w, r, fieldErrors{field: "must be " + jsonKind(semantic.GoType)})
 		}
