@@ -328,3 +328,26 @@ func TestReachCountsEveryRoleTheServingRoleCanBecome(t *testing.T) {
 		})
 	}
 }
+
+// pg_logical_emit_message writes WAL outside every table and its policies,
+// and with transactional = false it outlives a rollback; every logical
+// decoding consumer of the cluster (logical replication, CDC) receives what
+// the app role wrote, and nothing bounds the size. PostgreSQL grants it to
+// PUBLIC, and migration 00013 left it there (found by the issue 14 review:
+// it was missing from the inventory in docs/SECURITY.md, "Beyond the
+// transaction"). Closing it needs a migration (a superuser's REVOKE), like
+// large objects.
+func TestServingRolesCannotEmitLogicalMessages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	for name, pool := range map[string]*pgxpool.Pool{db.AppRole: tdb.AppPool(t, 1), db.PlatformRole: tdb.PlatformPool(t)} {
+		for _, stmt := range []string{
+			"begin; select pg_logical_emit_message(false, 'rowfence', 'outlives the rollback'); rollback",
+			"begin; select pg_logical_emit_message(true, 'rowfence', '\\x00'::bytea); rollback",
+		} {
+			_, err := pool.Exec(ctx, stmt)
+			require.ErrorContains(t, err, "permission denied", "%s: %s", name, stmt)
+		}
+	}
+}
