@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -68,6 +69,19 @@ func (s *server) handleExportCreate() http.Handler {
 		row, err := one(s, r, func(q *db.Queries) (db.ExportCreateRow, error) {
 			return q.ExportCreate(r.Context(), p.UserID)
 		})
+		if errors.Is(err, db.ErrNotFound) { // one in progress (queries/export.sql)
+			busy, err := one(s, r, func(q *db.Queries) (uuid.UUID, error) { return q.ExportInProgress(r.Context()) })
+			if err == nil {
+				writeProblem(w, r, probConflict, "export "+busy.String()+" is in progress; request another once it is done or failed")
+				return
+			}
+			if !errors.Is(err, db.ErrNotFound) {
+				s.dbError(w, r, err)
+				return
+			}
+			writeProblem(w, r, probConflict, "an export was in progress; try again")
+			return
+		}
 		if err != nil {
 			s.dbError(w, r, err)
 			return
