@@ -177,6 +177,16 @@ var planted = []plant{
 	{name: "CREATE on the schema through a role the app role can become",
 		sql:  `create role {{role}}_c8 nologin; grant create on schema public to {{role}}_c8; grant {{role}}_c8 to rowfence_app`,
 		want: []string{"serving-role-reach rowfence_app create-objects"}},
+	// The same for every other capability: observed, GRANT pg_monitor TO
+	// rowfence_app let it read every session's statements (SET ROLE
+	// pg_monitor) and audit 14 said nothing. Per-database grants here, so
+	// that the cluster-wide membership reaches nothing in other databases.
+	{name: "pg_stat_activity through a role the app role can become",
+		sql:  `create role {{role}}_st nologin; grant select on pg_stat_activity to {{role}}_st; grant {{role}}_st to rowfence_app`,
+		want: []string{"serving-role-reach rowfence_app session-activity"}},
+	{name: "TEMPORARY through a role the platform role can become",
+		sql:  `create role {{role}}_tmp nologin; grant temporary on database {{db}} to {{role}}_tmp; grant {{role}}_tmp to rowfence_platform`,
+		want: []string{"serving-role-reach rowfence_platform temporary-tables"}},
 	{name: "row level security switched off",
 		sql:  `alter table products disable row level security`,
 		want: []string{"rls-not-forced public.products", "grant-widens-role rowfence_app on public.products"}, widens: true},

@@ -103,7 +103,9 @@ func (q *Queries) ExportContent(ctx context.Context, id uuid.UUID) (ExportConten
 }
 
 const exportCreate = `-- name: ExportCreate :one
-INSERT INTO exports (requested_by) VALUES ($1)
+INSERT INTO exports (requested_by)
+SELECT $1::uuid
+WHERE NOT EXISTS (SELECT 1 FROM exports WHERE status IN ('pending', 'running') AND created_at > now() - interval '15 minutes')
 RETURNING id, requested_by, status, error, counts, created_at, finished_at
 `
 
@@ -117,6 +119,10 @@ type ExportCreateRow struct {
 	FinishedAt  *time.Time
 }
 
+// Nothing (ErrNotFound) while the tenant has an export in progress: the
+// export jobs share one queue, so one tenant's burst of exports would delay
+// every other tenant's. An export in progress for longer than 15 minutes
+// (a stuck job) no longer counts.
 func (q *Queries) ExportCreate(ctx context.Context, requestedBy uuid.UUID) (ExportCreateRow, error) {
 	row := q.db.QueryRow(ctx, exportCreate, requestedBy)
 	var i ExportCreateRow
@@ -189,6 +195,19 @@ func (q *Queries) ExportGet(ctx context.Context, id uuid.UUID) (ExportGetRow, er
 		&i.FinishedAt,
 	)
 	return i, err
+}
+
+const exportInProgress = `-- name: ExportInProgress :one
+SELECT id FROM exports
+WHERE status IN ('pending', 'running') AND created_at > now() - interval '15 minutes'
+ORDER BY created_at LIMIT 1
+`
+
+func (q *Queries) ExportInProgress(ctx context.Context) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, exportInProgress)
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
 }
 
 const exportList = `-- name: ExportList :many

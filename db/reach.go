@@ -13,8 +13,8 @@ import (
 // (sql/migrations/00013_beyond_the_transaction.sql).
 type Exposure struct {
 	// Capability names it: signal-backends, session-advisory-locks,
-	// temporary-tables, large-objects, session-activity, other-databases,
-	// prepared-transactions.
+	// temporary-tables, large-objects, logical-messages, session-activity,
+	// other-databases, prepared-transactions.
 	Capability string
 	// Detail says what the role could do with it.
 	Detail string

@@ -10,17 +10,18 @@ import (
 )
 
 const reachCapabilities = `-- name: ReachCapabilities :many
+WITH reach AS (
+  SELECT r.oid FROM pg_catalog.pg_roles r
+  WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER') OR pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')
+)
 SELECT capability::text AS capability, detail::text AS detail, remedy::text AS remedy, refuses::boolean AS refuses
 FROM (
   SELECT 'create-objects' AS capability,
          'may create schemas or objects that outlive its transaction, and a schema named after itself comes first in the default search_path' AS detail,
          'REVOKE CREATE ON DATABASE and ON SCHEMA … FROM it (and from PUBLIC)' AS remedy,
          true AS refuses
-  -- Itself or any role it can become (SET ROLE works for any membership,
-  -- INHERIT or not; leak vector 11), as its current or its session user.
-  WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
-                WHERE (pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER') OR pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER'))
-                  AND (pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(), 'CREATE')
+  WHERE EXISTS (SELECT 1 FROM reach r
+                WHERE (pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(), 'CREATE')
                        OR EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n
                                   WHERE n.nspname NOT LIKE 'pg\_temp\_%' AND n.nspname NOT LIKE 'pg\_toast%'
                                     AND pg_catalog.has_schema_privilege(r.oid, n.oid, 'CREATE'))))
@@ -29,43 +30,56 @@ FROM (
          'may end or cancel the other sessions of its role (pg_terminate_backend, pg_cancel_backend): other tenants'' requests',
          'as a superuser: REVOKE EXECUTE ON FUNCTION pg_catalog.pg_terminate_backend(integer, bigint), pg_catalog.pg_cancel_backend(integer) FROM PUBLIC',
          false
-  WHERE pg_catalog.has_function_privilege('pg_catalog.pg_terminate_backend(integer, bigint)', 'EXECUTE')
-     OR pg_catalog.has_function_privilege('pg_catalog.pg_cancel_backend(integer)', 'EXECUTE')
+  WHERE EXISTS (SELECT 1 FROM reach b
+                WHERE pg_catalog.has_function_privilege(b.oid, 'pg_catalog.pg_terminate_backend(integer, bigint)', 'EXECUTE')
+                   OR pg_catalog.has_function_privilege(b.oid, 'pg_catalog.pg_cancel_backend(integer)', 'EXECUTE'))
   UNION ALL
   SELECT 'session-advisory-locks',
          'may take advisory locks that outlive its transaction on a pooled connection, and hold back rowfence migrate',
          'as a superuser: REVOKE EXECUTE ON FUNCTION pg_catalog.pg_advisory_lock, pg_advisory_lock_shared, pg_try_advisory_lock, pg_try_advisory_lock_shared (each signature) FROM PUBLIC',
          false
-  WHERE pg_catalog.has_function_privilege('pg_catalog.pg_advisory_lock(bigint)', 'EXECUTE')
-     OR pg_catalog.has_function_privilege('pg_catalog.pg_advisory_lock(integer, integer)', 'EXECUTE')
-     OR pg_catalog.has_function_privilege('pg_catalog.pg_advisory_lock_shared(bigint)', 'EXECUTE')
-     OR pg_catalog.has_function_privilege('pg_catalog.pg_advisory_lock_shared(integer, integer)', 'EXECUTE')
-     OR pg_catalog.has_function_privilege('pg_catalog.pg_try_advisory_lock(bigint)', 'EXECUTE')
-     OR pg_catalog.has_function_privilege('pg_catalog.pg_try_advisory_lock(integer, integer)', 'EXECUTE')
-     OR pg_catalog.has_function_privilege('pg_catalog.pg_try_advisory_lock_shared(bigint)', 'EXECUTE')
-     OR pg_catalog.has_function_privilege('pg_catalog.pg_try_advisory_lock_shared(integer, integer)', 'EXECUTE')
+  WHERE EXISTS (SELECT 1 FROM reach b
+                WHERE pg_catalog.has_function_privilege(b.oid, 'pg_catalog.pg_advisory_lock(bigint)', 'EXECUTE')
+                   OR pg_catalog.has_function_privilege(b.oid, 'pg_catalog.pg_advisory_lock(integer, integer)', 'EXECUTE')
+                   OR pg_catalog.has_function_privilege(b.oid, 'pg_catalog.pg_advisory_lock_shared(bigint)', 'EXECUTE')
+                   OR pg_catalog.has_function_privilege(b.oid, 'pg_catalog.pg_advisory_lock_shared(integer, integer)', 'EXECUTE')
+                   OR pg_catalog.has_function_privilege(b.oid, 'pg_catalog.pg_try_advisory_lock(bigint)', 'EXECUTE')
+                   OR pg_catalog.has_function_privilege(b.oid, 'pg_catalog.pg_try_advisory_lock(integer, integer)', 'EXECUTE')
+                   OR pg_catalog.has_function_privilege(b.oid, 'pg_catalog.pg_try_advisory_lock_shared(bigint)', 'EXECUTE')
+                   OR pg_catalog.has_function_privilege(b.oid, 'pg_catalog.pg_try_advisory_lock_shared(integer, integer)', 'EXECUTE'))
   UNION ALL
   SELECT 'temporary-tables',
          'may create temporary tables, which are searched before public: one made on a pooled connection stands in for a tenant table in later requests on it',
          'as the database owner: REVOKE TEMPORARY ON DATABASE ' || pg_catalog.quote_ident(pg_catalog.current_database()) || ' FROM PUBLIC',
          false
-  WHERE pg_catalog.has_database_privilege(pg_catalog.current_database(), 'TEMPORARY')
+  WHERE EXISTS (SELECT 1 FROM reach b
+                WHERE pg_catalog.has_database_privilege(b.oid, pg_catalog.current_database(), 'TEMPORARY'))
   UNION ALL
   SELECT 'large-objects',
          'may create large objects, stored outside every tenant table and its policies',
          'as a superuser: REVOKE EXECUTE ON FUNCTION pg_catalog.lo_create(oid), pg_catalog.lo_creat(integer), pg_catalog.lo_from_bytea(oid, bytea) FROM PUBLIC',
          false
-  WHERE pg_catalog.has_function_privilege('pg_catalog.lo_create(oid)', 'EXECUTE')
-     OR pg_catalog.has_function_privilege('pg_catalog.lo_creat(integer)', 'EXECUTE')
-     OR pg_catalog.has_function_privilege('pg_catalog.lo_from_bytea(oid, bytea)', 'EXECUTE')
+  WHERE EXISTS (SELECT 1 FROM reach b
+                WHERE pg_catalog.has_function_privilege(b.oid, 'pg_catalog.lo_create(oid)', 'EXECUTE')
+                   OR pg_catalog.has_function_privilege(b.oid, 'pg_catalog.lo_creat(integer)', 'EXECUTE')
+                   OR pg_catalog.has_function_privilege(b.oid, 'pg_catalog.lo_from_bytea(oid, bytea)', 'EXECUTE'))
+  UNION ALL
+  SELECT 'logical-messages',
+         'may write messages to the WAL (pg_logical_emit_message), kept even when its transaction rolls back, that every logical-replication or change-data-capture consumer receives',
+         'as a superuser: REVOKE EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, text), pg_catalog.pg_logical_emit_message(boolean, text, bytea) FROM PUBLIC',
+         false
+  WHERE EXISTS (SELECT 1 FROM reach b
+                WHERE pg_catalog.has_function_privilege(b.oid, 'pg_catalog.pg_logical_emit_message(boolean, text, text)', 'EXECUTE')
+                   OR pg_catalog.has_function_privilege(b.oid, 'pg_catalog.pg_logical_emit_message(boolean, text, bytea)', 'EXECUTE'))
   UNION ALL
   SELECT 'session-activity',
          'may read the statements of the other sessions of its role (pg_stat_activity): other tenants'' requests',
          'as a superuser: REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC; REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer), pg_catalog.pg_stat_get_backend_activity(integer) FROM PUBLIC',
          false
-  WHERE pg_catalog.has_table_privilege('pg_catalog.pg_stat_activity', 'SELECT')
-     OR pg_catalog.has_function_privilege('pg_catalog.pg_stat_get_activity(integer)', 'EXECUTE')
-     OR pg_catalog.has_function_privilege('pg_catalog.pg_stat_get_backend_activity(integer)', 'EXECUTE')
+  WHERE EXISTS (SELECT 1 FROM reach b
+                WHERE pg_catalog.has_table_privilege(b.oid, 'pg_catalog.pg_stat_activity', 'SELECT')
+                   OR pg_catalog.has_function_privilege(b.oid, 'pg_catalog.pg_stat_get_activity(integer)', 'EXECUTE')
+                   OR pg_catalog.has_function_privilege(b.oid, 'pg_catalog.pg_stat_get_backend_activity(integer)', 'EXECUTE'))
   UNION ALL
   SELECT 'other-databases',
          'may connect to other databases of the cluster: ' || pg_catalog.string_agg(d.datname, ', ' ORDER BY d.datname),
@@ -73,7 +87,7 @@ FROM (
          false
   FROM pg_catalog.pg_database d
   WHERE d.datallowconn AND d.datname <> pg_catalog.current_database()
-    AND pg_catalog.has_database_privilege(d.oid, 'CONNECT')
+    AND pg_catalog.has_database_privilege(d.oid, 'CONNECT') -- checked at login, as the login role
   HAVING count(*) > 0
   UNION ALL
   SELECT 'prepared-transactions',
@@ -96,6 +110,10 @@ type ReachCapabilitiesRow struct {
 // refuses: serve must not run with it. The others are PostgreSQL's grants to
 // PUBLIC that sql/migrations/00013_beyond_the_transaction.sql takes back when
 // the migrating role may; remedy is the statement that does it.
+// Every capability is asked of itself and of every role it can become, as
+// its current or its session user: SET ROLE works for any membership,
+// INHERIT or not (leak vector 11), so GRANT pg_monitor TO it reads every
+// session's statements.
 func (q *Queries) ReachCapabilities(ctx context.Context) ([]ReachCapabilitiesRow, error) {
 	rows, err := q.db.Query(ctx, reachCapabilities)
 	if err != nil {

@@ -241,7 +241,7 @@ func TestMigrationsByANonSuperuser(t *testing.T) {
 		exposed = append(exposed, e.Capability)
 		require.NotEmpty(t, e.Remedy)
 	}
-	require.Equal(t, []string{"large-objects", "other-databases", "session-activity", "session-advisory-locks", "signal-backends"}, exposed,
+	require.Equal(t, []string{"large-objects", "logical-messages", "other-databases", "session-activity", "session-advisory-locks", "signal-backends"}, exposed,
 		"the database's owner took TEMPORARY back; the rest needs a superuser")
 	_, err = app.Exec(ctx, "create temporary table products (id uuid)")
 	require.ErrorContains(t, err, "permission denied")
@@ -269,4 +269,85 @@ func roleURL(t *testing.T, tdb *pgtest.DB, role string) string {
 		return tdb.PlatformURL
 	}
 	return tdb.AppURL
+}
+
+// A role the serving role can become counts for what reaches past the
+// transaction too, as it does for bypassing RLS (leak vector 11 applied to
+// vector 12). Observed: after `GRANT pg_monitor TO rowfence_app` (what a
+// DBA does for a monitoring agent), the NOINHERIT app role could SET ROLE
+// pg_monitor and read every session's statements, other tenants' requests
+// among them, while serve logged no warning, /readyz said ready and audit
+// 14 was silent: every capability but create-objects was asked of the role
+// itself. Each case widens a stand-in (roles are cluster-wide).
+func TestReachCountsEveryRoleTheServingRoleCanBecome(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ name, sql, capability, attack string }{
+		{"pg_monitor (pg_read_all_stats)", `GRANT pg_monitor TO {{role}}`,
+			"session-activity", "set local role pg_monitor; select query from pg_stat_activity"},
+		{"pg_cancel_backend through a role",
+			`CREATE ROLE {{role}}_sig NOLOGIN; GRANT EXECUTE ON FUNCTION pg_cancel_backend(integer) TO {{role}}_sig; GRANT {{role}}_sig TO {{role}}`,
+			"signal-backends", "set local role {{role}}_sig; select pg_cancel_backend(0)"},
+		{"session advisory locks through a role",
+			`CREATE ROLE {{role}}_lk NOLOGIN; GRANT EXECUTE ON FUNCTION pg_try_advisory_lock(bigint) TO {{role}}_lk; GRANT {{role}}_lk TO {{role}}`,
+			"session-advisory-locks", "set local role {{role}}_lk; select pg_try_advisory_lock(1)"},
+		{"TEMPORARY through a role",
+			`CREATE ROLE {{role}}_tmp NOLOGIN; GRANT TEMPORARY ON DATABASE {{db}} TO {{role}}_tmp; GRANT {{role}}_tmp TO {{role}}`,
+			"temporary-tables", "set local role {{role}}_tmp; create temporary table products (id uuid)"},
+		{"large objects through a role",
+			`CREATE ROLE {{role}}_lo NOLOGIN; GRANT EXECUTE ON FUNCTION lo_from_bytea(oid, bytea) TO {{role}}_lo; GRANT {{role}}_lo TO {{role}}`,
+			"large-objects", "set local role {{role}}_lo; select lo_from_bytea(0, 'x')"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			tdb := pgtest.New(t)
+			role, url := tdb.StandIn(t, db.AppRole)
+			expand := strings.NewReplacer("{{role}}", role, "{{db}}", pgx.Identifier{tdb.Name}.Sanitize()).Replace
+			conn, err := pgx.Connect(ctx, url)
+			require.NoError(t, err)
+			defer conn.Close(ctx)
+			capabilities := func() []string {
+				reach, err := db.CheckReach(ctx, db.New(conn))
+				require.NoError(t, err)
+				var out []string
+				for _, e := range reach.Exposures {
+					out = append(out, e.Capability)
+				}
+				return out
+			}
+			require.NotContains(t, capabilities(), c.capability, "the stand-in, as rowfence_app is")
+
+			admin, err := pgx.Connect(ctx, tdb.AdminURL)
+			require.NoError(t, err)
+			defer admin.Close(ctx)
+			_, err = admin.Exec(ctx, expand(c.sql))
+			require.NoError(t, err)
+			// The capability is real: the stand-in uses it through SET ROLE.
+			_, err = conn.Exec(ctx, "begin; "+expand(c.attack)+"; rollback")
+			require.NoError(t, err, "the stand-in reaches past its transaction through the role")
+			require.Contains(t, capabilities(), c.capability, "%s: serve must warn", c.name)
+		})
+	}
+}
+
+// pg_logical_emit_message writes WAL outside every table and its policies,
+// and with transactional = false it outlives a rollback; every logical
+// decoding consumer of the cluster (logical replication, CDC) receives what
+// the app role wrote, and nothing bounds the size. PostgreSQL grants it to
+// PUBLIC, and migration 00013 left it there (found by the issue 14 review:
+// it was missing from the inventory in docs/SECURITY.md, "Beyond the
+// transaction"). Closing it needs a migration (a superuser's REVOKE), like
+// large objects.
+func TestServingRolesCannotEmitLogicalMessages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	for name, pool := range map[string]*pgxpool.Pool{db.AppRole: tdb.AppPool(t, 1), db.PlatformRole: tdb.PlatformPool(t)} {
+		for _, stmt := range []string{
+			"begin; select pg_logical_emit_message(false, 'rowfence', 'outlives the rollback'); rollback",
+			"begin; select pg_logical_emit_message(true, 'rowfence', '\\x00'::bytea); rollback",
+		} {
+			_, err := pool.Exec(ctx, stmt)
+			require.ErrorContains(t, err, "permission denied", "%s: %s", name, stmt)
+		}
+	}
 }

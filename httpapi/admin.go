@@ -37,7 +37,7 @@ func (s *server) requirePlatform(next http.Handler) http.Handler {
 		if !ok {
 			return
 		}
-		handled, err := s.checkCredential(w, r, credentialPlatformKey, func(lookup bool) (err error) {
+		handled, err := s.checkCredential(w, r, credentialPlatformKey, cred, func(lookup bool) (err error) {
 			if lookup {
 				_, err = s.platform.Verify(r.Context(), cred)
 			} else {

@@ -96,17 +96,17 @@ func credentialKind(cred string) string {
 	return credentialToken
 }
 
-// checkCredential runs a credential check under the failed-credential
+// checkCredential runs a check of cred under the failed-credential
 // throttle (leak vector 13). check verifies the credential, asking the
 // database only when lookup is true. A client address over its budget of
-// failures gets only what the cache answers without the database (a
-// credential verified recently passes, so a shared address does not lock
-// out clients with good credentials) and otherwise 429 auth-throttled with
-// Retry-After, answered here (handled). Failures (auth.ErrInvalid) count
-// against the address.
-func (s *server) checkCredential(w http.ResponseWriter, r *http.Request, kind string, check func(lookup bool) error) (handled bool, err error) {
+// failures gets only what the cache answers without the database, unless
+// cred was verified within ratelimit.VouchFor (so a shared address does not
+// lock out clients with good credentials once the cache forgets them), and
+// otherwise 429 auth-throttled with Retry-After, answered here (handled).
+// Failures (auth.ErrInvalid) count against the address.
+func (s *server) checkCredential(w http.ResponseWriter, r *http.Request, kind, cred string, check func(lookup bool) error) (handled bool, err error) {
 	client := s.clientAddr(r)
-	if wait, throttled := s.authFailures.Throttled(client); throttled {
+	if wait, throttled := s.authFailures.Throttled(client); throttled && !s.authFailures.Vouched(cred) {
 		if err := check(false); err == nil {
 			return false, nil
 		}
@@ -117,8 +117,12 @@ func (s *server) checkCredential(w http.ResponseWriter, r *http.Request, kind st
 		return true, nil
 	}
 	err = check(true)
-	if errors.Is(err, auth.ErrInvalid) {
+	switch {
+	case err == nil:
+		s.authFailures.Vouch(cred)
+	case errors.Is(err, auth.ErrInvalid):
 		s.authFailures.Failed(client)
+		s.authFailures.Unvouch(cred)
 		s.metrics.CredentialFailed(kind)
 	}
 	return false, err

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -99,6 +100,19 @@ func (s *server) handleExportCreate() scopedHandler {
 		row, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.ExportCreateRow, error) {
 			return q.ExportCreate(r.Context(), p.UserID)
 		})
+		if errors.Is(err, db.ErrNotFound) { // one in progress (queries/export.sql)
+			busy, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (uuid.UUID, error) { return q.ExportInProgress(r.Context()) })
+			if err == nil {
+				writeProblem(w, r, probConflict, "export "+busy.String()+" is in progress; request another once it is done or failed")
+				return
+			}
+			if !errors.Is(err, db.ErrNotFound) {
+				s.writeError(w, r, err)
+				return
+			}
+			writeProblem(w, r, probConflict, "an export was in progress; try again")
+			return
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -55,6 +55,12 @@ func TestInputRulesRefuseWhatTheContractForbids(t *testing.T) {
 		{"POST", "/v1/api-keys", `{"role":"viewer","name":"ci\u0085"}`, 422, "validation", "name", nil},
 		{"POST", "/v1/products", `{"name":"ok","description":"nul\u0000","price":1}`, 422, "validation", "description", nil},
 		{"POST", "/v1/products", `{"name":"ok","description":"c1\u009b","price":1}`, 422, "validation", "description", nil},
+		// null where the contract allows none: once taken as absent (201,
+		// read back as "", a member, a key that never expires).
+		{"POST", "/v1/products", `{"name":"ok","price":1,"description":null}`, 422, "validation", "description", nil},
+		{"POST", "/v1/users", `{"name":"a","email":"n1@example.com","role":null}`, 422, "validation", "role", nil},
+		{"POST", "/v1/api-keys", `{"role":"viewer","name":null}`, 422, "validation", "name", nil},
+		{"POST", "/v1/api-keys", `{"role":"viewer","expires_at":null}`, 422, "validation", "expires_at", nil},
 		// Query strings: a 400 before any SQL, not the database's 422.
 		{"GET", "/v1/users?email=a%00@x.example", "", 400, "bad-request", "email", nil},
 		{"GET", "/v1/products?q=%FF", "", 400, "bad-request", "q", nil},

@@ -153,15 +153,43 @@ func decodeValid[T validator](w http.ResponseWriter, r *http.Request, mediaTypes
 		writeProblem(w, r, probMalformedJSON, "the body must hold exactly one JSON object")
 		return v, false
 	}
-	if err := jsonv2.Unmarshal(raw, &v, jsonv2.RejectUnknownMembers(true)); err != nil {
+	nulls := fieldErrors{}
+	if err := jsonv2.Unmarshal(raw, &v, jsonv2.RejectUnknownMembers(true), refuseNull(nulls)); err != nil {
 		writeDecodeError(w, r, err)
 		return v, false
 	}
-	if errs := v.valid(); len(errs) > 0 {
+	errs := v.valid()
+	if errs == nil {
+		errs = fieldErrors{}
+	}
+	for field, detail := range nulls {
+		errs[field] = detail // why it is missing
+	}
+	if len(errs) > 0 {
 		writeValidation(w, r, errs)
 		return v, false
 	}
 	return v, true
+}
+
+// refuseNull notes in nulls each null in an optional field of a POST body
+// (a pointer: absent is nil), which would otherwise decode as the absent
+// value: openapi.yaml gives none of them null ({"role":null} made a
+// member). PATCH bodies see null through optional, and refuse it where it
+// is no value.
+func refuseNull(nulls fieldErrors) jsonv2.Options {
+	note := func(dec *jsontext.Decoder) error {
+		if dec.PeekKind() != 'n' {
+			return errors.ErrUnsupported // the default decoding
+		}
+		nulls.add(fieldName(dec.StackPointer()), "must not be null")
+		_, err := dec.ReadToken()
+		return err
+	}
+	return jsonv2.WithUnmarshalers(jsonv2.JoinUnmarshalers(
+		jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, _ **string) error { return note(dec) }),
+		jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, _ **int64) error { return note(dec) }),
+	))
 }
 
 // writeDecodeError answers for an error of the JSON decoder.

@@ -76,7 +76,7 @@ func (s *server) authenticate(min db.Role, next http.Handler) http.Handler {
 			return
 		}
 		var p auth.Principal
-		handled, err := s.checkCredential(w, r, credentialKind(cred), func(lookup bool) (err error) {
+		handled, err := s.checkCredential(w, r, credentialKind(cred), cred, func(lookup bool) (err error) {
 			if lookup {
 				p, err = s.auth.Authenticate(r.Context(), cred)
 			} else {

@@ -35,8 +35,19 @@ SELECT unnest(@ids::uuid[]), unnest(@user_ids::uuid[]), unnest(@names::text[]), 
        nullif(unnest(@last_used_ats::text[]), '')::timestamptz, nullif(unnest(@revoked_ats::text[]), '')::timestamptz;
 
 -- name: ExportCreate :one
-INSERT INTO exports (requested_by) VALUES (@requested_by)
+-- Nothing (ErrNotFound) while the tenant has an export in progress: the
+-- export jobs share one queue, so one tenant's burst of exports would delay
+-- every other tenant's. An export in progress for longer than 15 minutes
+-- (a stuck job) no longer counts.
+INSERT INTO exports (requested_by)
+SELECT @requested_by::uuid
+WHERE NOT EXISTS (SELECT 1 FROM exports WHERE status IN ('pending', 'running') AND created_at > now() - interval '15 minutes')
 RETURNING id, requested_by, status, error, counts, created_at, finished_at;
+
+-- name: ExportInProgress :one
+SELECT id FROM exports
+WHERE status IN ('pending', 'running') AND created_at > now() - interval '15 minutes'
+ORDER BY created_at LIMIT 1;
 
 -- name: ExportGet :one
 SELECT id, requested_by, status, error, counts, created_at, finished_at FROM exports WHERE id = @id;

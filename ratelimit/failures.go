@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"crypto/sha256"
 	"net/netip"
 	"time"
 
@@ -32,6 +33,7 @@ type Failures struct {
 	window  time.Duration
 	now     func() time.Time
 	clients *otter.Cache[netip.Prefix, *rate.Limiter]
+	vouched *otter.Cache[[sha256.Size]byte, struct{}] // credentials verified lately, by digest
 }
 
 // DefaultFailureLimit and DefaultFailureWindow are the defaults of
@@ -41,6 +43,11 @@ const (
 	DefaultFailureWindow = time.Minute
 	// FailureClients bounds the number of client addresses tracked.
 	FailureClients = 10_000
+	// VouchFor is how long a verified credential keeps being looked up
+	// from a throttled address after its last success, and VouchedCredentials
+	// how many are remembered (digests, never the credentials).
+	VouchFor           = 24 * time.Hour
+	VouchedCredentials = 100_000
 )
 
 // NewFailures allows limit failed credentials per window and address;
@@ -54,7 +61,39 @@ func NewFailures(limit int, window time.Duration) *Failures {
 			MaximumSize:      FailureClients,
 			ExpiryCalculator: otter.ExpiryAccessing[netip.Prefix, *rate.Limiter](window),
 			StatsRecorder:    stats.NewCounter(),
+		}),
+		vouched: otter.Must(&otter.Options[[sha256.Size]byte, struct{}]{
+			MaximumSize:      VouchedCredentials,
+			ExpiryCalculator: otter.ExpiryAccessing[[sha256.Size]byte, struct{}](VouchFor),
 		})}
+}
+
+// Vouch records that cred was verified, and Unvouch that it failed. A
+// throttled address still has the credentials vouched for looked up (in
+// the database, so a revoked one fails): the good clients that share an
+// address with one sending made-up credentials (a NAT, a proxy not in
+// TRUSTED_PROXIES) go on working for longer than the credential cache
+// remembers them, while a credential seen nowhere waits with its address.
+func (f *Failures) Vouch(cred string) {
+	if f != nil {
+		f.vouched.Set(sha256.Sum256([]byte(cred)), struct{}{})
+	}
+}
+
+// Unvouch forgets cred (see Vouch).
+func (f *Failures) Unvouch(cred string) {
+	if f != nil {
+		f.vouched.Invalidate(sha256.Sum256([]byte(cred)))
+	}
+}
+
+// Vouched reports whether cred was verified within VouchFor (see Vouch).
+func (f *Failures) Vouched(cred string) bool {
+	if f == nil {
+		return false
+	}
+	_, ok := f.vouched.GetIfPresent(sha256.Sum256([]byte(cred)))
+	return ok
 }
 
 // ClientKey is the group an address is throttled as: an IPv4 address

@@ -23,7 +23,11 @@
 --   functions behind it            (a superuser): the text of the same role's
 --       other sessions' statements, i.e. other tenants' requests (their
 --       values, with pgx's simple protocol). pg_read_all_stats (and so
---       pg_monitor) keeps them for monitoring.
+--       pg_monitor) keeps them for monitoring;
+--   pg_logical_emit_message       (a superuser): a message written to the
+--       WAL, outside every transaction when non-transactional (a rollback
+--       keeps it), of any size, that every logical-replication or
+--       change-data-capture consumer of the database receives.
 --
 -- Each revoke applies to this database only (pg_catalog and the database's
 -- ACL are per database). Run by a migrating role that is neither, a revoke
@@ -66,6 +70,8 @@ BEGIN
     REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC;
     REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer),
                                pg_catalog.pg_stat_get_backend_activity(integer) FROM PUBLIC;
+    REVOKE EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, text),
+                               pg_catalog.pg_logical_emit_message(boolean, text, bytea) FROM PUBLIC;
     GRANT SELECT ON pg_catalog.pg_stat_activity TO pg_read_all_stats;
     GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer),
                               pg_catalog.pg_stat_get_backend_activity(integer) TO pg_read_all_stats;
@@ -107,6 +113,8 @@ BEGIN
     GRANT EXECUTE ON FUNCTION pg_catalog.lo_create(oid),
                               pg_catalog.lo_creat(integer),
                               pg_catalog.lo_from_bytea(oid, bytea) TO PUBLIC;
+    GRANT EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, text),
+                              pg_catalog.pg_logical_emit_message(boolean, text, bytea) TO PUBLIC;
     GRANT SELECT ON pg_catalog.pg_stat_activity TO PUBLIC;
     GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer),
                               pg_catalog.pg_stat_get_backend_activity(integer) TO PUBLIC;
