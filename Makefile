@@ -58,7 +58,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s; CI runs 20000x: s
 build: ## build bin/rowfence, the serving binary (no dev command, no demo seed)
 	$(GO) build -o bin/rowfence ./cmd/rowfence
 
-generate: ## regenerate db/ from queries/ and sql/migrations/ with sqlc
+generate: ## regenerate db/dbsqlc from queries/ and sql/migrations/ with sqlc
 	$(GO) tool sqlc generate
 
 docs: ## rewrite the README's configuration table from config/vars.go (go test ./config checks it)

@@ -14,7 +14,7 @@ import (
 // Cell is one thing the role model allows: ServingRole (a database role,
 // "rowfence_app" or "rowfence_platform") may run Command ("SELECT",
 // "INSERT", "UPDATE" or "DELETE") on Table ("public.products") while the
-// request's app.role setting is AppRole (a db.Role: "admin", "member",
+// request's app.role setting is AppRole (a dbtype.Role: "admin", "member",
 // "viewer" or "auth"; TestRoleModelSpeaksTheVocabulary keeps the two lists
 // equal). Whatever has no cell is refused.
 type Cell struct {

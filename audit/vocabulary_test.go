@@ -7,12 +7,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/pgtest"
 )
 
 // The role model (sql/audit/21_role_model.sql) names the roles of
-// db/vocabulary.go, all of them and no other: the audit judges the policies
+// db/dbtype/dbtype.go, all of them and no other: the audit judges the policies
 // by the same words the Go code sets in app.role.
 func TestRoleModelSpeaksTheVocabulary(t *testing.T) {
 	t.Parallel()
@@ -24,7 +24,7 @@ func TestRoleModelSpeaksTheVocabulary(t *testing.T) {
 	}
 	slices.Sort(named)
 	var want []string
-	for _, r := range append(db.ClientRoles(), db.RoleAuth) {
+	for _, r := range append(dbtype.ClientRoles(), dbtype.RoleAuth) {
 		want = append(want, string(r))
 	}
 	slices.Sort(want)

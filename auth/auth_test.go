@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/pgtest"
 )
 
@@ -71,18 +73,18 @@ func TestCacheBoundsRevocation(t *testing.T) {
 	tdb := pgtest.New(t)
 	admin := tdb.AdminPool(t)
 	tenant := uuid.New()
-	scope := db.Scope{TenantID: tenant, Role: db.RoleAdmin}
+	scope := db.Scope{TenantID: tenant, Role: dbtype.RoleAdmin}
 	var key string
-	var keyRow db.APIKey
-	require.NoError(t, db.Tx(ctx, admin, scope, func(q *db.Queries) error {
-		if _, err := q.TenantCreate(ctx, db.TenantCreateParams{ID: tenant, Slug: "acme", Name: "Acme"}); err != nil {
+	var keyRow dbsqlc.APIKey
+	require.NoError(t, db.Tx(ctx, admin, scope, func(q *dbsqlc.Queries) error {
+		if _, err := q.TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: tenant, Slug: "acme", Name: "Acme"}); err != nil {
 			return err
 		}
-		u, err := q.UserCreate(ctx, db.UserCreateParams{Name: "A", Email: "a@example.com", Role: "member"})
+		u, err := q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: "A", Email: "a@example.com", Role: "member"})
 		if err != nil {
 			return err
 		}
-		keyRow, key, err = IssueKey(ctx, q, tenant, u.ID, db.RoleMember, "k", nil)
+		keyRow, key, err = IssueKey(ctx, q, tenant, u.ID, dbtype.RoleMember, "k", nil)
 		return err
 	}))
 
@@ -104,7 +106,7 @@ func TestCacheBoundsRevocation(t *testing.T) {
 
 	p, err := countingLookup()
 	require.NoError(t, err)
-	require.Equal(t, Principal{TenantID: tenant, UserID: keyRow.UserID, Role: db.RoleMember, KeyID: keyRow.ID, Kind: KindAPIKey}, p)
+	require.Equal(t, Principal{TenantID: tenant, UserID: keyRow.UserID, Role: dbtype.RoleMember, KeyID: keyRow.ID, Kind: KindAPIKey}, p)
 	first := lookups.Load()
 	require.Positive(t, first, "the first use looks the key up")
 	for range 5 {
@@ -113,7 +115,7 @@ func TestCacheBoundsRevocation(t *testing.T) {
 	}
 	require.Equal(t, first, lookups.Load(), "later uses within the TTL are answered from the cache")
 
-	_, err = db.One(ctx, admin, scope, func(q *db.Queries) (db.APIKey, error) { return q.APIKeyRevoke(ctx, keyRow.ID) })
+	_, err = db.One(ctx, admin, scope, func(q *dbsqlc.Queries) (dbsqlc.APIKey, error) { return q.APIKeyRevoke(ctx, keyRow.ID) })
 	require.NoError(t, err)
 	advance(4 * time.Second)
 	_, err = a.Authenticate(ctx, key)
@@ -178,7 +180,7 @@ func TestMadeUpPlatformKeysCannotFlushTheCache(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	tdb := pgtest.New(t)
-	_, good, err := IssuePlatformKey(ctx, db.New(tdb.PlatformPool(t)), "ops")
+	_, good, err := IssuePlatformKey(ctx, dbsqlc.New(tdb.PlatformPool(t)), "ops")
 	require.NoError(t, err)
 	counter := &statements{}
 	cfg, err := pgxpool.ParseConfig(tdb.PlatformPool(t).Config().ConnString())

@@ -14,6 +14,8 @@ import (
 
 	"github.com/rowfence/rowfence/cache"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/tenancy"
 )
 
@@ -39,7 +41,7 @@ func invalid(format string, args ...any) error {
 // Config configures an Authenticator.
 type Config struct {
 	// Pool is the app role's pool; lookups run under the credential's own
-	// tenant with db.RoleAuth.
+	// tenant with dbtype.RoleAuth.
 	Pool *pgxpool.Pool
 	// CacheTTL bounds how long a verified credential (or a refusal) is
 	// believed without asking the database again: revoking a key, deleting
@@ -217,7 +219,7 @@ func (a *Authenticator) Caches() []cache.Observable {
 }
 
 func (a *Authenticator) scope(tenant uuid.UUID) db.Scope {
-	return db.Scope{TenantID: tenant, Role: db.RoleAuth, StatementTimeout: a.cfg.StatementTimeout, AcquireTimeout: a.cfg.AcquireTimeout}
+	return db.Scope{TenantID: tenant, Role: dbtype.RoleAuth, StatementTimeout: a.cfg.StatementTimeout, AcquireTimeout: a.cfg.AcquireTimeout}
 }
 
 func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Principal, error) {
@@ -229,7 +231,7 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Prin
 			return Principal{}, ErrNotCached
 		}
 		ticket := a.keys.Ticket()
-		row, err := db.One(ctx, a.cfg.Pool, a.scope(k.TenantID), func(q *db.Queries) (db.APIKeyAuthenticateRow, error) {
+		row, err := db.One(ctx, a.cfg.Pool, a.scope(k.TenantID), func(q *dbsqlc.Queries) (dbsqlc.APIKeyAuthenticateRow, error) {
 			return q.APIKeyAuthenticate(ctx, k.ID)
 		})
 		switch {
@@ -270,7 +272,7 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Prin
 // touch records that a key was used; at most once a minute per key, and
 // only on a cache miss, so it adds a write per key per minute, not per request.
 func (a *Authenticator) touch(ctx context.Context, k APIKey) error {
-	_, err := db.One(ctx, a.cfg.Pool, a.scope(k.TenantID), func(q *db.Queries) (struct{}, error) {
+	_, err := db.One(ctx, a.cfg.Pool, a.scope(k.TenantID), func(q *dbsqlc.Queries) (struct{}, error) {
 		return struct{}{}, q.APIKeyTouch(ctx, k.ID)
 	})
 	return err
@@ -320,7 +322,7 @@ func (a *Authenticator) tokenPrincipal(ctx context.Context, tc tokenClaims) (Pri
 		return Principal{}, err
 	}
 	tenant := t.ID
-	role, err := db.One(ctx, a.cfg.Pool, a.scope(tenant), func(q *db.Queries) (db.Role, error) {
+	role, err := db.One(ctx, a.cfg.Pool, a.scope(tenant), func(q *dbsqlc.Queries) (dbtype.Role, error) {
 		return q.UserRole(ctx, tc.user)
 	})
 	switch {

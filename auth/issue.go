@@ -8,6 +8,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 var (
@@ -21,28 +23,28 @@ var (
 // transaction (q runs with the tenant's scope and the admin role), and
 // returns its row and the key itself, which is never stored and must be
 // shown to the caller once.
-func IssueKey(ctx context.Context, q *db.Queries, tenant, userID uuid.UUID, role db.Role, name string, expires *time.Time) (db.APIKey, string, error) {
+func IssueKey(ctx context.Context, q *dbsqlc.Queries, tenant, userID uuid.UUID, role dbtype.Role, name string, expires *time.Time) (dbsqlc.APIKey, string, error) {
 	if !role.Client() {
-		return db.APIKey{}, "", errors.New("auth: a key's role must be admin, member or viewer")
+		return dbsqlc.APIKey{}, "", errors.New("auth: a key's role must be admin, member or viewer")
 	}
 	user, err := q.UserGet(ctx, userID)
 	if errors.Is(err, db.ErrNotFound) {
-		return db.APIKey{}, "", ErrUnknownUser
+		return dbsqlc.APIKey{}, "", ErrUnknownUser
 	}
 	if err != nil {
-		return db.APIKey{}, "", err
+		return dbsqlc.APIKey{}, "", err
 	}
 	if !user.Role.AtLeast(role) {
-		return db.APIKey{}, "", ErrRoleAboveUser
+		return dbsqlc.APIKey{}, "", ErrRoleAboveUser
 	}
 	k, err := NewAPIKey(tenant)
 	if err != nil {
-		return db.APIKey{}, "", err
+		return dbsqlc.APIKey{}, "", err
 	}
-	row, err := q.APIKeyCreate(ctx, db.APIKeyCreateParams{ID: k.ID, UserID: userID, Name: name, Role: role,
+	row, err := q.APIKeyCreate(ctx, dbsqlc.APIKeyCreateParams{ID: k.ID, UserID: userID, Name: name, Role: role,
 		SecretHash: k.Hash(), ExpiresAt: expires})
 	if err != nil {
-		return db.APIKey{}, "", err
+		return dbsqlc.APIKey{}, "", err
 	}
 	return row, k.String(), nil
 }

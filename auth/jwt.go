@@ -14,7 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
-	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 // JWTConfig configures bearer tokens issued by an identity provider.
@@ -126,7 +126,7 @@ func (v *jwtVerifier) keyFor(t *jwt.Token) (any, error) {
 type tokenClaims struct {
 	tenant  string // a tenant UUID or slug
 	user    uuid.UUID
-	role    db.Role // "" when the token has none
+	role    dbtype.Role // "" when the token has none
 	expires time.Time
 }
 
@@ -150,7 +150,7 @@ func (v *jwtVerifier) verify(raw string) (tokenClaims, error) {
 	tc.user = id
 	if raw, present := claims[v.cfg.RoleClaim]; present {
 		role, _ := raw.(string)
-		tc.role = db.Role(role)
+		tc.role = dbtype.Role(role)
 		if !tc.role.Client() {
 			return tokenClaims{}, fmt.Errorf("token refused: the %q claim must be admin, member or viewer", v.cfg.RoleClaim)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rowfence/rowfence/cache"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
 )
 
 // A platform admin key reads rfp_<key id: 32 hex>_<secret: 64 hex>. It
@@ -67,12 +68,12 @@ func ParsePlatformKey(s string) (PlatformKey, error) {
 }
 
 // IssuePlatformKey stores a new platform admin key and returns it (shown once).
-func IssuePlatformKey(ctx context.Context, q *db.Queries, name string) (db.PlatformKey, string, error) {
+func IssuePlatformKey(ctx context.Context, q *dbsqlc.Queries, name string) (dbsqlc.PlatformKey, string, error) {
 	k, err := NewPlatformKey()
 	if err != nil {
-		return db.PlatformKey{}, "", err
+		return dbsqlc.PlatformKey{}, "", err
 	}
-	row, err := q.PlatformKeyCreate(ctx, db.PlatformKeyCreateParams{ID: k.ID, Name: name, SecretHash: k.Hash()})
+	row, err := q.PlatformKeyCreate(ctx, dbsqlc.PlatformKeyCreateParams{ID: k.ID, Name: name, SecretHash: k.Hash()})
 	return row, k.String(), err
 }
 

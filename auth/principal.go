@@ -5,14 +5,14 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 // Principal is who a request runs as, once its credential has been verified.
 type Principal struct {
 	TenantID uuid.UUID
 	UserID   uuid.UUID
-	Role     db.Role
+	Role     dbtype.Role
 	// KeyID is the API key used; uuid.Nil for a bearer token.
 	KeyID uuid.UUID
 	// Kind is "api_key" or "jwt".

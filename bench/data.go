@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/migrate"
 )
 
 //go:embed sql/*.sql
@@ -71,7 +72,7 @@ func (e env) ensure(ctx context.Context, d dataset, logf func(string, ...any)) e
 		complete, err := e.complete(ctx, d)
 		if err == nil && complete {
 			// Kept from an earlier run: bring its schema up to date.
-			m, err := db.NewMigrator(e.adminURL(d), nil)
+			m, err := migrate.New(e.adminURL(d), nil)
 			if err != nil {
 				return err
 			}
@@ -90,7 +91,7 @@ func (e env) ensure(ctx context.Context, d dataset, logf func(string, ...any)) e
 	if _, err := conn.Exec(ctx, "create database "+pgx.Identifier{d.dbName()}.Sanitize()); err != nil {
 		return err
 	}
-	m, err := db.NewMigrator(e.adminURL(d), nil)
+	m, err := migrate.New(e.adminURL(d), nil)
 	if err != nil {
 		return err
 	}

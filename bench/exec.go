@@ -16,6 +16,8 @@ import (
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 // tenantID and productID are the ids sql/data.sql gives (md5(...)::uuid).
@@ -36,7 +38,7 @@ func benchKey(n int) string {
 
 // scope is what a request of tenant n runs as: its admin key's scope.
 func scope(n int) db.Scope {
-	return db.Scope{TenantID: tenantID(n), Role: db.RoleAdmin, StatementTimeout: statementTimeout}
+	return db.Scope{TenantID: tenantID(n), Role: dbtype.RoleAdmin, StatementTimeout: statementTimeout}
 }
 
 var firstPage = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -61,8 +63,8 @@ WHERE tenant = $1 AND id = $2`
 func scopedList(pool *pgxpool.Pool, d dataset) op {
 	return func(ctx context.Context, rng *rand.Rand) error {
 		s := scope(1 + rng.IntN(d.tenants))
-		rows, err := db.One(ctx, pool, s, func(q *db.Queries) ([]db.Product, error) {
-			return q.ProductList(ctx, db.ProductListParams{AfterCreatedAt: firstPage, RowLimit: 21})
+		rows, err := db.One(ctx, pool, s, func(q *dbsqlc.Queries) ([]dbsqlc.Product, error) {
+			return q.ProductList(ctx, dbsqlc.ProductListParams{AfterCreatedAt: firstPage, RowLimit: 21})
 		})
 		return expectRows(len(rows), err, 21)
 	}
@@ -75,9 +77,9 @@ func bareList(pool *pgxpool.Pool, d dataset) op {
 			return err
 		}
 		defer rows.Close()
-		items := []db.Product{}
+		items := []dbsqlc.Product{}
 		for rows.Next() {
-			var i db.Product
+			var i dbsqlc.Product
 			if err := rows.Scan(&i.TenantID, &i.ID, &i.Name, &i.Description, &i.Price, &i.CreatedAt, &i.UpdatedAt, &i.NameLower); err != nil {
 				return err
 			}
@@ -142,8 +144,8 @@ func largeTenant(d dataset) pick { return func(*rand.Rand) int { return d.tenant
 func scopedSearch(pool *pgxpool.Pool, tenant pick) op {
 	return func(ctx context.Context, rng *rand.Rand) error {
 		s := scope(tenant(rng))
-		rows, err := db.One(ctx, pool, s, func(q *db.Queries) ([]db.Product, error) {
-			rows, err := q.ProductSearch(ctx, db.ProductSearchParams{Prefix: searchPrefix, AfterCreatedAt: firstPage, RowLimit: 21})
+		rows, err := db.One(ctx, pool, s, func(q *dbsqlc.Queries) ([]dbsqlc.Product, error) {
+			rows, err := q.ProductSearch(ctx, dbsqlc.ProductSearchParams{Prefix: searchPrefix, AfterCreatedAt: firstPage, RowLimit: 21})
 			return db.ProductsFromSearch(rows), err
 		})
 		return expectRows(len(rows), err, 21)
@@ -167,7 +169,7 @@ func twinSearch(pool *pgxpool.Pool, tenant pick, sql, pattern string) op {
 		defer rows.Close()
 		n := 0
 		for rows.Next() {
-			var i db.Product
+			var i dbsqlc.Product
 			if err := rows.Scan(&i.TenantID, &i.ID, &i.Name, &i.Description, &i.Price, &i.CreatedAt, &i.UpdatedAt, &i.NameLower); err != nil {
 				return err
 			}
@@ -181,7 +183,7 @@ func scopedGet(pool *pgxpool.Pool, d dataset) op {
 	return func(ctx context.Context, rng *rand.Rand) error {
 		t := 1 + rng.IntN(d.tenants)
 		id := productID(t, 1+rng.IntN(d.perTenant))
-		_, err := db.One(ctx, pool, scope(t), func(q *db.Queries) (db.Product, error) {
+		_, err := db.One(ctx, pool, scope(t), func(q *dbsqlc.Queries) (dbsqlc.Product, error) {
 			return q.ProductGet(ctx, id)
 		})
 		return err
@@ -191,7 +193,7 @@ func scopedGet(pool *pgxpool.Pool, d dataset) op {
 func bareGet(pool *pgxpool.Pool, d dataset) op {
 	return func(ctx context.Context, rng *rand.Rand) error {
 		t := 1 + rng.IntN(d.tenants)
-		var i db.Product
+		var i dbsqlc.Product
 		return pool.QueryRow(ctx, bareGetSQL, tenantID(t), productID(t, 1+rng.IntN(d.perTenant))).Scan(
 			&i.TenantID, &i.ID, &i.Name, &i.Description, &i.Price, &i.CreatedAt, &i.UpdatedAt, &i.NameLower)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
 )
 
 // The credential check runs as app.role 'auth' and may stamp last_used_at
@@ -21,13 +22,13 @@ func TestAuthMayOnlyStampLastUsedAt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	bundle := setup(t, 0)
-	user, err := db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (db.User, error) {
-		return q.UserCreate(ctx, db.UserCreateParams{Name: "U", Email: "u@example.com", Role: "viewer"})
+	user, err := db.One(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) (dbsqlc.User, error) {
+		return q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: "U", Email: "u@example.com", Role: "viewer"})
 	})
 	require.NoError(t, err)
 	hash := sha256.Sum256([]byte("secret"))
-	key, err := db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (db.APIKey, error) {
-		return q.APIKeyCreate(ctx, db.APIKeyCreateParams{ID: uuid.New(), UserID: user.ID, Name: "ci", Role: "viewer", SecretHash: hash[:]})
+	key, err := db.One(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) (dbsqlc.APIKey, error) {
+		return q.APIKeyCreate(ctx, dbsqlc.APIKeyCreateParams{ID: uuid.New(), UserID: user.ID, Name: "ci", Role: "viewer", SecretHash: hash[:]})
 	})
 	require.NoError(t, err)
 
@@ -49,13 +50,13 @@ func TestAuthMayOnlyStampLastUsedAt(t *testing.T) {
 	}
 	require.NoError(t, asAuth("update api_keys set last_used_at = now() where id = $1"))
 
-	k, err := db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (db.APIKey, error) { return q.APIKeyGet(ctx, key.ID) })
+	k, err := db.One(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) (dbsqlc.APIKey, error) { return q.APIKeyGet(ctx, key.ID) })
 	require.NoError(t, err)
 	require.Equal(t, "ci", k.Name)
 	require.Nil(t, k.RevokedAt)
 	require.NotNil(t, k.LastUsedAt)
 
 	// An admin still renames and revokes.
-	_, err = db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (db.APIKey, error) { return q.APIKeyRevoke(ctx, key.ID) })
+	_, err = db.One(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) (dbsqlc.APIKey, error) { return q.APIKeyRevoke(ctx, key.ID) })
 	require.NoError(t, err)
 }

@@ -6,6 +6,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rowfence/rowfence/db/dbsqlc"
 )
 
 // Unscoped returns the queries on d outside any tenant scope: the registry's
@@ -14,18 +16,18 @@ import (
 // pgx.Tx; its errors are mapped as One's are (errors.go). Code outside this
 // package gets its *Queries from One, Tx, Snapshot, UnscopedTx or here, never
 // from New (TestQueriesComeThroughTheBoundary).
-func Unscoped(d DBTX) *Queries { return New(mapped{d}) }
+func Unscoped(d dbsqlc.DBTX) *dbsqlc.Queries { return dbsqlc.New(mapped{d}) }
 
 // UnscopedTx runs fn in one transaction of pool outside any tenant scope,
 // committed when fn returns nil and rolled back otherwise. Errors, COMMIT's
 // included, are mapped.
-func UnscopedTx(ctx context.Context, pool *pgxpool.Pool, fn func(q *Queries) error) error {
+func UnscopedTx(ctx context.Context, pool *pgxpool.Pool, fn func(q *dbsqlc.Queries) error) error {
 	return mapError(pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return fn(Unscoped(tx)) }))
 }
 
 // mapped is a DBTX whose errors, those of the rows and row it returns
 // included, have passed through mapError.
-type mapped struct{ d DBTX }
+type mapped struct{ d dbsqlc.DBTX }
 
 func (m mapped) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	tag, err := m.d.Exec(ctx, sql, args...)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rowfence/rowfence/db/dbsqlc"
 )
 
 // AppRole is the role that serves requests (sql/migrations/00001_roles.sql).
@@ -138,17 +140,17 @@ func Open(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error) {
 
 // SetAppPassword gives the app role a password, so that it can log in over
 // password-authenticated connections. It runs as the migrating role.
-func SetAppPassword(ctx context.Context, admin DBTX, password string) error {
+func SetAppPassword(ctx context.Context, admin dbsqlc.DBTX, password string) error {
 	return SetRolePassword(ctx, admin, AppRole, password)
 }
 
 // SetRolePassword sets the password of one of rowfence's login roles
 // (AppRole or PlatformRole).
-func SetRolePassword(ctx context.Context, admin DBTX, role, password string) error {
+func SetRolePassword(ctx context.Context, admin dbsqlc.DBTX, role, password string) error {
 	if role != AppRole && role != PlatformRole {
 		return fmt.Errorf("db: %s is not one of rowfence's login roles", role)
 	}
-	stmt, err := New(admin).RolePasswordStatement(ctx, RolePasswordStatementParams{RoleName: role, Password: password})
+	stmt, err := dbsqlc.New(admin).RolePasswordStatement(ctx, dbsqlc.RolePasswordStatementParams{RoleName: role, Password: password})
 	if err != nil {
 		return err
 	}

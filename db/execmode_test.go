@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/pgtest"
 )
 
@@ -225,14 +227,14 @@ func everyQuery(t *testing.T, tdb *pgtest.DB, connString string, modes []pgx.Que
 	}
 	call := func(pool *pgxpool.Pool, m reflect.Method, args []reflect.Value) string {
 		var got string
-		err := db.Tx(ctx, pool, db.Scope{TenantID: sampleID, Role: db.RoleAdmin}, func(q *db.Queries) error {
+		err := db.Tx(ctx, pool, db.Scope{TenantID: sampleID, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {
 			got = outcome(m.Func.Call(append([]reflect.Value{reflect.ValueOf(q)}, args...)), since)
 			return errRollBack
 		})
 		require.ErrorIs(t, err, errRollBack, m.Name)
 		return got
 	}
-	qt := reflect.TypeFor[*db.Queries]()
+	qt := reflect.TypeFor[*dbsqlc.Queries]()
 	ran, succeeded := 0, 0
 	for i := range qt.NumMethod() {
 		m := qt.Method(i)

@@ -5,6 +5,8 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rowfence/rowfence/db/dbsqlc"
 )
 
 // Executor is where a unit of work runs, chosen by whoever holds the larger
@@ -18,7 +20,7 @@ import (
 type Executor struct {
 	pool   *pgxpool.Pool
 	scope  Scope
-	joined *Queries // the open transaction's queries, when joined
+	joined *dbsqlc.Queries // the open transaction's queries, when joined
 }
 
 // Scoped is the Executor of a scope: OneIn is One, TxIn is Tx.
@@ -27,7 +29,7 @@ func Scoped(pool *pgxpool.Pool, s Scope) Executor { return Executor{pool: pool, 
 // Joined is the Executor of the transaction whose queries q are (those Tx
 // passed its fn): OneIn and TxIn run their statements in it, and its owner
 // commits or rolls them back.
-func Joined(q *Queries) Executor { return Executor{joined: q} }
+func Joined(q *dbsqlc.Queries) Executor { return Executor{joined: q} }
 
 // ErrNoExecutor is returned, before anything is sent, by OneIn and TxIn of
 // the zero Executor.
@@ -35,7 +37,7 @@ var ErrNoExecutor = errors.New("db: no executor: use Scoped or Joined")
 
 // OneIn runs fn, a single statement, through e: One for a scope, or in the
 // joined transaction. Errors are mapped (errors.go).
-func OneIn[T any](ctx context.Context, e Executor, fn func(q *Queries) (T, error)) (T, error) {
+func OneIn[T any](ctx context.Context, e Executor, fn func(q *dbsqlc.Queries) (T, error)) (T, error) {
 	switch {
 	case e.joined != nil:
 		return fn(e.joined)
@@ -49,7 +51,7 @@ func OneIn[T any](ctx context.Context, e Executor, fn func(q *Queries) (T, error
 // TxIn runs fn, several statements that stand or fall together, through e:
 // Tx for a scope, or in the joined transaction (which fn's error then rolls
 // back as a whole). Errors are mapped (errors.go).
-func TxIn(ctx context.Context, e Executor, fn func(q *Queries) error) error {
+func TxIn(ctx context.Context, e Executor, fn func(q *dbsqlc.Queries) error) error {
 	switch {
 	case e.joined != nil:
 		return fn(e.joined)

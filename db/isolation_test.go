@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
 )
 
 // These tests speak SQL as the app role, the way a handler bug (or an
@@ -87,7 +88,7 @@ func TestSQLCrossTenantAsAppRole(t *testing.T) {
 		_, err := bundle.app.Exec(ctx, "select * from tenants")
 		require.Equal(t, "42501", sqlstate(err), "the app role cannot list tenants")
 	})
-	got, err := db.One(ctx, bundle.app, bundle.b, func(q *db.Queries) (db.Product, error) { return q.ProductGet(ctx, pb.ID) })
+	got, err := db.One(ctx, bundle.app, bundle.b, func(q *dbsqlc.Queries) (dbsqlc.Product, error) { return q.ProductGet(ctx, pb.ID) })
 	require.NoError(t, err)
 	require.Equal(t, "b's", got.Name)
 	require.Equal(t, bundle.b.TenantID, got.TenantID)

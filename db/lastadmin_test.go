@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 // asAdmin begins a transaction of the app role under tenant's admin
@@ -44,9 +46,9 @@ func TestTenantKeepsAnAdmin(t *testing.T) {
 	ctx := context.Background()
 	bundle := setup(t, 4)
 	tenant := bundle.a.TenantID
-	mk := func(name string, role db.Role) uuid.UUID {
-		u, err := db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (db.User, error) {
-			return q.UserCreate(ctx, db.UserCreateParams{Name: name, Email: name + "@example.com", Role: role})
+	mk := func(name string, role dbtype.Role) uuid.UUID {
+		u, err := db.One(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) (dbsqlc.User, error) {
+			return q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: name, Email: name + "@example.com", Role: role})
 		})
 		require.NoError(t, err)
 		return u.ID
@@ -93,8 +95,8 @@ func TestTenantKeepsAnAdminUnderConcurrency(t *testing.T) {
 	bundle := setup(t, 4)
 	var admins [2]uuid.UUID
 	for i, name := range []string{"a", "b"} {
-		u, err := db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (db.User, error) {
-			return q.UserCreate(ctx, db.UserCreateParams{Name: name, Email: name + "@example.com", Role: "admin"})
+		u, err := db.One(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) (dbsqlc.User, error) {
+			return q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: name, Email: name + "@example.com", Role: "admin"})
 		})
 		require.NoError(t, err)
 		admins[i] = u.ID

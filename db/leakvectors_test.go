@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 // One test per leak vector (docs/DESIGN.md, "Known ways RLS leaks") not covered
@@ -87,8 +89,8 @@ func TestVector5OnConflictCannotReachAnotherTenant(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	bundle := setup(t, 0)
-	_, err := db.One(ctx, bundle.app, bundle.b, func(q *db.Queries) (db.User, error) {
-		return q.UserCreate(ctx, db.UserCreateParams{Name: "B", Email: "taken@example.com", Role: "admin"})
+	_, err := db.One(ctx, bundle.app, bundle.b, func(q *dbsqlc.Queries) (dbsqlc.User, error) {
+		return q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: "B", Email: "taken@example.com", Role: "admin"})
 	})
 	require.NoError(t, err)
 	err = inTenant(t, bundle.app, bundle.a, func(tx pgx.Tx) error {
@@ -159,16 +161,16 @@ func TestVector6EveryPolicyChecksTheTenant(t *testing.T) {
 	createProduct(t, bundle.app, bundle.b, "b's")
 	_, err := bundle.admin.Exec(ctx, "create policy open on products using (true) with check (true)")
 	require.NoError(t, err)
-	got, err := db.One(ctx, bundle.app, db.Scope{TenantID: bundle.a.TenantID, Role: db.RoleViewer}, func(q *db.Queries) ([]db.Product, error) {
-		return q.ProductList(ctx, db.ProductListParams{RowLimit: 10})
+	got, err := db.One(ctx, bundle.app, db.Scope{TenantID: bundle.a.TenantID, Role: dbtype.RoleViewer}, func(q *dbsqlc.Queries) ([]dbsqlc.Product, error) {
+		return q.ProductList(ctx, dbsqlc.ProductListParams{RowLimit: 10})
 	})
 	require.NoError(t, err)
 	require.Len(t, got, 1, "a viewer sees only its own tenant's row even through an open policy")
 	require.Equal(t, a.ID, got[0].ID)
 	// The restrictive policy also names the roles that may read products
 	// (00010): auth, which the open policy would let in, still sees nothing.
-	got, err = db.One(ctx, bundle.app, db.Scope{TenantID: bundle.a.TenantID, Role: db.RoleAuth}, func(q *db.Queries) ([]db.Product, error) {
-		return q.ProductList(ctx, db.ProductListParams{RowLimit: 10})
+	got, err = db.One(ctx, bundle.app, db.Scope{TenantID: bundle.a.TenantID, Role: dbtype.RoleAuth}, func(q *dbsqlc.Queries) ([]dbsqlc.Product, error) {
+		return q.ProductList(ctx, dbsqlc.ProductListParams{RowLimit: 10})
 	})
 	require.NoError(t, err)
 	require.Empty(t, got, "auth may not read products, whatever a permissive policy says")

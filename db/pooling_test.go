@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/pgserver"
 )
 
@@ -107,7 +109,7 @@ func propertyRun(t *testing.T, pool *pgxpool.Pool, admin *pgxpool.Pool, tenants 
 }
 
 func propertyWorker(ctx context.Context, rng *rand.Rand, pool *pgxpool.Pool, tenants []db.Scope, l *ledger, ops int) error {
-	mine := func(s db.Scope, p db.Product) error {
+	mine := func(s db.Scope, p dbsqlc.Product) error {
 		if p.TenantID != s.TenantID {
 			return fmt.Errorf("LEAK: tenant %s received product %s of tenant %s", s.TenantID, p.ID, p.TenantID)
 		}
@@ -117,8 +119,8 @@ func propertyWorker(ctx context.Context, rng *rand.Rand, pool *pgxpool.Pool, ten
 		s := tenants[rng.IntN(len(tenants))]
 		switch rng.IntN(6) {
 		case 0, 1: // create
-			p, err := db.One(ctx, pool, s, func(q *db.Queries) (db.Product, error) {
-				return q.ProductCreate(ctx, db.ProductCreateParams{Name: fmt.Sprintf("p%d", i), Price: int64(i)})
+			p, err := db.One(ctx, pool, s, func(q *dbsqlc.Queries) (dbsqlc.Product, error) {
+				return q.ProductCreate(ctx, dbsqlc.ProductCreateParams{Name: fmt.Sprintf("p%d", i), Price: int64(i)})
 			})
 			if err != nil {
 				return err
@@ -128,8 +130,8 @@ func propertyWorker(ctx context.Context, rng *rand.Rand, pool *pgxpool.Pool, ten
 			}
 			l.created(s.TenantID, p.ID)
 		case 2: // list
-			items, err := db.One(ctx, pool, s, func(q *db.Queries) ([]db.Product, error) {
-				return q.ProductList(ctx, db.ProductListParams{RowLimit: 100})
+			items, err := db.One(ctx, pool, s, func(q *dbsqlc.Queries) ([]dbsqlc.Product, error) {
+				return q.ProductList(ctx, dbsqlc.ProductListParams{RowLimit: 100})
 			})
 			if err != nil {
 				return err
@@ -141,7 +143,7 @@ func propertyWorker(ctx context.Context, rng *rand.Rand, pool *pgxpool.Pool, ten
 			}
 		case 3: // get one of ours, then one of another tenant's
 			if id, ok := l.pick(rng, s.TenantID); ok {
-				p, err := db.One(ctx, pool, s, func(q *db.Queries) (db.Product, error) { return q.ProductGet(ctx, id) })
+				p, err := db.One(ctx, pool, s, func(q *dbsqlc.Queries) (dbsqlc.Product, error) { return q.ProductGet(ctx, id) })
 				if err != nil && !errors.Is(err, db.ErrNotFound) { // a concurrent delete may have won
 					return err
 				}
@@ -153,7 +155,7 @@ func propertyWorker(ctx context.Context, rng *rand.Rand, pool *pgxpool.Pool, ten
 			}
 			other := tenants[rng.IntN(len(tenants))]
 			if id, ok := l.pick(rng, other.TenantID); ok && other != s {
-				p, err := db.One(ctx, pool, s, func(q *db.Queries) (db.Product, error) { return q.ProductGet(ctx, id) })
+				p, err := db.One(ctx, pool, s, func(q *dbsqlc.Queries) (dbsqlc.Product, error) { return q.ProductGet(ctx, id) })
 				if err == nil {
 					return fmt.Errorf("LEAK: tenant %s read product %s of tenant %s", s.TenantID, p.ID, other.TenantID)
 				}
@@ -164,8 +166,8 @@ func propertyWorker(ctx context.Context, rng *rand.Rand, pool *pgxpool.Pool, ten
 		case 4: // update
 			if id, ok := l.pick(rng, s.TenantID); ok {
 				name := fmt.Sprintf("u%d", i)
-				p, err := db.One(ctx, pool, s, func(q *db.Queries) (db.Product, error) {
-					return q.ProductUpdate(ctx, db.ProductUpdateParams{ID: id, Name: &name})
+				p, err := db.One(ctx, pool, s, func(q *dbsqlc.Queries) (dbsqlc.Product, error) {
+					return q.ProductUpdate(ctx, dbsqlc.ProductUpdateParams{ID: id, Name: &name})
 				})
 				if err != nil && !errors.Is(err, db.ErrNotFound) {
 					return err
@@ -178,7 +180,7 @@ func propertyWorker(ctx context.Context, rng *rand.Rand, pool *pgxpool.Pool, ten
 			}
 		case 5: // delete
 			if id, ok := l.pick(rng, s.TenantID); ok {
-				_, err := db.One(ctx, pool, s, func(q *db.Queries) (uuid.UUID, error) { return q.ProductDelete(ctx, id) })
+				_, err := db.One(ctx, pool, s, func(q *dbsqlc.Queries) (uuid.UUID, error) { return q.ProductDelete(ctx, id) })
 				switch {
 				case err == nil:
 					l.deleted(s.TenantID, id)
@@ -195,7 +197,7 @@ func manyTenants(t *testing.T, admin *pgxpool.Pool, n int) []db.Scope {
 	t.Helper()
 	out := make([]db.Scope, 0, n)
 	for i := range n {
-		out = append(out, db.Scope{TenantID: createTenant(t, admin, fmt.Sprintf("prop-%03d", i)), Role: db.RoleAdmin})
+		out = append(out, db.Scope{TenantID: createTenant(t, admin, fmt.Sprintf("prop-%03d", i)), Role: dbtype.RoleAdmin})
 	}
 	return out
 }

@@ -3,6 +3,8 @@ package db
 import (
 	"context"
 	"fmt"
+
+	"github.com/rowfence/rowfence/db/dbsqlc"
 )
 
 // Exposure is something the serving role may do beyond its own transaction
@@ -37,7 +39,7 @@ type Reach struct {
 // transaction (queries/reach.sql). CheckSafety refuses to serve on its
 // Problems; serve logs its Exposures at start. Errors are the database's,
 // mapped (errors.go).
-func CheckReach(ctx context.Context, q *Queries) (Reach, error) {
+func CheckReach(ctx context.Context, q *dbsqlc.Queries) (Reach, error) {
 	var r Reach
 	defaults, err := q.ReachSessionDefaults(ctx)
 	if err != nil {
@@ -63,7 +65,7 @@ func CheckReach(ctx context.Context, q *Queries) (Reach, error) {
 }
 
 // reachProblems is CheckReach's share of CheckSafety.
-func reachProblems(ctx context.Context, q *Queries) ([]string, error) {
+func reachProblems(ctx context.Context, q *dbsqlc.Queries) ([]string, error) {
 	r, err := CheckReach(ctx, q)
 	return r.Problems, err
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/migrate"
 	"github.com/rowfence/rowfence/pgtest"
 )
 
@@ -62,7 +64,7 @@ func TestServingRolesCannotReachBeyondTheTransaction(t *testing.T) {
 			_, err = conn.Exec(ctx, "begin; select pg_advisory_xact_lock(1); commit")
 			require.NoError(t, err)
 
-			reach, err := db.CheckReach(ctx, db.New(conn))
+			reach, err := db.CheckReach(ctx, dbsqlc.New(conn))
 			require.NoError(t, err)
 			require.Empty(t, reach.Problems)
 			var exposed []string
@@ -88,7 +90,7 @@ func TestSessionDefaultsRefuseToServe(t *testing.T) {
 	admin := tdb.AdminPool(t)
 	for name, pool := range map[string]*pgxpool.Pool{db.AppRole: tdb.AppPool(t, 4), db.PlatformRole: tdb.PlatformPool(t)} {
 		t.Run(name, func(t *testing.T) {
-			require.NoError(t, db.CheckSafety(ctx, db.New(pool)))
+			require.NoError(t, db.CheckSafety(ctx, dbsqlc.New(pool)))
 			// In this database only: roles are cluster-wide, and other tests
 			// share the cluster.
 			_, err := pool.Exec(ctx, fmt.Sprintf("alter role %s in database %s set default_transaction_read_only = on",
@@ -106,14 +108,14 @@ func TestSessionDefaultsRefuseToServe(t *testing.T) {
 			require.NoError(t, conn.Close(ctx))
 
 			var se *db.SafetyError
-			err = db.CheckSafety(ctx, db.New(pool))
+			err = db.CheckSafety(ctx, dbsqlc.New(pool))
 			require.ErrorAs(t, err, &se)
 			require.Contains(t, err.Error(), "role "+name+" has session defaults for database "+tdb.Name+" (default_transaction_read_only=on)")
 			require.Contains(t, err.Error(), fmt.Sprintf("ALTER ROLE %s IN DATABASE %s RESET ALL", name, tdb.Name))
 
 			_, err = admin.Exec(ctx, fmt.Sprintf("alter role %s in database %s reset all", name, pgx.Identifier{tdb.Name}.Sanitize()))
 			require.NoError(t, err)
-			require.NoError(t, db.CheckSafety(ctx, db.New(pool)))
+			require.NoError(t, db.CheckSafety(ctx, dbsqlc.New(pool)))
 
 			// For every database: seen inside the role's own transaction, and
 			// rolled back so that no other test sees it.
@@ -122,7 +124,7 @@ func TestSessionDefaultsRefuseToServe(t *testing.T) {
 			defer tx.Rollback(ctx)
 			_, err = tx.Exec(ctx, "alter role "+name+" set statement_timeout = '1ms'")
 			require.NoError(t, err)
-			err = db.CheckSafety(ctx, db.New(tx))
+			err = db.CheckSafety(ctx, dbsqlc.New(tx))
 			require.ErrorContains(t, err, "role "+name+" has session defaults for every database (statement_timeout=1ms)")
 			require.ErrorContains(t, err, "ALTER ROLE "+name+" RESET ALL")
 		})
@@ -142,11 +144,11 @@ func TestCreatePrivilegeRefusesToServe(t *testing.T) {
 	} {
 		_, err := admin.Exec(ctx, grant)
 		require.NoError(t, err)
-		err = db.CheckSafety(ctx, db.New(app))
+		err = db.CheckSafety(ctx, dbsqlc.New(app))
 		require.ErrorContains(t, err, "may create schemas or objects that outlive its transaction", grant)
 		_, err = admin.Exec(ctx, strings.Replace(strings.Replace(grant, "grant", "revoke", 1), " to ", " from ", 1))
 		require.NoError(t, err)
-		require.NoError(t, db.CheckSafety(ctx, db.New(app)))
+		require.NoError(t, db.CheckSafety(ctx, dbsqlc.New(app)))
 	}
 }
 
@@ -222,7 +224,7 @@ func TestMigrationsByANonSuperuser(t *testing.T) {
 		u, err := url.Parse(pgtest.URL(tdb.AdminURL, dbName))
 		require.NoError(t, err)
 		u.User = url.User(role)
-		m, err := db.NewMigrator(u.String(), nil)
+		m, err := migrate.New(u.String(), nil)
 		require.NoError(t, err)
 		defer m.Close()
 		_, err = m.Up(ctx)
@@ -233,8 +235,8 @@ func TestMigrationsByANonSuperuser(t *testing.T) {
 	app, err := pgx.Connect(ctx, pgtest.URL(tdb.AppURL, fresh))
 	require.NoError(t, err)
 	defer app.Close(ctx)
-	require.NoError(t, db.CheckSafety(ctx, db.New(app)), "exposures warn; they do not refuse")
-	reach, err := db.CheckReach(ctx, db.New(app))
+	require.NoError(t, db.CheckSafety(ctx, dbsqlc.New(app)), "exposures warn; they do not refuse")
+	reach, err := db.CheckReach(ctx, dbsqlc.New(app))
 	require.NoError(t, err)
 	var exposed []string
 	for _, e := range reach.Exposures {
@@ -306,7 +308,7 @@ func TestReachCountsEveryRoleTheServingRoleCanBecome(t *testing.T) {
 			require.NoError(t, err)
 			defer conn.Close(ctx)
 			capabilities := func() []string {
-				reach, err := db.CheckReach(ctx, db.New(conn))
+				reach, err := db.CheckReach(ctx, dbsqlc.New(conn))
 				require.NoError(t, err)
 				var out []string
 				for _, e := range reach.Exposures {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/rowfence/rowfence/db/dbsqlc"
 )
 
 // SafetyError lists why the serving role could see across tenants.
@@ -34,7 +36,7 @@ func (e *SafetyError) Error() string {
 // and when a tenant table lacks enabled and forced RLS, or there are no
 // tenant tables at all (an unmigrated database). serve runs it on each pool
 // at start and /readyz on every call. The queries are in queries/safety.sql.
-func CheckSafety(ctx context.Context, q *Queries) error {
+func CheckSafety(ctx context.Context, q *dbsqlc.Queries) error {
 	var problems []string
 	roles, err := q.SafetyRoleProblems(ctx)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/pgtest"
 )
 
@@ -19,16 +20,16 @@ func TestSafetyCheck(t *testing.T) {
 	ctx := context.Background()
 	bundle := setup(t, 0)
 
-	require.NoError(t, db.CheckSafety(ctx, db.New(bundle.app)), "the app role on the migrated schema is safe")
+	require.NoError(t, db.CheckSafety(ctx, dbsqlc.New(bundle.app)), "the app role on the migrated schema is safe")
 
 	var se *db.SafetyError
-	err := db.CheckSafety(ctx, db.New(bundle.admin))
+	err := db.CheckSafety(ctx, dbsqlc.New(bundle.admin))
 	require.ErrorAs(t, err, &se, "a superuser connection is refused")
 	require.Contains(t, err.Error(), "superuser")
 
 	_, err = bundle.admin.Exec(ctx, "alter table products no force row level security")
 	require.NoError(t, err)
-	err = db.CheckSafety(ctx, db.New(bundle.app))
+	err = db.CheckSafety(ctx, dbsqlc.New(bundle.app))
 	require.ErrorAs(t, err, &se)
 	require.Contains(t, err.Error(), "table products does not FORCE ROW LEVEL SECURITY")
 	_, err = bundle.admin.Exec(ctx, "alter table products force row level security")
@@ -36,7 +37,7 @@ func TestSafetyCheck(t *testing.T) {
 
 	_, err = bundle.admin.Exec(ctx, "grant truncate on users to rowfence_app")
 	require.NoError(t, err)
-	err = db.CheckSafety(ctx, db.New(bundle.app))
+	err = db.CheckSafety(ctx, dbsqlc.New(bundle.app))
 	require.ErrorAs(t, err, &se)
 	require.Contains(t, err.Error(), "TRUNCATE, REFERENCES or TRIGGER on table users")
 	_, err = bundle.admin.Exec(ctx, "revoke truncate on users from rowfence_app")
@@ -44,12 +45,12 @@ func TestSafetyCheck(t *testing.T) {
 
 	_, err = bundle.admin.Exec(ctx, "create table notes (tenant_id uuid, body text); grant select on notes to rowfence_app")
 	require.NoError(t, err)
-	err = db.CheckSafety(ctx, db.New(bundle.app))
+	err = db.CheckSafety(ctx, dbsqlc.New(bundle.app))
 	require.ErrorAs(t, err, &se)
 	require.Contains(t, err.Error(), "table notes does not ENABLE ROW LEVEL SECURITY")
 	_, err = bundle.admin.Exec(ctx, "drop table notes")
 	require.NoError(t, err)
-	require.NoError(t, db.CheckSafety(ctx, db.New(bundle.app)))
+	require.NoError(t, db.CheckSafety(ctx, dbsqlc.New(bundle.app)))
 }
 
 // Any role the serving role can become counts as the serving role (issue 14,
@@ -67,7 +68,7 @@ func TestSafetyCheckCountsEveryRoleTheServingRoleCanBecome(t *testing.T) {
 			conn, err := pgx.Connect(ctx, url)
 			require.NoError(t, err)
 			defer conn.Close(ctx)
-			require.NoError(t, db.CheckSafety(ctx, db.New(conn)), "the stand-in, as rowfence_app is, passes")
+			require.NoError(t, db.CheckSafety(ctx, dbsqlc.New(conn)), "the stand-in, as rowfence_app is, passes")
 
 			admin, err := pgx.Connect(ctx, tdb.AdminURL)
 			require.NoError(t, err)
@@ -75,7 +76,7 @@ func TestSafetyCheckCountsEveryRoleTheServingRoleCanBecome(t *testing.T) {
 			_, err = admin.Exec(ctx, w.Expand(w.SQL, role, tdb.Name))
 			require.NoError(t, err)
 			var se *db.SafetyError
-			err = db.CheckSafety(ctx, db.New(conn))
+			err = db.CheckSafety(ctx, dbsqlc.New(conn))
 			require.ErrorAs(t, err, &se, "%s: the check must refuse", w.Name)
 			require.ErrorContains(t, err, w.Expand(w.Safety, role, tdb.Name))
 		})
@@ -127,6 +128,6 @@ func TestSafetyCheckCountsTheSessionUser(t *testing.T) {
 	var current string
 	require.NoError(t, conn.QueryRow(ctx, "select current_user").Scan(&current))
 	require.Equal(t, role, current)
-	err = db.CheckSafety(ctx, db.New(conn))
+	err = db.CheckSafety(ctx, dbsqlc.New(conn))
 	require.ErrorContains(t, err, "superuser", "the session's own user is a superuser")
 }

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 // This file is where the database learns the tenant. Every request's SQL runs
@@ -62,12 +66,26 @@ const setScopeGenericSQL = setScopeSQL + ", set_config('plan_cache_mode', 'force
 // custom plan (UserSearch, the *ListSorted queries) are not listed, nor are
 // those PostgreSQL already runs generic after its five custom trials (a get
 // by id), nor ExportList (no tenant-leading index; exports are few).
-var genericPlan = map[string]bool{productList: true, productSearch: true, userList: true, aPIKeyList: true}
+//
+// Keyed by the query's name in queries/*.sql (sqlc starts each statement's
+// text with its "-- name: X :kind" line; queryName reads it back).
+var genericPlan = map[string]bool{"ProductList": true, "ProductSearch": true, "UserList": true, "APIKeyList": true}
+
+// queryName is the name sqlc gives a statement in its first line,
+// "-- name: ProductList :many", or "" for SQL that has none.
+func queryName(sql string) string {
+	const prefix = "-- name: "
+	if !strings.HasPrefix(sql, prefix) {
+		return ""
+	}
+	name, _, _ := strings.Cut(sql[len(prefix):], " ")
+	return name
+}
 
 // Scope is what a unit of work runs as.
 type Scope struct {
 	TenantID uuid.UUID
-	Role     Role
+	Role     dbtype.Role
 	// StatementTimeout bounds each statement of the unit (0: the default).
 	StatementTimeout time.Duration
 	// AcquireTimeout bounds the wait for a pooled connection (0: only ctx's
@@ -110,7 +128,7 @@ func (s Scope) check() error {
 // One runs fn, which issues exactly one statement through q, for the scope in
 // one round trip. A second statement fails with an error, not silently.
 // Errors, those q returns to fn included, are mapped (errors.go).
-func One[T any](ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Queries) (T, error)) (T, error) {
+func One[T any](ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *dbsqlc.Queries) (T, error)) (T, error) {
 	var zero T
 	if err := s.check(); err != nil {
 		return zero, err
@@ -121,7 +139,7 @@ func One[T any](ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Que
 	}
 	defer conn.Release()
 	p := &pipeline{conn: conn.Conn(), scope: s}
-	res, err := fn(New(p))
+	res, err := fn(dbsqlc.New(p))
 	if cerr := p.close(); err == nil {
 		err = cerr
 	}
@@ -134,17 +152,17 @@ func One[T any](ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Que
 // Tx runs fn in an explicit transaction for the scope, committed when fn
 // returns nil and rolled back otherwise. BEGIN and the setting travel with fn's
 // first statement.
-func Tx(ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Queries) error) error {
+func Tx(ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *dbsqlc.Queries) error) error {
 	return tx(ctx, pool, s, "begin", fn)
 }
 
 // Snapshot is Tx in one REPEATABLE READ, READ ONLY transaction: every
 // statement of fn sees the same consistent snapshot (exports).
-func Snapshot(ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *Queries) error) error {
+func Snapshot(ctx context.Context, pool *pgxpool.Pool, s Scope, fn func(q *dbsqlc.Queries) error) error {
 	return tx(ctx, pool, s, "begin isolation level repeatable read read only", fn)
 }
 
-func tx(ctx context.Context, pool *pgxpool.Pool, s Scope, begin string, fn func(q *Queries) error) error {
+func tx(ctx context.Context, pool *pgxpool.Pool, s Scope, begin string, fn func(q *dbsqlc.Queries) error) error {
 	if err := s.check(); err != nil {
 		return err
 	}
@@ -156,7 +174,7 @@ func tx(ctx context.Context, pool *pgxpool.Pool, s Scope, begin string, fn func(
 	// transaction, so a failed ROLLBACK cannot hand a tenant's transaction on.
 	defer conn.Release()
 	p := &pipeline{conn: conn.Conn(), scope: s, begin: begin}
-	err = fn(New(p))
+	err = fn(dbsqlc.New(p))
 	if cerr := p.close(); err == nil {
 		err = cerr
 	}
@@ -218,7 +236,7 @@ func (p *pipeline) first(ctx context.Context, sql string, args []any) (pgx.Batch
 		b.Queue(p.begin)
 	}
 	set := setScopeSQL
-	if p.begin == "" && genericPlan[sql] { // One only: in Tx it would bind later statements too
+	if p.begin == "" && genericPlan[queryName(sql)] { // One only: in Tx it would bind later statements too
 		set = setScopeGenericSQL
 	}
 	b.Queue(set, p.scope.TenantID.String(), string(p.scope.Role), p.scope.timeoutSetting())

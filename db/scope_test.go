@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/pgtest"
 )
 
@@ -30,31 +32,31 @@ func setup(t *testing.T, maxConns int32) *testBundle {
 	t.Helper()
 	tdb := pgtest.New(t)
 	bundle := &testBundle{tdb: tdb, admin: tdb.AdminPool(t), app: tdb.AppPool(t, maxConns)}
-	bundle.a = db.Scope{TenantID: createTenant(t, bundle.admin, "tenant-a"), Role: db.RoleAdmin}
-	bundle.b = db.Scope{TenantID: createTenant(t, bundle.admin, "tenant-b"), Role: db.RoleAdmin}
+	bundle.a = db.Scope{TenantID: createTenant(t, bundle.admin, "tenant-a"), Role: dbtype.RoleAdmin}
+	bundle.b = db.Scope{TenantID: createTenant(t, bundle.admin, "tenant-b"), Role: dbtype.RoleAdmin}
 	return bundle
 }
 
 func createTenant(t *testing.T, admin *pgxpool.Pool, slug string) uuid.UUID {
 	t.Helper()
-	tenant, err := db.New(admin).TenantCreate(context.Background(), db.TenantCreateParams{ID: uuid.New(), Slug: slug, Name: slug})
+	tenant, err := dbsqlc.New(admin).TenantCreate(context.Background(), dbsqlc.TenantCreateParams{ID: uuid.New(), Slug: slug, Name: slug})
 	require.NoError(t, err)
 	return tenant.ID
 }
 
-func createProduct(t *testing.T, pool *pgxpool.Pool, s db.Scope, name string) db.Product {
+func createProduct(t *testing.T, pool *pgxpool.Pool, s db.Scope, name string) dbsqlc.Product {
 	t.Helper()
-	p, err := db.One(context.Background(), pool, s, func(q *db.Queries) (db.Product, error) {
-		return q.ProductCreate(context.Background(), db.ProductCreateParams{Name: name, Price: 100})
+	p, err := db.One(context.Background(), pool, s, func(q *dbsqlc.Queries) (dbsqlc.Product, error) {
+		return q.ProductCreate(context.Background(), dbsqlc.ProductCreateParams{Name: name, Price: 100})
 	})
 	require.NoError(t, err)
 	return p
 }
 
-func listProducts(t *testing.T, pool *pgxpool.Pool, s db.Scope) []db.Product {
+func listProducts(t *testing.T, pool *pgxpool.Pool, s db.Scope) []dbsqlc.Product {
 	t.Helper()
-	items, err := db.One(context.Background(), pool, s, func(q *db.Queries) ([]db.Product, error) {
-		return q.ProductList(context.Background(), db.ProductListParams{RowLimit: 100})
+	items, err := db.One(context.Background(), pool, s, func(q *dbsqlc.Queries) ([]dbsqlc.Product, error) {
+		return q.ProductList(context.Background(), dbsqlc.ProductListParams{RowLimit: 100})
 	})
 	require.NoError(t, err)
 	return items
@@ -75,19 +77,19 @@ func TestOneSeesOnlyItsTenant(t *testing.T) {
 
 	for _, op := range []struct {
 		name string
-		fn   func(q *db.Queries) (any, error)
+		fn   func(q *dbsqlc.Queries) (any, error)
 	}{
-		{"get", func(q *db.Queries) (any, error) { return q.ProductGet(ctx, pb.ID) }},
-		{"update", func(q *db.Queries) (any, error) {
+		{"get", func(q *dbsqlc.Queries) (any, error) { return q.ProductGet(ctx, pb.ID) }},
+		{"update", func(q *dbsqlc.Queries) (any, error) {
 			name := "stolen"
-			return q.ProductUpdate(ctx, db.ProductUpdateParams{ID: pb.ID, Name: &name})
+			return q.ProductUpdate(ctx, dbsqlc.ProductUpdateParams{ID: pb.ID, Name: &name})
 		}},
-		{"delete", func(q *db.Queries) (any, error) { return q.ProductDelete(ctx, pb.ID) }},
+		{"delete", func(q *dbsqlc.Queries) (any, error) { return q.ProductDelete(ctx, pb.ID) }},
 	} {
 		_, err := db.One(ctx, bundle.app, bundle.a, op.fn)
 		require.ErrorIs(t, err, db.ErrNotFound, op.name)
 	}
-	got, err := db.One(ctx, bundle.app, bundle.b, func(q *db.Queries) (db.Product, error) { return q.ProductGet(ctx, pb.ID) })
+	got, err := db.One(ctx, bundle.app, bundle.b, func(q *dbsqlc.Queries) (dbsqlc.Product, error) { return q.ProductGet(ctx, pb.ID) })
 	require.NoError(t, err)
 	require.Equal(t, "hammock", got.Name, "tenant A's update must not have touched B's row")
 }
@@ -96,22 +98,22 @@ func TestOneRefusesNoTenantAndSecondStatement(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	bundle := setup(t, 1)
-	_, err := db.One(ctx, bundle.app, db.Scope{}, func(q *db.Queries) ([]db.Product, error) {
-		return q.ProductList(ctx, db.ProductListParams{RowLimit: 10})
+	_, err := db.One(ctx, bundle.app, db.Scope{}, func(q *dbsqlc.Queries) ([]dbsqlc.Product, error) {
+		return q.ProductList(ctx, dbsqlc.ProductListParams{RowLimit: 10})
 	})
 	require.ErrorIs(t, err, db.ErrNoTenant)
-	for _, role := range []db.Role{"", "superuser", "Admin"} {
-		_, err = db.One(ctx, bundle.app, db.Scope{TenantID: bundle.a.TenantID, Role: role}, func(q *db.Queries) ([]db.Product, error) {
-			return q.ProductList(ctx, db.ProductListParams{RowLimit: 10})
+	for _, role := range []dbtype.Role{"", "superuser", "Admin"} {
+		_, err = db.One(ctx, bundle.app, db.Scope{TenantID: bundle.a.TenantID, Role: role}, func(q *dbsqlc.Queries) ([]dbsqlc.Product, error) {
+			return q.ProductList(ctx, dbsqlc.ProductListParams{RowLimit: 10})
 		})
 		require.ErrorIs(t, err, db.ErrNoRole, "role %q", role)
 	}
 
-	_, err = db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (int, error) {
-		if _, err := q.ProductList(ctx, db.ProductListParams{RowLimit: 10}); err != nil {
+	_, err = db.One(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) (int, error) {
+		if _, err := q.ProductList(ctx, dbsqlc.ProductListParams{RowLimit: 10}); err != nil {
 			return 0, err
 		}
-		_, err := q.ProductList(ctx, db.ProductListParams{RowLimit: 10})
+		_, err := q.ProductList(ctx, dbsqlc.ProductListParams{RowLimit: 10})
 		return 0, err
 	})
 	require.Error(t, err)
@@ -124,9 +126,9 @@ func TestTxCommitsAndRollsBack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	bundle := setup(t, 1)
-	err := db.Tx(ctx, bundle.app, bundle.a, func(q *db.Queries) error {
+	err := db.Tx(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) error {
 		for _, name := range []string{"one", "two", "three"} {
-			if _, err := q.ProductCreate(ctx, db.ProductCreateParams{Name: name}); err != nil {
+			if _, err := q.ProductCreate(ctx, dbsqlc.ProductCreateParams{Name: name}); err != nil {
 				return err
 			}
 		}
@@ -136,8 +138,8 @@ func TestTxCommitsAndRollsBack(t *testing.T) {
 	require.Len(t, listProducts(t, bundle.app, bundle.a), 3)
 
 	boom := errors.New("boom")
-	err = db.Tx(ctx, bundle.app, bundle.a, func(q *db.Queries) error {
-		if _, err := q.ProductCreate(ctx, db.ProductCreateParams{Name: "four"}); err != nil {
+	err = db.Tx(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) error {
+		if _, err := q.ProductCreate(ctx, dbsqlc.ProductCreateParams{Name: "four"}); err != nil {
 			return err
 		}
 		return boom
@@ -146,11 +148,11 @@ func TestTxCommitsAndRollsBack(t *testing.T) {
 	require.Len(t, listProducts(t, bundle.app, bundle.a), 3, "rolled back")
 
 	// A failing statement inside the transaction rolls it all back.
-	err = db.Tx(ctx, bundle.app, bundle.a, func(q *db.Queries) error {
-		if _, err := q.ProductCreate(ctx, db.ProductCreateParams{Name: "five"}); err != nil {
+	err = db.Tx(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) error {
+		if _, err := q.ProductCreate(ctx, dbsqlc.ProductCreateParams{Name: "five"}); err != nil {
 			return err
 		}
-		_, err := q.ProductCreate(ctx, db.ProductCreateParams{Name: "bad", Price: -1})
+		_, err := q.ProductCreate(ctx, dbsqlc.ProductCreateParams{Name: "bad", Price: -1})
 		return err
 	})
 	require.ErrorIs(t, err, db.ErrInvalid)
@@ -158,11 +160,11 @@ func TestTxCommitsAndRollsBack(t *testing.T) {
 	require.Empty(t, listProducts(t, bundle.app, bundle.b))
 
 	// A statement's error swallowed by fn cannot turn into a silent success.
-	err = db.Tx(ctx, bundle.app, bundle.a, func(q *db.Queries) error {
-		if _, err := q.ProductCreate(ctx, db.ProductCreateParams{Name: "six"}); err != nil {
+	err = db.Tx(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) error {
+		if _, err := q.ProductCreate(ctx, dbsqlc.ProductCreateParams{Name: "six"}); err != nil {
 			return err
 		}
-		_, _ = q.ProductCreate(ctx, db.ProductCreateParams{Name: "bad", Price: -1})
+		_, _ = q.ProductCreate(ctx, dbsqlc.ProductCreateParams{Name: "bad", Price: -1})
 		return nil
 	})
 	require.ErrorIs(t, err, db.ErrRolledBack)
@@ -174,8 +176,8 @@ func TestErrorMapping(t *testing.T) {
 	ctx := context.Background()
 	bundle := setup(t, 0)
 	create := func(s db.Scope, email string) error {
-		_, err := db.One(ctx, bundle.app, s, func(q *db.Queries) (db.User, error) {
-			return q.UserCreate(ctx, db.UserCreateParams{Name: "n", Email: email, Role: "member"})
+		_, err := db.One(ctx, bundle.app, s, func(q *dbsqlc.Queries) (dbsqlc.User, error) {
+			return q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: "n", Email: email, Role: "member"})
 		})
 		return err
 	}
@@ -187,11 +189,11 @@ func TestErrorMapping(t *testing.T) {
 	require.Equal(t, "users_tenant_email_key", ce.Constraint)
 	require.NoError(t, create(bundle.b, "same@example.com"), "the same email in another tenant is fine (leak vector 4)")
 
-	_, err = db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (db.User, error) {
-		return q.UserCreate(ctx, db.UserCreateParams{Name: "n", Email: "x@example.com", Role: "root"})
+	_, err = db.One(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) (dbsqlc.User, error) {
+		return q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: "n", Email: "x@example.com", Role: "root"})
 	})
 	require.ErrorIs(t, err, db.ErrInvalid)
-	_, err = db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (db.Product, error) {
+	_, err = db.One(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) (dbsqlc.Product, error) {
 		return q.ProductGet(ctx, uuid.New())
 	})
 	require.ErrorIs(t, err, db.ErrNotFound)
@@ -259,7 +261,7 @@ func TestOneIsOneRoundTrip(t *testing.T) {
 	}
 	require.Equal(t, 1, count(func() { listProducts(t, pool, bundle.a) }), "list")
 	require.Equal(t, 1, count(func() {
-		_, err := db.One(ctx, pool, bundle.a, func(q *db.Queries) (db.Product, error) { return q.ProductGet(ctx, p.ID) })
+		_, err := db.One(ctx, pool, bundle.a, func(q *dbsqlc.Queries) (dbsqlc.Product, error) { return q.ProductGet(ctx, p.ID) })
 		require.NoError(t, err)
 	}), "get")
 	require.Equal(t, 1, count(func() { createProduct(t, pool, bundle.a, "more") }), "create")
@@ -267,14 +269,14 @@ func TestOneIsOneRoundTrip(t *testing.T) {
 	require.Equal(t, 1, count(func() {
 		id := victims[0]
 		victims = victims[1:]
-		_, err := db.One(ctx, pool, bundle.a, func(q *db.Queries) (uuid.UUID, error) { return q.ProductDelete(ctx, id) })
+		_, err := db.One(ctx, pool, bundle.a, func(q *dbsqlc.Queries) (uuid.UUID, error) { return q.ProductDelete(ctx, id) })
 		require.NoError(t, err)
 	}), "delete")
 	// A transaction of n statements costs n+1 round trips.
 	require.Equal(t, 4, count(func() {
-		err := db.Tx(ctx, pool, bundle.a, func(q *db.Queries) error {
+		err := db.Tx(ctx, pool, bundle.a, func(q *dbsqlc.Queries) error {
 			for range 3 {
-				if _, err := q.ProductCreate(ctx, db.ProductCreateParams{Name: "tx"}); err != nil {
+				if _, err := q.ProductCreate(ctx, dbsqlc.ProductCreateParams{Name: "tx"}); err != nil {
 					return err
 				}
 			}
@@ -292,12 +294,12 @@ func TestSettingIsGoneAfterwards(t *testing.T) {
 	ctx := context.Background()
 	bundle := setup(t, 1)
 	createProduct(t, bundle.app, bundle.a, "a1")
-	require.NoError(t, db.Tx(ctx, bundle.app, bundle.a, func(q *db.Queries) error {
-		_, err := q.ProductCreate(ctx, db.ProductCreateParams{Name: "a2"})
+	require.NoError(t, db.Tx(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) error {
+		_, err := q.ProductCreate(ctx, dbsqlc.ProductCreateParams{Name: "a2"})
 		return err
 	}))
-	_, _ = db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (db.Product, error) {
-		return q.ProductCreate(ctx, db.ProductCreateParams{Name: "fails", Price: -5})
+	_, _ = db.One(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) (dbsqlc.Product, error) {
+		return q.ProductCreate(ctx, dbsqlc.ProductCreateParams{Name: "fails", Price: -5})
 	})
 
 	conn, err := bundle.app.Acquire(ctx)
@@ -347,8 +349,8 @@ func TestStatementTimeoutRidesWithTheTenant(t *testing.T) {
 	s := bundle.a
 	s.StatementTimeout = 150 * time.Millisecond
 	start := time.Now()
-	_, err = db.One(ctx, bundle.app, s, func(q *db.Queries) ([]db.Product, error) {
-		return q.ProductList(ctx, db.ProductListParams{RowLimit: 10})
+	_, err = db.One(ctx, bundle.app, s, func(q *dbsqlc.Queries) ([]dbsqlc.Product, error) {
+		return q.ProductList(ctx, dbsqlc.ProductListParams{RowLimit: 10})
 	})
 	require.ErrorIs(t, err, db.ErrTimeout)
 	require.Less(t, time.Since(start), 5*time.Second)
@@ -374,30 +376,30 @@ func TestListsRunTheirGenericPlan(t *testing.T) {
 	for _, name := range []string{"anvil", "anchor", "bucket"} {
 		createProduct(t, bundle.app, bundle.a, name)
 	}
-	run := func(fn func(q *db.Queries) (int, error)) int {
+	run := func(fn func(q *dbsqlc.Queries) (int, error)) int {
 		n, err := db.One(ctx, bundle.app, bundle.a, fn)
 		require.NoError(t, err)
 		return n
 	}
 	for range 3 {
-		require.Equal(t, 2, run(func(q *db.Queries) (int, error) {
-			rows, err := q.ProductSearch(ctx, db.ProductSearchParams{Prefix: "AN", RowLimit: 10})
+		require.Equal(t, 2, run(func(q *dbsqlc.Queries) (int, error) {
+			rows, err := q.ProductSearch(ctx, dbsqlc.ProductSearchParams{Prefix: "AN", RowLimit: 10})
 			return len(rows), err
 		}))
-		require.Equal(t, 3, run(func(q *db.Queries) (int, error) {
-			rows, err := q.ProductList(ctx, db.ProductListParams{RowLimit: 10})
+		require.Equal(t, 3, run(func(q *dbsqlc.Queries) (int, error) {
+			rows, err := q.ProductList(ctx, dbsqlc.ProductListParams{RowLimit: 10})
 			return len(rows), err
 		}))
-		run(func(q *db.Queries) (int, error) {
-			rows, err := q.UserList(ctx, db.UserListParams{RowLimit: 10})
+		run(func(q *dbsqlc.Queries) (int, error) {
+			rows, err := q.UserList(ctx, dbsqlc.UserListParams{RowLimit: 10})
 			return len(rows), err
 		})
-		run(func(q *db.Queries) (int, error) {
-			rows, err := q.APIKeyList(ctx, db.APIKeyListParams{RowLimit: 10})
+		run(func(q *dbsqlc.Queries) (int, error) {
+			rows, err := q.APIKeyList(ctx, dbsqlc.APIKeyListParams{RowLimit: 10})
 			return len(rows), err
 		})
-		require.Equal(t, 3, run(func(q *db.Queries) (int, error) {
-			rows, err := q.ProductListSorted(ctx, db.ProductListSortedParams{First: true, Sort: "name", RowLimit: 10})
+		require.Equal(t, 3, run(func(q *dbsqlc.Queries) (int, error) {
+			rows, err := q.ProductListSorted(ctx, dbsqlc.ProductListSortedParams{First: true, Sort: "name", RowLimit: 10})
 			return len(rows), err
 		}))
 	}

@@ -1,11 +1,13 @@
 package db
 
+import "github.com/rowfence/rowfence/db/dbsqlc"
+
 // ProductsFromSearch converts ProductSearch's rows into Products. They are
 // the same columns, but sqlc types rows that come through CTEs apart.
-func ProductsFromSearch(rows []ProductSearchRow) []Product {
-	out := make([]Product, len(rows))
+func ProductsFromSearch(rows []dbsqlc.ProductSearchRow) []dbsqlc.Product {
+	out := make([]dbsqlc.Product, len(rows))
 	for i, r := range rows {
-		out[i] = Product(r)
+		out[i] = dbsqlc.Product(r)
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
 )
 
 // ProductSearch answers a page either from a bounded walk in created_at order
@@ -61,11 +62,11 @@ func TestProductSearchMatchesAPlainFilter(t *testing.T) {
 		}
 		for _, limit := range []int32{1, 2, 7, 50} {
 			var got []uuid.UUID
-			var after db.Product
+			var after dbsqlc.Product
 			for page := 0; ; page++ {
 				require.Less(t, page, 400, "paging must end")
-				items, err := db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) ([]db.ProductSearchRow, error) {
-					return q.ProductSearch(ctx, db.ProductSearchParams{Prefix: prefix,
+				items, err := db.One(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) ([]dbsqlc.ProductSearchRow, error) {
+					return q.ProductSearch(ctx, dbsqlc.ProductSearchParams{Prefix: prefix,
 						AfterCreatedAt: after.CreatedAt, AfterID: after.ID, RowLimit: limit})
 				})
 				require.NoError(t, err)
@@ -91,8 +92,8 @@ func TestProductNamesRefuseU10FFFF(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	bundle := setup(t, 0)
-	_, err := db.One(ctx, bundle.app, bundle.a, func(q *db.Queries) (db.Product, error) {
-		return q.ProductCreate(ctx, db.ProductCreateParams{Name: "ab\U0010FFFFx", Price: 1})
+	_, err := db.One(ctx, bundle.app, bundle.a, func(q *dbsqlc.Queries) (dbsqlc.Product, error) {
+		return q.ProductCreate(ctx, dbsqlc.ProductCreateParams{Name: "ab\U0010FFFFx", Price: 1})
 	})
 	require.ErrorIs(t, err, db.ErrInvalid)
 	_, err = bundle.admin.Exec(ctx, `insert into products (tenant_id, id, name, price) values ($1, $2, $3, 1)`,

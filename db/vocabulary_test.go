@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/tools/go/packages"
 
-	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/pgtest"
 )
 
@@ -31,7 +31,7 @@ func sorted[S ~string](in []S) []string {
 	return slices.Compact(out)
 }
 
-// The Go constants of db/vocabulary.go are the values PostgreSQL checks, read
+// The Go constants of db/dbtype/dbtype.go are the values PostgreSQL checks, read
 // back from the catalog of a migrated database: each CHECK constraint lists
 // exactly its type's constants, and the policies compare app.role with
 // exactly the roles Role.Valid accepts. A migration that adds a status, or a
@@ -52,10 +52,10 @@ func TestVocabularyMatchesTheCatalog(t *testing.T) {
 		require.NotEmpty(t, values, "%s: %s", constraint, def)
 		return values
 	}
-	require.Equal(t, sorted(db.TenantStatuses()), check("tenants_status_valid"))
-	require.Equal(t, sorted(db.ExportStatuses()), check("exports_status_valid"))
-	require.Equal(t, sorted(db.ClientRoles()), check("users_role_valid"))
-	require.Equal(t, sorted(db.ClientRoles()), check("api_keys_role_valid"))
+	require.Equal(t, sorted(dbtype.TenantStatuses()), check("tenants_status_valid"))
+	require.Equal(t, sorted(dbtype.ExportStatuses()), check("exports_status_valid"))
+	require.Equal(t, sorted(dbtype.ClientRoles()), check("users_role_valid"))
+	require.Equal(t, sorted(dbtype.ClientRoles()), check("api_keys_role_valid"))
 
 	// Every role a policy names, on every table, in either expression.
 	rows, err := admin.Query(ctx, `select coalesce(qual, '') || ' ' || coalesce(with_check, '') from pg_policies where schemaname = 'public'`)
@@ -74,7 +74,7 @@ func TestVocabularyMatchesTheCatalog(t *testing.T) {
 		}
 	}
 	require.NoError(t, rows.Err())
-	all := append(db.ClientRoles(), db.RoleAuth)
+	all := append(dbtype.ClientRoles(), dbtype.RoleAuth)
 	require.Equal(t, sorted(all), sorted(named), "the roles the policies name")
 	for _, r := range all {
 		require.True(t, r.Valid(), r)
@@ -85,26 +85,26 @@ func TestVocabularyMatchesTheCatalog(t *testing.T) {
 // do (nothing), as the HTTP role check and the key and token checks use them.
 func TestRoleRanks(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, []db.Role{db.RoleViewer, db.RoleMember, db.RoleAdmin}, db.ClientRoles())
-	for i, r := range db.ClientRoles() {
+	require.Equal(t, []dbtype.Role{dbtype.RoleViewer, dbtype.RoleMember, dbtype.RoleAdmin}, dbtype.ClientRoles())
+	for i, r := range dbtype.ClientRoles() {
 		require.True(t, r.Client())
-		for j, need := range db.ClientRoles() {
+		for j, need := range dbtype.ClientRoles() {
 			require.Equal(t, i >= j, r.AtLeast(need), "%s at least %s", r, need)
-			require.Equal(t, db.ClientRoles()[min(i, j)], r.Lesser(need), "the lesser of %s and %s", r, need)
+			require.Equal(t, dbtype.ClientRoles()[min(i, j)], r.Lesser(need), "the lesser of %s and %s", r, need)
 		}
 	}
-	for _, r := range []db.Role{db.RoleAuth, "", "root", "Admin"} {
+	for _, r := range []dbtype.Role{dbtype.RoleAuth, "", "root", "Admin"} {
 		require.False(t, r.Client(), r)
-		require.False(t, r.AtLeast(db.RoleViewer), r)
-		require.Equal(t, r, db.RoleAdmin.Lesser(r), "a non-client role is below every client role")
+		require.False(t, r.AtLeast(dbtype.RoleViewer), r)
+		require.Equal(t, r, dbtype.RoleAdmin.Lesser(r), "a non-client role is below every client role")
 	}
-	require.True(t, db.RoleAuth.Valid())
-	require.False(t, db.Role("root").Valid())
-	require.False(t, db.TenantStatus("archived").Valid())
-	require.False(t, db.ExportStatus("cancelled").Valid())
+	require.True(t, dbtype.RoleAuth.Valid())
+	require.False(t, dbtype.Role("root").Valid())
+	require.False(t, dbtype.TenantStatus("archived").Valid())
+	require.False(t, dbtype.ExportStatus("cancelled").Valid())
 }
 
-// The vocabulary has one home: outside db/vocabulary.go no Go code of the
+// The vocabulary has one home: outside db/dbtype/dbtype.go no Go code of the
 // module (tests aside) writes a role, a tenant status or an export status as
 // a string literal, in a comparison, an assignment, a case or a conversion.
 // The type checker says which literals are such values (it gives a literal
@@ -123,9 +123,9 @@ func TestVocabularyLiteralsLiveInTheirHome(t *testing.T) {
 	require.Greater(t, len(pkgs), 10)
 	vocab := map[string]bool{}
 	for _, name := range []string{"Role", "TenantStatus", "ExportStatus"} {
-		vocab["github.com/rowfence/rowfence/db."+name] = true
+		vocab["github.com/rowfence/rowfence/db/dbtype."+name] = true
 	}
-	home, err := filepath.Abs("vocabulary.go")
+	home, err := filepath.Abs("dbtype/dbtype.go")
 	require.NoError(t, err)
 	var found []string
 	for _, p := range pkgs {
@@ -147,7 +147,7 @@ func TestVocabularyLiteralsLiveInTheirHome(t *testing.T) {
 			})
 		}
 	}
-	require.Empty(t, found, "use the constants of db/vocabulary.go")
+	require.Empty(t, found, "use the constants of db/dbtype/dbtype.go")
 }
 
 func isVocabulary(t types.Type, vocab map[string]bool) bool {

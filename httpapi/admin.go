@@ -10,6 +10,8 @@ import (
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/tenancy"
 	"github.com/rowfence/rowfence/textrule"
@@ -73,7 +75,7 @@ func (s *server) adminRoutes(mux interface {
 }
 
 // tenantPosition is t's place in the tenant list (creation order).
-func tenantPosition(t db.Tenant, _ string) position {
+func tenantPosition(t dbsqlc.Tenant, _ string) position {
 	return position{CreatedAt: t.CreatedAt, ID: t.ID}
 }
 
@@ -85,7 +87,7 @@ func (s *server) handleTenantList() http.Handler {
 		if !ok {
 			return
 		}
-		rows, err := db.Unscoped(s.platformPool).TenantPage(r.Context(), db.TenantPageParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+		rows, err := db.Unscoped(s.platformPool).TenantPage(r.Context(), dbsqlc.TenantPageParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -95,15 +97,15 @@ func (s *server) handleTenantList() http.Handler {
 }
 
 // adminTenant reads the {id} tenant, answering 400 or 404 itself.
-func (s *server) adminTenant(w http.ResponseWriter, r *http.Request) (db.Tenant, bool) {
+func (s *server) adminTenant(w http.ResponseWriter, r *http.Request) (dbsqlc.Tenant, bool) {
 	id, ok := pathID(w, r)
 	if !ok {
-		return db.Tenant{}, false
+		return dbsqlc.Tenant{}, false
 	}
 	t, err := db.Unscoped(s.platformPool).TenantGet(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, err)
-		return db.Tenant{}, false
+		return dbsqlc.Tenant{}, false
 	}
 	return t, true
 }
@@ -182,7 +184,7 @@ func (b adminTenantPatchBody) valid() fieldErrors {
 	}
 	if checkPatch(fe, "status", b.Status) {
 		any = true
-		if st := db.TenantStatus(b.Status.Value); st != db.TenantStatusActive && st != db.TenantStatusSuspended {
+		if st := dbtype.TenantStatus(b.Status.Value); st != dbtype.TenantStatusActive && st != dbtype.TenantStatusSuspended {
 			fe.add("status", "must be active or suspended (DELETE marks a tenant for deletion)")
 		}
 	}
@@ -230,24 +232,24 @@ func (s *server) handleTenantPatch() http.Handler {
 		if !ok {
 			return
 		}
-		var t db.Tenant
-		err := db.UnscopedTx(r.Context(), s.platformPool, func(q *db.Queries) error {
+		var t dbsqlc.Tenant
+		err := db.UnscopedTx(r.Context(), s.platformPool, func(q *dbsqlc.Queries) error {
 			// Read and change under the row's lock: concurrent PATCHes of
 			// different limits do not undo each other.
 			var err error
 			if t, err = q.TenantGetForUpdate(r.Context(), id); err != nil {
 				return err
 			}
-			if t.Status == db.TenantStatusDeleting && in.Status.Set && db.TenantStatus(in.Status.Value) != db.TenantStatusActive {
+			if t.Status == dbtype.TenantStatusDeleting && in.Status.Set && dbtype.TenantStatus(in.Status.Value) != dbtype.TenantStatusActive {
 				return lifecycle.ErrDeleting
 			}
 			if in.Name.Set || in.Status.Set {
-				if t, err = q.TenantUpdate(r.Context(), db.TenantUpdateParams{ID: t.ID, Name: in.Name.ptr(), Status: in.Status.ptr()}); err != nil {
+				if t, err = q.TenantUpdate(r.Context(), dbsqlc.TenantUpdateParams{ID: t.ID, Name: in.Name.ptr(), Status: in.Status.ptr()}); err != nil {
 					return err
 				}
 			}
 			if l := in.Limits; l != nil {
-				t, err = q.TenantSetLimits(r.Context(), db.TenantSetLimitsParams{Slug: t.Slug,
+				t, err = q.TenantSetLimits(r.Context(), dbsqlc.TenantSetLimitsParams{Slug: t.Slug,
 					RateLimit: merge(t.RateLimit, l.RateLimit), RateBurst: merge(t.RateBurst, l.RateBurst),
 					MaxConcurrency: merge(t.MaxConcurrency, l.MaxConcurrency), StatementTimeoutMs: merge(t.StatementTimeoutMs, l.StatementTimeoutMs)})
 			}
@@ -295,7 +297,7 @@ func (s *server) handleTenantDelete() http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		marked, err := lifecycle.SetStatus(r.Context(), s.platformPool, t.ID, db.TenantStatusDeleting, grace)
+		marked, err := lifecycle.SetStatus(r.Context(), s.platformPool, t.ID, dbtype.TenantStatusDeleting, grace)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

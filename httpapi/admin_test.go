@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/auth"
-	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/jobs"
 )
@@ -25,7 +25,7 @@ func setupPlatform(t *testing.T) (*testBundle, string) {
 	b := setupWith(t, func(b *testBundle, c *httpapi.Config) {
 		p := b.tdb.PlatformPool(t)
 		c.PlatformPool, c.Platform = p, auth.NewPlatform(p, 0)
-		_, key, err := auth.IssuePlatformKey(context.Background(), db.New(p), "test")
+		_, key, err := auth.IssuePlatformKey(context.Background(), dbsqlc.New(p), "test")
 		require.NoError(t, err)
 		platformKey = key
 	})

@@ -8,11 +8,13 @@ import (
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/textrule"
 )
 
 // apiKeyPosition is k's place in the key list (creation order).
-func apiKeyPosition(k db.APIKey, _ string) position {
+func apiKeyPosition(k dbsqlc.APIKey, _ string) position {
 	return position{CreatedAt: k.CreatedAt, ID: k.ID}
 }
 
@@ -24,8 +26,8 @@ func (s *server) handleAPIKeyList() scopedHandler {
 		if !ok {
 			return
 		}
-		rows, err := db.OneIn(r.Context(), exec, func(q *db.Queries) ([]db.APIKey, error) {
-			return q.APIKeyList(r.Context(), db.APIKeyListParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+		rows, err := db.OneIn(r.Context(), exec, func(q *dbsqlc.Queries) ([]dbsqlc.APIKey, error) {
+			return q.APIKeyList(r.Context(), dbsqlc.APIKeyListParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
 		})
 		if err != nil {
 			s.writeError(w, r, err)
@@ -42,7 +44,7 @@ func (s *server) handleAPIKeyGet() scopedHandler {
 		if !ok {
 			return
 		}
-		k, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.APIKey, error) { return q.APIKeyGet(r.Context(), id) })
+		k, err := db.OneIn(r.Context(), exec, func(q *dbsqlc.Queries) (dbsqlc.APIKey, error) { return q.APIKeyGet(r.Context(), id) })
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -62,10 +64,10 @@ func (s *server) handleAPIKeyDelete() scopedHandler {
 			return
 		}
 		ctx := r.Context()
-		_, err := writeIfMatch(r, exec, func(q *db.Queries) (any, error) {
+		_, err := writeIfMatch(r, exec, func(q *dbsqlc.Queries) (any, error) {
 			k, err := q.APIKeyLock(ctx, id)
 			return RenderAPIKey(k), err
-		}, func(q *db.Queries) (db.APIKey, error) { return q.APIKeyRevoke(ctx, id) })
+		}, func(q *dbsqlc.Queries) (dbsqlc.APIKey, error) { return q.APIKeyRevoke(ctx, id) })
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -133,10 +135,10 @@ func (s *server) handleAPIKeyCreate() scopedHandler {
 		if in.Name != nil {
 			name = *in.Name
 		}
-		var row db.APIKey
+		var row dbsqlc.APIKey
 		var key string
-		err := db.TxIn(r.Context(), exec, func(q *db.Queries) (err error) {
-			row, key, err = auth.IssueKey(r.Context(), q, p.TenantID, userID, db.Role(*in.Role), name, expires)
+		err := db.TxIn(r.Context(), exec, func(q *dbsqlc.Queries) (err error) {
+			row, key, err = auth.IssueKey(r.Context(), q, p.TenantID, userID, dbtype.Role(*in.Role), name, expires)
 			return err
 		})
 		if err != nil {

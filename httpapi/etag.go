@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
 )
 
 // Conditional requests (RFC 9110, section 13): every single resource is
@@ -108,12 +109,12 @@ func (e errPrecondition) Error() string {
 // representation its ETag is of, and writes only if the If-Match holds that
 // ETag: errPrecondition otherwise (RFC 9110, section 13.1.1). Without one,
 // write runs alone (db.OneIn).
-func writeIfMatch[T any](r *http.Request, exec db.Executor, current func(q *db.Queries) (any, error), write func(q *db.Queries) (T, error)) (T, error) {
+func writeIfMatch[T any](r *http.Request, exec db.Executor, current func(q *dbsqlc.Queries) (any, error), write func(q *dbsqlc.Queries) (T, error)) (T, error) {
 	if len(r.Header.Values("If-Match")) == 0 {
 		return db.OneIn(r.Context(), exec, write)
 	}
 	var out T
-	err := db.TxIn(r.Context(), exec, func(q *db.Queries) error {
+	err := db.TxIn(r.Context(), exec, func(q *dbsqlc.Queries) error {
 		v, err := current(q)
 		if err != nil {
 			return err

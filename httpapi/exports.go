@@ -10,6 +10,8 @@ import (
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 // Exports: a tenant's admins request a backup of the tenant (POST, 202), the
@@ -17,27 +19,27 @@ import (
 // (jobs/), and they download it when done. The format is docs/EXPORT.md's.
 
 type exportJSON struct {
-	ID          uuid.UUID       `json:"id"`
-	RequestedBy uuid.UUID       `json:"requested_by"`
-	Status      db.ExportStatus `json:"status"`
-	Error       string          `json:"error,omitempty"`
-	Counts      json.RawMessage `json:"counts"`
-	CreatedAt   time.Time       `json:"created_at"`
-	FinishedAt  *time.Time      `json:"finished_at"`
+	ID          uuid.UUID           `json:"id"`
+	RequestedBy uuid.UUID           `json:"requested_by"`
+	Status      dbtype.ExportStatus `json:"status"`
+	Error       string              `json:"error,omitempty"`
+	Counts      json.RawMessage     `json:"counts"`
+	CreatedAt   time.Time           `json:"created_at"`
+	FinishedAt  *time.Time          `json:"finished_at"`
 	// Download is where a finished export is fetched.
 	Download string `json:"download,omitempty"`
 }
 
 // renderExport is e as the request sees it: a finished export links to its
 // download, as the request addresses the API (apiPath).
-func (s *server) renderExport(r *http.Request) func(e db.ExportGetRow) exportJSON {
-	return func(e db.ExportGetRow) exportJSON {
+func (s *server) renderExport(r *http.Request) func(e dbsqlc.ExportGetRow) exportJSON {
+	return func(e dbsqlc.ExportGetRow) exportJSON {
 		out := exportJSON{ID: e.ID, RequestedBy: e.RequestedBy, Status: e.Status, Error: e.Error, Counts: e.Counts,
 			CreatedAt: e.CreatedAt.UTC(), FinishedAt: utcPtr(e.FinishedAt)}
 		if out.Counts == nil {
 			out.Counts = json.RawMessage("null")
 		}
-		if e.Status == db.ExportStatusDone {
+		if e.Status == dbtype.ExportStatusDone {
 			out.Download = s.apiPath(r, "exports", e.ID.String(), "download")
 		}
 		return out
@@ -45,7 +47,7 @@ func (s *server) renderExport(r *http.Request) func(e db.ExportGetRow) exportJSO
 }
 
 // exportPosition is e's place in the export list (creation order).
-func exportPosition(e db.ExportGetRow, _ string) position {
+func exportPosition(e dbsqlc.ExportGetRow, _ string) position {
 	return position{CreatedAt: e.CreatedAt, ID: e.ID}
 }
 
@@ -56,16 +58,16 @@ func (s *server) handleExportList() scopedHandler {
 		if !ok {
 			return
 		}
-		rows, err := db.OneIn(r.Context(), exec, func(q *db.Queries) ([]db.ExportListRow, error) {
-			return q.ExportList(r.Context(), db.ExportListParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+		rows, err := db.OneIn(r.Context(), exec, func(q *dbsqlc.Queries) ([]dbsqlc.ExportListRow, error) {
+			return q.ExportList(r.Context(), dbsqlc.ExportListParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
 		})
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		found := make([]db.ExportGetRow, len(rows))
+		found := make([]dbsqlc.ExportGetRow, len(rows))
 		for i, e := range rows {
-			found[i] = db.ExportGetRow(e)
+			found[i] = dbsqlc.ExportGetRow(e)
 		}
 		s.writePage(w, r, pageOf(l, found, s.renderExport(r), exportPosition))
 	}
@@ -78,7 +80,7 @@ func (s *server) handleExportGet() scopedHandler {
 		if !ok {
 			return
 		}
-		e, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.ExportGetRow, error) { return q.ExportGet(r.Context(), id) })
+		e, err := db.OneIn(r.Context(), exec, func(q *dbsqlc.Queries) (dbsqlc.ExportGetRow, error) { return q.ExportGet(r.Context(), id) })
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -97,11 +99,11 @@ func (s *server) handleExportCreate() scopedHandler {
 			return
 		}
 		p, _ := auth.FromContext(r.Context())
-		row, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.ExportCreateRow, error) {
+		row, err := db.OneIn(r.Context(), exec, func(q *dbsqlc.Queries) (dbsqlc.ExportCreateRow, error) {
 			return q.ExportCreate(r.Context(), p.UserID)
 		})
 		if errors.Is(err, db.ErrNotFound) { // one in progress (queries/export.sql)
-			busy, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (uuid.UUID, error) { return q.ExportInProgress(r.Context()) })
+			busy, err := db.OneIn(r.Context(), exec, func(q *dbsqlc.Queries) (uuid.UUID, error) { return q.ExportInProgress(r.Context()) })
 			if err == nil {
 				writeProblem(w, r, probConflict, "export "+busy.String()+" is in progress; request another once it is done or failed")
 				return
@@ -119,7 +121,7 @@ func (s *server) handleExportCreate() scopedHandler {
 		}
 		s.rows(r, 0, 1)
 		w.Header().Set("Location", s.apiPath(r, "exports", row.ID.String()))
-		encode(w, http.StatusAccepted, s.renderExport(r)(db.ExportGetRow(row)))
+		encode(w, http.StatusAccepted, s.renderExport(r)(dbsqlc.ExportGetRow(row)))
 	}
 }
 
@@ -130,14 +132,14 @@ func (s *server) handleExportDownload() scopedHandler {
 		if !ok {
 			return
 		}
-		row, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.ExportContentRow, error) {
+		row, err := db.OneIn(r.Context(), exec, func(q *dbsqlc.Queries) (dbsqlc.ExportContentRow, error) {
 			return q.ExportContent(r.Context(), id)
 		})
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		if row.Status != db.ExportStatusDone {
+		if row.Status != dbtype.ExportStatusDone {
 			writeProblem(w, r, probConflict, "the export is "+string(row.Status)+"; download it once its status is done")
 			return
 		}

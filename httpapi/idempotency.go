@@ -11,6 +11,7 @@ import (
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/textrule"
 )
 
@@ -33,7 +34,7 @@ var (
 )
 
 // errReplay carries an answer found once the key's lock was held.
-type errReplay struct{ stored db.IdempotencyGetRow }
+type errReplay struct{ stored dbsqlc.IdempotencyGetRow }
 
 func (errReplay) Error() string { return "an earlier request with the same key answered" }
 
@@ -71,7 +72,7 @@ func (s *server) idempotent(next scopedHandler, redact ...string) http.Handler {
 		h.Write(body)
 		hash := h.Sum(nil)
 
-		get := func(q *db.Queries) (db.IdempotencyGetRow, error) { return q.IdempotencyGet(r.Context(), key) }
+		get := func(q *dbsqlc.Queries) (dbsqlc.IdempotencyGetRow, error) { return q.IdempotencyGet(r.Context(), key) }
 		if stored, err := db.One(r.Context(), s.pool, sc, get); err == nil {
 			s.replay(w, r, stored, hash)
 			return
@@ -81,7 +82,7 @@ func (s *server) idempotent(next scopedHandler, redact ...string) http.Handler {
 		}
 
 		rec := &recorder{header: http.Header{}, status: http.StatusOK}
-		err := db.Tx(r.Context(), s.pool, sc, func(q *db.Queries) error {
+		err := db.Tx(r.Context(), s.pool, sc, func(q *dbsqlc.Queries) error {
 			// Requests with this key wait here for each other; the one
 			// that waited finds the first one's answer.
 			if err := q.IdempotencyLock(r.Context(), key); err != nil {
@@ -124,7 +125,7 @@ func (s *server) idempotent(next scopedHandler, redact ...string) http.Handler {
 			if err := q.IdempotencyDeleteExpired(r.Context(), key); err != nil {
 				return err
 			}
-			n, err := q.IdempotencyPut(r.Context(), db.IdempotencyPutParams{Key: key, RequestHash: hash,
+			n, err := q.IdempotencyPut(r.Context(), dbsqlc.IdempotencyPutParams{Key: key, RequestHash: hash,
 				Status: int32(rec.status), ResponseHeaders: hj, ResponseBody: body})
 			if err != nil {
 				return err
@@ -157,7 +158,7 @@ func (s *server) idempotent(next scopedHandler, redact ...string) http.Handler {
 
 // replay answers with a stored answer, or refuses a key reused for another
 // request.
-func (s *server) replay(w http.ResponseWriter, r *http.Request, stored db.IdempotencyGetRow, hash []byte) {
+func (s *server) replay(w http.ResponseWriter, r *http.Request, stored dbsqlc.IdempotencyGetRow, hash []byte) {
 	if subtle.ConstantTimeCompare(stored.RequestHash, hash) != 1 {
 		writeProblem(w, r, probIdempotencyKeyReused, "this "+IdempotencyKeyHeader+" was used for a different request in the last 24 hours; use a new key")
 		return

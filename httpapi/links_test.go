@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/auth"
-	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/jobs"
 )
@@ -29,7 +29,7 @@ func TestLinksFollowTheTenantMode(t *testing.T) {
 				c.TenantMode = mode
 				p := b.tdb.PlatformPool(t)
 				c.PlatformPool, c.Platform = p, auth.NewPlatform(p, 0)
-				_, _, err := auth.IssuePlatformKey(context.Background(), db.New(p), "test")
+				_, _, err := auth.IssuePlatformKey(context.Background(), dbsqlc.New(p), "test")
 				require.NoError(t, err)
 			})
 			r, err := jobs.Start(context.Background(), jobs.Config{Pool: b.tdb.PlatformPool(t), PollEvery: 50 * time.Millisecond})

@@ -15,7 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/httpapi"
 )
 
@@ -273,7 +273,7 @@ func TestOpenAPIDeclaresEveryAnswersHeaders(t *testing.T) {
 	})
 }
 
-// The contract's enums are the vocabulary of db/vocabulary.go, which
+// The contract's enums are the vocabulary of db/dbtype/dbtype.go, which
 // db.TestVocabularyMatchesTheCatalog holds equal to the CHECK constraints.
 func TestOpenAPIEnumsAreTheVocabulary(t *testing.T) {
 	t.Parallel()
@@ -295,18 +295,18 @@ func TestOpenAPIEnumsAreTheVocabulary(t *testing.T) {
 	}
 	strs := func(in ...string) []string { return in }
 	var roles, tenant, export []string
-	for _, r := range db.ClientRoles() {
+	for _, r := range dbtype.ClientRoles() {
 		roles = append(roles, string(r))
 	}
-	for _, s := range db.TenantStatuses() {
+	for _, s := range dbtype.TenantStatuses() {
 		tenant = append(tenant, string(s))
 	}
-	for _, s := range db.ExportStatuses() {
+	for _, s := range dbtype.ExportStatuses() {
 		export = append(export, string(s))
 	}
 	require.ElementsMatch(t, roles, enum("Role", ""))
 	require.ElementsMatch(t, tenant, enum("Tenant", "status"))
 	require.ElementsMatch(t, export, enum("Export", "status"))
 	// A PATCH sets active or suspended; deleting is DELETE's.
-	require.ElementsMatch(t, strs(string(db.TenantStatusActive), string(db.TenantStatusSuspended)), enum("TenantPatch", "status"))
+	require.ElementsMatch(t, strs(string(dbtype.TenantStatusActive), string(dbtype.TenantStatusSuspended)), enum("TenantPatch", "status"))
 }

@@ -5,7 +5,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/lifecycle"
 )
 
@@ -19,10 +20,10 @@ import (
 
 // TenantJSON is a tenant (openapi.yaml, Tenant).
 type TenantJSON struct {
-	ID     uuid.UUID       `json:"id"`
-	Slug   string          `json:"slug"`
-	Name   string          `json:"name"`
-	Status db.TenantStatus `json:"status"`
+	ID     uuid.UUID           `json:"id"`
+	Slug   string              `json:"slug"`
+	Name   string              `json:"name"`
+	Status dbtype.TenantStatus `json:"status"`
 	// CreatedAt is when it was onboarded.
 	CreatedAt time.Time `json:"created_at"`
 	// PurgeAfter is when the purge deletes it; set while its status is
@@ -41,46 +42,46 @@ type LimitsJSON struct {
 }
 
 // RenderTenant is t as the API and the CLI show it.
-func RenderTenant(t db.Tenant) TenantJSON {
+func RenderTenant(t dbsqlc.Tenant) TenantJSON {
 	return TenantJSON{ID: t.ID, Slug: t.Slug, Name: t.Name, Status: t.Status, CreatedAt: t.CreatedAt.UTC(),
 		PurgeAfter: utcPtr(t.PurgeAfter), Limits: LimitsJSON{t.RateLimit, t.RateBurst, t.MaxConcurrency, t.StatementTimeoutMs}}
 }
 
 // UserJSON is a user of a tenant (openapi.yaml, User).
 type UserJSON struct {
-	ID        uuid.UUID `json:"id"`
-	TenantID  uuid.UUID `json:"tenant_id"`
-	Name      string    `json:"name"`
-	Email     string    `json:"email"`
-	Role      db.Role   `json:"role"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        uuid.UUID   `json:"id"`
+	TenantID  uuid.UUID   `json:"tenant_id"`
+	Name      string      `json:"name"`
+	Email     string      `json:"email"`
+	Role      dbtype.Role `json:"role"`
+	CreatedAt time.Time   `json:"created_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
 }
 
 // RenderUser is u as the API and the CLI show it.
-func RenderUser(u db.User) UserJSON {
+func RenderUser(u dbsqlc.User) UserJSON {
 	return UserJSON{ID: u.ID, TenantID: u.TenantID, Name: u.Name, Email: u.Email, Role: u.Role,
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
 }
 
 // APIKeyJSON is an API key, never its secret (openapi.yaml, APIKey).
 type APIKeyJSON struct {
-	ID         uuid.UUID  `json:"id"`
-	TenantID   uuid.UUID  `json:"tenant_id"`
-	UserID     uuid.UUID  `json:"user_id"`
-	Name       string     `json:"name"`
-	Role       db.Role    `json:"role"`
-	CreatedAt  time.Time  `json:"created_at"`
-	ExpiresAt  *time.Time `json:"expires_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-	RevokedAt  *time.Time `json:"revoked_at"`
+	ID         uuid.UUID   `json:"id"`
+	TenantID   uuid.UUID   `json:"tenant_id"`
+	UserID     uuid.UUID   `json:"user_id"`
+	Name       string      `json:"name"`
+	Role       dbtype.Role `json:"role"`
+	CreatedAt  time.Time   `json:"created_at"`
+	ExpiresAt  *time.Time  `json:"expires_at"`
+	LastUsedAt *time.Time  `json:"last_used_at"`
+	RevokedAt  *time.Time  `json:"revoked_at"`
 	// Key is the credential itself, present only in the answer that made
 	// it (it is stored as a hash and cannot be shown again).
 	Key string `json:"key,omitempty"`
 }
 
 // RenderAPIKey is k as the API and the CLI show it, without Key.
-func RenderAPIKey(k db.APIKey) APIKeyJSON {
+func RenderAPIKey(k dbsqlc.APIKey) APIKeyJSON {
 	return APIKeyJSON{ID: k.ID, TenantID: k.TenantID, UserID: k.UserID, Name: k.Name, Role: k.Role,
 		CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utcPtr(k.ExpiresAt), LastUsedAt: utcPtr(k.LastUsedAt), RevokedAt: utcPtr(k.RevokedAt)}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/textrule"
 )
 
@@ -24,7 +25,7 @@ type productJSON struct {
 }
 
 // renderProduct is p as the API shows it.
-func renderProduct(p db.Product) productJSON {
+func renderProduct(p dbsqlc.Product) productJSON {
 	return productJSON{ID: p.ID, TenantID: p.TenantID, Name: p.Name, Description: p.Description,
 		Price: p.Price, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC()}
 }
@@ -33,7 +34,7 @@ func renderProduct(p db.Product) productJSON {
 var productSorts = []string{"created_at", "name", "price"}
 
 // productPosition is p's place in the product list sorted by sort.
-func productPosition(p db.Product, sort string) position {
+func productPosition(p dbsqlc.Product, sort string) position {
 	pos := position{CreatedAt: p.CreatedAt, ID: p.ID}
 	switch strings.TrimPrefix(sort, "-") {
 	case "name":
@@ -46,7 +47,7 @@ func productPosition(p db.Product, sort string) position {
 
 // lockProduct locks product id for the rest of q's transaction and returns
 // what its ETag is of (writeIfMatch).
-func lockProduct(ctx context.Context, q *db.Queries, id uuid.UUID) (any, error) {
+func lockProduct(ctx context.Context, q *dbsqlc.Queries, id uuid.UUID) (any, error) {
 	p, err := q.ProductLock(ctx, id)
 	return renderProduct(p), err
 }
@@ -60,16 +61,16 @@ func (s *server) handleProductList() scopedHandler {
 			return
 		}
 		ctx := r.Context()
-		rows, err := db.OneIn(ctx, exec, func(q *db.Queries) ([]db.Product, error) {
+		rows, err := db.OneIn(ctx, exec, func(q *dbsqlc.Queries) ([]dbsqlc.Product, error) {
 			switch l.order() {
 			case byCreation:
-				return q.ProductList(ctx, db.ProductListParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+				return q.ProductList(ctx, dbsqlc.ProductListParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
 			case searchByCreation:
-				found, err := q.ProductSearch(ctx, db.ProductSearchParams{Prefix: l.q, AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+				found, err := q.ProductSearch(ctx, dbsqlc.ProductSearchParams{Prefix: l.q, AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
 				return db.ProductsFromSearch(found), err
 			}
 			num, _ := strconv.ParseInt(l.after.Key, 10, 64)
-			return q.ProductListSorted(ctx, db.ProductListSortedParams{Prefix: l.q, First: l.first, Sort: l.sort,
+			return q.ProductListSorted(ctx, dbsqlc.ProductListSortedParams{Prefix: l.q, First: l.first, Sort: l.sort,
 				AfterText: l.after.Key, AfterNum: num, AfterTime: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
 		})
 		if err != nil {
@@ -87,7 +88,7 @@ func (s *server) handleProductGet() scopedHandler {
 		if !ok {
 			return
 		}
-		p, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.Product, error) { return q.ProductGet(r.Context(), id) })
+		p, err := db.OneIn(r.Context(), exec, func(q *dbsqlc.Queries) (dbsqlc.Product, error) { return q.ProductGet(r.Context(), id) })
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -104,7 +105,7 @@ func (s *server) handleProductCreate() scopedHandler {
 		if !ok {
 			return
 		}
-		p, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.Product, error) { return createProduct(r.Context(), q, in) })
+		p, err := db.OneIn(r.Context(), exec, func(q *dbsqlc.Queries) (dbsqlc.Product, error) { return createProduct(r.Context(), q, in) })
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -127,8 +128,8 @@ func (s *server) handleProductPatch() scopedHandler {
 			return
 		}
 		ctx := r.Context()
-		p, err := writeIfMatch(r, exec, func(q *db.Queries) (any, error) { return lockProduct(ctx, q, id) },
-			func(q *db.Queries) (db.Product, error) { return updateProduct(ctx, q, id, in) })
+		p, err := writeIfMatch(r, exec, func(q *dbsqlc.Queries) (any, error) { return lockProduct(ctx, q, id) },
+			func(q *dbsqlc.Queries) (dbsqlc.Product, error) { return updateProduct(ctx, q, id, in) })
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -147,8 +148,8 @@ func (s *server) handleProductDelete() scopedHandler {
 			return
 		}
 		ctx := r.Context()
-		_, err := writeIfMatch(r, exec, func(q *db.Queries) (any, error) { return lockProduct(ctx, q, id) },
-			func(q *db.Queries) (uuid.UUID, error) { return q.ProductDelete(ctx, id) })
+		_, err := writeIfMatch(r, exec, func(q *dbsqlc.Queries) (any, error) { return lockProduct(ctx, q, id) },
+			func(q *dbsqlc.Queries) (uuid.UUID, error) { return q.ProductDelete(ctx, id) })
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -180,8 +181,8 @@ func (b productCreateBody) valid() fieldErrors {
 	return fe
 }
 
-func createProduct(ctx context.Context, q *db.Queries, b productCreateBody) (db.Product, error) {
-	p := db.ProductCreateParams{Name: *b.Name, Price: *b.Price}
+func createProduct(ctx context.Context, q *dbsqlc.Queries, b productCreateBody) (dbsqlc.Product, error) {
+	p := dbsqlc.ProductCreateParams{Name: *b.Name, Price: *b.Price}
 	if b.Description != nil {
 		p.Description = *b.Description
 	}
@@ -216,6 +217,6 @@ func (b productPatchBody) valid() fieldErrors {
 	return fe
 }
 
-func updateProduct(ctx context.Context, q *db.Queries, id uuid.UUID, b productPatchBody) (db.Product, error) {
-	return q.ProductUpdate(ctx, db.ProductUpdateParams{ID: id, Name: b.Name.ptr(), Description: b.Description.ptr(), Price: b.Price.ptr()})
+func updateProduct(ctx context.Context, q *dbsqlc.Queries, id uuid.UUID, b productPatchBody) (dbsqlc.Product, error) {
+	return q.ProductUpdate(ctx, dbsqlc.ProductUpdateParams{ID: id, Name: b.Name.ptr(), Description: b.Description.ptr(), Price: b.Price.ptr()})
 }

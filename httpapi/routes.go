@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 // routes is the whole API surface. Everything under /v1 runs for the tenant
@@ -31,7 +32,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	// Idempotency-Key (idempotency.go), every other request's in the
 	// request's scope, each unit of work in a round trip or transaction of
 	// its own (db.Executor).
-	v1 := func(method, path string, min db.Role, h scopedHandler) {
+	v1 := func(method, path string, min dbtype.Role, h scopedHandler) {
 		var run http.Handler
 		switch {
 		case method == http.MethodPost && path == "/api-keys":
@@ -45,32 +46,32 @@ func (s *server) routes(mux *http.ServeMux) {
 		}
 		mux.Handle(method+" "+p+"/v1"+path, s.authenticate(min, run))
 	}
-	v1("GET", "/me", db.RoleViewer, s.handleMe())
+	v1("GET", "/me", dbtype.RoleViewer, s.handleMe())
 
-	v1("GET", "/products", db.RoleViewer, s.handleProductList())
-	v1("POST", "/products", db.RoleMember, s.handleProductCreate())
-	v1("GET", "/products/{id}", db.RoleViewer, s.handleProductGet())
-	v1("PATCH", "/products/{id}", db.RoleMember, s.handleProductPatch())
-	v1("DELETE", "/products/{id}", db.RoleMember, s.handleProductDelete())
+	v1("GET", "/products", dbtype.RoleViewer, s.handleProductList())
+	v1("POST", "/products", dbtype.RoleMember, s.handleProductCreate())
+	v1("GET", "/products/{id}", dbtype.RoleViewer, s.handleProductGet())
+	v1("PATCH", "/products/{id}", dbtype.RoleMember, s.handleProductPatch())
+	v1("DELETE", "/products/{id}", dbtype.RoleMember, s.handleProductDelete())
 
-	v1("GET", "/users", db.RoleViewer, s.handleUserList())
-	v1("POST", "/users", db.RoleAdmin, s.handleUserCreate())
-	v1("GET", "/users/{id}", db.RoleViewer, s.handleUserGet())
-	v1("PATCH", "/users/{id}", db.RoleAdmin, s.handleUserPatch())
-	v1("DELETE", "/users/{id}", db.RoleAdmin, s.handleUserDelete())
+	v1("GET", "/users", dbtype.RoleViewer, s.handleUserList())
+	v1("POST", "/users", dbtype.RoleAdmin, s.handleUserCreate())
+	v1("GET", "/users/{id}", dbtype.RoleViewer, s.handleUserGet())
+	v1("PATCH", "/users/{id}", dbtype.RoleAdmin, s.handleUserPatch())
+	v1("DELETE", "/users/{id}", dbtype.RoleAdmin, s.handleUserDelete())
 
-	v1("GET", "/api-keys", db.RoleAdmin, s.handleAPIKeyList())
-	v1("POST", "/api-keys", db.RoleAdmin, s.handleAPIKeyCreate())
-	v1("GET", "/api-keys/{id}", db.RoleAdmin, s.handleAPIKeyGet())
-	v1("DELETE", "/api-keys/{id}", db.RoleAdmin, s.handleAPIKeyDelete())
+	v1("GET", "/api-keys", dbtype.RoleAdmin, s.handleAPIKeyList())
+	v1("POST", "/api-keys", dbtype.RoleAdmin, s.handleAPIKeyCreate())
+	v1("GET", "/api-keys/{id}", dbtype.RoleAdmin, s.handleAPIKeyGet())
+	v1("DELETE", "/api-keys/{id}", dbtype.RoleAdmin, s.handleAPIKeyDelete())
 
 	// Exports and /v1/admin need the platform pool, which also runs the
 	// background jobs that write exports.
 	if s.platformPool != nil {
-		v1("POST", "/exports", db.RoleAdmin, s.handleExportCreate())
-		v1("GET", "/exports", db.RoleAdmin, s.handleExportList())
-		v1("GET", "/exports/{id}", db.RoleAdmin, s.handleExportGet())
-		v1("GET", "/exports/{id}/download", db.RoleAdmin, s.handleExportDownload())
+		v1("POST", "/exports", dbtype.RoleAdmin, s.handleExportCreate())
+		v1("GET", "/exports", dbtype.RoleAdmin, s.handleExportList())
+		v1("GET", "/exports/{id}", dbtype.RoleAdmin, s.handleExportGet())
+		v1("GET", "/exports/{id}/download", dbtype.RoleAdmin, s.handleExportDownload())
 		s.adminRoutes(mux) // /v1/admin/…, platform admin keys only (admin.go)
 	}
 }

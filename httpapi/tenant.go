@@ -14,6 +14,7 @@ import (
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/ratelimit"
 	"github.com/rowfence/rowfence/tenancy"
 )
@@ -59,7 +60,7 @@ func ParseTenantMode(s string) (TenantMode, error) {
 // (403), within its rate limit and concurrency cap (429), and the
 // credential's role must allow the route (403). Only then does the handler
 // run, with a db.Scope carrying that tenant and role.
-func (s *server) authenticate(min db.Role, next http.Handler) http.Handler {
+func (s *server) authenticate(min dbtype.Role, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Tenant data must never be served from a shared cache, to anyone.
 		w.Header().Set("Cache-Control", "no-store")
@@ -113,13 +114,13 @@ func (s *server) authenticate(min db.Role, next http.Handler) http.Handler {
 		info := infoFrom(r)
 		info.tenant, info.principal = t.Slug, &p
 		switch {
-		case t.Status == db.TenantStatusSuspended:
+		case t.Status == dbtype.TenantStatusSuspended:
 			writeProblem(w, r, probTenantSuspended, "tenant "+t.Slug+" is suspended")
 			return
-		case t.Status == db.TenantStatusDeleting:
+		case t.Status == dbtype.TenantStatusDeleting:
 			writeProblem(w, r, probForbidden, "tenant "+t.Slug+" is being deleted")
 			return
-		case t.Status != db.TenantStatusActive:
+		case t.Status != dbtype.TenantStatusActive:
 			writeProblem(w, r, probForbidden, "tenant "+t.Slug+" is not active")
 			return
 		}

@@ -8,6 +8,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/textrule"
 )
 
@@ -15,7 +17,7 @@ import (
 var userSorts = []string{"created_at", "name", "email"}
 
 // userPosition is u's place in the user list sorted by sort.
-func userPosition(u db.User, sort string) position {
+func userPosition(u dbsqlc.User, sort string) position {
 	pos := position{CreatedAt: u.CreatedAt, ID: u.ID}
 	switch strings.TrimPrefix(sort, "-") {
 	case "name":
@@ -28,7 +30,7 @@ func userPosition(u db.User, sort string) position {
 
 // lockUser locks user id for the rest of q's transaction and returns what
 // its ETag is of (writeIfMatch).
-func lockUser(ctx context.Context, q *db.Queries, id uuid.UUID) (any, error) {
+func lockUser(ctx context.Context, q *dbsqlc.Queries, id uuid.UUID) (any, error) {
 	u, err := q.UserLock(ctx, id)
 	return RenderUser(u), err
 }
@@ -42,15 +44,15 @@ func (s *server) handleUserList() scopedHandler {
 			return
 		}
 		ctx := r.Context()
-		rows, err := db.OneIn(ctx, exec, func(q *db.Queries) ([]db.User, error) {
+		rows, err := db.OneIn(ctx, exec, func(q *dbsqlc.Queries) ([]dbsqlc.User, error) {
 			switch l.order() {
 			case byCreation:
-				return q.UserList(ctx, db.UserListParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+				return q.UserList(ctx, dbsqlc.UserListParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
 			case searchByCreation:
-				return q.UserSearch(ctx, db.UserSearchParams{Prefix: l.q, Email: l.email,
+				return q.UserSearch(ctx, dbsqlc.UserSearchParams{Prefix: l.q, Email: l.email,
 					AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
 			}
-			return q.UserListSorted(ctx, db.UserListSortedParams{Prefix: l.q, Email: l.email, First: l.first, Sort: l.sort,
+			return q.UserListSorted(ctx, dbsqlc.UserListSortedParams{Prefix: l.q, Email: l.email, First: l.first, Sort: l.sort,
 				AfterText: l.after.Key, AfterTime: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
 		})
 		if err != nil {
@@ -68,7 +70,7 @@ func (s *server) handleUserGet() scopedHandler {
 		if !ok {
 			return
 		}
-		u, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.User, error) { return q.UserGet(r.Context(), id) })
+		u, err := db.OneIn(r.Context(), exec, func(q *dbsqlc.Queries) (dbsqlc.User, error) { return q.UserGet(r.Context(), id) })
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -85,7 +87,7 @@ func (s *server) handleUserCreate() scopedHandler {
 		if !ok {
 			return
 		}
-		u, err := db.OneIn(r.Context(), exec, func(q *db.Queries) (db.User, error) { return createUser(r.Context(), q, in) })
+		u, err := db.OneIn(r.Context(), exec, func(q *dbsqlc.Queries) (dbsqlc.User, error) { return createUser(r.Context(), q, in) })
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -109,8 +111,8 @@ func (s *server) handleUserPatch() scopedHandler {
 			return
 		}
 		ctx := r.Context()
-		u, err := writeIfMatch(r, exec, func(q *db.Queries) (any, error) { return lockUser(ctx, q, id) },
-			func(q *db.Queries) (db.User, error) { return updateUser(ctx, q, id, in) })
+		u, err := writeIfMatch(r, exec, func(q *dbsqlc.Queries) (any, error) { return lockUser(ctx, q, id) },
+			func(q *dbsqlc.Queries) (dbsqlc.User, error) { return updateUser(ctx, q, id, in) })
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -130,8 +132,8 @@ func (s *server) handleUserDelete() scopedHandler {
 			return
 		}
 		ctx := r.Context()
-		_, err := writeIfMatch(r, exec, func(q *db.Queries) (any, error) { return lockUser(ctx, q, id) },
-			func(q *db.Queries) (uuid.UUID, error) { return q.UserDelete(ctx, id) })
+		_, err := writeIfMatch(r, exec, func(q *dbsqlc.Queries) (any, error) { return lockUser(ctx, q, id) },
+			func(q *dbsqlc.Queries) (uuid.UUID, error) { return q.UserDelete(ctx, id) })
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -170,10 +172,10 @@ func (b userCreateBody) valid() fieldErrors {
 	return fe
 }
 
-func createUser(ctx context.Context, q *db.Queries, b userCreateBody) (db.User, error) {
-	p := db.UserCreateParams{Name: *b.Name, Email: *b.Email, Role: db.RoleMember}
+func createUser(ctx context.Context, q *dbsqlc.Queries, b userCreateBody) (dbsqlc.User, error) {
+	p := dbsqlc.UserCreateParams{Name: *b.Name, Email: *b.Email, Role: dbtype.RoleMember}
 	if b.Role != nil {
-		p.Role = db.Role(*b.Role)
+		p.Role = dbtype.Role(*b.Role)
 	}
 	return q.UserCreate(ctx, p)
 }
@@ -206,6 +208,6 @@ func (b userPatchBody) valid() fieldErrors {
 	return fe
 }
 
-func updateUser(ctx context.Context, q *db.Queries, id uuid.UUID, b userPatchBody) (db.User, error) {
-	return q.UserUpdate(ctx, db.UserUpdateParams{ID: id, Name: b.Name.ptr(), Email: b.Email.ptr(), Role: b.Role.ptr()})
+func updateUser(ctx context.Context, q *dbsqlc.Queries, id uuid.UUID, b userPatchBody) (dbsqlc.User, error) {
+	return q.UserUpdate(ctx, dbsqlc.UserUpdateParams{ID: id, Name: b.Name.ptr(), Email: b.Email.ptr(), Role: b.Role.ptr()})
 }

@@ -3,7 +3,7 @@ package httpapi
 import (
 	"strconv"
 
-	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/textrule"
 )
 
@@ -43,7 +43,7 @@ func checkPrice(fe fieldErrors, price int64) {
 }
 
 func checkRole(fe fieldErrors, role string) {
-	if !db.Role(role).Client() {
+	if !dbtype.Role(role).Client() {
 		fe.add("role", "must be admin, member or viewer")
 	}
 }

@@ -24,6 +24,9 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
+	"github.com/rowfence/rowfence/jobs/riverschema"
 	"github.com/rowfence/rowfence/lifecycle"
 )
 
@@ -85,7 +88,7 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &purgeScanWorker{pool: cfg.Pool})
 	river.AddWorker(workers, &idempotencyCleanupWorker{pool: cfg.Pool})
 	rc := &river.Config{
-		Schema:            db.RiverSchema,
+		Schema:            riverschema.Schema,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
 		Workers:           workers,
 		Logger:            cfg.Log,
@@ -125,7 +128,7 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 // Stop lets running jobs finish (until ctx ends) and stops the workers.
 func (r *Runner) Stop(ctx context.Context) error { return r.client.Stop(ctx) }
 
-func scope(tenant uuid.UUID) db.Scope { return db.Scope{TenantID: tenant, Role: db.RoleAdmin} }
+func scope(tenant uuid.UUID) db.Scope { return db.Scope{TenantID: tenant, Role: dbtype.RoleAdmin} }
 
 type exportWorker struct {
 	river.WorkerDefaults[ExportArgs]
@@ -139,7 +142,7 @@ func (w *exportWorker) Work(ctx context.Context, job *river.Job[ExportArgs]) err
 		return river.JobCancel(ErrNoTenant)
 	}
 	// Under the job's tenant: an export id of another tenant is not found.
-	_, err := db.One(ctx, w.pool, scope(a.TenantID), func(q *db.Queries) (uuid.UUID, error) { return q.ExportStart(ctx, a.ExportID) })
+	_, err := db.One(ctx, w.pool, scope(a.TenantID), func(q *dbsqlc.Queries) (uuid.UUID, error) { return q.ExportStart(ctx, a.ExportID) })
 	if errors.Is(err, db.ErrNotFound) {
 		return river.JobCancel(fmt.Errorf("tenant %s has no pending export %s", a.TenantID, a.ExportID))
 	}
@@ -156,8 +159,8 @@ func (w *exportWorker) Work(ctx context.Context, job *river.Job[ExportArgs]) err
 		return w.fail(ctx, job, err)
 	}
 	countsJSON, _ := json.Marshal(counts)
-	_, err = db.One(ctx, w.pool, scope(a.TenantID), func(q *db.Queries) (struct{}, error) {
-		return struct{}{}, q.ExportFinish(ctx, db.ExportFinishParams{ID: a.ExportID, Content: buf.Bytes(), Counts: countsJSON})
+	_, err = db.One(ctx, w.pool, scope(a.TenantID), func(q *dbsqlc.Queries) (struct{}, error) {
+		return struct{}{}, q.ExportFinish(ctx, dbsqlc.ExportFinishParams{ID: a.ExportID, Content: buf.Bytes(), Counts: countsJSON})
 	})
 	if err != nil {
 		return w.fail(ctx, job, err)
@@ -170,19 +173,19 @@ func (w *exportWorker) Work(ctx context.Context, job *river.Job[ExportArgs]) err
 // attempt, or when River cancelled the job: it is not retried then) and
 // returns it, so River retries while attempts remain.
 func (w *exportWorker) fail(ctx context.Context, job *river.Job[ExportArgs], cause error) error {
-	status := db.ExportStatusPending
+	status := dbtype.ExportStatusPending
 	if job.Attempt >= job.MaxAttempts {
-		status = db.ExportStatusFailed
+		status = dbtype.ExportStatusFailed
 	}
 	if errors.Is(context.Cause(ctx), river.ErrJobCancelledRemotely) {
-		status, cause = db.ExportStatusFailed, fmt.Errorf("export cancelled: %w", cause)
+		status, cause = dbtype.ExportStatusFailed, fmt.Errorf("export cancelled: %w", cause)
 	}
 	// Recorded even when the job's own context is over (its timeout): an
 	// export must never stay running with no job behind it.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_, _ = db.One(fctx, w.pool, scope(job.Args.TenantID), func(q *db.Queries) (struct{}, error) {
-		return struct{}{}, q.ExportFail(fctx, db.ExportFailParams{ID: job.Args.ExportID, Status: status, Error: cause.Error()})
+	_, _ = db.One(fctx, w.pool, scope(job.Args.TenantID), func(q *dbsqlc.Queries) (struct{}, error) {
+		return struct{}{}, q.ExportFail(fctx, dbsqlc.ExportFailParams{ID: job.Args.ExportID, Status: status, Error: cause.Error()})
 	})
 	return cause
 }
@@ -206,7 +209,7 @@ func (w *purgeWorker) Work(ctx context.Context, job *river.Job[PurgeArgs]) error
 		slug   string
 		purged bool
 	}
-	res, err := db.One(ctx, w.pool, scope(id), func(q *db.Queries) (r result, err error) {
+	res, err := db.One(ctx, w.pool, scope(id), func(q *dbsqlc.Queries) (r result, err error) {
 		r.slug, r.purged, err = lifecycle.Purge(ctx, q, id)
 		return r, err
 	})
@@ -265,7 +268,7 @@ func (w *idempotencyCleanupWorker) Work(ctx context.Context, job *river.Job[idem
 			return err
 		}
 		for _, id := range ids {
-			if _, err := db.One(ctx, w.pool, scope(id), func(q *db.Queries) (int64, error) {
+			if _, err := db.One(ctx, w.pool, scope(id), func(q *dbsqlc.Queries) (int64, error) {
 				return q.IdempotencyDeleteAllExpired(ctx)
 			}); err != nil {
 				return err

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/jobs"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/pgtest"
@@ -40,14 +42,14 @@ func TestExportJob(t *testing.T) {
 	require.NoError(t, err)
 	start(t, tdb, 0)
 
-	sc := db.Scope{TenantID: acme.Tenant.ID, Role: db.RoleAdmin}
-	e, err := db.One(ctx, app, sc, func(q *db.Queries) (db.ExportCreateRow, error) { return q.ExportCreate(ctx, acme.Admin.ID) })
+	sc := db.Scope{TenantID: acme.Tenant.ID, Role: dbtype.RoleAdmin}
+	e, err := db.One(ctx, app, sc, func(q *dbsqlc.Queries) (dbsqlc.ExportCreateRow, error) { return q.ExportCreate(ctx, acme.Admin.ID) })
 	require.NoError(t, err)
-	require.Equal(t, db.ExportStatusPending, e.Status)
-	var got db.ExportContentRow
+	require.Equal(t, dbtype.ExportStatusPending, e.Status)
+	var got dbsqlc.ExportContentRow
 	require.Eventually(t, func() bool {
-		got, err = db.One(ctx, app, sc, func(q *db.Queries) (db.ExportContentRow, error) { return q.ExportContent(ctx, e.ID) })
-		return err == nil && got.Status == db.ExportStatusDone
+		got, err = db.One(ctx, app, sc, func(q *dbsqlc.Queries) (dbsqlc.ExportContentRow, error) { return q.ExportContent(ctx, e.ID) })
+		return err == nil && got.Status == dbtype.ExportStatusDone
 	}, 20*time.Second, 50*time.Millisecond)
 	require.Contains(t, string(got.Content), `"email":"a@acme.example"`)
 	require.NotContains(t, string(got.Content), "globex", "the job ran under acme's setting")
@@ -69,8 +71,8 @@ func TestJobsWithoutTheirTenantFailClosed(t *testing.T) {
 	globex, err := lifecycle.Onboard(ctx, owner, lifecycle.Tenant{Slug: "globex", Name: "Globex", AdminEmail: "a@globex.example"})
 	require.NoError(t, err)
 	// globex's export, requested while no worker runs: its own job waits.
-	gsc := db.Scope{TenantID: globex.Tenant.ID, Role: db.RoleAdmin}
-	ge, err := db.One(ctx, app, gsc, func(q *db.Queries) (db.ExportCreateRow, error) { return q.ExportCreate(ctx, globex.Admin.ID) })
+	gsc := db.Scope{TenantID: globex.Tenant.ID, Role: dbtype.RoleAdmin}
+	ge, err := db.One(ctx, app, gsc, func(q *dbsqlc.Queries) (dbsqlc.ExportCreateRow, error) { return q.ExportCreate(ctx, globex.Admin.ID) })
 	require.NoError(t, err)
 	_, err = super.Exec(ctx, "delete from river.river_job where kind = 'tenant_export'")
 	require.NoError(t, err)
@@ -95,9 +97,9 @@ func TestJobsWithoutTheirTenantFailClosed(t *testing.T) {
 	require.NoError(t, super.QueryRow(ctx, "select string_agg(errors::text, ' ') from river.river_job").Scan(&errs))
 	require.Contains(t, errs, "without a tenant")
 	require.Contains(t, errs, "has no pending export")
-	st, err := db.One(ctx, app, gsc, func(q *db.Queries) (db.ExportContentRow, error) { return q.ExportContent(ctx, ge.ID) })
+	st, err := db.One(ctx, app, gsc, func(q *dbsqlc.Queries) (dbsqlc.ExportContentRow, error) { return q.ExportContent(ctx, ge.ID) })
 	require.NoError(t, err)
-	require.Equal(t, db.ExportStatusPending, st.Status, "globex's export was not touched")
+	require.Equal(t, dbtype.ExportStatusPending, st.Status, "globex's export was not touched")
 	require.Nil(t, st.Content)
 }
 
@@ -125,9 +127,9 @@ func TestPurgeJob(t *testing.T) {
 	require.NoError(t, err)
 	spared, err := lifecycle.Onboard(ctx, owner, lifecycle.Tenant{Slug: "spared", Name: "S", AdminEmail: "a@spared.example"})
 	require.NoError(t, err)
-	_, err = lifecycle.SetStatus(ctx, owner, doomed.Tenant.ID, db.TenantStatusDeleting, -time.Second)
+	_, err = lifecycle.SetStatus(ctx, owner, doomed.Tenant.ID, dbtype.TenantStatusDeleting, -time.Second)
 	require.NoError(t, err)
-	_, err = lifecycle.SetStatus(ctx, owner, spared.Tenant.ID, db.TenantStatusDeleting, time.Hour)
+	_, err = lifecycle.SetStatus(ctx, owner, spared.Tenant.ID, dbtype.TenantStatusDeleting, time.Hour)
 	require.NoError(t, err)
 	start(t, tdb, 100*time.Millisecond)
 	require.Eventually(t, func() bool {

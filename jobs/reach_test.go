@@ -14,6 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
+	"github.com/rowfence/rowfence/jobs/riverschema"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/pgtest"
 )
@@ -49,17 +52,17 @@ func newReachFixture(t *testing.T) reachFixture {
 func (f reachFixture) requestExport(t *testing.T, o lifecycle.Onboarded) uuid.UUID {
 	t.Helper()
 	ctx := context.Background()
-	e, err := db.One(ctx, f.app, db.Scope{TenantID: o.Tenant.ID, Role: db.RoleAdmin},
-		func(q *db.Queries) (db.ExportCreateRow, error) { return q.ExportCreate(ctx, o.Admin.ID) })
+	e, err := db.One(ctx, f.app, db.Scope{TenantID: o.Tenant.ID, Role: dbtype.RoleAdmin},
+		func(q *dbsqlc.Queries) (dbsqlc.ExportCreateRow, error) { return q.ExportCreate(ctx, o.Admin.ID) })
 	require.NoError(t, err)
 	return e.ID
 }
 
-func (f reachFixture) exportStatus(t *testing.T, o lifecycle.Onboarded, id uuid.UUID) db.ExportStatus {
+func (f reachFixture) exportStatus(t *testing.T, o lifecycle.Onboarded, id uuid.UUID) dbtype.ExportStatus {
 	t.Helper()
 	ctx := context.Background()
-	st, err := db.One(ctx, f.app, db.Scope{TenantID: o.Tenant.ID, Role: db.RoleAdmin},
-		func(q *db.Queries) (db.ExportContentRow, error) { return q.ExportContent(ctx, id) })
+	st, err := db.One(ctx, f.app, db.Scope{TenantID: o.Tenant.ID, Role: dbtype.RoleAdmin},
+		func(q *dbsqlc.Queries) (dbsqlc.ExportContentRow, error) { return q.ExportContent(ctx, id) })
 	require.NoError(t, err)
 	return st.Status
 }
@@ -125,7 +128,7 @@ func TestAppRoleCannotPauseTheJobs(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	id := f.requestExport(t, f.acme)
 	began := time.Now()
-	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == db.ExportStatusDone }, 5*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == dbtype.ExportStatusDone }, 5*time.Second, 20*time.Millisecond,
 		"the app role's pause notifications must not stall the exports")
 	t.Logf("export done in %s under a stream of pause notifications", time.Since(began).Round(time.Millisecond))
 }
@@ -138,14 +141,14 @@ func TestAppRoleCannotCancelAnotherTenantsExport(t *testing.T) {
 	release := f.blockExports(t)
 	id := f.requestExport(t, f.acme)
 	job := f.runningExportJob(t)
-	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == db.ExportStatusRunning }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == dbtype.ExportStatusRunning }, 10*time.Second, 20*time.Millisecond)
 	// globex's request path, holding the app role, cancels acme's export.
 	for range 5 {
 		require.NoError(t, f.notify(ctx, "river.river_control", fmt.Sprintf(`{"action":"cancel","job_id":%d,"queue":"default"}`, job)))
 		time.Sleep(100 * time.Millisecond)
 	}
 	release()
-	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == db.ExportStatusDone }, 10*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == dbtype.ExportStatusDone }, 10*time.Second, 20*time.Millisecond,
 		"acme's export finishes: the app role's cancel notification is not obeyed")
 	require.Eventually(t, func() bool {
 		var state string
@@ -165,7 +168,7 @@ func TestCancelledExportIsFailedNotPending(t *testing.T) {
 	release := f.blockExports(t)
 	id := f.requestExport(t, f.acme)
 	job := f.runningExportJob(t)
-	operator, err := river.NewClient(riverpgxv5.New(f.tdb.PlatformPool(t)), &river.Config{Schema: db.RiverSchema})
+	operator, err := river.NewClient(riverpgxv5.New(f.tdb.PlatformPool(t)), &river.Config{Schema: riverschema.Schema})
 	require.NoError(t, err)
 	_, err = operator.JobCancel(ctx, job)
 	require.NoError(t, err)
@@ -175,10 +178,10 @@ func TestCancelledExportIsFailedNotPending(t *testing.T) {
 		return state == "cancelled"
 	}, 20*time.Second, 20*time.Millisecond, "River cancels the running job")
 	release()
-	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == db.ExportStatusFailed }, 10*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return f.exportStatus(t, f.acme, id) == dbtype.ExportStatusFailed }, 10*time.Second, 20*time.Millisecond,
 		"a cancelled export is failed, not pending forever")
-	e, err := db.One(ctx, f.app, db.Scope{TenantID: f.acme.Tenant.ID, Role: db.RoleAdmin},
-		func(q *db.Queries) (db.ExportGetRow, error) { return q.ExportGet(ctx, id) })
+	e, err := db.One(ctx, f.app, db.Scope{TenantID: f.acme.Tenant.ID, Role: dbtype.RoleAdmin},
+		func(q *dbsqlc.Queries) (dbsqlc.ExportGetRow, error) { return q.ExportGet(ctx, id) })
 	require.NoError(t, err)
 	require.Contains(t, e.Error, "cancelled")
 	require.NotNil(t, e.FinishedAt)

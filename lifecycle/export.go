@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/textrule"
 )
 
@@ -58,12 +60,12 @@ type exportTrailer struct {
 }
 
 type userRow struct {
-	ID        uuid.UUID `json:"id"`
-	Name      string    `json:"name"`
-	Email     string    `json:"email"`
-	Role      db.Role   `json:"role"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        uuid.UUID   `json:"id"`
+	Name      string      `json:"name"`
+	Email     string      `json:"email"`
+	Role      dbtype.Role `json:"role"`
+	CreatedAt time.Time   `json:"created_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
 }
 
 type productRow struct {
@@ -76,15 +78,15 @@ type productRow struct {
 }
 
 type apiKeyRow struct {
-	ID         uuid.UUID  `json:"id"`
-	UserID     uuid.UUID  `json:"user_id"`
-	Name       string     `json:"name"`
-	Role       db.Role    `json:"role"`
-	SecretHash []byte     `json:"secret_hash"`
-	CreatedAt  time.Time  `json:"created_at"`
-	ExpiresAt  *time.Time `json:"expires_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-	RevokedAt  *time.Time `json:"revoked_at"`
+	ID         uuid.UUID   `json:"id"`
+	UserID     uuid.UUID   `json:"user_id"`
+	Name       string      `json:"name"`
+	Role       dbtype.Role `json:"role"`
+	SecretHash []byte      `json:"secret_hash"`
+	CreatedAt  time.Time   `json:"created_at"`
+	ExpiresAt  *time.Time  `json:"expires_at"`
+	LastUsedAt *time.Time  `json:"last_used_at"`
+	RevokedAt  *time.Time  `json:"revoked_at"`
 }
 
 // tables in import order (api_keys reference users).
@@ -103,11 +105,11 @@ func Export(ctx context.Context, pool *pgxpool.Pool, slug string, w io.Writer) (
 }
 
 // ExportTenant is Export for a tenant already read from the registry.
-func ExportTenant(ctx context.Context, pool *pgxpool.Pool, t db.Tenant, w io.Writer) (counts map[string]int, err error) {
-	var users []db.User
-	var products []db.Product
-	var keys []db.APIKey
-	err = db.Snapshot(ctx, pool, db.Scope{TenantID: t.ID, Role: db.RoleAdmin}, func(q *db.Queries) error {
+func ExportTenant(ctx context.Context, pool *pgxpool.Pool, t dbsqlc.Tenant, w io.Writer) (counts map[string]int, err error) {
+	var users []dbsqlc.User
+	var products []dbsqlc.Product
+	var keys []dbsqlc.APIKey
+	err = db.Snapshot(ctx, pool, db.Scope{TenantID: t.ID, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {
 		var err error
 		if users, err = q.UserExport(ctx); err != nil {
 			return err
@@ -337,7 +339,7 @@ func checkTimes(fields ...timeField) error {
 
 // Imported says what Import did.
 type Imported struct {
-	Tenant db.Tenant
+	Tenant dbsqlc.Tenant
 	Counts map[string]int
 	// KeysSkipped: API keys embed their tenant's id, so they are restored
 	// only into a tenant with the exported id (a restore after deletion);
@@ -379,9 +381,9 @@ func Import(ctx context.Context, pool *pgxpool.Pool, slug, name string, r io.Rea
 	if existing.ID != exp.header.Tenant.ID {
 		out.KeysSkipped, keys = len(keys), nil
 	}
-	err = db.Tx(ctx, pool, db.Scope{TenantID: existing.ID, Role: db.RoleAdmin}, func(q *db.Queries) error {
+	err = db.Tx(ctx, pool, db.Scope{TenantID: existing.ID, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {
 		if create {
-			t, err := q.TenantCreate(ctx, db.TenantCreateParams{ID: existing.ID, Slug: slug, Name: name})
+			t, err := q.TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: existing.ID, Slug: slug, Name: name})
 			if err != nil {
 				return err
 			}
@@ -398,7 +400,7 @@ func Import(ctx context.Context, pool *pgxpool.Pool, slug, name string, r io.Rea
 		}
 		out.Counts = map[string]int{}
 		for start := 0; start < len(exp.users); start += importChunk {
-			var p db.UserImportParams
+			var p dbsqlc.UserImportParams
 			for _, u := range exp.users[start:min(start+importChunk, len(exp.users))] {
 				p.Ids, p.Names, p.Emails, p.Roles = append(p.Ids, u.ID), append(p.Names, u.Name), append(p.Emails, u.Email), append(p.Roles, string(u.Role))
 				p.CreatedAts, p.UpdatedAts = append(p.CreatedAts, u.CreatedAt), append(p.UpdatedAts, u.UpdatedAt)
@@ -410,7 +412,7 @@ func Import(ctx context.Context, pool *pgxpool.Pool, slug, name string, r io.Rea
 			out.Counts["users"] += int(n)
 		}
 		for start := 0; start < len(exp.products); start += importChunk {
-			var p db.ProductImportParams
+			var p dbsqlc.ProductImportParams
 			for _, r := range exp.products[start:min(start+importChunk, len(exp.products))] {
 				p.Ids, p.Names, p.Descriptions, p.Prices = append(p.Ids, r.ID), append(p.Names, r.Name), append(p.Descriptions, r.Description), append(p.Prices, r.Price)
 				p.CreatedAts, p.UpdatedAts = append(p.CreatedAts, r.CreatedAt), append(p.UpdatedAts, r.UpdatedAt)
@@ -422,7 +424,7 @@ func Import(ctx context.Context, pool *pgxpool.Pool, slug, name string, r io.Rea
 			out.Counts["products"] += int(n)
 		}
 		for start := 0; start < len(keys); start += importChunk {
-			var p db.APIKeyImportParams
+			var p dbsqlc.APIKeyImportParams
 			for _, k := range keys[start:min(start+importChunk, len(keys))] {
 				p.Ids, p.UserIds, p.Names, p.Roles = append(p.Ids, k.ID), append(p.UserIds, k.UserID), append(p.Names, k.Name), append(p.Roles, string(k.Role))
 				p.SecretHashes, p.CreatedAts = append(p.SecretHashes, k.SecretHash), append(p.CreatedAts, k.CreatedAt)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/pgtest"
 )
@@ -25,12 +27,12 @@ func fill(t *testing.T, admin *pgxpool.Pool, slug string, n int) lifecycle.Onboa
 	ctx := context.Background()
 	o, err := lifecycle.Onboard(ctx, admin, lifecycle.Tenant{Slug: slug, Name: strings.ToUpper(slug), AdminEmail: "admin@" + slug + ".example"})
 	require.NoError(t, err)
-	require.NoError(t, db.Tx(ctx, admin, db.Scope{TenantID: o.Tenant.ID, Role: db.RoleAdmin}, func(q *db.Queries) error {
+	require.NoError(t, db.Tx(ctx, admin, db.Scope{TenantID: o.Tenant.ID, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {
 		for i := range n {
-			if _, err := q.UserCreate(ctx, db.UserCreateParams{Name: fmt.Sprintf("u%d", i), Email: fmt.Sprintf("u%d@%s.example", i, slug), Role: "viewer"}); err != nil {
+			if _, err := q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: fmt.Sprintf("u%d", i), Email: fmt.Sprintf("u%d@%s.example", i, slug), Role: "viewer"}); err != nil {
 				return err
 			}
-			if _, err := q.ProductCreate(ctx, db.ProductCreateParams{Name: fmt.Sprintf("p%d \"end\"", i), Description: "line\nbreak ünïcode", Price: int64(i)}); err != nil {
+			if _, err := q.ProductCreate(ctx, dbsqlc.ProductCreateParams{Name: fmt.Sprintf("p%d \"end\"", i), Description: "line\nbreak ünïcode", Price: int64(i)}); err != nil {
 				return err
 			}
 		}
@@ -100,21 +102,21 @@ func TestGracePeriodAndPurge(t *testing.T) {
 	tdb := pgtest.New(t)
 	admin, super := tdb.OwnerPool(t), tdb.AdminPool(t)
 	acme, globex := fill(t, admin, "acme", 1), fill(t, admin, "globex", 1)
-	tn, err := lifecycle.SetStatus(ctx, admin, acme.Tenant.ID, db.TenantStatusDeleting, time.Hour)
+	tn, err := lifecycle.SetStatus(ctx, admin, acme.Tenant.ID, dbtype.TenantStatusDeleting, time.Hour)
 	require.NoError(t, err)
-	require.Equal(t, db.TenantStatusDeleting, tn.Status)
+	require.Equal(t, dbtype.TenantStatusDeleting, tn.Status)
 	require.WithinDuration(t, time.Now().Add(time.Hour), *tn.PurgeAfter, time.Minute)
 	purged, err := lifecycle.PurgeDue(ctx, admin)
 	require.NoError(t, err)
 	require.Empty(t, purged, "still in its grace period")
-	_, err = lifecycle.SetStatus(ctx, admin, acme.Tenant.ID, db.TenantStatusSuspended, 0)
+	_, err = lifecycle.SetStatus(ctx, admin, acme.Tenant.ID, dbtype.TenantStatusSuspended, 0)
 	require.ErrorIs(t, err, lifecycle.ErrDeleting, "suspending would silently cancel the deletion")
 	// Reactivated in time: nothing is lost.
-	tn, err = lifecycle.SetStatus(ctx, admin, acme.Tenant.ID, db.TenantStatusActive, 0)
+	tn, err = lifecycle.SetStatus(ctx, admin, acme.Tenant.ID, dbtype.TenantStatusActive, 0)
 	require.NoError(t, err)
 	require.Nil(t, tn.PurgeAfter)
 	// Marked again, with the grace period over: purged, globex untouched.
-	_, err = lifecycle.SetStatus(ctx, admin, acme.Tenant.ID, db.TenantStatusDeleting, -time.Second)
+	_, err = lifecycle.SetStatus(ctx, admin, acme.Tenant.ID, dbtype.TenantStatusDeleting, -time.Second)
 	require.NoError(t, err)
 	before := counts(t, super)
 	purged, err = lifecycle.PurgeDue(ctx, admin)
@@ -136,9 +138,9 @@ func TestPurgeDeletesOnlyWhatIsDue(t *testing.T) {
 	ctx := context.Background()
 	admin := pgtest.New(t).OwnerPool(t)
 	active, later, due := fill(t, admin, "active", 1), fill(t, admin, "later", 1), fill(t, admin, "due", 1)
-	_, err := lifecycle.SetStatus(ctx, admin, later.Tenant.ID, db.TenantStatusDeleting, time.Hour)
+	_, err := lifecycle.SetStatus(ctx, admin, later.Tenant.ID, dbtype.TenantStatusDeleting, time.Hour)
 	require.NoError(t, err)
-	_, err = lifecycle.SetStatus(ctx, admin, due.Tenant.ID, db.TenantStatusDeleting, -time.Second)
+	_, err = lifecycle.SetStatus(ctx, admin, due.Tenant.ID, dbtype.TenantStatusDeleting, -time.Second)
 	require.NoError(t, err)
 	q := db.Unscoped(admin)
 	for _, o := range []lifecycle.Onboarded{active, later} {
@@ -170,7 +172,7 @@ func TestPurgeSparesATenantReactivatedMeanwhile(t *testing.T) {
 	tdb := pgtest.New(t)
 	admin, super := tdb.OwnerPool(t), tdb.AdminPool(t)
 	acme := fill(t, admin, "acme", 1)
-	_, err := lifecycle.SetStatus(ctx, admin, acme.Tenant.ID, db.TenantStatusDeleting, -time.Second)
+	_, err := lifecycle.SetStatus(ctx, admin, acme.Tenant.ID, dbtype.TenantStatusDeleting, -time.Second)
 	require.NoError(t, err)
 	before := counts(t, super)
 
@@ -200,9 +202,9 @@ func TestPurgeSparesATenantReactivatedMeanwhile(t *testing.T) {
 	res := <-done
 	require.NoError(t, res.err)
 	require.Empty(t, res.purged)
-	tn, err := db.New(admin).TenantGet(ctx, acme.Tenant.ID)
+	tn, err := dbsqlc.New(admin).TenantGet(ctx, acme.Tenant.ID)
 	require.NoError(t, err, "the reactivated tenant is still there")
-	require.Equal(t, db.TenantStatusActive, tn.Status)
+	require.Equal(t, dbtype.TenantStatusActive, tn.Status)
 	require.Equal(t, before, counts(t, super), "none of its rows went")
 }
 

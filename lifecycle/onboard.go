@@ -12,6 +12,8 @@ import (
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/tenancy"
 	"github.com/rowfence/rowfence/textrule"
 )
@@ -26,9 +28,9 @@ type Tenant struct {
 // Onboarded is what Onboard created. Key is the admin's API key, which is
 // stored only as a hash: show it once.
 type Onboarded struct {
-	Tenant db.Tenant
-	Admin  db.User
-	KeyRow db.APIKey
+	Tenant dbsqlc.Tenant
+	Admin  dbsqlc.User
+	KeyRow dbsqlc.APIKey
 	Key    string
 }
 
@@ -55,15 +57,15 @@ func Onboard(ctx context.Context, pool *pgxpool.Pool, in Tenant) (Onboarded, err
 	}
 	var out Onboarded
 	id := uuid.New()
-	err := db.Tx(ctx, pool, db.Scope{TenantID: id, Role: db.RoleAdmin}, func(q *db.Queries) error {
+	err := db.Tx(ctx, pool, db.Scope{TenantID: id, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {
 		var err error
-		if out.Tenant, err = q.TenantCreate(ctx, db.TenantCreateParams{ID: id, Slug: in.Slug, Name: in.Name}); err != nil {
+		if out.Tenant, err = q.TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: id, Slug: in.Slug, Name: in.Name}); err != nil {
 			return err
 		}
-		if out.Admin, err = q.UserCreate(ctx, db.UserCreateParams{Name: in.AdminName, Email: in.AdminEmail, Role: db.RoleAdmin}); err != nil {
+		if out.Admin, err = q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: in.AdminName, Email: in.AdminEmail, Role: dbtype.RoleAdmin}); err != nil {
 			return err
 		}
-		out.KeyRow, out.Key, err = auth.IssueKey(ctx, q, id, out.Admin.ID, db.RoleAdmin, "first admin key", nil)
+		out.KeyRow, out.Key, err = auth.IssueKey(ctx, q, id, out.Admin.ID, dbtype.RoleAdmin, "first admin key", nil)
 		return err
 	})
 	if err != nil { // a slug taken is a db.ErrConflict on its field (db/constraints.go)

@@ -8,6 +8,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 // ErrNotFound: no such tenant (a db.ErrNotFound).
@@ -25,23 +27,23 @@ func notFound(err error) error {
 	return err
 }
 
-// SetStatus suspends (db.TenantStatusSuspended), reactivates
-// (db.TenantStatusActive) or marks a tenant for deletion after grace
-// (db.TenantStatusDeleting). Running servers apply it within
+// SetStatus suspends (dbtype.TenantStatusSuspended), reactivates
+// (dbtype.TenantStatusActive) or marks a tenant for deletion after grace
+// (dbtype.TenantStatusDeleting). Running servers apply it within
 // TENANT_CACHE_TTL.
-func SetStatus(ctx context.Context, pool db.DBTX, id uuid.UUID, status db.TenantStatus, grace time.Duration) (db.Tenant, error) {
-	if status == db.TenantStatusSuspended {
+func SetStatus(ctx context.Context, pool dbsqlc.DBTX, id uuid.UUID, status dbtype.TenantStatus, grace time.Duration) (dbsqlc.Tenant, error) {
+	if status == dbtype.TenantStatusSuspended {
 		cur, err := db.Unscoped(pool).TenantGet(ctx, id)
 		if err != nil {
-			return db.Tenant{}, notFound(err)
+			return dbsqlc.Tenant{}, notFound(err)
 		}
-		if cur.Status == db.TenantStatusDeleting {
-			return db.Tenant{}, ErrDeleting
+		if cur.Status == dbtype.TenantStatusDeleting {
+			return dbsqlc.Tenant{}, ErrDeleting
 		}
 	}
 	// The parameter is text (queries/platform.sql says why).
-	p := db.TenantUpdateParams{ID: id, Status: (*string)(&status)}
-	if status == db.TenantStatusDeleting {
+	p := dbsqlc.TenantUpdateParams{ID: id, Status: (*string)(&status)}
+	if status == dbtype.TenantStatusDeleting {
 		at := time.Now().Add(grace)
 		p.PurgeAfter = &at
 	}
@@ -52,7 +54,7 @@ func SetStatus(ctx context.Context, pool db.DBTX, id uuid.UUID, status db.Tenant
 // Delete deletes a tenant now, and with it every row it owns in every tenant
 // table (their foreign keys to tenants cascade). Other tenants' rows are
 // not touched: TestDeleteRemovesOnlyThatTenant counts every table.
-func Delete(ctx context.Context, pool db.DBTX, id uuid.UUID) error {
+func Delete(ctx context.Context, pool dbsqlc.DBTX, id uuid.UUID) error {
 	_, err := db.Unscoped(pool).TenantDelete(ctx, id)
 	return notFound(err)
 }
@@ -64,7 +66,7 @@ func Delete(ctx context.Context, pool db.DBTX, id uuid.UUID) error {
 // while the purge runs is never deleted. q is any tenant's or no tenant's
 // queries: the tenants registry has no tenant policy. Both the CLI's
 // `tenant purge` (PurgeDue) and the purge job (package jobs) delete through it.
-func Purge(ctx context.Context, q *db.Queries, id uuid.UUID) (slug string, purged bool, err error) {
+func Purge(ctx context.Context, q *dbsqlc.Queries, id uuid.UUID) (slug string, purged bool, err error) {
 	slug, err = q.TenantPurge(ctx, id)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
@@ -77,7 +79,7 @@ func Purge(ctx context.Context, q *db.Queries, id uuid.UUID) (slug string, purge
 
 // PurgeDue purges every tenant whose grace period is over and returns their
 // slugs. serve's purge job does the same, one tenant per job.
-func PurgeDue(ctx context.Context, pool db.DBTX) ([]string, error) {
+func PurgeDue(ctx context.Context, pool dbsqlc.DBTX) ([]string, error) {
 	var purged []string
 	q := db.Unscoped(pool)
 	for {

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/migrate"
 	"github.com/rowfence/rowfence/pgserver"
 )
 
@@ -62,7 +63,7 @@ func prepareTemplate(ctx context.Context) error {
 	if err := adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{template}.Sanitize()); err != nil {
 		return err
 	}
-	m, err := db.NewMigrator(URL(server.URL, template), nil)
+	m, err := migrate.New(URL(server.URL, template), nil)
 	if err != nil {
 		return err
 	}

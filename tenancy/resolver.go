@@ -10,6 +10,8 @@ import (
 
 	"github.com/rowfence/rowfence/cache"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 // Resolver turns a Key into a Tenant, caching answers (found and not found)
@@ -62,7 +64,7 @@ func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
 		return Tenant{}, ErrUnknown
 	}
 	ticket := r.cache.Ticket()
-	params := db.TenantLookupParams{}
+	params := dbsqlc.TenantLookupParams{}
 	if key.Slug != "" {
 		params.Slug = &key.Slug
 	} else {
@@ -84,7 +86,7 @@ func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
 	}
 	// tenant_lookup's status is tenants.status, as text: sqlc types a
 	// table's column (sqlc.yaml), not a function's.
-	t := Tenant{ID: row.ID, Slug: row.Slug, Status: db.TenantStatus(row.Status), Limits: Limits{
+	t := Tenant{ID: row.ID, Slug: row.Slug, Status: dbtype.TenantStatus(row.Status), Limits: Limits{
 		RatePerSecond: row.RateLimit, Burst: int(row.RateBurst), MaxConcurrency: int(row.MaxConcurrency),
 		StatementTimeout: time.Duration(row.StatementTimeoutMs) * time.Millisecond}}
 	r.cache.Set(ticket, key, t)

@@ -14,14 +14,14 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 // Tenant is the tenant a request runs for.
 type Tenant struct {
 	ID     uuid.UUID
 	Slug   string
-	Status db.TenantStatus
+	Status dbtype.TenantStatus
 	// Limits overrides the server's defaults for this tenant.
 	Limits Limits
 }

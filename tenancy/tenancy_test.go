@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/pgtest"
 )
 
@@ -67,7 +69,7 @@ func TestResolverCachesWithinTTL(t *testing.T) {
 	tdb := pgtest.New(t)
 	admin := tdb.AdminPool(t)
 	app := tdb.AppPool(t, 2)
-	created, err := db.New(admin).TenantCreate(ctx, db.TenantCreateParams{ID: uuid.New(), Slug: "acme", Name: "Acme"})
+	created, err := dbsqlc.New(admin).TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: uuid.New(), Slug: "acme", Name: "Acme"})
 	require.NoError(t, err)
 
 	var now atomic.Int64 // the test's time, in Unix nanoseconds
@@ -76,7 +78,7 @@ func TestResolverCachesWithinTTL(t *testing.T) {
 
 	bySlug, err := r.Resolve(ctx, Key{Slug: "acme"})
 	require.NoError(t, err)
-	require.Equal(t, Tenant{ID: created.ID, Slug: "acme", Status: db.TenantStatusActive}, bySlug)
+	require.Equal(t, Tenant{ID: created.ID, Slug: "acme", Status: dbtype.TenantStatusActive}, bySlug)
 	byID, err := r.Resolve(ctx, Key{ID: created.ID})
 	require.NoError(t, err)
 	require.Equal(t, bySlug, byID)
@@ -85,18 +87,18 @@ func TestResolverCachesWithinTTL(t *testing.T) {
 
 	_, err = admin.Exec(ctx, "update tenants set status = 'suspended' where slug = 'acme'")
 	require.NoError(t, err)
-	_, err = db.New(admin).TenantCreate(ctx, db.TenantCreateParams{ID: uuid.New(), Slug: "initech", Name: "Initech"})
+	_, err = dbsqlc.New(admin).TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: uuid.New(), Slug: "initech", Name: "Initech"})
 	require.NoError(t, err)
 	cached, err := r.Resolve(ctx, Key{Slug: "acme"})
 	require.NoError(t, err)
-	require.Equal(t, db.TenantStatusActive, cached.Status, "within the TTL the cached answer holds")
+	require.Equal(t, dbtype.TenantStatusActive, cached.Status, "within the TTL the cached answer holds")
 	_, err = r.Resolve(ctx, Key{Slug: "initech"})
 	require.ErrorIs(t, err, ErrUnknown, "absence is cached too")
 
 	now.Add(int64(time.Minute + time.Second))
 	fresh, err := r.Resolve(ctx, Key{Slug: "acme"})
 	require.NoError(t, err)
-	require.Equal(t, db.TenantStatusSuspended, fresh.Status, "after the TTL the change shows")
+	require.Equal(t, dbtype.TenantStatusSuspended, fresh.Status, "after the TTL the change shows")
 	_, err = r.Resolve(ctx, Key{Slug: "initech"})
 	require.NoError(t, err)
 
@@ -105,7 +107,7 @@ func TestResolverCachesWithinTTL(t *testing.T) {
 	require.NoError(t, err)
 	got, err := uncached.Resolve(ctx, Key{Slug: "acme"})
 	require.NoError(t, err)
-	require.Equal(t, db.TenantStatusActive, got.Status)
+	require.Equal(t, dbtype.TenantStatusActive, got.Status)
 }
 
 // lookups counts the statements a pool sends.
@@ -125,7 +127,7 @@ func TestUnknownTenantsCannotFlushTheCache(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	tdb := pgtest.New(t)
-	_, err := db.New(tdb.AdminPool(t)).TenantCreate(ctx, db.TenantCreateParams{ID: uuid.New(), Slug: "acme", Name: "Acme"})
+	_, err := dbsqlc.New(tdb.AdminPool(t)).TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: uuid.New(), Slug: "acme", Name: "Acme"})
 	require.NoError(t, err)
 	counter := &lookups{}
 	cfg, err := pgxpool.ParseConfig(tdb.AppURL)

@@ -29,6 +29,7 @@ import (
 
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/lifecycle"
+	"github.com/rowfence/rowfence/migrate"
 	"github.com/rowfence/rowfence/pgserver"
 )
 
@@ -70,7 +71,7 @@ func run(ctx context.Context, cfg loadConfig, n int) (report, error) {
 		return report{}, err
 	}
 	defer srv.Stop(context.Background())
-	m, err := db.NewMigrator(srv.URL, nil)
+	m, err := migrate.New(srv.URL, nil)
 	if err != nil {
 		return report{}, err
 	}

@@ -29,6 +29,8 @@ import (
 
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 // Both as `rowfence serve` has them by default, so the settings statement and
@@ -68,8 +70,8 @@ func run() error {
 		if !ok {
 			return
 		}
-		rows, err := db.One(r.Context(), pool, s, func(q *db.Queries) ([]db.Product, error) {
-			return q.ProductList(r.Context(), db.ProductListParams{AfterCreatedAt: time.Time{}, AfterID: uuid.Nil, RowLimit: pageSize + 1})
+		rows, err := db.One(r.Context(), pool, s, func(q *dbsqlc.Queries) ([]dbsqlc.Product, error) {
+			return q.ProductList(r.Context(), dbsqlc.ProductListParams{AfterCreatedAt: time.Time{}, AfterID: uuid.Nil, RowLimit: pageSize + 1})
 		})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -94,7 +96,7 @@ func run() error {
 			http.Error(w, "bad id", http.StatusBadRequest)
 			return
 		}
-		p, err := db.One(r.Context(), pool, s, func(q *db.Queries) (db.Product, error) { return q.ProductGet(r.Context(), id) })
+		p, err := db.One(r.Context(), pool, s, func(q *dbsqlc.Queries) (dbsqlc.Product, error) { return q.ProductGet(r.Context(), id) })
 		switch {
 		case errors.Is(err, db.ErrNotFound):
 			http.Error(w, "not found", http.StatusNotFound)
@@ -114,7 +116,7 @@ func scope(w http.ResponseWriter, r *http.Request) (db.Scope, bool) {
 		http.Error(w, "no key", http.StatusUnauthorized)
 		return db.Scope{}, false
 	}
-	return db.Scope{TenantID: k.TenantID, Role: db.RoleAdmin, StatementTimeout: statementTimeout}, true
+	return db.Scope{TenantID: k.TenantID, Role: dbtype.RoleAdmin, StatementTimeout: statementTimeout}, true
 }
 
 func answer(w http.ResponseWriter, body []byte) {
@@ -123,7 +125,7 @@ func answer(w http.ResponseWriter, body []byte) {
 	_, _ = w.Write(body)
 }
 
-func appendProduct(b []byte, p db.Product) []byte {
+func appendProduct(b []byte, p dbsqlc.Product) []byte {
 	b = append(b, `{"id":"`...)
 	b = append(b, p.ID.String()...)
 	b = append(b, `","tenant_id":"`...)

@@ -14,6 +14,7 @@ import (
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
 )
 
 type platformKeyJSON struct {
@@ -25,7 +26,7 @@ type platformKeyJSON struct {
 	Key        string     `json:"key,omitempty"`
 }
 
-func toPlatformKeyJSON(k db.PlatformKey, key string) platformKeyJSON {
+func toPlatformKeyJSON(k dbsqlc.PlatformKey, key string) platformKeyJSON {
 	return platformKeyJSON{ID: k.ID, Name: k.Name, CreatedAt: k.CreatedAt.UTC(), LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt, Key: key}
 }
 

@@ -22,7 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rowfence/rowfence/config"
-	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/migrate"
 	"github.com/rowfence/rowfence/pgserver"
 	"github.com/rowfence/rowfence/sql/seed"
 )
@@ -72,7 +72,7 @@ func runDev(ctx context.Context, args []string, env config.Config, stdout io.Wri
 			platformPassword = randomHex(16)
 		}
 	}
-	m, err := db.NewMigrator(srv.URL, log)
+	m, err := migrate.New(srv.URL, log)
 	if err != nil {
 		return err
 	}

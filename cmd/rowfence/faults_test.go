@@ -24,6 +24,7 @@ import (
 	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/lifecycle"
+	"github.com/rowfence/rowfence/migrate"
 	"github.com/rowfence/rowfence/pgserver"
 	"github.com/rowfence/rowfence/pgtest"
 )
@@ -40,7 +41,7 @@ func TestDatabaseCrashUnderLoad(t *testing.T) {
 	srv, err := pgserver.Start(ctx, pgserver.Options{Settings: []string{"fsync=on", "synchronous_commit=on"}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
-	m, err := db.NewMigrator(srv.URL, nil)
+	m, err := migrate.New(srv.URL, nil)
 	require.NoError(t, err)
 	require.NoError(t, migrateUp(ctx, m, "", ""))
 	m.Close()

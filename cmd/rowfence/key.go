@@ -15,6 +15,8 @@ import (
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/tenancy"
 )
@@ -52,7 +54,7 @@ func runKey(ctx context.Context, args []string, env config.Config, stdout, stder
 	var expiresAt *time.Time
 	switch action {
 	case "create":
-		if !db.Role(role).Client() {
+		if !dbtype.Role(role).Client() {
 			return usageError{"key create: --role must be admin, member or viewer"}
 		}
 		if expires != "" {
@@ -78,15 +80,15 @@ func runKey(ctx context.Context, args []string, env config.Config, stdout, stder
 	if err != nil {
 		return fmt.Errorf("key %s: %w", action, err)
 	}
-	scope := db.Scope{TenantID: tenant, Role: db.RoleAdmin}
+	scope := db.Scope{TenantID: tenant, Role: dbtype.RoleAdmin}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	switch action {
 	case "list":
 		var out []httpapi.APIKeyJSON
-		after := db.APIKeyListParams{AfterCreatedAt: time.Time{}, RowLimit: 1000}
+		after := dbsqlc.APIKeyListParams{AfterCreatedAt: time.Time{}, RowLimit: 1000}
 		for {
-			page, err := db.One(ctx, pool, scope, func(q *db.Queries) ([]db.APIKey, error) { return q.APIKeyList(ctx, after) })
+			page, err := db.One(ctx, pool, scope, func(q *dbsqlc.Queries) ([]dbsqlc.APIKey, error) { return q.APIKeyList(ctx, after) })
 			if err != nil {
 				return fmt.Errorf("key list: %w", err)
 			}
@@ -104,7 +106,7 @@ func runKey(ctx context.Context, args []string, env config.Config, stdout, stder
 		}
 		return enc.Encode(out)
 	case "revoke":
-		k, err := db.One(ctx, pool, scope, func(q *db.Queries) (db.APIKey, error) { return q.APIKeyRevoke(ctx, keyID) })
+		k, err := db.One(ctx, pool, scope, func(q *dbsqlc.Queries) (dbsqlc.APIKey, error) { return q.APIKeyRevoke(ctx, keyID) })
 		if errors.Is(err, db.ErrNotFound) {
 			return fmt.Errorf("key revoke: tenant %s has no key %s", *slug, keyID)
 		}
@@ -114,10 +116,10 @@ func runKey(ctx context.Context, args []string, env config.Config, stdout, stder
 		fmt.Fprintf(stderr, "revoked; running servers stop accepting it within AUTH_CACHE_TTL (default %s)\n", auth.DefaultCacheTTL)
 		return enc.Encode(httpapi.RenderAPIKey(k))
 	}
-	var row db.APIKey
+	var row dbsqlc.APIKey
 	var key string
-	err = db.Tx(ctx, pool, scope, func(q *db.Queries) error {
-		var user db.User
+	err = db.Tx(ctx, pool, scope, func(q *dbsqlc.Queries) error {
+		var user dbsqlc.User
 		var err error
 		if email != "" {
 			user, err = q.UserByEmail(ctx, email)
@@ -127,7 +129,7 @@ func runKey(ctx context.Context, args []string, env config.Config, stdout, stder
 		if err != nil {
 			return err
 		}
-		row, key, err = auth.IssueKey(ctx, q, tenant, user.ID, db.Role(role), name, expiresAt)
+		row, key, err = auth.IssueKey(ctx, q, tenant, user.ID, dbtype.Role(role), name, expiresAt)
 		return err
 	})
 	switch {
@@ -148,7 +150,7 @@ func runKey(ctx context.Context, args []string, env config.Config, stdout, stder
 
 // lookupTenant finds a tenant's id by slug through tenant_lookup.
 func lookupTenant(ctx context.Context, pool *pgxpool.Pool, slug string) (uuid.UUID, error) {
-	row, err := db.Unscoped(pool).TenantLookup(ctx, db.TenantLookupParams{Slug: &slug})
+	row, err := db.Unscoped(pool).TenantLookup(ctx, dbsqlc.TenantLookupParams{Slug: &slug})
 	if errors.Is(err, db.ErrNotFound) {
 		return uuid.Nil, fmt.Errorf("no tenant %q", slug)
 	}

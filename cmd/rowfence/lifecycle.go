@@ -12,6 +12,7 @@ import (
 
 	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/tenancy"
@@ -122,11 +123,11 @@ func runTenantLifecycle(ctx context.Context, action string, fs *flag.FlagSet, ar
 		fmt.Fprintf(stderr, "deleted %s and every row it owned\n", slug)
 		return enc.Encode(map[string]any{"deleted": slug})
 	case action == "delete":
-		t, err = lifecycle.SetStatus(ctx, pool, t.ID, db.TenantStatusDeleting, grace)
+		t, err = lifecycle.SetStatus(ctx, pool, t.ID, dbtype.TenantStatusDeleting, grace)
 	case action == "suspend":
-		t, err = lifecycle.SetStatus(ctx, pool, t.ID, db.TenantStatusSuspended, 0)
+		t, err = lifecycle.SetStatus(ctx, pool, t.ID, dbtype.TenantStatusSuspended, 0)
 	default: // activate, also cancelling a pending deletion
-		t, err = lifecycle.SetStatus(ctx, pool, t.ID, db.TenantStatusActive, 0)
+		t, err = lifecycle.SetStatus(ctx, pool, t.ID, dbtype.TenantStatusActive, 0)
 	}
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", action, err)

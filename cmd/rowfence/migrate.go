@@ -10,6 +10,7 @@ import (
 
 	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/migrate"
 )
 
 func runMigrate(ctx context.Context, args []string, env config.Config, stdout io.Writer, log *slog.Logger) error {
@@ -34,7 +35,7 @@ func runMigrate(ctx context.Context, args []string, env config.Config, stdout io
 			return err
 		}
 	}
-	m, err := db.NewMigrator(url, log)
+	m, err := migrate.New(url, log)
 	if err != nil {
 		return err
 	}
@@ -74,8 +75,8 @@ func runMigrate(ctx context.Context, args []string, env config.Config, stdout io
 // and the platform role platformPassword (each only when set), all under the
 // migration lock and on the lock's own connection: ALTER ROLE run by two
 // instances at once fails ("tuple concurrently updated").
-func migrateUp(ctx context.Context, m *db.Migrator, appPassword, platformPassword string) error {
-	var steps []db.Step
+func migrateUp(ctx context.Context, m *migrate.Migrator, appPassword, platformPassword string) error {
+	var steps []migrate.Step
 	if appPassword != "" {
 		steps = append(steps, passwordStep(db.AppRole, appPassword))
 	}
@@ -88,7 +89,7 @@ func migrateUp(ctx context.Context, m *db.Migrator, appPassword, platformPasswor
 	return nil
 }
 
-func passwordStep(role, password string) db.Step {
+func passwordStep(role, password string) migrate.Step {
 	return func(ctx context.Context, conn *pgx.Conn) error {
 		if err := db.SetRolePassword(ctx, conn, role, password); err != nil {
 			return fmt.Errorf("set the %s password: %w", role, err)

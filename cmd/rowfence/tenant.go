@@ -13,6 +13,7 @@ import (
 
 	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/tenancy"
@@ -123,7 +124,7 @@ func runTenantLimits(ctx context.Context, fs *flag.FlagSet, args []string, env c
 	if err != nil {
 		return err
 	}
-	p := db.TenantSetLimitsParams{Slug: *slug, RateLimit: cur.RateLimit, RateBurst: cur.RateBurst,
+	p := dbsqlc.TenantSetLimitsParams{Slug: *slug, RateLimit: cur.RateLimit, RateBurst: cur.RateBurst,
 		MaxConcurrency: cur.MaxConcurrency, StatementTimeoutMs: cur.StatementTimeoutMs}
 	setInt := func(name, raw string, lo, hi int64, dst **int32) error {
 		switch raw {

@@ -1,4 +1,7 @@
-package db
+// Package migrate applies rowfence's schema as the migrating role: the goose
+// migrations of sql/migrations, then River's own (jobs/riverschema), all
+// under one advisory lock, so that instances migrating at once take turns.
+package migrate
 
 import (
 	"context"
@@ -11,9 +14,9 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivermigrate"
 
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/jobs/riverschema"
 	schema "github.com/rowfence/rowfence/sql"
 )
 
@@ -33,9 +36,9 @@ type Migrator struct {
 // locked goose's step only, waits for a whole run of ours, and we for theirs.
 const MigrationLockID = lock.DefaultLockID
 
-// NewMigrator connects with connString (the migrating role). Migrations run
+// New connects with connString (the migrating role). Migrations run
 // at the same time by several instances take turns (see Up).
-func NewMigrator(connString string, log *slog.Logger) (*Migrator, error) {
+func New(connString string, log *slog.Logger) (*Migrator, error) {
 	cfg, err := pgx.ParseConfig(connString)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
@@ -120,29 +123,19 @@ func (m *Migrator) locked(ctx context.Context, fn func(conn *pgx.Conn) error) er
 	return fn(conn)
 }
 
-// RiverSchema holds River's tables.
-const RiverSchema = "river"
-
 func (m *Migrator) riverUp(ctx context.Context) error {
 	cfg, err := pgxpool.ParseConfig(m.conn)
 	if err != nil {
 		return err
 	}
 	cfg.MaxConns = 1
-	AsOwner(cfg) // River's tables belong to the owner, like every other
+	db.AsOwner(cfg) // River's tables belong to the owner, like every other
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	rm, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: RiverSchema, Logger: m.log})
-	if err != nil {
-		return err
-	}
-	if _, err := rm.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("river migrations: %w", err)
-	}
-	return nil
+	return riverschema.Migrate(ctx, pool, m.log)
 }
 
 // Down rolls back the most recent migration, under the migration lock.

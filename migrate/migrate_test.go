@@ -1,4 +1,4 @@
-package db_test
+package migrate_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/migrate"
 	"github.com/rowfence/rowfence/pgtest"
 )
 
@@ -31,7 +31,7 @@ func TestConcurrentMigratorsTakeTurns(t *testing.T) {
 	const rounds, instances = 5, 4
 	for round := range rounds {
 		url := freshDatabase(t, admin, ref.AdminURL, fmt.Sprintf("rf_migrators_%d_%d", os.Getpid(), round))
-		first, err := db.NewMigrator(url, nil)
+		first, err := migrate.New(url, nil)
 		require.NoError(t, err)
 		require.NoError(t, first.GooseUpOnly(ctx))
 		first.Close()
@@ -41,7 +41,7 @@ func TestConcurrentMigratorsTakeTurns(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range instances {
 			wg.Go(func() {
-				m, err := db.NewMigrator(url, nil)
+				m, err := migrate.New(url, nil)
 				if err != nil {
 					errs[i] = err
 					return
@@ -97,10 +97,10 @@ func TestMigrationLockIsReleased(t *testing.T) {
 			where l.locktype = 'advisory' and not l.granted and d.datname = $1`, name).Scan(&n))
 		return n
 	}
-	up := func(ctx context.Context, steps ...db.Step) <-chan error {
+	up := func(ctx context.Context, steps ...migrate.Step) <-chan error {
 		done := make(chan error, 1)
 		go func() {
-			m, err := db.NewMigrator(url, nil)
+			m, err := migrate.New(url, nil)
 			if err != nil {
 				done <- err
 				return
@@ -115,7 +115,7 @@ func TestMigrationLockIsReleased(t *testing.T) {
 	// A holder that vanishes: Up waits for it, then runs.
 	holder, err := pgx.Connect(ctx, url)
 	require.NoError(t, err)
-	_, err = holder.Exec(ctx, "select pg_advisory_lock($1)", db.MigrationLockID)
+	_, err = holder.Exec(ctx, "select pg_advisory_lock($1)", migrate.MigrationLockID)
 	require.NoError(t, err)
 	done := up(ctx)
 	require.Eventually(t, func() bool { return waiting() == 1 }, 10*time.Second, 10*time.Millisecond, "Up waits for the lock")
@@ -150,7 +150,7 @@ func TestMigrationLockIsReleased(t *testing.T) {
 	holder, err = pgx.Connect(ctx, url)
 	require.NoError(t, err)
 	defer holder.Close(ctx)
-	_, err = holder.Exec(ctx, "select pg_advisory_lock($1)", db.MigrationLockID)
+	_, err = holder.Exec(ctx, "select pg_advisory_lock($1)", migrate.MigrationLockID)
 	require.NoError(t, err)
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()

@@ -3,7 +3,7 @@
 //   sqlc v1.31.1
 // source: export.sql
 
-package db
+package dbsqlc
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 const aPIKeyExport = `-- name: APIKeyExport :many
@@ -91,7 +92,7 @@ SELECT status, content FROM exports WHERE id = $1
 `
 
 type ExportContentRow struct {
-	Status  ExportStatus
+	Status  dbtype.ExportStatus
 	Content []byte
 }
 
@@ -112,7 +113,7 @@ RETURNING id, requested_by, status, error, counts, created_at, finished_at
 type ExportCreateRow struct {
 	ID          uuid.UUID
 	RequestedBy uuid.UUID
-	Status      ExportStatus
+	Status      dbtype.ExportStatus
 	Error       string
 	Counts      json.RawMessage
 	CreatedAt   time.Time
@@ -143,7 +144,7 @@ UPDATE exports SET status = $1, error = $2, finished_at = CASE WHEN $1 = 'failed
 `
 
 type ExportFailParams struct {
-	Status ExportStatus
+	Status dbtype.ExportStatus
 	Error  string
 	ID     uuid.UUID
 }
@@ -175,7 +176,7 @@ SELECT id, requested_by, status, error, counts, created_at, finished_at FROM exp
 type ExportGetRow struct {
 	ID          uuid.UUID
 	RequestedBy uuid.UUID
-	Status      ExportStatus
+	Status      dbtype.ExportStatus
 	Error       string
 	Counts      json.RawMessage
 	CreatedAt   time.Time
@@ -226,7 +227,7 @@ type ExportListParams struct {
 type ExportListRow struct {
 	ID          uuid.UUID
 	RequestedBy uuid.UUID
-	Status      ExportStatus
+	Status      dbtype.ExportStatus
 	Error       string
 	Counts      json.RawMessage
 	CreatedAt   time.Time

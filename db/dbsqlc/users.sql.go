@@ -3,13 +3,14 @@
 //   sqlc v1.31.1
 // source: users.sql
 
-package db
+package dbsqlc
 
 import (
 	"context"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 const userByEmail = `-- name: UserByEmail :one
@@ -41,7 +42,7 @@ RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower
 type UserCreateParams struct {
 	Name  string
 	Email string
-	Role  Role
+	Role  dbtype.Role
 }
 
 func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) (User, error) {
@@ -254,9 +255,9 @@ SELECT role FROM users WHERE id = $1
 `
 
 // The credential check (app.role = 'auth') of a bearer token's user.
-func (q *Queries) UserRole(ctx context.Context, id uuid.UUID) (Role, error) {
+func (q *Queries) UserRole(ctx context.Context, id uuid.UUID) (dbtype.Role, error) {
 	row := q.db.QueryRow(ctx, userRole, id)
-	var role Role
+	var role dbtype.Role
 	err := row.Scan(&role)
 	return role, err
 }

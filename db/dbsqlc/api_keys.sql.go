@@ -3,13 +3,14 @@
 //   sqlc v1.31.1
 // source: api_keys.sql
 
-package db
+package dbsqlc
 
 import (
 	"context"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 const aPIKeyAuthenticate = `-- name: APIKeyAuthenticate :one
@@ -24,12 +25,12 @@ WHERE k.id = $1
 type APIKeyAuthenticateRow struct {
 	ID         uuid.UUID
 	UserID     uuid.UUID
-	Role       Role
+	Role       dbtype.Role
 	SecretHash []byte
 	ExpiresAt  *time.Time
 	LastUsedAt *time.Time
 	RevokedAt  *time.Time
-	UserRole   Role
+	UserRole   dbtype.Role
 }
 
 // API key queries. As everywhere in queries/, none of them names the tenant:
@@ -63,7 +64,7 @@ type APIKeyCreateParams struct {
 	ID         uuid.UUID
 	UserID     uuid.UUID
 	Name       string
-	Role       Role
+	Role       dbtype.Role
 	SecretHash []byte
 	ExpiresAt  *time.Time
 }

@@ -2,13 +2,14 @@
 // versions:
 //   sqlc v1.31.1
 
-package db
+package dbsqlc
 
 import (
 	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 type APIKey struct {
@@ -16,7 +17,7 @@ type APIKey struct {
 	ID         uuid.UUID
 	UserID     uuid.UUID
 	Name       string
-	Role       Role
+	Role       dbtype.Role
 	SecretHash []byte
 	CreatedAt  time.Time
 	ExpiresAt  *time.Time
@@ -28,7 +29,7 @@ type Export struct {
 	TenantID    uuid.UUID
 	ID          uuid.UUID
 	RequestedBy uuid.UUID
-	Status      ExportStatus
+	Status      dbtype.ExportStatus
 	Error       string
 	Counts      json.RawMessage
 	Content     []byte
@@ -71,7 +72,7 @@ type Tenant struct {
 	ID                 uuid.UUID
 	Slug               string
 	Name               string
-	Status             TenantStatus
+	Status             dbtype.TenantStatus
 	CreatedAt          time.Time
 	RateLimit          *float64
 	RateBurst          *int32
@@ -85,7 +86,7 @@ type User struct {
 	ID        uuid.UUID
 	Name      string
 	Email     string
-	Role      Role
+	Role      dbtype.Role
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	NameLower *string

@@ -3,7 +3,7 @@
 //   sqlc v1.31.1
 // source: roles.sql
 
-package db
+package dbsqlc
 
 import (
 	"context"
