@@ -187,6 +187,45 @@ var planted = []plant{
 	{name: "TEMPORARY through a role the platform role can become",
 		sql:  `create role {{role}}_tmp nologin; grant temporary on database {{db}} to {{role}}_tmp; grant {{role}}_tmp to rowfence_platform`,
 		want: []string{"serving-role-reach rowfence_platform temporary-tables"}},
+	// Column grants beyond the role model's columns: the command is the
+	// model's, so grant-widens-role says nothing, yet the role may now name
+	// a column it must never write (issue 14, security review). tenant_id
+	// moves a row to another tenant; a key's role, secret or user rewrites
+	// the credential.
+	{name: "UPDATE (tenant_id) on products to the app role",
+		sql:  `grant update (tenant_id) on products to rowfence_app`,
+		want: []string{"column-grant-widens-role rowfence_app on public.products"}},
+	{name: "INSERT (tenant_id) on users to the app role",
+		sql:  `grant insert (tenant_id) on users to rowfence_app`,
+		want: []string{"column-grant-widens-role rowfence_app on public.users"}},
+	{name: "UPDATE (role) on api_keys to the app role",
+		sql:  `grant update (role) on api_keys to rowfence_app`,
+		want: []string{"column-grant-widens-role rowfence_app on public.api_keys"}},
+	{name: "UPDATE (secret_hash) on api_keys to the platform role",
+		sql:  `grant update (secret_hash) on api_keys to rowfence_platform`,
+		want: []string{"column-grant-widens-role rowfence_platform on public.api_keys", "grant-widens-role rowfence_platform on public.api_keys"}},
+	{name: "UPDATE (tenant_id) through a role the app role can become",
+		sql:  `create role {{role}}_col nologin; grant update (tenant_id) on products to {{role}}_col; grant {{role}}_col to rowfence_app`,
+		want: []string{"column-grant-widens-role rowfence_app on public.products"}},
+	{name: "UPDATE (user_id) on api_keys through a role the platform role can become",
+		sql:  `create role {{role}}_pcol nologin; grant update (user_id) on api_keys to {{role}}_pcol; grant {{role}}_pcol to rowfence_platform`,
+		want: []string{"column-grant-widens-role rowfence_platform on public.api_keys"}},
+	// A table-level grant of a command the model gives through some
+	// columns only: every other column, tenant_id included.
+	{name: "a table-level UPDATE where the model gives columns",
+		sql:  `grant update on users to rowfence_app`,
+		want: []string{"column-grant-widens-role rowfence_app on public.users"}},
+	{name: "REFERENCES (tenant_id) on products to the app role",
+		sql:  `grant references (tenant_id) on products to rowfence_app`,
+		want: []string{"column-grant-widens-role rowfence_app on public.products", "unsafe-grant public.products"}},
+	// The registry through a column: has_table_privilege does not count
+	// column grants, so check 12 missed it.
+	{name: "a column of the tenant registry to the app role",
+		sql:  `grant update (status) on tenants to rowfence_app`,
+		want: []string{"column-grant-widens-role rowfence_app on public.tenants", "cross-tenant-role rowfence_app"}},
+	{name: "a column of the tenant registry through a role the app role can become",
+		sql:  `create role {{role}}_reg nologin; grant select (slug) on tenants to {{role}}_reg; grant {{role}}_reg to rowfence_app`,
+		want: []string{"column-grant-widens-role rowfence_app on public.tenants", "cross-tenant-role rowfence_app"}},
 	{name: "row level security switched off",
 		sql:  `alter table products disable row level security`,
 		want: []string{"rls-not-forced public.products", "grant-widens-role rowfence_app on public.products"}, widens: true},
@@ -420,4 +459,48 @@ func TestReadmeRoleTableMatchesTheModel(t *testing.T) {
 		}
 	}
 	require.Equal(t, want, documented)
+}
+
+// The role model's columns are what sql/migrations grant, no more and no
+// less: check 21 reports a column beyond them, and this test a column the
+// model lists that the migrated schema does not grant (or a whole table
+// where the migrations grant columns), so the model cannot drift from the
+// migrations either way. Held by the serving role itself or a role it can
+// become, on the table or the column.
+func TestColumnModelIsWhatTheMigrationsGrant(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	admin := pgtest.New(t).AdminPool(t)
+	model, err := ColumnModel(ctx, admin)
+	require.NoError(t, err)
+	tables := map[string]bool{}
+	for _, g := range model {
+		tables[g.Table] = true
+		require.False(t, g.Table != "public.tenants" && g.Table != "public.platform_keys" &&
+			(g.Command == "INSERT" || g.Command == "UPDATE") && (g.Every || slices.Contains(g.Columns, "tenant_id")),
+			"the model gives %s %s of %s's tenant_id", g.ServingRole, g.Command, g.Table)
+		var every bool
+		var columns []string
+		err := admin.QueryRow(ctx, `
+			SELECT coalesce(bool_or(has_table_privilege(b.oid, $2::regclass, $3)), false),
+			       coalesce((SELECT array_agg(a.attname::text ORDER BY a.attname)
+			                 FROM pg_attribute a
+			                 WHERE a.attrelid = $2::regclass AND a.attnum > 0 AND NOT a.attisdropped AND $3 <> 'DELETE'
+			                   AND EXISTS (SELECT 1 FROM pg_roles c
+			                               WHERE pg_has_role($1::regrole, c.oid, 'MEMBER')
+			                                 AND has_column_privilege(c.oid, a.attrelid, a.attnum, $3))), '{}')
+			FROM pg_roles b
+			WHERE pg_has_role($1::regrole, b.oid, 'MEMBER')`, g.ServingRole, g.Table, g.Command).Scan(&every, &columns)
+		require.NoError(t, err, "%s %s %s", g.ServingRole, g.Command, g.Table)
+		if every || len(columns) == 0 {
+			columns = nil
+		}
+		want := slices.Sorted(slices.Values(g.Columns))
+		if g.Every || len(want) == 0 {
+			want = nil
+		}
+		require.Equal(t, g.Every, every, "%s %s on the whole of %s", g.ServingRole, g.Command, g.Table)
+		require.Equal(t, want, columns, "%s %s on %s: the model's columns against the migrations'", g.ServingRole, g.Command, g.Table)
+	}
+	require.True(t, tables["public.tenants"], "the model lists the tenant registry")
 }

@@ -1,23 +1,44 @@
 -- The role model: what each serving role may do in each tenant table under
--- each value of app.role, and what the catalog lets it do. Inside a tenant
--- the restrictive tenant policy bounds every permissive policy, but a
--- permissive policy that admits more roles (USING (true), a role list that
--- grew) or a grant of a new command lets a role do what the README says it
--- may not: a viewer that creates products (issue 14, item 2; DESIGN.md, leak
--- vector 6). Two kinds of finding:
---   policy-widens-role  a permissive policy admits an app.role to a command
---                       the model does not give it, and nothing else stops it;
---   grant-widens-role   a serving role holds (itself or through a role it can
---                       become) a command on a tenant table that the model
---                       gives it under no app.role, or the table is missing
---                       from the model.
+-- each value of app.role, through which columns, and what the catalog lets
+-- it do. Inside a tenant the restrictive tenant policy bounds every
+-- permissive policy, but a permissive policy that admits more roles (USING
+-- (true), a role list that grew) or a grant of a new command lets a role do
+-- what the README says it may not: a viewer that creates products (issue 14,
+-- item 2; DESIGN.md, leak vector 6). A grant of one more column does too:
+-- UPDATE (tenant_id) moves a row to another tenant, UPDATE (role) on
+-- api_keys raises a key's role (issue 14, security review). Three kinds of
+-- finding:
+--   policy-widens-role        a permissive policy admits an app.role to a
+--                             command the model does not give it, and
+--                             nothing else stops it;
+--   grant-widens-role         a serving role holds (itself or through a role
+--                             it can become) a command on a tenant table that
+--                             the model gives it under no app.role, or the
+--                             table is missing from the model;
+--   column-grant-widens-role  a serving role can name a column (SELECT,
+--                             INSERT, UPDATE, REFERENCES; itself or through a
+--                             role it can become, granted on the column or
+--                             the table) of a tenant table, the tenant
+--                             registry or a table the model lists, that the
+--                             model's columns do not give it; INSERT or
+--                             UPDATE of a tenant table's tenant_id always,
+--                             whatever the model says.
 --
 -- The model below is the one documented in README.md ("Roles inside a
 -- tenant") and docs/SECURITY.md, kept here once: `rowfence audit` reads it
 -- here, and audit.TestRoleMatrixMatchesTheModel compares it with what each
--- serving role can actually do, tried statement by statement. Every other
--- app.role value (unset, empty, unknown) may do nothing. rowfence_platform
--- always works as admin; its other rows are what the same policies allow.
+-- serving role can actually do, tried statement by statement, and
+-- audit.TestColumnModelIsWhatTheMigrationsGrant its columns with the grants
+-- of sql/migrations. Every other app.role value (unset, empty, unknown) may
+-- do nothing. rowfence_platform always works as admin; its other rows are
+-- what the same policies allow.
+--
+-- Each row: serving role, table, command, the app.role values it may run the
+-- command under (NULL: the table is no tenant table and app.role does not
+-- gate it: the registry and the platform keys, which only rowfence_platform
+-- reaches), and the columns it may name in it (NULL: every column, a grant on
+-- the table; '{}': none, nothing granted). Never tenant_id for INSERT or
+-- UPDATE: the column defaults from the tenant setting.
 --
 -- How the catalog is read: a permissive policy applies to a serving role
 -- when it is for PUBLIC or for a role the serving role can become. Its
@@ -32,50 +53,60 @@
 -- command needs (USING for SELECT, UPDATE, DELETE; WITH CHECK, else USING,
 -- for INSERT and UPDATE) and every restrictive one does too; on a table
 -- without row level security, whenever the privilege is held (check 01
--- reports that table as well).
-WITH role_model(serving_role, table_name, command, app_roles) AS (
+-- reports that table as well). A column privilege is held when
+-- has_column_privilege says so for the serving role or any role it can
+-- become (a grant to PUBLIC counts).
+WITH role_model(serving_role, table_name, command, app_roles, columns) AS (
 -- role model: begin
 VALUES
-    ('rowfence_app',      'public.products',         'SELECT', '{admin,member,viewer}'::text[]),
-    ('rowfence_app',      'public.products',         'INSERT', '{admin,member}'),
-    ('rowfence_app',      'public.products',         'UPDATE', '{admin,member}'),
-    ('rowfence_app',      'public.products',         'DELETE', '{admin,member}'),
-    ('rowfence_app',      'public.users',            'SELECT', '{admin,member,viewer,auth}'),
-    ('rowfence_app',      'public.users',            'INSERT', '{admin}'),
-    ('rowfence_app',      'public.users',            'UPDATE', '{admin}'),
-    ('rowfence_app',      'public.users',            'DELETE', '{admin}'),
-    ('rowfence_app',      'public.api_keys',         'SELECT', '{admin,auth}'),
-    ('rowfence_app',      'public.api_keys',         'INSERT', '{admin}'),
-    ('rowfence_app',      'public.api_keys',         'UPDATE', '{admin,auth}'),
-    ('rowfence_app',      'public.api_keys',         'DELETE', '{}'),
-    ('rowfence_app',      'public.exports',          'SELECT', '{admin}'),
-    ('rowfence_app',      'public.exports',          'INSERT', '{admin}'),
-    ('rowfence_app',      'public.exports',          'UPDATE', '{}'),
-    ('rowfence_app',      'public.exports',          'DELETE', '{}'),
-    ('rowfence_app',      'public.idempotency_keys', 'SELECT', '{admin,member,viewer}'),
-    ('rowfence_app',      'public.idempotency_keys', 'INSERT', '{admin,member,viewer}'),
-    ('rowfence_app',      'public.idempotency_keys', 'UPDATE', '{}'),
-    ('rowfence_app',      'public.idempotency_keys', 'DELETE', '{admin,member,viewer}'),
-    ('rowfence_platform', 'public.products',         'SELECT', '{admin,member,viewer}'),
-    ('rowfence_platform', 'public.products',         'INSERT', '{}'),
-    ('rowfence_platform', 'public.products',         'UPDATE', '{}'),
-    ('rowfence_platform', 'public.products',         'DELETE', '{}'),
-    ('rowfence_platform', 'public.users',            'SELECT', '{admin,member,viewer,auth}'),
-    ('rowfence_platform', 'public.users',            'INSERT', '{admin}'),
-    ('rowfence_platform', 'public.users',            'UPDATE', '{}'),
-    ('rowfence_platform', 'public.users',            'DELETE', '{}'),
-    ('rowfence_platform', 'public.api_keys',         'SELECT', '{admin,auth}'),
-    ('rowfence_platform', 'public.api_keys',         'INSERT', '{admin}'),
-    ('rowfence_platform', 'public.api_keys',         'UPDATE', '{}'),
-    ('rowfence_platform', 'public.api_keys',         'DELETE', '{}'),
-    ('rowfence_platform', 'public.exports',          'SELECT', '{admin}'),
-    ('rowfence_platform', 'public.exports',          'INSERT', '{}'),
-    ('rowfence_platform', 'public.exports',          'UPDATE', '{admin}'),
-    ('rowfence_platform', 'public.exports',          'DELETE', '{}'),
-    ('rowfence_platform', 'public.idempotency_keys', 'SELECT', '{admin,member,viewer}'),
-    ('rowfence_platform', 'public.idempotency_keys', 'INSERT', '{}'),
-    ('rowfence_platform', 'public.idempotency_keys', 'UPDATE', '{}'),
-    ('rowfence_platform', 'public.idempotency_keys', 'DELETE', '{admin,member,viewer}')
+    ('rowfence_app',      'public.products',         'SELECT', '{admin,member,viewer}'::text[], NULL::text[]),
+    ('rowfence_app',      'public.products',         'INSERT', '{admin,member}',               '{name,description,price}'),
+    ('rowfence_app',      'public.products',         'UPDATE', '{admin,member}',               '{name,description,price,updated_at}'),
+    ('rowfence_app',      'public.products',         'DELETE', '{admin,member}',               NULL),
+    ('rowfence_app',      'public.users',            'SELECT', '{admin,member,viewer,auth}',   NULL),
+    ('rowfence_app',      'public.users',            'INSERT', '{admin}',                      '{name,email,role}'),
+    ('rowfence_app',      'public.users',            'UPDATE', '{admin}',                      '{name,email,role,updated_at}'),
+    ('rowfence_app',      'public.users',            'DELETE', '{admin}',                      NULL),
+    ('rowfence_app',      'public.api_keys',         'SELECT', '{admin,auth}',                 NULL),
+    ('rowfence_app',      'public.api_keys',         'INSERT', '{admin}',                      '{id,user_id,name,role,secret_hash,expires_at}'),
+    ('rowfence_app',      'public.api_keys',         'UPDATE', '{admin,auth}',                 '{name,last_used_at,revoked_at}'),
+    ('rowfence_app',      'public.api_keys',         'DELETE', '{}',                           '{}'),
+    ('rowfence_app',      'public.exports',          'SELECT', '{admin}',                      NULL),
+    ('rowfence_app',      'public.exports',          'INSERT', '{admin}',                      '{requested_by}'),
+    ('rowfence_app',      'public.exports',          'UPDATE', '{}',                           '{}'),
+    ('rowfence_app',      'public.exports',          'DELETE', '{}',                           '{}'),
+    ('rowfence_app',      'public.idempotency_keys', 'SELECT', '{admin,member,viewer}',        NULL),
+    ('rowfence_app',      'public.idempotency_keys', 'INSERT', '{admin,member,viewer}',        '{key,request_hash,status,response_headers,response_body}'),
+    ('rowfence_app',      'public.idempotency_keys', 'UPDATE', '{}',                           '{}'),
+    ('rowfence_app',      'public.idempotency_keys', 'DELETE', '{admin,member,viewer}',        NULL),
+    ('rowfence_platform', 'public.products',         'SELECT', '{admin,member,viewer}',        NULL),
+    ('rowfence_platform', 'public.products',         'INSERT', '{}',                           '{}'),
+    ('rowfence_platform', 'public.products',         'UPDATE', '{}',                           '{}'),
+    ('rowfence_platform', 'public.products',         'DELETE', '{}',                           '{}'),
+    ('rowfence_platform', 'public.users',            'SELECT', '{admin,member,viewer,auth}',   NULL),
+    ('rowfence_platform', 'public.users',            'INSERT', '{admin}',                      '{name,email,role}'),
+    ('rowfence_platform', 'public.users',            'UPDATE', '{}',                           '{}'),
+    ('rowfence_platform', 'public.users',            'DELETE', '{}',                           '{}'),
+    ('rowfence_platform', 'public.api_keys',         'SELECT', '{admin,auth}',                 NULL),
+    ('rowfence_platform', 'public.api_keys',         'INSERT', '{admin}',                      '{id,user_id,name,role,secret_hash,expires_at}'),
+    ('rowfence_platform', 'public.api_keys',         'UPDATE', '{}',                           '{}'),
+    ('rowfence_platform', 'public.api_keys',         'DELETE', '{}',                           '{}'),
+    ('rowfence_platform', 'public.exports',          'SELECT', '{admin}',                      NULL),
+    ('rowfence_platform', 'public.exports',          'INSERT', '{}',                           '{}'),
+    ('rowfence_platform', 'public.exports',          'UPDATE', '{admin}',                      '{status,error,counts,content,finished_at}'),
+    ('rowfence_platform', 'public.exports',          'DELETE', '{}',                           '{}'),
+    ('rowfence_platform', 'public.idempotency_keys', 'SELECT', '{admin,member,viewer}',        NULL),
+    ('rowfence_platform', 'public.idempotency_keys', 'INSERT', '{}',                           '{}'),
+    ('rowfence_platform', 'public.idempotency_keys', 'UPDATE', '{}',                           '{}'),
+    ('rowfence_platform', 'public.idempotency_keys', 'DELETE', '{admin,member,viewer}',        NULL),
+    ('rowfence_platform', 'public.tenants',          'SELECT', NULL,                           NULL),
+    ('rowfence_platform', 'public.tenants',          'INSERT', NULL,                           NULL),
+    ('rowfence_platform', 'public.tenants',          'UPDATE', NULL,                           NULL),
+    ('rowfence_platform', 'public.tenants',          'DELETE', NULL,                           NULL),
+    ('rowfence_platform', 'public.platform_keys',    'SELECT', NULL,                           NULL),
+    ('rowfence_platform', 'public.platform_keys',    'INSERT', NULL,                           NULL),
+    ('rowfence_platform', 'public.platform_keys',    'UPDATE', NULL,                           NULL),
+    ('rowfence_platform', 'public.platform_keys',    'DELETE', NULL,                           '{}')
 -- role model: end
 ), model AS (
     SELECT m.serving_role, m.table_name, m.command, r.app_role
@@ -177,6 +208,36 @@ VALUES
     LEFT JOIN model m ON m.serving_role = a.serving_role AND m.table_name = a.table_name
                      AND m.command = a.command AND m.app_role = a.app_role
     WHERE m.app_role IS NULL
+), column_tables AS (
+    -- Every tenant table, the tenant registry and every table the model
+    -- lists: the tables whose columns the serving roles must not widen.
+    SELECT t.oid, t.table_name, true AS tenant_table FROM tenant_tables t
+    UNION
+    SELECT c.oid, format('%I.%I', n.nspname, c.relname), false
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid IN (SELECT to_regclass(table_name) FROM role_model UNION SELECT to_regclass('public.tenants'))
+      AND c.oid NOT IN (SELECT oid FROM tenant_tables)
+), column_privileges AS (
+    -- Each column a serving role can name with each privilege, itself or
+    -- through a role it can become, and the model's columns for it.
+    SELECT s.rolname AS serving_role, t.table_name, p.privilege, a.attnum, a.attname::text AS column_name,
+           t.tenant_table AND a.attname = 'tenant_id' AND p.privilege IN ('INSERT', 'UPDATE') AS moves_tenant,
+           string_agg(DISTINCT b.rolname, ', ') FILTER (WHERE b.oid <> s.oid) AS through
+    FROM serving s
+    CROSS JOIN column_tables t
+    JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
+    CROSS JOIN (VALUES ('SELECT'), ('INSERT'), ('UPDATE'), ('REFERENCES')) AS p(privilege)
+    JOIN pg_roles b ON pg_has_role(s.oid, b.oid, 'MEMBER')
+    WHERE has_column_privilege(b.oid, t.oid, a.attnum, p.privilege)
+    GROUP BY s.rolname, t.table_name, t.tenant_table, p.privilege, a.attnum, a.attname
+), widened_columns AS (
+    SELECT cp.*, m.columns AS model_columns, m.command IS NOT NULL AS command_in_model
+    FROM column_privileges cp
+    LEFT JOIN role_model m ON m.serving_role = cp.serving_role AND m.table_name = cp.table_name AND m.command = cp.privilege
+    WHERE cp.moves_tenant
+       OR m.command IS NULL
+       OR NOT (m.columns IS NULL OR cp.column_name = ANY (m.columns))
 )
 -- The policies that let a role do more than the model says.
 SELECT 'policy-widens-role' AS check_name,
@@ -207,4 +268,26 @@ SELECT 'grant-widens-role' AS check_name,
 FROM widened w
 WHERE NOT w.command_in_model OR NOT w.relrowsecurity
 GROUP BY w.serving_role, w.table_name
+UNION ALL
+-- Columns beyond the model's, tenant_id written by a serving role first.
+SELECT 'column-grant-widens-role' AS check_name,
+       format('%s on %s', serving_role, table_name) AS object,
+       format('%s%s; %sthe role model (sql/audit/21_role_model.sql) does not allow it',
+              string_agg(cell, '; ' ORDER BY cell),
+              CASE WHEN bool_or(through IS NOT NULL) THEN ' (through ' || string_agg(DISTINCT through, ', ') || ')' ELSE '' END,
+              CASE WHEN bool_or(moves_tenant)
+                   THEN 'tenant_id is the row''s tenant: a serving role that can INSERT or UPDATE it moves rows into another tenant, and none ever may; '
+                   ELSE '' END) AS detail
+FROM (
+    SELECT serving_role, table_name, privilege,
+           format('%s (%s), where the model gives %s', privilege, string_agg(quote_ident(column_name), ', ' ORDER BY attnum),
+                  CASE WHEN NOT bool_and(command_in_model) OR min(model_columns) = '{}' THEN 'no column'
+                       WHEN min(model_columns) IS NULL THEN 'every column but tenant_id'
+                       ELSE 'only (' || array_to_string(min(model_columns), ', ') || ')' END) AS cell,
+           bool_or(moves_tenant) AS moves_tenant,
+           string_agg(DISTINCT through, ', ') AS through
+    FROM widened_columns
+    GROUP BY serving_role, table_name, privilege
+) cells
+GROUP BY serving_role, table_name
 ORDER BY 1, 2;
