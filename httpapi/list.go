@@ -41,7 +41,7 @@ type listQuery struct {
 	cursor, sort, q string
 	email           string
 	// updatedSince is ?updated_since=, rounded up to PostgreSQL's
-	// microseconds; set says it was given.
+	// microseconds; since says it was given.
 	updatedSince time.Time
 	since        bool
 }
