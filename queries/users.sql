@@ -8,8 +8,8 @@ ORDER BY created_at, id
 LIMIT @row_limit;
 
 -- name: UserListUpdated :many
--- ?updated_since=, as ProductListUpdated: (updated_at, id) order over the
--- (tenant_id, updated_at, id) index.
+-- ?updated_since=, as ProductListUpdated: (updated_at, id) order over
+-- users_tenant_updated_idx.
 SELECT * FROM users
 WHERE (updated_at, id) > (@after_updated_at::timestamptz, @after_id::uuid)
 ORDER BY updated_at, id

@@ -208,8 +208,8 @@ type ProductListUpdatedParams struct {
 
 // ?updated_since= (httpapi/products.go): the rows updated at or after a
 // time, for clients that sync incrementally. Keyset pagination in
-// (updated_at, id) order over the (tenant_id, updated_at, id) index
-// (sql/migrations/00016_updated_since.sql); the first page passes the
+// (updated_at, id) order over products_tenant_updated_idx, which leads with
+// the tenant (sql/migrations/00016_updated_since.sql); the first page passes the
 // requested time and the nil UUID. db.genericPlan keeps the plan.
 func (q *Queries) ProductListUpdated(ctx context.Context, arg ProductListUpdatedParams) ([]Product, error) {
 	rows, err := q.db.Query(ctx, productListUpdated, arg.AfterUpdatedAt, arg.AfterID, arg.RowLimit)

@@ -243,8 +243,8 @@ type UserListUpdatedParams struct {
 	RowLimit       int32
 }
 
-// ?updated_since=, as ProductListUpdated: (updated_at, id) order over the
-// (tenant_id, updated_at, id) index.
+// ?updated_since=, as ProductListUpdated: (updated_at, id) order over
+// users_tenant_updated_idx.
 func (q *Queries) UserListUpdated(ctx context.Context, arg UserListUpdatedParams) ([]User, error) {
 	rows, err := q.db.Query(ctx, userListUpdated, arg.AfterUpdatedAt, arg.AfterID, arg.RowLimit)
 	if err != nil {
