@@ -21,6 +21,8 @@ UPDATE users SET
     email      = coalesce(sqlc.narg('email'), email),
     -- ::text: a typed column's sqlc.narg would lose its NULL (sqlc issue #3494).
     role       = coalesce(sqlc.narg('role')::text, role),
+    -- external_id may be cleared: a flag says whether to set it, NULL included.
+    external_id = CASE WHEN @set_external_id::bool THEN sqlc.narg('external_id') ELSE external_id END,
     updated_at = now()
 WHERE id = @id
 RETURNING *;
@@ -91,3 +93,12 @@ INSERT INTO users (name, email, role, external_id)
 VALUES (@name, @email, @role, sqlc.narg('external_id'))
 ON CONFLICT DO NOTHING
 RETURNING id, role;
+
+-- name: UserCreateWithExternalID :one
+-- POST /v1/users with an external_id (admins only: the column's grant and
+-- the users policies). UserCreate stays without the column: rowfence_platform
+-- creates a tenant's first admin with it and holds no grant on external_id.
+INSERT INTO users (name, email, role, external_id)
+VALUES (@name, @email, @role, @external_id)
+RETURNING *;
+

@@ -133,6 +133,44 @@ func (q *Queries) UserCreateOnSignIn(ctx context.Context, arg UserCreateOnSignIn
 	return i, err
 }
 
+const userCreateWithExternalID = `-- name: UserCreateWithExternalID :one
+INSERT INTO users (name, email, role, external_id)
+VALUES ($1, $2, $3, $4)
+RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id
+`
+
+type UserCreateWithExternalIDParams struct {
+	Name       string
+	Email      string
+	Role       dbtype.Role
+	ExternalID *string
+}
+
+// POST /v1/users with an external_id (admins only: the column's grant and
+// the users policies). UserCreate stays without the column: rowfence_platform
+// creates a tenant's first admin with it and holds no grant on external_id.
+func (q *Queries) UserCreateWithExternalID(ctx context.Context, arg UserCreateWithExternalIDParams) (User, error) {
+	row := q.db.QueryRow(ctx, userCreateWithExternalID,
+		arg.Name,
+		arg.Email,
+		arg.Role,
+		arg.ExternalID,
+	)
+	var i User
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.Name,
+		&i.Email,
+		&i.Role,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.NameLower,
+		&i.ExternalID,
+	)
+	return i, err
+}
+
 const userDelete = `-- name: UserDelete :one
 DELETE FROM users WHERE id = $1 RETURNING id
 `
@@ -399,16 +437,20 @@ UPDATE users SET
     email      = coalesce($2, email),
     -- ::text: a typed column's sqlc.narg would lose its NULL (sqlc issue #3494).
     role       = coalesce($3::text, role),
+    -- external_id may be cleared: a flag says whether to set it, NULL included.
+    external_id = CASE WHEN $4::bool THEN $5 ELSE external_id END,
     updated_at = now()
-WHERE id = $4
+WHERE id = $6
 RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id
 `
 
 type UserUpdateParams struct {
-	Name  *string
-	Email *string
-	Role  *string
-	ID    uuid.UUID
+	Name          *string
+	Email         *string
+	Role          *string
+	SetExternalID bool
+	ExternalID    *string
+	ID            uuid.UUID
 }
 
 func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (User, error) {
@@ -416,6 +458,8 @@ func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (User, e
 		arg.Name,
 		arg.Email,
 		arg.Role,
+		arg.SetExternalID,
+		arg.ExternalID,
 		arg.ID,
 	)
 	var i User
