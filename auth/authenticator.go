@@ -126,6 +126,14 @@ func newAuthenticator(cfg Config, clock func() time.Time) (*Authenticator, error
 	return a, nil
 }
 
+// Close stops the background work (the JWKS refresh). The Authenticator
+// still answers afterwards, from the keys it has.
+func (a *Authenticator) Close() {
+	if a.jwt != nil {
+		a.jwt.close()
+	}
+}
+
 // JWTEnabled reports whether bearer tokens are accepted.
 func (a *Authenticator) JWTEnabled() bool { return a.jwt != nil }
 
@@ -289,7 +297,7 @@ func (a *Authenticator) token(ctx context.Context, raw string, lookup bool) (Pri
 	if !lookup {
 		return Principal{}, ErrNotCached
 	}
-	tc, err := a.jwt.verify(raw)
+	tc, err := a.jwt.verify(ctx, raw)
 	if err != nil {
 		// Not cached: a bad signature costs CPU only, and made-up tokens
 		// must not take the cache's room.
@@ -322,17 +330,91 @@ func (a *Authenticator) tokenPrincipal(ctx context.Context, tc tokenClaims) (Pri
 		return Principal{}, err
 	}
 	tenant := t.ID
-	role, err := db.One(ctx, a.cfg.Pool, a.scope(tenant), func(q *dbsqlc.Queries) (dbtype.Role, error) {
-		return q.UserRole(ctx, tc.user)
-	})
+	user, role, err := a.tokenUser(ctx, tenant, tc)
 	switch {
+	case errors.Is(err, db.ErrNotFound) && a.jwt.cfg.AutoCreateRole != "":
+		user, role, err = a.createUser(ctx, tenant, tc)
 	case errors.Is(err, db.ErrNotFound):
-		return Principal{}, invalid("token for user %s, who does not exist in tenant %s", tc.user, tenant)
-	case err != nil:
+		return Principal{}, invalid("token for user %s, who does not exist in tenant %s", tc.userText(), tenant)
+	}
+	if err != nil {
 		return Principal{}, err
 	}
 	if tc.role != "" {
 		role = tc.role.Lesser(role)
 	}
-	return Principal{TenantID: tenant, UserID: tc.user, Role: role, Kind: KindJWT}, nil
+	return Principal{TenantID: tenant, UserID: user, Role: role, Kind: KindJWT}, nil
+}
+
+// tokenUser finds the user a token names, in its tenant only (the
+// credential check's scope: the tenant policy bounds the lookup, so another
+// tenant's external_id or email matches nothing). Errors: db.ErrNotFound.
+func (a *Authenticator) tokenUser(ctx context.Context, tenant uuid.UUID, tc tokenClaims) (uuid.UUID, dbtype.Role, error) {
+	type found struct {
+		id   uuid.UUID
+		role dbtype.Role
+	}
+	f, err := db.One(ctx, a.cfg.Pool, a.scope(tenant), func(q *dbsqlc.Queries) (found, error) {
+		switch a.jwt.cfg.SubjectMapping {
+		case SubjectExternalID:
+			r, err := q.UserByExternalID(ctx, &tc.subject)
+			return found{r.ID, r.Role}, err
+		case SubjectEmail:
+			r, err := q.UserByVerifiedEmail(ctx, tc.subject)
+			return found{r.ID, r.Role}, err
+		}
+		role, err := q.UserRole(ctx, tc.user)
+		return found{tc.user, role}, err
+	})
+	return f.id, f.role, err
+}
+
+// createUser creates the user a token names on its first sign-in, with
+// JWTConfig.AutoCreateRole or the token's role claim, whichever is less.
+// It runs as app.role admin in the token's tenant, for this one INSERT:
+// the users policies admit INSERT under admin only (00010), and the
+// credential check ('auth') stays read-only. A conflict (a concurrent first
+// sign-in, or another user holding the email) inserts nothing; the subject
+// is then looked up again, and an email held by a user of another
+// external_id names nobody: it is refused, never linked.
+func (a *Authenticator) createUser(ctx context.Context, tenant uuid.UUID, tc tokenClaims) (uuid.UUID, dbtype.Role, error) {
+	if tc.email == "" {
+		return uuid.Nil, "", invalid("token for a new user without a verified email claim; not created")
+	}
+	role := a.jwt.cfg.AutoCreateRole
+	if tc.role != "" {
+		role = tc.role.Lesser(role)
+	}
+	name := tc.name
+	if name == "" {
+		name = tc.email
+	}
+	arg := dbsqlc.UserCreateOnSignInParams{Name: name, Email: tc.email, Role: role}
+	if a.jwt.cfg.SubjectMapping == SubjectExternalID {
+		arg.ExternalID = &tc.subject
+	}
+	admin := a.scope(tenant)
+	admin.Role = dbtype.RoleAdmin
+	row, err := db.One(ctx, a.cfg.Pool, admin, func(q *dbsqlc.Queries) (dbsqlc.UserCreateOnSignInRow, error) {
+		return q.UserCreateOnSignIn(ctx, arg)
+	})
+	if err == nil {
+		return row.ID, row.Role, nil
+	}
+	if !errors.Is(err, db.ErrNotFound) {
+		return uuid.Nil, "", err
+	}
+	user, role, err := a.tokenUser(ctx, tenant, tc)
+	if errors.Is(err, db.ErrNotFound) {
+		return uuid.Nil, "", invalid("token for a new user whose email another user of tenant %s has; not created", tenant)
+	}
+	return user, role, err
+}
+
+// userText names the token's user for the server's log.
+func (tc tokenClaims) userText() string {
+	if tc.subject != "" {
+		return tc.subject
+	}
+	return tc.user.String()
 }

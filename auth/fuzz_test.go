@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -58,7 +59,7 @@ func FuzzJWTVerify(f *testing.F) {
 	f.Add("a.b.c.d")
 	f.Add("....")
 	f.Fuzz(func(t *testing.T, raw string) {
-		if _, err := v.verify(raw); err == nil {
+		if _, err := v.verify(context.Background(), raw); err == nil {
 			t.Fatalf("verify(%q) accepted a token nobody signed", raw)
 		}
 	})

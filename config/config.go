@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/httpapi"
 )
 
@@ -65,6 +66,11 @@ type Config struct {
 	JWTUserClaim      string        // JWT_USER_CLAIM
 	JWTRoleClaim      string        // JWT_ROLE_CLAIM
 	JWTLeeway         time.Duration // JWT_LEEWAY
+	// JWT_JWKS_URL and its cache; JWT_SUBJECT_MAPPING; JWT_AUTO_CREATE_ROLE ("": off).
+	JWTJWKSURL                                        string
+	JWTJWKSRefreshInterval, JWTJWKSUnknownKIDInterval time.Duration
+	JWTSubjectMapping                                 auth.SubjectMapping
+	JWTAutoCreateRole                                 dbtype.Role
 
 	// Each tenant's default limits.
 	RateLimit         float64 // RATE_LIMIT in requests/s; 0: none
@@ -85,8 +91,8 @@ type Config struct {
 	GOGC string
 }
 
-// JWT is the bearer token configuration, or nil when neither
-// JWT_HS256_SECRET nor JWT_PUBLIC_KEYS_FILE is set.
+// JWT is the bearer token configuration, or nil when none of
+// JWT_HS256_SECRET, JWT_PUBLIC_KEYS_FILE and JWT_JWKS_URL is set.
 func (c Config) JWT() *auth.JWTConfig {
 	if !c.jwtOn() {
 		return nil
@@ -94,10 +100,14 @@ func (c Config) JWT() *auth.JWTConfig {
 	return &auth.JWTConfig{HMACSecret: c.JWTHS256Secret, PublicKeys: c.JWTPublicKeys,
 		Issuer: c.JWTIssuer, Audience: c.JWTAudience,
 		TenantClaim: c.JWTTenantClaim, UserClaim: c.JWTUserClaim, RoleClaim: c.JWTRoleClaim,
-		Leeway: c.JWTLeeway}
+		Leeway: c.JWTLeeway, JWKSURL: c.JWTJWKSURL, JWKSRefreshInterval: c.JWTJWKSRefreshInterval,
+		JWKSUnknownKIDInterval: c.JWTJWKSUnknownKIDInterval, SubjectMapping: c.JWTSubjectMapping,
+		AutoCreateRole: c.JWTAutoCreateRole}
 }
 
-func (c Config) jwtOn() bool { return c.JWTHS256Secret != nil || c.JWTPublicKeysFile != "" }
+func (c Config) jwtOn() bool {
+	return c.JWTHS256Secret != nil || c.JWTPublicKeysFile != "" || c.JWTJWKSURL != ""
+}
 
 // Load reads the variables command reads from getenv: an empty variable is
 // an unset one and takes its default. The error, when not nil, names every

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/ratelimit"
 	"github.com/rowfence/rowfence/tenancy"
@@ -126,7 +127,9 @@ func TestTheTableIsWhole(t *testing.T) {
 		TenantCacheTTL: tenancy.DefaultTTL, AuthCacheTTL: auth.DefaultCacheTTL, PurgeInterval: time.Minute,
 		AuthFailureLimit: ratelimit.DefaultFailureLimit, AuthFailureWindow: ratelimit.DefaultFailureWindow,
 		JWTTenantClaim: "tenant_id", JWTUserClaim: "sub", JWTRoleClaim: "role", JWTLeeway: 30 * time.Second,
-		RateLimit: 100, RateBurst: 200, MetricsTenantLabels: 100, LogFormat: "json",
+		JWTJWKSRefreshInterval: auth.DefaultJWKSRefreshInterval, JWTJWKSUnknownKIDInterval: auth.DefaultJWKSUnknownKIDInterval,
+		JWTSubjectMapping: auth.SubjectID,
+		RateLimit:         100, RateBurst: 200, MetricsTenantLabels: 100, LogFormat: "json",
 	}, c)
 	require.Nil(t, c.JWT(), "no bearer tokens without a secret or keys")
 }
@@ -163,7 +166,7 @@ func TestInvalidValuesNameTheVariableAndWhatIsAllowed(t *testing.T) {
 		{map[string]string{"METRICS_TOKEN": "short-secret"}, "METRICS_TOKEN must be at least 16 bytes"},
 		{map[string]string{"JWT_HS256_SECRET": "short-secret", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"}, "JWT_HS256_SECRET must be at least 32 bytes"},
 		{map[string]string{"JWT_HS256_SECRET": strings.Repeat("s", 32), "JWT_AUDIENCE": "a"},
-			"bearer tokens (JWT_HS256_SECRET or JWT_PUBLIC_KEYS_FILE) need JWT_ISSUER"},
+			"bearer tokens (JWT_HS256_SECRET, JWT_PUBLIC_KEYS_FILE or JWT_JWKS_URL) need JWT_ISSUER"},
 		{map[string]string{"JWT_PUBLIC_KEYS_FILE": "/nonexistent.pem", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"},
 			`JWT_PUBLIC_KEYS_FILE must be a readable PEM file of RSA (2048 bits or more) or P-256 public keys, not "/nonexistent.pem" (open /nonexistent.pem: no such file or directory)`},
 		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 10.0.0.0/33"}, `TRUSTED_PROXIES must be addresses or CIDR prefixes, comma-separated, not "10.0.0.0/8, 10.0.0.0/33"`},
@@ -185,7 +188,51 @@ func TestJWTFromItsVariables(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "pw", c.PlatformDatabasePassword)
 	require.Equal(t, &auth.JWTConfig{HMACSecret: []byte(env["JWT_HS256_SECRET"]), Issuer: "i", Audience: "a",
-		TenantClaim: "tenant_id", UserClaim: "sub", RoleClaim: "https://example.com/role", Leeway: time.Second}, c.JWT())
+		TenantClaim: "tenant_id", UserClaim: "sub", RoleClaim: "https://example.com/role", Leeway: time.Second,
+		JWKSRefreshInterval: auth.DefaultJWKSRefreshInterval, JWKSUnknownKIDInterval: auth.DefaultJWKSUnknownKIDInterval,
+		SubjectMapping: auth.SubjectID}, c.JWT())
+}
+
+// JWT_JWKS_URL: https, or http to a loopback address only; one source of
+// keys; creating users on sign-in needs a mapping other than id.
+func TestJWKSVariables(t *testing.T) {
+	base := map[string]string{"JWT_ISSUER": "i", "JWT_AUDIENCE": "a"}
+	load := func(over map[string]string) (Config, error) {
+		env := map[string]string{}
+		for k, v := range base {
+			env[k] = v
+		}
+		for k, v := range over {
+			env[k] = v
+		}
+		return Load(func(k string) string { return env[k] }, "serve")
+	}
+	c, err := load(map[string]string{"JWT_JWKS_URL": "https://idp.example/.well-known/jwks.json",
+		"JWT_SUBJECT_MAPPING": "external_id", "JWT_AUTO_CREATE_ROLE": "viewer", "JWT_JWKS_UNKNOWN_KID_INTERVAL": "10s"})
+	require.NoError(t, err)
+	j := c.JWT()
+	require.Equal(t, "https://idp.example/.well-known/jwks.json", j.JWKSURL)
+	require.Equal(t, auth.SubjectExternalID, j.SubjectMapping)
+	require.Equal(t, dbtype.RoleViewer, j.AutoCreateRole)
+	require.Equal(t, 10*time.Second, j.JWKSUnknownKIDInterval)
+
+	for _, u := range []string{"http://127.0.0.1:8080/jwks", "http://localhost/jwks", "http://[::1]/jwks"} {
+		_, err := load(map[string]string{"JWT_JWKS_URL": u})
+		require.NoError(t, err, u)
+	}
+	for name, over := range map[string]map[string]string{
+		"http to a remote host": {"JWT_JWKS_URL": "http://idp.example/jwks"},
+		"not a URL":             {"JWT_JWKS_URL": "idp.example/jwks"},
+		"file":                  {"JWT_JWKS_URL": "file:///etc/jwks.json"},
+		"with a secret too":     {"JWT_JWKS_URL": "https://idp.example/jwks", "JWT_HS256_SECRET": strings.Repeat("s", 32)},
+		"auto-create with ids":  {"JWT_JWKS_URL": "https://idp.example/jwks", "JWT_AUTO_CREATE_ROLE": "member"},
+		"unknown mapping":       {"JWT_JWKS_URL": "https://idp.example/jwks", "JWT_SUBJECT_MAPPING": "name"},
+		"unknown role":          {"JWT_JWKS_URL": "https://idp.example/jwks", "JWT_SUBJECT_MAPPING": "email", "JWT_AUTO_CREATE_ROLE": "owner"},
+		"no issuer":             {"JWT_JWKS_URL": "https://idp.example/jwks", "JWT_ISSUER": ""},
+	} {
+		_, err := load(over)
+		require.Error(t, err, name)
+	}
 }
 
 // `rowfence help` lists every variable; `rowfence serve -h` those serve reads.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/metrics"
 	"github.com/rowfence/rowfence/ratelimit"
@@ -162,19 +163,59 @@ var Vars = []Var{
 				c.JWTPublicKeysFile = path
 				return nil
 			})},
+	{Name: "JWT_JWKS_URL", Commands: serving, Unset: "none: keys from `JWT_HS256_SECRET` or `JWT_PUBLIC_KEYS_FILE`",
+		Help: "the identity provider's JWK Set (RFC 7517): its keys verify the tokens, fetched every " +
+			"`JWT_JWKS_REFRESH_INTERVAL` and for a `kid` it lacks. Exclusive with `JWT_HS256_SECRET` and " +
+			"`JWT_PUBLIC_KEYS_FILE`. `https://` only (`http://` for a loopback address): the set is the trust anchor of every token",
+		kind: custom("URL", "an https:// URL (http:// only to a loopback address)", func(c *Config, s string) error {
+			if err := auth.CheckJWKSURL(s); err != nil {
+				return err
+			}
+			c.JWTJWKSURL = s
+			return nil
+		}),
+		check: func(c *Config) error {
+			if c.JWTJWKSURL != "" && (c.JWTHS256Secret != nil || c.JWTPublicKeysFile != "") {
+				return errors.New("JWT_JWKS_URL excludes JWT_HS256_SECRET and JWT_PUBLIC_KEYS_FILE: one source of keys, so that a key the provider removes verifies nothing")
+			}
+			return nil
+		}},
+	{Name: "JWT_JWKS_REFRESH_INTERVAL", Commands: serving, Default: durationText(auth.DefaultJWKSRefreshInterval),
+		Help: "how often the JWK Set is fetched again: a key removed from the set verifies nothing after at most this plus `AUTH_CACHE_TTL`",
+		kind: duration(time.Second, func(c *Config, d time.Duration) { c.JWTJWKSRefreshInterval = d })},
+	{Name: "JWT_JWKS_UNKNOWN_KID_INTERVAL", Commands: serving, Default: durationText(auth.DefaultJWKSUnknownKIDInterval),
+		Help: "at most one fetch of the JWK Set per interval for tokens naming a `kid` the cached set lacks " +
+			"(a rotation, or made-up tokens: they are refused without waiting, and never hammer the provider)",
+		kind: duration(time.Second, func(c *Config, d time.Duration) { c.JWTJWKSUnknownKIDInterval = d })},
+	{Name: "JWT_SUBJECT_MAPPING", Commands: serving, Default: string(auth.SubjectID),
+		Help: "how a token names its user: `id`, the `JWT_USER_CLAIM` is a rowfence user id; `external_id`, it is the " +
+			"user's `external_id` in the token's tenant; `email`, the `email` claim, with `email_verified` true, is the user's " +
+			"email in the token's tenant",
+		kind: choice(func(c *Config, m auth.SubjectMapping) { c.JWTSubjectMapping = m },
+			auth.SubjectID, auth.SubjectExternalID, auth.SubjectEmail)},
+	{Name: "JWT_AUTO_CREATE_ROLE", Commands: serving, Unset: "none: a token for a user the tenant lacks is refused",
+		Help: "creates that user on first sign-in instead, with this role or the token's role claim, whichever is less " +
+			"(`admin` only when set so); needs `JWT_SUBJECT_MAPPING` `external_id` or `email` and a verified `email` claim",
+		kind: choice(func(c *Config, r dbtype.Role) { c.JWTAutoCreateRole = r }, dbtype.RoleViewer, dbtype.RoleMember, dbtype.RoleAdmin),
+		check: func(c *Config) error {
+			if c.JWTAutoCreateRole != "" && c.JWTSubjectMapping == auth.SubjectID {
+				return errors.New("JWT_AUTO_CREATE_ROLE needs JWT_SUBJECT_MAPPING=external_id or email (a new user's id is the database's)")
+			}
+			return nil
+		}},
 	{Name: "JWT_ISSUER", Commands: serving, Unset: "none; bearer tokens require it",
-		Help:  "the tokens' `iss`; required with `JWT_HS256_SECRET` or `JWT_PUBLIC_KEYS_FILE`",
+		Help:  "the tokens' `iss`; required with bearer tokens",
 		kind:  text("text", func(c *Config, s string) { c.JWTIssuer = s }),
 		check: requiredWithJWT("JWT_ISSUER", func(c *Config) string { return c.JWTIssuer })},
 	{Name: "JWT_AUDIENCE", Commands: serving, Unset: "none; bearer tokens require it",
-		Help:  "the tokens' `aud`; required with `JWT_HS256_SECRET` or `JWT_PUBLIC_KEYS_FILE`",
+		Help:  "the tokens' `aud`; required with bearer tokens",
 		kind:  text("text", func(c *Config, s string) { c.JWTAudience = s }),
 		check: requiredWithJWT("JWT_AUDIENCE", func(c *Config) string { return c.JWTAudience })},
 	{Name: "JWT_TENANT_CLAIM", Commands: serving, Default: auth.DefaultTenantClaim,
 		Help: "the claim naming the tenant (its UUID or slug)",
 		kind: text("claim name", func(c *Config, s string) { c.JWTTenantClaim = s })},
 	{Name: "JWT_USER_CLAIM", Commands: serving, Default: auth.DefaultUserClaim,
-		Help: "the claim naming the user (a user id of that tenant)",
+		Help: "the claim naming the user (a user id of that tenant, or its `external_id`: `JWT_SUBJECT_MAPPING`)",
 		kind: text("claim name", func(c *Config, s string) { c.JWTUserClaim = s })},
 	{Name: "JWT_ROLE_CLAIM", Commands: serving, Default: auth.DefaultRoleClaim,
 		Help: "the claim naming the role (`admin`, `member` or `viewer`; absent from a token: the user's own role)",
@@ -234,7 +275,7 @@ var Vars = []Var{
 func requiredWithJWT(name string, get func(*Config) string) func(*Config) error {
 	return func(c *Config) error {
 		if c.jwtOn() && get(c) == "" {
-			return fmt.Errorf("bearer tokens (JWT_HS256_SECRET or JWT_PUBLIC_KEYS_FILE) need %s", name)
+			return fmt.Errorf("bearer tokens (JWT_HS256_SECRET, JWT_PUBLIC_KEYS_FILE or JWT_JWKS_URL) need %s", name)
 		}
 		return nil
 	}

@@ -18,6 +18,8 @@ var constraints = map[string]constraint{
 	"tenants_slug_key": {ErrConflict, "slug", "a tenant with this slug already exists"},
 	// 00003_users_products.sql: per tenant and case-insensitive (leak vector 4).
 	"users_tenant_email_key": {ErrConflict, "email", "a user with this email already exists"},
+	// 00017_users_external_id.sql: per tenant, as email.
+	"users_tenant_external_id_key": {ErrConflict, "external_id", "a user with this external_id already exists"},
 	// 00014_users_keep_an_admin.sql: a pseudo-constraint its trigger raises,
 	// on a change of role or a deletion (so no one field is at fault).
 	"users_last_admin": {ErrLastAdmin, "", "a tenant must keep an admin: make another user admin before demoting or deleting this one"},

@@ -49,18 +49,21 @@ func RenderTenant(t dbsqlc.Tenant) TenantJSON {
 
 // UserJSON is a user of a tenant (openapi.yaml, User).
 type UserJSON struct {
-	ID        uuid.UUID   `json:"id"`
-	TenantID  uuid.UUID   `json:"tenant_id"`
-	Name      string      `json:"name"`
-	Email     string      `json:"email"`
-	Role      dbtype.Role `json:"role"`
-	CreatedAt time.Time   `json:"created_at"`
-	UpdatedAt time.Time   `json:"updated_at"`
+	ID       uuid.UUID   `json:"id"`
+	TenantID uuid.UUID   `json:"tenant_id"`
+	Name     string      `json:"name"`
+	Email    string      `json:"email"`
+	Role     dbtype.Role `json:"role"`
+	// ExternalID is the user's subject at the identity provider
+	// (JWT_SUBJECT_MAPPING=external_id); null if none.
+	ExternalID *string   `json:"external_id"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // RenderUser is u as the API and the CLI show it.
 func RenderUser(u dbsqlc.User) UserJSON {
-	return UserJSON{ID: u.ID, TenantID: u.TenantID, Name: u.Name, Email: u.Email, Role: u.Role,
+	return UserJSON{ID: u.ID, TenantID: u.TenantID, Name: u.Name, Email: u.Email, Role: u.Role, ExternalID: u.ExternalID,
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
 }
 

@@ -158,9 +158,10 @@ func (s *server) forgetUser(r *http.Request, id uuid.UUID) {
 
 // userCreateBody is POST /v1/users; role defaults to member.
 type userCreateBody struct {
-	Name  *string `json:"name"`
-	Email *string `json:"email"`
-	Role  *string `json:"role"`
+	Name       *string `json:"name"`
+	Email      *string `json:"email"`
+	Role       *string `json:"role"`
+	ExternalID *string `json:"external_id"`
 }
 
 func (b userCreateBody) valid() fieldErrors {
@@ -174,6 +175,9 @@ func (b userCreateBody) valid() fieldErrors {
 	if b.Role != nil {
 		checkRole(fe, *b.Role)
 	}
+	if b.ExternalID != nil {
+		checkText(fe, "external_id", *b.ExternalID, textrule.ExternalID)
+	}
 	return fe
 }
 
@@ -181,6 +185,10 @@ func createUser(ctx context.Context, q *dbsqlc.Queries, b userCreateBody) (dbsql
 	p := dbsqlc.UserCreateParams{Name: *b.Name, Email: *b.Email, Role: dbtype.RoleMember}
 	if b.Role != nil {
 		p.Role = dbtype.Role(*b.Role)
+	}
+	if b.ExternalID != nil {
+		return q.UserCreateWithExternalID(ctx, dbsqlc.UserCreateWithExternalIDParams{Name: p.Name, Email: p.Email,
+			Role: p.Role, ExternalID: b.ExternalID})
 	}
 	return q.UserCreate(ctx, p)
 }
@@ -190,6 +198,8 @@ type userPatchBody struct {
 	Name  optional[string] `json:"name"`
 	Email optional[string] `json:"email"`
 	Role  optional[string] `json:"role"`
+	// ExternalID: a string sets it, null clears it.
+	ExternalID optional[string] `json:"external_id"`
 }
 
 func (b userPatchBody) valid() fieldErrors {
@@ -207,12 +217,19 @@ func (b userPatchBody) valid() fieldErrors {
 		any = true
 		checkRole(fe, b.Role.Value)
 	}
+	if b.ExternalID.Set {
+		any = true
+		if !b.ExternalID.Null {
+			checkText(fe, "external_id", b.ExternalID.Value, textrule.ExternalID)
+		}
+	}
 	if !any && len(fe) == 0 {
-		fe.add("", "send at least one of name, email, role")
+		fe.add("", "send at least one of name, email, role, external_id")
 	}
 	return fe
 }
 
 func updateUser(ctx context.Context, q *dbsqlc.Queries, id uuid.UUID, b userPatchBody) (dbsqlc.User, error) {
-	return q.UserUpdate(ctx, dbsqlc.UserUpdateParams{ID: id, Name: b.Name.ptr(), Email: b.Email.ptr(), Role: b.Role.ptr()})
+	return q.UserUpdate(ctx, dbsqlc.UserUpdateParams{ID: id, Name: b.Name.ptr(), Email: b.Email.ptr(), Role: b.Role.ptr(),
+		SetExternalID: b.ExternalID.Set, ExternalID: b.ExternalID.ptr()})
 }

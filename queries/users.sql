@@ -29,6 +29,8 @@ UPDATE users SET
     email      = coalesce(sqlc.narg('email'), email),
     -- ::text: a typed column's sqlc.narg would lose its NULL (sqlc issue #3494).
     role       = coalesce(sqlc.narg('role')::text, role),
+    -- external_id may be cleared: a flag says whether to set it, NULL included.
+    external_id = CASE WHEN @set_external_id::bool THEN sqlc.narg('external_id') ELSE external_id END,
     updated_at = now()
 WHERE id = @id
 RETURNING *;
@@ -80,3 +82,31 @@ WHERE (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
   AND (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
 ORDER BY created_at, id
 LIMIT @row_limit;
+
+-- name: UserByExternalID :one
+-- The credential check (app.role = 'auth') of a token whose subject is an
+-- external identity (JWT_SUBJECT_MAPPING=external_id).
+SELECT id, role FROM users WHERE external_id = @external_id;
+
+-- name: UserByVerifiedEmail :one
+-- The credential check of a token whose verified email names the user
+-- (JWT_SUBJECT_MAPPING=email); case-insensitive, as users_tenant_email_key.
+SELECT id, role FROM users WHERE lower(email) = lower(@email);
+
+-- name: UserCreateOnSignIn :one
+-- A user's first sign-in (JWT_AUTO_CREATE_ROLE). ON CONFLICT DO NOTHING: a
+-- concurrent first sign-in, or another user with the same email, answers no
+-- row, and the caller looks the subject up again.
+INSERT INTO users (name, email, role, external_id)
+VALUES (@name, @email, @role, sqlc.narg('external_id'))
+ON CONFLICT DO NOTHING
+RETURNING id, role;
+
+-- name: UserCreateWithExternalID :one
+-- POST /v1/users with an external_id (admins only: the column's grant and
+-- the users policies). UserCreate stays without the column: rowfence_platform
+-- creates a tenant's first admin with it and holds no grant on external_id.
+INSERT INTO users (name, email, role, external_id)
+VALUES (@name, @email, @role, @external_id)
+RETURNING *;
+

@@ -92,6 +92,10 @@ var (
 	SearchPrefix = Field{Label, 1, 200}
 	// IdempotencyKey is the Idempotency-Key header.
 	IdempotencyKey = Field{Token, 1, 255}
+	// ExternalID is a user's subject at an identity provider: at most 255
+	// ASCII characters (OpenID Connect Core 1.0, section 2, sub), visible
+	// ones only (sql/migrations/00017_users_external_id.sql).
+	ExternalID = Field{Token, 1, 255}
 )
 
 // Check reports what is wrong with s as a value of f: nil, or an error whose

@@ -182,6 +182,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
+	defer authn.Close()
 	authFailures := ratelimit.NewFailures(cfg.AuthFailureLimit, cfg.AuthFailureWindow)
 	m.WatchCaches(append(resolver.Caches(), authn.Caches()...)...)
 	if authFailures != nil {

@@ -358,7 +358,7 @@ func (q *Queries) TenantRowCounts(ctx context.Context) (TenantRowCountsRow, erro
 
 const userExport = `-- name: UserExport :many
 
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users ORDER BY created_at, id
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users ORDER BY created_at, id
 `
 
 // Per-tenant backup and restore (lifecycle/export.go). Like every query here
@@ -382,6 +382,7 @@ func (q *Queries) UserExport(ctx context.Context) ([]User, error) {
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.NameLower,
+			&i.ExternalID,
 		); err != nil {
 			return nil, err
 		}

@@ -82,12 +82,13 @@ type Tenant struct {
 }
 
 type User struct {
-	TenantID  uuid.UUID
-	ID        uuid.UUID
-	Name      string
-	Email     string
-	Role      dbtype.Role
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	NameLower *string
+	TenantID   uuid.UUID
+	ID         uuid.UUID
+	Name       string
+	Email      string
+	Role       dbtype.Role
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	NameLower  *string
+	ExternalID *string
 }

@@ -14,7 +14,7 @@ import (
 )
 
 const userByEmail = `-- name: UserByEmail :one
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users WHERE lower(email) = lower($1)
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users WHERE lower(email) = lower($1)
 `
 
 func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
@@ -29,14 +29,51 @@ func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.NameLower,
+		&i.ExternalID,
 	)
+	return i, err
+}
+
+const userByExternalID = `-- name: UserByExternalID :one
+SELECT id, role FROM users WHERE external_id = $1
+`
+
+type UserByExternalIDRow struct {
+	ID   uuid.UUID
+	Role dbtype.Role
+}
+
+// The credential check (app.role = 'auth') of a token whose subject is an
+// external identity (JWT_SUBJECT_MAPPING=external_id).
+func (q *Queries) UserByExternalID(ctx context.Context, externalID *string) (UserByExternalIDRow, error) {
+	row := q.db.QueryRow(ctx, userByExternalID, externalID)
+	var i UserByExternalIDRow
+	err := row.Scan(&i.ID, &i.Role)
+	return i, err
+}
+
+const userByVerifiedEmail = `-- name: UserByVerifiedEmail :one
+SELECT id, role FROM users WHERE lower(email) = lower($1)
+`
+
+type UserByVerifiedEmailRow struct {
+	ID   uuid.UUID
+	Role dbtype.Role
+}
+
+// The credential check of a token whose verified email names the user
+// (JWT_SUBJECT_MAPPING=email); case-insensitive, as users_tenant_email_key.
+func (q *Queries) UserByVerifiedEmail(ctx context.Context, email string) (UserByVerifiedEmailRow, error) {
+	row := q.db.QueryRow(ctx, userByVerifiedEmail, email)
+	var i UserByVerifiedEmailRow
+	err := row.Scan(&i.ID, &i.Role)
 	return i, err
 }
 
 const userCreate = `-- name: UserCreate :one
 INSERT INTO users (name, email, role)
 VALUES ($1, $2, $3)
-RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower
+RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id
 `
 
 type UserCreateParams struct {
@@ -57,6 +94,79 @@ func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) (User, e
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.NameLower,
+		&i.ExternalID,
+	)
+	return i, err
+}
+
+const userCreateOnSignIn = `-- name: UserCreateOnSignIn :one
+INSERT INTO users (name, email, role, external_id)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT DO NOTHING
+RETURNING id, role
+`
+
+type UserCreateOnSignInParams struct {
+	Name       string
+	Email      string
+	Role       dbtype.Role
+	ExternalID *string
+}
+
+type UserCreateOnSignInRow struct {
+	ID   uuid.UUID
+	Role dbtype.Role
+}
+
+// A user's first sign-in (JWT_AUTO_CREATE_ROLE). ON CONFLICT DO NOTHING: a
+// concurrent first sign-in, or another user with the same email, answers no
+// row, and the caller looks the subject up again.
+func (q *Queries) UserCreateOnSignIn(ctx context.Context, arg UserCreateOnSignInParams) (UserCreateOnSignInRow, error) {
+	row := q.db.QueryRow(ctx, userCreateOnSignIn,
+		arg.Name,
+		arg.Email,
+		arg.Role,
+		arg.ExternalID,
+	)
+	var i UserCreateOnSignInRow
+	err := row.Scan(&i.ID, &i.Role)
+	return i, err
+}
+
+const userCreateWithExternalID = `-- name: UserCreateWithExternalID :one
+INSERT INTO users (name, email, role, external_id)
+VALUES ($1, $2, $3, $4)
+RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id
+`
+
+type UserCreateWithExternalIDParams struct {
+	Name       string
+	Email      string
+	Role       dbtype.Role
+	ExternalID *string
+}
+
+// POST /v1/users with an external_id (admins only: the column's grant and
+// the users policies). UserCreate stays without the column: rowfence_platform
+// creates a tenant's first admin with it and holds no grant on external_id.
+func (q *Queries) UserCreateWithExternalID(ctx context.Context, arg UserCreateWithExternalIDParams) (User, error) {
+	row := q.db.QueryRow(ctx, userCreateWithExternalID,
+		arg.Name,
+		arg.Email,
+		arg.Role,
+		arg.ExternalID,
+	)
+	var i User
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.Name,
+		&i.Email,
+		&i.Role,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.NameLower,
+		&i.ExternalID,
 	)
 	return i, err
 }
@@ -73,7 +183,7 @@ func (q *Queries) UserDelete(ctx context.Context, id uuid.UUID) (uuid.UUID, erro
 }
 
 const userFirstAdmin = `-- name: UserFirstAdmin :one
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users WHERE role = 'admin' ORDER BY created_at, id LIMIT 1
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users WHERE role = 'admin' ORDER BY created_at, id LIMIT 1
 `
 
 func (q *Queries) UserFirstAdmin(ctx context.Context) (User, error) {
@@ -88,12 +198,13 @@ func (q *Queries) UserFirstAdmin(ctx context.Context) (User, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.NameLower,
+		&i.ExternalID,
 	)
 	return i, err
 }
 
 const userGet = `-- name: UserGet :one
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users WHERE id = $1
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users WHERE id = $1
 `
 
 func (q *Queries) UserGet(ctx context.Context, id uuid.UUID) (User, error) {
@@ -108,13 +219,14 @@ func (q *Queries) UserGet(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.NameLower,
+		&i.ExternalID,
 	)
 	return i, err
 }
 
 const userList = `-- name: UserList :many
 
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users
 WHERE (created_at, id) > ($1::timestamptz, $2::uuid)
 ORDER BY created_at, id
 LIMIT $3
@@ -146,6 +258,7 @@ func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, err
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.NameLower,
+			&i.ExternalID,
 		); err != nil {
 			return nil, err
 		}
@@ -158,7 +271,7 @@ func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, err
 }
 
 const userListSorted = `-- name: UserListSorted :many
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users
 WHERE ($1::text = '' OR starts_with(name_lower, lower($1::text)))
   AND ($2::text = '' OR lower(email) = lower($2))
   AND ($3::bool OR CASE $4::text
@@ -219,6 +332,7 @@ func (q *Queries) UserListSorted(ctx context.Context, arg UserListSortedParams) 
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.NameLower,
+			&i.ExternalID,
 		); err != nil {
 			return nil, err
 		}
@@ -231,7 +345,7 @@ func (q *Queries) UserListSorted(ctx context.Context, arg UserListSortedParams) 
 }
 
 const userListUpdated = `-- name: UserListUpdated :many
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users
 WHERE (updated_at, id) > ($1::timestamptz, $2::uuid)
 ORDER BY updated_at, id
 LIMIT $3
@@ -263,6 +377,7 @@ func (q *Queries) UserListUpdated(ctx context.Context, arg UserListUpdatedParams
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.NameLower,
+			&i.ExternalID,
 		); err != nil {
 			return nil, err
 		}
@@ -275,7 +390,7 @@ func (q *Queries) UserListUpdated(ctx context.Context, arg UserListUpdatedParams
 }
 
 const userLock = `-- name: UserLock :one
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users WHERE id = $1 FOR UPDATE
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) UserLock(ctx context.Context, id uuid.UUID) (User, error) {
@@ -290,6 +405,7 @@ func (q *Queries) UserLock(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.NameLower,
+		&i.ExternalID,
 	)
 	return i, err
 }
@@ -307,7 +423,7 @@ func (q *Queries) UserRole(ctx context.Context, id uuid.UUID) (dbtype.Role, erro
 }
 
 const userSearch = `-- name: UserSearch :many
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users
 WHERE ($1::text = '' OR starts_with(name_lower, lower($1::text)))
   AND ($2::text = '' OR lower(email) = lower($2))
   AND (created_at, id) > ($3::timestamptz, $4::uuid)
@@ -348,6 +464,7 @@ func (q *Queries) UserSearch(ctx context.Context, arg UserSearchParams) ([]User,
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.NameLower,
+			&i.ExternalID,
 		); err != nil {
 			return nil, err
 		}
@@ -365,16 +482,20 @@ UPDATE users SET
     email      = coalesce($2, email),
     -- ::text: a typed column's sqlc.narg would lose its NULL (sqlc issue #3494).
     role       = coalesce($3::text, role),
+    -- external_id may be cleared: a flag says whether to set it, NULL included.
+    external_id = CASE WHEN $4::bool THEN $5 ELSE external_id END,
     updated_at = now()
-WHERE id = $4
-RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower
+WHERE id = $6
+RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id
 `
 
 type UserUpdateParams struct {
-	Name  *string
-	Email *string
-	Role  *string
-	ID    uuid.UUID
+	Name          *string
+	Email         *string
+	Role          *string
+	SetExternalID bool
+	ExternalID    *string
+	ID            uuid.UUID
 }
 
 func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (User, error) {
@@ -382,6 +503,8 @@ func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (User, e
 		arg.Name,
 		arg.Email,
 		arg.Role,
+		arg.SetExternalID,
+		arg.ExternalID,
 		arg.ID,
 	)
 	var i User
@@ -394,6 +517,7 @@ func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (User, e
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.NameLower,
+		&i.ExternalID,
 	)
 	return i, err
 }
