@@ -2,7 +2,8 @@
 # user. Build with `docker build -t rowfence .` (or podman), which needs the
 # golang image from a registry; `make image` builds the same runtime stage
 # offline around a binary the local Go toolchain made (Containerfile.local).
-# docs/DEPLOYING.md says how to run it.
+# README.md ("The binary", "Running rowfence in production") and docs/TLS.md
+# say how to run it.
 ARG GO_VERSION=1.26.8
 
 FROM golang:${GO_VERSION}-bookworm AS build

@@ -26,10 +26,10 @@ func (s *server) handleHealthz() http.Handler {
 // runs at start (db.CheckSafety). The answer is anonymous, so it says only
 // whether the database could not be reached or a role is unsafe; which role,
 // database, socket and problem go to the log (issue 14, item 10). Ready, it
-// also names the module version (buildinfo.Info.Version), so a rollout can
-// be watched instance by instance; the revision and Go version are only in
-// `rowfence version` and the rowfence_build_info metric, which are not
-// anonymous.
+// also names the module version (buildinfo.Info.Version: a tag, or a
+// pseudo-version), so a rollout can be watched instance by instance; the
+// full revision and the Go version are only in `rowfence version` and the
+// rowfence_build_info metric, which are not anonymous.
 func (s *server) handleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
