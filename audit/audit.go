@@ -60,19 +60,26 @@ type Exception struct {
 	Check  string
 	Object string
 	Reason string
+	// Executable, for a security-definer function, is exactly who may
+	// execute it as check 05 lists it ("rowfence_app, rowfence_platform",
+	// or "nobody but its owner"): one more grantee, PUBLIC included, and
+	// the exception no longer holds.
+	Executable string
 }
 
 // Accepted are rowfence's own exceptions.
 var Accepted = []Exception{
 	{
-		Check:  "security-definer",
-		Object: "public.tenant_lookup(p_id uuid, p_slug text)",
-		Reason: "reads a verified credential's tenant (or a signed token's tenant claim) before any tenant context exists: one exact id or slug, at most one row of (id, slug, status, limits), search_path pinned, EXECUTE granted to rowfence_app and rowfence_platform only",
+		Check:      "security-definer",
+		Object:     "public.tenant_lookup(p_id uuid, p_slug text)",
+		Reason:     "reads a verified credential's tenant (or a signed token's tenant claim) before any tenant context exists: one exact id or slug, at most one row of (id, slug, status, limits), search_path pinned, EXECUTE granted to rowfence_app and rowfence_platform only",
+		Executable: "rowfence_app, rowfence_platform",
 	},
 	{
-		Check:  "security-definer",
-		Object: "public.enqueue_export()",
-		Reason: "trigger on exports: enqueues the River job for the row its caller just inserted under its own tenant's setting (the app role has no access to River's schema); takes nothing but NEW, search_path pinned, callable by no one directly",
+		Check:      "security-definer",
+		Object:     "public.enqueue_export()",
+		Reason:     "trigger on exports: enqueues the River job for the row its caller just inserted under its own tenant's setting (the app role has no access to River's schema); takes nothing but NEW, search_path pinned, callable by no one directly",
+		Executable: "nobody but its owner",
 	},
 	{
 		Check:  "cross-tenant-role",
@@ -154,8 +161,10 @@ func Run(ctx context.Context, q Querier, opts Options) (Report, error) {
 func judge(f Finding, self string, opts Options) (bool, string) {
 	for _, e := range Accepted {
 		if e.Check == f.Check && e.Object == f.Object {
-			// A definer function is only accepted while its search_path is pinned.
-			if f.Check == "security-definer" && !strings.Contains(f.Detail, "search_path pinned") {
+			// A definer function is only accepted while its search_path is
+			// pinned and exactly the documented roles may execute it.
+			if f.Check == "security-definer" && (!strings.Contains(f.Detail, "search_path pinned") ||
+				!strings.HasSuffix(f.Detail, "; EXECUTE: "+e.Executable)) {
 				return false, ""
 			}
 			return true, e.Reason

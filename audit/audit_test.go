@@ -127,6 +127,12 @@ var planted = []plant{
 	{name: "a SECURITY DEFINER function without a pinned search_path",
 		sql:  `create function peek() returns bigint language sql security definer as 'select count(*) from public.products'`,
 		want: []string{"security-definer public.peek()"}},
+	{name: "the accepted tenant_lookup made executable by PUBLIC",
+		sql:  `grant execute on function tenant_lookup(uuid, text) to public`,
+		want: []string{"security-definer public.tenant_lookup(p_id uuid, p_slug text)"}},
+	{name: "the accepted enqueue_export made callable by the app role",
+		sql:  `grant execute on function enqueue_export() to rowfence_app`,
+		want: []string{"security-definer public.enqueue_export()"}},
 	{name: "a view without security_invoker",
 		sql:  `create view all_products as select * from products`,
 		want: []string{"view-not-security-invoker public.all_products"}},
@@ -256,7 +262,14 @@ func TestPlantedDefectsAreReported(t *testing.T) {
 			}
 			rep, err := Run(ctx, admin, Options{})
 			require.NoError(t, err)
-			require.Empty(t, defects(rep), "before planting")
+			// A stand-in holds the app role's grants under its own name, EXECUTE
+			// on tenant_lookup among them, so check 05 rightly names one more
+			// role that may execute it: the only defect it may bring.
+			for _, f := range defects(rep) {
+				require.True(t, role != "" && f.Check == "security-definer" &&
+					f.Object == "public.tenant_lookup(p_id uuid, p_slug text)" && strings.Contains(f.Detail, role),
+					"before planting: %v", f)
+			}
 			expand := strings.NewReplacer("{{role}}", role, "{{db}}", tdb.Name).Replace
 			_, err = admin.Exec(ctx, expand(c.sql))
 			require.NoError(t, err, c.sql)

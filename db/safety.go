@@ -33,7 +33,8 @@ func (e *SafetyError) Error() string {
 //   - is another role that may read or change the tenant registry (the
 //     platform role, when the app role could become it);
 //
-// and when a tenant table lacks enabled and forced RLS, or there are no
+// and when the connection carries a session-level app.tenant_id or app.role
+// (a startup option; vector 2), when a tenant table lacks enabled and forced RLS, or there are no
 // tenant tables at all (an unmigrated database). serve runs it on each pool
 // at start and /readyz on every call. The queries are in queries/safety.sql.
 func CheckSafety(ctx context.Context, q *dbsqlc.Queries) error {
@@ -95,6 +96,13 @@ func CheckSafety(ctx context.Context, q *dbsqlc.Queries) error {
 	}
 	for _, r := range registry {
 		problems = append(problems, fmt.Sprintf("the serving role can become %s (SET ROLE), which reads or changes the tenant registry", r))
+	}
+	session, err := q.SafetySessionSettings(ctx)
+	if err != nil {
+		return mapError(err)
+	}
+	if session.TenantID != "" || session.AppRole != "" {
+		problems = append(problems, fmt.Sprintf("the connection has a session-level app.tenant_id (%q) or app.role (%q): set them only in a unit of work; remove -c app.… from PGOPTIONS or the connection string's options", session.TenantID, session.AppRole))
 	}
 	n, err := q.SafetyTenantTableCount(ctx)
 	if err != nil {

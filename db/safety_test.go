@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/db"
@@ -130,4 +131,29 @@ func TestSafetyCheckCountsTheSessionUser(t *testing.T) {
 	require.Equal(t, role, current)
 	err = db.CheckSafety(ctx, dbsqlc.New(conn))
 	require.ErrorContains(t, err, "superuser", "the session's own user is a superuser")
+}
+
+// A session-level app.tenant_id or app.role (a startup option: PGOPTIONS,
+// which pgx reads from the environment, or options= in the connection
+// string) would apply to every statement run outside One and Tx, on every
+// connection of the pool (leak vector 2). The safety check refuses it.
+func TestSafetyCheckRefusesSessionLevelTenantSettings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setup(t, 0)
+	for _, option := range []string{
+		"-c app.tenant_id=" + bundle.a.TenantID.String(),
+		"-c app.role=admin",
+	} {
+		cfg, err := pgxpool.ParseConfig(bundle.tdb.AppURL)
+		require.NoError(t, err)
+		cfg.ConnConfig.RuntimeParams["options"] = option
+		pool, err := db.Open(ctx, cfg)
+		require.NoError(t, err)
+		err = db.CheckSafety(ctx, dbsqlc.New(pool))
+		pool.Close()
+		var se *db.SafetyError
+		require.ErrorAs(t, err, &se, option)
+		require.Contains(t, err.Error(), "session-level", option)
+	}
 }

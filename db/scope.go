@@ -52,8 +52,9 @@ const setScopeGenericSQL = setScopeSQL + ", set_config('plan_cache_mode', 'force
 // Under RLS the tenant is never a plan-time constant (the policy reads
 // current_setting), so a custom plan only knows a statement's other
 // parameters, which for these statements change nothing: the keyset lists
-// walk the (tenant_id, created_at, id) index whatever the cursor and the
-// limit, and the name-prefix search chooses its strategy at run time (a
+// walk the (tenant_id, created_at, id) index, or (tenant_id, updated_at, id)
+// for ?updated_since= (the *ListUpdated statements), whatever the cursor and
+// the limit, and the name-prefix search chooses its strategy at run time (a
 // bounded walk or the name range, queries/products.sql). But PostgreSQL
 // estimates a generic plan with an unknown LIMIT as reading a tenth of the
 // table, prefers the custom plans it estimates cheaper, and so plans these
@@ -69,7 +70,8 @@ const setScopeGenericSQL = setScopeSQL + ", set_config('plan_cache_mode', 'force
 //
 // Keyed by the query's name in queries/*.sql (sqlc starts each statement's
 // text with its "-- name: X :kind" line; queryName reads it back).
-var genericPlan = map[string]bool{"ProductList": true, "ProductSearch": true, "UserList": true, "APIKeyList": true}
+var genericPlan = map[string]bool{"ProductList": true, "ProductSearch": true, "UserList": true, "APIKeyList": true,
+	"ProductListUpdated": true, "UserListUpdated": true}
 
 // queryName is the name sqlc gives a statement in its first line,
 // "-- name: ProductList :many", or "" for SQL that has none.

@@ -83,7 +83,7 @@ func tenantPosition(t dbsqlc.Tenant, _ string) position {
 // bound to no tenant (uuid.Nil).
 func (s *server) handleTenantList() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		l, ok := s.readList(w, r, uuid.Nil, "admin/tenants", nil, false)
+		l, ok := s.readList(w, r, uuid.Nil, "admin/tenants", nil, false, false)
 		if !ok {
 			return
 		}
@@ -92,7 +92,9 @@ func (s *server) handleTenantList() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		encode(w, http.StatusOK, pageOf(l, rows, RenderTenant, tenantPosition))
+		page := pageOf(l, rows, RenderTenant, tenantPosition)
+		s.linkNext(w, r, l, page.NextCursor)
+		encode(w, http.StatusOK, page)
 	})
 }
 

@@ -22,7 +22,7 @@ func apiKeyPosition(k dbsqlc.APIKey, _ string) position {
 // keys stay listed, with revoked_at, for the record.
 func (s *server) handleAPIKeyList() scopedHandler {
 	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
-		l, ok := s.readList(w, r, s.scope(r).TenantID, "api-keys", nil, false)
+		l, ok := s.readList(w, r, s.scope(r).TenantID, "api-keys", nil, false, false)
 		if !ok {
 			return
 		}
@@ -33,7 +33,7 @@ func (s *server) handleAPIKeyList() scopedHandler {
 			s.writeError(w, r, err)
 			return
 		}
-		s.writePage(w, r, pageOf(l, rows, RenderAPIKey, apiKeyPosition))
+		s.writePage(w, r, l, pageOf(l, rows, RenderAPIKey, apiKeyPosition))
 	}
 }
 

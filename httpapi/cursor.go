@@ -33,6 +33,8 @@ const (
 var errBadCursor = errors.New("cursor is malformed, altered, or from another tenant or list")
 
 type position struct {
+	// CreatedAt is the time of the list's order: created_at, or updated_at
+	// in an ?updated_since= list.
 	CreatedAt time.Time
 	ID        uuid.UUID
 	// Key is the sort key of a sorted list (a name, an email, a price).

@@ -54,7 +54,7 @@ func exportPosition(e dbsqlc.ExportGetRow, _ string) position {
 // handleExportList: GET /v1/exports.
 func (s *server) handleExportList() scopedHandler {
 	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
-		l, ok := s.readList(w, r, s.scope(r).TenantID, "exports", nil, false)
+		l, ok := s.readList(w, r, s.scope(r).TenantID, "exports", nil, false, false)
 		if !ok {
 			return
 		}
@@ -69,7 +69,7 @@ func (s *server) handleExportList() scopedHandler {
 		for i, e := range rows {
 			found[i] = dbsqlc.ExportGetRow(e)
 		}
-		s.writePage(w, r, pageOf(l, found, s.renderExport(r), exportPosition))
+		s.writePage(w, r, l, pageOf(l, found, s.renderExport(r), exportPosition))
 	}
 }
 

@@ -37,6 +37,8 @@ var productSorts = []string{"created_at", "name", "price"}
 func productPosition(p dbsqlc.Product, sort string) position {
 	pos := position{CreatedAt: p.CreatedAt, ID: p.ID}
 	switch strings.TrimPrefix(sort, "-") {
+	case sortUpdated:
+		pos.CreatedAt = p.UpdatedAt
 	case "name":
 		pos.Key = p.Name
 	case "price":
@@ -53,10 +55,11 @@ func lockProduct(ctx context.Context, q *dbsqlc.Queries, id uuid.UUID) (any, err
 }
 
 // handleProductList: GET /v1/products, a page in creation order, in another
-// order (?sort=) or of the names with a prefix (?q=).
+// order (?sort=), of the names with a prefix (?q=), or of the products
+// updated at or after a time (?updated_since=, in update order).
 func (s *server) handleProductList() scopedHandler {
 	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
-		l, ok := s.readList(w, r, s.scope(r).TenantID, "products", productSorts, false)
+		l, ok := s.readList(w, r, s.scope(r).TenantID, "products", productSorts, false, true)
 		if !ok {
 			return
 		}
@@ -65,6 +68,8 @@ func (s *server) handleProductList() scopedHandler {
 			switch l.order() {
 			case byCreation:
 				return q.ProductList(ctx, dbsqlc.ProductListParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+			case byUpdate:
+				return q.ProductListUpdated(ctx, dbsqlc.ProductListUpdatedParams{AfterUpdatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
 			case searchByCreation:
 				found, err := q.ProductSearch(ctx, dbsqlc.ProductSearchParams{Prefix: l.q, AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
 				return db.ProductsFromSearch(found), err
@@ -77,7 +82,7 @@ func (s *server) handleProductList() scopedHandler {
 			s.writeError(w, r, err)
 			return
 		}
-		s.writePage(w, r, pageOf(l, rows, renderProduct, productPosition))
+		s.writePage(w, r, l, pageOf(l, rows, renderProduct, productPosition))
 	}
 }
 

@@ -20,6 +20,8 @@ var userSorts = []string{"created_at", "name", "email"}
 func userPosition(u dbsqlc.User, sort string) position {
 	pos := position{CreatedAt: u.CreatedAt, ID: u.ID}
 	switch strings.TrimPrefix(sort, "-") {
+	case sortUpdated:
+		pos.CreatedAt = u.UpdatedAt
 	case "name":
 		pos.Key = u.Name
 	case "email":
@@ -36,10 +38,11 @@ func lockUser(ctx context.Context, q *dbsqlc.Queries, id uuid.UUID) (any, error)
 }
 
 // handleUserList: GET /v1/users, a page in creation order, in another order
-// (?sort=), or of the names with a prefix (?q=) or one email (?email=).
+// (?sort=), of the names with a prefix (?q=) or one email (?email=), or of
+// the users updated at or after a time (?updated_since=, in update order).
 func (s *server) handleUserList() scopedHandler {
 	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
-		l, ok := s.readList(w, r, s.scope(r).TenantID, "users", userSorts, true)
+		l, ok := s.readList(w, r, s.scope(r).TenantID, "users", userSorts, true, true)
 		if !ok {
 			return
 		}
@@ -48,6 +51,8 @@ func (s *server) handleUserList() scopedHandler {
 			switch l.order() {
 			case byCreation:
 				return q.UserList(ctx, dbsqlc.UserListParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
+			case byUpdate:
+				return q.UserListUpdated(ctx, dbsqlc.UserListUpdatedParams{AfterUpdatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
 			case searchByCreation:
 				return q.UserSearch(ctx, dbsqlc.UserSearchParams{Prefix: l.q, Email: l.email,
 					AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
@@ -59,7 +64,7 @@ func (s *server) handleUserList() scopedHandler {
 			s.writeError(w, r, err)
 			return
 		}
-		s.writePage(w, r, pageOf(l, rows, RenderUser, userPosition))
+		s.writePage(w, r, l, pageOf(l, rows, RenderUser, userPosition))
 	}
 }
 

@@ -109,3 +109,14 @@ UNION ALL
  LIMIT @row_limit::int)
 ORDER BY created_at, id
 LIMIT @row_limit::int;
+
+-- name: ProductListUpdated :many
+-- ?updated_since= (httpapi/products.go): the rows updated at or after a
+-- time, for clients that sync incrementally. Keyset pagination in
+-- (updated_at, id) order over products_tenant_updated_idx, which leads with
+-- the tenant (sql/migrations/00016_updated_since.sql); the first page passes the
+-- requested time and the nil UUID. db.genericPlan keeps the plan.
+SELECT * FROM products
+WHERE (updated_at, id) > (@after_updated_at::timestamptz, @after_id::uuid)
+ORDER BY updated_at, id
+LIMIT @row_limit;

@@ -129,3 +129,12 @@ SELECT count(*) FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema');
+
+-- name: SafetySessionSettings :one
+-- The tenant and role of a unit of work come only from set_config(…, true)
+-- inside its transaction (db/scope.go; leak vector 2). Outside one they read
+-- '' (vector 3). A session-level value (a startup option: PGOPTIONS in the
+-- server's environment, or options= in the connection string) would apply
+-- to every statement run outside One and Tx, on every connection.
+SELECT coalesce(pg_catalog.current_setting('app.tenant_id', true), '')::text AS tenant_id,
+       coalesce(pg_catalog.current_setting('app.role', true), '')::text AS app_role;

@@ -7,6 +7,14 @@ WHERE (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
 ORDER BY created_at, id
 LIMIT @row_limit;
 
+-- name: UserListUpdated :many
+-- ?updated_since=, as ProductListUpdated: (updated_at, id) order over
+-- users_tenant_updated_idx.
+SELECT * FROM users
+WHERE (updated_at, id) > (@after_updated_at::timestamptz, @after_id::uuid)
+ORDER BY updated_at, id
+LIMIT @row_limit;
+
 -- name: UserGet :one
 SELECT * FROM users WHERE id = @id;
 

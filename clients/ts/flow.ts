@@ -75,7 +75,9 @@ for (let i = 2; i <= 5; i++) {
   created.push(res.data.id);
 }
 
-// Every page, two at a time.
+// Every page, two at a time. Each page but the last links the next one
+// (Link rel="next", RFC 8288) with the same cursor as next_cursor.
+type ListAnswers = Op<"/v1/products", "get">;
 const seen: string[] = [];
 let cursor: string | undefined;
 let pages = 0;
@@ -84,8 +86,13 @@ for (;;) {
   check(page.data !== undefined, "list", page.error);
   pages++;
   seen.push(...page.data.items.map((p) => p.id));
-  if (page.data.next_cursor === null) break;
+  const link = header<ListAnswers[200]>(page.response, "Link");
+  if (page.data.next_cursor === null) {
+    check(link === null, "list: no Link on the last page", link);
+    break;
+  }
   cursor = page.data.next_cursor;
+  check(link === `</v1/products?cursor=${cursor}&limit=2>; rel="next"`, "list: Link to the next page", link);
 }
 check(JSON.stringify(seen) === JSON.stringify(created) && pages === 3, "list", { pages, seen, created });
 step(`listProducts: ${pages} pages, ${seen.length} products`);

@@ -193,6 +193,53 @@ func (q *Queries) ProductListSorted(ctx context.Context, arg ProductListSortedPa
 	return items, nil
 }
 
+const productListUpdated = `-- name: ProductListUpdated :many
+SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products
+WHERE (updated_at, id) > ($1::timestamptz, $2::uuid)
+ORDER BY updated_at, id
+LIMIT $3
+`
+
+type ProductListUpdatedParams struct {
+	AfterUpdatedAt time.Time
+	AfterID        uuid.UUID
+	RowLimit       int32
+}
+
+// ?updated_since= (httpapi/products.go): the rows updated at or after a
+// time, for clients that sync incrementally. Keyset pagination in
+// (updated_at, id) order over products_tenant_updated_idx, which leads with
+// the tenant (sql/migrations/00016_updated_since.sql); the first page passes the
+// requested time and the nil UUID. db.genericPlan keeps the plan.
+func (q *Queries) ProductListUpdated(ctx context.Context, arg ProductListUpdatedParams) ([]Product, error) {
+	rows, err := q.db.Query(ctx, productListUpdated, arg.AfterUpdatedAt, arg.AfterID, arg.RowLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Product{}
+	for rows.Next() {
+		var i Product
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.ID,
+			&i.Name,
+			&i.Description,
+			&i.Price,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const productLock = `-- name: ProductLock :one
 SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products WHERE id = $1 FOR UPDATE
 `

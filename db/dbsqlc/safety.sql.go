@@ -189,6 +189,28 @@ func (q *Queries) SafetyRoleProblems(ctx context.Context) ([]SafetyRoleProblemsR
 	return items, nil
 }
 
+const safetySessionSettings = `-- name: SafetySessionSettings :one
+SELECT coalesce(pg_catalog.current_setting('app.tenant_id', true), '')::text AS tenant_id,
+       coalesce(pg_catalog.current_setting('app.role', true), '')::text AS app_role
+`
+
+type SafetySessionSettingsRow struct {
+	TenantID string
+	AppRole  string
+}
+
+// The tenant and role of a unit of work come only from set_config(…, true)
+// inside its transaction (db/scope.go; leak vector 2). Outside one they read
+// ” (vector 3). A session-level value (a startup option: PGOPTIONS in the
+// server's environment, or options= in the connection string) would apply
+// to every statement run outside One and Tx, on every connection.
+func (q *Queries) SafetySessionSettings(ctx context.Context) (SafetySessionSettingsRow, error) {
+	row := q.db.QueryRow(ctx, safetySessionSettings)
+	var i SafetySessionSettingsRow
+	err := row.Scan(&i.TenantID, &i.AppRole)
+	return i, err
+}
+
 const safetyTableProblems = `-- name: SafetyTableProblems :many
 WITH reach AS (
     SELECT r.oid, r.rolname

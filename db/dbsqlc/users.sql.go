@@ -230,6 +230,50 @@ func (q *Queries) UserListSorted(ctx context.Context, arg UserListSortedParams) 
 	return items, nil
 }
 
+const userListUpdated = `-- name: UserListUpdated :many
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users
+WHERE (updated_at, id) > ($1::timestamptz, $2::uuid)
+ORDER BY updated_at, id
+LIMIT $3
+`
+
+type UserListUpdatedParams struct {
+	AfterUpdatedAt time.Time
+	AfterID        uuid.UUID
+	RowLimit       int32
+}
+
+// ?updated_since=, as ProductListUpdated: (updated_at, id) order over
+// users_tenant_updated_idx.
+func (q *Queries) UserListUpdated(ctx context.Context, arg UserListUpdatedParams) ([]User, error) {
+	rows, err := q.db.Query(ctx, userListUpdated, arg.AfterUpdatedAt, arg.AfterID, arg.RowLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []User{}
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.Role,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const userLock = `-- name: UserLock :one
 SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower FROM users WHERE id = $1 FOR UPDATE
 `
