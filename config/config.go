@@ -12,6 +12,7 @@ package config
 
 import (
 	"crypto"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -42,6 +43,11 @@ type Config struct {
 	BaseDomain      string             // BASE_DOMAIN (subdomain mode)
 	CORSOrigins     []string           // CORS_ALLOWED_ORIGINS; nil: CORS off
 	ShutdownTimeout time.Duration      // SHUTDOWN_TIMEOUT
+
+	// HTTPS on ADDR: TLS_CERT_FILE and TLS_KEY_FILE, and the pair they
+	// name, loaded (and so checked) by Load; all unset: plain HTTP.
+	TLSCertFile, TLSKeyFile string
+	TLSCertificate          *tls.Certificate
 
 	// Time limits of a request's database work (0: none).
 	StatementTimeout time.Duration // STATEMENT_TIMEOUT

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -80,6 +81,27 @@ var Vars = []Var{
 
 	{Name: "ADDR", Commands: serving, Default: ":8080", Help: "the API's listen address",
 		kind: text("host:port", func(c *Config, s string) { c.Addr = s })},
+	{Name: "TLS_CERT_FILE", Commands: serving, Unset: "none: plain HTTP (terminate TLS at a proxy: docs/TLS.md)",
+		Help: "serve HTTPS (TLS 1.2 or later) on `ADDR` with this PEM certificate chain, leaf first; with `TLS_KEY_FILE`. " +
+			"Read once at start: restart to renew",
+		kind: text("file (PEM)", func(c *Config, s string) { c.TLSCertFile = s })},
+	{Name: "TLS_KEY_FILE", Commands: serving, Unset: "none",
+		Help: "the PEM private key of `TLS_CERT_FILE`'s certificate; set both or neither",
+		kind: text("file (PEM)", func(c *Config, s string) { c.TLSKeyFile = s }),
+		check: func(c *Config) error {
+			if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+				return errors.New("TLS_CERT_FILE and TLS_KEY_FILE go together: set both (HTTPS) or neither (plain HTTP)")
+			}
+			if c.TLSCertFile == "" {
+				return nil
+			}
+			cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+			if err != nil {
+				return fmt.Errorf("TLS_CERT_FILE and TLS_KEY_FILE must be a readable PEM certificate chain and its private key (%w)", err)
+			}
+			c.TLSCertificate = &cert
+			return nil
+		}},
 	{Name: "CURSOR_KEY", Commands: serving, Unset: "random per process",
 		Help: "signs list cursors; give every instance the same one, or cursors fail on another instance and after a restart",
 		kind: secret(32, "bytes", func(c *Config, s string) { c.CursorKey = []byte(s) })},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rowfence/rowfence/buildinfo"
 	"github.com/rowfence/rowfence/db"
 )
 
@@ -24,7 +25,11 @@ func (s *server) handleHealthz() http.Handler {
 // nor start sessions with defaults they set themselves: the same check serve
 // runs at start (db.CheckSafety). The answer is anonymous, so it says only
 // whether the database could not be reached or a role is unsafe; which role,
-// database, socket and problem go to the log (issue 14, item 10).
+// database, socket and problem go to the log (issue 14, item 10). Ready, it
+// also names the module version (buildinfo.Info.Version: a tag, or a
+// pseudo-version), so a rollout can be watched instance by instance; the
+// full revision and the Go version are only in `rowfence version` and the
+// rowfence_build_info metric, which are not anonymous.
 func (s *server) handleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
@@ -48,7 +53,7 @@ func (s *server) handleReadyz() http.Handler {
 				return
 			}
 		}
-		encode(w, http.StatusOK, map[string]string{"status": "ready"})
+		encode(w, http.StatusOK, map[string]string{"status": "ready", "version": buildinfo.Get().Version})
 	})
 }
 

@@ -1,7 +1,8 @@
-// Package metrics is what rowfence tells Prometheus: requests by route,
-// method and status, latency, database time, pool statistics, rate-limit and
-// concurrency-cap rejections, per-tenant request and row counters, the
-// credential and tenant caches, failed credentials and throttled clients.
+// Package metrics is what rowfence tells Prometheus: the build
+// (rowfence_build_info), requests by route, method and status, latency,
+// database time, pool statistics, rate-limit and concurrency-cap rejections,
+// per-tenant request and row counters, the credential and tenant caches,
+// failed credentials and throttled clients.
 //
 // Cardinality is bounded: routes are the mux's patterns (never raw paths),
 // and tenants get their own label value only for the first TenantLabels
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rowfence/rowfence/buildinfo"
 	"github.com/rowfence/rowfence/cache"
 )
 
@@ -82,7 +84,15 @@ func New(tenantLabels int) *Metrics {
 	m.authThrottled = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "rowfence_auth_throttled_total", Help: "Requests answered 429 auth-throttled: their client address sent too many failed credentials.",
 	})
-	m.reg.MustRegister(m.requests, m.duration, m.dbDuration, m.rejections, m.tenantRequests, m.tenantRows,
+	// The build, as an info metric (value 1, the facts in the labels): join
+	// it to other series by instance to see which build answered.
+	build := buildinfo.Get()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "rowfence_build_info", Help: "Always 1; the labels name the build: module version, VCS revision, Go version (`rowfence version`).",
+		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion},
+	})
+	buildInfo.Set(1)
+	m.reg.MustRegister(buildInfo, m.requests, m.duration, m.dbDuration, m.rejections, m.tenantRequests, m.tenantRows,
 		m.authFailures, m.authThrottled, cacheCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -72,6 +72,7 @@ Usage:
   rowfence leakcheck --url U (--create | --tenant-a A --tenant-b B) [--mode M] [--db DSN]
                                                attack a deployment as A against B; exit 1 on a leak
                                                (keys in LEAKCHECK_KEY_A/B; --create onboards two tenants via DATABASE_URL)
+  rowfence version                             print the module version, VCS revision and time, and Go version
   rowfence dev [--data DIR]                    make run: start a local PostgreSQL (Docker, or a cluster in DIR, default .pgdata),
                                                migrate, seed the demo tenants and their public keys, serve. Only in the dev
                                                build (go run -tags dev ./cmd/rowfence dev); it refuses DATABASE_URL unless
@@ -123,6 +124,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runAudit(ctx, rest, env, stdout, stderr)
 	case "leakcheck":
 		return runLeakcheck(ctx, rest, env, stdout, stderr)
+	case "version":
+		return runVersion(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage())
 		return nil

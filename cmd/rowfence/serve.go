@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -141,6 +142,19 @@ func runServe(ctx context.Context, args []string, env config.Config, stderr io.W
 	return serve(ctx, cfg, log)
 }
 
+// serverTLS is the API listener's TLS configuration for cert
+// (TLS_CERT_FILE and TLS_KEY_FILE), or nil for plain HTTP. TLS 1.2 is the
+// floor (RFC 8996 deprecates 1.0 and 1.1; RFC 9325, section 3.1.1); the
+// cipher suites and curves are Go's defaults, kept current with the
+// toolchain (forward-secret key exchange only since Go 1.22). The
+// certificate is read once: renewing it takes a restart (docs/TLS.md).
+func serverTLS(cert *tls.Certificate) *tls.Config {
+	if cert == nil {
+		return nil
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert}}
+}
+
 // serve runs the API until ctx ends, then lets in-flight requests finish.
 // It refuses to start when its role could see across tenants.
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
@@ -257,8 +271,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         serverTLS(cfg.TLSCertificate),
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "db_user", cfg.pool.ConnConfig.User,
+	log.Info("serving", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil, "db_user", cfg.pool.ConnConfig.User,
 		"tenant_mode", string(cfg.TenantMode), "jwt", cfg.JWT() != nil,
 		"rate_limit", limits.RatePerSecond, "rate_burst", limits.Burst, "tenant_concurrency", limits.MaxConcurrency,
 		"pool_max_conns", cfg.pool.MaxConns, "auth_failure_limit", cfg.AuthFailureLimit,
@@ -272,7 +287,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		defer stopMetrics()
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			// The certificate is in TLSConfig; ServeTLS adds HTTP/2.
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
