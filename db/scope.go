@@ -244,7 +244,7 @@ func (p *pipeline) first(ctx context.Context, sql string, args []any) (pgx.Batch
 	b.Queue(set, p.scope.TenantID.String(), string(p.scope.Role), p.scope.timeoutSetting())
 	b.Queue(sql, args...)
 	p.sent = true
-	p.br = p.conn.SendBatch(ctx, b)
+	p.br = p.conn.SendBatch(withScope(ctx, p.scope), b)
 	for range len(b.QueuedQueries) - 1 {
 		if _, err := p.br.Exec(); err != nil {
 			p.close()
@@ -285,7 +285,7 @@ func (p *pipeline) Exec(ctx context.Context, sql string, args ...any) (pgconn.Co
 		return pgconn.CommandTag{}, mapError(err)
 	}
 	if !isFirst {
-		return mapped{p.conn}.Exec(ctx, sql, args...)
+		return mapped{p.conn}.Exec(withScope(ctx, p.scope), sql, args...)
 	}
 	br, err := p.first(ctx, sql, args)
 	if err != nil {
@@ -304,7 +304,7 @@ func (p *pipeline) Query(ctx context.Context, sql string, args ...any) (pgx.Rows
 		return nil, mapError(err)
 	}
 	if !isFirst {
-		return mapped{p.conn}.Query(ctx, sql, args...)
+		return mapped{p.conn}.Query(withScope(ctx, p.scope), sql, args...)
 	}
 	br, err := p.first(ctx, sql, args)
 	if err != nil {
@@ -324,7 +324,7 @@ func (p *pipeline) QueryRow(ctx context.Context, sql string, args ...any) pgx.Ro
 		return errRow{mapError(err)}
 	}
 	if !isFirst {
-		return mapped{p.conn}.QueryRow(ctx, sql, args...)
+		return mapped{p.conn}.QueryRow(withScope(ctx, p.scope), sql, args...)
 	}
 	br, err := p.first(ctx, sql, args)
 	if err != nil {

@@ -12,6 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"net/http"
 	"net/netip"
 	"runtime/debug"
@@ -22,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/metrics"
 	"github.com/rowfence/rowfence/ratelimit"
 	"github.com/rowfence/rowfence/tenancy"
@@ -72,6 +78,12 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client
 	// address (ParseTrustedProxies); empty: the connection's peer is.
 	TrustedProxies []netip.Prefix
+	// TracerProvider, when set, records an OpenTelemetry server span per
+	// request (otelhttp; a W3C traceparent header continues the caller's
+	// trace) with the route pattern and the tenant id as attributes, and
+	// puts trace_id and span_id in the access log. nil: tracing is off.
+	// Pass the same provider to db.Trace for the database spans.
+	TracerProvider trace.TracerProvider
 }
 
 type server struct {
@@ -89,6 +101,7 @@ type server struct {
 	metrics          *metrics.Metrics
 	metricsToken     string
 	platformPool     *pgxpool.Pool
+	tracerProvider   trace.TracerProvider
 	platform         *auth.Platform
 	corsOrigins      []string
 	authFailures     *ratelimit.Failures
@@ -135,13 +148,20 @@ func newServer(cfg Config) (*server, error) {
 		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout, acquireTimeout: cfg.AcquireTimeout,
 		limiter: cfg.Limiter, metrics: cfg.Metrics, metricsToken: cfg.MetricsToken,
 		platformPool: cfg.PlatformPool, platform: cfg.Platform, corsOrigins: cfg.CORSOrigins,
-		authFailures: cfg.AuthFailures, trustedProxies: cfg.TrustedProxies}, nil
+		authFailures: cfg.AuthFailures, trustedProxies: cfg.TrustedProxies, tracerProvider: cfg.TracerProvider}, nil
 }
 
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return s.accessLog(s.recoverPanics(s.cors(problemsForMux(mux))))
+	h := s.accessLog(s.recoverPanics(s.cors(problemsForMux(mux))))
+	if s.tracerProvider == nil {
+		return h
+	}
+	// The span starts outside the access log so that the log line can name
+	// it; the access log names the span after the route once the mux chose.
+	return otelhttp.NewHandler(h, "request", otelhttp.WithTracerProvider(s.tracerProvider),
+		otelhttp.WithPropagators(propagation.TraceContext{}))
 }
 
 type statusRecorder struct {
@@ -202,8 +222,10 @@ func validRequestID(id string) bool {
 }
 
 // accessLog writes one line per request, panics included: request id,
-// method, path, route, tenant, who (user, role, key id), status, duration.
-// Never a credential or a body.
+// method, path, route, tenant, who (user, role, key id), status, duration,
+// client address (clientAddr: TRUSTED_PROXIES honoured), user agent, and
+// trace_id and span_id when the request's span is recording. Never a
+// credential or a body.
 func (s *server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -217,9 +239,20 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 		next.ServeHTTP(rec, r)
-		attrs := make([]slog.Attr, 0, 13)
+		attrs := make([]slog.Attr, 0, 17)
 		attrs = append(attrs, slog.String("request_id", info.id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
+		if a := s.clientAddr(r); a.IsValid() {
+			attrs = append(attrs, slog.String("client", a.String()))
+		}
+		if ua := r.UserAgent(); ua != "" {
+			attrs = append(attrs, slog.String("user_agent", ua))
+		}
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			s.annotateSpan(span, r, info)
+			sc := span.SpanContext()
+			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+		}
 		if r.Pattern != "" {
 			attrs = append(attrs, slog.String("route", r.Pattern))
 		}
@@ -239,6 +272,26 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 		s.metrics.Request(r.Pattern, r.Method, rec.status, time.Since(start), info.tenant)
 	})
 }
+
+// annotateSpan names the request's server span after its route and adds
+// the route (http.route, OpenTelemetry semantic conventions) and the
+// tenant; never a credential (otelhttp records no request headers but the
+// user agent).
+func (s *server) annotateSpan(span trace.Span, r *http.Request, info *requestInfo) {
+	if r.Pattern != "" {
+		span.SetName(r.Pattern)
+		span.SetAttributes(attribute.String("http.route", r.Pattern))
+	}
+	if info.tenant != "" {
+		span.SetAttributes(attrTenant.String(info.tenant))
+	}
+	if p := info.principal; p != nil {
+		span.SetAttributes(db.AttrTenantID.String(p.TenantID.String()))
+	}
+}
+
+// attrTenant is the tenant as the request named it (slug), on server spans.
+const attrTenant = attribute.Key("rowfence.tenant")
 
 // recoverPanics turns a handler panic into a 500 problem and a logged stack;
 // the server keeps serving.
