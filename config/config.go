@@ -63,8 +63,11 @@ type Config struct {
 	AuthFailureLimit  int            // AUTH_FAILURE_LIMIT per window and client address; 0: no throttle
 	AuthFailureWindow time.Duration  // AUTH_FAILURE_WINDOW, > 0
 	TrustedProxies    []netip.Prefix // TRUSTED_PROXIES
-	JWTHS256Secret    []byte         // JWT_HS256_SECRET, >= 32 bytes
-	JWTPublicKeysFile string         // JWT_PUBLIC_KEYS_FILE
+	// Tracing: OTEL_EXPORTER_OTLP_ENDPOINT ("": off), OTEL_SERVICE_NAME.
+	OTLPEndpoint      string
+	ServiceName       string
+	JWTHS256Secret    []byte // JWT_HS256_SECRET, >= 32 bytes
+	JWTPublicKeysFile string // JWT_PUBLIC_KEYS_FILE
 	JWTPublicKeys     []crypto.PublicKey
 	JWTIssuer         string        // JWT_ISSUER
 	JWTAudience       string        // JWT_AUDIENCE

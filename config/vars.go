@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -274,6 +275,22 @@ var Vars = []Var{
 	{Name: "METRICS_TENANT_LABELS", Commands: serving, Default: strconv.Itoa(metrics.DefaultTenantLabels),
 		Help: "how many tenants get their own metrics label per instance; the rest are `other`",
 		kind: integer(1, 1e5, "tenants", func(c *Config, n int) { c.MetricsTenantLabels = n })},
+
+	{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Commands: serving, Unset: "none: tracing is off",
+		Help: "turns tracing on: OpenTelemetry spans for each request and each database unit of work, exported over " +
+			"OTLP/HTTP (protobuf) to this collector URL, e.g. `http://otel-collector:4318` (`/v1/traces` is appended); " +
+			"spans carry the route and the tenant, never a credential or an SQL parameter value",
+		kind: custom("URL", "an `http` or `https` URL such as `http://collector:4318`", func(c *Config, s string) error {
+			u, err := url.Parse(s)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("not an http or https URL with a host, such as http://collector:4318")
+			}
+			c.OTLPEndpoint = s
+			return nil
+		})},
+	{Name: "OTEL_SERVICE_NAME", Commands: serving, Default: "rowfence",
+		Help: "the `service.name` of the spans, when `OTEL_EXPORTER_OTLP_ENDPOINT` turns tracing on",
+		kind: text("name", func(c *Config, s string) { c.ServiceName = s })},
 
 	{Name: "LEAKCHECK_KEY_A", Commands: []string{"leakcheck"}, Unset: "none; required without `--create`",
 		Help: "an admin API key of `--tenant-a`, the attacker (not a flag, so it stays out of `ps`)",

@@ -310,16 +310,17 @@ func TestServeFailsClosed(t *testing.T) {
 	_, err = runCmd(t, map[string]string{"APP_DATABASE_URL": tdb.AppURL, "CURSOR_KEY": "short"}, "serve")
 	require.ErrorContains(t, err, "CURSOR_KEY")
 	for name, env := range map[string]map[string]string{
-		"TENANT_CACHE_TTL":     {"TENANT_CACHE_TTL": "soon"},
-		"AUTH_CACHE_TTL":       {"AUTH_CACHE_TTL": "-1s"},
-		"TENANT_MODE":          {"TENANT_MODE": "cookie"},
-		"BASE_DOMAIN":          {"TENANT_MODE": "subdomain"},
-		"JWT_ISSUER":           {"JWT_HS256_SECRET": strings.Repeat("s", 32)},
-		"at least 32":          {"JWT_HS256_SECRET": "short", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"},
-		"JWT_PUBLIC_KEYS_FILE": {"JWT_PUBLIC_KEYS_FILE": "/nonexistent.pem", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"},
-		"TRUSTED_PROXIES":      {"TRUSTED_PROXIES": "10.0.0.0/8, 10.0.0.0/33"},
-		"AUTH_FAILURE_LIMIT":   {"AUTH_FAILURE_LIMIT": "-1"},
-		"AUTH_FAILURE_WINDOW":  {"AUTH_FAILURE_WINDOW": "0s"},
+		"TENANT_CACHE_TTL":            {"TENANT_CACHE_TTL": "soon"},
+		"AUTH_CACHE_TTL":              {"AUTH_CACHE_TTL": "-1s"},
+		"TENANT_MODE":                 {"TENANT_MODE": "cookie"},
+		"BASE_DOMAIN":                 {"TENANT_MODE": "subdomain"},
+		"JWT_ISSUER":                  {"JWT_HS256_SECRET": strings.Repeat("s", 32)},
+		"at least 32":                 {"JWT_HS256_SECRET": "short", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"},
+		"JWT_PUBLIC_KEYS_FILE":        {"JWT_PUBLIC_KEYS_FILE": "/nonexistent.pem", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"},
+		"TRUSTED_PROXIES":             {"TRUSTED_PROXIES": "10.0.0.0/8, 10.0.0.0/33"},
+		"AUTH_FAILURE_LIMIT":          {"AUTH_FAILURE_LIMIT": "-1"},
+		"AUTH_FAILURE_WINDOW":         {"AUTH_FAILURE_WINDOW": "0s"},
+		"OTEL_EXPORTER_OTLP_ENDPOINT": {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"},
 	} {
 		env["APP_DATABASE_URL"] = tdb.AppURL
 		_, err = runCmd(t, env, "serve")

@@ -163,7 +163,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if _, err := adaptToPooler(ctx, cfg.pool, "APP_DATABASE_URL", log); err != nil {
 		return err
 	}
+	tp, stopTracing, err := startTracing(ctx, cfg.OTLPEndpoint, cfg.ServiceName, cfg.ShutdownTimeout)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	cfg.pool.ConnConfig.Tracer = m.Tracer()
+	db.Trace(cfg.pool, tp)
 	// While the database is down, back off instead of dialling per request.
 	db.GuardConnects(cfg.pool, "app", log)
 	pool, err := db.Open(ctx, cfg.pool)
@@ -208,6 +214,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		if _, err := adaptToPooler(ctx, cfg.platform, "PLATFORM_DATABASE_URL", log); err != nil {
 			return err
 		}
+		db.Trace(cfg.platform, tp)
 		db.GuardConnects(cfg.platform, "platform", log)
 		platformPool, err = db.Open(ctx, cfg.platform)
 		if err != nil {
@@ -255,6 +262,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		CORSOrigins:      cfg.CORSOrigins,
 		AuthFailures:     authFailures,
 		TrustedProxies:   cfg.TrustedProxies,
+		TracerProvider:   tp,
 	})
 	if err != nil {
 		return err
@@ -277,7 +285,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		"tenant_mode", string(cfg.TenantMode), "jwt", cfg.JWT() != nil,
 		"rate_limit", limits.RatePerSecond, "rate_burst", limits.Burst, "tenant_concurrency", limits.MaxConcurrency,
 		"pool_max_conns", cfg.pool.MaxConns, "auth_failure_limit", cfg.AuthFailureLimit,
-		"auth_failure_window", cfg.AuthFailureWindow.String(), "trusted_proxies", len(cfg.TrustedProxies))
+		"auth_failure_window", cfg.AuthFailureWindow.String(), "trusted_proxies", len(cfg.TrustedProxies), "tracing", tp != nil)
 	if cfg.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, cfg.MetricsPprof, log)
 		if err != nil {
