@@ -28,7 +28,7 @@ func Trace(cfg *pgxpool.Config, tp trace.TracerProvider) {
 	if tp == nil {
 		return
 	}
-	t := tenantTracer{otelpgx.NewTracer(otelpgx.WithTracerProvider(tp), otelpgx.WithTrimSQLInSpanName())}
+	t := tenantTracer{otelpgx.NewTracer(otelpgx.WithTracerProvider(tp))}
 	if cfg.ConnConfig.Tracer == nil {
 		cfg.ConnConfig.Tracer = t
 	} else {

@@ -81,7 +81,7 @@ func TestTracingSpansAndAccessLog(t *testing.T) {
 	require.Equal(t, "GET /v1/products", server.Name)
 	attrs := map[string]string{}
 	for _, a := range server.Attributes {
-		attrs[string(a.Key)] = a.Value.Emit()
+		attrs[string(a.Key)] = a.Value.String()
 	}
 	require.Equal(t, "GET /v1/products", attrs["http.route"])
 	require.Equal(t, "acme", attrs["rowfence.tenant"])
@@ -139,7 +139,7 @@ type attributeKV = string
 func kvs(attrs []attribute.KeyValue) []string {
 	var out []string
 	for _, a := range attrs {
-		out = append(out, string(a.Key)+"="+a.Value.Emit())
+		out = append(out, string(a.Key)+"="+a.Value.String())
 	}
 	return out
 }
