@@ -134,9 +134,6 @@ func (a *Authenticator) Close() {
 	}
 }
 
-// JWTEnabled reports whether bearer tokens are accepted.
-func (a *Authenticator) JWTEnabled() bool { return a.jwt != nil }
-
 var (
 	// ErrNoBearer: no Authorization header, or one of another scheme or
 	// without a credential.
@@ -233,6 +230,7 @@ func (a *Authenticator) scope(tenant uuid.UUID) db.Scope {
 func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Principal, error) {
 	ref := keyRef{k.TenantID, k.ID}
 	now := a.now()
+	hash := k.Hash() // SHA-256 of the secret, compared in constant time below
 	e, res := a.keys.Get(ref)
 	if res == cache.Miss {
 		if !lookup {
@@ -254,7 +252,7 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Prin
 					Role: row.Role.Lesser(row.UserRole)}}
 			a.keys.Set(ticket, ref, e)
 			res = cache.Hit
-			if !e.revoked && subtle.ConstantTimeCompare(e.hash, k.Hash()) == 1 &&
+			if !e.revoked && subtle.ConstantTimeCompare(e.hash, hash) == 1 &&
 				(row.LastUsedAt == nil || now.Sub(*row.LastUsedAt) > touchEvery) {
 				if err := a.touch(ctx, k); err != nil {
 					return Principal{}, err
@@ -265,7 +263,7 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Prin
 	switch {
 	case res == cache.Absent:
 		return Principal{}, invalid("unknown API key %s", k.ID)
-	case subtle.ConstantTimeCompare(e.hash, k.Hash()) != 1:
+	case subtle.ConstantTimeCompare(e.hash, hash) != 1:
 		return Principal{}, invalid("wrong secret for API key %s", k.ID)
 	case e.revoked:
 		return Principal{}, invalid("API key %s is revoked", k.ID)

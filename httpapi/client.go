@@ -48,6 +48,15 @@ func (s *server) trustedProxy(a netip.Addr) bool {
 // that is not one (read from the right, as each proxy appends the address
 // it was called from; what the client wrote itself is further left and
 // never reached past an untrusted hop). The zero Addr when unknown.
+// client is clientAddr(r), worked out once per request (requestInfo).
+func (s *server) client(r *http.Request) netip.Addr {
+	info := infoFrom(r)
+	if !info.clientSet {
+		info.client, info.clientSet = s.clientAddr(r), true
+	}
+	return info.client
+}
+
 func (s *server) clientAddr(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
@@ -105,7 +114,7 @@ func credentialKind(cred string) string {
 // otherwise 429 auth-throttled with Retry-After, answered here (handled).
 // Failures (auth.ErrInvalid) count against the address.
 func (s *server) checkCredential(w http.ResponseWriter, r *http.Request, kind, cred string, check func(lookup bool) error) (handled bool, err error) {
-	client := s.clientAddr(r)
+	client := s.client(r)
 	if wait, throttled := s.authFailures.Throttled(client); throttled && !s.authFailures.Vouched(cred) {
 		if err := check(false); err == nil {
 			return false, nil

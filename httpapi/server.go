@@ -198,6 +198,10 @@ type requestInfo struct {
 	principal *auth.Principal
 	// authErr says why a credential was refused (never the credential).
 	authErr string
+	// client is the request's client address (clientAddr), worked out
+	// once: the credential throttle and the access log both read it.
+	client    netip.Addr
+	clientSet bool
 }
 
 type requestInfoKey struct{}
@@ -242,7 +246,7 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 		attrs := make([]slog.Attr, 0, 17)
 		attrs = append(attrs, slog.String("request_id", info.id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
-		if a := s.clientAddr(r); a.IsValid() {
+		if a := s.client(r); a.IsValid() {
 			attrs = append(attrs, slog.String("client", a.String()))
 		}
 		if ua := r.UserAgent(); ua != "" {

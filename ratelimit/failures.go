@@ -30,7 +30,6 @@ import (
 type Failures struct {
 	limit   int
 	every   rate.Limit
-	window  time.Duration
 	now     func() time.Time
 	clients *otter.Cache[netip.Prefix, *rate.Limiter]
 	vouched *otter.Cache[[sha256.Size]byte, struct{}] // credentials verified lately, by digest
@@ -56,7 +55,7 @@ func NewFailures(limit int, window time.Duration) *Failures {
 	if limit <= 0 || window <= 0 {
 		return nil
 	}
-	return &Failures{limit: limit, every: rate.Limit(float64(limit) / window.Seconds()), window: window, now: time.Now,
+	return &Failures{limit: limit, every: rate.Limit(float64(limit) / window.Seconds()), now: time.Now,
 		clients: otter.Must(&otter.Options[netip.Prefix, *rate.Limiter]{
 			MaximumSize:      FailureClients,
 			ExpiryCalculator: otter.ExpiryAccessing[netip.Prefix, *rate.Limiter](window),
