@@ -73,8 +73,8 @@ func (l *Limiter) Acquire(ctx context.Context, tenant uuid.UUID, overrides tenan
 	if st.bucket != nil {
 		d.Quota, d.Window = burst, seconds(float64(burst)/r)
 		if !st.bucket.AllowN(now, 1) {
-			l.mu.Unlock()
 			tokens := st.bucket.TokensAt(now)
+			l.mu.Unlock()
 			d.Reason, d.RetryAfter = ReasonRate, seconds((1-tokens)/r)
 			d.Reset = seconds((float64(burst) - tokens) / r)
 			return d, func() {}

@@ -224,3 +224,25 @@ func TestStormLeavesNoSlotBehind(t *testing.T) {
 	defer hold(t, l, quiet)()
 	require.Equal(t, capacity, l.Stats().InFlight, "the whole capacity is free again")
 }
+
+// The cost of admission on the request path when nobody waits: one lock,
+// a map lookup, the bucket, and the release.
+func BenchmarkAcquireRelease(b *testing.B) {
+	l := New(Defaults{RatePerSecond: 1e9, Burst: 1e9, MaxConcurrency: 1000, Capacity: 1000, QueueLength: 64, QueueTimeout: time.Second})
+	tenants := make([]uuid.UUID, 64)
+	for i := range tenants {
+		tenants[i] = uuid.New()
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			d, release := l.Acquire(bg, tenants[i%len(tenants)], tenancy.Limits{})
+			if !d.Allowed {
+				b.Fatal("refused")
+			}
+			release()
+			i++
+		}
+	})
+}
