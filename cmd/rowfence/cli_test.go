@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/config"
@@ -112,6 +113,30 @@ func TestHelpAtEveryLevel(t *testing.T) {
 	}
 }
 
+// helpCommands names every command the parser has, so a new one is in the
+// help test (and in its help) the day it is added.
+func TestHelpCommandsAreEveryCommand(t *testing.T) {
+	t.Parallel()
+	parser, err := newParser(io.Discard, io.Discard)
+	require.NoError(t, err)
+	var declared []string
+	var walk func(n *kong.Node, path []string)
+	walk = func(n *kong.Node, path []string) {
+		declared = append(declared, strings.Join(path, " "))
+		for _, c := range n.Children {
+			if c.Type == kong.CommandNode {
+				walk(c, append(append([]string{}, path...), c.Name))
+			}
+		}
+	}
+	walk(parser.Model.Node, nil)
+	var listed []string
+	for _, c := range helpCommands {
+		listed = append(listed, strings.Join(c, " "))
+	}
+	require.ElementsMatch(t, declared, listed)
+}
+
 // serve --help lists the variables serve reads, from the one table, and no
 // others; the top level lists the exit statuses and every variable.
 func TestHelpListsTheEnvironmentAndExitStatuses(t *testing.T) {
@@ -202,6 +227,7 @@ func TestExitStatuses(t *testing.T) {
 		{"bad environment", map[string]string{"LOG_FORMAT": "xml", "DATABASE_URL": tdb.AdminURL}, []string{"audit"}, 2},
 		{"no DATABASE_URL", nil, []string{"audit"}, 2},
 		{"leakcheck without tenants", nil, []string{"leakcheck", "--url", deadURL}, 2},
+		{"leakcheck URL without a scheme", keys, []string{"leakcheck", "--url", dead, "--tenant-a", "aaa", "--tenant-b", "bbb"}, 2},
 
 		{"audit, database unreachable", map[string]string{"DATABASE_URL": deadDB}, []string{"audit"}, 3},
 		{"migrate, database unreachable", map[string]string{"DATABASE_URL": deadDB}, []string{"migrate"}, 3},

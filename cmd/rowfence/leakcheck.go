@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/google/uuid"
@@ -47,11 +48,11 @@ func runLeakcheck(ctx context.Context, opts leakcheckCmd, env config.Config, std
 		if cfg.TenantA != "" || cfg.TenantB != "" {
 			return usageError{"leakcheck: --create makes its own tenants; drop --tenant-a and --tenant-b"}
 		}
-		url, err := databaseURL(env, "leakcheck --create onboards two tenants as the migrating role")
+		dbURL, err := databaseURL(env, "leakcheck --create onboards two tenants as the migrating role")
 		if err != nil {
 			return err
 		}
-		adminURL = url
+		adminURL = dbURL
 	case cfg.TenantA == "" || cfg.TenantB == "":
 		return usageError{"leakcheck: name two tenants (--tenant-a, --tenant-b, with LEAKCHECK_KEY_A and LEAKCHECK_KEY_B), or use --create"}
 	case cfg.KeyA == "" || cfg.KeyB == "":
@@ -110,6 +111,10 @@ func runLeakcheck(ctx context.Context, opts leakcheckCmd, env config.Config, std
 func reachable(ctx context.Context, base string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageError{fmt.Sprintf("leakcheck: --url must be an http:// or https:// URL such as http://localhost:8080, not %q", base)}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base, nil)
 	if err != nil {
 		return usageError{fmt.Sprintf("leakcheck: --url %q: %v", base, err)}

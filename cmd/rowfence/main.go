@@ -135,6 +135,14 @@ func printHelp(opts kong.HelpOptions, kctx *kong.Context) error {
 	return nil
 }
 
+// newParser is the command line's parser, writing help to stdout.
+func newParser(stdout, stderr io.Writer) (*kong.Kong, error) {
+	return kong.New(&cli{}, kong.Name("rowfence"), kong.Description(description),
+		kong.Writers(stdout, stderr), kong.Help(printHelp),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Exit(func(code int) { panic(helpExit{code}) }))
+}
+
 // run is the whole program; main only supplies the process's environment, so
 // tests can run it in-process. getenv is read once, by config.Load, for the
 // variables the command reads. Help goes to stdout and returns nil.
@@ -143,11 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "help" { // rowfence help tenant import
 		args = append(args[1:len(args):len(args)], "--help")
 	}
-	var c cli
-	parser, err := kong.New(&c, kong.Name("rowfence"), kong.Description(description),
-		kong.Writers(stdout, stderr), kong.Help(printHelp),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Exit(func(code int) { panic(helpExit{code}) }))
+	parser, err := newParser(stdout, stderr)
 	if err != nil {
 		return err // a mistake in the declarations: tests catch it
 	}
