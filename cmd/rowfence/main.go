@@ -34,7 +34,7 @@ func main() {
 	os.Exit(exitCode(err))
 }
 
-// The exit statuses, for a CI job to tell apart (README, "Command line").
+// The exit statuses, for a CI job to tell apart (README, "The binary").
 const (
 	exitClean   = 0 // done; the audit or leakcheck found nothing
 	exitFinding = 1 // the audit found a defect, or leakcheck a leak
