@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/rowfence/rowfence/auth"
-	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/cells"
+	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/httpapi"
 )
 
