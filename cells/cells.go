@@ -18,6 +18,7 @@
 package cells
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -135,4 +136,37 @@ func (s *Set) App(t tenancy.Tenant) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("cell %q: %w", t.Cell, ErrNotConfigured)
 	}
 	return c.App, nil
+}
+
+// Version is the migration version of the database pool connects to (any
+// role: the serving roles may read goose's version table, 00021).
+func Version(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	var v int64
+	err := pool.QueryRow(ctx, "SELECT coalesce(max(version_id), 0) FROM goose_db_version").Scan(&v)
+	return v, err
+}
+
+// ErrBehind: a cell's schema is older than the default cell's. serve
+// refuses to start with it: its policies or columns may be missing.
+var ErrBehind = errors.New("cell is behind the default cell's migration version: run rowfence migrate (it migrates every cell)")
+
+// CheckVersions returns ErrBehind, naming the cell and both versions, when
+// a cell of s is at a lower migration version than the default cell.
+func (s *Set) CheckVersions(ctx context.Context) error {
+	def, _ := s.Get(Default)
+	want, err := Version(ctx, def.App)
+	if err != nil {
+		return fmt.Errorf("cell %s: migration version: %w", Default, err)
+	}
+	for _, name := range s.names {
+		c := s.cells[name]
+		got, err := Version(ctx, c.App)
+		if err != nil {
+			return fmt.Errorf("cell %s: migration version: %w", name, err)
+		}
+		if got < want {
+			return fmt.Errorf("cell %s at version %d, the default cell at %d: %w", name, got, want, ErrBehind)
+		}
+	}
+	return nil
 }

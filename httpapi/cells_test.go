@@ -12,6 +12,7 @@ import (
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/pgtest"
@@ -132,4 +133,63 @@ func TestTenantInAnUnconfiguredCellIsUnavailable(t *testing.T) {
 	require.Contains(t, string(r.raw), "unavailable")
 	_, err := cells.Place(ctx, b.admin, "us1", func(name string) bool { return name == cells.Default })
 	require.ErrorIs(t, err, db.ErrInvalid, "a tenant is never placed in a cell this instance cannot reach")
+}
+
+// Issue #18 item 1: /v1/admin places a new tenant by a label, lists the
+// cells and the placements, refuses a placement no configured cell fits
+// (422 naming the field), and deletes a tenant from its cell too.
+func TestAdminPlacesTenantsInCells(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	eu := pgtest.New(t)
+	euAdmin := eu.AdminPool(t)
+	var pk string
+	b := setupWith(t, func(b *testBundle, c *httpapi.Config) {
+		p := b.tdb.PlatformPool(t)
+		c.PlatformPool, c.Platform = p, auth.NewPlatform(p, 0)
+		_, key, err := auth.IssuePlatformKey(ctx, dbsqlc.New(p), "test")
+		require.NoError(t, err)
+		pk = key
+		_, err = cells.Register(ctx, p, "eu1", map[string]string{"region": "eu"})
+		require.NoError(t, err)
+		_, err = cells.Register(ctx, p, "us1", map[string]string{"region": "us"}) // registered, not configured
+		require.NoError(t, err)
+		set, err := cells.NewSet(&cells.Cell{Name: cells.Default, App: c.Pool, Platform: p},
+			&cells.Cell{Name: "eu1", App: eu.AppPool(t, 2), Platform: eu.PlatformPool(t)})
+		require.NoError(t, err)
+		c.Cells = set
+		c.Auth, err = auth.New(auth.Config{Pool: c.Pool, Tenants: c.Resolver, PoolFor: set.PoolFor(c.Resolver)})
+		require.NoError(t, err)
+	})
+	admin := bearer(pk)
+	made := b.call(t, "POST", "/v1/admin/tenants", "", `{"slug":"initech","name":"Initech","admin_email":"bill@initech.example","cell":"region=eu"}`, admin...).requireStatus(t, 201)
+	key := made.body["api_key"].(map[string]any)["key"].(string)
+	b.call(t, "POST", "/v1/products", "initech", `{"name":"p","price":1}`, bearer(key)...).requireStatus(t, 201)
+	var n int
+	require.NoError(t, euAdmin.QueryRow(ctx, "select count(*) from products").Scan(&n))
+	require.Equal(t, 1, n, "the tenant's rows are in the cell its label chose")
+
+	for body, field := range map[string]string{
+		`{"slug":"hooli","name":"Hooli","admin_email":"a@hooli.example","cell":"region=mars"}`: "cell",
+		`{"slug":"hooli","name":"Hooli","admin_email":"a@hooli.example","cell":"us1"}`:         "cell", // not configured here
+		`{"slug":"hooli","name":"Hooli","admin_email":"a@hooli.example","cell":"nosuch"}`:      "cell",
+		`{"slug":"hooli","name":"Hooli","admin_email":"a@hooli.example","cell":"Bad Name"}`:    "cell",
+	} {
+		r := b.call(t, "POST", "/v1/admin/tenants", "", body, admin...).requireStatus(t, 422)
+		require.Contains(t, r.fieldErrors(t), field, body)
+	}
+
+	list := b.call(t, "GET", "/v1/admin/cells", "", "", admin...).requireStatus(t, 200)
+	require.Equal(t, []any{
+		map[string]any{"name": "default", "labels": map[string]any{}, "tenants": float64(2), "configured": true},
+		map[string]any{"name": "eu1", "labels": map[string]any{"region": "eu"}, "tenants": float64(1), "configured": true},
+		map[string]any{"name": "us1", "labels": map[string]any{"region": "us"}, "tenants": float64(0), "configured": false},
+	}, list.body["items"])
+	placed := b.call(t, "GET", "/v1/admin/placements", "", "", admin...).requireStatus(t, 200)
+	require.Contains(t, placed.body["items"], map[string]any{"id": made.body["id"], "slug": "initech", "cell": "eu1"})
+
+	b.call(t, "DELETE", "/v1/admin/tenants/"+made.body["id"].(string), "", "", admin...).requireStatus(t, 204)
+	require.NoError(t, euAdmin.QueryRow(ctx, "select (select count(*) from tenants) + (select count(*) from products) + (select count(*) from api_keys)").Scan(&n))
+	require.Zero(t, n, "deleting the tenant deleted its rows in its cell")
+	b.call(t, "GET", "/v1/products", "initech", "", bearer(key)...).requireStatus(t, 401)
 }

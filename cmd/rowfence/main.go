@@ -53,7 +53,7 @@ const commandsUsage = `rowfence: a multi-tenant REST backend whose tenant isolat
 Usage:
   rowfence migrate [up|down|status]            apply, roll back one, or list migrations (DATABASE_URL)
   rowfence serve [-h]                          serve the API (APP_DATABASE_URL, or derived from DATABASE_URL); -h: its variables
-  rowfence tenant create --slug S --name N --admin-email E [--admin-name N]
+  rowfence tenant create --slug S --name N --admin-email E [--admin-name N] [--cell C|k=v]
                                                create a tenant, its first admin user and API key (printed once)
   rowfence key create --tenant S --role R [--user EMAIL] [--name N] [--expires T]
                                                create an API key (printed once) for a user of tenant S
@@ -67,6 +67,9 @@ Usage:
   rowfence tenant purge                        delete the tenants whose grace period is over
   rowfence tenant export --slug S [--out F]    write a consistent snapshot of a tenant's rows (docs/EXPORT.md)
   rowfence tenant import --slug T FILE         restore an export into a new or empty tenant, all or nothing
+  rowfence cells list|placements               list the tenant cells (docs/SCALING.md), or each tenant's cell, as JSON
+  rowfence cells register --name N [--labels k=v,...]
+                                               register a cell that CELLS names, with labels to place tenants by
   rowfence admin key create|list|revoke        platform admin keys for /v1/admin (DATABASE_URL)
   rowfence audit [--format json] [--accept-role R]  check the isolation in the catalog (sql/audit); exit 1 on a defect (DATABASE_URL)
   rowfence leakcheck --url U (--create | --tenant-a A --tenant-b B) [--mode M] [--db DSN]
@@ -122,6 +125,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDev(ctx, rest, env, stdout, log)
 	case "audit":
 		return runAudit(ctx, rest, env, stdout, stderr)
+	case "cells":
+		return runCells(ctx, rest, env, stdout, stderr)
 	case "leakcheck":
 		return runLeakcheck(ctx, rest, env, stdout, stderr)
 	case "version":

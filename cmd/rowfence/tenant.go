@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbsqlc"
@@ -29,8 +31,10 @@ func runTenant(ctx context.Context, args []string, env config.Config, stdout, st
 	fs := flag.NewFlagSet("tenant "+action, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var in lifecycle.Tenant
+	var placement *string
 	switch action {
 	case "create":
+		placement = fs.String("cell", "", "the cell to place it in: a cell's name, or labels such as region=eu (default: the default cell)")
 		fs.StringVar(&in.Slug, "slug", "", "tenant slug: 3-63 of a-z, 0-9 and -, not starting or ending with - (required)")
 		fs.StringVar(&in.Name, "name", "", "display name, 1-200 characters (required)")
 		fs.StringVar(&in.AdminEmail, "admin-email", "", "email of the tenant's first admin user (required)")
@@ -79,7 +83,20 @@ func runTenant(ctx context.Context, args []string, env config.Config, stdout, st
 		return err
 	}
 	defer pool.Close()
-	o, err := lifecycle.Onboard(ctx, pool, in)
+	cell, err := cells.Place(ctx, pool, *placement, func(name string) bool {
+		return name == cells.Default || slices.ContainsFunc(env.Cells, func(u cells.URL) bool { return u.Name == name })
+	})
+	if err != nil {
+		return usageError{"tenant create: --cell: " + err.Error()}
+	}
+	target := pool
+	if cell != cells.Default {
+		if target, err = connectCellAdminPool(ctx, env, cell); err != nil {
+			return err
+		}
+		defer target.Close()
+	}
+	o, err := lifecycle.OnboardIn(ctx, pool, target, cell, in)
 	switch {
 	case errors.Is(err, db.ErrConflict): // the slug: Onboard's one unique value
 		return fmt.Errorf("tenant create: a tenant with slug %q already exists", in.Slug)

@@ -11,6 +11,12 @@
 -- cell's `tenants` holds a copy of the row of each tenant placed there,
 -- which its tenant tables' foreign keys (tenant_id → tenants, ON DELETE
 -- CASCADE) need.
+
+-- serve refuses a cell whose migration version is behind the default
+-- cell's (package cells): its serving roles read goose's version table,
+-- which holds no tenant data. Granted by its owner, the migrating role.
+GRANT SELECT ON goose_db_version TO rowfence_app, rowfence_platform;
+
 SET LOCAL ROLE rowfence_owner;
 
 -- cells is platform-only, like platform_keys: no tenant_id, not a tenant
@@ -62,6 +68,7 @@ GRANT EXECUTE ON FUNCTION tenant_lookup(uuid, text) TO rowfence_app, rowfence_pl
 RESET ROLE;
 
 -- +goose Down
+REVOKE SELECT ON goose_db_version FROM rowfence_app, rowfence_platform;
 SET LOCAL ROLE rowfence_owner;
 DROP FUNCTION tenant_lookup(uuid, text);
 -- +goose StatementBegin

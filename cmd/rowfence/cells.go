@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/rowfence/rowfence/cells"
+	"github.com/rowfence/rowfence/config"
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/jobs"
+	"github.com/rowfence/rowfence/migrate"
+)
+
+// openCells opens the app (and, with platform administration on, the
+// platform) pool of every cell CELLS names, checks each as serve checks the
+// default cell's (db.CheckSafety), starts the cell's background jobs (its
+// tenants' exports; the deletion purge runs from the catalog), and returns
+// the set with def as the default cell, after checking that no cell is
+// behind the default cell's migration version (cells.ErrBehind). stop
+// closes what it opened.
+func openCells(ctx context.Context, cfg serveConfig, def *cells.Cell, tp trace.TracerProvider, log *slog.Logger) (set *cells.Set, stop func(), err error) {
+	var closers []func()
+	stop = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	all := []*cells.Cell{def}
+	for _, u := range cfg.Cells {
+		c := &cells.Cell{Name: u.Name}
+		open := func(role string, pc *pgxpool.Config) (*pgxpool.Pool, error) {
+			name := "CELLS " + u.Name + " (" + role + ")"
+			if _, err := adaptToPooler(ctx, pc, name, log); err != nil {
+				return nil, err
+			}
+			db.Trace(pc, tp)
+			db.GuardConnects(pc, role+"@"+u.Name, log)
+			p, err := db.Open(ctx, pc)
+			if err != nil {
+				return nil, fmt.Errorf("cell %s: connect as %s: %w", u.Name, pc.ConnConfig.User, err)
+			}
+			closers = append(closers, p.Close)
+			if err := db.CheckSafety(ctx, db.Unscoped(p)); err != nil {
+				return nil, fmt.Errorf("cell %s (%s): %w", u.Name, role, err)
+			}
+			warnReach(ctx, p, log)
+			return p, nil
+		}
+		appCfg, err := db.AppConfig("", u.URL, cfg.AppDatabasePassword)
+		if err != nil {
+			return nil, stop, usageError{"CELLS " + u.Name + ": " + err.Error()}
+		}
+		appCfg.MaxConns = cfg.pool.MaxConns
+		if c.App, err = open("app", appCfg); err != nil {
+			return nil, stop, err
+		}
+		if cfg.platform != nil {
+			pc, err := db.PlatformConfig("", u.URL, cfg.PlatformDatabasePassword)
+			if err != nil {
+				return nil, stop, usageError{"CELLS " + u.Name + ": " + err.Error()}
+			}
+			pc.MaxConns = 2
+			if c.Platform, err = open("platform", pc); err != nil {
+				return nil, stop, err
+			}
+			// Exports of the cell's tenants are enqueued in the cell's own
+			// River schema (the exports trigger), so they run here.
+			runner, err := jobs.Start(ctx, jobs.Config{Pool: c.Platform, Log: log.With("cell", u.Name)})
+			if err != nil {
+				return nil, stop, fmt.Errorf("cell %s: start background jobs: %w", u.Name, err)
+			}
+			closers = append(closers, func() {
+				stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+				defer cancel()
+				_ = runner.Stop(stopCtx)
+			})
+		}
+		all = append(all, c)
+	}
+	if set, err = cells.NewSet(all...); err != nil {
+		return nil, stop, err
+	}
+	if err := set.CheckVersions(ctx); err != nil {
+		return nil, stop, err
+	}
+	if len(cfg.Cells) > 0 {
+		log.Info("tenant cells", "cells", set.Names())
+	}
+	return set, stop, nil
+}
+
+// cellURLs are the migrating role's connection strings of every cell, the
+// default (DATABASE_URL) first.
+func cellURLs(env config.Config, why string) ([]cells.URL, error) {
+	url, err := databaseURL(env, why)
+	if err != nil {
+		return nil, err
+	}
+	return append([]cells.URL{{Name: cells.Default, URL: url}}, env.Cells...), nil
+}
+
+// migrateCells brings every other cell (CELLS) to the version of this
+// binary's migrations, as runMigrate did the default cell, and says so.
+func migrateCells(ctx context.Context, env config.Config, stdout io.Writer, log *slog.Logger) error {
+	for _, u := range env.Cells {
+		if cfg, err := pgx.ParseConfig(u.URL); err == nil {
+			if err := db.RequireSession(ctx, cfg); err != nil {
+				return fmt.Errorf("cell %s: %w", u.Name, err)
+			}
+		}
+		m, err := migrate.New(u.URL, log.With("cell", u.Name))
+		if err != nil {
+			return fmt.Errorf("cell %s: %w", u.Name, err)
+		}
+		err = migrateUp(ctx, m, env.AppDatabasePassword, env.PlatformDatabasePassword)
+		var v int64
+		if err == nil {
+			v, err = m.Version(ctx)
+		}
+		m.Close()
+		if err != nil {
+			return fmt.Errorf("cell %s: %w", u.Name, err)
+		}
+		fmt.Fprintf(stdout, "cell %s at migration version %d\n", u.Name, v)
+	}
+	return nil
+}
+
+// connectCellAdminPool is connectAdminPool for the cell named name (the
+// default cell: DATABASE_URL).
+func connectCellAdminPool(ctx context.Context, env config.Config, name string) (*pgxpool.Pool, error) {
+	if name == cells.Default {
+		return connectAdminPool(ctx, env, "tenant administration connects as the migrating role")
+	}
+	for _, u := range env.Cells {
+		if u.Name == name {
+			cfg, err := pgxpool.ParseConfig(u.URL)
+			if err != nil {
+				return nil, usageError{"CELLS " + name + ": " + err.Error()}
+			}
+			cfg.MaxConns = 2
+			db.AsOwner(cfg)
+			return db.Open(ctx, cfg)
+		}
+	}
+	return nil, usageError{fmt.Sprintf("cell %q is not configured: add name=url to CELLS", name)}
+}
+
+// runCells lists the catalog's cells and placements, and registers cells.
+func runCells(ctx context.Context, args []string, env config.Config, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"cells: missing action (list, placements or register)"}
+	}
+	action, args := args[0], args[1:]
+	fs := flag.NewFlagSet("cells "+action, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var name, labels *string
+	switch action {
+	case "list", "placements":
+	case "register":
+		name = fs.String("name", "", "the cell's name, as CELLS names it (required)")
+		labels = fs.String("labels", "", "its labels, k=v pairs separated by commas (region=eu)")
+	default:
+		return usageError{fmt.Sprintf("cells: unknown action %q (list, placements or register)", action)}
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	conn, err := connectAdmin(ctx, env, "the catalog of cells is in DATABASE_URL's database")
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	switch action {
+	case "placements":
+		p, err := cells.Placements(ctx, conn)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(p)
+	case "register":
+		l, err := cells.ParseLabels("labels", *labels)
+		if err != nil {
+			return usageError{"cells register: " + err.Error()}
+		}
+		info, err := cells.Register(ctx, conn, *name, l)
+		if err != nil {
+			return usageError{"cells register: " + err.Error()}
+		}
+		return enc.Encode(info)
+	}
+	list, err := cells.List(ctx, conn)
+	if err != nil {
+		return err
+	}
+	type listed struct {
+		cells.Info
+		// Configured: this environment's CELLS (or DATABASE_URL) names it.
+		Configured bool `json:"configured"`
+	}
+	out := make([]listed, 0, len(list))
+	for _, c := range list {
+		configured := c.Name == cells.Default
+		for _, u := range env.Cells {
+			configured = configured || u.Name == c.Name
+		}
+		out = append(out, listed{c, configured})
+	}
+	return enc.Encode(out)
+}
