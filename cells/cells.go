@@ -162,7 +162,9 @@ func (s *Set) CheckVersions(ctx context.Context) error {
 		c := s.cells[name]
 		got, err := Version(ctx, c.App)
 		if err != nil {
-			return fmt.Errorf("cell %s: migration version: %w", name, err)
+			// 00021 lets the serving roles read it: a cell where they cannot
+			// is not migrated that far.
+			return fmt.Errorf("cell %s: cannot read its migration version (%v): %w", name, err, ErrBehind)
 		}
 		if got < want {
 			return fmt.Errorf("cell %s at version %d, the default cell at %d: %w", name, got, want, ErrBehind)

@@ -59,7 +59,7 @@ var serving = []string{"serve", "dev"}
 
 // Vars is the table: every environment variable rowfence reads.
 var Vars = []Var{
-	{Name: "DATABASE_URL", Commands: []string{"migrate", "serve", "dev", "tenant", "key", "admin", "audit", "leakcheck"},
+	{Name: "DATABASE_URL", Commands: []string{"migrate", "serve", "dev", "tenant", "key", "admin", "audit", "leakcheck", "cells"},
 		Unset: "none",
 		Help: "the migrating role, which may create roles and own tables; never used to serve requests (`serve` derives " +
 			"its own roles' connections from it when theirs are unset). `leakcheck` reads it with `--create`; `dev` refuses " +
