@@ -43,14 +43,12 @@ func pool(t *testing.T, url, user string) *pgxpool.Pool {
 	return p
 }
 
-// Issue #18 items 3 and 4: a tenant moves online from the default cell (a
-// cluster with wal_level = logical, which also holds the catalog) to
-// another cell (a database of a second cluster) while it and another tenant
-// write through the API. No acknowledged write is lost, no row is left in
-// two cells, the other tenant's writes never pause, and the moved tenant's
-// writes pause (503) only between the freeze and the switch.
-func TestMoveATenantOnline(t *testing.T) {
-	t.Parallel()
+// twoCells starts a cluster with wal_level = logical whose database is the
+// default cell (and the catalog), migrated, with tenants acme (5000
+// products) and globex, and a second cell eu1 (a database of pgtest's
+// cluster). The pools connect as superusers.
+func twoCells(t *testing.T) (src *pgserver.Server, srcSuper *pgxpool.Pool, tgt *pgtest.DB, tgtSuper *pgxpool.Pool, tenants map[string]lifecycle.Onboarded) {
+	t.Helper()
 	ctx := context.Background()
 	src, err := pgserver.Start(ctx, pgserver.Options{Settings: []string{"wal_level=logical", "max_replication_slots=10", "max_wal_senders=10"}})
 	require.NoError(t, err)
@@ -60,20 +58,33 @@ func TestMoveATenantOnline(t *testing.T) {
 	_, err = m.Up(ctx)
 	require.NoError(t, err)
 	m.Close()
-	tgt := pgtest.New(t)
+	tgt = pgtest.New(t)
 
-	srcSuper, tgtSuper := pool(t, src.URL, ""), pool(t, tgt.AdminURL, "")
+	srcSuper, tgtSuper = pool(t, src.URL, ""), pool(t, tgt.AdminURL, "")
 	_, err = cells.Register(ctx, srcSuper, "eu1", nil)
 	require.NoError(t, err)
-	tenants := map[string]lifecycle.Onboarded{}
+	tenants = map[string]lifecycle.Onboarded{}
 	for _, slug := range []string{"acme", "globex"} {
 		tenants[slug], err = lifecycle.Onboard(ctx, srcSuper, lifecycle.Tenant{Slug: slug, Name: slug, AdminEmail: "a@" + slug + ".example"})
 		require.NoError(t, err)
 	}
-	acme := tenants["acme"].Tenant.ID
-	_, err = srcSuper.Exec(ctx, "INSERT INTO products (tenant_id, name, price) SELECT $1, 'p' || g, g FROM generate_series(1, 5000) g", acme)
+	_, err = srcSuper.Exec(ctx, "INSERT INTO products (tenant_id, name, price) SELECT $1, 'p' || g, g FROM generate_series(1, 5000) g", tenants["acme"].Tenant.ID)
 	require.NoError(t, err)
 
+	return src, srcSuper, tgt, tgtSuper, tenants
+}
+
+// Issue #18 items 3 and 4: a tenant moves online from the default cell (a
+// cluster with wal_level = logical, which also holds the catalog) to
+// another cell (a database of a second cluster) while it and another tenant
+// write through the API. No acknowledged write is lost, no row is left in
+// two cells, the other tenant's writes never pause, and the moved tenant's
+// writes pause (503) only between the freeze and the switch.
+func TestMoveATenantOnline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, srcSuper, tgt, tgtSuper, tenants := twoCells(t)
+	acme := tenants["acme"].Tenant.ID
 	srcApp, tgtApp := pool(t, src.URL, db.AppRole), tgt.AppPool(t, 4)
 	set, err := cells.NewSet(&cells.Cell{Name: cells.Default, App: srcApp}, &cells.Cell{Name: "eu1", App: tgtApp})
 	require.NoError(t, err)
@@ -159,4 +170,46 @@ func TestMoveATenantOnline(t *testing.T) {
 	require.Zero(t, count(tgtSuper, "SELECT count(*) FROM pg_subscription"))
 	_, err = (&cells.Move{Tenant: uuid.New(), From: "eu1", To: cells.Default, Catalog: srcSuper, Source: tgtSuper, Target: srcSuper}).Run(ctx)
 	require.ErrorIs(t, err, db.ErrInvalid)
+}
+
+// Issue #18 item 3: a move can be cancelled at any point, and whatever the
+// point, the tenant is served from exactly one cell: its rows are in the
+// cell the catalog names and nowhere else, and no replication object or
+// freeze is left behind.
+func TestMoveCancelledLeavesOneCell(t *testing.T) {
+	t.Parallel()
+	for _, after := range []time.Duration{0, 50 * time.Millisecond, 300 * time.Millisecond} {
+		t.Run(after.String(), func(t *testing.T) {
+			t.Parallel()
+			src, srcSuper, _, tgtSuper, tenants := twoCells(t)
+			acme := tenants["acme"].Tenant.ID
+			ctx, cancel := context.WithTimeout(context.Background(), after)
+			defer cancel()
+			move := &cells.Move{Tenant: acme, From: cells.Default, To: "eu1", Catalog: srcSuper, Source: srcSuper, Target: tgtSuper,
+				SourceConnString: src.URL}
+			_, err := move.Run(ctx)
+			bg := context.Background()
+			count := func(p *pgxpool.Pool, sql string, args ...any) (n int) {
+				require.NoError(t, p.QueryRow(bg, sql, args...).Scan(&n))
+				return n
+			}
+			var placed string
+			require.NoError(t, srcSuper.QueryRow(bg, "SELECT cell FROM tenants WHERE id = $1", acme).Scan(&placed))
+			t.Logf("cancelled after %s: %v; placed in %s", after, err, placed)
+			if placed == cells.Default {
+				require.Error(t, err)
+				require.Equal(t, 5000, count(srcSuper, "SELECT count(*) FROM products WHERE tenant_id = $1", acme))
+				require.Zero(t, count(tgtSuper, "SELECT count(*) FROM products"))
+				require.Zero(t, count(tgtSuper, "SELECT count(*) FROM tenants"))
+			} else {
+				require.Zero(t, count(srcSuper, "SELECT count(*) FROM products WHERE tenant_id = $1", acme))
+				require.Equal(t, 5000, count(tgtSuper, "SELECT count(*) FROM products"))
+			}
+			require.Zero(t, count(srcSuper, "SELECT (SELECT count(*) FROM pg_publication) + (SELECT count(*) FROM pg_replication_slots) + (SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'rf_move_%')"))
+			require.Zero(t, count(tgtSuper, "SELECT count(*) FROM pg_subscription"))
+			// Writes work again in the source (no freeze left).
+			_, err = srcSuper.Exec(bg, "INSERT INTO products (tenant_id, name, price) VALUES ($1, 'after', 1)", tenants["globex"].Tenant.ID)
+			require.NoError(t, err)
+		})
+	}
 }
