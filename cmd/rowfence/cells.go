@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +20,7 @@ import (
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/jobs"
 	"github.com/rowfence/rowfence/migrate"
+	"github.com/rowfence/rowfence/tenancy"
 )
 
 // openCells opens the app (and, with platform administration on, the
@@ -222,4 +226,79 @@ func runCells(ctx context.Context, args []string, env config.Config, stdout, std
 		out = append(out, listed{c, configured})
 	}
 	return enc.Encode(out)
+}
+
+// runTenantMove moves a tenant to another cell online (cells.Move), or with
+// --cleanup finishes (placement switched) or undoes (not switched) a move
+// that crashed. An interrupt before the switch undoes the move. Every
+// connection is a cell's DATABASE_URL or CELLS url, which must be a
+// superuser's here (docs/SCALING.md says why).
+func runTenantMove(ctx context.Context, fs *flag.FlagSet, args []string, env config.Config, stdout io.Writer) error {
+	slug := fs.String("slug", "", "the tenant (required)")
+	to := fs.String("to", "", "the cell to move it to (required)")
+	settle := fs.Duration("settle", 6*time.Second, "how long the source stays frozen after the switch: at least the servers' TENANT_CACHE_TTL")
+	cleanup := fs.Bool("cleanup", false, "finish (placement switched) or undo (not switched) a move that did not end, instead of moving")
+	fromFlag := fs.String("from", "", "with --cleanup: the cell the move came from")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if !tenancy.ValidSlug(*slug) || !cells.ValidName(*to) {
+		return usageError{"tenant move: --slug and --to (a cell's name) are required"}
+	}
+	urls, err := cellURLs(env, "the catalog is in DATABASE_URL's database")
+	if err != nil {
+		return err
+	}
+	open := func(name string) (*pgxpool.Pool, string, error) {
+		for _, u := range urls {
+			if u.Name == name {
+				p, err := pgxpool.New(ctx, u.URL)
+				return p, u.URL, err
+			}
+		}
+		return nil, "", usageError{fmt.Sprintf("tenant move: cell %q is not configured: add name=url to CELLS", name)}
+	}
+	catalog, _, err := open(cells.Default)
+	if err != nil {
+		return err
+	}
+	defer catalog.Close()
+	var id uuid.UUID
+	var from string
+	if err := catalog.QueryRow(ctx, "SELECT id, cell FROM tenants WHERE slug = $1", *slug).Scan(&id, &from); err != nil {
+		return fmt.Errorf("tenant move: tenant %q: %w", *slug, db.ErrNotFound)
+	}
+	placed := from
+	if *cleanup {
+		if *fromFlag == "" {
+			return usageError{"tenant move --cleanup: name the cell the move came from with --from"}
+		}
+		from = *fromFlag
+	}
+	m := &cells.Move{Tenant: id, From: from, To: *to, Catalog: catalog, Settle: *settle}
+	var source, target *pgxpool.Pool
+	var sourceURL string
+	if source, sourceURL, err = open(from); err != nil {
+		return err
+	}
+	defer source.Close()
+	if target, _, err = open(*to); err != nil {
+		return err
+	}
+	defer target.Close()
+	m.Source, m.Target, m.SourceConnString = source, target, sourceURL
+	if *cleanup {
+		if placed == *to {
+			return m.Finish(ctx) // switched: remove what the source holds
+		}
+		return m.Abort(ctx) // not switched: remove what the target holds
+	}
+	rep, err := m.Run(ctx)
+	if err != nil {
+		return fmt.Errorf("tenant move: %w", err)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(map[string]any{"tenant": *slug, "from": from, "to": *to, "rows": rep.Rows,
+		"copy_ms": rep.Copy.Milliseconds(), "writes_frozen_ms": rep.Frozen.Milliseconds()})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rowfence/rowfence/pgserver"
 	"github.com/rowfence/rowfence/pgtest"
 )
 
@@ -104,4 +105,46 @@ func TestCellsAreGovernedTogether(t *testing.T) {
 		require.Contains(t, out, ", 0 leak(s)")
 		require.True(t, strings.Count(out, "\npass") >= 40, out)
 	}
+}
+
+// Issue #18 item 3 from the CLI: `tenant move` moves a tenant from the
+// default cell (a cluster with wal_level = logical) to another, prints what
+// it verified, and the tenant's key then works through serve from the new
+// cell; a move to where it is, or to an unknown cell, is refused.
+func TestTenantMoveCommand(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, err := pgserver.Start(ctx, pgserver.Options{Settings: []string{"wal_level=logical"}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = src.Stop(context.Background()) })
+	tgt := pgtest.New(t)
+	env := map[string]string{"DATABASE_URL": src.URL, "CELLS": "eu1=" + tgt.AdminURL}
+	out, err := runCmd(t, env, "migrate")
+	require.NoError(t, err, out)
+	out, err = runCmd(t, env, "tenant", "create", "--slug", "acme", "--name", "Acme", "--admin-email", "a@acme.example")
+	require.NoError(t, err, out)
+	var created struct {
+		APIKey struct{ Key string } `json:"api_key"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &created))
+	_, err = runCmd(t, env, "cells", "register", "--name", "eu1")
+	require.NoError(t, err)
+
+	_, err = runCmd(t, env, "tenant", "move", "--slug", "acme", "--to", "us1")
+	require.ErrorContains(t, err, "not configured")
+	_, err = runCmd(t, env, "tenant", "move", "--slug", "acme", "--to", "default")
+	require.ErrorContains(t, err, "in that cell already")
+	out, err = runCmd(t, env, "tenant", "move", "--slug", "acme", "--to", "eu1", "--settle", "0s")
+	require.NoError(t, err, out)
+	require.Contains(t, out, `"users": 1`)
+	out, err = runCmd(t, env, "cells", "placements")
+	require.NoError(t, err)
+	require.Contains(t, out, `"cell": "eu1"`)
+
+	base, _, _ := startServer(t, map[string]string{"DATABASE_URL": src.URL, "CELLS": env["CELLS"]}, "serve")
+	status, body := httpDo(t, "POST", base+"/v1/products", "acme", created.APIKey.Key, `{"name":"Anvil","price":100}`)
+	require.Equal(t, 201, status, body)
+	var n int
+	require.NoError(t, tgt.AdminPool(t).QueryRow(ctx, "select count(*) from products").Scan(&n))
+	require.Equal(t, 1, n, "written in the cell it moved to")
 }

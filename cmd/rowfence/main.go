@@ -67,6 +67,9 @@ Usage:
   rowfence tenant purge                        delete the tenants whose grace period is over
   rowfence tenant export --slug S [--out F]    write a consistent snapshot of a tenant's rows (docs/EXPORT.md)
   rowfence tenant import --slug T FILE         restore an export into a new or empty tenant, all or nothing
+  rowfence tenant move --slug S --to CELL [--settle D] [--cleanup --from CELL]
+                                               move a tenant online to another cell (PostgreSQL logical replication;
+                                               DATABASE_URL and CELLS as superusers); --cleanup finishes or undoes a crashed move
   rowfence cells list|placements               list the tenant cells (docs/SCALING.md), or each tenant's cell, as JSON
   rowfence cells register --name N [--labels k=v,...]
                                                register a cell that CELLS names, with labels to place tenants by

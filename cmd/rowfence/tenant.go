@@ -42,6 +42,8 @@ func runTenant(ctx context.Context, args []string, env config.Config, stdout, st
 	case "list":
 	case "limits":
 		return runTenantLimits(ctx, fs, args, env, stdout)
+	case "move":
+		return runTenantMove(ctx, fs, args, env, stdout)
 	case "suspend", "activate", "delete", "purge", "export", "import":
 		return runTenantLifecycle(ctx, action, fs, args, env, stdout, stderr)
 	default:
