@@ -43,7 +43,7 @@ type config struct {
 
 func main() {
 	var cfg config
-	only := flag.String("only", "sql,exec,http,scale", "levels to run: sql, exec, http, scale")
+	only := flag.String("only", "sql,exec,http,scale", "levels to run: sql, exec, http, scale, cells")
 	flag.IntVar(&cfg.seconds, "seconds", 5, "seconds per measurement")
 	flag.IntVar(&cfg.rounds, "rounds", 2, "rounds of each side-by-side comparison")
 	flag.IntVar(&cfg.clients, "clients", 8, "concurrent clients (pgbench -c, Go workers, HTTP workers)")
@@ -97,9 +97,12 @@ func run(ctx context.Context, cfg config) error {
 			return err
 		}
 	}
-	// The migrations of the datasets created rowfence_app; give it this run's password.
-	if err := setAppPassword(ctx, srv.URL, e.appPassword); err != nil {
-		return err
+	// The migrations of the datasets created rowfence_app; give it this run's
+	// password (the cells level, which makes its own databases, does too).
+	if len(sets) > 0 {
+		if err := setAppPassword(ctx, srv.URL, e.appPassword); err != nil {
+			return err
+		}
 	}
 	pgbenchBin := ""
 	if cfg.only["sql"] || cfg.only["http"] {
@@ -124,6 +127,11 @@ func run(ctx context.Context, cfg config) error {
 	}
 	if cfg.only["scale"] {
 		if err := benchScale(ctx, cfg, e, small, large, rep); err != nil {
+			return err
+		}
+	}
+	if cfg.only["cells"] {
+		if err := benchCells(ctx, cfg, e, rep); err != nil {
 			return err
 		}
 	}
