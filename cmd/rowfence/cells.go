@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -163,26 +163,30 @@ func connectCellAdminPool(ctx context.Context, env config.Config, name string) (
 	return nil, usageError{fmt.Sprintf("cell %q is not configured: add name=url to CELLS", name)}
 }
 
-// runCells lists the catalog's cells and placements, and registers cells.
-func runCells(ctx context.Context, args []string, env config.Config, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"cells: missing action (list, placements or register)"}
-	}
-	action, args := args[0], args[1:]
-	fs := flag.NewFlagSet("cells "+action, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var name, labels *string
-	switch action {
-	case "list", "placements":
-	case "register":
-		name = fs.String("name", "", "the cell's name, as CELLS names it (required)")
-		labels = fs.String("labels", "", "its labels, k=v pairs separated by commas (region=eu)")
-	default:
-		return usageError{fmt.Sprintf("cells: unknown action %q (list, placements or register)", action)}
-	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+// cellsCmd lists the catalog's cells and placements, and registers cells.
+type cellsCmd struct {
+	List       cellsListCmd       `cmd:"" help:"List the tenant cells, their labels, tenant counts and whether CELLS configures them, as JSON."`
+	Placements cellsPlacementsCmd `cmd:"" help:"List which cell holds each tenant, as JSON."`
+	Register   cellsRegisterCmd   `cmd:"" help:"Register a cell that CELLS names, with labels to place tenants by."`
+}
+
+type cellsListCmd struct{}
+type cellsPlacementsCmd struct{}
+type cellsRegisterCmd struct {
+	Name   string `required:"" help:"The cell's name, as CELLS names it."`
+	Labels string `placeholder:"k=v,..." help:"Its labels, k=v pairs separated by commas (region=eu)."`
+}
+
+func (cellsListCmd) Run(r *runEnv) error { return runCells(r.ctx, "list", "", "", r.env, r.stdout) }
+func (cellsPlacementsCmd) Run(r *runEnv) error {
+	return runCells(r.ctx, "placements", "", "", r.env, r.stdout)
+}
+func (c *cellsRegisterCmd) Run(r *runEnv) error {
+	return runCells(r.ctx, "register", c.Name, c.Labels, r.env, r.stdout)
+}
+
+// runCells runs a cells action against the catalog (DATABASE_URL).
+func runCells(ctx context.Context, action, name, labels string, env config.Config, stdout io.Writer) error {
 	conn, err := connectAdmin(ctx, env, "the catalog of cells is in DATABASE_URL's database")
 	if err != nil {
 		return err
@@ -198,11 +202,11 @@ func runCells(ctx context.Context, args []string, env config.Config, stdout, std
 		}
 		return enc.Encode(p)
 	case "register":
-		l, err := cells.ParseLabels("labels", *labels)
+		l, err := cells.ParseLabels("labels", labels)
 		if err != nil {
 			return usageError{"cells register: " + err.Error()}
 		}
-		info, err := cells.Register(ctx, conn, *name, l)
+		info, err := cells.Register(ctx, conn, name, l)
 		if err != nil {
 			return usageError{"cells register: " + err.Error()}
 		}
@@ -228,22 +232,25 @@ func runCells(ctx context.Context, args []string, env config.Config, stdout, std
 	return enc.Encode(out)
 }
 
+// tenantMoveCmd moves a tenant to another cell online (cells.Move).
+type tenantMoveCmd struct {
+	Slug    string        `required:"" help:"The tenant."`
+	To      string        `required:"" help:"The cell to move it to."`
+	Settle  time.Duration `default:"6s" help:"How long the source stays frozen after the switch: at least the servers' TENANT_CACHE_TTL."`
+	Cleanup bool          `help:"Finish (placement switched) or undo (not switched) a move that did not end, instead of moving."`
+	From    string        `help:"With --cleanup: the cell the move came from."`
+}
+
+func (c *tenantMoveCmd) Run(r *runEnv) error { return runTenantMove(r.ctx, *c, r.env, r.stdout) }
+
 // runTenantMove moves a tenant to another cell online (cells.Move), or with
 // --cleanup finishes (placement switched) or undoes (not switched) a move
-// that crashed. An interrupt before the switch undoes the move. Every
+// that did not end. An interrupt before the switch undoes the move. Every
 // connection is a cell's DATABASE_URL or CELLS url, which must be a
 // superuser's here (docs/SCALING.md says why).
-func runTenantMove(ctx context.Context, fs *flag.FlagSet, args []string, env config.Config, stdout io.Writer) error {
-	slug := fs.String("slug", "", "the tenant (required)")
-	to := fs.String("to", "", "the cell to move it to (required)")
-	settle := fs.Duration("settle", 6*time.Second, "how long the source stays frozen after the switch: at least the servers' TENANT_CACHE_TTL")
-	cleanup := fs.Bool("cleanup", false, "finish (placement switched) or undo (not switched) a move that did not end, instead of moving")
-	fromFlag := fs.String("from", "", "with --cleanup: the cell the move came from")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if !tenancy.ValidSlug(*slug) || !cells.ValidName(*to) {
-		return usageError{"tenant move: --slug and --to (a cell's name) are required"}
+func runTenantMove(ctx context.Context, c tenantMoveCmd, env config.Config, stdout io.Writer) error {
+	if !tenancy.ValidSlug(c.Slug) || !cells.ValidName(c.To) {
+		return usageError{"tenant move: --slug must be a tenant slug and --to a cell's name"}
 	}
 	urls, err := cellURLs(env, "the catalog is in DATABASE_URL's database")
 	if err != nil {
@@ -264,41 +271,47 @@ func runTenantMove(ctx context.Context, fs *flag.FlagSet, args []string, env con
 	}
 	defer catalog.Close()
 	var id uuid.UUID
-	var from string
-	if err := catalog.QueryRow(ctx, "SELECT id, cell FROM tenants WHERE slug = $1", *slug).Scan(&id, &from); err != nil {
-		return fmt.Errorf("tenant move: tenant %q: %w", *slug, db.ErrNotFound)
+	var placed string
+	if err := catalog.QueryRow(ctx, "SELECT id, cell FROM tenants WHERE slug = $1", c.Slug).Scan(&id, &placed); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return usageError{fmt.Sprintf("tenant move: no tenant %q", c.Slug)}
+		}
+		return fmt.Errorf("tenant move: %w", err)
 	}
-	placed := from
-	if *cleanup {
-		if *fromFlag == "" {
+	from := placed
+	if c.Cleanup {
+		if c.From == "" {
 			return usageError{"tenant move --cleanup: name the cell the move came from with --from"}
 		}
-		from = *fromFlag
+		from = c.From
 	}
-	m := &cells.Move{Tenant: id, From: from, To: *to, Catalog: catalog, Settle: *settle}
-	var source, target *pgxpool.Pool
-	var sourceURL string
-	if source, sourceURL, err = open(from); err != nil {
+	source, sourceURL, err := open(from)
+	if err != nil {
 		return err
 	}
 	defer source.Close()
-	if target, _, err = open(*to); err != nil {
+	target, _, err := open(c.To)
+	if err != nil {
 		return err
 	}
 	defer target.Close()
-	m.Source, m.Target, m.SourceConnString = source, target, sourceURL
-	if *cleanup {
-		if placed == *to {
+	m := &cells.Move{Tenant: id, From: from, To: c.To, Catalog: catalog, Source: source, Target: target,
+		SourceConnString: sourceURL, Settle: c.Settle}
+	if c.Cleanup {
+		if placed == c.To {
 			return m.Finish(ctx) // switched: remove what the source holds
 		}
 		return m.Abort(ctx) // not switched: remove what the target holds
 	}
 	rep, err := m.Run(ctx)
+	if errors.Is(err, db.ErrInvalid) {
+		return usageError{"tenant move: " + err.Error()}
+	}
 	if err != nil {
 		return fmt.Errorf("tenant move: %w", err)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(map[string]any{"tenant": *slug, "from": from, "to": *to, "rows": rep.Rows,
+	return enc.Encode(map[string]any{"tenant": c.Slug, "from": from, "to": c.To, "rows": rep.Rows,
 		"copy_ms": rep.Copy.Milliseconds(), "writes_frozen_ms": rep.Frozen.Milliseconds()})
 }
