@@ -58,6 +58,11 @@ type Config struct {
 	// Tenants resolves a token's tenant claim (a UUID or a slug); required
 	// with JWT.
 	Tenants *tenancy.Resolver
+	// PoolFor, when set, returns the app pool of the cell holding tenant
+	// (package cells: a tenant's users and API keys live in its cell);
+	// tenancy.ErrUnknown makes the credential invalid. nil: Pool holds
+	// every tenant.
+	PoolFor func(ctx context.Context, tenant uuid.UUID) (*pgxpool.Pool, error)
 	// StatementTimeout bounds the lookups; AcquireTimeout their wait for a
 	// pooled connection (as for requests: past it, db.ErrPoolExhausted).
 	StatementTimeout, AcquireTimeout time.Duration
@@ -223,6 +228,25 @@ func (a *Authenticator) Caches() []cache.Observable {
 	return []cache.Observable{a.keys, a.tokens}
 }
 
+// pool is the app pool of tenant's cell (Config.PoolFor). Errors:
+// tenancy.ErrUnknown, and those of the tenant lookup.
+func (a *Authenticator) pool(ctx context.Context, tenant uuid.UUID) (*pgxpool.Pool, error) {
+	if a.cfg.PoolFor == nil {
+		return a.cfg.Pool, nil
+	}
+	return a.cfg.PoolFor(ctx, tenant)
+}
+
+// one is db.One on the app pool of tenant's cell.
+func one[T any](ctx context.Context, a *Authenticator, tenant uuid.UUID, s db.Scope, fn func(q *dbsqlc.Queries) (T, error)) (T, error) {
+	pool, err := a.pool(ctx, tenant)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return db.One(ctx, pool, s, fn)
+}
+
 func (a *Authenticator) scope(tenant uuid.UUID) db.Scope {
 	return db.Scope{TenantID: tenant, Role: dbtype.RoleAuth, StatementTimeout: a.cfg.StatementTimeout, AcquireTimeout: a.cfg.AcquireTimeout}
 }
@@ -237,11 +261,11 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Prin
 			return Principal{}, ErrNotCached
 		}
 		ticket := a.keys.Ticket()
-		row, err := db.One(ctx, a.cfg.Pool, a.scope(k.TenantID), func(q *dbsqlc.Queries) (dbsqlc.APIKeyAuthenticateRow, error) {
+		row, err := one(ctx, a, k.TenantID, a.scope(k.TenantID), func(q *dbsqlc.Queries) (dbsqlc.APIKeyAuthenticateRow, error) {
 			return q.APIKeyAuthenticate(ctx, k.ID)
 		})
 		switch {
-		case errors.Is(err, db.ErrNotFound):
+		case errors.Is(err, db.ErrNotFound), errors.Is(err, tenancy.ErrUnknown):
 			a.keys.SetAbsent(ticket, ref)
 			res = cache.Absent
 		case err != nil:
@@ -278,7 +302,7 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Prin
 // touch records that a key was used; at most once a minute per key, and
 // only on a cache miss, so it adds a write per key per minute, not per request.
 func (a *Authenticator) touch(ctx context.Context, k APIKey) error {
-	_, err := db.One(ctx, a.cfg.Pool, a.scope(k.TenantID), func(q *dbsqlc.Queries) (struct{}, error) {
+	_, err := one(ctx, a, k.TenantID, a.scope(k.TenantID), func(q *dbsqlc.Queries) (struct{}, error) {
 		return struct{}{}, q.APIKeyTouch(ctx, k.ID)
 	})
 	return err
@@ -352,7 +376,7 @@ func (a *Authenticator) tokenUser(ctx context.Context, tenant uuid.UUID, tc toke
 		id   uuid.UUID
 		role dbtype.Role
 	}
-	f, err := db.One(ctx, a.cfg.Pool, a.scope(tenant), func(q *dbsqlc.Queries) (found, error) {
+	f, err := one(ctx, a, tenant, a.scope(tenant), func(q *dbsqlc.Queries) (found, error) {
 		switch a.jwt.cfg.SubjectMapping {
 		case SubjectExternalID:
 			r, err := q.UserByExternalID(ctx, &tc.subject)
@@ -393,7 +417,7 @@ func (a *Authenticator) createUser(ctx context.Context, tenant uuid.UUID, tc tok
 	}
 	admin := a.scope(tenant)
 	admin.Role = dbtype.RoleAdmin
-	row, err := db.One(ctx, a.cfg.Pool, admin, func(q *dbsqlc.Queries) (dbsqlc.UserCreateOnSignInRow, error) {
+	row, err := one(ctx, a, tenant, admin, func(q *dbsqlc.Queries) (dbsqlc.UserCreateOnSignInRow, error) {
 		return q.UserCreateOnSignIn(ctx, arg)
 	})
 	if err == nil {

@@ -45,7 +45,7 @@ type config struct {
 
 func main() {
 	var cfg config
-	only := flag.String("only", "sql,exec,http,scale,fair", "levels to run: sql, exec, http, scale, fair")
+	only := flag.String("only", "sql,exec,http,scale,fair,cells", "levels to run: sql, exec, http, scale, fair, cells")
 	flag.IntVar(&cfg.seconds, "seconds", 5, "seconds per measurement")
 	flag.IntVar(&cfg.rounds, "rounds", 2, "rounds of each side-by-side comparison")
 	flag.IntVar(&cfg.clients, "clients", 8, "concurrent clients (pgbench -c, Go workers, HTTP workers)")
@@ -104,9 +104,12 @@ func run(ctx context.Context, cfg config) error {
 			return err
 		}
 	}
-	// The migrations of the datasets created rowfence_app; give it this run's password.
-	if err := setAppPassword(ctx, srv.URL, e.appPassword); err != nil {
-		return err
+	// The migrations of the datasets created rowfence_app; give it this run's
+	// password (the cells level, which makes its own databases, does too).
+	if len(sets) > 0 {
+		if err := setAppPassword(ctx, srv.URL, e.appPassword); err != nil {
+			return err
+		}
 	}
 	pgbenchBin := ""
 	if cfg.only["sql"] || cfg.only["http"] {
@@ -136,6 +139,11 @@ func run(ctx context.Context, cfg config) error {
 	}
 	if cfg.only["fair"] {
 		if err := benchFair(ctx, cfg, e, cfg.fairBefore, rep); err != nil {
+			return err
+		}
+	}
+	if cfg.only["cells"] {
+		if err := benchCells(ctx, cfg, e, rep); err != nil {
 			return err
 		}
 	}

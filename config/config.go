@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/httpapi"
 )
@@ -35,6 +36,8 @@ type Config struct {
 	AppDatabasePassword      string // APP_DATABASE_PASSWORD
 	PlatformDatabaseURL      string // PLATFORM_DATABASE_URL: rowfence_platform
 	PlatformDatabasePassword string // PLATFORM_DATABASE_PASSWORD
+	// Cells are the tenant cells besides DATABASE_URL's (CELLS); nil: one.
+	Cells []cells.URL
 
 	// The HTTP server.
 	Addr            string             // ADDR: host:port to listen on

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/metrics"
@@ -58,7 +59,7 @@ var serving = []string{"serve", "dev"}
 
 // Vars is the table: every environment variable rowfence reads.
 var Vars = []Var{
-	{Name: "DATABASE_URL", Commands: []string{"migrate", "serve", "dev", "tenant", "key", "admin", "audit", "leakcheck"},
+	{Name: "DATABASE_URL", Commands: []string{"migrate", "serve", "dev", "tenant", "key", "admin", "audit", "leakcheck", "cells"},
 		Unset: "none",
 		Help: "the migrating role, which may create roles and own tables; never used to serve requests (`serve` derives " +
 			"its own roles' connections from it when theirs are unset). `leakcheck` reads it with `--create`; `dev` refuses " +
@@ -79,6 +80,17 @@ var Vars = []Var{
 		Unset: "none (`dev` makes one up for a server it started)",
 		Help:  "`migrate` sets it as `rowfence_platform`'s password; `serve` derives the platform connection from `DATABASE_URL` with it",
 		kind:  secret(0, "", func(c *Config, s string) { c.PlatformDatabasePassword = s })},
+	{Name: "CELLS", Commands: []string{"migrate", "serve", "dev", "tenant", "audit", "cells"},
+		Unset: "none: `DATABASE_URL`'s database is the only cell",
+		Help: "the other tenant cells (docs/SCALING.md): `name=url` pairs separated by spaces, each url the migrating " +
+			"role's connection to a database of its own, like `DATABASE_URL`'s (the default cell, which holds the catalog). " +
+			"`migrate` and `audit` work on every cell; `serve` derives each cell's app and platform connections from its url " +
+			"with `APP_DATABASE_PASSWORD` and `PLATFORM_DATABASE_PASSWORD`, and refuses a cell that is behind",
+		kind: kind{typ: "name=url …", allowed: "space-separated name=url pairs", secret: true, parse: func(c *Config, s string) error {
+			var err error
+			c.Cells, err = cells.ParseURLs(s)
+			return err
+		}}},
 
 	{Name: "ADDR", Commands: serving, Default: ":8080", Help: "the API's listen address",
 		kind: text("host:port", func(c *Config, s string) { c.Addr = s })},

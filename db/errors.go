@@ -115,6 +115,9 @@ func mapError(err error) error {
 		if strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" {
 			return &Error{Code: ErrUnavailable, Err: err}
 		}
+		if pgErr.Code == FrozenSQLState { // a tenant being moved between cells (package cells)
+			return &Error{Code: ErrUnavailable, Message: "the tenant is being moved; retry shortly", Err: err}
+		}
 		code := codeOf(pgErr.Code)
 		if code == "" {
 			return err
@@ -140,6 +143,11 @@ func mapError(err error) error {
 	}
 	return err
 }
+
+// FrozenSQLState is the SQLSTATE a tenant's writes fail with while a move
+// between cells holds them (cells.Move's freeze trigger): ErrUnavailable,
+// so the client gets 503 with Retry-After and retries. Reads go on.
+const FrozenSQLState = "RF503"
 
 // codeOf is the Code of a SQLSTATE that a statement's data or privileges
 // caused (PostgreSQL documentation, appendix A), or "".

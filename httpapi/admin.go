@@ -72,6 +72,8 @@ func (s *server) adminRoutes(mux interface {
 	a("GET /v1/admin/tenants/{id}", s.handleTenantGet())
 	a("PATCH /v1/admin/tenants/{id}", s.handleTenantPatch())
 	a("DELETE /v1/admin/tenants/{id}", s.handleTenantDelete())
+	a("GET /v1/admin/cells", s.handleCellList())
+	a("GET /v1/admin/placements", s.handlePlacementList())
 }
 
 // tenantPosition is t's place in the tenant list (creation order).
@@ -127,6 +129,9 @@ type adminTenantCreateBody struct {
 	Name       *string `json:"name"`
 	AdminEmail *string `json:"admin_email"`
 	AdminName  *string `json:"admin_name"`
+	// Cell places the tenant (package cells): a cell's name, or labels such
+	// as "region=eu"; absent: the default cell.
+	Cell *string `json:"cell"`
 }
 
 func (b adminTenantCreateBody) valid() fieldErrors {
@@ -158,7 +163,11 @@ func (s *server) handleTenantCreate() http.Handler {
 		if in.AdminName != nil {
 			t.AdminName = *in.AdminName
 		}
-		o, err := lifecycle.Onboard(r.Context(), s.platformPool, t)
+		placement := ""
+		if in.Cell != nil {
+			placement = *in.Cell
+		}
+		o, err := s.onboardInCell(r.Context(), placement, t)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -292,6 +301,10 @@ func (s *server) handleTenantDelete() http.Handler {
 		}
 		defer s.resolver.Forget(t.ID, t.Slug)
 		if grace == 0 {
+			if err := s.deleteInCell(r.Context(), t); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 			if err := lifecycle.Delete(r.Context(), s.platformPool, t.ID); err != nil {
 				s.writeError(w, r, err)
 				return

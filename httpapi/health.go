@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/buildinfo"
+	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/db"
 )
 
@@ -23,7 +24,7 @@ func (s *server) handleHealthz() http.Handler {
 // handleReadyz: the database answers and the serving roles (the app pool's
 // and, when configured, the platform pool's) still cannot see across tenants
 // nor start sessions with defaults they set themselves: the same check serve
-// runs at start (db.CheckSafety). The answer is anonymous, so it says only
+// runs at start (db.CheckSafety), in every cell (package cells). The answer is anonymous, so it says only
 // whether the database could not be reached or a role is unsafe; which role,
 // database, socket and problem go to the log (issue 14, item 10). Ready, it
 // also names the module version (buildinfo.Info.Version: a tag, or a
@@ -38,6 +39,19 @@ func (s *server) handleReadyz() http.Handler {
 			name string
 			pool *pgxpool.Pool
 		}{{"app", s.pool}, {"platform", s.platformPool}}
+		if s.cells != nil { // every other cell is checked the same way (package cells)
+			for _, name := range s.cells.Names() {
+				if c, _ := s.cells.Get(name); name != cells.Default {
+					pools = append(pools, struct {
+						name string
+						pool *pgxpool.Pool
+					}{"app@" + name, c.App}, struct {
+						name string
+						pool *pgxpool.Pool
+					}{"platform@" + name, c.Platform})
+				}
+			}
+		}
 		for _, p := range pools {
 			if p.pool == nil {
 				continue

@@ -46,10 +46,10 @@ func (errReplay) Error() string { return "an earlier request with the same key a
 // never be stored (an API key's secret): a replay answers without them.
 func (s *server) idempotent(next scopedHandler, redact ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sc := s.scope(r)
+		sc, pool := s.scope(r), s.tenantPool(r)
 		values := r.Header.Values(IdempotencyKeyHeader)
 		if len(values) == 0 {
-			next(w, r, db.Scoped(s.pool, sc))
+			next(w, r, db.Scoped(pool, sc))
 			return
 		}
 		key := values[0]
@@ -73,7 +73,7 @@ func (s *server) idempotent(next scopedHandler, redact ...string) http.Handler {
 		hash := h.Sum(nil)
 
 		get := func(q *dbsqlc.Queries) (dbsqlc.IdempotencyGetRow, error) { return q.IdempotencyGet(r.Context(), key) }
-		if stored, err := db.One(r.Context(), s.pool, sc, get); err == nil {
+		if stored, err := db.One(r.Context(), pool, sc, get); err == nil {
 			s.replay(w, r, stored, hash)
 			return
 		} else if !errors.Is(err, db.ErrNotFound) {
@@ -82,7 +82,7 @@ func (s *server) idempotent(next scopedHandler, redact ...string) http.Handler {
 		}
 
 		rec := &recorder{header: http.Header{}, status: http.StatusOK}
-		err := db.Tx(r.Context(), s.pool, sc, func(q *dbsqlc.Queries) error {
+		err := db.Tx(r.Context(), pool, sc, func(q *dbsqlc.Queries) error {
 			// Requests with this key wait here for each other; the one
 			// that waited finds the first one's answer.
 			if err := q.IdempotencyLock(r.Context(), key); err != nil {
@@ -144,7 +144,7 @@ func (s *server) idempotent(next scopedHandler, redact ...string) http.Handler {
 		case errors.Is(err, errKeyTaken):
 			// Another request with this key committed first: its write
 			// stands, ours was rolled back; answer as it did.
-			stored, err := db.One(r.Context(), s.pool, sc, get)
+			stored, err := db.One(r.Context(), pool, sc, get)
 			if err != nil {
 				s.writeError(w, r, err)
 				return

@@ -86,7 +86,7 @@ type scopedHandler func(w http.ResponseWriter, r *http.Request, exec db.Executor
 // round trip (db.One) or transaction (db.Tx) of its own.
 func (s *server) scoped(h scopedHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h(w, r, db.Scoped(s.pool, s.scope(r)))
+		h(w, r, db.Scoped(s.tenantPool(r), s.scope(r)))
 	})
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/metrics"
 	"github.com/rowfence/rowfence/ratelimit"
@@ -84,6 +85,11 @@ type Config struct {
 	// puts trace_id and span_id in the access log. nil: tracing is off.
 	// Pass the same provider to db.Trace for the database spans.
 	TracerProvider trace.TracerProvider
+	// Cells are the tenant cells (package cells) when the deployment has
+	// more than the default one: each request runs on the app pool of the
+	// cell its tenant lives in (tenancy.Tenant.Cell), and /v1/admin lists
+	// and places tenants in them. nil: every tenant is in Pool's database.
+	Cells *cells.Set
 }
 
 type server struct {
@@ -106,6 +112,7 @@ type server struct {
 	corsOrigins      []string
 	authFailures     *ratelimit.Failures
 	trustedProxies   []netip.Prefix
+	cells            *cells.Set
 	// skipRoleCheck turns the HTTP role check off, for the test proving
 	// that PostgreSQL refuses on its own what a role may not do.
 	skipRoleCheck bool
@@ -148,7 +155,7 @@ func newServer(cfg Config) (*server, error) {
 		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout, acquireTimeout: cfg.AcquireTimeout,
 		limiter: cfg.Limiter, metrics: cfg.Metrics, metricsToken: cfg.MetricsToken,
 		platformPool: cfg.PlatformPool, platform: cfg.Platform, corsOrigins: cfg.CORSOrigins,
-		authFailures: cfg.AuthFailures, trustedProxies: cfg.TrustedProxies, tracerProvider: cfg.TracerProvider}, nil
+		authFailures: cfg.AuthFailures, trustedProxies: cfg.TrustedProxies, tracerProvider: cfg.TracerProvider, cells: cfg.Cells}, nil
 }
 
 func (s *server) handler() http.Handler {

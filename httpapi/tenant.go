@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/ratelimit"
@@ -113,6 +115,15 @@ func (s *server) authenticate(min dbtype.Role, next http.Handler) http.Handler {
 		}
 		info := infoFrom(r)
 		info.tenant, info.principal = t.Slug, &p
+		ctx := r.Context()
+		if t.Cell != "" { // a tenant outside the default cell (package cells)
+			pool, err := s.cellPool(t)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			ctx = context.WithValue(ctx, cellPoolKey{}, pool)
+		}
 		switch {
 		case t.Status == dbtype.TenantStatusSuspended:
 			writeProblem(w, r, probTenantSuspended, "tenant "+t.Slug+" is suspended")
@@ -135,7 +146,7 @@ func (s *server) authenticate(min dbtype.Role, next http.Handler) http.Handler {
 			writeProblem(w, r, probForbidden, "role "+string(p.Role)+" may not do this; it needs "+string(min)+" or above")
 			return
 		}
-		ctx := auth.WithPrincipal(tenancy.WithTenant(r.Context(), t), p)
+		ctx = auth.WithPrincipal(tenancy.WithTenant(ctx, t), p)
 		if s.requestTimeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, s.requestTimeout)
@@ -265,4 +276,27 @@ func pathID(w http.ResponseWriter, r *http.Request) (uuid.UUID, bool) {
 		return uuid.UUID{}, false
 	}
 	return id, true
+}
+
+// cellPoolKey carries the app pool of the request's tenant's cell, when it
+// is not the default one.
+type cellPoolKey struct{}
+
+// cellPool is the app pool of the cell holding t (package cells). Errors:
+// cells.ErrNotConfigured, a 503.
+func (s *server) cellPool(t tenancy.Tenant) (*pgxpool.Pool, error) {
+	if s.cells == nil {
+		return nil, fmt.Errorf("cell %q: %w", t.Cell, cells.ErrNotConfigured)
+	}
+	return s.cells.App(t)
+}
+
+// tenantPool is the app pool the request's statements run on: its tenant's
+// cell's, chosen once by authenticate (no round trip: the cell comes with
+// the cached tenant), else the default cell's.
+func (s *server) tenantPool(r *http.Request) *pgxpool.Pool {
+	if p, ok := r.Context().Value(cellPoolKey{}).(*pgxpool.Pool); ok {
+		return p
+	}
+	return s.pool
 }

@@ -40,6 +40,20 @@ type Onboarded struct {
 // key are written under the new tenant's setting and the admin role, as the
 // API would, so the policies check them too.
 func Onboard(ctx context.Context, pool *pgxpool.Pool, in Tenant) (Onboarded, error) {
+	return OnboardIn(ctx, pool, pool, tenancy.DefaultCell, in)
+}
+
+// OnboardIn is Onboard placing the tenant in cell (package cells): catalog
+// is the default cell's pool (the registry of every tenant), target the
+// cell's own. In the default cell (target == catalog) it is Onboard's one
+// transaction. In another cell it is two: the catalog's row first (it
+// claims the slug), then the cell's copy of it with the admin and key; if
+// the second fails, the catalog's row is deleted again, so a failed
+// onboarding leaves no tenant behind (a crash between the two leaves a
+// catalog row whose cell holds nothing: no credential exists for it, and
+// deleting it is safe). Both pools connect as the migrating role or
+// rowfence_platform.
+func OnboardIn(ctx context.Context, catalog, target *pgxpool.Pool, cell string, in Tenant) (Onboarded, error) {
 	if !tenancy.ValidSlug(in.Slug) {
 		return Onboarded{}, &db.Error{Code: db.ErrInvalid, Field: "slug",
 			Message: fmt.Sprintf("slug %q: 3-63 characters of a-z, 0-9 and -, starting and ending with a letter or digit", in.Slug)}
@@ -57,9 +71,16 @@ func Onboard(ctx context.Context, pool *pgxpool.Pool, in Tenant) (Onboarded, err
 	}
 	var out Onboarded
 	id := uuid.New()
-	err := db.Tx(ctx, pool, db.Scope{TenantID: id, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {
+	create := dbsqlc.TenantCreateInCellParams{ID: id, Slug: in.Slug, Name: in.Name, Cell: cell}
+	separate := target != catalog
+	if separate {
+		if _, err := db.Unscoped(catalog).TenantCreateInCell(ctx, create); err != nil {
+			return Onboarded{}, err
+		}
+	}
+	err := db.Tx(ctx, target, db.Scope{TenantID: id, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {
 		var err error
-		if out.Tenant, err = q.TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: id, Slug: in.Slug, Name: in.Name}); err != nil {
+		if out.Tenant, err = q.TenantCreateInCell(ctx, create); err != nil {
 			return err
 		}
 		if out.Admin, err = q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: in.AdminName, Email: in.AdminEmail, Role: dbtype.RoleAdmin}); err != nil {
@@ -69,6 +90,11 @@ func Onboard(ctx context.Context, pool *pgxpool.Pool, in Tenant) (Onboarded, err
 		return err
 	})
 	if err != nil { // a slug taken is a db.ErrConflict on its field (db/constraints.go)
+		if separate {
+			// Undo the catalog's row; context.WithoutCancel: also when the
+			// caller gave up, which may be why the cell's part failed.
+			_, _ = db.Unscoped(catalog).TenantDelete(context.WithoutCancel(ctx), id)
+		}
 		return Onboarded{}, err
 	}
 	return out, nil

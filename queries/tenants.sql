@@ -8,7 +8,8 @@ SELECT l.id::uuid AS id, l.slug::text AS slug, l.status::text AS status,
        -- 0: no override (the columns are NULL or positive)
        coalesce(l.rate_limit, 0)::float8 AS rate_limit, coalesce(l.rate_burst, 0)::int AS rate_burst,
        coalesce(l.max_concurrency, 0)::int AS max_concurrency,
-       coalesce(l.statement_timeout_ms, 0)::int AS statement_timeout_ms
+       coalesce(l.statement_timeout_ms, 0)::int AS statement_timeout_ms,
+       l.cell::text AS cell -- the cell holding the tenant's rows (00021)
 FROM tenant_lookup(sqlc.narg('id')::uuid, sqlc.narg('slug')::text) AS l;
 
 -- name: TenantCreate :one

@@ -89,6 +89,9 @@ func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
 	t := Tenant{ID: row.ID, Slug: row.Slug, Status: dbtype.TenantStatus(row.Status), Limits: Limits{
 		RatePerSecond: row.RateLimit, Burst: int(row.RateBurst), MaxConcurrency: int(row.MaxConcurrency),
 		StatementTimeout: time.Duration(row.StatementTimeoutMs) * time.Millisecond}}
+	if row.Cell != DefaultCell {
+		t.Cell = row.Cell
+	}
 	r.cache.Set(ticket, key, t)
 	return t, nil
 }

@@ -24,7 +24,17 @@ type Tenant struct {
 	Status dbtype.TenantStatus
 	// Limits overrides the server's defaults for this tenant.
 	Limits Limits
+	// Cell names the cell (a PostgreSQL database, package cells) that holds
+	// the tenant's rows, from the catalog's placement (tenants.cell). Empty
+	// means the default cell, so a single-database deployment's tenant is
+	// what it always was.
+	Cell string
 }
+
+// DefaultCell is the catalog's name for the default cell: the database
+// DATABASE_URL names, which also holds the catalog
+// (sql/migrations/00021_cells.sql).
+const DefaultCell = "default"
 
 // Limits are a tenant's overrides of the server's limits; a zero field means
 // "the server's default" (the tenants table stores NULL).

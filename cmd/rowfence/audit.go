@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/rowfence/rowfence/audit"
 	"github.com/rowfence/rowfence/config"
 )
@@ -24,6 +26,9 @@ func (c *auditCmd) Run(r *runEnv) error {
 // it cannot reach or read, a failure to run (exit 3).
 func runAudit(ctx context.Context, opts auditCmd, env config.Config, stdout io.Writer) error {
 	format, accept := opts.Format, opts.AcceptRole
+	if len(env.Cells) > 0 {
+		return auditCells(ctx, env, format, accept, stdout)
+	}
 	conn, err := connectAdmin(ctx, env, "the audit reads the catalog of the database to check")
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -74,4 +79,50 @@ func orNone(s string) string {
 		return "(none: USING applies)"
 	}
 	return s
+}
+
+// auditCells audits every cell (CELLS, and DATABASE_URL's), one report each;
+// a defect in any is a finding: a tenant is as isolated as its cell.
+func auditCells(ctx context.Context, env config.Config, format string, accept []string, stdout io.Writer) error {
+	urls, err := cellURLs(env, "the audit reads the catalog of each cell's database")
+	if err != nil {
+		return err
+	}
+	type cellReport struct {
+		Cell string `json:"cell"`
+		audit.Report
+		Defects int `json:"defects"`
+	}
+	var reports []cellReport
+	defects := 0
+	for _, u := range urls {
+		conn, err := pgx.Connect(ctx, u.URL)
+		if err != nil {
+			return fmt.Errorf("audit: cell %s: %w", u.Name, err)
+		}
+		rep, err := audit.Run(ctx, conn, audit.Options{AcceptRoles: accept})
+		database := conn.Config().Database
+		conn.Close(context.Background())
+		if err != nil {
+			return fmt.Errorf("audit: cell %s: %w", u.Name, err)
+		}
+		defects += rep.Defects()
+		reports = append(reports, cellReport{u.Name, rep, rep.Defects()})
+		if format == "text" {
+			fmt.Fprintf(stdout, "== cell %s\n", u.Name)
+			printAudit(stdout, database, rep)
+			fmt.Fprintln(stdout)
+		}
+	}
+	if format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(reports); err != nil {
+			return err
+		}
+	}
+	if defects > 0 {
+		return findingError{fmt.Sprintf("audit: %d defect(s) across %d cells that could let one tenant see or change another's rows", defects, len(urls))}
+	}
+	return nil
 }

@@ -82,6 +82,7 @@ type cli struct {
 	Key       keyCmd       `cmd:"" help:"Create, list and revoke a tenant's API keys (DATABASE_URL)."`
 	Admin     adminCmd     `cmd:"" help:"Platform admin keys for /v1/admin (DATABASE_URL)."`
 	Audit     auditCmd     `cmd:"" help:"Check the isolation in the database's catalog (sql/audit); exit 1 on a defect (DATABASE_URL)."`
+	Cells     cellsCmd     `cmd:"" help:"List the tenant cells and placements, register a cell (docs/SCALING.md; DATABASE_URL)."`
 	Leakcheck leakcheckCmd `cmd:"" help:"Attack a running deployment as tenant A against tenant B; exit 1 on a leak."`
 	Version   versionCmd   `cmd:"" help:"Print the module version, VCS revision and time, and Go version of the build."`
 	Dev       devCmd       `cmd:"" help:"make run: start a local PostgreSQL, migrate, seed the demo tenants, serve (dev build only)."`

@@ -75,6 +75,9 @@ func runMigrate(ctx context.Context, action string, env config.Config, stdout io
 		return err
 	}
 	fmt.Fprintf(stdout, "database at migration version %d\n", v)
+	if action == "up" {
+		return migrateCells(ctx, env, stdout, log) // every cell to the same version
+	}
 	return nil
 }
 

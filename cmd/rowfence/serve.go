@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/httpapi"
@@ -196,8 +197,21 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		log.Warn("CURSOR_KEY is not set: using a random key, so list cursors do not survive a restart or work across instances")
 	}
 	resolver := tenancy.NewResolver(pool, cfg.TenantCacheTTL).WithTimeout(cfg.AcquireTimeout + cfg.StatementTimeout)
-	authn, err := auth.New(auth.Config{Pool: pool, CacheTTL: cfg.AuthCacheTTL, JWT: cfg.JWT(),
-		StatementTimeout: cfg.StatementTimeout, AcquireTimeout: cfg.AcquireTimeout, Tenants: resolver})
+	// Tenant cells (CELLS): every cell's pools, checked like the default's;
+	// without CELLS, the default cell alone and nothing changes.
+	defaultCell := &cells.Cell{Name: cells.Default, App: pool}
+	cellSet, stopCells, err := openCells(ctx, cfg, defaultCell, tp, log)
+	if err != nil {
+		return err
+	}
+	defer stopCells()
+	authCfg := auth.Config{Pool: pool, CacheTTL: cfg.AuthCacheTTL, JWT: cfg.JWT(),
+		StatementTimeout: cfg.StatementTimeout, AcquireTimeout: cfg.AcquireTimeout, Tenants: resolver}
+	var httpCells *cells.Set
+	if len(cfg.Cells) > 0 {
+		authCfg.PoolFor, httpCells = cellSet.PoolFor(resolver), cellSet
+	}
+	authn, err := auth.New(authCfg)
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -224,6 +238,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 			return fmt.Errorf("platform pool: %w", err)
 		}
 		warnReach(ctx, platformPool, log)
+		defaultCell.Platform = platformPool
 		platform = auth.NewPlatform(platformPool, cfg.AuthCacheTTL)
 		m.WatchCaches(platform.Caches()...)
 		// Background jobs (exports, the deletion purge) run on River as the
@@ -262,6 +277,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		AuthFailures:     authFailures,
 		TrustedProxies:   cfg.TrustedProxies,
 		TracerProvider:   tp,
+		Cells:            httpCells,
 	})
 	if err != nil {
 		return err

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbsqlc"
@@ -31,6 +33,7 @@ type tenantCmd struct {
 	Purge    tenantPurgeCmd    `cmd:"" help:"Delete the tenants whose grace period is over."`
 	Export   tenantExportCmd   `cmd:"" help:"Write a consistent snapshot of a tenant's rows (docs/EXPORT.md)."`
 	Import   tenantImportCmd   `cmd:"" help:"Restore an export into a new or empty tenant, all or nothing."`
+	Move     tenantMoveCmd     `cmd:"" help:"Move a tenant online to another cell (PostgreSQL logical replication; docs/SCALING.md)."`
 }
 
 type tenantCreateCmd struct {
@@ -38,13 +41,14 @@ type tenantCreateCmd struct {
 	Name       string `required:"" help:"Display name, 1-200 characters."`
 	AdminEmail string `required:"" name:"admin-email" help:"Email of the tenant's first admin user."`
 	AdminName  string `name:"admin-name" default:"Admin" help:"Name of the tenant's first admin user."`
+	Cell       string `placeholder:"CELL|k=v" help:"The cell to place it in: a cell's name, or labels such as region=eu (default: the default cell)."`
 }
 
 type tenantListCmd struct{}
 
 func (c *tenantCreateCmd) Run(r *runEnv) error {
 	return runTenantCreate(r.ctx, lifecycle.Tenant{Slug: c.Slug, Name: c.Name, AdminEmail: c.AdminEmail, AdminName: c.AdminName},
-		r.env, r.stdout, r.stderr)
+		c.Cell, r.env, r.stdout, r.stderr)
 }
 
 // Run lists every tenant, as the migrating role.
@@ -67,7 +71,7 @@ func (tenantListCmd) Run(r *runEnv) error {
 	return enc.Encode(out)
 }
 
-func runTenantCreate(ctx context.Context, in lifecycle.Tenant, env config.Config, stdout, stderr io.Writer) error {
+func runTenantCreate(ctx context.Context, in lifecycle.Tenant, placement string, env config.Config, stdout, stderr io.Writer) error {
 	switch {
 	case !tenancy.ValidSlug(in.Slug):
 		return usageError{"tenant create: --slug must be 3-63 characters of a-z, 0-9 and -, starting and ending with a letter or digit"}
@@ -83,7 +87,20 @@ func runTenantCreate(ctx context.Context, in lifecycle.Tenant, env config.Config
 		return err
 	}
 	defer pool.Close()
-	o, err := lifecycle.Onboard(ctx, pool, in)
+	cell, err := cells.Place(ctx, pool, placement, func(name string) bool {
+		return name == cells.Default || slices.ContainsFunc(env.Cells, func(u cells.URL) bool { return u.Name == name })
+	})
+	if err != nil {
+		return usageError{"tenant create: --cell: " + err.Error()}
+	}
+	target := pool
+	if cell != cells.Default {
+		if target, err = connectCellAdminPool(ctx, env, cell); err != nil {
+			return err
+		}
+		defer target.Close()
+	}
+	o, err := lifecycle.OnboardIn(ctx, pool, target, cell, in)
 	switch {
 	case errors.Is(err, db.ErrConflict): // the slug: Onboard's one unique value
 		return fmt.Errorf("tenant create: a tenant with slug %q already exists", in.Slug)

@@ -25,6 +25,12 @@ type APIKey struct {
 	RevokedAt  *time.Time
 }
 
+type Cell struct {
+	Name      string
+	Labels    json.RawMessage
+	CreatedAt time.Time
+}
+
 type Export struct {
 	TenantID    uuid.UUID
 	ID          uuid.UUID
@@ -79,6 +85,7 @@ type Tenant struct {
 	MaxConcurrency     *int32
 	StatementTimeoutMs *int32
 	PurgeAfter         *time.Time
+	Cell               string
 }
 
 type User struct {

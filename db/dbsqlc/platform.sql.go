@@ -116,7 +116,7 @@ func (q *Queries) PlatformKeyTouch(ctx context.Context, id uuid.UUID) error {
 }
 
 const tenantBySlug = `-- name: TenantBySlug :one
-SELECT id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after FROM tenants WHERE slug = $1
+SELECT id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after, cell FROM tenants WHERE slug = $1
 `
 
 func (q *Queries) TenantBySlug(ctx context.Context, slug string) (Tenant, error) {
@@ -133,6 +133,7 @@ func (q *Queries) TenantBySlug(ctx context.Context, slug string) (Tenant, error)
 		&i.MaxConcurrency,
 		&i.StatementTimeoutMs,
 		&i.PurgeAfter,
+		&i.Cell,
 	)
 	return i, err
 }
@@ -150,7 +151,7 @@ func (q *Queries) TenantDelete(ctx context.Context, id uuid.UUID) (uuid.UUID, er
 }
 
 const tenantGet = `-- name: TenantGet :one
-SELECT id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after FROM tenants WHERE id = $1
+SELECT id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after, cell FROM tenants WHERE id = $1
 `
 
 func (q *Queries) TenantGet(ctx context.Context, id uuid.UUID) (Tenant, error) {
@@ -167,12 +168,13 @@ func (q *Queries) TenantGet(ctx context.Context, id uuid.UUID) (Tenant, error) {
 		&i.MaxConcurrency,
 		&i.StatementTimeoutMs,
 		&i.PurgeAfter,
+		&i.Cell,
 	)
 	return i, err
 }
 
 const tenantGetForUpdate = `-- name: TenantGetForUpdate :one
-SELECT id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after FROM tenants WHERE id = $1 FOR UPDATE
+SELECT id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after, cell FROM tenants WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) TenantGetForUpdate(ctx context.Context, id uuid.UUID) (Tenant, error) {
@@ -189,6 +191,7 @@ func (q *Queries) TenantGetForUpdate(ctx context.Context, id uuid.UUID) (Tenant,
 		&i.MaxConcurrency,
 		&i.StatementTimeoutMs,
 		&i.PurgeAfter,
+		&i.Cell,
 	)
 	return i, err
 }
@@ -219,7 +222,7 @@ func (q *Queries) TenantIDs(ctx context.Context, afterID uuid.UUID) ([]uuid.UUID
 }
 
 const tenantPage = `-- name: TenantPage :many
-SELECT id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after FROM tenants
+SELECT id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after, cell FROM tenants
 WHERE (created_at, id) > ($1::timestamptz, $2::uuid)
 ORDER BY created_at, id
 LIMIT $3
@@ -251,6 +254,7 @@ func (q *Queries) TenantPage(ctx context.Context, arg TenantPageParams) ([]Tenan
 			&i.MaxConcurrency,
 			&i.StatementTimeoutMs,
 			&i.PurgeAfter,
+			&i.Cell,
 		); err != nil {
 			return nil, err
 		}
@@ -318,7 +322,7 @@ UPDATE tenants SET
                        THEN coalesce($3, purge_after, now())
                        ELSE NULL END
 WHERE id = $4
-RETURNING id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after
+RETURNING id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after, cell
 `
 
 type TenantUpdateParams struct {
@@ -348,6 +352,7 @@ func (q *Queries) TenantUpdate(ctx context.Context, arg TenantUpdateParams) (Ten
 		&i.MaxConcurrency,
 		&i.StatementTimeoutMs,
 		&i.PurgeAfter,
+		&i.Cell,
 	)
 	return i, err
 }

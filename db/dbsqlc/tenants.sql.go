@@ -12,7 +12,7 @@ import (
 )
 
 const tenantCreate = `-- name: TenantCreate :one
-INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3) RETURNING id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after
+INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3) RETURNING id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after, cell
 `
 
 type TenantCreateParams struct {
@@ -35,12 +35,13 @@ func (q *Queries) TenantCreate(ctx context.Context, arg TenantCreateParams) (Ten
 		&i.MaxConcurrency,
 		&i.StatementTimeoutMs,
 		&i.PurgeAfter,
+		&i.Cell,
 	)
 	return i, err
 }
 
 const tenantList = `-- name: TenantList :many
-SELECT id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after FROM tenants ORDER BY slug
+SELECT id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after, cell FROM tenants ORDER BY slug
 `
 
 func (q *Queries) TenantList(ctx context.Context) ([]Tenant, error) {
@@ -63,6 +64,7 @@ func (q *Queries) TenantList(ctx context.Context) ([]Tenant, error) {
 			&i.MaxConcurrency,
 			&i.StatementTimeoutMs,
 			&i.PurgeAfter,
+			&i.Cell,
 		); err != nil {
 			return nil, err
 		}
@@ -80,7 +82,8 @@ SELECT l.id::uuid AS id, l.slug::text AS slug, l.status::text AS status,
        -- 0: no override (the columns are NULL or positive)
        coalesce(l.rate_limit, 0)::float8 AS rate_limit, coalesce(l.rate_burst, 0)::int AS rate_burst,
        coalesce(l.max_concurrency, 0)::int AS max_concurrency,
-       coalesce(l.statement_timeout_ms, 0)::int AS statement_timeout_ms
+       coalesce(l.statement_timeout_ms, 0)::int AS statement_timeout_ms,
+       l.cell::text AS cell -- the cell holding the tenant's rows (00021)
 FROM tenant_lookup($1::uuid, $2::text) AS l
 `
 
@@ -97,6 +100,7 @@ type TenantLookupRow struct {
 	RateBurst          int32
 	MaxConcurrency     int32
 	StatementTimeoutMs int32
+	Cell               string
 }
 
 // Tenant registry. TenantLookup is the app role's only way in (a SECURITY
@@ -114,6 +118,7 @@ func (q *Queries) TenantLookup(ctx context.Context, arg TenantLookupParams) (Ten
 		&i.RateBurst,
 		&i.MaxConcurrency,
 		&i.StatementTimeoutMs,
+		&i.Cell,
 	)
 	return i, err
 }
@@ -122,7 +127,7 @@ const tenantSetLimits = `-- name: TenantSetLimits :one
 UPDATE tenants SET rate_limit = $1, rate_burst = $2,
     max_concurrency = $3, statement_timeout_ms = $4
 WHERE slug = $5
-RETURNING id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after
+RETURNING id, slug, name, status, created_at, rate_limit, rate_burst, max_concurrency, statement_timeout_ms, purge_after, cell
 `
 
 type TenantSetLimitsParams struct {
@@ -154,6 +159,7 @@ func (q *Queries) TenantSetLimits(ctx context.Context, arg TenantSetLimitsParams
 		&i.MaxConcurrency,
 		&i.StatementTimeoutMs,
 		&i.PurgeAfter,
+		&i.Cell,
 	)
 	return i, err
 }

@@ -35,8 +35,8 @@
 --
 -- Each row: serving role, table, command, the app.role values it may run the
 -- command under (NULL: the table is no tenant table and app.role does not
--- gate it: the registry and the platform keys, which only rowfence_platform
--- reaches), and the columns it may name in it (NULL: every column, a grant on
+-- gate it: the registry, the platform keys and the cells, which only
+-- rowfence_platform reaches), and the columns it may name in it (NULL: every column, a grant on
 -- the table; '{}': none, nothing granted). Never tenant_id for INSERT or
 -- UPDATE: the column defaults from the tenant setting.
 --
@@ -106,7 +106,12 @@ VALUES
     ('rowfence_platform', 'public.platform_keys',    'SELECT', NULL,                           NULL),
     ('rowfence_platform', 'public.platform_keys',    'INSERT', NULL,                           NULL),
     ('rowfence_platform', 'public.platform_keys',    'UPDATE', NULL,                           NULL),
-    ('rowfence_platform', 'public.platform_keys',    'DELETE', NULL,                           '{}')
+    ('rowfence_platform', 'public.platform_keys',    'DELETE', NULL,                           '{}'),
+    -- The catalog's list of tenant cells (00021_cells.sql): platform-only.
+    ('rowfence_platform', 'public.cells',            'SELECT', NULL,                           NULL),
+    ('rowfence_platform', 'public.cells',            'INSERT', NULL,                           NULL),
+    ('rowfence_platform', 'public.cells',            'UPDATE', NULL,                           NULL),
+    ('rowfence_platform', 'public.cells',            'DELETE', NULL,                           '{}')
 -- role model: end
 ), model AS (
     SELECT m.serving_role, m.table_name, m.command, r.app_role

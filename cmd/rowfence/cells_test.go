@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rowfence/rowfence/pgserver"
+	"github.com/rowfence/rowfence/pgtest"
+)
+
+// Issue #18 item 2: every cell is governed the same way. `migrate` brings
+// a fresh second cell to the default cell's version; serve refuses a cell
+// that is behind; `audit` checks every cell; tenants are placed by label
+// from the CLI and served from their cells; and leakcheck, attacking from
+// a tenant in the default cell a tenant in the other cell, finds no leak.
+func TestCellsAreGovernedTogether(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin, err := pgx.Connect(ctx, tdb.AdminURL)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	name := fmt.Sprintf("rf_cell_%d", os.Getpid())
+	_, err = admin.Exec(ctx, "create database "+pgx.Identifier{name}.Sanitize())
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = admin.Exec(context.Background(), "drop database if exists "+pgx.Identifier{name}.Sanitize()+" with (force)")
+	})
+	cellURL := pgtest.URL(tdb.AdminURL, name)
+	env := map[string]string{"DATABASE_URL": tdb.AdminURL, "CELLS": "eu1=" + cellURL,
+		"APP_DATABASE_PASSWORD": tdb.AppPassword, "PLATFORM_DATABASE_PASSWORD": tdb.AppPassword}
+	latest := latestMigrationVersion(t)
+
+	// A cell that is not migrated is refused.
+	_, err = runCmd(t, map[string]string{"DATABASE_URL": tdb.AdminURL, "CELLS": env["CELLS"], "APP_DATABASE_PASSWORD": tdb.AppPassword, "ADDR": freeAddr(t)}, "serve")
+	require.ErrorContains(t, err, "cell eu1")
+	require.ErrorContains(t, err, "rowfence migrate")
+
+	out, err := runCmd(t, env, "migrate")
+	require.NoError(t, err, out)
+	require.Contains(t, out, fmt.Sprintf("cell eu1 at migration version %d\n", latest))
+
+	// One step behind: refused, naming both versions.
+	_, err = runCmd(t, map[string]string{"DATABASE_URL": cellURL}, "migrate", "down")
+	require.NoError(t, err)
+	_, err = runCmd(t, map[string]string{"DATABASE_URL": tdb.AdminURL, "CELLS": env["CELLS"], "APP_DATABASE_PASSWORD": tdb.AppPassword, "ADDR": freeAddr(t)}, "serve")
+	require.ErrorContains(t, err, "cell eu1")
+	require.ErrorContains(t, err, "behind")
+	out, err = runCmd(t, env, "migrate")
+	require.NoError(t, err, out)
+
+	out, err = runCmd(t, env, "audit")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "== cell default")
+	require.Contains(t, out, "== cell eu1")
+
+	_, err = runCmd(t, env, "cells", "register", "--name", "eu1", "--labels", "region=eu")
+	require.NoError(t, err)
+	keys := map[string]string{}
+	for slug, cell := range map[string]string{"acme": "", "initech": "region=eu"} {
+		out, err := runCmd(t, env, "tenant", "create", "--slug", slug, "--name", slug, "--admin-email", "a@"+slug+".example", "--cell", cell)
+		require.NoError(t, err, out)
+		var created struct {
+			APIKey struct{ Key string } `json:"api_key"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &created))
+		keys[slug] = created.APIKey.Key
+	}
+	out, err = runCmd(t, env, "cells", "placements")
+	require.NoError(t, err)
+	require.Contains(t, out, `"slug": "initech",`+"\n    \"cell\": \"eu1\"")
+	out, err = runCmd(t, env, "cells", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, `"configured": true`)
+	var tenantsInCell int
+	cell, err := pgx.Connect(ctx, cellURL)
+	require.NoError(t, err)
+	defer cell.Close(ctx)
+	require.NoError(t, cell.QueryRow(ctx, "select count(*) from users where email = 'a@initech.example'").Scan(&tenantsInCell))
+	require.Equal(t, 1, tenantsInCell, "initech's admin lives in its cell")
+
+	base, _, _ := startServer(t, map[string]string{"DATABASE_URL": tdb.AdminURL, "CELLS": env["CELLS"],
+		"APP_DATABASE_PASSWORD": tdb.AppPassword}, "serve")
+	status, body := httpDo(t, "POST", base+"/v1/products", "initech", keys["initech"], `{"name":"Anvil","price":100}`)
+	require.Equal(t, 201, status, body)
+	status, _ = httpDo(t, "GET", base+"/v1/products/"+body["id"].(string), "acme", keys["acme"], "")
+	require.Equal(t, 404, status)
+	res, err := http.Get(base + "/readyz")
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+
+	for _, pair := range [][2]string{{"acme", "initech"}, {"initech", "acme"}} {
+		out, err = runCmd(t, map[string]string{"LEAKCHECK_KEY_A": keys[pair[0]], "LEAKCHECK_KEY_B": keys[pair[1]]},
+			"leakcheck", "--url", base, "--tenant-a", pair[0], "--tenant-b", pair[1])
+		require.NoError(t, err, out)
+		require.Contains(t, out, ", 0 leak(s)")
+		require.True(t, strings.Count(out, "\npass") >= 40, out)
+	}
+}
+
+// Issue #18 item 3 from the CLI: `tenant move` moves a tenant from the
+// default cell (a cluster with wal_level = logical) to another, prints what
+// it verified, and the tenant's key then works through serve from the new
+// cell; a move to where it is, or to an unknown cell, is refused.
+func TestTenantMoveCommand(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, err := pgserver.Start(ctx, pgserver.Options{Settings: []string{"wal_level=logical"}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = src.Stop(context.Background()) })
+	tgt := pgtest.New(t)
+	env := map[string]string{"DATABASE_URL": src.URL, "CELLS": "eu1=" + tgt.AdminURL}
+	out, err := runCmd(t, env, "migrate")
+	require.NoError(t, err, out)
+	out, err = runCmd(t, env, "tenant", "create", "--slug", "acme", "--name", "Acme", "--admin-email", "a@acme.example")
+	require.NoError(t, err, out)
+	var created struct {
+		APIKey struct{ Key string } `json:"api_key"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &created))
+	_, err = runCmd(t, env, "cells", "register", "--name", "eu1")
+	require.NoError(t, err)
+
+	_, err = runCmd(t, env, "tenant", "move", "--slug", "acme", "--to", "us1")
+	require.ErrorContains(t, err, "not configured")
+	_, err = runCmd(t, env, "tenant", "move", "--slug", "acme", "--to", "default")
+	require.ErrorContains(t, err, "in that cell already")
+	out, err = runCmd(t, env, "tenant", "move", "--slug", "acme", "--to", "eu1", "--settle", "0s")
+	require.NoError(t, err, out)
+	require.Contains(t, out, `"users": 1`)
+	out, err = runCmd(t, env, "cells", "placements")
+	require.NoError(t, err)
+	require.Contains(t, out, `"cell": "eu1"`)
+
+	base, _, _ := startServer(t, map[string]string{"DATABASE_URL": src.URL, "CELLS": env["CELLS"]}, "serve")
+	status, body := httpDo(t, "POST", base+"/v1/products", "acme", created.APIKey.Key, `{"name":"Anvil","price":100}`)
+	require.Equal(t, 201, status, body)
+	var n int
+	require.NoError(t, tgt.AdminPool(t).QueryRow(ctx, "select count(*) from products").Scan(&n))
+	require.Equal(t, 1, n, "written in the cell it moved to")
+}
