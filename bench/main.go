@@ -5,7 +5,9 @@
 //   - sql:   pgbench, the RLS policy against a hand-written WHERE on the same rows;
 //   - exec:  rowfence's tenant-scoped execution (db.One) against the bare filtered statement;
 //   - http:  `rowfence serve` under load against pgbench sending the identical SQL;
-//   - scale: a tenant's list and get latency at 100k rows against 10M rows.
+//   - scale: a tenant's list and get latency at 100k rows against 10M rows;
+//   - large: every documented list, filter and sort on a tenant of 1M rows
+//     against one of 1k (bench/large.go).
 //
 // Run it with `make bench` (all) or `go run ./bench -only sql,exec`. It finds or
 // starts PostgreSQL like `make run` (BENCH_DATABASE_URL, Docker, or a local
@@ -43,7 +45,7 @@ type config struct {
 
 func main() {
 	var cfg config
-	only := flag.String("only", "sql,exec,http,scale", "levels to run: sql, exec, http, scale")
+	only := flag.String("only", "sql,exec,http,scale,large", "levels to run: sql, exec, http, scale, large")
 	flag.IntVar(&cfg.seconds, "seconds", 5, "seconds per measurement")
 	flag.IntVar(&cfg.rounds, "rounds", 2, "rounds of each side-by-side comparison")
 	flag.IntVar(&cfg.clients, "clients", 8, "concurrent clients (pgbench -c, Go workers, HTTP workers)")
@@ -97,6 +99,11 @@ func run(ctx context.Context, cfg config) error {
 			return err
 		}
 	}
+	if cfg.only["large"] {
+		if err := ensureLarge(ctx, e); err != nil {
+			return err
+		}
+	}
 	// The migrations of the datasets created rowfence_app; give it this run's password.
 	if err := setAppPassword(ctx, srv.URL, e.appPassword); err != nil {
 		return err
@@ -124,6 +131,11 @@ func run(ctx context.Context, cfg config) error {
 	}
 	if cfg.only["scale"] {
 		if err := benchScale(ctx, cfg, e, small, large, rep); err != nil {
+			return err
+		}
+	}
+	if cfg.only["large"] {
+		if err := benchLarge(ctx, cfg, e, rep); err != nil {
 			return err
 		}
 	}
