@@ -283,7 +283,6 @@ func (r *report) large(res map[string]result, cases []largeCase) {
 		"%d rounds of %ds for each measurement, all cases and both tenants in turn. exec: `db.One` with the statement the handler "+
 		"sends (generic plan, as served); http: `rowfence serve` on loopback. Target: p99(1M) / p99(1k) <= 1.5.\n\n",
 		largeRows, largeRows, r.cfg.rounds, r.cfg.seconds)
-	fmt.Fprintf(&b, "Run on %s with `go run ./bench %s`.\n\n", time.Now().UTC().Format("2006-01-02"), strings.Join(os.Args[1:], " "))
 	rows := [][]string{{"list", "level", "p50 1k (ms)", "p50 1M (ms)", "p50 ratio", "p99 1k (ms)", "p99 1M (ms)", "p99 ratio", "verdict (p99)"}}
 	met, total, worstP50 := 0, 0, 0.0
 	for _, c := range cases {
