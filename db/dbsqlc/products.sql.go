@@ -215,14 +215,14 @@ type ProductListSortedParams struct {
 // (sql/migrations/00018_list_indexes.sql): one branch per order and
 // direction, each gated by parameters only, so PostgreSQL runs just the
 // branch asked for ("One-Time Filter"), with its own generic plan
-// (db.genericPlan): (tenant_id, key, id) read from the cursor's position,
+// (db.genericPlan): the index on (tenant, key, id) read from the cursor's position,
 // forwards or backwards, stopping after a page. Ascending, the first page's
 // position (db.KeysetOrigin, ”, 0 and the nil UUID: httpapi's firstPage)
 // is before every row; descending, the first page has a branch of its own.
 // ?q= (a name prefix) is a filter on the walk, which stops after a page of
 // matches: cheap when matches are common. When they are rare the walk would
 // read much of the tenant, so "rare" counts the matches on the
-// (tenant_id, name_lower COLLATE "C") range, at most 50 pages' worth (an
+// tenant's name_lower COLLATE "C" range, at most 50 pages' worth (an
 // index range, leakproof operators as in ProductSearch); fewer than that,
 // and the last branch reads those few matches and sorts them instead. Only
 // one of the walks or the range runs; UNION ALL keeps its order.
