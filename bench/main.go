@@ -6,7 +6,9 @@
 //   - exec:  rowfence's tenant-scoped execution (db.One) against the bare filtered statement;
 //   - http:  `rowfence serve` under load against pgbench sending the identical SQL;
 //   - scale: a tenant's list and get latency at 100k rows against 10M rows;
-//   - fair:  a quiet tenant's p99 beside two saturating tenants against alone.
+//   - fair:  a quiet tenant's p99 beside two saturating tenants against alone;
+//   - large: every documented list, filter and sort on a tenant of 1M rows
+//     against one of 1k (bench/large.go).
 //
 // Run it with `make bench` (all) or `go run ./bench -only sql,exec`. It finds or
 // starts PostgreSQL like `make run` (BENCH_DATABASE_URL, Docker, or a local
@@ -45,7 +47,7 @@ type config struct {
 
 func main() {
 	var cfg config
-	only := flag.String("only", "sql,exec,http,scale,fair,cells", "levels to run: sql, exec, http, scale, fair, cells")
+	only := flag.String("only", "sql,exec,http,scale,fair,large,cells", "levels to run: sql, exec, http, scale, fair, large, cells")
 	flag.IntVar(&cfg.seconds, "seconds", 5, "seconds per measurement")
 	flag.IntVar(&cfg.rounds, "rounds", 2, "rounds of each side-by-side comparison")
 	flag.IntVar(&cfg.clients, "clients", 8, "concurrent clients (pgbench -c, Go workers, HTTP workers)")
@@ -104,9 +106,14 @@ func run(ctx context.Context, cfg config) error {
 			return err
 		}
 	}
+	if cfg.only["large"] {
+		if err := ensureLarge(ctx, e); err != nil {
+			return err
+		}
+	}
 	// The migrations of the datasets created rowfence_app; give it this run's
 	// password (the cells level, which makes its own databases, does too).
-	if len(sets) > 0 {
+	if len(sets) > 0 || cfg.only["large"] {
 		if err := setAppPassword(ctx, srv.URL, e.appPassword); err != nil {
 			return err
 		}
@@ -139,6 +146,11 @@ func run(ctx context.Context, cfg config) error {
 	}
 	if cfg.only["fair"] {
 		if err := benchFair(ctx, cfg, e, cfg.fairBefore, rep); err != nil {
+			return err
+		}
+	}
+	if cfg.only["large"] {
+		if err := benchLarge(ctx, cfg, e, rep); err != nil {
 			return err
 		}
 	}

@@ -95,7 +95,7 @@ func TestVector5OnConflictCannotReachAnotherTenant(t *testing.T) {
 	require.NoError(t, err)
 	err = inTenant(t, bundle.app, bundle.a, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `insert into users (name, email, role) values ('A', 'taken@example.com', 'member')
-			on conflict (tenant_id, lower(email)) do update set name = 'hijacked', updated_at = now()`)
+			on conflict (tenant_id, email_lower) do update set name = 'hijacked', updated_at = now()`)
 		return err
 	})
 	require.NoError(t, err)

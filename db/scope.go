@@ -62,16 +62,20 @@ const setScopeGenericSQL = setScopeSQL + ", set_config('plan_cache_mode', 'force
 // took three times as long as executing (0.09 against 0.03 ms), the search
 // lost a third of its time to it (bench/RESULTS.md). Forcing the generic plan
 // keeps the plan that PostgreSQL prepared once (and replans, as always, when
-// ANALYZE changes the table's statistics). Statements whose optional filters
-// (an empty parameter OR a condition) become index conditions only in a
-// custom plan (UserSearch, the *ListSorted queries) are not listed, nor are
-// those PostgreSQL already runs generic after its five custom trials (a get
-// by id), nor ExportList (no tenant-leading index; exports are few).
+// ANALYZE changes the table's statistics). The *ListSorted statements hold
+// one branch per order, gated by parameters, and UserListByEmail compares a
+// stored lower-cased email: their generic plans are index walks too
+// (sql/migrations/00018_list_indexes.sql; httpapi's TestListPlansAreIndexWalks
+// checks every documented list's), and planning the sorted lists afresh
+// would cost more than executing them. Not listed: those PostgreSQL already
+// runs generic after its five custom trials (a get by id), and ExportList
+// (no tenant-leading index; exports are few).
 //
 // Keyed by the query's name in queries/*.sql (sqlc starts each statement's
 // text with its "-- name: X :kind" line; queryName reads it back).
 var genericPlan = map[string]bool{"ProductList": true, "ProductSearch": true, "UserList": true, "APIKeyList": true,
-	"ProductListUpdated": true, "UserListUpdated": true}
+	"ProductListUpdated": true, "UserListUpdated": true,
+	"ProductListSorted": true, "UserListSorted": true, "UserListByEmail": true}
 
 // queryName is the name sqlc gives a statement in its first line,
 // "-- name: ProductList :many", or "" for SQL that has none.

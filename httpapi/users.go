@@ -53,11 +53,11 @@ func (s *server) handleUserList() scopedHandler {
 				return q.UserList(ctx, dbsqlc.UserListParams{AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
 			case byUpdate:
 				return q.UserListUpdated(ctx, dbsqlc.UserListUpdatedParams{AfterUpdatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
-			case searchByCreation:
-				return q.UserSearch(ctx, dbsqlc.UserSearchParams{Prefix: l.q, Email: l.email,
-					AfterCreatedAt: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
 			}
-			return q.UserListSorted(ctx, dbsqlc.UserListSortedParams{Prefix: l.q, Email: l.email, First: l.first, Sort: l.sort,
+			if l.email != "" {
+				return q.UserListByEmail(ctx, dbsqlc.UserListByEmailParams{Email: l.email, Prefix: l.q, First: l.first})
+			}
+			return q.UserListSorted(ctx, dbsqlc.UserListSortedParams{Prefix: l.q, First: l.first, Sort: l.sort,
 				AfterText: l.after.Key, AfterTime: l.after.CreatedAt, AfterID: l.after.ID, RowLimit: l.fetch()})
 		})
 		if err != nil {

@@ -43,7 +43,8 @@ DELETE FROM users WHERE id = @id RETURNING id;
 SELECT role FROM users WHERE id = @id;
 
 -- name: UserByEmail :one
-SELECT * FROM users WHERE lower(email) = lower(@email);
+-- On users_tenant_email_key (email_lower: see UserListByEmail).
+SELECT * FROM users WHERE email_lower = lower(@email::text);
 
 -- name: UserFirstAdmin :one
 SELECT * FROM users WHERE role = 'admin' ORDER BY created_at, id LIMIT 1;
@@ -52,36 +53,109 @@ SELECT * FROM users WHERE role = 'admin' ORDER BY created_at, id LIMIT 1;
 SELECT * FROM users WHERE id = @id FOR UPDATE;
 
 -- name: UserListSorted :many
--- As ProductListSorted; email (?email=) is an exact, case-insensitive match.
-SELECT * FROM users
-WHERE (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
-  AND (@email::text = '' OR lower(email) = lower(@email))
-  AND (@first::bool OR CASE @sort::text
-        WHEN 'name'        THEN (name, id) > (@after_text::text, @after_id::uuid)
-        WHEN '-name'       THEN (name, id) < (@after_text::text, @after_id::uuid)
-        WHEN 'email'       THEN (email, id) > (@after_text::text, @after_id::uuid)
-        WHEN '-email'      THEN (email, id) < (@after_text::text, @after_id::uuid)
+-- As ProductListSorted (?sort=, ?q=; ?email= is UserListByEmail).
+-- Every order is an index walk within the tenant
+-- (sql/migrations/00018_list_indexes.sql): one branch per order and
+-- direction, each gated by parameters only, so PostgreSQL runs just the
+-- branch asked for ("One-Time Filter"), with its own generic plan
+-- (db.genericPlan): the index on (tenant, key, id) read from the cursor's position,
+-- forwards or backwards, stopping after a page. Ascending, the first page's
+-- position (db.KeysetOrigin, '', 0 and the nil UUID: httpapi's firstPage)
+-- is before every row; descending, the first page has a branch of its own.
+-- ?q= (a name prefix) is a filter on the walk, which stops after a page of
+-- matches: cheap when matches are common. When they are rare the walk would
+-- read much of the tenant, so "rare" counts the matches on the
+-- tenant's name_lower COLLATE "C" range, at most 50 pages' worth (an
+-- index range, leakproof operators as in ProductSearch); fewer than that,
+-- and the last branch reads those few matches and sorts them instead. Only
+-- one of the walks or the range runs; UNION ALL keeps its order.
+WITH rare AS MATERIALIZED (
+    SELECT @prefix::text <> '' AND (SELECT count(*) FROM (
+        SELECT FROM users
+        WHERE @prefix::text <> ''
+          AND name_lower COLLATE "C" >= lower(@prefix::text) COLLATE "C"
+          AND name_lower COLLATE "C" < (lower(@prefix::text) || chr(1114111)) COLLATE "C"
+        LIMIT 50 * @row_limit::int) m) < 50 * @row_limit::int AS yes
+)
+(SELECT * FROM users WHERE NOT (SELECT yes FROM rare) AND @sort::text = 'created_at'
+   AND (created_at, id) > (@after_time::timestamptz, @after_id::uuid)
+   AND (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
+ ORDER BY created_at, id LIMIT @row_limit::int)
+UNION ALL
+(SELECT * FROM users WHERE NOT (SELECT yes FROM rare) AND @sort::text = '-created_at'
+   AND @first::bool
+   AND (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
+ ORDER BY created_at DESC, id DESC LIMIT @row_limit::int)
+UNION ALL
+(SELECT * FROM users WHERE NOT (SELECT yes FROM rare) AND @sort::text = '-created_at'
+   AND NOT @first::bool AND (created_at, id) < (@after_time::timestamptz, @after_id::uuid)
+   AND (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
+ ORDER BY created_at DESC, id DESC LIMIT @row_limit::int)
+UNION ALL
+(SELECT * FROM users WHERE NOT (SELECT yes FROM rare) AND @sort::text = 'name'
+   AND (name, id) > (@after_text::text, @after_id::uuid)
+   AND (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
+ ORDER BY name, id LIMIT @row_limit::int)
+UNION ALL
+(SELECT * FROM users WHERE NOT (SELECT yes FROM rare) AND @sort::text = '-name'
+   AND @first::bool
+   AND (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
+ ORDER BY name DESC, id DESC LIMIT @row_limit::int)
+UNION ALL
+(SELECT * FROM users WHERE NOT (SELECT yes FROM rare) AND @sort::text = '-name'
+   AND NOT @first::bool AND (name, id) < (@after_text::text, @after_id::uuid)
+   AND (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
+ ORDER BY name DESC, id DESC LIMIT @row_limit::int)
+UNION ALL
+(SELECT * FROM users WHERE NOT (SELECT yes FROM rare) AND @sort::text = 'email'
+   AND (email, id) > (@after_text::text, @after_id::uuid)
+   AND (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
+ ORDER BY email, id LIMIT @row_limit::int)
+UNION ALL
+(SELECT * FROM users WHERE NOT (SELECT yes FROM rare) AND @sort::text = '-email'
+   AND @first::bool
+   AND (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
+ ORDER BY email DESC, id DESC LIMIT @row_limit::int)
+UNION ALL
+(SELECT * FROM users WHERE NOT (SELECT yes FROM rare) AND @sort::text = '-email'
+   AND NOT @first::bool AND (email, id) < (@after_text::text, @after_id::uuid)
+   AND (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
+ ORDER BY email DESC, id DESC LIMIT @row_limit::int)
+UNION ALL
+(SELECT * FROM users WHERE (SELECT yes FROM rare)
+   AND name_lower COLLATE "C" >= lower(@prefix::text) COLLATE "C"
+   AND name_lower COLLATE "C" < (lower(@prefix::text) || chr(1114111)) COLLATE "C"
+   AND starts_with(name_lower, lower(@prefix::text))
+   AND (@first::bool OR CASE @sort::text
+        WHEN 'created_at' THEN (created_at, id) > (@after_time::timestamptz, @after_id::uuid)
         WHEN '-created_at' THEN (created_at, id) < (@after_time::timestamptz, @after_id::uuid)
-        ELSE (created_at, id) > (@after_time::timestamptz, @after_id::uuid) END)
-ORDER BY
+        WHEN 'name' THEN (name, id) > (@after_text::text, @after_id::uuid)
+        WHEN '-name' THEN (name, id) < (@after_text::text, @after_id::uuid)
+        WHEN 'email' THEN (email, id) > (@after_text::text, @after_id::uuid)
+        WHEN '-email' THEN (email, id) < (@after_text::text, @after_id::uuid)
+        END)
+ ORDER BY
+    CASE WHEN @sort = 'created_at' THEN created_at END,
+    CASE WHEN @sort = '-created_at' THEN created_at END DESC,
     CASE WHEN @sort = 'name' THEN name END,
     CASE WHEN @sort = '-name' THEN name END DESC,
     CASE WHEN @sort = 'email' THEN email END,
     CASE WHEN @sort = '-email' THEN email END DESC,
-    CASE WHEN @sort = 'created_at' THEN created_at END,
-    CASE WHEN @sort = '-created_at' THEN created_at END DESC,
     CASE WHEN @sort LIKE '-%' THEN id END DESC,
     id
-LIMIT @row_limit;
+ LIMIT @row_limit::int)
+LIMIT @row_limit::int;
 
--- name: UserSearch :many
--- ?q= and ?email= in the default order (as ProductSearch).
+-- name: UserListByEmail :many
+-- ?email= (with or without ?q= and ?sort=): the one user with this email,
+-- case-insensitively, found on users_tenant_email_key. email_lower is
+-- compared with = (leakproof), so the lookup is an index condition under the
+-- policy (sql/migrations/00018_list_indexes.sql). At most one row: the page
+-- needs no order and never has a next one, so a cursor finds nothing.
 SELECT * FROM users
-WHERE (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
-  AND (@email::text = '' OR lower(email) = lower(@email))
-  AND (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
-ORDER BY created_at, id
-LIMIT @row_limit;
+WHERE email_lower = lower(@email::text)
+  AND (@prefix::text = '' OR starts_with(name_lower, lower(@prefix::text)))
+  AND @first::bool;
 
 -- name: UserByExternalID :one
 -- The credential check (app.role = 'auth') of a token whose subject is an
@@ -90,8 +164,9 @@ SELECT id, role FROM users WHERE external_id = @external_id;
 
 -- name: UserByVerifiedEmail :one
 -- The credential check of a token whose verified email names the user
--- (JWT_SUBJECT_MAPPING=email); case-insensitive, as users_tenant_email_key.
-SELECT id, role FROM users WHERE lower(email) = lower(@email);
+-- (JWT_SUBJECT_MAPPING=email); case-insensitive, on users_tenant_email_key
+-- (email_lower: see UserListByEmail).
+SELECT id, role FROM users WHERE email_lower = lower(@email::text);
 
 -- name: UserCreateOnSignIn :one
 -- A user's first sign-in (JWT_AUTO_CREATE_ROLE). ON CONFLICT DO NOTHING: a

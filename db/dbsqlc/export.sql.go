@@ -358,7 +358,7 @@ func (q *Queries) TenantRowCounts(ctx context.Context) (TenantRowCountsRow, erro
 
 const userExport = `-- name: UserExport :many
 
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users ORDER BY created_at, id
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users ORDER BY created_at, id
 `
 
 // Per-tenant backup and restore (lifecycle/export.go). Like every query here
@@ -383,6 +383,7 @@ func (q *Queries) UserExport(ctx context.Context) ([]User, error) {
 			&i.UpdatedAt,
 			&i.NameLower,
 			&i.ExternalID,
+			&i.EmailLower,
 		); err != nil {
 			return nil, err
 		}

@@ -98,4 +98,5 @@ type User struct {
 	UpdatedAt  time.Time
 	NameLower  *string
 	ExternalID *string
+	EmailLower *string
 }

@@ -120,51 +120,122 @@ func (q *Queries) ProductList(ctx context.Context, arg ProductListParams) ([]Pro
 }
 
 const productListSorted = `-- name: ProductListSorted :many
-SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products
-WHERE ($1::text = '' OR starts_with(name_lower, lower($1::text)))
-  AND ($2::bool OR CASE $3::text
-        WHEN 'name'        THEN (name, id) > ($4::text, $5::uuid)
-        WHEN '-name'       THEN (name, id) < ($4::text, $5::uuid)
-        WHEN 'price'       THEN (price, id) > ($6::bigint, $5::uuid)
-        WHEN '-price'      THEN (price, id) < ($6::bigint, $5::uuid)
-        WHEN '-created_at' THEN (created_at, id) < ($7::timestamptz, $5::uuid)
-        ELSE (created_at, id) > ($7::timestamptz, $5::uuid) END)
-ORDER BY
+WITH rare AS MATERIALIZED (
+    SELECT $2::text <> '' AND (SELECT count(*) FROM (
+        SELECT FROM products
+        WHERE $2::text <> ''
+          AND name_lower COLLATE "C" >= lower($2::text) COLLATE "C"
+          AND name_lower COLLATE "C" < (lower($2::text) || chr(1114111)) COLLATE "C"
+        LIMIT 50 * $1::int) m) < 50 * $1::int AS yes
+)
+(SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products WHERE NOT (SELECT yes FROM rare) AND $3::text = 'created_at'
+   AND (created_at, id) > ($4::timestamptz, $5::uuid)
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY created_at, id LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products WHERE NOT (SELECT yes FROM rare) AND $3::text = '-created_at'
+   AND $6::bool
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY created_at DESC, id DESC LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products WHERE NOT (SELECT yes FROM rare) AND $3::text = '-created_at'
+   AND NOT $6::bool AND (created_at, id) < ($4::timestamptz, $5::uuid)
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY created_at DESC, id DESC LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products WHERE NOT (SELECT yes FROM rare) AND $3::text = 'name'
+   AND (name, id) > ($7::text, $5::uuid)
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY name, id LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products WHERE NOT (SELECT yes FROM rare) AND $3::text = '-name'
+   AND $6::bool
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY name DESC, id DESC LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products WHERE NOT (SELECT yes FROM rare) AND $3::text = '-name'
+   AND NOT $6::bool AND (name, id) < ($7::text, $5::uuid)
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY name DESC, id DESC LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products WHERE NOT (SELECT yes FROM rare) AND $3::text = 'price'
+   AND (price, id) > ($8::bigint, $5::uuid)
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY price, id LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products WHERE NOT (SELECT yes FROM rare) AND $3::text = '-price'
+   AND $6::bool
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY price DESC, id DESC LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products WHERE NOT (SELECT yes FROM rare) AND $3::text = '-price'
+   AND NOT $6::bool AND (price, id) < ($8::bigint, $5::uuid)
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY price DESC, id DESC LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products WHERE (SELECT yes FROM rare)
+   AND name_lower COLLATE "C" >= lower($2::text) COLLATE "C"
+   AND name_lower COLLATE "C" < (lower($2::text) || chr(1114111)) COLLATE "C"
+   AND starts_with(name_lower, lower($2::text))
+   AND ($6::bool OR CASE $3::text
+        WHEN 'created_at' THEN (created_at, id) > ($4::timestamptz, $5::uuid)
+        WHEN '-created_at' THEN (created_at, id) < ($4::timestamptz, $5::uuid)
+        WHEN 'name' THEN (name, id) > ($7::text, $5::uuid)
+        WHEN '-name' THEN (name, id) < ($7::text, $5::uuid)
+        WHEN 'price' THEN (price, id) > ($8::bigint, $5::uuid)
+        WHEN '-price' THEN (price, id) < ($8::bigint, $5::uuid)
+        END)
+ ORDER BY
+    CASE WHEN $3 = 'created_at' THEN created_at END,
+    CASE WHEN $3 = '-created_at' THEN created_at END DESC,
     CASE WHEN $3 = 'name' THEN name END,
     CASE WHEN $3 = '-name' THEN name END DESC,
     CASE WHEN $3 = 'price' THEN price END,
     CASE WHEN $3 = '-price' THEN price END DESC,
-    CASE WHEN $3 = 'created_at' THEN created_at END,
-    CASE WHEN $3 = '-created_at' THEN created_at END DESC,
     CASE WHEN $3 LIKE '-%' THEN id END DESC,
     id
-LIMIT $8
+ LIMIT $1::int)
+LIMIT $1::int
 `
 
 type ProductListSortedParams struct {
-	Prefix    string
-	First     bool
-	Sort      string
-	AfterText string
-	AfterID   uuid.UUID
-	AfterNum  int64
-	AfterTime time.Time
 	RowLimit  int32
+	Prefix    string
+	Sort      string
+	AfterTime time.Time
+	AfterID   uuid.UUID
+	First     bool
+	AfterText string
+	AfterNum  int64
 }
 
-// Lists with ?sort= and ?q= (httpapi/products.go). Keyset pagination on
-// (sort key, id) in the sort's direction; first skips the cursor condition.
-// q is a name prefix, as in ProductSearch.
+// Lists with ?sort= and ?q= (httpapi/products.go): keyset pagination on
+// (sort key, id) in the sort's direction; first says the page is the first.
+// Every order is an index walk within the tenant
+// (sql/migrations/00018_list_indexes.sql): one branch per order and
+// direction, each gated by parameters only, so PostgreSQL runs just the
+// branch asked for ("One-Time Filter"), with its own generic plan
+// (db.genericPlan): the index on (tenant, key, id) read from the cursor's position,
+// forwards or backwards, stopping after a page. Ascending, the first page's
+// position (db.KeysetOrigin, ”, 0 and the nil UUID: httpapi's firstPage)
+// is before every row; descending, the first page has a branch of its own.
+// ?q= (a name prefix) is a filter on the walk, which stops after a page of
+// matches: cheap when matches are common. When they are rare the walk would
+// read much of the tenant, so "rare" counts the matches on the
+// tenant's name_lower COLLATE "C" range, at most 50 pages' worth (an
+// index range, leakproof operators as in ProductSearch); fewer than that,
+// and the last branch reads those few matches and sorts them instead. Only
+// one of the walks or the range runs; UNION ALL keeps its order.
 func (q *Queries) ProductListSorted(ctx context.Context, arg ProductListSortedParams) ([]Product, error) {
 	rows, err := q.db.Query(ctx, productListSorted,
-		arg.Prefix,
-		arg.First,
-		arg.Sort,
-		arg.AfterText,
-		arg.AfterID,
-		arg.AfterNum,
-		arg.AfterTime,
 		arg.RowLimit,
+		arg.Prefix,
+		arg.Sort,
+		arg.AfterTime,
+		arg.AfterID,
+		arg.First,
+		arg.AfterText,
+		arg.AfterNum,
 	)
 	if err != nil {
 		return nil, err
@@ -280,17 +351,21 @@ WITH walk AS (
     OFFSET 50 * least($1::int, 10000)
 ), rare AS MATERIALIZED (
     SELECT (SELECT count(*) FROM hits) < $1::int AND EXISTS (SELECT 1 FROM beyond) AS yes
+), matches AS MATERIALIZED (
+    -- Materialized, so that the range is read as a range: with ORDER BY
+    -- and LIMIT on it, a generic plan on a tenant of a million rows walked
+    -- the creation order instead, testing the range as a filter over the
+    -- whole tenant (bench/RESULTS.md, "Large").
+    SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products
+    WHERE (SELECT yes FROM rare)
+      AND name_lower COLLATE "C" >= lower($4::text) COLLATE "C"
+      AND name_lower COLLATE "C" < (lower($4::text) || chr(1114111)) COLLATE "C"
+      AND starts_with(name_lower, lower($4::text))
+      AND (created_at, id) > ($2::timestamptz, $3::uuid)
 )
 SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM hits WHERE NOT (SELECT yes FROM rare)
 UNION ALL
-(SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products
- WHERE (SELECT yes FROM rare)
-   AND name_lower COLLATE "C" >= lower($4::text) COLLATE "C"
-   AND name_lower COLLATE "C" < (lower($4::text) || chr(1114111)) COLLATE "C"
-   AND starts_with(name_lower, lower($4::text))
-   AND (created_at, id) > ($2::timestamptz, $3::uuid)
- ORDER BY created_at, id
- LIMIT $1::int)
+(SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM matches ORDER BY created_at, id LIMIT $1::int)
 ORDER BY created_at, id
 LIMIT $1::int
 `
@@ -319,7 +394,7 @@ type ProductSearchRow struct {
 //	walk:  read the tenant's rows in (created_at, id) order, testing the
 //	       prefix, until the page is full; cheap when matches are common;
 //	range: read every match from (tenant_id, name_lower COLLATE "C") and
-//	       sort them; cheap when matches are rare.
+//	       sort them (matches); cheap when matches are rare.
 //
 // The statement walks at most 50 pages' worth of rows (walk). If that found
 // a page, or reached the end of the tenant, the page is exact (hits);

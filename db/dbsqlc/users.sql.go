@@ -14,9 +14,10 @@ import (
 )
 
 const userByEmail = `-- name: UserByEmail :one
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users WHERE lower(email) = lower($1)
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users WHERE email_lower = lower($1::text)
 `
 
+// On users_tenant_email_key (email_lower: see UserListByEmail).
 func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
 	row := q.db.QueryRow(ctx, userByEmail, email)
 	var i User
@@ -30,6 +31,7 @@ func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
 		&i.UpdatedAt,
 		&i.NameLower,
 		&i.ExternalID,
+		&i.EmailLower,
 	)
 	return i, err
 }
@@ -53,7 +55,7 @@ func (q *Queries) UserByExternalID(ctx context.Context, externalID *string) (Use
 }
 
 const userByVerifiedEmail = `-- name: UserByVerifiedEmail :one
-SELECT id, role FROM users WHERE lower(email) = lower($1)
+SELECT id, role FROM users WHERE email_lower = lower($1::text)
 `
 
 type UserByVerifiedEmailRow struct {
@@ -62,7 +64,8 @@ type UserByVerifiedEmailRow struct {
 }
 
 // The credential check of a token whose verified email names the user
-// (JWT_SUBJECT_MAPPING=email); case-insensitive, as users_tenant_email_key.
+// (JWT_SUBJECT_MAPPING=email); case-insensitive, on users_tenant_email_key
+// (email_lower: see UserListByEmail).
 func (q *Queries) UserByVerifiedEmail(ctx context.Context, email string) (UserByVerifiedEmailRow, error) {
 	row := q.db.QueryRow(ctx, userByVerifiedEmail, email)
 	var i UserByVerifiedEmailRow
@@ -73,7 +76,7 @@ func (q *Queries) UserByVerifiedEmail(ctx context.Context, email string) (UserBy
 const userCreate = `-- name: UserCreate :one
 INSERT INTO users (name, email, role)
 VALUES ($1, $2, $3)
-RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id
+RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower
 `
 
 type UserCreateParams struct {
@@ -95,6 +98,7 @@ func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) (User, e
 		&i.UpdatedAt,
 		&i.NameLower,
 		&i.ExternalID,
+		&i.EmailLower,
 	)
 	return i, err
 }
@@ -136,7 +140,7 @@ func (q *Queries) UserCreateOnSignIn(ctx context.Context, arg UserCreateOnSignIn
 const userCreateWithExternalID = `-- name: UserCreateWithExternalID :one
 INSERT INTO users (name, email, role, external_id)
 VALUES ($1, $2, $3, $4)
-RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id
+RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower
 `
 
 type UserCreateWithExternalIDParams struct {
@@ -167,6 +171,7 @@ func (q *Queries) UserCreateWithExternalID(ctx context.Context, arg UserCreateWi
 		&i.UpdatedAt,
 		&i.NameLower,
 		&i.ExternalID,
+		&i.EmailLower,
 	)
 	return i, err
 }
@@ -183,7 +188,7 @@ func (q *Queries) UserDelete(ctx context.Context, id uuid.UUID) (uuid.UUID, erro
 }
 
 const userFirstAdmin = `-- name: UserFirstAdmin :one
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users WHERE role = 'admin' ORDER BY created_at, id LIMIT 1
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users WHERE role = 'admin' ORDER BY created_at, id LIMIT 1
 `
 
 func (q *Queries) UserFirstAdmin(ctx context.Context) (User, error) {
@@ -199,12 +204,13 @@ func (q *Queries) UserFirstAdmin(ctx context.Context) (User, error) {
 		&i.UpdatedAt,
 		&i.NameLower,
 		&i.ExternalID,
+		&i.EmailLower,
 	)
 	return i, err
 }
 
 const userGet = `-- name: UserGet :one
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users WHERE id = $1
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users WHERE id = $1
 `
 
 func (q *Queries) UserGet(ctx context.Context, id uuid.UUID) (User, error) {
@@ -220,13 +226,14 @@ func (q *Queries) UserGet(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.UpdatedAt,
 		&i.NameLower,
 		&i.ExternalID,
+		&i.EmailLower,
 	)
 	return i, err
 }
 
 const userList = `-- name: UserList :many
 
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users
 WHERE (created_at, id) > ($1::timestamptz, $2::uuid)
 ORDER BY created_at, id
 LIMIT $3
@@ -259,6 +266,56 @@ func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, err
 			&i.UpdatedAt,
 			&i.NameLower,
 			&i.ExternalID,
+			&i.EmailLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const userListByEmail = `-- name: UserListByEmail :many
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users
+WHERE email_lower = lower($1::text)
+  AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+  AND $3::bool
+`
+
+type UserListByEmailParams struct {
+	Email  string
+	Prefix string
+	First  bool
+}
+
+// ?email= (with or without ?q= and ?sort=): the one user with this email,
+// case-insensitively, found on users_tenant_email_key. email_lower is
+// compared with = (leakproof), so the lookup is an index condition under the
+// policy (sql/migrations/00018_list_indexes.sql). At most one row: the page
+// needs no order and never has a next one, so a cursor finds nothing.
+func (q *Queries) UserListByEmail(ctx context.Context, arg UserListByEmailParams) ([]User, error) {
+	rows, err := q.db.Query(ctx, userListByEmail, arg.Email, arg.Prefix, arg.First)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []User{}
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.Role,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+			&i.ExternalID,
+			&i.EmailLower,
 		); err != nil {
 			return nil, err
 		}
@@ -271,50 +328,119 @@ func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, err
 }
 
 const userListSorted = `-- name: UserListSorted :many
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users
-WHERE ($1::text = '' OR starts_with(name_lower, lower($1::text)))
-  AND ($2::text = '' OR lower(email) = lower($2))
-  AND ($3::bool OR CASE $4::text
-        WHEN 'name'        THEN (name, id) > ($5::text, $6::uuid)
-        WHEN '-name'       THEN (name, id) < ($5::text, $6::uuid)
-        WHEN 'email'       THEN (email, id) > ($5::text, $6::uuid)
-        WHEN '-email'      THEN (email, id) < ($5::text, $6::uuid)
-        WHEN '-created_at' THEN (created_at, id) < ($7::timestamptz, $6::uuid)
-        ELSE (created_at, id) > ($7::timestamptz, $6::uuid) END)
-ORDER BY
-    CASE WHEN $4 = 'name' THEN name END,
-    CASE WHEN $4 = '-name' THEN name END DESC,
-    CASE WHEN $4 = 'email' THEN email END,
-    CASE WHEN $4 = '-email' THEN email END DESC,
-    CASE WHEN $4 = 'created_at' THEN created_at END,
-    CASE WHEN $4 = '-created_at' THEN created_at END DESC,
-    CASE WHEN $4 LIKE '-%' THEN id END DESC,
+WITH rare AS MATERIALIZED (
+    SELECT $2::text <> '' AND (SELECT count(*) FROM (
+        SELECT FROM users
+        WHERE $2::text <> ''
+          AND name_lower COLLATE "C" >= lower($2::text) COLLATE "C"
+          AND name_lower COLLATE "C" < (lower($2::text) || chr(1114111)) COLLATE "C"
+        LIMIT 50 * $1::int) m) < 50 * $1::int AS yes
+)
+(SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users WHERE NOT (SELECT yes FROM rare) AND $3::text = 'created_at'
+   AND (created_at, id) > ($4::timestamptz, $5::uuid)
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY created_at, id LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users WHERE NOT (SELECT yes FROM rare) AND $3::text = '-created_at'
+   AND $6::bool
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY created_at DESC, id DESC LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users WHERE NOT (SELECT yes FROM rare) AND $3::text = '-created_at'
+   AND NOT $6::bool AND (created_at, id) < ($4::timestamptz, $5::uuid)
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY created_at DESC, id DESC LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users WHERE NOT (SELECT yes FROM rare) AND $3::text = 'name'
+   AND (name, id) > ($7::text, $5::uuid)
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY name, id LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users WHERE NOT (SELECT yes FROM rare) AND $3::text = '-name'
+   AND $6::bool
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY name DESC, id DESC LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users WHERE NOT (SELECT yes FROM rare) AND $3::text = '-name'
+   AND NOT $6::bool AND (name, id) < ($7::text, $5::uuid)
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY name DESC, id DESC LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users WHERE NOT (SELECT yes FROM rare) AND $3::text = 'email'
+   AND (email, id) > ($7::text, $5::uuid)
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY email, id LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users WHERE NOT (SELECT yes FROM rare) AND $3::text = '-email'
+   AND $6::bool
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY email DESC, id DESC LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users WHERE NOT (SELECT yes FROM rare) AND $3::text = '-email'
+   AND NOT $6::bool AND (email, id) < ($7::text, $5::uuid)
+   AND ($2::text = '' OR starts_with(name_lower, lower($2::text)))
+ ORDER BY email DESC, id DESC LIMIT $1::int)
+UNION ALL
+(SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users WHERE (SELECT yes FROM rare)
+   AND name_lower COLLATE "C" >= lower($2::text) COLLATE "C"
+   AND name_lower COLLATE "C" < (lower($2::text) || chr(1114111)) COLLATE "C"
+   AND starts_with(name_lower, lower($2::text))
+   AND ($6::bool OR CASE $3::text
+        WHEN 'created_at' THEN (created_at, id) > ($4::timestamptz, $5::uuid)
+        WHEN '-created_at' THEN (created_at, id) < ($4::timestamptz, $5::uuid)
+        WHEN 'name' THEN (name, id) > ($7::text, $5::uuid)
+        WHEN '-name' THEN (name, id) < ($7::text, $5::uuid)
+        WHEN 'email' THEN (email, id) > ($7::text, $5::uuid)
+        WHEN '-email' THEN (email, id) < ($7::text, $5::uuid)
+        END)
+ ORDER BY
+    CASE WHEN $3 = 'created_at' THEN created_at END,
+    CASE WHEN $3 = '-created_at' THEN created_at END DESC,
+    CASE WHEN $3 = 'name' THEN name END,
+    CASE WHEN $3 = '-name' THEN name END DESC,
+    CASE WHEN $3 = 'email' THEN email END,
+    CASE WHEN $3 = '-email' THEN email END DESC,
+    CASE WHEN $3 LIKE '-%' THEN id END DESC,
     id
-LIMIT $8
+ LIMIT $1::int)
+LIMIT $1::int
 `
 
 type UserListSortedParams struct {
-	Prefix    string
-	Email     string
-	First     bool
-	Sort      string
-	AfterText string
-	AfterID   uuid.UUID
-	AfterTime time.Time
 	RowLimit  int32
+	Prefix    string
+	Sort      string
+	AfterTime time.Time
+	AfterID   uuid.UUID
+	First     bool
+	AfterText string
 }
 
-// As ProductListSorted; email (?email=) is an exact, case-insensitive match.
+// As ProductListSorted (?sort=, ?q=; ?email= is UserListByEmail).
+// Every order is an index walk within the tenant
+// (sql/migrations/00018_list_indexes.sql): one branch per order and
+// direction, each gated by parameters only, so PostgreSQL runs just the
+// branch asked for ("One-Time Filter"), with its own generic plan
+// (db.genericPlan): the index on (tenant, key, id) read from the cursor's position,
+// forwards or backwards, stopping after a page. Ascending, the first page's
+// position (db.KeysetOrigin, ”, 0 and the nil UUID: httpapi's firstPage)
+// is before every row; descending, the first page has a branch of its own.
+// ?q= (a name prefix) is a filter on the walk, which stops after a page of
+// matches: cheap when matches are common. When they are rare the walk would
+// read much of the tenant, so "rare" counts the matches on the
+// tenant's name_lower COLLATE "C" range, at most 50 pages' worth (an
+// index range, leakproof operators as in ProductSearch); fewer than that,
+// and the last branch reads those few matches and sorts them instead. Only
+// one of the walks or the range runs; UNION ALL keeps its order.
 func (q *Queries) UserListSorted(ctx context.Context, arg UserListSortedParams) ([]User, error) {
 	rows, err := q.db.Query(ctx, userListSorted,
-		arg.Prefix,
-		arg.Email,
-		arg.First,
-		arg.Sort,
-		arg.AfterText,
-		arg.AfterID,
-		arg.AfterTime,
 		arg.RowLimit,
+		arg.Prefix,
+		arg.Sort,
+		arg.AfterTime,
+		arg.AfterID,
+		arg.First,
+		arg.AfterText,
 	)
 	if err != nil {
 		return nil, err
@@ -333,6 +459,7 @@ func (q *Queries) UserListSorted(ctx context.Context, arg UserListSortedParams) 
 			&i.UpdatedAt,
 			&i.NameLower,
 			&i.ExternalID,
+			&i.EmailLower,
 		); err != nil {
 			return nil, err
 		}
@@ -345,7 +472,7 @@ func (q *Queries) UserListSorted(ctx context.Context, arg UserListSortedParams) 
 }
 
 const userListUpdated = `-- name: UserListUpdated :many
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users
 WHERE (updated_at, id) > ($1::timestamptz, $2::uuid)
 ORDER BY updated_at, id
 LIMIT $3
@@ -378,6 +505,7 @@ func (q *Queries) UserListUpdated(ctx context.Context, arg UserListUpdatedParams
 			&i.UpdatedAt,
 			&i.NameLower,
 			&i.ExternalID,
+			&i.EmailLower,
 		); err != nil {
 			return nil, err
 		}
@@ -390,7 +518,7 @@ func (q *Queries) UserListUpdated(ctx context.Context, arg UserListUpdatedParams
 }
 
 const userLock = `-- name: UserLock :one
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users WHERE id = $1 FOR UPDATE
+SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) UserLock(ctx context.Context, id uuid.UUID) (User, error) {
@@ -406,6 +534,7 @@ func (q *Queries) UserLock(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.UpdatedAt,
 		&i.NameLower,
 		&i.ExternalID,
+		&i.EmailLower,
 	)
 	return i, err
 }
@@ -422,60 +551,6 @@ func (q *Queries) UserRole(ctx context.Context, id uuid.UUID) (dbtype.Role, erro
 	return role, err
 }
 
-const userSearch = `-- name: UserSearch :many
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id FROM users
-WHERE ($1::text = '' OR starts_with(name_lower, lower($1::text)))
-  AND ($2::text = '' OR lower(email) = lower($2))
-  AND (created_at, id) > ($3::timestamptz, $4::uuid)
-ORDER BY created_at, id
-LIMIT $5
-`
-
-type UserSearchParams struct {
-	Prefix         string
-	Email          string
-	AfterCreatedAt time.Time
-	AfterID        uuid.UUID
-	RowLimit       int32
-}
-
-// ?q= and ?email= in the default order (as ProductSearch).
-func (q *Queries) UserSearch(ctx context.Context, arg UserSearchParams) ([]User, error) {
-	rows, err := q.db.Query(ctx, userSearch,
-		arg.Prefix,
-		arg.Email,
-		arg.AfterCreatedAt,
-		arg.AfterID,
-		arg.RowLimit,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []User{}
-	for rows.Next() {
-		var i User
-		if err := rows.Scan(
-			&i.TenantID,
-			&i.ID,
-			&i.Name,
-			&i.Email,
-			&i.Role,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.NameLower,
-			&i.ExternalID,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const userUpdate = `-- name: UserUpdate :one
 UPDATE users SET
     name       = coalesce($1, name),
@@ -486,7 +561,7 @@ UPDATE users SET
     external_id = CASE WHEN $4::bool THEN $5 ELSE external_id END,
     updated_at = now()
 WHERE id = $6
-RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id
+RETURNING tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower
 `
 
 type UserUpdateParams struct {
@@ -518,6 +593,7 @@ func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (User, e
 		&i.UpdatedAt,
 		&i.NameLower,
 		&i.ExternalID,
+		&i.EmailLower,
 	)
 	return i, err
 }

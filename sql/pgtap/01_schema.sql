@@ -57,7 +57,7 @@ SELECT fk_ok('public', 'api_keys', ARRAY['tenant_id', 'user_id']::name[], 'publi
              'a key''s user is in the key''s tenant (composite foreign key)');
 SELECT col_not_null('public', 'products', 'tenant_id', 'products.tenant_id is NOT NULL');
 SELECT is(pg_get_indexdef('public.users_tenant_email_key'::regclass),
-          'CREATE UNIQUE INDEX users_tenant_email_key ON public.users USING btree (tenant_id, lower(email))',
+          'CREATE UNIQUE INDEX users_tenant_email_key ON public.users USING btree (tenant_id, email_lower)',
           'email is unique per tenant, case-insensitively');
 
 -- The one definer function has its search_path pinned.
