@@ -3,6 +3,14 @@
 // change or learn about tenant B's rows over HTTP and, given the app role's
 // connection, in SQL. Every vector is a check that passes or fails; a failure
 // is a leak.
+//
+// The resources to attack come from the deployment's OpenAPI document
+// (Discover): every tenant collection with POST and GET whose item has GET,
+// PATCH and DELETE, so a team's own tables are attacked as soon as the
+// document lists them (docs/EXTENDING.md). What a document cannot say stays
+// fixed knowledge: rowfence's API key format, its roles (a viewer key made
+// through /v1/users and /v1/api-keys when the document lists both), and the
+// tenant modes other than the header.
 package leakcheck
 
 import (
@@ -39,7 +47,10 @@ type Config struct {
 	Mode       string
 	BaseDomain string
 	DB         string // optional: the app role's connection string, for the SQL vectors
-	Client     *http.Client
+	// OpenAPI is where the deployment's OpenAPI document is (an http(s)
+	// URL); default URL + "/openapi.json".
+	OpenAPI string
+	Client  *http.Client
 }
 
 // Result is one vector's outcome.
@@ -49,9 +60,11 @@ type Result struct {
 	Detail string `json:"detail"`
 }
 
-// Report is every vector tried.
+// Report is every vector tried, and the resources they were tried on.
 type Report struct {
-	Results []Result `json:"results"`
+	Resources []string `json:"resources"` // collection paths discovered, e.g. /v1/products
+	Skipped   []string `json:"skipped,omitempty"`
+	Results   []Result `json:"results"`
 }
 
 // Leaks counts the failed vectors.
@@ -70,12 +83,41 @@ type checker struct {
 	ctx    context.Context
 	rep    *Report
 	client *http.Client
+	disc   *Discovery
 	// learned while seeding
 	tenantA, tenantB uuid.UUID
-	productA         string
-	productB         string
-	userB            string
-	emailOnlyInB     string
+	rows             []*seededRow // one per discovered resource, in order
+	primary          *seededRow   // the first: the target of the generic vectors
+}
+
+// seededRow is a resource with one row of A's and (the first of three) of B's.
+type seededRow struct {
+	Resource
+	a, b  string         // ids
+	bBody map[string]any // the body that created b
+}
+
+// itemPath is the item path of id.
+func (r *Resource) itemPath(id string) string {
+	return strings.Replace(r.Item, "{"+r.IDParam+"}", id, 1)
+}
+
+// body is a valid create body whose strings carry tag.
+func (r *Resource) body(tag string) map[string]any {
+	v, err := generate(r.create, tag)
+	if err != nil { // Discover made one already
+		panic(fmt.Errorf("making a body for %s: %w", r.Collection, err))
+	}
+	m, _ := v.(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m
+}
+
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 func (c *checker) record(vector string, pass bool, format string, args ...any) {
@@ -123,7 +165,7 @@ func (c *checker) do(method, path, tenant, contentType, body string, extra ...st
 	case c.cfg.Mode == "subdomain":
 		req.Host = tenant + "." + c.cfg.BaseDomain
 	case c.cfg.Mode == "header" || c.cfg.Mode == "":
-		req.Header.Set("X-Tenant-ID", tenant)
+		req.Header.Set(c.tenantHeader(), tenant)
 	}
 	key := c.cfg.KeyA
 	if tenant == c.cfg.TenantB {
@@ -217,8 +259,18 @@ func onboardPair(ctx context.Context, cfg *Config) error {
 	return nil
 }
 
-// Run tries every vector. It returns an error only when the deployment could
-// not be seeded (wrong URL, unknown tenants); leaks are in the report.
+// tenantHeader is the header that names the tenant, as the document says.
+func (c *checker) tenantHeader() string {
+	if c.disc != nil && c.disc.TenantHeader != "" {
+		return c.disc.TenantHeader
+	}
+	return "X-Tenant-ID"
+}
+
+// Run tries every vector. It returns an error only when leakcheck could not
+// run: no usable OpenAPI document at the deployment (missing, malformed, no
+// tenant resource), or the deployment could not be seeded (wrong URL,
+// unknown tenants); leaks are in the report.
 func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	switch cfg.Mode {
 	case "", "header", "path", "token":
@@ -229,6 +281,29 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	default:
 		return rep, fmt.Errorf("unknown tenant mode %q: header, subdomain, path or token", cfg.Mode)
 	}
+	client := cfg.Client
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
+	}
+	// The document first: a wrong URL fails before any tenant is created.
+	where := cfg.OpenAPI
+	if where == "" {
+		where = strings.TrimSuffix(cfg.URL, "/") + "/openapi.json"
+	}
+	raw, err := fetchDocument(ctx, client, where)
+	if err != nil {
+		return rep, err
+	}
+	disc, err := Discover(raw)
+	if err != nil {
+		return rep, fmt.Errorf("%s: %w", where, err)
+	}
+	for _, r := range disc.Resources {
+		rep.Resources = append(rep.Resources, r.Collection)
+	}
+	rep.Skipped = disc.Skipped
 	if cfg.KeyA == "" && cfg.KeyB == "" && cfg.AdminDB != "" {
 		if err := onboardPair(ctx, &cfg); err != nil {
 			return rep, fmt.Errorf("creating two tenants: %w", err)
@@ -240,12 +315,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	if cfg.KeyA == "" || cfg.KeyB == "" {
 		return rep, fmt.Errorf("leakcheck needs an admin API key of each tenant (or the admin database to create both)")
 	}
-	c := &checker{cfg: cfg, ctx: ctx, rep: &rep, client: cfg.Client}
-	if c.client == nil {
-		c.client = &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}}
-	}
+	c := &checker{cfg: cfg, ctx: ctx, rep: &rep, client: client, disc: disc}
 	defer func() {
 		if p := recover(); p != nil {
 			e, ok := p.(error)
@@ -265,20 +335,49 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	return rep, nil
 }
 
+// seed creates, for every resource, one row as A and three as B (so that
+// B's lists have cursors), and learns the tenants' ids from rows that carry
+// tenant_id.
 func (c *checker) seed() {
 	tag := uuid.NewString()[:8]
-	pa := c.mustDo(201, "POST", "/v1/products", c.cfg.TenantA, `{"name":"leakcheck A `+tag+`","price":1}`)
-	pb := c.mustDo(201, "POST", "/v1/products", c.cfg.TenantB, `{"name":"leakcheck B `+tag+`","price":2}`)
-	for range 2 { // B has more than one product, so its lists have cursors
-		c.mustDo(201, "POST", "/v1/products", c.cfg.TenantB, `{"name":"leakcheck B more","price":3}`)
+	for _, r := range c.disc.Resources {
+		row := &seededRow{Resource: r}
+		pa := c.mustDo(201, "POST", r.Collection, c.cfg.TenantA, jsonString(r.body("a-"+tag)))
+		row.bBody = r.body("b-" + tag)
+		pb := c.mustDo(201, "POST", r.Collection, c.cfg.TenantB, jsonString(row.bBody))
+		for i := range 2 {
+			c.mustDo(201, "POST", r.Collection, c.cfg.TenantB, jsonString(r.body(fmt.Sprintf("b%d-%s", i, tag))))
+		}
+		row.a, row.b = idOf(pa, r.IDParam), idOf(pb, r.IDParam)
+		if row.a == "" || row.b == "" {
+			panic(fmt.Errorf("seeding: POST %s answered no %q (nor id) field: %.200s", r.Collection, r.IDParam, pa.body))
+		}
+		if c.tenantA == uuid.Nil {
+			c.tenantA, _ = uuid.Parse(fmt.Sprint(pa.json["tenant_id"]))
+			c.tenantB, _ = uuid.Parse(fmt.Sprint(pb.json["tenant_id"]))
+		}
+		c.rows = append(c.rows, row)
 	}
-	c.emailOnlyInB = "leakcheck-" + tag + "@example.com"
-	ub := c.mustDo(201, "POST", "/v1/users", c.cfg.TenantB, `{"name":"leakcheck B","email":"`+c.emailOnlyInB+`"}`)
-	c.productA, c.productB = pa.json["id"].(string), pb.json["id"].(string)
-	c.userB = ub.json["id"].(string)
-	c.tenantA, _ = uuid.Parse(fmt.Sprint(pa.json["tenant_id"]))
-	c.tenantB, _ = uuid.Parse(fmt.Sprint(pb.json["tenant_id"]))
-	if c.tenantA == c.tenantB || c.tenantA == uuid.Nil {
+	c.primary = c.rows[0]
+	if c.tenantA == c.tenantB && c.tenantA != uuid.Nil {
 		panic(fmt.Errorf("seeding: tenants %q and %q resolved to the same tenant", c.cfg.TenantA, c.cfg.TenantB))
 	}
+}
+
+// idOf is the new row's id: the field named like the item path parameter,
+// else "id".
+func idOf(a answer, param string) string {
+	if v, ok := a.json[param].(string); ok {
+		return v
+	}
+	v, _ := a.json["id"].(string)
+	return v
+}
+
+// tenantOrName is the tenant's id when the rows told it, else its name.
+func (c *checker) tenantOrName(id uuid.UUID, name string) string {
+	if id == uuid.Nil {
+		return name
+	}
+	return id.String()
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/leakcheck"
@@ -24,6 +25,7 @@ func runLeakcheck(ctx context.Context, args []string, env config.Config, stdout,
 	fs.StringVar(&cfg.Mode, "mode", "header", "the deployment's TENANT_MODE: header, subdomain, path or token")
 	fs.StringVar(&cfg.BaseDomain, "base-domain", "", "the deployment's BASE_DOMAIN (subdomain mode)")
 	fs.StringVar(&cfg.DB, "db", "", "the app role's connection string: also try the SQL vectors")
+	fs.StringVar(&cfg.OpenAPI, "openapi", "", "URL of the deployment's OpenAPI document, which lists the resources to attack (default: --url + /openapi.json)")
 	format := fs.String("format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -64,6 +66,10 @@ func runLeakcheck(ctx context.Context, args []string, env config.Config, stdout,
 			return err
 		}
 	} else {
+		fmt.Fprintf(stdout, "resources (from the OpenAPI document): %s\n", strings.Join(rep.Resources, ", "))
+		for _, s := range rep.Skipped {
+			fmt.Fprintf(stdout, "not attacked: %s\n", s)
+		}
 		for _, r := range rep.Results {
 			verdict := "pass"
 			if !r.Pass {
