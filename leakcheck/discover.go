@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -46,7 +47,11 @@ type Discovery struct {
 // for any other value, a file.
 func fetchDocument(ctx context.Context, client *http.Client, where string) ([]byte, error) {
 	if !strings.HasPrefix(where, "http://") && !strings.HasPrefix(where, "https://") {
-		return nil, fmt.Errorf("reading the OpenAPI document %s: only an http(s) URL is read", where)
+		body, err := os.ReadFile(where)
+		if err != nil {
+			return nil, fmt.Errorf("reading the OpenAPI document: %w", err)
+		}
+		return body, nil
 	}
 	req, err := http.NewRequestWithContext(ctx, "GET", where, nil)
 	if err != nil {

@@ -128,3 +128,13 @@ func TestRunWithoutAUsableDocument(t *testing.T) {
 		})
 	}
 }
+
+// --openapi may name a file: the document is read from it, not fetched.
+func TestRunReadsTheDocumentFromAFile(t *testing.T) {
+	path := t.TempDir() + "/openapi.json"
+	require.NoError(t, os.WriteFile(path, []byte(`{"openapi": "3.1.0", "paths": {`), 0o600))
+	_, err := Run(context.Background(), Config{URL: "http://127.0.0.1:1", OpenAPI: path, TenantA: "a", TenantB: "b", KeyA: "ka", KeyB: "kb"})
+	require.ErrorContains(t, err, "does not parse")
+	_, err = Run(context.Background(), Config{URL: "http://127.0.0.1:1", OpenAPI: path + ".absent", TenantA: "a", TenantB: "b", KeyA: "ka", KeyB: "kb"})
+	require.ErrorContains(t, err, "reading the OpenAPI document")
+}

@@ -47,8 +47,8 @@ type Config struct {
 	Mode       string
 	BaseDomain string
 	DB         string // optional: the app role's connection string, for the SQL vectors
-	// OpenAPI is where the deployment's OpenAPI document is (an http(s)
-	// URL); default URL + "/openapi.json".
+	// OpenAPI is where the deployment's OpenAPI document is: an http(s)
+	// URL or a file; default URL + "/openapi.json".
 	OpenAPI string
 	Client  *http.Client
 }

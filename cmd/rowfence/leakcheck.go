@@ -25,7 +25,7 @@ func runLeakcheck(ctx context.Context, args []string, env config.Config, stdout,
 	fs.StringVar(&cfg.Mode, "mode", "header", "the deployment's TENANT_MODE: header, subdomain, path or token")
 	fs.StringVar(&cfg.BaseDomain, "base-domain", "", "the deployment's BASE_DOMAIN (subdomain mode)")
 	fs.StringVar(&cfg.DB, "db", "", "the app role's connection string: also try the SQL vectors")
-	fs.StringVar(&cfg.OpenAPI, "openapi", "", "URL of the deployment's OpenAPI document, which lists the resources to attack (default: --url + /openapi.json)")
+	fs.StringVar(&cfg.OpenAPI, "openapi", "", "URL or file of the deployment's OpenAPI document, which lists the resources to attack (default: --url + /openapi.json)")
 	format := fs.String("format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {
 		return err
