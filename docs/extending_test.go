@@ -244,9 +244,16 @@ func TestExtendingGuide(t *testing.T) {
 		}
 	}
 	for _, v := range []string{"foreign id: GET /v1/notes/{B's id}", "foreign id: PATCH /v1/notes/{B's id}",
-		"list notes holds only A's rows", "sql: A updating B's row changes nothing"} {
+		"list notes holds only A's rows", "sql: A updating B's row changes nothing",
+		"foreign reference: POST /v1/notes naming B's product_id"} {
 		require.True(t, slices.Contains(notesVectors, v) || slices.ContainsFunc(rep.Results, func(r leakcheck.Result) bool { return r.Vector == v }),
 			"vector %q tried on notes (tried: %v)", v, notesVectors)
+	}
+
+	for _, r := range rep.Results {
+		if r.Vector == "foreign reference: POST /v1/notes naming B's product_id" {
+			require.Contains(t, r.Detail, "422, identical to an absent id", "the composite foreign key answers B's product as an absent one")
+		}
 	}
 
 	// A leaky policy on notes: leakcheck finds it through the API.

@@ -28,6 +28,10 @@ type Resource struct {
 	patchField string           // a string field of the PATCH body to overwrite
 	patchValue string           // a valid value for it that no seeded row holds
 	emails     []string         // create fields of format email (unique-value probes)
+	// refs are the create fields that name a row of another discovered
+	// resource (<singular>_id, a UUID: product_id names /v1/products),
+	// field -> that resource's collection.
+	refs map[string]string
 	// How the list pages (empty when the document does not say).
 	itemsField, nextCursorField, cursorParam, limitParam string
 }
@@ -155,6 +159,24 @@ func Discover(raw []byte) (*Discovery, error) {
 			continue
 		}
 		d.Resources = append(d.Resources, r)
+	}
+	byName := map[string]string{}
+	for _, r := range d.Resources {
+		byName[strings.ReplaceAll(r.Name, "-", "_")] = r.Collection
+	}
+	for i := range d.Resources {
+		r := &d.Resources[i]
+		r.refs = map[string]string{}
+		for _, name := range sortedProps(r.create) {
+			base, ok := strings.CutSuffix(name, "_id")
+			s := r.create.Properties[name].Value
+			if !ok || name == "tenant_id" || s == nil || s.Format != "uuid" {
+				continue
+			}
+			if coll, ok := byName[base+"s"]; ok && coll != r.Collection {
+				r.refs[name] = coll
+			}
+		}
 	}
 	if len(d.Resources) == 0 {
 		return nil, fmt.Errorf("the OpenAPI document lists no tenant collection with POST, GET and GET, PATCH, DELETE by id (skipped: %s)", strings.Join(d.Skipped, "; "))

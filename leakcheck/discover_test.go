@@ -50,6 +50,8 @@ func TestDiscoverRowfenceDocument(t *testing.T) {
 		require.Equal(t, "limit", r.limitParam)
 	}
 	require.Equal(t, []string{"email"}, d.Resources[1].emails)
+	require.Empty(t, d.Resources[0].refs, "no product field names another resource")
+	require.Empty(t, d.Resources[1].refs, "external_id is no UUID reference")
 }
 
 // Every generated create body is valid by the document's own schema, and

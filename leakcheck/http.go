@@ -12,6 +12,7 @@ import (
 
 func (c *checker) httpVectors() {
 	c.foreignIDs()
+	c.foreignReferences()
 	c.bodyNamingTenant()
 	c.cursors()
 	c.listsHoldOnlyOwnRows()
@@ -47,7 +48,7 @@ func (c *checker) roles() {
 	var writes []write
 	for _, row := range c.rows {
 		writes = append(writes,
-			write{"POST", row.Collection, jsonString(row.body("viewer-" + uuid.NewString()[:8]))},
+			write{"POST", row.Collection, jsonString(c.bodyFor(&row.Resource, false, "viewer-"+uuid.NewString()[:8]))},
 			write{"PATCH", row.itemPath(row.a), jsonString(map[string]any{row.patchField: row.patchValue})},
 			write{"DELETE", row.itemPath(row.a), ""})
 	}
@@ -202,6 +203,53 @@ func (c *checker) foreignIDs() {
 	}
 }
 
+// foreignReferences: a create body that names B's row in a reference field
+// (product_id names /v1/products) is refused exactly as one naming an
+// absent id. Foreign keys are checked without row-level security: one
+// that is not composite with tenant_id would let A point its rows at B's,
+// and tell B's ids from absent ones (leak vector 4). An API that checks no
+// reference accepts both, which reveals nothing.
+func (c *checker) foreignReferences() {
+	for _, res := range c.rows {
+		fields := make([]string, 0, len(res.refs))
+		for f := range res.refs {
+			fields = append(fields, f)
+		}
+		slices.Sort(fields)
+		for _, field := range fields {
+			target := c.rowsBy[res.refs[field]]
+			if target == nil {
+				continue
+			}
+			try := func(id string) (answer, error) {
+				body := c.bodyFor(&res.Resource, false, "ref-"+uuid.NewString()[:8])
+				body[field] = id
+				a, err := c.do("POST", res.Collection, c.cfg.TenantA, "application/json", jsonString(body))
+				if created := idOf(a, res.IDParam); err == nil && a.status < 300 && created != "" {
+					_, _ = c.do("DELETE", res.itemPath(created), c.cfg.TenantA, "", "")
+				}
+				return a, err
+			}
+			absent := c.absentID(&target.Resource)
+			foreign, err1 := try(target.b)
+			missing, err2 := try(absent)
+			vector := fmt.Sprintf("foreign reference: POST %s naming B's %s", res.Collection, field)
+			switch {
+			case err1 != nil || err2 != nil:
+				c.record(vector, false, "request failed: %v %v", err1, err2)
+			case foreign.status < 400 && missing.status < 400:
+				c.record(vector, true, "%d for both: the API checks no reference, so none tells B's id apart", foreign.status)
+			case foreign.status < 400:
+				c.record(vector, false, "LEAK: A's row now names B's %s (status %d; an absent id: %d)", strings.TrimSuffix(field, "_id"), foreign.status, missing.status)
+			case strings.ReplaceAll(foreign.problemShape(), target.b, "{id}") != strings.ReplaceAll(missing.problemShape(), absent, "{id}"):
+				c.record(vector, false, "B's id answers differently from an absent id: %q vs %q", foreign.problemShape(), missing.problemShape())
+			default:
+				c.record(vector, true, "%d, identical to an absent id", foreign.status)
+			}
+		}
+	}
+}
+
 // absentID is an id of the item parameter's schema that names no row.
 func (c *checker) absentID(r *Resource) string {
 	v, err := generate(r.idSchema, uuid.NewString()[:8])
@@ -217,7 +265,7 @@ func (c *checker) bodyNamingTenant() {
 	b := c.tenantOrName(c.tenantB, c.cfg.TenantB)
 	for _, res := range c.rows {
 		before := c.count(res, c.cfg.TenantB)
-		body := res.body("smuggled-" + uuid.NewString()[:8])
+		body := c.bodyFor(&res.Resource, false, "smuggled-"+uuid.NewString()[:8])
 		body["tenant_id"] = b
 		a, err := c.do("POST", res.Collection, c.cfg.TenantA, "application/json", jsonString(body))
 		after := c.count(res, c.cfg.TenantB)
@@ -349,7 +397,7 @@ func (c *checker) uniqueSideChannel() {
 	for _, res := range c.rows {
 		for _, field := range res.emails {
 			bValue, _ := res.bBody[field].(string)
-			body := res.body("probe-" + uuid.NewString()[:8])
+			body := c.bodyFor(&res.Resource, false, "probe-"+uuid.NewString()[:8])
 			body[field] = strings.ToUpper(bValue)
 			a, err := c.do("POST", res.Collection, c.cfg.TenantA, "application/json", jsonString(body))
 			vector := "unique values: 409 side channel"
@@ -416,7 +464,7 @@ func (c *checker) methodAndContentTypeTricks() {
 		c.record("method "+m, err == nil && a.status >= 400 && a.status < 500, "status %d", a.status)
 	}
 	for _, ct := range []string{"text/plain", "application/json; charset=utf-16", "application/x-www-form-urlencoded", ""} {
-		a, err := c.do("POST", p.Collection, c.cfg.TenantA, ct, jsonString(p.body("ct-"+uuid.NewString()[:8])))
+		a, err := c.do("POST", p.Collection, c.cfg.TenantA, ct, jsonString(c.bodyFor(&p.Resource, false, "ct-"+uuid.NewString()[:8])))
 		c.record(fmt.Sprintf("content type %q", ct), err == nil && a.status == 415, "status %d", a.status)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,8 +87,9 @@ type checker struct {
 	disc   *Discovery
 	// learned while seeding
 	tenantA, tenantB uuid.UUID
-	rows             []*seededRow // one per discovered resource, in order
-	primary          *seededRow   // the first: the target of the generic vectors
+	rows             []*seededRow // one per discovered resource seeded, in order
+	rowsBy           map[string]*seededRow
+	primary          *seededRow // the first: the target of the generic vectors
 }
 
 // seededRow is a resource with one row of A's and (the first of three) of B's.
@@ -337,31 +339,108 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 
 // seed creates, for every resource, one row as A and three as B (so that
 // B's lists have cursors), and learns the tenants' ids from rows that carry
-// tenant_id.
+// tenant_id. A resource whose required references name other resources is
+// seeded after them, naming its own tenant's rows. A resource that cannot
+// be seeded is reported as not attacked; with none seeded, leakcheck cannot
+// run.
 func (c *checker) seed() {
 	tag := uuid.NewString()[:8]
+	c.rowsBy = map[string]*seededRow{}
+	pending := slices.Clone(c.disc.Resources)
+	for len(pending) > 0 {
+		var next []Resource
+		for _, r := range pending {
+			ready := true
+			for _, field := range r.create.Required {
+				if coll, ok := r.refs[field]; ok && c.rowsBy[coll] == nil {
+					ready = false
+				}
+			}
+			if !ready {
+				next = append(next, r)
+				continue
+			}
+			if err := c.seedOne(r, tag); err != nil {
+				c.rep.Skipped = append(c.rep.Skipped, r.Collection+": "+err.Error())
+			}
+		}
+		if len(next) == len(pending) {
+			for _, r := range next {
+				c.rep.Skipped = append(c.rep.Skipped, r.Collection+": its required references name resources that could not be seeded")
+			}
+			break
+		}
+		pending = next
+	}
+	// Document order: the first resource is the primary one.
 	for _, r := range c.disc.Resources {
-		row := &seededRow{Resource: r}
-		pa := c.mustDo(201, "POST", r.Collection, c.cfg.TenantA, jsonString(r.body("a-"+tag)))
-		row.bBody = r.body("b-" + tag)
-		pb := c.mustDo(201, "POST", r.Collection, c.cfg.TenantB, jsonString(row.bBody))
-		for i := range 2 {
-			c.mustDo(201, "POST", r.Collection, c.cfg.TenantB, jsonString(r.body(fmt.Sprintf("b%d-%s", i, tag))))
+		if row := c.rowsBy[r.Collection]; row != nil {
+			c.rows = append(c.rows, row)
 		}
-		row.a, row.b = idOf(pa, r.IDParam), idOf(pb, r.IDParam)
-		if row.a == "" || row.b == "" {
-			panic(fmt.Errorf("seeding: POST %s answered no %q (nor id) field: %.200s", r.Collection, r.IDParam, pa.body))
-		}
-		if c.tenantA == uuid.Nil {
-			c.tenantA, _ = uuid.Parse(fmt.Sprint(pa.json["tenant_id"]))
-			c.tenantB, _ = uuid.Parse(fmt.Sprint(pb.json["tenant_id"]))
-		}
-		c.rows = append(c.rows, row)
+	}
+	if len(c.rows) == 0 {
+		panic(fmt.Errorf("seeding: no resource could be created (%s)", strings.Join(c.rep.Skipped, "; ")))
 	}
 	c.primary = c.rows[0]
 	if c.tenantA == c.tenantB && c.tenantA != uuid.Nil {
 		panic(fmt.Errorf("seeding: tenants %q and %q resolved to the same tenant", c.cfg.TenantA, c.cfg.TenantB))
 	}
+}
+
+// seedOne creates r's rows; an error says why it could not.
+func (c *checker) seedOne(r Resource, tag string) error {
+	row := &seededRow{Resource: r}
+	create := func(tenant string, body map[string]any) (answer, error) {
+		a, err := c.do("POST", r.Collection, tenant, "application/json", jsonString(body))
+		switch {
+		case err != nil:
+			return a, err
+		case a.status != 201:
+			return a, fmt.Errorf("could not create a row as %s: status %d: %.200s", tenant, a.status, a.body)
+		case idOf(a, r.IDParam) == "":
+			return a, fmt.Errorf("POST answered no %q (nor id) field: %.200s", r.IDParam, a.body)
+		}
+		return a, nil
+	}
+	pa, err := create(c.cfg.TenantA, c.bodyFor(&r, false, "a-"+tag))
+	if err != nil {
+		if pa.status == 0 || pa.status >= 500 || pa.status == 401 || pa.status == 403 {
+			panic(fmt.Errorf("seeding: POST %s: %w", r.Collection, err))
+		}
+		return err
+	}
+	row.bBody = c.bodyFor(&r, true, "b-"+tag)
+	pb, err := create(c.cfg.TenantB, row.bBody)
+	if err != nil {
+		return err
+	}
+	for i := range 2 {
+		if _, err := create(c.cfg.TenantB, c.bodyFor(&r, true, fmt.Sprintf("b%d-%s", i, tag))); err != nil {
+			return err
+		}
+	}
+	row.a, row.b = idOf(pa, r.IDParam), idOf(pb, r.IDParam)
+	if c.tenantA == uuid.Nil {
+		c.tenantA, _ = uuid.Parse(fmt.Sprint(pa.json["tenant_id"]))
+		c.tenantB, _ = uuid.Parse(fmt.Sprint(pb.json["tenant_id"]))
+	}
+	c.rowsBy[r.Collection] = row
+	return nil
+}
+
+// bodyFor is a valid create body of r for A (or B): its required
+// references name that tenant's seeded rows.
+func (c *checker) bodyFor(r *Resource, forB bool, tag string) map[string]any {
+	m := r.body(tag)
+	for _, field := range r.create.Required {
+		if target := c.rowsBy[r.refs[field]]; target != nil {
+			m[field] = target.a
+			if forB {
+				m[field] = target.b
+			}
+		}
+	}
+	return m
 }
 
 // idOf is the new row's id: the field named like the item path parameter,
