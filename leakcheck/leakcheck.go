@@ -221,18 +221,6 @@ func (c *checker) do(method, path, tenant, contentType, body string, extra ...st
 	return a, nil
 }
 
-// mustDo is do for seeding: any error or unexpected status stops the run.
-func (c *checker) mustDo(want int, method, path, tenant, body string) answer {
-	a, err := c.do(method, path, tenant, "application/json", body)
-	if err != nil {
-		panic(fmt.Errorf("seeding: %s %s: %w", method, path, err))
-	}
-	if a.status != want {
-		panic(fmt.Errorf("seeding: %s %s as %s: status %d, want %d: %s", method, path, tenant, a.status, want, a.body))
-	}
-	return a
-}
-
 // onboardPair creates two fresh tenants with admin keys.
 func onboardPair(ctx context.Context, cfg *Config) error {
 	pcfg, err := pgxpool.ParseConfig(cfg.AdminDB)
