@@ -249,6 +249,34 @@ func onboardPair(ctx context.Context, cfg *Config) error {
 	return nil
 }
 
+// Document reads the deployment's OpenAPI document (cfg.OpenAPI, else
+// cfg.URL + "/openapi.json") and finds the resources Run would attack; an
+// error says why leakcheck could not run. Run reads it again itself: call
+// Document first to fail before creating anything.
+func Document(ctx context.Context, cfg Config) (*Discovery, error) {
+	client := cfg.Client
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second}
+	}
+	return document(ctx, client, cfg)
+}
+
+func document(ctx context.Context, client *http.Client, cfg Config) (*Discovery, error) {
+	where := cfg.OpenAPI
+	if where == "" {
+		where = strings.TrimSuffix(cfg.URL, "/") + "/openapi.json"
+	}
+	raw, err := fetchDocument(ctx, client, where)
+	if err != nil {
+		return nil, err
+	}
+	disc, err := Discover(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return disc, nil
+}
+
 // tenantHeader is the header that names the tenant, as the document says.
 func (c *checker) tenantHeader() string {
 	if c.disc != nil && c.disc.TenantHeader != "" {
@@ -278,17 +306,9 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 		}}
 	}
 	// The document first: a wrong URL fails before any tenant is created.
-	where := cfg.OpenAPI
-	if where == "" {
-		where = strings.TrimSuffix(cfg.URL, "/") + "/openapi.json"
-	}
-	raw, err := fetchDocument(ctx, client, where)
+	disc, err := document(ctx, client, cfg)
 	if err != nil {
 		return rep, err
-	}
-	disc, err := Discover(raw)
-	if err != nil {
-		return rep, fmt.Errorf("%s: %w", where, err)
 	}
 	for _, r := range disc.Resources {
 		rep.Resources = append(rep.Resources, r.Collection)

@@ -101,7 +101,7 @@ func TestLeakcheckWithoutADocument(t *testing.T) {
 			out, err := runCmd(t, map[string]string{"DATABASE_URL": tdb.AdminURL}, "leakcheck", "--url", srv.URL, "--create")
 			require.ErrorContains(t, err, "OpenAPI document")
 			require.ErrorContains(t, err, tc.want)
-			require.NotZero(t, exitCode(err))
+			require.Equal(t, 3, exitCode(err), "could not run")
 			require.NotContains(t, out, "pass")
 			var tenants int
 			require.NoError(t, tdb.AdminPool(t).QueryRow(context.Background(), "select count(*) from tenants").Scan(&tenants))

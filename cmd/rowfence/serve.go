@@ -5,9 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -126,20 +124,16 @@ func adaptToPooler(ctx context.Context, cfg *pgxpool.Config, name string, log *s
 	return p, nil
 }
 
-func runServe(ctx context.Context, args []string, env config.Config, stderr io.Writer, log *slog.Logger) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: rowfence serve\n\nEnvironment (empty is unset):\n"+config.Usage("serve"))
-	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := newServeConfig(env)
+// serveCmd takes no flags: everything it reads is in the environment, which
+// its --help lists (printHelp, from config.Vars).
+type serveCmd struct{}
+
+func (serveCmd) Run(r *runEnv) error {
+	cfg, err := newServeConfig(r.env)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, log)
+	return serve(r.ctx, cfg, r.log)
 }
 
 // serverTLS is the API listener's TLS configuration for cert
