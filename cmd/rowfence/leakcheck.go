@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,6 +30,7 @@ type leakcheckCmd struct {
 	BaseDomain string `name:"base-domain" help:"The deployment's BASE_DOMAIN (subdomain mode)."`
 	DB         string `name:"db" placeholder:"DSN" help:"The serving role's (rowfence_app's) connection string: also try the SQL vectors."`
 	Format     string `enum:"text,json" default:"text" help:"Report format: text or json."`
+	OpenAPI    string `name:"openapi" placeholder:"URL|FILE" help:"The deployment's OpenAPI document, which lists the resources to attack (default: --url + /openapi.json)."`
 }
 
 func (c *leakcheckCmd) Run(r *runEnv) error {
@@ -39,7 +41,7 @@ func (c *leakcheckCmd) Run(r *runEnv) error {
 // all, and only then onboards tenants (--create) and attacks.
 func runLeakcheck(ctx context.Context, opts leakcheckCmd, env config.Config, stdout, stderr io.Writer) error {
 	cfg := leakcheck.Config{URL: opts.URL, TenantA: opts.TenantA, TenantB: opts.TenantB, Mode: opts.Mode,
-		BaseDomain: opts.BaseDomain, DB: opts.DB}
+		BaseDomain: opts.BaseDomain, DB: opts.DB, OpenAPI: opts.OpenAPI}
 	// Keys come from the environment, not flags, so they stay out of ps.
 	cfg.KeyA, cfg.KeyB = env.LeakcheckKeyA, env.LeakcheckKeyB
 	var adminURL string
@@ -67,6 +69,11 @@ func runLeakcheck(ctx context.Context, opts leakcheckCmd, env config.Config, std
 	if err := reachable(ctx, cfg.URL); err != nil {
 		return err
 	}
+	// The resources to attack come from the deployment's OpenAPI document:
+	// without a usable one leakcheck cannot run, and creates nothing.
+	if _, err := leakcheck.Document(ctx, cfg); err != nil {
+		return fmt.Errorf("leakcheck: %w", err)
+	}
 	if opts.Create {
 		cleanup, err := onboardPair(ctx, adminURL, &cfg)
 		// However the run ends (a leak, an error, SIGINT or SIGTERM), the
@@ -90,6 +97,10 @@ func runLeakcheck(ctx context.Context, opts leakcheckCmd, env config.Config, std
 			return err
 		}
 	} else {
+		fmt.Fprintf(stdout, "resources (from the OpenAPI document): %s\n", strings.Join(rep.Resources, ", "))
+		for _, s := range rep.Skipped {
+			fmt.Fprintf(stdout, "not attacked: %s\n", s)
+		}
 		for _, r := range rep.Results {
 			verdict := "pass"
 			if !r.Pass {

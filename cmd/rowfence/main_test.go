@@ -460,10 +460,15 @@ func TestLeakcheckCatchesALeakyServer(t *testing.T) {
 	t.Parallel()
 	rows := map[string]map[string]any{}
 	var mu sync.Mutex
+	doc := openapiJSON(t) // leakcheck learns the resources from it
 	leaky := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/openapi.json" {
+			_, _ = w.Write(doc)
+			return
+		}
 		tenant := r.Header.Get("X-Tenant-ID")
 		switch {
 		case r.Method == "POST":
@@ -489,6 +494,7 @@ func TestLeakcheckCatchesALeakyServer(t *testing.T) {
 		"leakcheck", "--url", srv.URL, "--tenant-a", "a-tenant", "--tenant-b", "b-tenant-longer")
 	require.Error(t, err)
 	require.Contains(t, out, "LEAK  foreign id: GET /v1/products/{B's id}")
+	require.Contains(t, out, "LEAK  foreign id: GET /v1/users/{B's id}")
 	require.Equal(t, 1, exitCode(err))
 }
 
