@@ -107,29 +107,40 @@ func credentialKind(cred string) string {
 
 // checkCredential runs a check of cred under the failed-credential
 // throttle (leak vector 13). check verifies the credential, asking the
-// database only when lookup is true. A client address over its budget of
-// failures gets only what the cache answers without the database, unless
-// cred was verified within ratelimit.VouchFor (so a shared address does not
-// lock out clients with good credentials once the cache forgets them), and
-// otherwise 429 auth-throttled with Retry-After, answered here (handled).
-// Failures (auth.ErrInvalid) count against the address.
+// database only when lookup is true. The cache answers first: a credential
+// it holds (verified within AUTH_CACHE_TTL, or refused) is answered from it
+// for every client address, throttled or not, so the throttle and the client
+// address are looked at only when the database would be asked. A client
+// address over its budget of failures then gets 429 auth-throttled with
+// Retry-After, answered here (handled), unless cred was verified within
+// ratelimit.VouchFor (so a shared address does not lock out clients with
+// good credentials once the cache forgets them). Failures (auth.ErrInvalid)
+// count against the address.
+//
+// A credential is vouched for when the database verified it, not on every
+// cached success: a credential in use is looked up again at least every
+// AUTH_CACHE_TTL, which renews its vouching long before VouchFor ends, and a
+// SHA-256 and a cache write per request bought nothing more.
 func (s *server) checkCredential(w http.ResponseWriter, r *http.Request, kind, cred string, check func(lookup bool) error) (handled bool, err error) {
+	err = check(false)
+	if err == nil {
+		return false, nil
+	}
 	client := s.client(r)
 	if wait, throttled := s.authFailures.Throttled(client); throttled && !s.authFailures.Vouched(cred) {
-		if err := check(false); err == nil {
-			return false, nil
-		}
 		s.metrics.AuthThrottled()
 		infoFrom(r).authErr = "throttled: too many failed credentials from this client address"
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(wait))))
 		writeProblem(w, r, probAuthThrottled, "too many failed credentials from this address; retry after the Retry-After seconds")
 		return true, nil
 	}
-	err = check(true)
-	switch {
-	case err == nil:
-		s.authFailures.Vouch(cred)
-	case errors.Is(err, auth.ErrInvalid):
+	if errors.Is(err, auth.ErrNotCached) {
+		err = check(true)
+		if err == nil {
+			s.authFailures.Vouch(cred)
+		}
+	}
+	if errors.Is(err, auth.ErrInvalid) {
 		s.authFailures.Failed(client)
 		s.authFailures.Unvouch(cred)
 		s.metrics.CredentialFailed(kind)
