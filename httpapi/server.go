@@ -144,7 +144,7 @@ func newServer(cfg Config) (*server, error) {
 		cfg.Logger = slog.Default()
 	}
 	return &server{pool: cfg.Pool, resolver: cfg.Resolver, auth: cfg.Auth, mode: cfg.TenantMode, baseDomain: cfg.BaseDomain,
-		log: cfg.Logger, cursors: cursorCodec{key: cfg.CursorKey},
+		log: cfg.Logger, cursors: newCursorCodec(cfg.CursorKey),
 		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout, acquireTimeout: cfg.AcquireTimeout,
 		limiter: cfg.Limiter, metrics: cfg.Metrics, metricsToken: cfg.MetricsToken,
 		platformPool: cfg.PlatformPool, platform: cfg.Platform, corsOrigins: cfg.CORSOrigins,
