@@ -233,13 +233,16 @@ func validRequestID(id string) bool {
 func (s *server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &requestInfo{id: r.Header.Get(RequestIDHeader)}
+		info := &requestInfo{}
+		if ids := r.Header[hdrRequestID]; len(ids) > 0 {
+			info.id = ids[0]
+		}
 		if !validRequestID(info.id) {
 			var b [12]byte
 			_, _ = rand.Read(b[:])
 			info.id = hex.EncodeToString(b[:])
 		}
-		w.Header().Set(RequestIDHeader, info.id)
+		w.Header()[hdrRequestID] = []string{info.id}
 		rec := &statusRecorder{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 		next.ServeHTTP(rec, r)
