@@ -109,7 +109,7 @@ func newAuthenticator(cfg Config, clock func() time.Time) (*Authenticator, error
 		a.now = clock
 	}
 	a.keys = cache.New[keyRef, keyEntry](cache.Options[keyEntry]{Name: "api_keys", TTL: cfg.CacheTTL,
-		Size: cfg.CacheSize, NegativeSize: cfg.CacheSize / 10, Now: clock})
+		Size: cfg.CacheSize, NegativeSize: cfg.CacheSize / 10, Now: clock, RefreshAfter: cache.RefreshAfter(cfg.CacheTTL)})
 	a.tokens = cache.New[[32]byte, tokenEntry](cache.Options[tokenEntry]{Name: "tokens", TTL: cfg.CacheTTL,
 		Size: cfg.CacheSize, NegativeSize: cfg.CacheSize / 10, Now: clock,
 		Deadline: func(e tokenEntry) time.Time { return e.expires }})
@@ -237,27 +237,17 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Prin
 			return Principal{}, ErrNotCached
 		}
 		ticket := a.keys.Ticket()
-		row, err := db.One(ctx, a.cfg.Pool, a.scope(k.TenantID), func(q *dbsqlc.Queries) (dbsqlc.APIKeyAuthenticateRow, error) {
-			return q.APIKeyAuthenticate(ctx, k.ID)
-		})
+		found, ok, err := a.lookupKey(ctx, k, hash)
 		switch {
-		case errors.Is(err, db.ErrNotFound):
-			a.keys.SetAbsent(ticket, ref)
-			res = cache.Absent
 		case err != nil:
 			return Principal{}, err
+		case !ok:
+			a.keys.SetAbsent(ticket, ref)
+			res = cache.Absent
 		default:
-			e = keyEntry{hash: row.SecretHash, expiresAt: row.ExpiresAt, revoked: row.RevokedAt != nil,
-				principal: Principal{TenantID: k.TenantID, UserID: row.UserID, KeyID: k.ID, Kind: KindAPIKey,
-					Role: row.Role.Lesser(row.UserRole)}}
+			e = found
 			a.keys.Set(ticket, ref, e)
 			res = cache.Hit
-			if !e.revoked && subtle.ConstantTimeCompare(e.hash, hash) == 1 &&
-				(row.LastUsedAt == nil || now.Sub(*row.LastUsedAt) > touchEvery) {
-				if err := a.touch(ctx, k); err != nil {
-					return Principal{}, err
-				}
-			}
 		}
 	}
 	switch {
@@ -272,7 +262,49 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Prin
 	case !e.principal.Role.Client():
 		return Principal{}, invalid("API key %s has no usable role", k.ID)
 	}
+	// A key in use is looked up again in the background before its entry
+	// expires, instead of in a request's path (cache.Refresh): only after
+	// it passed, so that the lookup's touch records a real use.
+	a.keys.Refresh(ref, func() (keyEntry, bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), a.refreshTimeout())
+		defer cancel()
+		return a.lookupKey(ctx, k, hash)
+	})
 	return e.principal, nil
+}
+
+// lookupKey reads key k from the database (found false: no such key), and
+// touches it when hash is its secret's and it was last used over
+// touchEvery ago.
+func (a *Authenticator) lookupKey(ctx context.Context, k APIKey, hash []byte) (e keyEntry, found bool, err error) {
+	row, err := db.One(ctx, a.cfg.Pool, a.scope(k.TenantID), func(q *dbsqlc.Queries) (dbsqlc.APIKeyAuthenticateRow, error) {
+		return q.APIKeyAuthenticate(ctx, k.ID)
+	})
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		return keyEntry{}, false, nil
+	case err != nil:
+		return keyEntry{}, false, err
+	}
+	e = keyEntry{hash: row.SecretHash, expiresAt: row.ExpiresAt, revoked: row.RevokedAt != nil,
+		principal: Principal{TenantID: k.TenantID, UserID: row.UserID, KeyID: k.ID, Kind: KindAPIKey,
+			Role: row.Role.Lesser(row.UserRole)}}
+	if !e.revoked && subtle.ConstantTimeCompare(e.hash, hash) == 1 &&
+		(row.LastUsedAt == nil || a.now().Sub(*row.LastUsedAt) > touchEvery) {
+		if err := a.touch(ctx, k); err != nil {
+			return keyEntry{}, false, err
+		}
+	}
+	return e, true, nil
+}
+
+// refreshTimeout bounds a background lookup (cache.Refresh), which has no
+// request's deadline: the lookups' own timeouts, or a minute.
+func (a *Authenticator) refreshTimeout() time.Duration {
+	if d := a.cfg.StatementTimeout + a.cfg.AcquireTimeout; d > 0 {
+		return d
+	}
+	return time.Minute
 }
 
 // touch records that a key was used; at most once a minute per key, and
