@@ -172,18 +172,29 @@ func BearerCredential(fields []string) (cred string, err error) {
 // Authenticate verifies a bearer credential: an API key (rfk_…) or, when
 // configured, a JWT.
 func (a *Authenticator) Authenticate(ctx context.Context, cred string) (Principal, error) {
-	return a.authenticate(ctx, cred, true)
+	return a.authenticate(ctx, cred, always)
 }
+
+// AuthenticateIf is Authenticate asking the database (and verifying a
+// token's signature) only when the cache cannot answer and lookup, asked
+// then, allows it; otherwise it returns ErrNotCached. The credential
+// throttle decides there, so that a cached credential costs no look at it.
+func (a *Authenticator) AuthenticateIf(ctx context.Context, cred string, lookup func() bool) (Principal, error) {
+	return a.authenticate(ctx, cred, lookup)
+}
+
+func always() bool { return true }
+func never() bool  { return false }
 
 // AuthenticateCached is Authenticate without the database (and without
 // verifying a token's signature): it answers what needs neither (a cached
 // credential, a malformed one) and returns ErrNotCached for the rest. It is
 // for clients that may not cost a database round trip (a throttled address).
 func (a *Authenticator) AuthenticateCached(cred string) (Principal, error) {
-	return a.authenticate(context.Background(), cred, false)
+	return a.authenticate(context.Background(), cred, never)
 }
 
-func (a *Authenticator) authenticate(ctx context.Context, cred string, lookup bool) (Principal, error) {
+func (a *Authenticator) authenticate(ctx context.Context, cred string, lookup func() bool) (Principal, error) {
 	if cred == "" {
 		return Principal{}, ErrNoCredential
 	}
@@ -227,13 +238,13 @@ func (a *Authenticator) scope(tenant uuid.UUID) db.Scope {
 	return db.Scope{TenantID: tenant, Role: dbtype.RoleAuth, StatementTimeout: a.cfg.StatementTimeout, AcquireTimeout: a.cfg.AcquireTimeout}
 }
 
-func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Principal, error) {
+func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup func() bool) (Principal, error) {
 	ref := keyRef{k.TenantID, k.ID}
 	now := a.now()
 	hash := k.Hash() // SHA-256 of the secret, compared in constant time below
 	e, res := a.keys.Get(ref)
 	if res == cache.Miss {
-		if !lookup {
+		if !lookup() {
 			return Principal{}, ErrNotCached
 		}
 		ticket := a.keys.Ticket()
@@ -316,7 +327,7 @@ func (a *Authenticator) touch(ctx context.Context, k APIKey) error {
 	return err
 }
 
-func (a *Authenticator) token(ctx context.Context, raw string, lookup bool) (Principal, error) {
+func (a *Authenticator) token(ctx context.Context, raw string, lookup func() bool) (Principal, error) {
 	sum := sha256.Sum256([]byte(raw))
 	switch e, res := a.tokens.Get(sum); res {
 	case cache.Hit:
@@ -324,7 +335,7 @@ func (a *Authenticator) token(ctx context.Context, raw string, lookup bool) (Pri
 	case cache.Absent:
 		return Principal{}, invalid("token for a tenant or user that does not exist (cached)")
 	}
-	if !lookup {
+	if !lookup() {
 		return Principal{}, ErrNotCached
 	}
 	tc, err := a.jwt.verify(ctx, raw)

@@ -79,12 +79,8 @@ func (s *server) authenticate(min dbtype.Role, next http.Handler) http.Handler {
 			return
 		}
 		var p auth.Principal
-		handled, err := s.checkCredential(w, r, credentialKind(cred), cred, func(lookup bool) (err error) {
-			if lookup {
-				p, err = s.auth.Authenticate(r.Context(), cred)
-			} else {
-				p, err = s.auth.AuthenticateCached(cred)
-			}
+		handled, err := s.checkCredential(w, r, credentialKind(cred), cred, func(lookup func() bool) (err error) {
+			p, err = s.auth.AuthenticateIf(r.Context(), cred, lookup)
 			return err
 		})
 		if handled {
