@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -77,8 +78,10 @@ type Authenticator struct {
 	jwt *jwtVerifier
 	now func() time.Time
 
-	keys   *cache.Cache[keyRef, keyEntry]
-	tokens *cache.Cache[[32]byte, tokenEntry] // by the token's SHA-256
+	keys *cache.Cache[keyRef, keyEntry]
+	// verified is OnVerified's function.
+	verified atomic.Pointer[func(cred string)]
+	tokens   *cache.Cache[[32]byte, tokenEntry] // by the token's SHA-256
 }
 
 type keyRef struct{ tenant, id uuid.UUID }
@@ -125,6 +128,12 @@ func newAuthenticator(cfg Config, clock func() time.Time) (*Authenticator, error
 	}
 	return a, nil
 }
+
+// OnVerified sets f to be told of each API key the database verified
+// again in the background (cache.Refresh): a key in use reaches the
+// database only there, and the failed-credential throttle vouches for the
+// credentials the database verified (httpapi).
+func (a *Authenticator) OnVerified(f func(cred string)) { a.verified.Store(&f) }
 
 // Close stops the background work (the JWKS refresh). The Authenticator
 // still answers afterwards, from the keys it has.
@@ -279,7 +288,11 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup func() bool
 	a.keys.Refresh(ref, func() (keyEntry, bool, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), a.refreshTimeout())
 		defer cancel()
-		return a.lookupKey(ctx, k, hash)
+		e, found, err := a.lookupKey(ctx, k, hash)
+		if f := a.verified.Load(); found && err == nil && !e.revoked && subtle.ConstantTimeCompare(e.hash, hash) == 1 && f != nil {
+			(*f)(k.String())
+		}
+		return e, found, err
 	})
 	return e.principal, nil
 }

@@ -143,6 +143,11 @@ func newServer(cfg Config) (*server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.AuthFailures != nil {
+		// A key in use is verified again in the background, not in a
+		// request (checkCredential vouches for those): vouch there too.
+		cfg.Auth.OnVerified(cfg.AuthFailures.Vouch)
+	}
 	return &server{pool: cfg.Pool, resolver: cfg.Resolver, auth: cfg.Auth, mode: cfg.TenantMode, baseDomain: cfg.BaseDomain,
 		log: cfg.Logger, cursors: newCursorCodec(cfg.CursorKey),
 		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout, acquireTimeout: cfg.AcquireTimeout,
