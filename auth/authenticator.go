@@ -285,6 +285,14 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup func() bool
 	// A key in use is looked up again in the background before its entry
 	// expires, instead of in a request's path (cache.Refresh): only after
 	// it passed, so that the lookup's touch records a real use.
+	if a.keys.RefreshDue(ref) {
+		a.refresh(ref, k, hash)
+	}
+	return e.principal, nil
+}
+
+// refresh looks key k up again in the background (cache.Refresh).
+func (a *Authenticator) refresh(ref keyRef, k APIKey, hash []byte) {
 	a.keys.Refresh(ref, func() (keyEntry, bool, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), a.refreshTimeout())
 		defer cancel()
@@ -294,7 +302,6 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup func() bool
 		}
 		return e, found, err
 	})
-	return e.principal, nil
 }
 
 // lookupKey reads key k from the database (found false: no such key), and

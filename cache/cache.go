@@ -167,6 +167,20 @@ func (c *Cache[K, V]) Get(key K) (V, Result) {
 	return zero, Miss
 }
 
+// RefreshDue reports whether key's positive entry is older than
+// RefreshAfter (Refresh would start a refresh unless one is running). A
+// caller checks it before making Refresh's load function, which is then
+// made only when needed.
+func (c *Cache[K, V]) RefreshDue(key K) bool {
+	if !c.Enabled() || c.refreshAfter <= 0 || c.refreshAfter >= c.ttl || c.deadline != nil {
+		return false
+	}
+	e, ok := c.known.GetEntryQuietly(key)
+	// Without a Deadline every positive entry lives for the TTL from its
+	// Set, so its age is what of the TTL it has used.
+	return ok && e.ExpiresAtNano-c.now().UnixNano() <= int64(c.ttl-c.refreshAfter)
+}
+
 // Refresh renews key's positive entry in the background when it is due:
 // older than RefreshAfter, and not being refreshed already. Call it after a
 // Hit was used; it returns at once. load asks the source, as a Miss would,
@@ -176,13 +190,7 @@ func (c *Cache[K, V]) Get(key K) (V, Result) {
 // It does nothing when RefreshAfter is off, for a cache with a Deadline, or
 // for a key without a positive entry.
 func (c *Cache[K, V]) Refresh(key K, load func() (v V, found bool, err error)) {
-	if !c.Enabled() || c.refreshAfter <= 0 || c.refreshAfter >= c.ttl || c.deadline != nil {
-		return
-	}
-	e, ok := c.known.GetEntryQuietly(key)
-	// Without a Deadline every positive entry lives for the TTL from its
-	// Set, so its age is what of the TTL it has used.
-	if !ok || e.ExpiresAtNano-c.now().UnixNano() > int64(c.ttl-c.refreshAfter) {
+	if !c.RefreshDue(key) {
 		return
 	}
 	if _, running := c.refreshing.LoadOrStore(key, struct{}{}); running {

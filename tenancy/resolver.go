@@ -62,11 +62,9 @@ func (r *Resolver) Forget(id uuid.UUID, slug string) {
 func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
 	switch t, res := r.cache.Get(key); res {
 	case cache.Hit:
-		r.cache.Refresh(key, func() (Tenant, bool, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), r.refreshTimeout())
-			defer cancel()
-			return r.lookup(ctx, key)
-		})
+		if r.cache.RefreshDue(key) {
+			r.refresh(key)
+		}
 		return t, nil
 	case cache.Absent:
 		return Tenant{}, ErrUnknown
@@ -88,6 +86,15 @@ func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
 	}
 	r.cache.Set(ticket, key, t)
 	return t, nil
+}
+
+// refresh looks key up again in the background (cache.Refresh).
+func (r *Resolver) refresh(key Key) {
+	r.cache.Refresh(key, func() (Tenant, bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), r.refreshTimeout())
+		defer cancel()
+		return r.lookup(ctx, key)
+	})
 }
 
 // lookup reads the tenant key names (found false: none).
