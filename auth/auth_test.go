@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rowfence/rowfence/cache"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/db/dbtype"
@@ -214,4 +215,80 @@ func TestMadeUpPlatformKeysCannotFlushTheCache(t *testing.T) {
 	_, err = p.Verify(ctx, good)
 	require.NoError(t, err)
 	require.Equal(t, int64(0), counter.n.Load()-before, "10,004 made-up keys evicted the good one")
+}
+
+// AuthenticateIf looks in the cache once: a miss is one miss in the cache's
+// statistics (rowfence_cache_lookups_total), whether the lookup is then
+// allowed or not, and lookup is asked only on a miss.
+func TestAuthenticateIfCountsOneLookup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	tenant := uuid.New()
+	scope := db.Scope{TenantID: tenant, Role: dbtype.RoleAdmin}
+	var key string
+	require.NoError(t, db.Tx(ctx, admin, scope, func(q *dbsqlc.Queries) error {
+		if _, err := q.TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: tenant, Slug: "acme", Name: "Acme"}); err != nil {
+			return err
+		}
+		u, err := q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: "A", Email: "a@example.com", Role: "member"})
+		if err != nil {
+			return err
+		}
+		_, key, err = IssueKey(ctx, q, tenant, u.ID, dbtype.RoleMember, "k", nil)
+		return err
+	}))
+	a, err := New(Config{Pool: tdb.AppPool(t, 2), CacheTTL: time.Minute})
+	require.NoError(t, err)
+	asked := 0
+	refuse := func() bool { asked++; return false }
+	_, err = a.AuthenticateIf(ctx, key, refuse)
+	require.ErrorIs(t, err, ErrNotCached)
+	require.Equal(t, 1, asked)
+	require.Equal(t, uint64(1), a.keys.Stats().Misses)
+	_, err = a.AuthenticateIf(ctx, key, func() bool { asked++; return true })
+	require.NoError(t, err)
+	require.Equal(t, 2, asked)
+	require.Equal(t, uint64(2), a.keys.Stats().Misses, "one miss per call, not two")
+	_, err = a.AuthenticateIf(ctx, key, refuse)
+	require.NoError(t, err)
+	require.Equal(t, 2, asked, "lookup asked on a hit")
+	require.Equal(t, uint64(1), a.keys.Stats().Hits)
+}
+
+// A key in use is verified again in the background before its entry
+// expires, and OnVerified hears of it (the credential throttle vouches
+// for it there, since the key reaches the database nowhere else).
+func TestRefreshedKeyIsReportedVerified(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	tenant := uuid.New()
+	scope := db.Scope{TenantID: tenant, Role: dbtype.RoleAdmin}
+	var key string
+	require.NoError(t, db.Tx(ctx, admin, scope, func(q *dbsqlc.Queries) error {
+		if _, err := q.TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: tenant, Slug: "acme", Name: "Acme"}); err != nil {
+			return err
+		}
+		u, err := q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: "A", Email: "a@example.com", Role: "member"})
+		if err != nil {
+			return err
+		}
+		_, key, err = IssueKey(ctx, q, tenant, u.ID, dbtype.RoleMember, "k", nil)
+		return err
+	}))
+	const ttl = time.Second
+	a, err := New(Config{Pool: tdb.AppPool(t, 2), CacheTTL: ttl})
+	require.NoError(t, err)
+	var verified atomic.Pointer[string]
+	a.OnVerified(func(cred string) { verified.Store(&cred) })
+	_, err = a.Authenticate(ctx, key)
+	require.NoError(t, err)
+	require.Nil(t, verified.Load(), "a lookup in the request is the caller's to report")
+	time.Sleep(cache.RefreshAfter(ttl) + 50*time.Millisecond)
+	_, err = a.Authenticate(ctx, key)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { v := verified.Load(); return v != nil && *v == key }, 5*time.Second, 5*time.Millisecond)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -82,8 +83,10 @@ type Authenticator struct {
 	jwt *jwtVerifier
 	now func() time.Time
 
-	keys   *cache.Cache[keyRef, keyEntry]
-	tokens *cache.Cache[[32]byte, tokenEntry] // by the token's SHA-256
+	keys *cache.Cache[keyRef, keyEntry]
+	// verified is OnVerified's function.
+	verified atomic.Pointer[func(cred string)]
+	tokens   *cache.Cache[[32]byte, tokenEntry] // by the token's SHA-256
 }
 
 type keyRef struct{ tenant, id uuid.UUID }
@@ -114,7 +117,7 @@ func newAuthenticator(cfg Config, clock func() time.Time) (*Authenticator, error
 		a.now = clock
 	}
 	a.keys = cache.New[keyRef, keyEntry](cache.Options[keyEntry]{Name: "api_keys", TTL: cfg.CacheTTL,
-		Size: cfg.CacheSize, NegativeSize: cfg.CacheSize / 10, Now: clock})
+		Size: cfg.CacheSize, NegativeSize: cfg.CacheSize / 10, Now: clock, RefreshAfter: cache.RefreshAfter(cfg.CacheTTL)})
 	a.tokens = cache.New[[32]byte, tokenEntry](cache.Options[tokenEntry]{Name: "tokens", TTL: cfg.CacheTTL,
 		Size: cfg.CacheSize, NegativeSize: cfg.CacheSize / 10, Now: clock,
 		Deadline: func(e tokenEntry) time.Time { return e.expires }})
@@ -130,6 +133,12 @@ func newAuthenticator(cfg Config, clock func() time.Time) (*Authenticator, error
 	}
 	return a, nil
 }
+
+// OnVerified sets f to be told of each API key the database verified
+// again in the background (cache.Refresh): a key in use reaches the
+// database only there, and the failed-credential throttle vouches for the
+// credentials the database verified (httpapi).
+func (a *Authenticator) OnVerified(f func(cred string)) { a.verified.Store(&f) }
 
 // Close stops the background work (the JWKS refresh). The Authenticator
 // still answers afterwards, from the keys it has.
@@ -177,18 +186,29 @@ func BearerCredential(fields []string) (cred string, err error) {
 // Authenticate verifies a bearer credential: an API key (rfk_…) or, when
 // configured, a JWT.
 func (a *Authenticator) Authenticate(ctx context.Context, cred string) (Principal, error) {
-	return a.authenticate(ctx, cred, true)
+	return a.authenticate(ctx, cred, always)
 }
+
+// AuthenticateIf is Authenticate asking the database (and verifying a
+// token's signature) only when the cache cannot answer and lookup, asked
+// then, allows it; otherwise it returns ErrNotCached. The credential
+// throttle decides there, so that a cached credential costs no look at it.
+func (a *Authenticator) AuthenticateIf(ctx context.Context, cred string, lookup func() bool) (Principal, error) {
+	return a.authenticate(ctx, cred, lookup)
+}
+
+func always() bool { return true }
+func never() bool  { return false }
 
 // AuthenticateCached is Authenticate without the database (and without
 // verifying a token's signature): it answers what needs neither (a cached
 // credential, a malformed one) and returns ErrNotCached for the rest. It is
 // for clients that may not cost a database round trip (a throttled address).
 func (a *Authenticator) AuthenticateCached(cred string) (Principal, error) {
-	return a.authenticate(context.Background(), cred, false)
+	return a.authenticate(context.Background(), cred, never)
 }
 
-func (a *Authenticator) authenticate(ctx context.Context, cred string, lookup bool) (Principal, error) {
+func (a *Authenticator) authenticate(ctx context.Context, cred string, lookup func() bool) (Principal, error) {
 	if cred == "" {
 		return Principal{}, ErrNoCredential
 	}
@@ -251,37 +271,27 @@ func (a *Authenticator) scope(tenant uuid.UUID) db.Scope {
 	return db.Scope{TenantID: tenant, Role: dbtype.RoleAuth, StatementTimeout: a.cfg.StatementTimeout, AcquireTimeout: a.cfg.AcquireTimeout}
 }
 
-func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Principal, error) {
+func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup func() bool) (Principal, error) {
 	ref := keyRef{k.TenantID, k.ID}
 	now := a.now()
 	hash := k.Hash() // SHA-256 of the secret, compared in constant time below
 	e, res := a.keys.Get(ref)
 	if res == cache.Miss {
-		if !lookup {
+		if !lookup() {
 			return Principal{}, ErrNotCached
 		}
 		ticket := a.keys.Ticket()
-		row, err := one(ctx, a, k.TenantID, a.scope(k.TenantID), func(q *dbsqlc.Queries) (dbsqlc.APIKeyAuthenticateRow, error) {
-			return q.APIKeyAuthenticate(ctx, k.ID)
-		})
+		found, ok, err := a.lookupKey(ctx, k, hash)
 		switch {
-		case errors.Is(err, db.ErrNotFound), errors.Is(err, tenancy.ErrUnknown):
-			a.keys.SetAbsent(ticket, ref)
-			res = cache.Absent
 		case err != nil:
 			return Principal{}, err
+		case !ok:
+			a.keys.SetAbsent(ticket, ref)
+			res = cache.Absent
 		default:
-			e = keyEntry{hash: row.SecretHash, expiresAt: row.ExpiresAt, revoked: row.RevokedAt != nil,
-				principal: Principal{TenantID: k.TenantID, UserID: row.UserID, KeyID: k.ID, Kind: KindAPIKey,
-					Role: row.Role.Lesser(row.UserRole)}}
+			e = found
 			a.keys.Set(ticket, ref, e)
 			res = cache.Hit
-			if !e.revoked && subtle.ConstantTimeCompare(e.hash, hash) == 1 &&
-				(row.LastUsedAt == nil || now.Sub(*row.LastUsedAt) > touchEvery) {
-				if err := a.touch(ctx, k); err != nil {
-					return Principal{}, err
-				}
-			}
 		}
 	}
 	switch {
@@ -296,7 +306,60 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup bool) (Prin
 	case !e.principal.Role.Client():
 		return Principal{}, invalid("API key %s has no usable role", k.ID)
 	}
+	// A key in use is looked up again in the background before its entry
+	// expires, instead of in a request's path (cache.Refresh): only after
+	// it passed, so that the lookup's touch records a real use.
+	if a.keys.RefreshDue(ref) {
+		a.refresh(ref, k, hash)
+	}
 	return e.principal, nil
+}
+
+// refresh looks key k up again in the background (cache.Refresh).
+func (a *Authenticator) refresh(ref keyRef, k APIKey, hash []byte) {
+	a.keys.Refresh(ref, func() (keyEntry, bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), a.refreshTimeout())
+		defer cancel()
+		e, found, err := a.lookupKey(ctx, k, hash)
+		if f := a.verified.Load(); found && err == nil && !e.revoked && subtle.ConstantTimeCompare(e.hash, hash) == 1 && f != nil {
+			(*f)(k.String())
+		}
+		return e, found, err
+	})
+}
+
+// lookupKey reads key k from the database (found false: no such key), and
+// touches it when hash is its secret's and it was last used over
+// touchEvery ago.
+func (a *Authenticator) lookupKey(ctx context.Context, k APIKey, hash []byte) (e keyEntry, found bool, err error) {
+	row, err := one(ctx, a, k.TenantID, a.scope(k.TenantID), func(q *dbsqlc.Queries) (dbsqlc.APIKeyAuthenticateRow, error) {
+		return q.APIKeyAuthenticate(ctx, k.ID)
+	})
+	switch {
+	case errors.Is(err, db.ErrNotFound), errors.Is(err, tenancy.ErrUnknown):
+		return keyEntry{}, false, nil
+	case err != nil:
+		return keyEntry{}, false, err
+	}
+	e = keyEntry{hash: row.SecretHash, expiresAt: row.ExpiresAt, revoked: row.RevokedAt != nil,
+		principal: Principal{TenantID: k.TenantID, UserID: row.UserID, KeyID: k.ID, Kind: KindAPIKey,
+			Role: row.Role.Lesser(row.UserRole)}}
+	if !e.revoked && subtle.ConstantTimeCompare(e.hash, hash) == 1 &&
+		(row.LastUsedAt == nil || a.now().Sub(*row.LastUsedAt) > touchEvery) {
+		if err := a.touch(ctx, k); err != nil {
+			return keyEntry{}, false, err
+		}
+	}
+	return e, true, nil
+}
+
+// refreshTimeout bounds a background lookup (cache.Refresh), which has no
+// request's deadline: the lookups' own timeouts, or a minute.
+func (a *Authenticator) refreshTimeout() time.Duration {
+	if d := a.cfg.StatementTimeout + a.cfg.AcquireTimeout; d > 0 {
+		return d
+	}
+	return time.Minute
 }
 
 // touch records that a key was used; at most once a minute per key, and
@@ -308,7 +371,7 @@ func (a *Authenticator) touch(ctx context.Context, k APIKey) error {
 	return err
 }
 
-func (a *Authenticator) token(ctx context.Context, raw string, lookup bool) (Principal, error) {
+func (a *Authenticator) token(ctx context.Context, raw string, lookup func() bool) (Principal, error) {
 	sum := sha256.Sum256([]byte(raw))
 	switch e, res := a.tokens.Get(sum); res {
 	case cache.Hit:
@@ -316,7 +379,7 @@ func (a *Authenticator) token(ctx context.Context, raw string, lookup bool) (Pri
 	case cache.Absent:
 		return Principal{}, invalid("token for a tenant or user that does not exist (cached)")
 	}
-	if !lookup {
+	if !lookup() {
 		return Principal{}, ErrNotCached
 	}
 	tc, err := a.jwt.verify(ctx, raw)

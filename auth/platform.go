@@ -106,16 +106,22 @@ func (p *Platform) Caches() []cache.Observable { return []cache.Observable{p.key
 
 // Verify returns the id of the platform key cred, or ErrInvalid.
 func (p *Platform) Verify(ctx context.Context, cred string) (uuid.UUID, error) {
-	return p.verify(ctx, cred, true)
+	return p.verify(ctx, cred, always)
 }
 
 // VerifyCached is Verify without the database: it returns ErrNotCached when
 // the cache cannot answer (see Authenticator.AuthenticateCached).
 func (p *Platform) VerifyCached(cred string) (uuid.UUID, error) {
-	return p.verify(context.Background(), cred, false)
+	return p.verify(context.Background(), cred, never)
 }
 
-func (p *Platform) verify(ctx context.Context, cred string, lookup bool) (uuid.UUID, error) {
+// VerifyIf is Verify asking the database only when the cache cannot answer
+// and lookup, asked then, allows it (see Authenticator.AuthenticateIf).
+func (p *Platform) VerifyIf(ctx context.Context, cred string, lookup func() bool) (uuid.UUID, error) {
+	return p.verify(ctx, cred, lookup)
+}
+
+func (p *Platform) verify(ctx context.Context, cred string, lookup func() bool) (uuid.UUID, error) {
 	k, err := ParsePlatformKey(cred)
 	if err != nil {
 		return uuid.Nil, invalid("not a platform admin key")
@@ -123,7 +129,7 @@ func (p *Platform) verify(ctx context.Context, cred string, lookup bool) (uuid.U
 	now := p.now()
 	e, res := p.keys.Get(k.ID)
 	if res == cache.Miss {
-		if !lookup {
+		if !lookup() {
 			return uuid.Nil, ErrNotCached
 		}
 		ticket := p.keys.Ticket()

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -154,4 +155,72 @@ func TestDisabled(t *testing.T) {
 		require.Equal(t, Stats{}, c.Stats())
 		require.False(t, c.Enabled())
 	}
+}
+
+// Refresh renews an entry in use before it expires, in the background and
+// once at a time per key; what it finds replaces the entry (a revocation
+// too), a deletion while it runs wins, and a failed refresh leaves the
+// entry to expire at its time: no entry outlives its TTL.
+func TestRefresh(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	c := New[string, int](Options[int]{Name: "r", TTL: 10 * time.Second, RefreshAfter: 8 * time.Second, Now: clock})
+	type answer struct {
+		v     int
+		found bool
+		err   error
+	}
+	loads := make(chan answer)
+	release := make(chan struct{})
+	load := func(a answer) func() (int, bool, error) {
+		return func() (int, bool, error) { <-release; loads <- a; return a.v, a.found, a.err }
+	}
+	c.Set(c.Ticket(), "k", 1)
+	advance(7 * time.Second)
+	c.Refresh("k", func() (int, bool, error) { t.Fatal("refreshed before RefreshAfter"); return 0, false, nil })
+	c.Refresh("missing", func() (int, bool, error) { t.Fatal("refreshed a key without an entry"); return 0, false, nil })
+
+	advance(2 * time.Second) // 9 s old: due
+	c.Refresh("k", load(answer{v: 2, found: true}))
+	c.Refresh("k", func() (int, bool, error) { t.Fatal("two refreshes of one key at once"); return 0, false, nil })
+	release <- struct{}{}
+	<-loads
+	require.Eventually(t, func() bool { v, res := c.Get("k"); return res == Hit && v == 2 }, 5*time.Second, time.Millisecond)
+	advance(9 * time.Second) // 18 s after the first Set, 9 s after the refresh: still believed
+	v, res := c.Get("k")
+	require.Equal(t, Hit, res)
+	require.Equal(t, 2, v)
+
+	// The source no longer has it (revoked): the refresh says so.
+	c.Refresh("k", load(answer{}))
+	release <- struct{}{}
+	<-loads
+	require.Eventually(t, func() bool { _, res := c.Get("k"); return res == Absent }, 5*time.Second, time.Millisecond)
+
+	// A deletion while a refresh runs wins.
+	c.Set(c.Ticket(), "d", 1)
+	advance(9 * time.Second)
+	c.Refresh("d", load(answer{v: 3, found: true}))
+	c.Delete("d")
+	release <- struct{}{}
+	<-loads
+	require.Eventually(t, func() bool { _, running := c.refreshing.Load("d"); return !running }, 5*time.Second, time.Millisecond)
+	_, res = c.Get("d")
+	require.Equal(t, Miss, res, "a refresh that began before a deletion stored its answer")
+
+	// A failed refresh leaves the entry to expire at its time.
+	c.Set(c.Ticket(), "f", 1)
+	advance(9 * time.Second)
+	c.Refresh("f", load(answer{err: errors.New("database down")}))
+	release <- struct{}{}
+	<-loads
+	require.Eventually(t, func() bool { _, running := c.refreshing.Load("f"); return !running }, 5*time.Second, time.Millisecond)
+	_, res = c.Get("f")
+	require.Equal(t, Hit, res)
+	advance(2 * time.Second)
+	_, res = c.Get("f")
+	require.Equal(t, Miss, res, "an entry outlived its TTL after a failed refresh")
 }

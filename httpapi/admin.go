@@ -39,12 +39,8 @@ func (s *server) requirePlatform(next http.Handler) http.Handler {
 		if !ok {
 			return
 		}
-		handled, err := s.checkCredential(w, r, credentialPlatformKey, cred, func(lookup bool) (err error) {
-			if lookup {
-				_, err = s.platform.Verify(r.Context(), cred)
-			} else {
-				_, err = s.platform.VerifyCached(cred)
-			}
+		handled, err := s.checkCredential(w, r, credentialPlatformKey, cred, func(lookup func() bool) (err error) {
+			_, err = s.platform.VerifyIf(r.Context(), cred, lookup)
 			return err
 		})
 		if handled {

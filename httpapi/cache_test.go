@@ -206,3 +206,56 @@ func TestFailedPlatformKeysAreThrottled(t *testing.T) {
 		require.Equal(t, map[bool]int{true: 429, false: 401}[i == 2], r.status, "request %d", i)
 	}
 }
+
+// A key and a tenant in use are looked up again in the background before
+// their cache entries expire, so a busy client never waits for those
+// lookups (observed: with 1,000 tenants and the default AUTH_CACHE_TTL and
+// TENANT_CACHE_TTL of 5 s, every tenant's requests paid two extra round
+// trips in line every 5 s, a third of all requests on a loaded machine;
+// bench/RESULTS.md). Revocation still takes effect within the TTL.
+func TestKeyInUseIsRefreshedOutsideRequests(t *testing.T) {
+	t.Parallel()
+	const ttl = 3 * time.Second // refreshed from 2.4 s (cache.RefreshAfter)
+	counter := &roundTrips{}
+	b := setup(t, func(c *httpapi.Config) {
+		cfg := c.Pool.Config().Copy()
+		cfg.ConnConfig.Tracer = counter
+		pool, err := db.Open(context.Background(), cfg)
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		c.Pool = pool
+		c.Resolver = tenancy.NewResolver(pool, ttl)
+		authn, err := auth.New(auth.Config{Pool: pool, Tenants: c.Resolver, CacheTTL: ttl})
+		require.NoError(t, err)
+		c.Auth = authn
+	})
+	list := func() int64 {
+		before := counter.n.Load()
+		b.call(t, "GET", "/v1/products", "acme", "").requireStatus(t, 200)
+		return counter.n.Load() - before
+	}
+	start := time.Now()
+	list() // looks the key and the tenant up, and prepares the statements
+	time.Sleep(time.Until(start.Add(ttl * 9 / 10)))
+	refreshed, base := time.Now(), counter.n.Load()
+	list()
+	// Its own round trip, and the two lookups it started in the background
+	// (counted as they happen, so not apart from its own).
+	require.Eventually(t, func() bool { return counter.n.Load() >= base+3 }, 5*time.Second, 10*time.Millisecond,
+		"the key and the tenant were not looked up again in the background")
+	time.Sleep(time.Until(start.Add(ttl + ttl/5))) // past the first entries' TTL
+	require.Less(t, time.Since(refreshed), ttl, "too slow to tell")
+	require.Equal(t, int64(1), list(), "the refreshed entries answered: the request's own round trip only")
+
+	// Revoked behind this instance's back (another instance, a DBA): refused
+	// within the TTL, refresh or not.
+	k, err := auth.ParseAPIKey(b.keys["acme"])
+	require.NoError(t, err)
+	_, err = b.admin.Exec(context.Background(), "UPDATE api_keys SET revoked_at = now() WHERE id = $1", k.ID)
+	require.NoError(t, err)
+	revoked := time.Now()
+	for b.call(t, "GET", "/v1/products", "acme", "").status == 200 {
+		require.Less(t, time.Since(revoked), ttl+time.Second, "a revoked key outlived the cache TTL")
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rowfence/rowfence/auth"
 )
@@ -106,31 +107,42 @@ func credentialKind(cred string) string {
 }
 
 // checkCredential runs a check of cred under the failed-credential
-// throttle (leak vector 13). check verifies the credential, asking the
-// database only when lookup is true. A client address over its budget of
-// failures gets only what the cache answers without the database, unless
-// cred was verified within ratelimit.VouchFor (so a shared address does not
-// lock out clients with good credentials once the cache forgets them), and
-// otherwise 429 auth-throttled with Retry-After, answered here (handled).
-// Failures (auth.ErrInvalid) count against the address.
-func (s *server) checkCredential(w http.ResponseWriter, r *http.Request, kind, cred string, check func(lookup bool) error) (handled bool, err error) {
-	client := s.client(r)
-	if wait, throttled := s.authFailures.Throttled(client); throttled && !s.authFailures.Vouched(cred) {
-		if err := check(false); err == nil {
-			return false, nil
+// throttle (leak vector 13). check verifies the credential from the cache,
+// and asks lookup, only when the cache cannot answer, whether it may ask
+// the database (auth.Authenticator.AuthenticateIf): a cached credential
+// costs no look at the client address or the throttle. On a miss, a client
+// address over its budget of failures gets 429 auth-throttled with
+// Retry-After, answered here (handled), unless cred was verified within
+// ratelimit.VouchFor (so a shared address does not lock out clients with
+// good credentials once the cache forgets them). Failures (auth.ErrInvalid)
+// count against the address.
+//
+// A credential is vouched for when the database verified it, not on every
+// cached success: a credential in use is looked up again at least every
+// AUTH_CACHE_TTL, which renews its vouching long before VouchFor ends, and a
+// SHA-256 and a cache write per request bought nothing more.
+func (s *server) checkCredential(w http.ResponseWriter, r *http.Request, kind, cred string, check func(lookup func() bool) error) (handled bool, err error) {
+	var asked, throttled bool
+	var wait time.Duration
+	err = check(func() bool {
+		if wait, throttled = s.authFailures.Throttled(s.client(r)); throttled && !s.authFailures.Vouched(cred) {
+			return false
 		}
+		asked = true
+		return true
+	})
+	if throttled && !asked && errors.Is(err, auth.ErrNotCached) {
 		s.metrics.AuthThrottled()
 		infoFrom(r).authErr = "throttled: too many failed credentials from this client address"
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(wait))))
 		writeProblem(w, r, probAuthThrottled, "too many failed credentials from this address; retry after the Retry-After seconds")
 		return true, nil
 	}
-	err = check(true)
 	switch {
-	case err == nil:
+	case err == nil && asked:
 		s.authFailures.Vouch(cred)
 	case errors.Is(err, auth.ErrInvalid):
-		s.authFailures.Failed(client)
+		s.authFailures.Failed(s.client(r))
 		s.authFailures.Unvouch(cred)
 		s.metrics.CredentialFailed(kind)
 	}

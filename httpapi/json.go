@@ -96,15 +96,15 @@ func encodeResource(w http.ResponseWriter, r *http.Request, status int, v any, t
 	h := w.Header()
 	if tagged {
 		tag := etagOf(body)
-		h.Set("ETag", tag)
-		if r != nil && r.Method == http.MethodGet && noneMatch(r.Header.Values("If-None-Match"), tag) {
+		h[hdrETag] = []string{tag}
+		if r != nil && r.Method == http.MethodGet && noneMatch(r.Header[hdrIfNoneMatch], tag) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Content-Type"] = contentTypeJSON
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

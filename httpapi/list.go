@@ -137,10 +137,23 @@ func (s *server) linkNext(w http.ResponseWriter, r *http.Request, l listRequest,
 	if next == nil {
 		return
 	}
-	query, _ := url.ParseQuery(r.URL.RawQuery) // parsed without error by parseListQuery
-	query.Set("cursor", *next)
+	w.Header().Set("Link", "<"+s.apiPath(r, strings.Split(l.path, "/")...)+"?"+nextQuery(r.URL.RawQuery, l, *next)+`>; rel="next"`)
+}
+
+// nextQuery is the query string of the Link to the next page: the request's
+// own (raw) with cursor and limit replaced, as url.Values.Encode writes it
+// (keys sorted). A list neither sorted, filtered nor ?updated_since= can
+// only have had cursor and limit (parseListQuery refuses anything else, and
+// empty values of the others), so its query is written directly, without
+// parsing it again: the common case, every page of a plain list.
+func nextQuery(raw string, l listRequest, next string) string {
+	if !l.custom && !l.since {
+		return "cursor=" + url.QueryEscape(next) + "&limit=" + strconv.Itoa(l.limit)
+	}
+	query, _ := url.ParseQuery(raw) // parsed without error by parseListQuery
+	query.Set("cursor", next)
 	query.Set("limit", strconv.Itoa(l.limit))
-	w.Header().Set("Link", "<"+s.apiPath(r, strings.Split(l.path, "/")...)+"?"+query.Encode()+`>; rel="next"`)
+	return query.Encode()
 }
 
 // fetch is the number of rows to read: one more than the page shows.

@@ -150,8 +150,13 @@ func newServer(cfg Config) (*server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.AuthFailures != nil {
+		// A key in use is verified again in the background, not in a
+		// request (checkCredential vouches for those): vouch there too.
+		cfg.Auth.OnVerified(cfg.AuthFailures.Vouch)
+	}
 	return &server{pool: cfg.Pool, resolver: cfg.Resolver, auth: cfg.Auth, mode: cfg.TenantMode, baseDomain: cfg.BaseDomain,
-		log: cfg.Logger, cursors: cursorCodec{key: cfg.CursorKey},
+		log: cfg.Logger, cursors: newCursorCodec(cfg.CursorKey),
 		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout, acquireTimeout: cfg.AcquireTimeout,
 		limiter: cfg.Limiter, metrics: cfg.Metrics, metricsToken: cfg.MetricsToken,
 		platformPool: cfg.PlatformPool, platform: cfg.Platform, corsOrigins: cfg.CORSOrigins,
@@ -240,27 +245,40 @@ func validRequestID(id string) bool {
 func (s *server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &requestInfo{id: r.Header.Get(RequestIDHeader)}
+		info := &requestInfo{}
+		if ids := r.Header[hdrRequestID]; len(ids) > 0 {
+			info.id = ids[0]
+		}
 		if !validRequestID(info.id) {
 			var b [12]byte
 			_, _ = rand.Read(b[:])
 			info.id = hex.EncodeToString(b[:])
 		}
-		w.Header().Set(RequestIDHeader, info.id)
+		w.Header()[hdrRequestID] = []string{info.id}
 		rec := &statusRecorder{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 		next.ServeHTTP(rec, r)
+		end := time.Now()
+		span := trace.SpanFromContext(r.Context())
+		recording := span.IsRecording()
+		if recording {
+			s.annotateSpan(span, r, info)
+		}
+		s.metrics.Request(r.Pattern, r.Method, rec.status, end.Sub(start), info.tenant)
+		h := s.log.Handler()
+		if !h.Enabled(r.Context(), slog.LevelInfo) {
+			return
+		}
 		attrs := make([]slog.Attr, 0, 17)
 		attrs = append(attrs, slog.String("request_id", info.id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", rec.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
+			slog.Int("status", rec.status), slog.Float64("duration_ms", float64(end.Sub(start).Microseconds())/1000))
 		if a := s.client(r); a.IsValid() {
 			attrs = append(attrs, slog.String("client", a.String()))
 		}
 		if ua := r.UserAgent(); ua != "" {
 			attrs = append(attrs, slog.String("user_agent", ua))
 		}
-		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
-			s.annotateSpan(span, r, info)
+		if recording {
 			sc := span.SpanContext()
 			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 		}
@@ -279,8 +297,13 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 		if info.authErr != "" {
 			attrs = append(attrs, slog.String("auth_error", info.authErr))
 		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
-		s.metrics.Request(r.Pattern, r.Method, rec.status, time.Since(start), info.tenant)
+		// The record is made here, as Logger.LogAttrs would make it but
+		// without the caller's program counter, which LogAttrs captures on
+		// every call (runtime.Callers) for handlers that add the source:
+		// the access log's source would always be this line.
+		line := slog.NewRecord(end, slog.LevelInfo, "request", 0)
+		line.AddAttrs(attrs...)
+		_ = h.Handle(r.Context(), line)
 	})
 }
 

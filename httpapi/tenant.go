@@ -65,10 +65,12 @@ func ParseTenantMode(s string) (TenantMode, error) {
 func (s *server) authenticate(min dbtype.Role, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Tenant data must never be served from a shared cache, to anyone.
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Add("Vary", "Authorization")
+		h := w.Header()
+		h[hdrCacheControl] = noStore
 		if s.mode == ModeHeader || s.mode == ModeToken {
-			w.Header().Add("Vary", TenantHeader)
+			addVary(h, varyAuthorizationTenant)
+		} else {
+			addVary(h, varyAuthorization)
 		}
 		cred, ok := bearer(w, r, realm, "API key or token")
 		if !ok {
@@ -79,12 +81,8 @@ func (s *server) authenticate(min dbtype.Role, next http.Handler) http.Handler {
 			return
 		}
 		var p auth.Principal
-		handled, err := s.checkCredential(w, r, credentialKind(cred), cred, func(lookup bool) (err error) {
-			if lookup {
-				p, err = s.auth.Authenticate(r.Context(), cred)
-			} else {
-				p, err = s.auth.AuthenticateCached(cred)
-			}
+		handled, err := s.checkCredential(w, r, credentialKind(cred), cred, func(lookup func() bool) (err error) {
+			p, err = s.auth.AuthenticateIf(r.Context(), cred, lookup)
 			return err
 		})
 		if handled {
@@ -162,7 +160,7 @@ func (s *server) namedTenant(w http.ResponseWriter, r *http.Request) (named *ten
 	var raw, where string
 	switch s.mode {
 	case ModeHeader, ModeToken:
-		values := r.Header.Values(TenantHeader)
+		values := r.Header[hdrTenant]
 		switch {
 		case len(values) > 1:
 			writeProblem(w, r, probTenantMalformed, "send at most one "+TenantHeader+" header")

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,9 +50,53 @@ type Metrics struct {
 	cachesMu sync.Mutex
 	caches   []cache.Observable
 
-	mu       sync.Mutex
-	tenants  map[string]bool
+	// The series a request touches, looked up once and kept: a label
+	// lookup hashes every label value and takes the vector's lock, several
+	// times per request otherwise. routes holds *routeSeries by
+	// routeKey (bounded: the mux's patterns, their methods, the statuses
+	// the API answers); tenants holds *tenantSeries by slug for the
+	// tenants with a label of their own (at most maxLabel), other those
+	// past the budget (made when first needed).
+	routes   sync.Map
+	tenants  sync.Map
+	mu       sync.Mutex // guards labelled and other
+	labelled int
+	other    *tenantSeries
 	maxLabel int
+
+	dbStatement, dbPipeline prometheus.Observer
+}
+
+type routeKey struct {
+	route, method string
+	status        int
+}
+
+type routeSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// tenantSeries are a tenant label's counters, each made on its first use
+// (so /metrics shows the series that counted something, as before).
+type tenantSeries struct {
+	label                   string
+	requests, read, written lazyCounter
+}
+
+type lazyCounter struct {
+	c atomic.Pointer[prometheus.Counter]
+}
+
+// get returns the counter of vec with labels, made once (racing callers
+// get the same child from vec).
+func (l *lazyCounter) get(vec *prometheus.CounterVec, labels ...string) prometheus.Counter {
+	if c := l.c.Load(); c != nil {
+		return *c
+	}
+	c := vec.WithLabelValues(labels...)
+	l.c.Store(&c)
+	return c
 }
 
 // New makes the collectors; tenantLabels <= 0 means DefaultTenantLabels.
@@ -59,7 +104,7 @@ func New(tenantLabels int) *Metrics {
 	if tenantLabels <= 0 {
 		tenantLabels = DefaultTenantLabels
 	}
-	m := &Metrics{reg: prometheus.NewRegistry(), tenants: map[string]bool{}, maxLabel: tenantLabels}
+	m := &Metrics{reg: prometheus.NewRegistry(), maxLabel: tenantLabels}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rowfence_http_requests_total", Help: "HTTP requests by route pattern, method and status.",
 	}, []string{"route", "method", "status"})
@@ -94,6 +139,7 @@ func New(tenantLabels int) *Metrics {
 		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion},
 	})
 	buildInfo.Set(1)
+	m.dbStatement, m.dbPipeline = m.dbDuration.WithLabelValues("statement"), m.dbDuration.WithLabelValues("pipeline")
 	m.queueWait = newQueueWait()
 	m.reg.MustRegister(m.queueWait)
 	m.reg.MustRegister(buildInfo, m.requests, m.duration, m.dbDuration, m.rejections, m.tenantRequests, m.tenantRows,
@@ -107,18 +153,27 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// tenant returns the label value for a tenant, within the budget.
-func (m *Metrics) tenant(slug string) string {
+// tenant returns the series of a tenant: its own for the first maxLabel
+// tenants seen, the "other" tenant's past the budget.
+func (m *Metrics) tenant(slug string) *tenantSeries {
+	if t, ok := m.tenants.Load(slug); ok {
+		return t.(*tenantSeries)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.tenants[slug] {
-		return slug
+	if t, ok := m.tenants.Load(slug); ok {
+		return t.(*tenantSeries)
 	}
-	if len(m.tenants) < m.maxLabel {
-		m.tenants[slug] = true
-		return slug
+	if m.labelled >= m.maxLabel {
+		if m.other == nil {
+			m.other = &tenantSeries{label: OtherTenant}
+		}
+		return m.other
 	}
-	return OtherTenant
+	t := &tenantSeries{label: slug}
+	m.tenants.Store(slug, t)
+	m.labelled++
+	return t
 }
 
 // Request records one HTTP request; route is the mux pattern ("" when none
@@ -131,10 +186,19 @@ func (m *Metrics) Request(route, method string, status int, d time.Duration, ten
 		route = "unmatched"
 		method = "other" // unmatched requests can carry any method string
 	}
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
+	key := routeKey{route, method, status}
+	rs, ok := m.routes.Load(key)
+	if !ok {
+		// A matched route's method is one its pattern admits, so the keys
+		// are bounded; LoadOrStore keeps one series per key.
+		rs, _ = m.routes.LoadOrStore(key, &routeSeries{requests: m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+			duration: m.duration.WithLabelValues(route, method)})
+	}
+	rs.(*routeSeries).requests.Inc()
+	rs.(*routeSeries).duration.Observe(d.Seconds())
 	if tenant != "" {
-		m.tenantRequests.WithLabelValues(m.tenant(tenant)).Inc()
+		t := m.tenant(tenant)
+		t.requests.get(m.tenantRequests, t.label).Inc()
 	}
 }
 
@@ -143,7 +207,7 @@ func (m *Metrics) Rejected(reason, tenant string) {
 	if m == nil {
 		return
 	}
-	m.rejections.WithLabelValues(reason, m.tenant(tenant)).Inc()
+	m.rejections.WithLabelValues(reason, m.tenant(tenant).label).Inc()
 }
 
 // Rows records rows a tenant's request read and wrote.
@@ -153,10 +217,10 @@ func (m *Metrics) Rows(tenant string, read, written int) {
 	}
 	t := m.tenant(tenant)
 	if read > 0 {
-		m.tenantRows.WithLabelValues(t, "read").Add(float64(read))
+		t.read.get(m.tenantRows, t.label, "read").Add(float64(read))
 	}
 	if written > 0 {
-		m.tenantRows.WithLabelValues(t, "written").Add(float64(written))
+		t.written.get(m.tenantRows, t.label, "written").Add(float64(written))
 	}
 }
 
@@ -246,7 +310,7 @@ func (t dbTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQ
 
 func (t dbTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
 	if start, ok := ctx.Value(startKey{}).(time.Time); ok {
-		t.m.dbDuration.WithLabelValues("statement").Observe(time.Since(start).Seconds())
+		t.m.dbStatement.Observe(time.Since(start).Seconds())
 	}
 }
 
@@ -258,7 +322,7 @@ func (t dbTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQuer
 
 func (t dbTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) {
 	if start, ok := ctx.Value(startKey{}).(time.Time); ok {
-		t.m.dbDuration.WithLabelValues("pipeline").Observe(time.Since(start).Seconds())
+		t.m.dbPipeline.Observe(time.Since(start).Seconds())
 	}
 }
 

@@ -34,7 +34,8 @@ func NewResolver(pool *pgxpool.Pool, ttl time.Duration) *Resolver { return newRe
 
 // newResolver is NewResolver with a test's clock (nil: time.Now).
 func newResolver(pool *pgxpool.Pool, ttl time.Duration, clock func() time.Time) *Resolver {
-	return &Resolver{pool: pool, cache: cache.New[Key, Tenant](cache.Options[Tenant]{Name: "tenants", TTL: ttl, Now: clock})}
+	return &Resolver{pool: pool, cache: cache.New[Key, Tenant](cache.Options[Tenant]{Name: "tenants", TTL: ttl, Now: clock,
+		RefreshAfter: cache.RefreshAfter(ttl)})}
 }
 
 // WithTimeout bounds each lookup, the wait for a pooled connection
@@ -55,43 +56,78 @@ func (r *Resolver) Forget(id uuid.UUID, slug string) {
 	r.cache.Delete(Key{ID: id}, Key{Slug: slug})
 }
 
-// Resolve returns the tenant for key, or ErrUnknown.
+// Resolve returns the tenant for key, or ErrUnknown. A tenant in use is
+// looked up again in the background before its entry expires
+// (cache.Refresh), instead of in a request's path.
 func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
 	switch t, res := r.cache.Get(key); res {
 	case cache.Hit:
+		if r.cache.RefreshDue(key) {
+			r.refresh(key)
+		}
 		return t, nil
 	case cache.Absent:
 		return Tenant{}, ErrUnknown
 	}
 	ticket := r.cache.Ticket()
-	params := dbsqlc.TenantLookupParams{}
-	if key.Slug != "" {
-		params.Slug = &key.Slug
-	} else {
-		params.ID = &key.ID
-	}
 	lctx := ctx
 	if r.timeout > 0 {
 		var cancel context.CancelFunc
 		lctx, cancel = context.WithTimeout(ctx, r.timeout)
 		defer cancel()
 	}
-	row, err := db.Unscoped(r.pool).TenantLookup(lctx, params)
-	if errors.Is(err, db.ErrNotFound) {
+	t, found, err := r.lookup(lctx, key)
+	switch {
+	case err != nil:
+		return Tenant{}, err // unreachable database: db.ErrUnavailable, a 503
+	case !found:
 		r.cache.SetAbsent(ticket, key)
 		return Tenant{}, ErrUnknown
 	}
-	if err != nil {
-		return Tenant{}, err // unreachable database: db.ErrUnavailable, a 503
+	r.cache.Set(ticket, key, t)
+	return t, nil
+}
+
+// refresh looks key up again in the background (cache.Refresh).
+func (r *Resolver) refresh(key Key) {
+	r.cache.Refresh(key, func() (Tenant, bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), r.refreshTimeout())
+		defer cancel()
+		return r.lookup(ctx, key)
+	})
+}
+
+// lookup reads the tenant key names (found false: none).
+func (r *Resolver) lookup(ctx context.Context, key Key) (t Tenant, found bool, err error) {
+	params := dbsqlc.TenantLookupParams{}
+	if key.Slug != "" {
+		params.Slug = &key.Slug
+	} else {
+		params.ID = &key.ID
+	}
+	row, err := db.Unscoped(r.pool).TenantLookup(ctx, params)
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		return Tenant{}, false, nil
+	case err != nil:
+		return Tenant{}, false, err
 	}
 	// tenant_lookup's status is tenants.status, as text: sqlc types a
 	// table's column (sqlc.yaml), not a function's.
-	t := Tenant{ID: row.ID, Slug: row.Slug, Status: dbtype.TenantStatus(row.Status), Limits: Limits{
+	t = Tenant{ID: row.ID, Slug: row.Slug, Status: dbtype.TenantStatus(row.Status), Limits: Limits{
 		RatePerSecond: row.RateLimit, Burst: int(row.RateBurst), MaxConcurrency: int(row.MaxConcurrency),
 		StatementTimeout: time.Duration(row.StatementTimeoutMs) * time.Millisecond}}
 	if row.Cell != DefaultCell {
 		t.Cell = row.Cell
 	}
-	r.cache.Set(ticket, key, t)
-	return t, nil
+	return t, true, nil
+}
+
+// refreshTimeout bounds a background lookup, which has no request's
+// deadline: the resolver's timeout, or a minute.
+func (r *Resolver) refreshTimeout() time.Duration {
+	if r.timeout > 0 {
+		return r.timeout
+	}
+	return time.Minute
 }

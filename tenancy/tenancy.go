@@ -8,7 +8,6 @@ package tenancy
 import (
 	"context"
 	"errors"
-	"regexp"
 	"strings"
 	"time"
 
@@ -52,11 +51,23 @@ var (
 	ErrUnknown = errors.New("tenant not found")
 )
 
-// slugPattern is the format the tenants table enforces (tenants_slug_format).
-var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
-
-// ValidSlug reports whether s is a well-formed tenant slug.
-func ValidSlug(s string) bool { return slugPattern.MatchString(s) }
+// ValidSlug reports whether s is a well-formed tenant slug: the format the
+// tenants table enforces (tenants_slug_format),
+// ^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$ (3 to 63 bytes; lower-case letters,
+// digits and inner hyphens). Checked byte by byte: it runs on every request
+// that names its tenant, where the regular expression cost a
+// microsecond (FuzzValidSlug holds the two equal).
+func ValidSlug(s string) bool {
+	if len(s) < 3 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Key names a tenant by id or by slug; exactly one is set.
 type Key struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,21 @@ func TestParseKey(t *testing.T) {
 		_, err := ParseKey(bad)
 		require.ErrorIs(t, err, ErrMalformed, "%q", bad)
 	}
+}
+
+// ValidSlug is the tenants_slug_format constraint's regular expression,
+// checked by hand (it runs on every request).
+func FuzzValidSlug(f *testing.F) {
+	pattern := regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
+	for _, seed := range []string{"acme", "ab", "abc", "a-b", "-ab", "ab-", "a--b", "Acme", "acm\xe9", "acme\n",
+		strings.Repeat("a", 63), strings.Repeat("a", 64), "a_b", "0-0"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := ValidSlug(s), pattern.MatchString(s); got != want {
+			t.Fatalf("ValidSlug(%q) = %v, the constraint's pattern says %v", s, got, want)
+		}
+	})
 }
 
 func FuzzParseKey(f *testing.F) {

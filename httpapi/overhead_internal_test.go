@@ -1,0 +1,52 @@
+package httpapi
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+)
+
+// nextQuery writes a plain list's next-page query without parsing the
+// request's again; it must be exactly what url.Values.Encode writes for the
+// request's query with cursor and limit replaced, for every query a list
+// accepts.
+func TestNextQueryIsTheEncodedQuery(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{"", "limit=5", "cursor=abc&limit=7", "limit=100&cursor=x%2By", "cursor=z",
+		"sort=name", "q=ab&sort=-price", "limit=3&q=a%20b", "updated_since=2026-01-02T03:04:05Z&limit=9"} {
+		lq, detail := parseListQuery(raw, productSorts, false, true)
+		require.Empty(t, detail, raw)
+		l := listRequest{listQuery: lq, custom: lq.sort != "" || lq.q != "" || lq.email != ""}
+		for _, next := range []string{"AQAAAAAAAAAA_-", "a+b/c=&d"} {
+			want, err := url.ParseQuery(raw)
+			require.NoError(t, err)
+			want.Set("cursor", next)
+			want.Set("limit", strconv.Itoa(l.limit))
+			require.Equal(t, want.Encode(), nextQuery(raw, l, next), "%q, next %q", raw, next)
+		}
+	}
+}
+
+// A pooled HMAC (newCursorCodec) signs exactly as a new one does, however
+// often it is reused, and each verifies the other's cursors.
+func TestPooledCursorMACIsTheNewOne(t *testing.T) {
+	t.Parallel()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	pooled, fresh := newCursorCodec(key), cursorCodec{key: key}
+	tenant := uuid.New()
+	for i := range 50 {
+		p := position{CreatedAt: time.UnixMicro(int64(i) * 1e9).UTC(), ID: uuid.New(), Key: strings.Repeat("k", i%3)}
+		c := pooled.encode(tenant, "products", p)
+		require.Equal(t, fresh.encode(tenant, "products", p), c)
+		got, err := fresh.decode(tenant, "products", c)
+		require.NoError(t, err)
+		require.Equal(t, p, got)
+		_, err = pooled.decode(tenant, "users", c)
+		require.ErrorIs(t, err, errBadCursor)
+	}
+}
