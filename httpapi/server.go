@@ -84,6 +84,9 @@ type Config struct {
 	// puts trace_id and span_id in the access log. nil: tracing is off.
 	// Pass the same provider to db.Trace for the database spans.
 	TracerProvider trace.TracerProvider
+	// Exports are a tenant's quota and retention of exports (the zero
+	// value: DefaultExportLimits).
+	Exports ExportLimits
 }
 
 type server struct {
@@ -106,6 +109,7 @@ type server struct {
 	corsOrigins      []string
 	authFailures     *ratelimit.Failures
 	trustedProxies   []netip.Prefix
+	exports          ExportLimits
 	// skipRoleCheck turns the HTTP role check off, for the test proving
 	// that PostgreSQL refuses on its own what a role may not do.
 	skipRoleCheck bool
@@ -148,7 +152,8 @@ func newServer(cfg Config) (*server, error) {
 		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout, acquireTimeout: cfg.AcquireTimeout,
 		limiter: cfg.Limiter, metrics: cfg.Metrics, metricsToken: cfg.MetricsToken,
 		platformPool: cfg.PlatformPool, platform: cfg.Platform, corsOrigins: cfg.CORSOrigins,
-		authFailures: cfg.AuthFailures, trustedProxies: cfg.TrustedProxies, tracerProvider: cfg.TracerProvider}, nil
+		authFailures: cfg.AuthFailures, trustedProxies: cfg.TrustedProxies, tracerProvider: cfg.TracerProvider,
+		exports: cfg.Exports.orDefault()}, nil
 }
 
 func (s *server) handler() http.Handler {
