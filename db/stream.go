@@ -50,4 +50,3 @@ func Stream(ctx context.Context, pool *pgxpool.Pool, s Scope, snapshot bool, fn 
 	}
 	return nil
 }
-

@@ -63,9 +63,9 @@ type exportTrailer struct {
 }
 
 type userRow struct {
-	ID        uuid.UUID   `json:"id"`
-	Name      string      `json:"name"`
-	Email     string      `json:"email"`
+	ID         uuid.UUID   `json:"id"`
+	Name       string      `json:"name"`
+	Email      string      `json:"email"`
 	Role       dbtype.Role `json:"role"`
 	ExternalID *string     `json:"external_id"`
 	CreatedAt  time.Time   `json:"created_at"`

@@ -366,4 +366,3 @@ func (r *ChunkReader) WriteTo(w io.Writer) (int64, error) {
 	}
 	return total, nil
 }
-

@@ -235,7 +235,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		// River only polls (jobs.Start), so a transaction pooler is fine.
 		runner, err := jobs.Start(ctx, jobs.Config{Pool: platformPool, PurgeEvery: cfg.PurgeInterval, Log: log,
 			ExportMaxBytes: cfg.ExportMaxBytes,
-			Purged: func(id uuid.UUID) { resolver.Forget(id, "") }})
+			Purged:         func(id uuid.UUID) { resolver.Forget(id, "") }})
 		if err != nil {
 			return fmt.Errorf("start background jobs: %w", err)
 		}
