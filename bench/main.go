@@ -5,7 +5,8 @@
 //   - sql:   pgbench, the RLS policy against a hand-written WHERE on the same rows;
 //   - exec:  rowfence's tenant-scoped execution (db.One) against the bare filtered statement;
 //   - http:  `rowfence serve` under load against pgbench sending the identical SQL;
-//   - scale: a tenant's list and get latency at 100k rows against 10M rows.
+//   - scale: a tenant's list and get latency at 100k rows against 10M rows;
+//   - export: a large tenant's export, download and import against COPY of the same rows.
 //
 // Run it with `make bench` (all) or `go run ./bench -only sql,exec`. It finds or
 // starts PostgreSQL like `make run` (BENCH_DATABASE_URL, Docker, or a local
@@ -39,11 +40,12 @@ type config struct {
 	scaleTenants int
 	smallTenants int
 	perTenant    int
+	exportRows   int
 }
 
 func main() {
 	var cfg config
-	only := flag.String("only", "sql,exec,http,scale", "levels to run: sql, exec, http, scale")
+	only := flag.String("only", "sql,exec,http,scale", "levels to run: sql, exec, http, scale, export")
 	flag.IntVar(&cfg.seconds, "seconds", 5, "seconds per measurement")
 	flag.IntVar(&cfg.rounds, "rounds", 2, "rounds of each side-by-side comparison")
 	flag.IntVar(&cfg.clients, "clients", 8, "concurrent clients (pgbench -c, Go workers, HTTP workers)")
@@ -51,6 +53,7 @@ func main() {
 	flag.IntVar(&cfg.scaleTenants, "scale-tenants", 10000, "tenants in the large scale dataset")
 	flag.IntVar(&cfg.smallTenants, "small-tenants", 100, "tenants in the small scale dataset")
 	flag.IntVar(&cfg.perTenant, "per-tenant", 1000, "products per tenant in every dataset")
+	flag.IntVar(&cfg.exportRows, "export-rows", 1_000_000, "products of the tenant the export level exports")
 	flag.Parse()
 	cfg.only = map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
@@ -98,8 +101,10 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	// The migrations of the datasets created rowfence_app; give it this run's password.
-	if err := setAppPassword(ctx, srv.URL, e.appPassword); err != nil {
-		return err
+	if len(sets) > 0 {
+		if err := setAppPassword(ctx, srv.URL, e.appPassword); err != nil {
+			return err
+		}
 	}
 	pgbenchBin := ""
 	if cfg.only["sql"] || cfg.only["http"] {
@@ -119,6 +124,11 @@ func run(ctx context.Context, cfg config) error {
 	}
 	if cfg.only["http"] {
 		if err := benchHTTP(ctx, cfg, e, mid, pgbenchBin, rep); err != nil {
+			return err
+		}
+	}
+	if cfg.only["export"] {
+		if err := benchExport(ctx, cfg, e, rep); err != nil {
 			return err
 		}
 	}
