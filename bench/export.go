@@ -130,7 +130,7 @@ func benchExport(ctx context.Context, cfg config, e env, rep *report) error {
 		var r exportRound
 		// COPY TO of the tenant's rows, under its setting (as the export reads them).
 		t0 := time.Now()
-		err := db.Stream(ctx, owner, db.Scope{TenantID: o.Tenant.ID, Role: dbtype.RoleAdmin}, true, func(conn *pgx.Conn) error {
+		err := db.Stream(ctx, owner, db.Scope{TenantID: o.Tenant.ID, Role: dbtype.RoleAdmin}, db.BeginSnapshot, func(conn *pgx.Conn) error {
 			for _, q := range []string{"users", "products", "api_keys"} {
 				if _, err := conn.PgConn().CopyTo(ctx, io.Discard, "copy (select * from "+q+") to stdout"); err != nil {
 					return err

@@ -112,6 +112,19 @@ func Export(ctx context.Context, pool *pgxpool.Pool, slug string, w io.Writer) (
 // streams: rows come one at a time from the snapshot (streamRows) and go to
 // w through a 64 KiB buffer, so its memory does not grow with the tenant.
 func ExportTenant(ctx context.Context, pool *pgxpool.Pool, t dbsqlc.Tenant, w io.Writer) (counts map[string]int, err error) {
+	err = db.Stream(ctx, pool, db.Scope{TenantID: t.ID, Role: dbtype.RoleAdmin}, db.BeginSnapshot, func(conn *pgx.Conn) error {
+		counts, err = exportFrom(ctx, conn, t, w)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return counts, nil
+}
+
+// exportFrom writes the export of t from conn, which is in a transaction
+// under t's setting (db.Stream).
+func exportFrom(ctx context.Context, conn *pgx.Conn, t dbsqlc.Tenant, w io.Writer) (counts map[string]int, err error) {
 	h := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10)
 	header, err := json.Marshal(exportHeader{Format: ExportFormat, Version: ExportVersion, ExportedAt: time.Now().UTC(),
@@ -123,10 +136,7 @@ func ExportTenant(ctx context.Context, pool *pgxpool.Pool, t dbsqlc.Tenant, w io
 		return nil, err
 	}
 	counts = map[string]int{}
-	err = db.Stream(ctx, pool, db.Scope{TenantID: t.ID, Role: dbtype.RoleAdmin}, true, func(conn *pgx.Conn) error {
-		return streamRows(ctx, conn, bw, counts)
-	})
-	if err != nil {
+	if err := streamRows(ctx, conn, bw, counts); err != nil {
 		return nil, err
 	}
 	if err := bw.Flush(); err != nil {

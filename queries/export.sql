@@ -101,3 +101,37 @@ WHERE id = @id;
 
 -- name: ExportFail :exec
 UPDATE exports SET status = @status, error = @error, finished_at = CASE WHEN @status = 'failed' THEN now() END WHERE id = @id;
+
+-- Tenant archives (lifecycle/archive.go): the archive is the tenant's
+-- export of kind 'archive', written by the archiving command (the exports
+-- trigger enqueues no job for it) and exempt from quota and retention.
+
+-- name: ArchiveCreate :one
+INSERT INTO exports (requested_by, kind, status, expires_at) VALUES (@requested_by, 'archive', 'running', NULL)
+RETURNING id;
+
+-- name: ArchiveFind :one
+SELECT id, bytes, chunks, counts FROM exports WHERE kind = 'archive' AND status = 'done'
+ORDER BY created_at DESC LIMIT 1;
+
+-- name: ArchiveDeleteAll :execrows
+-- An archive left by an attempt that did not complete, or a restored one.
+DELETE FROM exports WHERE kind = 'archive';
+
+-- The live rows leave, in the order of their foreign keys (api_keys
+-- reference users). Each deletes the tenant's rows only: RLS.
+
+-- name: ArchiveDeleteAPIKeys :execrows
+DELETE FROM api_keys;
+
+-- name: ArchiveDeleteProducts :execrows
+DELETE FROM products;
+
+-- name: ArchiveDeleteUsers :execrows
+DELETE FROM users;
+
+-- name: ArchiveDeleteRest :exec
+-- Stored answers and the tenant's own exports are not part of an archive
+-- (docs/EXPORT.md); they leave the live tables too.
+WITH k AS (DELETE FROM idempotency_keys)
+DELETE FROM exports WHERE kind = 'export';

@@ -18,8 +18,9 @@ import (
 	"github.com/rowfence/rowfence/tenancy"
 )
 
-// runTenantLifecycle: suspend, activate, delete [--grace], purge, export and
-// import, as the migrating role (its connections act as rowfence_owner).
+// runTenantLifecycle: suspend, activate, delete [--grace], purge, export,
+// import, archive and restore, as the migrating role (its connections act as
+// rowfence_owner).
 func runTenantLifecycle(ctx context.Context, action string, fs *flag.FlagSet, args []string, env config.Config, stdout, stderr io.Writer) error {
 	var slug, out, name string
 	var grace time.Duration
@@ -95,6 +96,21 @@ func runTenantLifecycle(ctx context.Context, action string, fs *flag.FlagSet, ar
 		}
 		fmt.Fprintf(stderr, "exported %s: %d users, %d products, %d API keys\n", slug, counts["users"], counts["products"], counts["api_keys"])
 		return nil
+	case "archive":
+		a, err := lifecycle.Archive(ctx, pool, slug)
+		if err != nil {
+			return fmt.Errorf("tenant archive: %w", err)
+		}
+		fmt.Fprintf(stderr, "archived %s: %d users, %d products, %d API keys moved into its archive (%d bytes); its requests get 409 tenant-archived\n",
+			slug, a.Counts["users"], a.Counts["products"], a.Counts["api_keys"], a.Bytes)
+		return enc.Encode(map[string]any{"tenant": httpapi.RenderTenant(a.Tenant), "archive": a.Archive, "archived": a.Counts, "bytes": a.Bytes})
+	case "restore":
+		imp, err := lifecycle.Restore(ctx, pool, slug)
+		if err != nil {
+			return fmt.Errorf("tenant restore: %w (nothing was written)", err)
+		}
+		fmt.Fprintf(stderr, "restored %s from its archive; running servers serve it again within TENANT_CACHE_TTL (default %s)\n", slug, tenancy.DefaultTTL)
+		return enc.Encode(map[string]any{"tenant": httpapi.RenderTenant(imp.Tenant), "restored": imp.Counts})
 	case "import":
 		f, err := os.Open(file)
 		if err != nil {

@@ -67,6 +67,8 @@ Usage:
   rowfence tenant purge                        delete the tenants whose grace period is over
   rowfence tenant export --slug S [--out F]    write a consistent snapshot of a tenant's rows (docs/EXPORT.md)
   rowfence tenant import --slug T FILE         restore an export into a new or empty tenant, all or nothing
+  rowfence tenant archive --slug S             move a suspended tenant's rows into its archive (409 tenant-archived)
+  rowfence tenant restore --slug S             put an archived tenant's rows back and make it active
   rowfence admin key create|list|revoke        platform admin keys for /v1/admin (DATABASE_URL)
   rowfence audit [--format json] [--accept-role R]  check the isolation in the catalog (sql/audit); exit 1 on a defect (DATABASE_URL)
   rowfence leakcheck --url U (--create | --tenant-a A --tenant-b B) [--mode M] [--db DSN]

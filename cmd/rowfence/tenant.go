@@ -23,7 +23,7 @@ import (
 // creating and listing tenants sees across tenants, which the app role cannot.
 func runTenant(ctx context.Context, args []string, env config.Config, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"tenant: missing action (create, list, limits, suspend, activate, delete, purge, export or import)"}
+		return usageError{"tenant: missing action (create, list, limits, suspend, activate, delete, purge, export, import, archive or restore)"}
 	}
 	action, args := args[0], args[1:]
 	fs := flag.NewFlagSet("tenant "+action, flag.ContinueOnError)
@@ -38,10 +38,10 @@ func runTenant(ctx context.Context, args []string, env config.Config, stdout, st
 	case "list":
 	case "limits":
 		return runTenantLimits(ctx, fs, args, env, stdout)
-	case "suspend", "activate", "delete", "purge", "export", "import":
+	case "suspend", "activate", "delete", "purge", "export", "import", "archive", "restore":
 		return runTenantLifecycle(ctx, action, fs, args, env, stdout, stderr)
 	default:
-		return usageError{fmt.Sprintf("tenant: unknown action %q (create, list, limits, suspend, activate, delete, purge, export or import)", action)}
+		return usageError{fmt.Sprintf("tenant: unknown action %q (create, list, limits, suspend, activate, delete, purge, export, import, archive or restore)", action)}
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err

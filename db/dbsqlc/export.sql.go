@@ -52,6 +52,110 @@ func (q *Queries) APIKeyImport(ctx context.Context, arg APIKeyImportParams) (int
 	return result.RowsAffected(), nil
 }
 
+const archiveCreate = `-- name: ArchiveCreate :one
+
+INSERT INTO exports (requested_by, kind, status, expires_at) VALUES ($1, 'archive', 'running', NULL)
+RETURNING id
+`
+
+// Tenant archives (lifecycle/archive.go): the archive is the tenant's
+// export of kind 'archive', written by the archiving command (the exports
+// trigger enqueues no job for it) and exempt from quota and retention.
+func (q *Queries) ArchiveCreate(ctx context.Context, requestedBy uuid.UUID) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, archiveCreate, requestedBy)
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
+}
+
+const archiveDeleteAPIKeys = `-- name: ArchiveDeleteAPIKeys :execrows
+
+DELETE FROM api_keys
+`
+
+// The live rows leave, in the order of their foreign keys (api_keys
+// reference users). Each deletes the tenant's rows only: RLS.
+func (q *Queries) ArchiveDeleteAPIKeys(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, archiveDeleteAPIKeys)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const archiveDeleteAll = `-- name: ArchiveDeleteAll :execrows
+DELETE FROM exports WHERE kind = 'archive'
+`
+
+// An archive left by an attempt that did not complete, or a restored one.
+func (q *Queries) ArchiveDeleteAll(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, archiveDeleteAll)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const archiveDeleteProducts = `-- name: ArchiveDeleteProducts :execrows
+DELETE FROM products
+`
+
+func (q *Queries) ArchiveDeleteProducts(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, archiveDeleteProducts)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const archiveDeleteRest = `-- name: ArchiveDeleteRest :exec
+WITH k AS (DELETE FROM idempotency_keys)
+DELETE FROM exports WHERE kind = 'export'
+`
+
+// Stored answers and the tenant's own exports are not part of an archive
+// (docs/EXPORT.md); they leave the live tables too.
+func (q *Queries) ArchiveDeleteRest(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, archiveDeleteRest)
+	return err
+}
+
+const archiveDeleteUsers = `-- name: ArchiveDeleteUsers :execrows
+DELETE FROM users
+`
+
+func (q *Queries) ArchiveDeleteUsers(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, archiveDeleteUsers)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const archiveFind = `-- name: ArchiveFind :one
+SELECT id, bytes, chunks, counts FROM exports WHERE kind = 'archive' AND status = 'done'
+ORDER BY created_at DESC LIMIT 1
+`
+
+type ArchiveFindRow struct {
+	ID     uuid.UUID
+	Bytes  int64
+	Chunks int32
+	Counts json.RawMessage
+}
+
+func (q *Queries) ArchiveFind(ctx context.Context) (ArchiveFindRow, error) {
+	row := q.db.QueryRow(ctx, archiveFind)
+	var i ArchiveFindRow
+	err := row.Scan(
+		&i.ID,
+		&i.Bytes,
+		&i.Chunks,
+		&i.Counts,
+	)
+	return i, err
+}
+
 const exportChunk = `-- name: ExportChunk :one
 SELECT data FROM export_chunks WHERE export_id = $1 AND seq = $2
 `
