@@ -177,7 +177,6 @@ func TestExportDownloadStreams(t *testing.T) {
 	require.Less(t, len(first)+len(rest), len(body))
 }
 
-
 // An archived tenant's requests get 409 tenant-archived, a problem that
 // says what happened, not 404s that look like missing rows, and not a bare
 // 401 although its keys left the live tables with its rows; restored, the
