@@ -68,7 +68,7 @@ func Archive(ctx context.Context, pool *pgxpool.Pool, slug string) (Archived, er
 	scope := db.Scope{TenantID: t.ID, Role: dbtype.RoleAdmin}
 	out := Archived{Tenant: t}
 	err = db.Stream(ctx, pool, scope, db.BeginSnapshotWrite, func(conn *pgx.Conn) error {
-		qa := dbsqlc.New(conn)
+		qa := db.Unscoped(conn)
 		// Step 2, in B.
 		err := db.Tx(ctx, pool, scope, func(qb *dbsqlc.Queries) error {
 			if _, err := qb.ArchiveDeleteAll(ctx); err != nil {

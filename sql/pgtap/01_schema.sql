@@ -29,7 +29,7 @@ SELECT ok(relrowsecurity AND relforcerowsecurity, relname || ' enables and force
 FROM pg_class WHERE oid IN ('public.users'::regclass, 'public.products'::regclass, 'public.api_keys'::regclass) ORDER BY relname;
 SELECT policies_are('public', 'users', ARRAY['tenant_isolation', 'users_select', 'users_insert', 'users_update', 'users_delete']);
 SELECT policies_are('public', 'products', ARRAY['tenant_isolation', 'products_select', 'products_insert', 'products_update', 'products_delete']);
-SELECT policies_are('public', 'api_keys', ARRAY['tenant_isolation', 'api_keys_select', 'api_keys_insert', 'api_keys_update', 'api_keys_auth_touch']);
+SELECT policies_are('public', 'api_keys', ARRAY['tenant_isolation', 'api_keys_select', 'api_keys_insert', 'api_keys_update', 'api_keys_auth_touch', 'api_keys_archive']);
 SELECT is((SELECT count(*) FROM pg_policy
            WHERE polname = 'tenant_isolation' AND NOT polpermissive AND polcmd = '*' AND polroles = '{0}'
              AND polrelid IN ('public.users'::regclass, 'public.products'::regclass, 'public.api_keys'::regclass)),
