@@ -153,14 +153,6 @@ func exportFrom(ctx context.Context, conn *pgx.Conn, t dbsqlc.Tenant, w io.Write
 	return counts, err
 }
 
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
 // ErrBadExport: the file is not a complete, unaltered export of a version
 // this rowfence reads. Nothing was written.
 var ErrBadExport = errors.New("not a valid rowfence tenant export")
