@@ -6,6 +6,7 @@
 //   - exec:  rowfence's tenant-scoped execution (db.One) against the bare filtered statement;
 //   - http:  `rowfence serve` under load against pgbench sending the identical SQL;
 //   - scale: a tenant's list and get latency at 100k rows against 10M rows;
+//   - fair:  a quiet tenant's p99 beside two saturating tenants against alone;
 //   - export: a large tenant's export, download and import against COPY of the same rows.
 //
 // Run it with `make bench` (all) or `go run ./bench -only sql,exec`. It finds or
@@ -40,12 +41,13 @@ type config struct {
 	scaleTenants int
 	smallTenants int
 	perTenant    int
+	fairBefore   string
 	exportRows   int
 }
 
 func main() {
 	var cfg config
-	only := flag.String("only", "sql,exec,http,scale", "levels to run: sql, exec, http, scale, export")
+	only := flag.String("only", "sql,exec,http,scale,fair", "levels to run: sql, exec, http, scale, fair, export")
 	flag.IntVar(&cfg.seconds, "seconds", 5, "seconds per measurement")
 	flag.IntVar(&cfg.rounds, "rounds", 2, "rounds of each side-by-side comparison")
 	flag.IntVar(&cfg.clients, "clients", 8, "concurrent clients (pgbench -c, Go workers, HTTP workers)")
@@ -53,6 +55,8 @@ func main() {
 	flag.IntVar(&cfg.scaleTenants, "scale-tenants", 10000, "tenants in the large scale dataset")
 	flag.IntVar(&cfg.smallTenants, "small-tenants", 100, "tenants in the small scale dataset")
 	flag.IntVar(&cfg.perTenant, "per-tenant", 1000, "products per tenant in every dataset")
+	// d512c31: the last commit before fair sharing (issue 16, item 2).
+	flag.StringVar(&cfg.fairBefore, "fair-before", "d512c31", "git ref whose rowfence is the fair level's before side")
 	flag.IntVar(&cfg.exportRows, "export-rows", 1_000_000, "products of the tenant the export level exports")
 	flag.Parse()
 	cfg.only = map[string]bool{}
@@ -95,6 +99,9 @@ func run(ctx context.Context, cfg config) error {
 	if cfg.only["scale"] {
 		sets = append(sets, small, large)
 	}
+	if cfg.only["fair"] {
+		sets = append(sets, fairSet)
+	}
 	for _, d := range sets {
 		if err := e.ensure(ctx, d, logf); err != nil {
 			return err
@@ -134,6 +141,11 @@ func run(ctx context.Context, cfg config) error {
 	}
 	if cfg.only["scale"] {
 		if err := benchScale(ctx, cfg, e, small, large, rep); err != nil {
+			return err
+		}
+	}
+	if cfg.only["fair"] {
+		if err := benchFair(ctx, cfg, e, cfg.fairBefore, rep); err != nil {
 			return err
 		}
 	}

@@ -239,29 +239,77 @@ func (r *report) scale(res map[string]result, small, large dataset) {
 }
 
 func (r *report) write() error {
+	path := filepath.Join(r.cfg.out, "RESULTS.md")
+	// A run of some levels (-only) replaces their sections and keeps the
+	// others from the last RESULTS.md, each stamped with the run it came from.
+	stamp := fmt.Sprintf("_Measured %s with `go run ./bench %s`._\n\n", r.started.UTC().Format(time.RFC3339), strings.Join(os.Args[1:], " "))
+	fresh := map[string]bool{}
+	var ours []string
+	for _, s := range r.sections {
+		title, body, _ := strings.Cut(s, "\n")
+		fresh[title] = true
+		ours = append(ours, title+"\n\n"+stamp+strings.TrimLeft(body, "\n"))
+	}
+	var kept []string
+	if old, err := os.ReadFile(path); err == nil {
+		for _, s := range splitSections(string(old)) {
+			title, _, _ := strings.Cut(s, "\n")
+			if !fresh[title] && title != notesTitle {
+				kept = append(kept, s)
+			}
+		}
+	}
 	var b strings.Builder
 	b.WriteString("# Benchmark results\n\n")
-	b.WriteString("Written by `make bench` (`go run ./bench`); rerun it to refresh. Every figure below comes from one run, " +
-		"and every comparison was measured side by side in that run, in alternating rounds; a ratio is the median of the rounds' ratios.\n\n")
-	b.WriteString("Command: `go run ./bench " + strings.Join(os.Args[1:], " ") + "`\n\n")
+	b.WriteString("Written by `make bench` (`go run ./bench`); rerun it to refresh, or `go run ./bench -only LEVEL` to refresh one level's section " +
+		"(the others are kept, each stamped with the run that measured it). Every comparison was measured side by side in one run, " +
+		"in alternating rounds; a ratio is the median of the rounds' ratios.\n\n")
+	b.WriteString("Machine of the latest run (`go run ./bench " + strings.Join(os.Args[1:], " ") + "`):\n\n")
 	for _, m := range r.machine {
 		b.WriteString("- " + m + "\n")
 	}
 	b.WriteString("\n![ratios and latency against rows](plot.svg)\n\n")
-	for _, s := range r.sections {
-		b.WriteString(s + "\n")
+	for _, s := range append(kept, ours...) {
+		b.WriteString(strings.TrimRight(s, "\n") + "\n\n")
 	}
 	b.WriteString(notes)
-	if err := os.WriteFile(filepath.Join(r.cfg.out, "RESULTS.md"), []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return err
 	}
-	logf("wrote %s", filepath.Join(r.cfg.out, "RESULTS.md"))
+	logf("wrote %s", path)
+	// The plot draws the sql, exec, http and scale levels together: redraw it
+	// only when all of them ran.
+	if !(r.cfg.only["sql"] && r.cfg.only["exec"] && r.cfg.only["http"] && r.cfg.only["scale"]) {
+		return nil
+	}
 	return os.WriteFile(filepath.Join(r.cfg.out, "plot.svg"), []byte(r.svg()), 0o644)
+}
+
+const notesTitle = "## Notes and analysis"
+
+// splitSections cuts a RESULTS.md into its "## " sections (heading line
+// first), dropping what comes before the first one.
+func splitSections(md string) []string {
+	var out []string
+	lines := strings.Split(md, "\n")
+	start := -1
+	for i, l := range lines {
+		if strings.HasPrefix(l, "## ") {
+			if start >= 0 {
+				out = append(out, strings.Join(lines[start:i], "\n"))
+			}
+			start = i
+		}
+	}
+	if start >= 0 {
+		out = append(out, strings.Join(lines[start:], "\n"))
+	}
+	return out
 }
 
 // notes is maintained by hand: what the figures mean and, where a target is
 // missed, why (from profiles taken on this machine, 2026-11-25).
-const notes = `## Notes and analysis
+const notes = notesTitle + `
 
 - **Noise.** Ratios are the point: absolute figures move with whatever else the 2-core machine does,
   and every load generator shares it with the server and PostgreSQL. Identical SQL-level runs gave

@@ -91,6 +91,10 @@ type Config struct {
 	RateLimit         float64 // RATE_LIMIT in requests/s; 0: none
 	RateBurst         int     // RATE_BURST in requests
 	TenantConcurrency *int    // TENANT_CONCURRENCY; nil: half the pool
+	// Fair sharing: a request past its tenant's share waits in its tenant's
+	// queue (ratelimit.Defaults).
+	TenantQueueLength  int           // TENANT_QUEUE_LENGTH in requests; 0: no queue
+	TenantQueueTimeout time.Duration // TENANT_QUEUE_TIMEOUT; 0: no queue
 
 	// Metrics.
 	MetricsAddr         string // METRICS_ADDR; "": no private listener

@@ -130,7 +130,8 @@ func TestTheTableIsWhole(t *testing.T) {
 		JWTTenantClaim: "tenant_id", JWTUserClaim: "sub", JWTRoleClaim: "role", JWTLeeway: 30 * time.Second,
 		JWTJWKSRefreshInterval: auth.DefaultJWKSRefreshInterval, JWTJWKSUnknownKIDInterval: auth.DefaultJWKSUnknownKIDInterval,
 		JWTSubjectMapping: auth.SubjectID,
-		RateLimit:         100, RateBurst: 200, MetricsTenantLabels: 100, LogFormat: "json", ServiceName: "rowfence",
+		RateLimit:         100, RateBurst: 200, MetricsTenantLabels: 100,
+		TenantQueueLength: ratelimit.DefaultQueueLength, TenantQueueTimeout: ratelimit.DefaultQueueTimeout, LogFormat: "json", ServiceName: "rowfence",
 	}, c)
 	require.Nil(t, c.JWT(), "no bearer tokens without a secret or keys")
 }

@@ -265,6 +265,12 @@ var Vars = []Var{
 	{Name: "TENANT_CONCURRENCY", Commands: serving, Unset: "half the pool",
 		Help: "each tenant's default cap on requests doing database work at once (`0`: none)",
 		kind: integer(0, 1e4, "requests", func(c *Config, n int) { c.TenantConcurrency = &n })},
+	{Name: "TENANT_QUEUE_TIMEOUT", Commands: serving, Default: durationText(ratelimit.DefaultQueueTimeout),
+		Help: "longest wait of a request for its turn when its tenant's share or the server's slots (the pool's size) are in use; past it, 429 `concurrency-limited` (its own requests held its share) or 503 `unavailable` (others' held the server), with `Retry-After` (`0`: refuse at once)",
+		kind: duration(0, func(c *Config, d time.Duration) { c.TenantQueueTimeout = d })},
+	{Name: "TENANT_QUEUE_LENGTH", Commands: serving, Default: strconv.Itoa(ratelimit.DefaultQueueLength),
+		Help: "most requests of one tenant waiting for their turn; one more is refused at once, 429 `concurrency-limited` (`0`: refuse at once)",
+		kind: integer(0, 1e5, "requests", func(c *Config, n int) { c.TenantQueueLength = n })},
 
 	{Name: "METRICS_ADDR", Commands: serving, Unset: "none",
 		Help: "a private listener serving `/metrics` for Prometheus, e.g. `127.0.0.1:9090`",

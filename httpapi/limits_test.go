@@ -48,7 +48,8 @@ func TestRateLimit(t *testing.T) {
 	require.Empty(t, un.header.Get("RateLimit"))
 }
 
-// A tenant at its concurrency cap is refused at once, so its slow requests
+// Without a queue (TENANT_QUEUE_TIMEOUT=0; fair_test.go has the queued
+// case), a tenant at its concurrency cap is refused at once, so its slow requests
 // cannot take the pool from the others: while tenant A's requests are stuck
 // behind a lock, tenant B is served. Without the cap (the control), A's
 // requests hold every pooled connection and B gets a 503 after the acquire

@@ -216,28 +216,46 @@ func (s *server) unauthorized(w http.ResponseWriter, r *http.Request, code, deta
 	challenge(w, r, realm, code, detail)
 }
 
-// admit applies the tenant's rate limit and concurrency cap, answering 429
-// itself when the request may not go on. Every answer to an admitted or
-// rate-limited request carries the IETF RateLimit and RateLimit-Policy
-// headers (draft-ietf-httpapi-ratelimit-headers).
+// admit applies the tenant's rate limit and its share of the server's
+// slots, waiting in the tenant's queue for a slot when it must (up to the
+// limiter's queue timeout, or until the client goes away), and answering
+// itself when the request may not go on: 429 rate-limited over the rate,
+// 429 concurrency-limited when the tenant's queue is full or its own
+// requests held its share for the whole wait, 503 unavailable when the
+// server's slots were all held by others. Every answer to an admitted or
+// refused request carries the IETF RateLimit and RateLimit-Policy headers
+// (draft-ietf-httpapi-ratelimit-headers) when the tenant has a rate limit.
 func (s *server) admit(w http.ResponseWriter, r *http.Request, t tenancy.Tenant) (release func(), ok bool) {
 	if s.limiter == nil {
 		return func() {}, true
 	}
-	d, release := s.limiter.Acquire(t.ID, t.Limits)
+	d, release := s.limiter.Acquire(r.Context(), t.ID, t.Limits)
 	if d.Quota > 0 {
 		w.Header().Set("RateLimit-Policy", fmt.Sprintf(`"tenant";q=%d;w=%d`, d.Quota, ceilSeconds(d.Window)))
 		w.Header().Set("RateLimit", fmt.Sprintf(`"tenant";r=%d;t=%d`, d.Remaining, ceilSeconds(d.Reset)))
 	}
+	if d.Queued {
+		s.metrics.Queued(d.Waited, d.Reason)
+	}
 	if d.Allowed {
 		return release, true
 	}
+	if d.Reason == ratelimit.ReasonCanceled {
+		// The client went away (or its deadline passed); nobody reads this.
+		writeProblem(w, r, probUnavailable, "request canceled")
+		return nil, false
+	}
 	s.metrics.Rejected(d.Reason, t.Slug)
 	w.Header().Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(d.RetryAfter))))
-	if d.Reason == ratelimit.ReasonConcurrency {
-		writeProblem(w, r, probConcurrencyLimited, "tenant "+t.Slug+" has as many requests in progress as it may; retry shortly")
-	} else {
+	switch d.Reason {
+	case ratelimit.ReasonRate:
 		writeProblem(w, r, probRateLimited, "tenant "+t.Slug+" is over its request rate; retry after the Retry-After seconds")
+	case ratelimit.ReasonQueueFull:
+		writeProblem(w, r, probConcurrencyLimited, "tenant "+t.Slug+" has as many requests waiting as it may; retry shortly")
+	case ratelimit.ReasonOverloaded:
+		writeProblem(w, r, probUnavailable, "the server is busy with other tenants' requests; retry shortly")
+	default:
+		writeProblem(w, r, probConcurrencyLimited, "tenant "+t.Slug+" has as many requests in progress as it may; retry shortly")
 	}
 	return nil, false
 }

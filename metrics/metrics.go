@@ -2,7 +2,8 @@
 // (rowfence_build_info), requests by route, method and status, latency,
 // database time, pool statistics, rate-limit and concurrency-cap rejections,
 // per-tenant request and row counters, the credential and tenant caches,
-// failed credentials and throttled clients.
+// failed credentials and throttled clients, and the per-tenant queues of
+// fair sharing (queue.go).
 //
 // Cardinality is bounded: routes are the mux's patterns (never raw paths),
 // and tenants get their own label value only for the first TenantLabels
@@ -43,6 +44,7 @@ type Metrics struct {
 	tenantRows     *prometheus.CounterVec
 	authFailures   *prometheus.CounterVec
 	authThrottled  prometheus.Counter
+	queueWait      *prometheus.HistogramVec // queue.go
 
 	cachesMu sync.Mutex
 	caches   []cache.Observable
@@ -92,6 +94,8 @@ func New(tenantLabels int) *Metrics {
 		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion},
 	})
 	buildInfo.Set(1)
+	m.queueWait = newQueueWait()
+	m.reg.MustRegister(m.queueWait)
 	m.reg.MustRegister(buildInfo, m.requests, m.duration, m.dbDuration, m.rejections, m.tenantRequests, m.tenantRows,
 		m.authFailures, m.authThrottled, cacheCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -1,8 +1,13 @@
 // Package ratelimit contains noisy neighbours: each tenant has a token
-// bucket (requests per second, burst) and a cap on how many of its requests
-// may do database work at once, so that no tenant can take more than its
-// share of the pool. Both have server-wide defaults and per-tenant overrides
-// stored with the tenant (tenancy.Limits).
+// bucket (requests per second, burst) and a share of the server's database
+// slots (a cap on how many of its requests may do database work at once).
+// Both have server-wide defaults and per-tenant overrides stored with the
+// tenant (tenancy.Limits).
+//
+// A request past its tenant's share, or arriving while the server's slots
+// are taken, waits its turn in its tenant's queue (FIFO, bounded in length
+// and in time) rather than being refused at once; see fair.go for how a
+// freed slot is given out across tenants.
 //
 // Limits are per instance: N instances behind a load balancer allow a tenant
 // up to N times its rate. Size the defaults for that.
@@ -19,24 +24,56 @@ import (
 	"github.com/rowfence/rowfence/tenancy"
 )
 
-// Defaults apply to every tenant without an override. A zero RatePerSecond
-// disables rate limiting; a zero MaxConcurrency disables the cap.
+// Defaults apply to every tenant without an override, and bound the server
+// as a whole. A zero RatePerSecond disables rate limiting; a zero
+// MaxConcurrency disables the per-tenant cap; a zero Capacity the
+// server-wide one; a zero QueueTimeout or QueueLength refuses a request
+// that would have to wait at once (429, as before queueing existed).
 type Defaults struct {
 	RatePerSecond  float64
 	Burst          int
 	MaxConcurrency int
+	// Capacity is how many requests of all tenants may do database work at
+	// once: the app pool's size (pool_max_conns), so that an admitted request
+	// finds a connection and the order of service is decided here, fairly,
+	// rather than by who reaches the pool first.
+	Capacity int
+	// QueueLength bounds a tenant's waiting requests (memory, and goroutines
+	// parked); one more is refused at once with ReasonQueueFull.
+	QueueLength int
+	// QueueTimeout bounds a request's wait for a slot.
+	QueueTimeout time.Duration
 }
+
+// Defaults of TENANT_QUEUE_LENGTH and TENANT_QUEUE_TIMEOUT.
+const (
+	DefaultQueueLength  = 64
+	DefaultQueueTimeout = 2 * time.Second
+)
 
 // Reasons a request is refused.
 const (
-	ReasonRate        = "rate"
+	// ReasonRate: over the tenant's token bucket (429 rate-limited).
+	ReasonRate = "rate"
+	// ReasonConcurrency: the tenant's share was in use for the whole
+	// QueueTimeout, or queueing is off (429 concurrency-limited).
 	ReasonConcurrency = "concurrency"
+	// ReasonQueueFull: QueueLength of the tenant's requests are already
+	// waiting (429 concurrency-limited).
+	ReasonQueueFull = "queue_full"
+	// ReasonOverloaded: the request waited QueueTimeout while its tenant had
+	// nothing in progress: the server's slots were all taken by others, not
+	// by this tenant (503 unavailable).
+	ReasonOverloaded = "overloaded"
+	// ReasonCanceled: the request's context ended while it waited (the
+	// client went away, or a deadline passed).
+	ReasonCanceled = "canceled"
 )
 
 // Decision is the answer for one request.
 type Decision struct {
 	Allowed bool
-	Reason  string // when refused: ReasonRate or ReasonConcurrency
+	Reason  string // when refused: one of the Reason constants
 	// For the RateLimit and RateLimit-Policy headers (zero Quota: no rate limit).
 	Quota     int           // the bucket size
 	Window    time.Duration // time to refill an empty bucket
@@ -44,28 +81,40 @@ type Decision struct {
 	Reset     time.Duration // until the bucket is full again
 	// RetryAfter, when refused: until a request could pass.
 	RetryAfter time.Duration
+	// Queued says the request waited in its tenant's queue, for Waited.
+	Queued bool
+	Waited time.Duration
 }
 
 // Limiter holds every tenant's state. The zero value is not usable; use New.
 type Limiter struct {
-	def Defaults
-	now func() time.Time
+	def     Defaults
+	reserve int // slots kept for tenants with nothing in progress (fair.go)
+	now     func() time.Time
 
 	mu      sync.Mutex
 	tenants map[uuid.UUID]*state
+	busy    int      // slots held, all tenants
+	queued  []*state // tenants with waiters, in no particular order
+	waiting int      // waiters, all tenants
+	seq     uint64   // arrival order of waiters
 }
 
 type state struct {
 	bucket   *rate.Limiter // nil: unlimited
 	rate     float64
 	burst    int
+	maxConc  int // the cap as of the tenant's latest request (0: none)
 	inFlight int
 	lastUsed time.Time
+	queue    []*waiter // FIFO
+	queuedAt int       // index in Limiter.queued, -1 when not there
 }
 
 // Past sweepAbove tenants the map is swept: tenants idle for idleAfter with
-// nothing in flight are forgotten (a new bucket starts full, which an idle
-// tenant's bucket is by then for any rate of at least burst per minute).
+// nothing in flight or waiting are forgotten (a new bucket starts full,
+// which an idle tenant's bucket is by then for any rate of at least burst
+// per minute).
 const (
 	sweepAbove = 10000
 	idleAfter  = time.Minute
@@ -76,7 +125,7 @@ func New(def Defaults) *Limiter {
 	if def.Burst <= 0 && def.RatePerSecond > 0 {
 		def.Burst = max(1, int(math.Ceil(def.RatePerSecond)))
 	}
-	return &Limiter{def: def, now: time.Now, tenants: map[uuid.UUID]*state{}}
+	return &Limiter{def: def, reserve: reserveOf(def.Capacity), now: time.Now, tenants: map[uuid.UUID]*state{}}
 }
 
 // effective merges a tenant's overrides with the defaults.
@@ -97,62 +146,10 @@ func (l *Limiter) effective(o tenancy.Limits) (ratePerSecond float64, burst, max
 	return ratePerSecond, burst, maxConcurrency
 }
 
-// Acquire decides on one request of tenant. When allowed, release must be
-// called once the request's database work is done.
-func (l *Limiter) Acquire(tenant uuid.UUID, overrides tenancy.Limits) (d Decision, release func()) {
-	r, burst, maxConc := l.effective(overrides)
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	st := l.tenants[tenant]
-	if st == nil {
-		if len(l.tenants) >= sweepAbove {
-			l.sweep(now)
-		}
-		st = &state{}
-		l.tenants[tenant] = st
-	}
-	st.lastUsed = now
-	if st.rate != r || st.burst != burst { // new tenant, or its override changed
-		st.rate, st.burst, st.bucket = r, burst, nil
-		if r > 0 {
-			st.bucket = rate.NewLimiter(rate.Limit(r), burst)
-		}
-	}
-	if st.bucket != nil {
-		d.Quota, d.Window = burst, seconds(float64(burst)/r)
-		if !st.bucket.AllowN(now, 1) {
-			tokens := st.bucket.TokensAt(now)
-			d.Reason, d.RetryAfter = ReasonRate, seconds((1-tokens)/r)
-			d.Reset = seconds((float64(burst) - tokens) / r)
-			return d, func() {}
-		}
-		tokens := st.bucket.TokensAt(now)
-		d.Remaining = max(0, int(tokens))
-		d.Reset = seconds((float64(burst) - tokens) / r)
-	}
-	if maxConc > 0 && st.inFlight >= maxConc {
-		// Refused at once rather than queued: a tenant at its cap must not
-		// make everyone else wait behind it for a pooled connection.
-		d.Reason, d.RetryAfter = ReasonConcurrency, time.Second
-		return d, func() {}
-	}
-	st.inFlight++
-	d.Allowed = true
-	var once sync.Once
-	return d, func() {
-		once.Do(func() {
-			l.mu.Lock()
-			st.inFlight--
-			l.mu.Unlock()
-		})
-	}
-}
-
 // sweep forgets idle tenants; l.mu is held.
 func (l *Limiter) sweep(now time.Time) {
 	for id, st := range l.tenants {
-		if st.inFlight == 0 && now.Sub(st.lastUsed) > idleAfter {
+		if st.inFlight == 0 && len(st.queue) == 0 && now.Sub(st.lastUsed) > idleAfter {
 			delete(l.tenants, id)
 		}
 	}

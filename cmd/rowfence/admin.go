@@ -4,15 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/rowfence/rowfence/auth"
-	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbsqlc"
 )
@@ -30,28 +27,32 @@ func toPlatformKeyJSON(k dbsqlc.PlatformKey, key string) platformKeyJSON {
 	return platformKeyJSON{ID: k.ID, Name: k.Name, CreatedAt: k.CreatedAt.UTC(), LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt, Key: key}
 }
 
-// runAdmin manages platform admin keys (DATABASE_URL): the credentials of
+// adminCmd manages platform admin keys (DATABASE_URL): the credentials of
 // /v1/admin, which open the tenant registry and no tenant's data.
-func runAdmin(ctx context.Context, args []string, env config.Config, stdout, stderr io.Writer) error {
-	if len(args) < 2 || args[0] != "key" {
-		return usageError{"admin: use admin key create|list|revoke"}
-	}
-	action, args := args[1], args[2:]
-	fs := flag.NewFlagSet("admin key "+action, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var name, id string
-	switch action {
-	case "create":
-		fs.StringVar(&name, "name", "", "a label for the key")
-	case "revoke":
-		fs.StringVar(&id, "id", "", "the key's id (required)")
-	case "list":
-	default:
-		return usageError{fmt.Sprintf("admin key: unknown action %q (create, list or revoke)", action)}
-	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+type adminCmd struct {
+	Key adminKeyCmd `cmd:"" help:"Create, list and revoke platform admin keys."`
+}
+
+type adminKeyCmd struct {
+	Create adminKeyCreateCmd `cmd:"" help:"Create a platform admin key (printed once)."`
+	List   adminKeyListCmd   `cmd:"" help:"List the platform admin keys as JSON (never their secrets)."`
+	Revoke adminKeyRevokeCmd `cmd:"" help:"Revoke a platform admin key."`
+}
+
+type adminKeyCreateCmd struct {
+	Name string `help:"A label for the key."`
+}
+type adminKeyListCmd struct{}
+type adminKeyRevokeCmd struct {
+	ID string `required:"" name:"id" help:"The key's id."`
+}
+
+func (c *adminKeyCreateCmd) Run(r *runEnv) error { return runAdmin(r, "create", c.Name, "") }
+func (adminKeyListCmd) Run(r *runEnv) error      { return runAdmin(r, "list", "", "") }
+func (c *adminKeyRevokeCmd) Run(r *runEnv) error { return runAdmin(r, "revoke", "", c.ID) }
+
+func runAdmin(r *runEnv, action, name, id string) error {
+	ctx, env, stdout, stderr := r.ctx, r.env, r.stdout, r.stderr
 	if len([]rune(name)) > 200 {
 		return usageError{"admin key create: --name is at most 200 characters"}
 	}

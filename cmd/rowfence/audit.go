@@ -3,45 +3,37 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/rowfence/rowfence/audit"
 	"github.com/rowfence/rowfence/config"
 )
 
-// stringList is a repeatable flag.
-type stringList []string
+type auditCmd struct {
+	Format     string   `enum:"text,json" default:"text" help:"Report format: text or json."`
+	AcceptRole []string `name:"accept-role" sep:"none" placeholder:"ROLE" help:"A login role that may bypass RLS or become an owner, accepted as an exception (repeatable; never rowfence_app or rowfence_platform)."`
+}
 
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+func (c *auditCmd) Run(r *runEnv) error {
+	return runAudit(r.ctx, *c, r.env, r.stdout)
+}
 
-// runAudit runs the isolation audit (sql/audit) against DATABASE_URL and
-// fails when it finds a defect that is not an accepted exception.
-func runAudit(ctx context.Context, args []string, env config.Config, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	format := fs.String("format", "text", "text or json")
-	var accept stringList
-	fs.Var(&accept, "accept-role", "a login role that may bypass RLS or become an owner, accepted as an exception (repeatable; never rowfence_app or rowfence_platform)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *format != "text" && *format != "json" {
-		return usageError{fmt.Sprintf("audit: --format must be text or json, not %q", *format)}
-	}
+// runAudit runs the isolation audit (sql/audit) against DATABASE_URL: a
+// defect that is not an accepted exception is a finding (exit 1); a database
+// it cannot reach or read, a failure to run (exit 3).
+func runAudit(ctx context.Context, opts auditCmd, env config.Config, stdout io.Writer) error {
+	format, accept := opts.Format, opts.AcceptRole
 	conn, err := connectAdmin(ctx, env, "the audit reads the catalog of the database to check")
 	if err != nil {
-		return err
+		return fmt.Errorf("audit: %w", err)
 	}
 	defer conn.Close(context.Background())
 	rep, err := audit.Run(ctx, conn, audit.Options{AcceptRoles: accept})
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	if *format == "json" {
+	if format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {
@@ -54,7 +46,7 @@ func runAudit(ctx context.Context, args []string, env config.Config, stdout, std
 		printAudit(stdout, conn.Config().Database, rep)
 	}
 	if n := rep.Defects(); n > 0 {
-		return fmt.Errorf("audit: %d defect(s) that could let one tenant see or change another's rows", n)
+		return findingError{fmt.Sprintf("audit: %d defect(s) that could let one tenant see or change another's rows", n)}
 	}
 	return nil
 }

@@ -13,15 +13,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
+	"net/url"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rowfence/rowfence/config"
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/migrate"
 	"github.com/rowfence/rowfence/pgserver"
 	"github.com/rowfence/rowfence/sql/seed"
@@ -32,18 +33,19 @@ import (
 // without pgserver's marker. Long on purpose: it says what it does.
 const seedExistingFlag = "seed-public-keys-into-existing-database"
 
-// runDev is `make run`: start PostgreSQL (a Docker container, or a local
-// cluster kept in .pgdata), migrate, seed the demo tenants, print curl
-// commands, and serve as the app role. It seeds only a server it created,
-// unless told otherwise with --seed-public-keys-into-existing-database.
-func runDev(ctx context.Context, args []string, env config.Config, stdout io.Writer, log *slog.Logger) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	dataDir := fs.String("data", ".pgdata", "where the local cluster is kept between runs")
-	seedExisting := fs.Bool(seedExistingFlag, false,
-		"also seed the public demo keys into a server dev did not create: DATABASE_URL's, or a --data cluster of someone else's (never one with real data)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+// devCmd is `make run`: start PostgreSQL (a Docker container, or a local
+// cluster kept in .pgdata), migrate, seed the demo tenants, print example
+// requests and the operator commands' connection strings, and serve as the
+// app role. It seeds only a server it created, unless told otherwise with
+// --seed-public-keys-into-existing-database.
+type devCmd struct {
+	Data         string `default:".pgdata" placeholder:"DIR" help:"Where the local cluster is kept between runs."`
+	SeedExisting bool   `name:"seed-public-keys-into-existing-database" help:"Also seed the public demo keys into a server dev did not create: DATABASE_URL's, or a --data cluster of someone else's (never one with real data)."`
+}
+
+func (c *devCmd) Run(r *runEnv) error {
+	ctx, env, stdout, log := r.ctx, r.env, r.stdout, r.log
+	dataDir, seedExisting := &c.Data, &c.SeedExisting
 	envURL := env.DatabaseURL
 	if envURL != "" && !*seedExisting {
 		return usageError{fmt.Sprintf("dev: DATABASE_URL is set (%s), but dev seeds public demo credentials "+
@@ -91,7 +93,7 @@ func runDev(ctx context.Context, args []string, env config.Config, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	printCurls(stdout, cfg.Addr)
+	printBanner(stdout, cfg.Config, srv.Source == "env", appPassword)
 	return serve(ctx, cfg, log)
 }
 
@@ -122,26 +124,96 @@ const (
 	demoGlobexAdmin = "rfk_b0000000000040008000000000000001_b3000000000040008000000000000001_cbdb5efd39c6d84d8cd3964bc4b442593a94ca8a2bcddc6f90067b5f5041186b"
 )
 
-func printCurls(w io.Writer, addr string) {
-	host := addr
+// printBanner tells what make run started: example requests that name
+// their tenant as cfg.TenantMode says (the X-Tenant-ID header, a subdomain
+// of BASE_DOMAIN as the Host header, a /t/{slug} path prefix, or nothing but
+// the key), and the connection strings of the operator commands: audit and
+// leakcheck --create need the migrating role's (DATABASE_URL), leakcheck --db
+// the serving role's, as serve derives it. fromEnv: the database is the
+// user's own DATABASE_URL, whose password the banner does not repeat.
+func printBanner(w io.Writer, cfg config.Config, fromEnv bool, appPassword string) {
+	host := cfg.Addr
 	if strings.HasPrefix(host, ":") {
 		host = "localhost" + host
 	}
+	scheme := "http"
+	if cfg.TLSCertificate != nil {
+		scheme = "https"
+	}
+	base := scheme + "://" + host
+	curl := func(method, tenant, path, key, rest string) string {
+		cmd := "curl -s"
+		if method != "GET" {
+			cmd += " -X " + method
+		}
+		url, tenantHeader := base+path, ""
+		switch cfg.TenantMode {
+		case httpapi.ModePath:
+			url = base + "/t/" + tenant + path
+		case httpapi.ModeSubdomain:
+			tenantHeader = " -H 'Host: " + tenant + "." + cfg.BaseDomain + "'"
+		case httpapi.ModeToken: // the key names its tenant
+		default:
+			tenantHeader = " -H 'X-Tenant-ID: " + tenant + "'"
+		}
+		return cmd + " " + url + tenantHeader + ` -H "Authorization: Bearer $` + key + `"` + rest
+	}
+	ctJSON := ` -H 'Content-Type: application/json'`
 	fmt.Fprintf(w, `
-rowfence is starting on http://%[1]s with demo tenants acme and globex. Try:
+rowfence is starting on %[1]s (TENANT_MODE=%[2]s) with demo tenants acme and globex. Try:
 
-  ACME=%[2]s
-  ACME_VIEWER=%[3]s
-  GLOBEX=%[4]s
+  ACME=%[3]s
+  ACME_VIEWER=%[4]s
+  GLOBEX=%[5]s
 
-  curl -s %[1]s/v1/products -H 'X-Tenant-ID: acme' -H "Authorization: Bearer $ACME"
-  curl -s %[1]s/v1/products/a2000000-0000-4000-8000-000000000001 -H 'X-Tenant-ID: globex' -H "Authorization: Bearer $GLOBEX"   # 404: acme's row
-  curl -s %[1]s/v1/products -H 'X-Tenant-ID: globex' -H "Authorization: Bearer $ACME"   # 403: acme's key
-  curl -s -X POST %[1]s/v1/products -H 'X-Tenant-ID: acme' -H "Authorization: Bearer $ACME_VIEWER" -H 'Content-Type: application/json' -d '{"name":"Flamethrower","price":4200}'   # 403: a viewer
-  curl -s -X POST %[1]s/v1/api-keys -H 'X-Tenant-ID: acme' -H "Authorization: Bearer $ACME" -H 'Content-Type: application/json' -d '{"role":"member","name":"ci"}'
+`, base, cfg.TenantMode, demoAcmeAdmin, demoAcmeViewer, demoGlobexAdmin)
+	lines := []string{
+		curl("GET", "acme", "/v1/products", "ACME", ""),
+		curl("GET", "globex", "/v1/products/a2000000-0000-4000-8000-000000000001", "GLOBEX", "") + "   # 404: acme's row",
+	}
+	if cfg.TenantMode != httpapi.ModeToken { // in token mode a key cannot name another tenant
+		lines = append(lines, curl("GET", "globex", "/v1/products", "ACME", "")+"   # 403: acme's key")
+	}
+	lines = append(lines,
+		curl("POST", "acme", "/v1/products", "ACME_VIEWER", ctJSON+` -d '{"name":"Flamethrower","price":4200}'`)+"   # 403: a viewer",
+		curl("POST", "acme", "/v1/api-keys", "ACME", ctJSON+` -d '{"role":"member","name":"ci"}'`))
+	for _, l := range lines {
+		fmt.Fprintln(w, "  "+l)
+	}
+	fmt.Fprintf(w, "\n  PLATFORM=%s\n  curl -s %s/v1/admin/tenants -H \"Authorization: Bearer $PLATFORM\"\n\n", demoPlatform, base)
+	if fromEnv {
+		fmt.Fprintf(w, `The operator commands use your DATABASE_URL (the migrating role), e.g.:
 
-  PLATFORM=%[5]s
-  curl -s %[1]s/v1/admin/tenants -H "Authorization: Bearer $PLATFORM"
+  go run ./cmd/rowfence audit
+  go run ./cmd/rowfence leakcheck --url %[1]s --create --mode %[2]s%[3]s
 
-`, host, demoAcmeAdmin, demoAcmeViewer, demoGlobexAdmin, demoPlatform)
+`, base, cfg.TenantMode, baseDomainFlag(cfg))
+		return
+	}
+	owner := cfg.DatabaseURL
+	app := owner
+	if u, err := url.Parse(owner); err == nil {
+		u.User = url.UserPassword(db.AppRole, appPassword)
+		if appPassword == "" { // a server that trusts its clients
+			u.User = url.User(db.AppRole)
+		}
+		app = u.String()
+	}
+	fmt.Fprintf(w, `For the operator commands, in another shell:
+
+  # the migrating role (a superuser here): migrate, tenant, key, admin, audit, leakcheck --create
+  export DATABASE_URL='%[1]s'
+  go run ./cmd/rowfence audit
+  # --db: the serving role rowfence_app, as serve connects, for leakcheck's SQL vectors
+  go run ./cmd/rowfence leakcheck --url %[3]s --create --mode %[4]s%[5]s --db '%[2]s'
+
+`, owner, app, base, cfg.TenantMode, baseDomainFlag(cfg))
+}
+
+// baseDomainFlag is leakcheck's --base-domain for cfg's subdomain mode.
+func baseDomainFlag(cfg config.Config) string {
+	if cfg.TenantMode != httpapi.ModeSubdomain {
+		return ""
+	}
+	return " --base-domain " + cfg.BaseDomain
 }

@@ -4,16 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/auth"
-	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/db/dbtype"
@@ -21,32 +18,44 @@ import (
 	"github.com/rowfence/rowfence/tenancy"
 )
 
-// runKey manages a tenant's API keys from the operator's side (DATABASE_URL),
-// under that tenant's scope and the admin role, like the API's /v1/api-keys.
-func runKey(ctx context.Context, args []string, env config.Config, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"key: missing action (create, list or revoke)"}
-	}
-	action, args := args[0], args[1:]
-	fs := flag.NewFlagSet("key "+action, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	slug := fs.String("tenant", "", "the tenant's slug (required)")
-	var role, email, name, expires, id string
-	switch action {
-	case "create":
-		fs.StringVar(&role, "role", "", "admin, member or viewer (required; at most the user's own role)")
-		fs.StringVar(&email, "user", "", "email of the key's user (default: the tenant's first admin)")
-		fs.StringVar(&name, "name", "", "a label for the key")
-		fs.StringVar(&expires, "expires", "", "expiry time, RFC 3339 (default: never)")
-	case "revoke":
-		fs.StringVar(&id, "id", "", "the key's id (required)")
-	case "list":
-	default:
-		return usageError{fmt.Sprintf("key: unknown action %q (create, list or revoke)", action)}
-	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+// keyCmd manages a tenant's API keys from the operator's side
+// (DATABASE_URL), under that tenant's scope and the admin role, like the
+// API's /v1/api-keys.
+type keyCmd struct {
+	Create keyCreateCmd `cmd:"" help:"Create an API key (printed once) for a user of the tenant."`
+	List   keyListCmd   `cmd:"" help:"List the tenant's API keys as JSON (never their secrets)."`
+	Revoke keyRevokeCmd `cmd:"" help:"Revoke an API key."`
+}
+
+type keyCreateCmd struct {
+	Tenant  string `required:"" placeholder:"SLUG" help:"The tenant's slug."`
+	Role    string `required:"" help:"admin, member or viewer (at most the user's own role)."`
+	User    string `placeholder:"EMAIL" help:"Email of the key's user (default: the tenant's first admin)."`
+	Name    string `help:"A label for the key."`
+	Expires string `placeholder:"TIME" help:"Expiry time, RFC 3339 (default: never)."`
+}
+type keyListCmd struct {
+	Tenant string `required:"" placeholder:"SLUG" help:"The tenant's slug."`
+}
+type keyRevokeCmd struct {
+	Tenant string `required:"" placeholder:"SLUG" help:"The tenant's slug."`
+	ID     string `required:"" name:"id" help:"The key's id."`
+}
+
+func (c *keyCreateCmd) Run(r *runEnv) error {
+	return runKey(r, "create", keyArgs{slug: c.Tenant, role: c.Role, email: c.User, name: c.Name, expires: c.Expires})
+}
+func (c *keyListCmd) Run(r *runEnv) error { return runKey(r, "list", keyArgs{slug: c.Tenant}) }
+func (c *keyRevokeCmd) Run(r *runEnv) error {
+	return runKey(r, "revoke", keyArgs{slug: c.Tenant, id: c.ID})
+}
+
+// keyArgs are the key commands' flags.
+type keyArgs struct{ slug, role, email, name, expires, id string }
+
+func runKey(r *runEnv, action string, a keyArgs) error {
+	ctx, env, stdout, stderr := r.ctx, r.env, r.stdout, r.stderr
+	slug, role, email, name, expires, id := &a.slug, a.role, a.email, a.name, a.expires, a.id
 	if !tenancy.ValidSlug(*slug) {
 		return usageError{"key " + action + ": --tenant must be a tenant slug"}
 	}

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
-	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/httpapi"
@@ -18,38 +14,70 @@ import (
 	"github.com/rowfence/rowfence/tenancy"
 )
 
+type tenantSuspendCmd struct {
+	Slug string `required:"" help:"The tenant."`
+}
+type tenantActivateCmd struct {
+	Slug string `required:"" help:"The tenant."`
+}
+type tenantDeleteCmd struct {
+	Slug  string        `required:"" help:"The tenant."`
+	Grace time.Duration `help:"Keep the data this long (refusing the tenant's requests) before the purge deletes it, e.g. 72h; 0 deletes now."`
+}
+type tenantPurgeCmd struct{}
+type tenantExportCmd struct {
+	Slug string `required:"" help:"The tenant."`
+	Out  string `default:"-" placeholder:"FILE" help:"File to write, never overwritten (- for stdout)."`
+}
+type tenantImportCmd struct {
+	File string `arg:"" type:"existingfile" help:"The export to restore."`
+	Slug string `required:"" help:"The tenant to restore into: a new one, or one without rows."`
+	Name string `help:"Display name when the import creates the tenant (default: the exported one)."`
+}
+
+func (c *tenantSuspendCmd) Run(r *runEnv) error {
+	return runTenantLifecycle(r, "suspend", lifecycleArgs{slug: c.Slug})
+}
+func (c *tenantActivateCmd) Run(r *runEnv) error {
+	return runTenantLifecycle(r, "activate", lifecycleArgs{slug: c.Slug})
+}
+func (c *tenantDeleteCmd) Run(r *runEnv) error {
+	return runTenantLifecycle(r, "delete", lifecycleArgs{slug: c.Slug, grace: c.Grace})
+}
+func (tenantPurgeCmd) Run(r *runEnv) error { return runTenantLifecycle(r, "purge", lifecycleArgs{}) }
+func (c *tenantExportCmd) Run(r *runEnv) error {
+	return runTenantLifecycle(r, "export", lifecycleArgs{slug: c.Slug, out: c.Out})
+}
+func (c *tenantImportCmd) Run(r *runEnv) error {
+	return runTenantLifecycle(r, "import", lifecycleArgs{slug: c.Slug, name: c.Name, file: c.File})
+}
+
+type tenantArchiveCmd struct {
+	Slug string `required:"" help:"The tenant, suspended first."`
+}
+type tenantRestoreCmd struct {
+	Slug string `required:"" help:"The archived tenant."`
+}
+
+func (c *tenantArchiveCmd) Run(r *runEnv) error {
+	return runTenantLifecycle(r, "archive", lifecycleArgs{slug: c.Slug})
+}
+func (c *tenantRestoreCmd) Run(r *runEnv) error {
+	return runTenantLifecycle(r, "restore", lifecycleArgs{slug: c.Slug})
+}
+
+// lifecycleArgs are the lifecycle commands' flags and argument.
+type lifecycleArgs struct {
+	slug, out, name, file string
+	grace                 time.Duration
+}
+
 // runTenantLifecycle: suspend, activate, delete [--grace], purge, export,
 // import, archive and restore, as the migrating role (its connections act as
 // rowfence_owner).
-func runTenantLifecycle(ctx context.Context, action string, fs *flag.FlagSet, args []string, env config.Config, stdout, stderr io.Writer) error {
-	var slug, out, name string
-	var grace time.Duration
-	if action != "purge" {
-		fs.StringVar(&slug, "slug", "", "the tenant (required)")
-	}
-	switch action {
-	case "delete":
-		fs.DurationVar(&grace, "grace", 0, "keep the data this long (refusing the tenant's requests) before the purge deletes it, e.g. 72h; 0 deletes now")
-	case "export":
-		fs.StringVar(&out, "out", "-", "file to write (- for stdout)")
-	case "import":
-		fs.StringVar(&name, "name", "", "display name when the import creates the tenant (default: the exported one)")
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
-	}
-	var file string
-	switch {
-	case action == "import" && fs.NArg() != 1:
-		return usageError{"tenant import: give the export file: rowfence tenant import --slug T FILE"}
-	case action == "import":
-		file = fs.Arg(0)
-	case fs.NArg() > 0:
-		return usageError{fmt.Sprintf("tenant %s: unexpected argument %q", action, fs.Arg(0))}
-	}
+func runTenantLifecycle(r *runEnv, action string, a lifecycleArgs) error {
+	ctx, env, stdout, stderr := r.ctx, r.env, r.stdout, r.stderr
+	slug, out, name, file, grace := a.slug, a.out, a.name, a.file, a.grace
 	if action != "purge" && !tenancy.ValidSlug(slug) {
 		return usageError{"tenant " + action + ": --slug must be a tenant slug"}
 	}

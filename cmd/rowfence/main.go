@@ -1,5 +1,6 @@
 // Command rowfence is the one binary: it migrates, serves, and administers
-// tenants. Run `rowfence help` for the subcommands. Built with -tags dev
+// tenants. Run `rowfence --help` for the commands, and `rowfence COMMAND
+// --help` for one's flags and environment; exit statuses are in exitCode. Built with -tags dev
 // (make run) it also has `rowfence dev`, which starts a local PostgreSQL and
 // seeds public demo keys; the default build has neither (dev.go, nodev.go).
 package main
@@ -7,14 +8,15 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/alecthomas/kong"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -25,75 +27,156 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "rowfence:", err)
-		}
-		os.Exit(exitCode(err))
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rowfence:", err)
 	}
+	os.Exit(exitCode(err))
 }
 
-// usageError is a mistake in the command line (exit status 2).
+// The exit statuses, for a CI job to tell apart (README, "The binary").
+const (
+	exitClean   = 0 // done; the audit or leakcheck found nothing
+	exitFinding = 1 // the audit found a defect, or leakcheck a leak
+	exitUsage   = 2 // the command line or the environment is wrong
+	exitFailed  = 3 // could not run: database unreachable, dead URL, server error
+)
+
+// usageError is a mistake in the command line or the environment
+// (exit status 2): running again unchanged cannot succeed.
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
+// findingError is what the audit and leakcheck return when they found a
+// defect or a leak (exit status 1): the check ran, and failed.
+type findingError struct{ msg string }
+
+func (e findingError) Error() string { return e.msg }
+
+// exitCode is err's exit status: 0 for nil, 1 a finding, 2 a usage error
+// (ours or the parser's), and 3 for anything else, which kept the command
+// from running to its end.
 func exitCode(err error) int {
 	var ue usageError
-	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
-		return 2
+	var fe findingError
+	var pe *kong.ParseError
+	switch {
+	case err == nil:
+		return exitClean
+	case errors.As(err, &fe):
+		return exitFinding
+	case errors.As(err, &ue), errors.As(err, &pe):
+		return exitUsage
 	}
-	return 1
+	return exitFailed
 }
 
-// commandsUsage is the first half of `rowfence help`; config.Usage writes
-// the second, the environment variables.
-const commandsUsage = `rowfence: a multi-tenant REST backend whose tenant isolation PostgreSQL enforces.
+// cli is the command line: every command is a struct whose fields are its
+// flags and arguments (kong tags) and whose Run method does it, given the
+// runEnv.
+type cli struct {
+	Migrate   migrateCmd   `cmd:"" help:"Apply, roll back one, or list migrations (DATABASE_URL)."`
+	Serve     serveCmd     `cmd:"" help:"Serve the API (APP_DATABASE_URL, or derived from DATABASE_URL)."`
+	Tenant    tenantCmd    `cmd:"" help:"Create, list, limit, suspend, delete, export and import tenants (DATABASE_URL)."`
+	Key       keyCmd       `cmd:"" help:"Create, list and revoke a tenant's API keys (DATABASE_URL)."`
+	Admin     adminCmd     `cmd:"" help:"Platform admin keys for /v1/admin (DATABASE_URL)."`
+	Audit     auditCmd     `cmd:"" help:"Check the isolation in the database's catalog (sql/audit); exit 1 on a defect (DATABASE_URL)."`
+	Leakcheck leakcheckCmd `cmd:"" help:"Attack a running deployment as tenant A against tenant B; exit 1 on a leak."`
+	Version   versionCmd   `cmd:"" help:"Print the module version, VCS revision and time, and Go version of the build."`
+	Dev       devCmd       `cmd:"" help:"make run: start a local PostgreSQL, migrate, seed the demo tenants, serve (dev build only)."`
+}
 
-Usage:
-  rowfence migrate [up|down|status]            apply, roll back one, or list migrations (DATABASE_URL)
-  rowfence serve [-h]                          serve the API (APP_DATABASE_URL, or derived from DATABASE_URL); -h: its variables
-  rowfence tenant create --slug S --name N --admin-email E [--admin-name N]
-                                               create a tenant, its first admin user and API key (printed once)
-  rowfence key create --tenant S --role R [--user EMAIL] [--name N] [--expires T]
-                                               create an API key (printed once) for a user of tenant S
-  rowfence key list --tenant S                 list tenant S's API keys as JSON
-  rowfence key revoke --tenant S --id ID       revoke an API key
-  rowfence tenant list                         list tenants as JSON (DATABASE_URL)
-  rowfence tenant limits --slug S [--rate R] [--burst B] [--concurrency N] [--statement-timeout D]
-                                               set a tenant's own limits ("default" clears one)
-  rowfence tenant suspend|activate --slug S    refuse or allow a tenant's requests (activate also cancels a deletion)
-  rowfence tenant delete --slug S [--grace D]  delete a tenant and all its rows now, or mark it and purge after D
-  rowfence tenant purge                        delete the tenants whose grace period is over
-  rowfence tenant export --slug S [--out F]    write a consistent snapshot of a tenant's rows (docs/EXPORT.md)
-  rowfence tenant import --slug T FILE         restore an export into a new or empty tenant, all or nothing
-  rowfence tenant archive --slug S             move a suspended tenant's rows into its archive (409 tenant-archived)
-  rowfence tenant restore --slug S             put an archived tenant's rows back and make it active
-  rowfence admin key create|list|revoke        platform admin keys for /v1/admin (DATABASE_URL)
-  rowfence audit [--format json] [--accept-role R]  check the isolation in the catalog (sql/audit); exit 1 on a defect (DATABASE_URL)
-  rowfence leakcheck --url U (--create | --tenant-a A --tenant-b B) [--mode M] [--db DSN]
-                                               attack a deployment as A against B; exit 1 on a leak
-                                               (keys in LEAKCHECK_KEY_A/B; --create onboards two tenants via DATABASE_URL)
-  rowfence version                             print the module version, VCS revision and time, and Go version
-  rowfence dev [--data DIR]                    make run: start a local PostgreSQL (Docker, or a cluster in DIR, default .pgdata),
-                                               migrate, seed the demo tenants and their public keys, serve. Only in the dev
-                                               build (go run -tags dev ./cmd/rowfence dev); it refuses DATABASE_URL unless
-                                               given --seed-public-keys-into-existing-database
+// runEnv is what every command's Run is given.
+type runEnv struct {
+	ctx            context.Context
+	env            config.Config
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
+
+// description heads `rowfence --help`.
+const description = `A multi-tenant REST backend whose tenant isolation PostgreSQL enforces.
+
+Flags may come before or after arguments. "rowfence help [COMMAND...]" is "rowfence [COMMAND...] --help".`
+
+// exitCodesHelp is the end of `rowfence --help`, above the environment.
+const exitCodesHelp = `Exit status:
+  0  done; audit or leakcheck found nothing
+  1  a finding: audit found a defect, leakcheck a leak
+  2  a usage error: unknown command or flag, missing argument, bad value (flag or environment variable)
+  3  could not run: database unreachable, dead URL, server error, the database refused the change
 `
 
-func usage() string {
-	return commandsUsage + "\nEnvironment (read by the commands in brackets; empty is unset):\n" + config.Usage("")
+// helpExit is how a --help stops the parse: kong calls its Exit hook after
+// printing, which panics with it for run to recover, so that run returns
+// (tests call it in-process) instead of exiting.
+type helpExit struct{ code int }
+
+// printHelp is kong's help followed by the environment variables the
+// command reads, from the one table (config.Vars); the top level adds the
+// exit statuses and every variable.
+func printHelp(opts kong.HelpOptions, kctx *kong.Context) error {
+	if err := kong.DefaultHelpPrinter(opts, kctx); err != nil {
+		return err
+	}
+	w := kctx.Stdout
+	node := kctx.Selected()
+	if node == nil {
+		fmt.Fprint(w, "\n"+exitCodesHelp+"\nEnvironment (read by the commands in brackets; empty is unset):\n"+config.Usage(""))
+		return nil
+	}
+	for node.Parent != nil && node.Parent.Type == kong.CommandNode {
+		node = node.Parent
+	}
+	if vars := config.Usage(node.Name); vars != "" {
+		fmt.Fprint(w, "\nEnvironment (empty is unset):\n"+vars)
+	}
+	return nil
+}
+
+// newParser is the command line's parser, writing help to stdout.
+func newParser(stdout, stderr io.Writer) (*kong.Kong, error) {
+	return kong.New(&cli{}, kong.Name("rowfence"), kong.Description(description),
+		kong.Writers(stdout, stderr), kong.Help(printHelp),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Exit(func(code int) { panic(helpExit{code}) }))
 }
 
 // run is the whole program; main only supplies the process's environment, so
 // tests can run it in-process. getenv is read once, by config.Load, for the
-// variables the subcommand reads.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) < 2 {
-		fmt.Fprint(stderr, usage())
-		return usageError{"missing subcommand"}
+// variables the command reads. Help goes to stdout and returns nil.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	args = args[1:]
+	if len(args) > 0 && args[0] == "help" { // rowfence help tenant import
+		args = append(args[1:len(args):len(args)], "--help")
 	}
-	cmd, rest := args[1], args[2:]
+	parser, err := newParser(stdout, stderr)
+	if err != nil {
+		return err // a mistake in the declarations: tests catch it
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			h, ok := p.(helpExit)
+			if !ok {
+				panic(p)
+			}
+			if err = nil; h.code != 0 {
+				err = usageError{"usage"}
+			}
+		}
+	}()
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		// Say where the help is; the help itself is too long for an error.
+		where := "rowfence"
+		var pe *kong.ParseError
+		if errors.As(err, &pe) && pe.Context != nil && pe.Context.Selected() != nil {
+			where = pe.Context.Selected().FullPath()
+		}
+		return fmt.Errorf("%w (%s --help shows the usage)", err, where)
+	}
+	cmd := strings.Fields(kctx.Command())[0]
 	env, err := config.Load(getenv, cmd)
 	if err != nil {
 		return usageError{err.Error()}
@@ -109,32 +192,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if lw != nil {
 		log = slog.New(flushingHandler{log.Handler(), lw})
 	}
-	switch cmd {
-	case "migrate":
-		return runMigrate(ctx, rest, env, stdout, log)
-	case "serve":
-		return runServe(ctx, rest, env, stderr, log)
-	case "tenant":
-		return runTenant(ctx, rest, env, stdout, stderr)
-	case "key":
-		return runKey(ctx, rest, env, stdout, stderr)
-	case "admin":
-		return runAdmin(ctx, rest, env, stdout, stderr)
-	case "dev":
-		return runDev(ctx, rest, env, stdout, log)
-	case "audit":
-		return runAudit(ctx, rest, env, stdout, stderr)
-	case "leakcheck":
-		return runLeakcheck(ctx, rest, env, stdout, stderr)
-	case "version":
-		return runVersion(rest, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage())
-		return nil
-	default:
-		fmt.Fprint(stderr, usage())
-		return usageError{fmt.Sprintf("unknown subcommand %q", cmd)}
-	}
+	return kctx.Run(&runEnv{ctx: ctx, env: env, stdout: stdout, stderr: stderr, log: log})
 }
 
 // newLogger writes format ("json" or "text", as config.Load checked it)
@@ -161,7 +219,11 @@ func connectAdmin(ctx context.Context, env config.Config, why string) (*pgx.Conn
 	if err != nil {
 		return nil, err
 	}
-	return pgx.Connect(ctx, url)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, usageError{"DATABASE_URL: " + err.Error()}
+	}
+	return pgx.ConnectConfig(ctx, cfg)
 }
 
 // connectAdminPool is connectAdmin for work that runs through db.One or
@@ -179,18 +241,4 @@ func connectAdminPool(ctx context.Context, env config.Config, why string) (*pgxp
 	cfg.MaxConns = 2
 	db.AsOwner(cfg)
 	return db.Open(ctx, cfg)
-}
-
-// parseFlags parses a subcommand's flags and refuses positional arguments.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
-	}
-	return nil
 }

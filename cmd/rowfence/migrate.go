@@ -13,20 +13,27 @@ import (
 	"github.com/rowfence/rowfence/migrate"
 )
 
-func runMigrate(ctx context.Context, args []string, env config.Config, stdout io.Writer, log *slog.Logger) error {
-	action := "up"
-	if len(args) > 0 {
-		action, args = args[0], args[1:]
-	}
-	if len(args) > 0 {
-		return usageError{fmt.Sprintf("migrate %s: unexpected argument %q", action, args[0])}
-	}
+type migrateCmd struct {
+	Up     migrateUpCmd     `cmd:"" default:"1" help:"Apply the pending migrations, and set the login roles' passwords when given (the default)."`
+	Down   migrateDownCmd   `cmd:"" help:"Roll back the last migration."`
+	Status migrateStatusCmd `cmd:"" help:"List every migration and whether it is applied."`
+}
+
+type migrateUpCmd struct{}
+type migrateDownCmd struct{}
+type migrateStatusCmd struct{}
+
+func (migrateUpCmd) Run(r *runEnv) error   { return runMigrate(r.ctx, "up", r.env, r.stdout, r.log) }
+func (migrateDownCmd) Run(r *runEnv) error { return runMigrate(r.ctx, "down", r.env, r.stdout, r.log) }
+func (migrateStatusCmd) Run(r *runEnv) error {
+	return runMigrate(r.ctx, "status", r.env, r.stdout, r.log)
+}
+
+// runMigrate runs action (up, down or status) as DATABASE_URL's role.
+func runMigrate(ctx context.Context, action string, env config.Config, stdout io.Writer, log *slog.Logger) error {
 	url, err := databaseURL(env, "migrate connects as a role that may create roles and own tables")
 	if err != nil {
 		return err
-	}
-	if action != "up" && action != "down" && action != "status" {
-		return usageError{fmt.Sprintf("migrate: unknown action %q (up, down or status)", action)}
 	}
 	// Goose's lock is a session-level advisory lock, and River's tables are
 	// made under SET ROLE: neither survives a transaction pooler.

@@ -5,9 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -129,20 +127,16 @@ func adaptToPooler(ctx context.Context, cfg *pgxpool.Config, name string, log *s
 	return p, nil
 }
 
-func runServe(ctx context.Context, args []string, env config.Config, stderr io.Writer, log *slog.Logger) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: rowfence serve\n\nEnvironment (empty is unset):\n"+config.Usage("serve"))
-	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := newServeConfig(env)
+// serveCmd takes no flags: everything it reads is in the environment, which
+// its --help lists (printHelp, from config.Vars).
+type serveCmd struct{}
+
+func (serveCmd) Run(r *runEnv) error {
+	cfg, err := newServeConfig(r.env)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, log)
+	return serve(r.ctx, cfg, r.log)
 }
 
 // serverTLS is the API listener's TLS configuration for cert
@@ -181,13 +175,18 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	defer pool.Close()
 	m.WatchPool(pool)
-	limits := ratelimit.Defaults{RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst}
+	// The server's slots are the pool's connections: the limiter, not the
+	// pool's own unfair queue, decides whose request gets the next one.
+	limits := ratelimit.Defaults{RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst, Capacity: int(cfg.pool.MaxConns),
+		QueueLength: cfg.TenantQueueLength, QueueTimeout: cfg.TenantQueueTimeout}
 	if cfg.TenantConcurrency != nil {
 		limits.MaxConcurrency = *cfg.TenantConcurrency
 	} else {
 		// By default no tenant may hold more than half the pool.
 		limits.MaxConcurrency = max(1, int(cfg.pool.MaxConns)/2)
 	}
+	limiter := ratelimit.New(limits)
+	m.WatchLimiter(limiter)
 	if err := db.CheckSafety(ctx, db.Unscoped(pool)); err != nil {
 		return err
 	}
@@ -260,7 +259,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		StatementTimeout: cfg.StatementTimeout,
 		RequestTimeout:   cfg.RequestTimeout,
 		AcquireTimeout:   cfg.AcquireTimeout,
-		Limiter:          ratelimit.New(limits),
+		Limiter:          limiter,
 		Metrics:          m,
 		MetricsToken:     cfg.MetricsToken,
 		CORSOrigins:      cfg.CORSOrigins,
@@ -289,6 +288,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	log.Info("serving", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil, "db_user", cfg.pool.ConnConfig.User,
 		"tenant_mode", string(cfg.TenantMode), "jwt", cfg.JWT() != nil,
 		"rate_limit", limits.RatePerSecond, "rate_burst", limits.Burst, "tenant_concurrency", limits.MaxConcurrency,
+		"tenant_queue_length", limits.QueueLength, "tenant_queue_timeout", limits.QueueTimeout.String(),
 		"pool_max_conns", cfg.pool.MaxConns, "auth_failure_limit", cfg.AuthFailureLimit,
 		"auth_failure_window", cfg.AuthFailureWindow.String(), "trusted_proxies", len(cfg.TrustedProxies), "tracing", tp != nil)
 	if cfg.MetricsAddr != "" {

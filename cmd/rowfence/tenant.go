@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/mail"
@@ -19,51 +18,58 @@ import (
 	"github.com/rowfence/rowfence/tenancy"
 )
 
-// runTenant administers the tenant registry. It connects with DATABASE_URL:
-// creating and listing tenants sees across tenants, which the app role cannot.
-func runTenant(ctx context.Context, args []string, env config.Config, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"tenant: missing action (create, list, limits, suspend, activate, delete, purge, export, import, archive or restore)"}
-	}
-	action, args := args[0], args[1:]
-	fs := flag.NewFlagSet("tenant "+action, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var in lifecycle.Tenant
-	switch action {
-	case "create":
-		fs.StringVar(&in.Slug, "slug", "", "tenant slug: 3-63 of a-z, 0-9 and -, not starting or ending with - (required)")
-		fs.StringVar(&in.Name, "name", "", "display name, 1-200 characters (required)")
-		fs.StringVar(&in.AdminEmail, "admin-email", "", "email of the tenant's first admin user (required)")
-		fs.StringVar(&in.AdminName, "admin-name", "Admin", "name of the tenant's first admin user")
-	case "list":
-	case "limits":
-		return runTenantLimits(ctx, fs, args, env, stdout)
-	case "suspend", "activate", "delete", "purge", "export", "import", "archive", "restore":
-		return runTenantLifecycle(ctx, action, fs, args, env, stdout, stderr)
-	default:
-		return usageError{fmt.Sprintf("tenant: unknown action %q (create, list, limits, suspend, activate, delete, purge, export, import, archive or restore)", action)}
-	}
-	if err := parseFlags(fs, args); err != nil {
+// tenantCmd administers the tenant registry. It connects with
+// DATABASE_URL: creating and listing tenants sees across tenants, which the
+// app role cannot.
+type tenantCmd struct {
+	Create   tenantCreateCmd   `cmd:"" help:"Create a tenant, its first admin user and API key (printed once)."`
+	List     tenantListCmd     `cmd:"" help:"List tenants as JSON."`
+	Limits   tenantLimitsCmd   `cmd:"" help:"Set a tenant's own limits (\"default\" clears one: the server's default applies)."`
+	Suspend  tenantSuspendCmd  `cmd:"" help:"Refuse a tenant's requests."`
+	Activate tenantActivateCmd `cmd:"" help:"Allow a tenant's requests again (also cancels a pending deletion)."`
+	Delete   tenantDeleteCmd   `cmd:"" help:"Delete a tenant and every row it owns now, or mark it and purge it after --grace."`
+	Purge    tenantPurgeCmd    `cmd:"" help:"Delete the tenants whose grace period is over."`
+	Export   tenantExportCmd   `cmd:"" help:"Write a consistent snapshot of a tenant's rows (docs/EXPORT.md)."`
+	Import   tenantImportCmd   `cmd:"" help:"Restore an export into a new or empty tenant, all or nothing."`
+	Archive  tenantArchiveCmd  `cmd:"" help:"Move a suspended tenant's rows into its archive; its requests get 409 tenant-archived."`
+	Restore  tenantRestoreCmd  `cmd:"" help:"Put an archived tenant's rows back from its archive and make it active."`
+}
+
+type tenantCreateCmd struct {
+	Slug       string `required:"" help:"Tenant slug: 3-63 of a-z, 0-9 and -, not starting or ending with -."`
+	Name       string `required:"" help:"Display name, 1-200 characters."`
+	AdminEmail string `required:"" name:"admin-email" help:"Email of the tenant's first admin user."`
+	AdminName  string `name:"admin-name" default:"Admin" help:"Name of the tenant's first admin user."`
+}
+
+type tenantListCmd struct{}
+
+func (c *tenantCreateCmd) Run(r *runEnv) error {
+	return runTenantCreate(r.ctx, lifecycle.Tenant{Slug: c.Slug, Name: c.Name, AdminEmail: c.AdminEmail, AdminName: c.AdminName},
+		r.env, r.stdout, r.stderr)
+}
+
+// Run lists every tenant, as the migrating role.
+func (tenantListCmd) Run(r *runEnv) error {
+	conn, err := connectAdmin(r.ctx, r.env, "tenant administration connects as the migrating role")
+	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	if action == "list" {
-		conn, err := connectAdmin(ctx, env, "tenant administration connects as the migrating role")
-		if err != nil {
-			return err
-		}
-		defer conn.Close(context.Background())
-		list, err := db.Unscoped(conn).TenantList(ctx)
-		if err != nil {
-			return err
-		}
-		out := make([]httpapi.TenantJSON, 0, len(list))
-		for _, t := range list {
-			out = append(out, httpapi.RenderTenant(t))
-		}
-		return enc.Encode(out)
+	defer conn.Close(context.Background())
+	list, err := db.Unscoped(conn).TenantList(r.ctx)
+	if err != nil {
+		return err
 	}
+	out := make([]httpapi.TenantJSON, 0, len(list))
+	for _, t := range list {
+		out = append(out, httpapi.RenderTenant(t))
+	}
+	enc := json.NewEncoder(r.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func runTenantCreate(ctx context.Context, in lifecycle.Tenant, env config.Config, stdout, stderr io.Writer) error {
 	switch {
 	case !tenancy.ValidSlug(in.Slug):
 		return usageError{"tenant create: --slug must be 3-63 characters of a-z, 0-9 and -, starting and ending with a letter or digit"}
@@ -87,6 +93,8 @@ func runTenant(ctx context.Context, args []string, env config.Config, stdout, st
 		return fmt.Errorf("tenant create: %w", err)
 	}
 	fmt.Fprintln(stderr, "tenant created; its admin's API key is printed once and cannot be shown again")
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
 	return enc.Encode(httpapi.RenderOnboarded(o))
 }
 
@@ -96,18 +104,20 @@ func plainEmail(s string) bool {
 	return err == nil && addr.Address == s && addr.Name == "" && len(s) <= 254
 }
 
-// runTenantLimits sets or clears a tenant's own limits; flags left out keep
+// tenantLimitsCmd sets or clears a tenant's own limits; flags left out keep
 // their value, "default" clears one (NULL: the server's default). Running
 // servers apply it within TENANT_CACHE_TTL.
-func runTenantLimits(ctx context.Context, fs *flag.FlagSet, args []string, env config.Config, stdout io.Writer) error {
-	slug := fs.String("slug", "", "the tenant (required)")
-	rate := fs.String("rate", "", "requests per second (> 0), or default")
-	burst := fs.String("burst", "", "token bucket size (1-1000000), or default")
-	conc := fs.String("concurrency", "", "requests doing database work at once (1-10000), or default")
-	timeout := fs.String("statement-timeout", "", "statement_timeout of its SQL, e.g. 2s (1ms-1h), or default")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+type tenantLimitsCmd struct {
+	Slug             string `required:"" help:"The tenant."`
+	Rate             string `placeholder:"R|default" help:"Requests per second (> 0), or default."`
+	Burst            string `placeholder:"B|default" help:"Token bucket size (1-1000000), or default."`
+	Concurrency      string `placeholder:"N|default" help:"Requests doing database work at once (1-10000), or default."`
+	StatementTimeout string `name:"statement-timeout" placeholder:"D|default" help:"statement_timeout of its SQL, e.g. 2s (1ms-1h), or default."`
+}
+
+func (c *tenantLimitsCmd) Run(r *runEnv) error {
+	ctx, env, stdout := r.ctx, r.env, r.stdout
+	slug, rate, burst, conc, timeout := &c.Slug, &c.Rate, &c.Burst, &c.Concurrency, &c.StatementTimeout
 	if !tenancy.ValidSlug(*slug) {
 		return usageError{"tenant limits: --slug must be a tenant slug"}
 	}
