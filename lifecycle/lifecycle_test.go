@@ -125,7 +125,7 @@ func TestGracePeriodAndPurge(t *testing.T) {
 	after := counts(t, super)
 	require.Equal(t, before["products/globex"], after["products/globex"])
 	require.NotContains(t, after, "products/acme")
-	_, err = lifecycle.SetStatus(ctx, admin, globex.Tenant.ID, "archived", 0)
+	_, err = lifecycle.SetStatus(ctx, admin, globex.Tenant.ID, "frozen", 0)
 	require.Error(t, err, "unknown status refused by the database")
 }
 
