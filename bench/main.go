@@ -9,6 +9,7 @@
 //   - fair:  a quiet tenant's p99 beside two saturating tenants against alone;
 //   - large: every documented list, filter and sort on a tenant of 1M rows
 //     against one of 1k (bench/large.go).
+//   - export: a large tenant's export, download and import against COPY of the same rows.
 //
 // Run it with `make bench` (all) or `go run ./bench -only sql,exec`. It finds or
 // starts PostgreSQL like `make run` (BENCH_DATABASE_URL, Docker, or a local
@@ -43,11 +44,12 @@ type config struct {
 	smallTenants int
 	perTenant    int
 	fairBefore   string
+	exportRows   int
 }
 
 func main() {
 	var cfg config
-	only := flag.String("only", "sql,exec,http,scale,fair,large,cells", "levels to run: sql, exec, http, scale, fair, large, cells")
+	only := flag.String("only", "sql,exec,http,scale,fair,large,export,cells", "levels to run: sql, exec, http, scale, fair, large, export, cells")
 	flag.IntVar(&cfg.seconds, "seconds", 5, "seconds per measurement")
 	flag.IntVar(&cfg.rounds, "rounds", 2, "rounds of each side-by-side comparison")
 	flag.IntVar(&cfg.clients, "clients", 8, "concurrent clients (pgbench -c, Go workers, HTTP workers)")
@@ -57,6 +59,7 @@ func main() {
 	flag.IntVar(&cfg.perTenant, "per-tenant", 1000, "products per tenant in every dataset")
 	// d512c31: the last commit before fair sharing (issue 16, item 2).
 	flag.StringVar(&cfg.fairBefore, "fair-before", "d512c31", "git ref whose rowfence is the fair level's before side")
+	flag.IntVar(&cfg.exportRows, "export-rows", 1_000_000, "products of the tenant the export level exports")
 	flag.Parse()
 	cfg.only = map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
@@ -136,6 +139,11 @@ func run(ctx context.Context, cfg config) error {
 	}
 	if cfg.only["http"] {
 		if err := benchHTTP(ctx, cfg, e, mid, pgbenchBin, rep); err != nil {
+			return err
+		}
+	}
+	if cfg.only["export"] {
+		if err := benchExport(ctx, cfg, e, rep); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,8 @@ type report struct {
 	sections []string
 	ratios   []bar    // for the plot's first panel
 	scaleP   []scaleP // for the plot's second panel
+	// exportImportRSS is the peak RSS of `rowfence tenant import` (KiB).
+	exportImportRSS int64
 }
 
 type bar struct {

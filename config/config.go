@@ -62,6 +62,12 @@ type Config struct {
 	AuthCacheTTL   time.Duration // AUTH_CACHE_TTL
 	PurgeInterval  time.Duration // PURGE_INTERVAL; 0: never
 
+	// A tenant's exports (issue 16): how many and how many bytes it may keep,
+	// and for how long.
+	ExportMaxCount  int           // EXPORT_MAX_COUNT
+	ExportMaxBytes  int64         // EXPORT_MAX_BYTES
+	ExportRetention time.Duration // EXPORT_RETENTION, > 0
+
 	// Credentials.
 	AuthFailureLimit  int            // AUTH_FAILURE_LIMIT per window and client address; 0: no throttle
 	AuthFailureWindow time.Duration  // AUTH_FAILURE_WINDOW, > 0

@@ -125,6 +125,7 @@ func TestTheTableIsWhole(t *testing.T) {
 		Addr: ":8080", TenantMode: httpapi.ModeHeader, ShutdownTimeout: 15 * time.Second,
 		StatementTimeout: 5 * time.Second, RequestTimeout: 10 * time.Second, AcquireTimeout: 2 * time.Second,
 		TenantCacheTTL: tenancy.DefaultTTL, AuthCacheTTL: auth.DefaultCacheTTL, PurgeInterval: time.Minute,
+		ExportMaxCount: 10, ExportMaxBytes: 10 << 30, ExportRetention: 7 * 24 * time.Hour,
 		AuthFailureLimit: ratelimit.DefaultFailureLimit, AuthFailureWindow: ratelimit.DefaultFailureWindow,
 		JWTTenantClaim: "tenant_id", JWTUserClaim: "sub", JWTRoleClaim: "role", JWTLeeway: 30 * time.Second,
 		JWTJWKSRefreshInterval: auth.DefaultJWKSRefreshInterval, JWTJWKSUnknownKIDInterval: auth.DefaultJWKSUnknownKIDInterval,

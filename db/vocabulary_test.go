@@ -100,7 +100,8 @@ func TestRoleRanks(t *testing.T) {
 	}
 	require.True(t, dbtype.RoleAuth.Valid())
 	require.False(t, dbtype.Role("root").Valid())
-	require.False(t, dbtype.TenantStatus("archived").Valid())
+	require.True(t, dbtype.TenantStatus("archived").Valid())
+	require.False(t, dbtype.TenantStatus("frozen").Valid())
 	require.False(t, dbtype.ExportStatus("cancelled").Valid())
 }
 

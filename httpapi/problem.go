@@ -53,6 +53,8 @@ var (
 	probPreconditionFailed      = problemType{http.StatusPreconditionFailed, "precondition-failed", "Precondition failed"}
 	probConflict                = problemType{http.StatusConflict, "conflict", "Conflict"}
 	probLastAdmin               = problemType{http.StatusConflict, "last-admin", "The tenant's last admin"}
+	probTenantArchived          = problemType{http.StatusConflict, "tenant-archived", "Tenant archived"}
+	probExportQuota             = problemType{http.StatusConflict, "export-quota", "The tenant's export quota is used up"}
 	probRateLimited             = problemType{http.StatusTooManyRequests, "rate-limited", "Too many requests"}
 	probConcurrencyLimited      = problemType{http.StatusTooManyRequests, "concurrency-limited", "Too many requests in progress"}
 	probAuthThrottled           = problemType{http.StatusTooManyRequests, "auth-throttled", "Too many failed credentials"}

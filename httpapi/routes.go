@@ -71,6 +71,7 @@ func (s *server) routes(mux *http.ServeMux) {
 		v1("POST", "/exports", dbtype.RoleAdmin, s.handleExportCreate())
 		v1("GET", "/exports", dbtype.RoleAdmin, s.handleExportList())
 		v1("GET", "/exports/{id}", dbtype.RoleAdmin, s.handleExportGet())
+		v1("DELETE", "/exports/{id}", dbtype.RoleAdmin, s.handleExportDelete())
 		v1("GET", "/exports/{id}/download", dbtype.RoleAdmin, s.handleExportDownload())
 		s.adminRoutes(mux) // /v1/admin/…, platform admin keys only (admin.go)
 	}

@@ -90,6 +90,9 @@ type Config struct {
 	// cell its tenant lives in (tenancy.Tenant.Cell), and /v1/admin lists
 	// and places tenants in them. nil: every tenant is in Pool's database.
 	Cells *cells.Set
+	// Exports are a tenant's quota and retention of exports (the zero
+	// value: DefaultExportLimits).
+	Exports ExportLimits
 }
 
 type server struct {
@@ -113,6 +116,7 @@ type server struct {
 	authFailures     *ratelimit.Failures
 	trustedProxies   []netip.Prefix
 	cells            *cells.Set
+	exports          ExportLimits
 	// skipRoleCheck turns the HTTP role check off, for the test proving
 	// that PostgreSQL refuses on its own what a role may not do.
 	skipRoleCheck bool
@@ -160,7 +164,8 @@ func newServer(cfg Config) (*server, error) {
 		statementTimeout: cfg.StatementTimeout, requestTimeout: cfg.RequestTimeout, acquireTimeout: cfg.AcquireTimeout,
 		limiter: cfg.Limiter, metrics: cfg.Metrics, metricsToken: cfg.MetricsToken,
 		platformPool: cfg.PlatformPool, platform: cfg.Platform, corsOrigins: cfg.CORSOrigins,
-		authFailures: cfg.AuthFailures, trustedProxies: cfg.TrustedProxies, tracerProvider: cfg.TracerProvider, cells: cfg.Cells}, nil
+		authFailures: cfg.AuthFailures, trustedProxies: cfg.TrustedProxies, tracerProvider: cfg.TracerProvider, cells: cfg.Cells,
+		exports: cfg.Exports.orDefault()}, nil
 }
 
 func (s *server) handler() http.Handler {

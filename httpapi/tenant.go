@@ -89,6 +89,11 @@ func (s *server) authenticate(min dbtype.Role, next http.Handler) http.Handler {
 			return
 		}
 		switch {
+		case errors.Is(err, auth.ErrInvalid) && s.archivedKey(r, cred):
+			// An archived tenant's keys left the live tables with its rows,
+			// so they no longer verify; the key's own tenant id says why.
+			writeProblem(w, r, probTenantArchived, "the tenant of this API key is archived: its data is kept, and a platform operator restores it (rowfence tenant restore)")
+			return
 		case errors.Is(err, auth.ErrInvalid):
 			infoFrom(r).authErr = err.Error()
 			s.unauthorized(w, r, "invalid_token", "the credential is invalid, revoked or expired")
@@ -126,6 +131,10 @@ func (s *server) authenticate(min dbtype.Role, next http.Handler) http.Handler {
 		case t.Status == dbtype.TenantStatusSuspended:
 			writeProblem(w, r, probTenantSuspended, "tenant "+t.Slug+" is suspended")
 			return
+		case t.Status == dbtype.TenantStatusArchived:
+			// Not 404: its rows are not missing, they are in its archive.
+			writeProblem(w, r, probTenantArchived, "tenant "+t.Slug+" is archived: its data is kept, and a platform operator restores it (rowfence tenant restore)")
+			return
 		case t.Status == dbtype.TenantStatusDeleting:
 			writeProblem(w, r, probForbidden, "tenant "+t.Slug+" is being deleted")
 			return
@@ -152,6 +161,19 @@ func (s *server) authenticate(min dbtype.Role, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// archivedKey reports whether cred, a credential that did not verify, is an
+// API key whose embedded tenant is archived. Only a holder of one of the
+// tenant's keys (or of its random 122-bit id) learns that it is archived;
+// a slug is never enough (docs/SECURITY.md, tenant archives).
+func (s *server) archivedKey(r *http.Request, cred string) bool {
+	k, err := auth.ParseAPIKey(cred)
+	if err != nil {
+		return false
+	}
+	t, err := s.resolver.Resolve(r.Context(), tenancy.Key{ID: k.TenantID})
+	return err == nil && t.Status == dbtype.TenantStatusArchived
 }
 
 // namedTenant reads the tenant the request names, per the server's mode.

@@ -9,9 +9,7 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -67,6 +65,13 @@ type Config struct {
 	Log    *slog.Logger
 	// PollEvery is how often workers look for new jobs (default 500ms).
 	PollEvery time.Duration
+	// ExportMaxBytes bounds the bytes of a tenant's kept exports together
+	// (EXPORT_MAX_BYTES; 0: no bound): an export that outgrows what the
+	// others leave fails.
+	ExportMaxBytes int64
+	// ExportCleanupEvery is how often expired exports are deleted (default
+	// an hour).
+	ExportCleanupEvery time.Duration
 }
 
 // Runner is a running River client.
@@ -83,7 +88,8 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 		cfg.PollEvery = 500 * time.Millisecond
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &exportWorker{pool: cfg.Pool, log: cfg.Log})
+	river.AddWorker(workers, &exportWorker{pool: cfg.Pool, log: cfg.Log, maxBytes: cfg.ExportMaxBytes})
+	river.AddWorker(workers, &exportCleanupWorker{pool: cfg.Pool})
 	river.AddWorker(workers, &purgeWorker{pool: cfg.Pool, log: cfg.Log, purged: cfg.Purged})
 	river.AddWorker(workers, &purgeScanWorker{pool: cfg.Pool})
 	river.AddWorker(workers, &idempotencyCleanupWorker{pool: cfg.Pool})
@@ -111,6 +117,11 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 	// Hourly, every tenant's expired idempotency keys go (under its setting).
 	rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 		func() (river.JobArgs, *river.InsertOpts) { return idempotencyCleanupArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
+	if cfg.ExportCleanupEvery <= 0 {
+		cfg.ExportCleanupEvery = time.Hour
+	}
+	rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(cfg.ExportCleanupEvery),
+		func() (river.JobArgs, *river.InsertOpts) { return exportCleanupArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
 	if cfg.PurgeEvery > 0 {
 		rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(cfg.PurgeEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return purgeScanArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
@@ -132,8 +143,9 @@ func scope(tenant uuid.UUID) db.Scope { return db.Scope{TenantID: tenant, Role: 
 
 type exportWorker struct {
 	river.WorkerDefaults[ExportArgs]
-	pool *pgxpool.Pool
-	log  *slog.Logger
+	pool     *pgxpool.Pool
+	log      *slog.Logger
+	maxBytes int64
 }
 
 func (w *exportWorker) Work(ctx context.Context, job *river.Job[ExportArgs]) error {
@@ -153,19 +165,26 @@ func (w *exportWorker) Work(ctx context.Context, job *river.Job[ExportArgs]) err
 	if err != nil {
 		return w.fail(ctx, job, err)
 	}
-	var buf bytes.Buffer
-	counts, err := lifecycle.ExportTenant(ctx, w.pool, t, &buf)
+	// What the tenant's other kept exports leave of its quota.
+	var limit int64
+	if w.maxBytes > 0 {
+		usage, err := db.One(ctx, w.pool, scope(a.TenantID), func(q *dbsqlc.Queries) (dbsqlc.ExportUsageRow, error) { return q.ExportUsage(ctx) })
+		if err != nil {
+			return w.fail(ctx, job, err)
+		}
+		if limit = w.maxBytes - usage.Bytes; limit <= 0 {
+			return w.fail(ctx, job, river.JobCancel(lifecycle.ErrExportQuota))
+		}
+	}
+	// Streams: the chunks and the done status commit together.
+	written, err := lifecycle.WriteExport(ctx, w.pool, t, a.ExportID, limit)
+	if errors.Is(err, lifecycle.ErrExportQuota) {
+		return w.fail(ctx, job, river.JobCancel(err)) // a retry would outgrow it again
+	}
 	if err != nil {
 		return w.fail(ctx, job, err)
 	}
-	countsJSON, _ := json.Marshal(counts)
-	_, err = db.One(ctx, w.pool, scope(a.TenantID), func(q *dbsqlc.Queries) (struct{}, error) {
-		return struct{}{}, q.ExportFinish(ctx, dbsqlc.ExportFinishParams{ID: a.ExportID, Content: buf.Bytes(), Counts: countsJSON})
-	})
-	if err != nil {
-		return w.fail(ctx, job, err)
-	}
-	w.log.Info("tenant export written", "tenant", t.Slug, "export", a.ExportID, "bytes", buf.Len())
+	w.log.Info("tenant export written", "tenant", t.Slug, "export", a.ExportID, "bytes", written.Bytes, "chunks", written.Chunks)
 	return nil
 }
 
@@ -175,6 +194,10 @@ func (w *exportWorker) Work(ctx context.Context, job *river.Job[ExportArgs]) err
 func (w *exportWorker) fail(ctx context.Context, job *river.Job[ExportArgs], cause error) error {
 	status := dbtype.ExportStatusPending
 	if job.Attempt >= job.MaxAttempts {
+		status = dbtype.ExportStatusFailed
+	}
+	var cancelled *river.JobCancelError
+	if errors.As(cause, &cancelled) {
 		status = dbtype.ExportStatusFailed
 	}
 	if errors.Is(context.Cause(ctx), river.ErrJobCancelledRemotely) {
@@ -270,6 +293,44 @@ func (w *idempotencyCleanupWorker) Work(ctx context.Context, job *river.Job[idem
 		for _, id := range ids {
 			if _, err := db.One(ctx, w.pool, scope(id), func(q *dbsqlc.Queries) (int64, error) {
 				return q.IdempotencyDeleteAllExpired(ctx)
+			}); err != nil {
+				return err
+			}
+		}
+		if len(ids) < 1000 {
+			return nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+// exportCleanupArgs deletes expired exports (EXPORT_RETENTION), visiting
+// each tenant under its own setting; their chunks go by the cascade.
+type exportCleanupArgs struct{}
+
+func (exportCleanupArgs) Kind() string { return "export_cleanup" }
+
+type exportCleanupWorker struct {
+	river.WorkerDefaults[exportCleanupArgs]
+	pool *pgxpool.Pool
+}
+
+func (w *exportCleanupWorker) Work(ctx context.Context, job *river.Job[exportCleanupArgs]) error {
+	return DeleteExpiredExports(ctx, w.pool)
+}
+
+// DeleteExpiredExports deletes every tenant's expired exports, each tenant
+// under its own setting (leak vector 10). The cleanup job runs it.
+func DeleteExpiredExports(ctx context.Context, pool *pgxpool.Pool) error {
+	after := uuid.Nil
+	for {
+		ids, err := db.Unscoped(pool).TenantIDs(ctx, after)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := db.One(ctx, pool, scope(id), func(q *dbsqlc.Queries) (int64, error) {
+				return q.ExportDeleteExpired(ctx)
 			}); err != nil {
 				return err
 			}

@@ -3,6 +3,9 @@ package jobs_test
 import (
 	"bytes"
 	"context"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"io"
 	"testing"
 	"time"
 
@@ -18,9 +21,27 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
+// exportRequest is what POST /v1/exports asks for, with room to spare.
+func exportRequest(by uuid.UUID) dbsqlc.ExportCreateParams {
+	return dbsqlc.ExportCreateParams{RequestedBy: by, RetentionSeconds: 3600, MaxCount: 100, MaxBytes: 1 << 40}
+}
+
+// platformPool is serve's platform pool: six connections, since an export
+// job holds two (cmd/rowfence/serve.go).
+func platformPool(t *testing.T, tdb *pgtest.DB) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(tdb.PlatformURL)
+	require.NoError(t, err)
+	cfg.MaxConns = 6
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
 func start(t *testing.T, tdb *pgtest.DB, purgeEvery time.Duration) {
 	t.Helper()
-	r, err := jobs.Start(context.Background(), jobs.Config{Pool: tdb.PlatformPool(t), PurgeEvery: purgeEvery, PollEvery: 50 * time.Millisecond})
+	r, err := jobs.Start(context.Background(), jobs.Config{Pool: platformPool(t, tdb), PurgeEvery: purgeEvery, PollEvery: 50 * time.Millisecond})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -43,18 +64,23 @@ func TestExportJob(t *testing.T) {
 	start(t, tdb, 0)
 
 	sc := db.Scope{TenantID: acme.Tenant.ID, Role: dbtype.RoleAdmin}
-	e, err := db.One(ctx, app, sc, func(q *dbsqlc.Queries) (dbsqlc.ExportCreateRow, error) { return q.ExportCreate(ctx, acme.Admin.ID) })
+	e, err := db.One(ctx, app, sc, func(q *dbsqlc.Queries) (dbsqlc.ExportCreateRow, error) {
+		return q.ExportCreate(ctx, exportRequest(acme.Admin.ID))
+	})
 	require.NoError(t, err)
 	require.Equal(t, dbtype.ExportStatusPending, e.Status)
-	var got dbsqlc.ExportContentRow
+	var got dbsqlc.ExportDownloadInfoRow
 	require.Eventually(t, func() bool {
-		got, err = db.One(ctx, app, sc, func(q *dbsqlc.Queries) (dbsqlc.ExportContentRow, error) { return q.ExportContent(ctx, e.ID) })
+		got, err = db.One(ctx, app, sc, func(q *dbsqlc.Queries) (dbsqlc.ExportDownloadInfoRow, error) { return q.ExportDownloadInfo(ctx, e.ID) })
 		return err == nil && got.Status == dbtype.ExportStatusDone
 	}, 20*time.Second, 50*time.Millisecond)
-	require.Contains(t, string(got.Content), `"email":"a@acme.example"`)
-	require.NotContains(t, string(got.Content), "globex", "the job ran under acme's setting")
+	content, err := io.ReadAll(lifecycle.NewChunkReader(ctx, db.Scoped(app, sc), e.ID, got.Chunks))
+	require.NoError(t, err)
+	require.Equal(t, got.Bytes, int64(len(content)))
+	require.Contains(t, string(content), `"email":"a@acme.example"`)
+	require.NotContains(t, string(content), "globex", "the job ran under acme's setting")
 	// It is a valid export: it imports.
-	imp, err := lifecycle.Import(ctx, owner, "acme-restored", "", bytes.NewReader(got.Content))
+	imp, err := lifecycle.Import(ctx, owner, "acme-restored", "", bytes.NewReader(content))
 	require.NoError(t, err)
 	require.Equal(t, 1, imp.Counts["users"])
 }
@@ -72,7 +98,9 @@ func TestJobsWithoutTheirTenantFailClosed(t *testing.T) {
 	require.NoError(t, err)
 	// globex's export, requested while no worker runs: its own job waits.
 	gsc := db.Scope{TenantID: globex.Tenant.ID, Role: dbtype.RoleAdmin}
-	ge, err := db.One(ctx, app, gsc, func(q *dbsqlc.Queries) (dbsqlc.ExportCreateRow, error) { return q.ExportCreate(ctx, globex.Admin.ID) })
+	ge, err := db.One(ctx, app, gsc, func(q *dbsqlc.Queries) (dbsqlc.ExportCreateRow, error) {
+		return q.ExportCreate(ctx, exportRequest(globex.Admin.ID))
+	})
 	require.NoError(t, err)
 	_, err = super.Exec(ctx, "delete from river.river_job where kind = 'tenant_export'")
 	require.NoError(t, err)
@@ -97,10 +125,10 @@ func TestJobsWithoutTheirTenantFailClosed(t *testing.T) {
 	require.NoError(t, super.QueryRow(ctx, "select string_agg(errors::text, ' ') from river.river_job").Scan(&errs))
 	require.Contains(t, errs, "without a tenant")
 	require.Contains(t, errs, "has no pending export")
-	st, err := db.One(ctx, app, gsc, func(q *dbsqlc.Queries) (dbsqlc.ExportContentRow, error) { return q.ExportContent(ctx, ge.ID) })
+	st, err := db.One(ctx, app, gsc, func(q *dbsqlc.Queries) (dbsqlc.ExportDownloadInfoRow, error) { return q.ExportDownloadInfo(ctx, ge.ID) })
 	require.NoError(t, err)
 	require.Equal(t, dbtype.ExportStatusPending, st.Status, "globex's export was not touched")
-	require.Nil(t, st.Content)
+	require.Zero(t, st.Chunks)
 }
 
 // The app role cannot reach River's tables at all.

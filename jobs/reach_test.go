@@ -53,7 +53,9 @@ func (f reachFixture) requestExport(t *testing.T, o lifecycle.Onboarded) uuid.UU
 	t.Helper()
 	ctx := context.Background()
 	e, err := db.One(ctx, f.app, db.Scope{TenantID: o.Tenant.ID, Role: dbtype.RoleAdmin},
-		func(q *dbsqlc.Queries) (dbsqlc.ExportCreateRow, error) { return q.ExportCreate(ctx, o.Admin.ID) })
+		func(q *dbsqlc.Queries) (dbsqlc.ExportCreateRow, error) {
+			return q.ExportCreate(ctx, exportRequest(o.Admin.ID))
+		})
 	require.NoError(t, err)
 	return e.ID
 }
@@ -62,7 +64,7 @@ func (f reachFixture) exportStatus(t *testing.T, o lifecycle.Onboarded, id uuid.
 	t.Helper()
 	ctx := context.Background()
 	st, err := db.One(ctx, f.app, db.Scope{TenantID: o.Tenant.ID, Role: dbtype.RoleAdmin},
-		func(q *dbsqlc.Queries) (dbsqlc.ExportContentRow, error) { return q.ExportContent(ctx, id) })
+		func(q *dbsqlc.Queries) (dbsqlc.ExportDownloadInfoRow, error) { return q.ExportDownloadInfo(ctx, id) })
 	require.NoError(t, err)
 	return st.Status
 }

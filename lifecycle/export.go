@@ -9,11 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/db"
@@ -22,17 +24,18 @@ import (
 	"github.com/rowfence/rowfence/textrule"
 )
 
-// The export format, version 1 (docs/EXPORT.md): JSON Lines, UTF-8.
+// The export format, version 2 (docs/EXPORT.md): JSON Lines, UTF-8.
 //
-//	{"format":"rowfence-tenant-export","version":1,"exported_at":…,"tenant":{"id":…,"slug":…,"name":…}}
+//	{"format":"rowfence-tenant-export","version":2,"exported_at":…,"tenant":{"id":…,"slug":…,"name":…}}
 //	{"table":"users","row":{…}}            one line per row: users, then products, then api_keys
 //	{"end":true,"counts":{"users":n,…},"sha256":"<hex of every byte before this line>"}
 //
 // Rows carry every column but tenant_id: an import re-keys them to its target
-// tenant. The trailer makes a truncated or altered file detectable.
+// tenant. The trailer makes a truncated or altered file detectable. Version 2
+// added users' external_id; an import reads versions 1 and 2.
 const (
 	ExportFormat  = "rowfence-tenant-export"
-	ExportVersion = 1
+	ExportVersion = 2
 )
 
 type exportHeader struct {
@@ -60,12 +63,13 @@ type exportTrailer struct {
 }
 
 type userRow struct {
-	ID        uuid.UUID   `json:"id"`
-	Name      string      `json:"name"`
-	Email     string      `json:"email"`
-	Role      dbtype.Role `json:"role"`
-	CreatedAt time.Time   `json:"created_at"`
-	UpdatedAt time.Time   `json:"updated_at"`
+	ID         uuid.UUID   `json:"id"`
+	Name       string      `json:"name"`
+	Email      string      `json:"email"`
+	Role       dbtype.Role `json:"role"`
+	ExternalID *string     `json:"external_id"`
+	CreatedAt  time.Time   `json:"created_at"`
+	UpdatedAt  time.Time   `json:"updated_at"`
 }
 
 type productRow struct {
@@ -104,56 +108,36 @@ func Export(ctx context.Context, pool *pgxpool.Pool, slug string, w io.Writer) (
 	return ExportTenant(ctx, pool, t, w)
 }
 
-// ExportTenant is Export for a tenant already read from the registry.
+// ExportTenant is Export for a tenant already read from the registry. It
+// streams: rows come one at a time from the snapshot (streamRows) and go to
+// w through a 64 KiB buffer, so its memory does not grow with the tenant.
 func ExportTenant(ctx context.Context, pool *pgxpool.Pool, t dbsqlc.Tenant, w io.Writer) (counts map[string]int, err error) {
-	var users []dbsqlc.User
-	var products []dbsqlc.Product
-	var keys []dbsqlc.APIKey
-	err = db.Snapshot(ctx, pool, db.Scope{TenantID: t.ID, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {
-		var err error
-		if users, err = q.UserExport(ctx); err != nil {
-			return err
-		}
-		if products, err = q.ProductExport(ctx); err != nil {
-			return err
-		}
-		keys, err = q.APIKeyExport(ctx)
+	err = db.Stream(ctx, pool, db.Scope{TenantID: t.ID, Role: dbtype.RoleAdmin}, db.BeginSnapshot, func(conn *pgx.Conn) error {
+		counts, err = exportFrom(ctx, conn, t, w)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	return counts, nil
+}
+
+// exportFrom writes the export of t from conn, which is in a transaction
+// under t's setting (db.Stream).
+func exportFrom(ctx context.Context, conn *pgx.Conn, t dbsqlc.Tenant, w io.Writer) (counts map[string]int, err error) {
 	h := sha256.New()
-	bw := bufio.NewWriter(io.MultiWriter(w, h))
-	enc := json.NewEncoder(bw)
-	if err := enc.Encode(exportHeader{Format: ExportFormat, Version: ExportVersion, ExportedAt: time.Now().UTC(),
-		Tenant: exportTenant{ID: t.ID, Slug: t.Slug, Name: t.Name}}); err != nil {
+	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10)
+	header, err := json.Marshal(exportHeader{Format: ExportFormat, Version: ExportVersion, ExportedAt: time.Now().UTC(),
+		Tenant: exportTenant{ID: t.ID, Slug: t.Slug, Name: t.Name}})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := bw.Write(append(header, '\n')); err != nil {
 		return nil, err
 	}
 	counts = map[string]int{}
-	line := func(table string, row any) error {
-		raw, err := json.Marshal(row)
-		if err != nil {
-			return err
-		}
-		counts[table]++
-		return enc.Encode(exportLine{Table: table, Row: raw})
-	}
-	for _, u := range users {
-		if err := line("users", userRow{u.ID, u.Name, u.Email, u.Role, u.CreatedAt.UTC(), u.UpdatedAt.UTC()}); err != nil {
-			return nil, err
-		}
-	}
-	for _, p := range products {
-		if err := line("products", productRow{p.ID, p.Name, p.Description, p.Price, p.CreatedAt.UTC(), p.UpdatedAt.UTC()}); err != nil {
-			return nil, err
-		}
-	}
-	for _, k := range keys {
-		if err := line("api_keys", apiKeyRow{k.ID, k.UserID, k.Name, k.Role, k.SecretHash, k.CreatedAt.UTC(),
-			utc(k.ExpiresAt), utc(k.LastUsedAt), utc(k.RevokedAt)}); err != nil {
-			return nil, err
-		}
+	if err := streamRows(ctx, conn, bw, counts); err != nil {
+		return nil, err
 	}
 	if err := bw.Flush(); err != nil {
 		return nil, err
@@ -169,14 +153,6 @@ func ExportTenant(ctx context.Context, pool *pgxpool.Pool, t dbsqlc.Tenant, w io
 	return counts, err
 }
 
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
 // ErrBadExport: the file is not a complete, unaltered export of a version
 // this rowfence reads. Nothing was written.
 var ErrBadExport = errors.New("not a valid rowfence tenant export")
@@ -187,111 +163,134 @@ var ErrNotEmpty = errors.New("the target tenant is not empty")
 // maxExportLine bounds one line (a row); rows are far smaller.
 const maxExportLine = 16 << 20
 
-type parsedExport struct {
-	header   exportHeader
-	users    []userRow
-	products []productRow
-	keys     []apiKeyRow
+// exportReader reads an export line by line, checking each as it comes:
+// format, version, every row strictly typed and held to the input rules,
+// and at the end the counts and checksum. It holds one line at a time.
+type exportReader struct {
+	sc      *bufio.Scanner
+	h       hash.Hash
+	n       int
+	header  exportHeader
+	counts  map[string]int
+	trailer *exportTrailer
 }
 
-// readExport reads and checks a whole export before anything is written:
-// format, version, every row strictly typed, counts and checksum.
-func readExport(r io.Reader) (parsedExport, error) {
-	var out parsedExport
-	bad := func(format string, args ...any) (parsedExport, error) {
-		return parsedExport{}, fmt.Errorf("%w: %s", ErrBadExport, fmt.Sprintf(format, args...))
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), maxExportLine)
-	h := sha256.New()
-	n := 0
-	var trailer *exportTrailer
-	counts := map[string]int{}
-	for sc.Scan() {
-		n++
-		raw := sc.Bytes()
-		if trailer != nil {
-			return bad("line %d: data after the end line", n)
+func badExport(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadExport, fmt.Sprintf(format, args...))
+}
+
+// newExportReader reads and checks the header line.
+func newExportReader(r io.Reader) (*exportReader, error) {
+	er := &exportReader{sc: bufio.NewScanner(r), h: sha256.New(), counts: map[string]int{}}
+	er.sc.Buffer(make([]byte, 64<<10), maxExportLine)
+	if !er.sc.Scan() {
+		if err := er.sc.Err(); err != nil {
+			return nil, badExport("%v", err)
 		}
-		if n == 1 {
-			if err := strictUnmarshal(raw, &out.header); err != nil {
-				return bad("line 1 is not an export header: %v", err)
-			}
-			if out.header.Format != ExportFormat {
-				return bad("format %q, want %q", out.header.Format, ExportFormat)
-			}
-			if out.header.Version != ExportVersion {
-				return bad("format version %d; this rowfence reads version %d", out.header.Version, ExportVersion)
-			}
-			if err := textrule.TenantName.Check(out.header.Tenant.Name); err != nil {
-				return bad("line 1: the tenant's name %v", err)
-			}
-			h.Write(raw)
-			h.Write([]byte{'\n'})
-			continue
+		return nil, badExport("the file is empty")
+	}
+	er.n = 1
+	raw := er.sc.Bytes()
+	if err := strictUnmarshal(raw, &er.header); err != nil {
+		return nil, badExport("line 1 is not an export header: %v", err)
+	}
+	if er.header.Format != ExportFormat {
+		return nil, badExport("format %q, want %q", er.header.Format, ExportFormat)
+	}
+	if er.header.Version < 1 || er.header.Version > ExportVersion {
+		return nil, badExport("format version %d; this rowfence reads versions 1 to %d", er.header.Version, ExportVersion)
+	}
+	if err := textrule.TenantName.Check(er.header.Tenant.Name); err != nil {
+		return nil, badExport("line 1: the tenant's name %v", err)
+	}
+	er.h.Write(raw)
+	er.h.Write([]byte{'\n'})
+	return er, nil
+}
+
+// next returns the next row (a userRow, productRow or apiKeyRow) and its
+// table, or io.EOF after the end line once counts and checksum are right.
+func (er *exportReader) next() (string, any, error) {
+	for er.sc.Scan() {
+		er.n++
+		raw := er.sc.Bytes()
+		if er.trailer != nil {
+			return "", nil, badExport("line %d: data after the end line", er.n)
 		}
 		if bytes.Contains(raw, []byte(`"end"`)) {
 			var t exportTrailer
 			if err := strictUnmarshal(raw, &t); err == nil && t.End {
-				trailer = &t
+				er.trailer = &t
 				continue
 			}
 		}
 		var l exportLine
 		if err := strictUnmarshal(raw, &l); err != nil {
-			return bad("line %d: %v", n, err)
+			return "", nil, badExport("line %d: %v", er.n, err)
 		}
+		var row any
 		var err error
 		switch l.Table {
 		case "users":
 			var u userRow
 			if err = strictUnmarshal(l.Row, &u); err == nil {
 				err = errors.Join(checkTexts(textField{"name", u.Name, textrule.UserName}, textField{"email", u.Email, textrule.UserEmail}),
+					checkExternalID(u.ExternalID),
 					checkTimes(timeField{"created_at", &u.CreatedAt}, timeField{"updated_at", &u.UpdatedAt}))
-				out.users = append(out.users, u)
+				if u.ExternalID != nil && er.header.Version < 2 {
+					err = errors.Join(err, errors.New("external_id is version 2's; the header says version 1"))
+				}
 			}
+			row = u
 		case "products":
 			var p productRow
 			if err = strictUnmarshal(l.Row, &p); err == nil {
 				err = errors.Join(checkTexts(textField{"name", p.Name, textrule.ProductName}, textField{"description", p.Description, textrule.ProductDescription}),
 					checkTimes(timeField{"created_at", &p.CreatedAt}, timeField{"updated_at", &p.UpdatedAt}))
-				out.products = append(out.products, p)
 			}
+			row = p
 		case "api_keys":
 			var k apiKeyRow
 			if err = strictUnmarshal(l.Row, &k); err == nil {
 				err = errors.Join(checkTexts(textField{"name", k.Name, textrule.APIKeyName}),
 					checkTimes(timeField{"created_at", &k.CreatedAt}, timeField{"expires_at", k.ExpiresAt},
 						timeField{"last_used_at", k.LastUsedAt}, timeField{"revoked_at", k.RevokedAt}))
-				out.keys = append(out.keys, k)
 			}
+			row = k
 		default:
 			err = fmt.Errorf("unknown table %q", l.Table)
 		}
 		if err != nil {
-			return bad("line %d: %v", n, err)
+			return "", nil, badExport("line %d: %v", er.n, err)
 		}
-		counts[l.Table]++
-		h.Write(raw)
-		h.Write([]byte{'\n'})
+		er.counts[l.Table]++
+		er.h.Write(raw)
+		er.h.Write([]byte{'\n'})
+		return l.Table, row, nil
 	}
-	if err := sc.Err(); err != nil {
-		return bad("%v", err)
+	if err := er.sc.Err(); err != nil {
+		return "", nil, badExport("%v", err)
 	}
 	switch {
-	case n == 0:
-		return bad("the file is empty")
-	case trailer == nil:
-		return bad("no end line: the file is truncated")
-	case trailer.SHA256 != hex.EncodeToString(h.Sum(nil)):
-		return bad("checksum mismatch: the file was altered or damaged")
+	case er.trailer == nil:
+		return "", nil, badExport("no end line: the file is truncated")
+	case er.trailer.SHA256 != hex.EncodeToString(er.h.Sum(nil)):
+		return "", nil, badExport("checksum mismatch: the file was altered or damaged")
 	}
 	for _, table := range tables {
-		if trailer.Counts[table] != counts[table] {
-			return bad("%s: %d rows, the end line says %d", table, counts[table], trailer.Counts[table])
+		if er.trailer.Counts[table] != er.counts[table] {
+			return "", nil, badExport("%s: %d rows, the end line says %d", table, er.counts[table], er.trailer.Counts[table])
 		}
 	}
-	return out, nil
+	return "", nil, io.EOF
+}
+
+// checkExternalID applies textrule.ExternalID, as the API does.
+func checkExternalID(v *string) error {
+	if v == nil {
+		return nil
+	}
+	return checkTexts(textField{"external_id", *v, textrule.ExternalID})
 }
 
 // strictUnmarshal decodes one JSON value as the API decodes request bodies
@@ -351,36 +350,35 @@ type Imported struct {
 // every row to it. A tenant that does not exist is created (with the
 // exported id when no tenant has it, so a restore after deletion gives back
 // the same tenant and its keys work again); one that exists must be empty.
-// The whole file is checked before anything is written.
+// The file streams: rows are written as they are read and checked, in one
+// transaction that its last check (counts, checksum) precedes, so a bad or
+// truncated file leaves nothing behind.
 func Import(ctx context.Context, pool *pgxpool.Pool, slug, name string, r io.Reader) (Imported, error) {
 	if name != "" {
 		if err := textrule.TenantName.Check(name); err != nil {
 			return Imported{}, &db.Error{Code: db.ErrInvalid, Field: "name", Message: fmt.Sprintf("the tenant's name %v", err)}
 		}
 	}
-	exp, err := readExport(r)
+	er, err := newExportReader(r)
 	if err != nil {
 		return Imported{}, err
 	}
 	if name == "" {
-		name = exp.header.Tenant.Name
+		name = er.header.Tenant.Name
 	}
 	var out Imported
 	existing, err := db.Unscoped(pool).TenantBySlug(ctx, slug)
 	create := errors.Is(err, db.ErrNotFound)
 	switch {
 	case create:
-		existing.ID = exp.header.Tenant.ID
+		existing.ID = er.header.Tenant.ID
 		if _, err := db.Unscoped(pool).TenantGet(ctx, existing.ID); !errors.Is(err, db.ErrNotFound) {
 			existing.ID = uuid.New() // the exported id is taken (or unknown): a copy
 		}
 	case err != nil:
 		return Imported{}, err
 	}
-	keys := exp.keys
-	if existing.ID != exp.header.Tenant.ID {
-		out.KeysSkipped, keys = len(keys), nil
-	}
+	keepKeys := existing.ID == er.header.Tenant.ID
 	err = db.Tx(ctx, pool, db.Scope{TenantID: existing.ID, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {
 		if create {
 			t, err := q.TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: existing.ID, Slug: slug, Name: name})
@@ -398,46 +396,9 @@ func Import(ctx context.Context, pool *pgxpool.Pool, slug, name string, r io.Rea
 			}
 			out.Tenant = existing
 		}
-		out.Counts = map[string]int{}
-		for start := 0; start < len(exp.users); start += importChunk {
-			var p dbsqlc.UserImportParams
-			for _, u := range exp.users[start:min(start+importChunk, len(exp.users))] {
-				p.Ids, p.Names, p.Emails, p.Roles = append(p.Ids, u.ID), append(p.Names, u.Name), append(p.Emails, u.Email), append(p.Roles, string(u.Role))
-				p.CreatedAts, p.UpdatedAts = append(p.CreatedAts, u.CreatedAt), append(p.UpdatedAts, u.UpdatedAt)
-			}
-			n, err := q.UserImport(ctx, p)
-			if err != nil {
-				return err
-			}
-			out.Counts["users"] += int(n)
-		}
-		for start := 0; start < len(exp.products); start += importChunk {
-			var p dbsqlc.ProductImportParams
-			for _, r := range exp.products[start:min(start+importChunk, len(exp.products))] {
-				p.Ids, p.Names, p.Descriptions, p.Prices = append(p.Ids, r.ID), append(p.Names, r.Name), append(p.Descriptions, r.Description), append(p.Prices, r.Price)
-				p.CreatedAts, p.UpdatedAts = append(p.CreatedAts, r.CreatedAt), append(p.UpdatedAts, r.UpdatedAt)
-			}
-			n, err := q.ProductImport(ctx, p)
-			if err != nil {
-				return err
-			}
-			out.Counts["products"] += int(n)
-		}
-		for start := 0; start < len(keys); start += importChunk {
-			var p dbsqlc.APIKeyImportParams
-			for _, k := range keys[start:min(start+importChunk, len(keys))] {
-				p.Ids, p.UserIds, p.Names, p.Roles = append(p.Ids, k.ID), append(p.UserIds, k.UserID), append(p.Names, k.Name), append(p.Roles, string(k.Role))
-				p.SecretHashes, p.CreatedAts = append(p.SecretHashes, k.SecretHash), append(p.CreatedAts, k.CreatedAt)
-				p.ExpiresAts, p.LastUsedAts, p.RevokedAts = append(p.ExpiresAts, timeText(k.ExpiresAt)),
-					append(p.LastUsedAts, timeText(k.LastUsedAt)), append(p.RevokedAts, timeText(k.RevokedAt))
-			}
-			n, err := q.APIKeyImport(ctx, p)
-			if err != nil {
-				return err
-			}
-			out.Counts["api_keys"] += int(n)
-		}
-		return nil
+		var err error
+		out.Counts, out.KeysSkipped, err = importRows(ctx, q, er, keepKeys)
+		return err
 	})
 	if err != nil {
 		return Imported{}, err
@@ -445,8 +406,85 @@ func Import(ctx context.Context, pool *pgxpool.Pool, slug, name string, r io.Rea
 	return out, nil
 }
 
+// importRows writes the rows of er in statements of importChunk rows, as
+// they are read: memory holds one batch, whatever the file's size. The
+// caller's transaction makes it all or nothing; er's last check (counts and
+// checksum) comes before that transaction commits.
+func importRows(ctx context.Context, q *dbsqlc.Queries, er *exportReader, keepKeys bool) (counts map[string]int, skipped int, err error) {
+	counts = map[string]int{}
+	var (
+		users    dbsqlc.UserImportParams
+		products dbsqlc.ProductImportParams
+		keys     dbsqlc.APIKeyImportParams
+		pending  int
+		table    string
+	)
+	flush := func() error {
+		if pending == 0 {
+			return nil
+		}
+		var n int64
+		var err error
+		switch table {
+		case "users":
+			n, err = q.UserImport(ctx, users)
+			users = dbsqlc.UserImportParams{}
+		case "products":
+			n, err = q.ProductImport(ctx, products)
+			products = dbsqlc.ProductImportParams{}
+		case "api_keys":
+			n, err = q.APIKeyImport(ctx, keys)
+			keys = dbsqlc.APIKeyImportParams{}
+		}
+		counts[table] += int(n)
+		pending = 0
+		return err
+	}
+	for {
+		t, row, err := er.next()
+		if errors.Is(err, io.EOF) {
+			return counts, skipped, flush()
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		if t == "api_keys" && !keepKeys {
+			skipped++
+			continue
+		}
+		if t != table || pending == importChunk {
+			if err := flush(); err != nil {
+				return nil, 0, err
+			}
+			table = t
+		}
+		pending++
+		switch r := row.(type) {
+		case userRow:
+			users.Ids, users.Names, users.Emails, users.Roles = append(users.Ids, r.ID), append(users.Names, r.Name), append(users.Emails, r.Email), append(users.Roles, string(r.Role))
+			users.ExternalIds = append(users.ExternalIds, deref(r.ExternalID))
+			users.CreatedAts, users.UpdatedAts = append(users.CreatedAts, r.CreatedAt), append(users.UpdatedAts, r.UpdatedAt)
+		case productRow:
+			products.Ids, products.Names, products.Descriptions, products.Prices = append(products.Ids, r.ID), append(products.Names, r.Name), append(products.Descriptions, r.Description), append(products.Prices, r.Price)
+			products.CreatedAts, products.UpdatedAts = append(products.CreatedAts, r.CreatedAt), append(products.UpdatedAts, r.UpdatedAt)
+		case apiKeyRow:
+			keys.Ids, keys.UserIds, keys.Names, keys.Roles = append(keys.Ids, r.ID), append(keys.UserIds, r.UserID), append(keys.Names, r.Name), append(keys.Roles, string(r.Role))
+			keys.SecretHashes, keys.CreatedAts = append(keys.SecretHashes, r.SecretHash), append(keys.CreatedAts, r.CreatedAt)
+			keys.ExpiresAts, keys.LastUsedAts, keys.RevokedAts = append(keys.ExpiresAts, timeText(r.ExpiresAt)),
+				append(keys.LastUsedAts, timeText(r.LastUsedAt)), append(keys.RevokedAts, timeText(r.RevokedAt))
+		}
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
 // importChunk rows go in one statement.
-const importChunk = 1000
+const importChunk = 5000
 
 func timeText(t *time.Time) string {
 	if t == nil {

@@ -56,7 +56,7 @@ func counts(t *testing.T, super *pgxpool.Pool) map[string]int {
 		tables = append(tables, name)
 	}
 	require.NoError(t, rows.Err())
-	require.Len(t, tables, 5, "every tenant table is counted")
+	require.Len(t, tables, 6, "every tenant table is counted")
 	out := map[string]int{}
 	for _, table := range tables {
 		rows, err := super.Query(ctx, fmt.Sprintf(`select t.slug, count(x.*) from tenants t left join %s x on x.tenant_id = t.id group by t.slug`, table))
@@ -125,7 +125,7 @@ func TestGracePeriodAndPurge(t *testing.T) {
 	after := counts(t, super)
 	require.Equal(t, before["products/globex"], after["products/globex"])
 	require.NotContains(t, after, "products/acme")
-	_, err = lifecycle.SetStatus(ctx, admin, globex.Tenant.ID, "archived", 0)
+	_, err = lifecycle.SetStatus(ctx, admin, globex.Tenant.ID, "frozen", 0)
 	require.Error(t, err, "unknown status refused by the database")
 }
 
@@ -284,7 +284,7 @@ func TestImportRefusesBadFiles(t *testing.T) {
 		"truncated":          join(lines[:len(lines)-1]),
 		"cut mid-line":       good[:len(good)/2],
 		"altered row":        replace(2, `"u`, `"x`),
-		"foreign version":    replace(0, `"version":1`, `"version":2`),
+		"foreign version":    replace(0, `"version":2`, `"version":3`),
 		"not an export":      []byte("{\"hello\":\"world\"}\n"),
 		"unknown table":      replace(1, `"table":"users"`, `"table":"secrets"`),
 		"unknown column":     replace(1, `"name":`, `"tenant_id":"x","name":`),

@@ -52,14 +52,29 @@ func (c *tenantImportCmd) Run(r *runEnv) error {
 	return runTenantLifecycle(r, "import", lifecycleArgs{slug: c.Slug, name: c.Name, file: c.File})
 }
 
+type tenantArchiveCmd struct {
+	Slug string `required:"" help:"The tenant, suspended first."`
+}
+type tenantRestoreCmd struct {
+	Slug string `required:"" help:"The archived tenant."`
+}
+
+func (c *tenantArchiveCmd) Run(r *runEnv) error {
+	return runTenantLifecycle(r, "archive", lifecycleArgs{slug: c.Slug})
+}
+func (c *tenantRestoreCmd) Run(r *runEnv) error {
+	return runTenantLifecycle(r, "restore", lifecycleArgs{slug: c.Slug})
+}
+
 // lifecycleArgs are the lifecycle commands' flags and argument.
 type lifecycleArgs struct {
 	slug, out, name, file string
 	grace                 time.Duration
 }
 
-// runTenantLifecycle: suspend, activate, delete [--grace], purge, export and
-// import, as the migrating role (its connections act as rowfence_owner).
+// runTenantLifecycle: suspend, activate, delete [--grace], purge, export,
+// import, archive and restore, as the migrating role (its connections act as
+// rowfence_owner).
 func runTenantLifecycle(r *runEnv, action string, a lifecycleArgs) error {
 	ctx, env, stdout, stderr := r.ctx, r.env, r.stdout, r.stderr
 	slug, out, name, file, grace := a.slug, a.out, a.name, a.file, a.grace
@@ -109,6 +124,21 @@ func runTenantLifecycle(r *runEnv, action string, a lifecycleArgs) error {
 		}
 		fmt.Fprintf(stderr, "exported %s: %d users, %d products, %d API keys\n", slug, counts["users"], counts["products"], counts["api_keys"])
 		return nil
+	case "archive":
+		a, err := lifecycle.Archive(ctx, pool, slug)
+		if err != nil {
+			return fmt.Errorf("tenant archive: %w", err)
+		}
+		fmt.Fprintf(stderr, "archived %s: %d users, %d products, %d API keys moved into its archive (%d bytes); its requests get 409 tenant-archived\n",
+			slug, a.Counts["users"], a.Counts["products"], a.Counts["api_keys"], a.Bytes)
+		return enc.Encode(map[string]any{"tenant": httpapi.RenderTenant(a.Tenant), "archive": a.Archive, "archived": a.Counts, "bytes": a.Bytes})
+	case "restore":
+		imp, err := lifecycle.Restore(ctx, pool, slug)
+		if err != nil {
+			return fmt.Errorf("tenant restore: %w (nothing was written)", err)
+		}
+		fmt.Fprintf(stderr, "restored %s from its archive; running servers serve it again within TENANT_CACHE_TTL (default %s)\n", slug, tenancy.DefaultTTL)
+		return enc.Encode(map[string]any{"tenant": httpapi.RenderTenant(imp.Tenant), "restored": imp.Counts})
 	case "import":
 		f, err := os.Open(file)
 		if err != nil {

@@ -51,7 +51,10 @@ func newServeConfig(env config.Config) (serveConfig, error) {
 		if cfg.platform, err = db.PlatformConfig(env.PlatformDatabaseURL, env.DatabaseURL, env.PlatformDatabasePassword); err != nil {
 			return cfg, usageError{err.Error()}
 		}
-		cfg.platform.MaxConns = 2
+		// River's two workers and its own polling; an export job holds two
+		// connections at once (lifecycle.WriteExport: one reads the
+		// snapshot, one writes the chunks), so two exports need four.
+		cfg.platform.MaxConns = 6
 	}
 	return cfg, nil
 }
@@ -245,7 +248,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		// platform role; any number of instances may run them.
 		// River only polls (jobs.Start), so a transaction pooler is fine.
 		runner, err := jobs.Start(ctx, jobs.Config{Pool: platformPool, PurgeEvery: cfg.PurgeInterval, Log: log,
-			Purged: func(id uuid.UUID) { resolver.Forget(id, "") }})
+			ExportMaxBytes: cfg.ExportMaxBytes,
+			Purged:         func(id uuid.UUID) { resolver.Forget(id, "") }})
 		if err != nil {
 			return fmt.Errorf("start background jobs: %w", err)
 		}
@@ -278,6 +282,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		TrustedProxies:   cfg.TrustedProxies,
 		TracerProvider:   tp,
 		Cells:            httpCells,
+		Exports:          httpapi.ExportLimits{MaxCount: cfg.ExportMaxCount, MaxBytes: cfg.ExportMaxBytes, Retention: cfg.ExportRetention},
 	})
 	if err != nil {
 		return err

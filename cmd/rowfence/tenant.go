@@ -34,6 +34,8 @@ type tenantCmd struct {
 	Export   tenantExportCmd   `cmd:"" help:"Write a consistent snapshot of a tenant's rows (docs/EXPORT.md)."`
 	Import   tenantImportCmd   `cmd:"" help:"Restore an export into a new or empty tenant, all or nothing."`
 	Move     tenantMoveCmd     `cmd:"" help:"Move a tenant online to another cell (PostgreSQL logical replication; docs/SCALING.md)."`
+	Archive  tenantArchiveCmd  `cmd:"" help:"Move a suspended tenant's rows into its archive; its requests get 409 tenant-archived."`
+	Restore  tenantRestoreCmd  `cmd:"" help:"Put an archived tenant's rows back from its archive and make it active."`
 }
 
 type tenantCreateCmd struct {

@@ -14,41 +14,6 @@ import (
 	"github.com/rowfence/rowfence/db/dbtype"
 )
 
-const aPIKeyExport = `-- name: APIKeyExport :many
-SELECT tenant_id, id, user_id, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at FROM api_keys ORDER BY created_at, id
-`
-
-func (q *Queries) APIKeyExport(ctx context.Context) ([]APIKey, error) {
-	rows, err := q.db.Query(ctx, aPIKeyExport)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []APIKey{}
-	for rows.Next() {
-		var i APIKey
-		if err := rows.Scan(
-			&i.TenantID,
-			&i.ID,
-			&i.UserID,
-			&i.Name,
-			&i.Role,
-			&i.SecretHash,
-			&i.CreatedAt,
-			&i.ExpiresAt,
-			&i.LastUsedAt,
-			&i.RevokedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const aPIKeyImport = `-- name: APIKeyImport :execrows
 INSERT INTO api_keys (id, user_id, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at)
 SELECT unnest($1::uuid[]), unnest($2::uuid[]), unnest($3::text[]), unnest($4::text[]),
@@ -87,28 +52,158 @@ func (q *Queries) APIKeyImport(ctx context.Context, arg APIKeyImportParams) (int
 	return result.RowsAffected(), nil
 }
 
-const exportContent = `-- name: ExportContent :one
-SELECT status, content FROM exports WHERE id = $1
+const archiveCreate = `-- name: ArchiveCreate :one
+
+INSERT INTO exports (requested_by, kind, status, expires_at) VALUES ($1, 'archive', 'running', NULL)
+RETURNING id
 `
 
-type ExportContentRow struct {
-	Status  dbtype.ExportStatus
-	Content []byte
+// Tenant archives (lifecycle/archive.go): the archive is the tenant's
+// export of kind 'archive', written by the archiving command (the exports
+// trigger enqueues no job for it) and exempt from quota and retention.
+func (q *Queries) ArchiveCreate(ctx context.Context, requestedBy uuid.UUID) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, archiveCreate, requestedBy)
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
 }
 
-func (q *Queries) ExportContent(ctx context.Context, id uuid.UUID) (ExportContentRow, error) {
-	row := q.db.QueryRow(ctx, exportContent, id)
-	var i ExportContentRow
-	err := row.Scan(&i.Status, &i.Content)
+const archiveDeleteAPIKeys = `-- name: ArchiveDeleteAPIKeys :execrows
+
+DELETE FROM api_keys
+`
+
+// The live rows leave, in the order of their foreign keys (api_keys
+// reference users). Each deletes the tenant's rows only: RLS.
+func (q *Queries) ArchiveDeleteAPIKeys(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, archiveDeleteAPIKeys)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const archiveDeleteAll = `-- name: ArchiveDeleteAll :execrows
+DELETE FROM exports WHERE kind = 'archive'
+`
+
+// An archive left by an attempt that did not complete, or a restored one.
+func (q *Queries) ArchiveDeleteAll(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, archiveDeleteAll)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const archiveDeleteProducts = `-- name: ArchiveDeleteProducts :execrows
+DELETE FROM products
+`
+
+func (q *Queries) ArchiveDeleteProducts(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, archiveDeleteProducts)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const archiveDeleteRest = `-- name: ArchiveDeleteRest :exec
+WITH k AS (DELETE FROM idempotency_keys)
+DELETE FROM exports WHERE kind = 'export'
+`
+
+// Stored answers and the tenant's own exports are not part of an archive
+// (docs/EXPORT.md); they leave the live tables too.
+func (q *Queries) ArchiveDeleteRest(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, archiveDeleteRest)
+	return err
+}
+
+const archiveDeleteUsers = `-- name: ArchiveDeleteUsers :execrows
+DELETE FROM users
+`
+
+func (q *Queries) ArchiveDeleteUsers(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, archiveDeleteUsers)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const archiveFind = `-- name: ArchiveFind :one
+SELECT id, bytes, chunks, counts FROM exports WHERE kind = 'archive' AND status = 'done'
+ORDER BY created_at DESC LIMIT 1
+`
+
+type ArchiveFindRow struct {
+	ID     uuid.UUID
+	Bytes  int64
+	Chunks int32
+	Counts json.RawMessage
+}
+
+func (q *Queries) ArchiveFind(ctx context.Context) (ArchiveFindRow, error) {
+	row := q.db.QueryRow(ctx, archiveFind)
+	var i ArchiveFindRow
+	err := row.Scan(
+		&i.ID,
+		&i.Bytes,
+		&i.Chunks,
+		&i.Counts,
+	)
 	return i, err
 }
 
-const exportCreate = `-- name: ExportCreate :one
-INSERT INTO exports (requested_by)
-SELECT $1::uuid
-WHERE NOT EXISTS (SELECT 1 FROM exports WHERE status IN ('pending', 'running') AND created_at > now() - interval '15 minutes')
-RETURNING id, requested_by, status, error, counts, created_at, finished_at
+const exportChunk = `-- name: ExportChunk :one
+SELECT data FROM export_chunks WHERE export_id = $1 AND seq = $2
 `
+
+type ExportChunkParams struct {
+	ExportID uuid.UUID
+	Seq      int32
+}
+
+// One chunk of a download (at most 1 MiB), read in a statement of its own
+// so that a download holds no connection between chunks.
+func (q *Queries) ExportChunk(ctx context.Context, arg ExportChunkParams) ([]byte, error) {
+	row := q.db.QueryRow(ctx, exportChunk, arg.ExportID, arg.Seq)
+	var data []byte
+	err := row.Scan(&data)
+	return data, err
+}
+
+const exportChunkInsert = `-- name: ExportChunkInsert :exec
+INSERT INTO export_chunks (export_id, seq, data) VALUES ($1, $2, $3)
+`
+
+type ExportChunkInsertParams struct {
+	ExportID uuid.UUID
+	Seq      int32
+	Data     []byte
+}
+
+func (q *Queries) ExportChunkInsert(ctx context.Context, arg ExportChunkInsertParams) error {
+	_, err := q.db.Exec(ctx, exportChunkInsert, arg.ExportID, arg.Seq, arg.Data)
+	return err
+}
+
+const exportCreate = `-- name: ExportCreate :one
+INSERT INTO exports (requested_by, expires_at)
+SELECT $1::uuid, now() + make_interval(secs => $2::float8)
+WHERE NOT EXISTS (SELECT 1 FROM exports WHERE status IN ('pending', 'running') AND created_at > now() - interval '15 minutes')
+  AND (SELECT count(*) < $3::bigint AND coalesce(sum(bytes), 0) < $4::bigint
+       FROM exports WHERE kind = 'export' AND (expires_at IS NULL OR expires_at > now()))
+RETURNING id, requested_by, status, error, counts, bytes, created_at, finished_at, expires_at
+`
+
+type ExportCreateParams struct {
+	RequestedBy      uuid.UUID
+	RetentionSeconds float64
+	MaxCount         int64
+	MaxBytes         int64
+}
 
 type ExportCreateRow struct {
 	ID          uuid.UUID
@@ -116,16 +211,25 @@ type ExportCreateRow struct {
 	Status      dbtype.ExportStatus
 	Error       string
 	Counts      json.RawMessage
+	Bytes       int64
 	CreatedAt   time.Time
 	FinishedAt  *time.Time
+	ExpiresAt   *time.Time
 }
 
-// Nothing (ErrNotFound) while the tenant has an export in progress: the
+// Nothing (ErrNotFound) while the tenant has an export in progress (the
 // export jobs share one queue, so one tenant's burst of exports would delay
-// every other tenant's. An export in progress for longer than 15 minutes
-// (a stuck job) no longer counts.
-func (q *Queries) ExportCreate(ctx context.Context, requestedBy uuid.UUID) (ExportCreateRow, error) {
-	row := q.db.QueryRow(ctx, exportCreate, requestedBy)
+// every other tenant's; an export in progress for longer than 15 minutes, a
+// stuck job, no longer counts), or while its kept exports already use its
+// quota (@max_count exports or @max_bytes bytes; ExportUsage says which).
+// Expired exports and archives count for neither.
+func (q *Queries) ExportCreate(ctx context.Context, arg ExportCreateParams) (ExportCreateRow, error) {
+	row := q.db.QueryRow(ctx, exportCreate,
+		arg.RequestedBy,
+		arg.RetentionSeconds,
+		arg.MaxCount,
+		arg.MaxBytes,
+	)
 	var i ExportCreateRow
 	err := row.Scan(
 		&i.ID,
@@ -133,9 +237,58 @@ func (q *Queries) ExportCreate(ctx context.Context, requestedBy uuid.UUID) (Expo
 		&i.Status,
 		&i.Error,
 		&i.Counts,
+		&i.Bytes,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.ExpiresAt,
 	)
+	return i, err
+}
+
+const exportDelete = `-- name: ExportDelete :one
+DELETE FROM exports
+WHERE id = $1 AND kind = 'export' AND status NOT IN ('pending', 'running')
+RETURNING id
+`
+
+// An export in progress is not deleted (its job would write into nothing);
+// the API's 409 says so (ExportGet tells the two apart).
+func (q *Queries) ExportDelete(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, exportDelete, id)
+	var id_2 uuid.UUID
+	err := row.Scan(&id_2)
+	return id_2, err
+}
+
+const exportDeleteExpired = `-- name: ExportDeleteExpired :execrows
+DELETE FROM exports WHERE expires_at <= now()
+`
+
+// Retention: the cleanup job deletes, tenant by tenant, what has expired.
+func (q *Queries) ExportDeleteExpired(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, exportDeleteExpired)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const exportDownloadInfo = `-- name: ExportDownloadInfo :one
+SELECT status, bytes, chunks FROM exports
+WHERE id = $1 AND kind = 'export' AND (expires_at IS NULL OR expires_at > now())
+`
+
+type ExportDownloadInfoRow struct {
+	Status dbtype.ExportStatus
+	Bytes  int64
+	Chunks int32
+}
+
+// A download's plan: its status, size and number of chunks.
+func (q *Queries) ExportDownloadInfo(ctx context.Context, id uuid.UUID) (ExportDownloadInfoRow, error) {
+	row := q.db.QueryRow(ctx, exportDownloadInfo, id)
+	var i ExportDownloadInfoRow
+	err := row.Scan(&i.Status, &i.Bytes, &i.Chunks)
 	return i, err
 }
 
@@ -155,22 +308,31 @@ func (q *Queries) ExportFail(ctx context.Context, arg ExportFailParams) error {
 }
 
 const exportFinish = `-- name: ExportFinish :exec
-UPDATE exports SET status = 'done', content = $1, counts = $2, error = '', finished_at = now() WHERE id = $3
+UPDATE exports SET status = 'done', counts = $1, bytes = $2, chunks = $3, error = '', finished_at = now()
+WHERE id = $4
 `
 
 type ExportFinishParams struct {
-	Content []byte
-	Counts  json.RawMessage
-	ID      uuid.UUID
+	Counts json.RawMessage
+	Bytes  int64
+	Chunks int32
+	ID     uuid.UUID
 }
 
+// In the transaction that wrote the chunks: done and its chunks appear together.
 func (q *Queries) ExportFinish(ctx context.Context, arg ExportFinishParams) error {
-	_, err := q.db.Exec(ctx, exportFinish, arg.Content, arg.Counts, arg.ID)
+	_, err := q.db.Exec(ctx, exportFinish,
+		arg.Counts,
+		arg.Bytes,
+		arg.Chunks,
+		arg.ID,
+	)
 	return err
 }
 
 const exportGet = `-- name: ExportGet :one
-SELECT id, requested_by, status, error, counts, created_at, finished_at FROM exports WHERE id = $1
+SELECT id, requested_by, status, error, counts, bytes, created_at, finished_at, expires_at FROM exports
+WHERE id = $1 AND kind = 'export' AND (expires_at IS NULL OR expires_at > now())
 `
 
 type ExportGetRow struct {
@@ -179,10 +341,14 @@ type ExportGetRow struct {
 	Status      dbtype.ExportStatus
 	Error       string
 	Counts      json.RawMessage
+	Bytes       int64
 	CreatedAt   time.Time
 	FinishedAt  *time.Time
+	ExpiresAt   *time.Time
 }
 
+// Expired exports are gone for the API even before the cleanup job deletes
+// them; archives are the platform's, never the tenant's API's.
 func (q *Queries) ExportGet(ctx context.Context, id uuid.UUID) (ExportGetRow, error) {
 	row := q.db.QueryRow(ctx, exportGet, id)
 	var i ExportGetRow
@@ -192,8 +358,10 @@ func (q *Queries) ExportGet(ctx context.Context, id uuid.UUID) (ExportGetRow, er
 		&i.Status,
 		&i.Error,
 		&i.Counts,
+		&i.Bytes,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.ExpiresAt,
 	)
 	return i, err
 }
@@ -212,8 +380,9 @@ func (q *Queries) ExportInProgress(ctx context.Context) (uuid.UUID, error) {
 }
 
 const exportList = `-- name: ExportList :many
-SELECT id, requested_by, status, error, counts, created_at, finished_at FROM exports
+SELECT id, requested_by, status, error, counts, bytes, created_at, finished_at, expires_at FROM exports
 WHERE (created_at, id) > ($1::timestamptz, $2::uuid)
+  AND kind = 'export' AND (expires_at IS NULL OR expires_at > now())
 ORDER BY created_at, id
 LIMIT $3
 `
@@ -230,8 +399,10 @@ type ExportListRow struct {
 	Status      dbtype.ExportStatus
 	Error       string
 	Counts      json.RawMessage
+	Bytes       int64
 	CreatedAt   time.Time
 	FinishedAt  *time.Time
+	ExpiresAt   *time.Time
 }
 
 func (q *Queries) ExportList(ctx context.Context, arg ExportListParams) ([]ExportListRow, error) {
@@ -249,8 +420,10 @@ func (q *Queries) ExportList(ctx context.Context, arg ExportListParams) ([]Expor
 			&i.Status,
 			&i.Error,
 			&i.Counts,
+			&i.Bytes,
 			&i.CreatedAt,
 			&i.FinishedAt,
+			&i.ExpiresAt,
 		); err != nil {
 			return nil, err
 		}
@@ -274,37 +447,22 @@ func (q *Queries) ExportStart(ctx context.Context, id uuid.UUID) (uuid.UUID, err
 	return id_2, err
 }
 
-const productExport = `-- name: ProductExport :many
-SELECT tenant_id, id, name, description, price, created_at, updated_at, name_lower FROM products ORDER BY created_at, id
+const exportUsage = `-- name: ExportUsage :one
+SELECT count(*) AS exports, coalesce(sum(bytes), 0)::bigint AS bytes
+FROM exports WHERE kind = 'export' AND (expires_at IS NULL OR expires_at > now())
 `
 
-func (q *Queries) ProductExport(ctx context.Context) ([]Product, error) {
-	rows, err := q.db.Query(ctx, productExport)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []Product{}
-	for rows.Next() {
-		var i Product
-		if err := rows.Scan(
-			&i.TenantID,
-			&i.ID,
-			&i.Name,
-			&i.Description,
-			&i.Price,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.NameLower,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+type ExportUsageRow struct {
+	Exports int64
+	Bytes   int64
+}
+
+// What the tenant's kept exports use of its quota.
+func (q *Queries) ExportUsage(ctx context.Context) (ExportUsageRow, error) {
+	row := q.db.QueryRow(ctx, exportUsage)
+	var i ExportUsageRow
+	err := row.Scan(&i.Exports, &i.Bytes)
+	return i, err
 }
 
 const productImport = `-- name: ProductImport :execrows
@@ -338,6 +496,8 @@ func (q *Queries) ProductImport(ctx context.Context, arg ProductImportParams) (i
 }
 
 const tenantRowCounts = `-- name: TenantRowCounts :one
+
+
 SELECT (SELECT count(*) FROM users) AS users,
        (SELECT count(*) FROM products) AS products,
        (SELECT count(*) FROM api_keys) AS api_keys
@@ -349,6 +509,11 @@ type TenantRowCountsRow struct {
 	ApiKeys  int64
 }
 
+// Per-tenant backup and restore (lifecycle/export.go). Like every query here
+// they never name the tenant: they run under its setting, so an export holds
+// that tenant's rows and nothing else, and an import writes only into it.
+// The export itself streams its rows (lifecycle/stream.go): sqlc's :many
+// would collect a whole table in memory.
 func (q *Queries) TenantRowCounts(ctx context.Context) (TenantRowCountsRow, error) {
 	row := q.db.QueryRow(ctx, tenantRowCounts)
 	var i TenantRowCountsRow
@@ -356,67 +521,31 @@ func (q *Queries) TenantRowCounts(ctx context.Context) (TenantRowCountsRow, erro
 	return i, err
 }
 
-const userExport = `-- name: UserExport :many
-
-SELECT tenant_id, id, name, email, role, created_at, updated_at, name_lower, external_id, email_lower FROM users ORDER BY created_at, id
-`
-
-// Per-tenant backup and restore (lifecycle/export.go). Like every query here
-// they never name the tenant: they run under its setting, so an export holds
-// that tenant's rows and nothing else, and an import writes only into it.
-func (q *Queries) UserExport(ctx context.Context) ([]User, error) {
-	rows, err := q.db.Query(ctx, userExport)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []User{}
-	for rows.Next() {
-		var i User
-		if err := rows.Scan(
-			&i.TenantID,
-			&i.ID,
-			&i.Name,
-			&i.Email,
-			&i.Role,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.NameLower,
-			&i.ExternalID,
-			&i.EmailLower,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const userImport = `-- name: UserImport :execrows
-INSERT INTO users (id, name, email, role, created_at, updated_at)
+INSERT INTO users (id, name, email, role, external_id, created_at, updated_at)
 SELECT unnest($1::uuid[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),
-       unnest($5::timestamptz[]), unnest($6::timestamptz[])
+       nullif(unnest($5::text[]), ''), unnest($6::timestamptz[]), unnest($7::timestamptz[])
 `
 
 type UserImportParams struct {
-	Ids        []uuid.UUID
-	Names      []string
-	Emails     []string
-	Roles      []string
-	CreatedAts []time.Time
-	UpdatedAts []time.Time
+	Ids         []uuid.UUID
+	Names       []string
+	Emails      []string
+	Roles       []string
+	ExternalIds []string
+	CreatedAts  []time.Time
+	UpdatedAts  []time.Time
 }
 
 // Several set-returning functions in one select list run in lockstep.
+// external_id travels as text, ” for NULL (the column refuses ”).
 func (q *Queries) UserImport(ctx context.Context, arg UserImportParams) (int64, error) {
 	result, err := q.db.Exec(ctx, userImport,
 		arg.Ids,
 		arg.Names,
 		arg.Emails,
 		arg.Roles,
+		arg.ExternalIds,
 		arg.CreatedAts,
 		arg.UpdatedAts,
 	)

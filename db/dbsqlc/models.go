@@ -41,6 +41,17 @@ type Export struct {
 	Content     []byte
 	CreatedAt   time.Time
 	FinishedAt  *time.Time
+	Bytes       int64
+	Chunks      int32
+	ExpiresAt   *time.Time
+	Kind        string
+}
+
+type ExportChunk struct {
+	TenantID uuid.UUID
+	ExportID uuid.UUID
+	Seq      int32
+	Data     []byte
 }
 
 type IdempotencyKey struct {

@@ -66,7 +66,7 @@ func (r Role) Lesser(o Role) Role {
 }
 
 // TenantStatus is a tenant's state in the registry (tenants.status, whose
-// CHECK constraint tenants_status_valid, sql/migrations/00006_platform.sql,
+// CHECK constraint tenants_status_valid, sql/migrations/00020_tenant_archives.sql,
 // lists the same values). Only an active tenant's requests are served.
 type TenantStatus string
 
@@ -78,11 +78,15 @@ const (
 	// status back to active before then cancels the deletion. The CHECK
 	// constraint tenants_purge_after_when_deleting ties purge_after to it.
 	TenantStatusDeleting TenantStatus = "deleting"
+	// TenantStatusArchived: its rows were moved into its archive and out of
+	// the live tables (lifecycle.Archive; 00020_tenant_archives.sql); its
+	// requests get 409 tenant-archived until `rowfence tenant restore`.
+	TenantStatusArchived TenantStatus = "archived"
 )
 
 // TenantStatuses lists every tenant status.
 func TenantStatuses() []TenantStatus {
-	return []TenantStatus{TenantStatusActive, TenantStatusSuspended, TenantStatusDeleting}
+	return []TenantStatus{TenantStatusActive, TenantStatusSuspended, TenantStatusDeleting, TenantStatusArchived}
 }
 
 // Valid reports whether s is a tenant status.

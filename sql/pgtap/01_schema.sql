@@ -2,7 +2,7 @@
 -- with the pgtap extension, as a superuser:
 --   pg_prove -d DB sql/pgtap/*.sql      (or: make test, which runs every file here)
 BEGIN;
-SELECT plan(37);
+SELECT plan(40);
 
 -- The serving role can never bypass RLS.
 SELECT has_role('rowfence_app');
@@ -29,7 +29,7 @@ SELECT ok(relrowsecurity AND relforcerowsecurity, relname || ' enables and force
 FROM pg_class WHERE oid IN ('public.users'::regclass, 'public.products'::regclass, 'public.api_keys'::regclass) ORDER BY relname;
 SELECT policies_are('public', 'users', ARRAY['tenant_isolation', 'users_select', 'users_insert', 'users_update', 'users_delete']);
 SELECT policies_are('public', 'products', ARRAY['tenant_isolation', 'products_select', 'products_insert', 'products_update', 'products_delete']);
-SELECT policies_are('public', 'api_keys', ARRAY['tenant_isolation', 'api_keys_select', 'api_keys_insert', 'api_keys_update', 'api_keys_auth_touch']);
+SELECT policies_are('public', 'api_keys', ARRAY['tenant_isolation', 'api_keys_select', 'api_keys_insert', 'api_keys_update', 'api_keys_auth_touch', 'api_keys_archive']);
 SELECT is((SELECT count(*) FROM pg_policy
            WHERE polname = 'tenant_isolation' AND NOT polpermissive AND polcmd = '*' AND polroles = '{0}'
              AND polrelid IN ('public.users'::regclass, 'public.products'::regclass, 'public.api_keys'::regclass)),
@@ -68,7 +68,11 @@ FROM pg_proc WHERE proname = 'tenant_lookup';
 SELECT isnt_superuser('rowfence_platform');
 SELECT ok(NOT rolbypassrls AND NOT rolinherit, 'rowfence_platform is NOBYPASSRLS and NOINHERIT') FROM pg_roles WHERE rolname = 'rowfence_platform';
 SELECT ok(relrowsecurity AND relforcerowsecurity, 'exports enables and forces row level security') FROM pg_class WHERE oid = 'public.exports'::regclass;
-SELECT policies_are('public', 'exports', ARRAY['tenant_isolation', 'exports_select', 'exports_insert', 'exports_update']);
+SELECT policies_are('public', 'exports', ARRAY['tenant_isolation', 'exports_select', 'exports_insert', 'exports_update', 'exports_delete']);
+-- Streaming exports (00019): the chunks are a tenant table like any other.
+SELECT ok(relrowsecurity AND relforcerowsecurity, 'export_chunks enables and forces row level security') FROM pg_class WHERE oid = 'public.export_chunks'::regclass;
+SELECT policies_are('public', 'export_chunks', ARRAY['tenant_isolation', 'export_chunks_select', 'export_chunks_insert']);
+SELECT ok(NOT has_table_privilege('rowfence_app', 'public.export_chunks', 'INSERT'), 'the app role cannot write export chunks');
 SELECT ok(NOT has_schema_privilege('rowfence_app', 'river', 'USAGE'), 'the app role cannot reach River''s schema');
 SELECT ok(NOT has_table_privilege('rowfence_app', 'public.platform_keys', 'SELECT'), 'the app role cannot read platform keys');
 

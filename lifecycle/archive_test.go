@@ -1,0 +1,70 @@
+package lifecycle_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
+	"github.com/rowfence/rowfence/lifecycle"
+	"github.com/rowfence/rowfence/pgtest"
+)
+
+// Archiving moves a suspended tenant's rows into its archive and out of the
+// live tables; restoring puts back the same rows (ids, timestamps, API keys,
+// external_id) and makes it active. Other tenants are not touched.
+func TestArchiveAndRestore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	owner, super := tdb.OwnerPool(t), tdb.AdminPool(t)
+	acme := bigTenant(t, owner, super, "acme", 3000)
+	fill(t, owner, "globex", 5)
+	_, err := super.Exec(ctx, "insert into idempotency_keys (tenant_id, key, request_hash, status, response_body) values ($1, 'k', sha256('a'), 201, '')", acme.ID)
+	require.NoError(t, err)
+	want := fingerprint(t, super, acme.ID)
+	before := counts(t, super)
+
+	_, err = lifecycle.Archive(ctx, owner, "acme")
+	require.ErrorIs(t, err, db.ErrConflict, "an active tenant is not archived")
+	_, err = lifecycle.SetStatus(ctx, owner, acme.ID, dbtype.TenantStatusSuspended, 0)
+	require.NoError(t, err)
+	a, err := lifecycle.Archive(ctx, owner, "acme")
+	require.NoError(t, err)
+	require.Equal(t, dbtype.TenantStatusArchived, a.Tenant.Status)
+	require.Equal(t, 3000, a.Counts["products"])
+
+	var live, archives int
+	require.NoError(t, super.QueryRow(ctx, `select
+		(select count(*) from users where tenant_id = $1) + (select count(*) from products where tenant_id = $1) +
+		(select count(*) from api_keys where tenant_id = $1) + (select count(*) from idempotency_keys where tenant_id = $1) +
+		(select count(*) from exports where tenant_id = $1 and kind <> 'archive'),
+		(select count(*) from exports where tenant_id = $1 and kind = 'archive' and status = 'done')`, acme.ID).Scan(&live, &archives))
+	require.Zero(t, live, "the live tables hold no row of the archived tenant")
+	require.Equal(t, 1, archives)
+	after := counts(t, super)
+	for key, n := range before {
+		if strings.HasSuffix(key, "/globex") {
+			require.Equal(t, n, after[key], "another tenant is not touched: %s", key)
+		}
+	}
+	_, err = lifecycle.Archive(ctx, owner, "acme")
+	require.ErrorIs(t, err, db.ErrConflict, "an archived tenant is not archived again")
+
+	r, err := lifecycle.Restore(ctx, owner, "acme")
+	require.NoError(t, err)
+	require.Equal(t, dbtype.TenantStatusActive, r.Tenant.Status)
+	require.Equal(t, want, fingerprint(t, super, acme.ID), "the same rows: ids, texts, timestamps, API keys")
+	require.NoError(t, super.QueryRow(ctx, "select count(*) from exports where tenant_id = $1", acme.ID).Scan(&archives))
+	require.Zero(t, archives, "the restored archive is gone")
+	_, err = lifecycle.Restore(ctx, owner, "acme")
+	require.ErrorIs(t, err, lifecycle.ErrNotArchived)
+	// The restored admin's key works again (the keys came back with their ids).
+	k, err := db.One(ctx, owner, db.Scope{TenantID: acme.ID, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) (dbsqlc.TenantRowCountsRow, error) { return q.TenantRowCounts(ctx) })
+	require.NoError(t, err)
+	require.EqualValues(t, 1, k.ApiKeys)
+}
