@@ -1,6 +1,6 @@
-// Command bench measures what tenant isolation costs rowfence, at four levels,
-// each side by side with its baseline in one run, and writes bench/RESULTS.md
-// and bench/plot.svg:
+// Command bench measures what tenant isolation and the product around it
+// cost rowfence, each level side by side with its baseline in one run, and
+// writes bench/RESULTS.md and bench/plot.svg:
 //
 //   - sql:   pgbench, the RLS policy against a hand-written WHERE on the same rows;
 //   - exec:  rowfence's tenant-scoped execution (db.One) against the bare filtered statement;
@@ -8,8 +8,9 @@
 //   - scale: a tenant's list and get latency at 100k rows against 10M rows;
 //   - fair:  a quiet tenant's p99 beside two saturating tenants against alone;
 //   - large: every documented list, filter and sort on a tenant of 1M rows
-//     against one of 1k (bench/large.go).
-//   - export: a large tenant's export, download and import against COPY of the same rows.
+//     against one of 1k (bench/large.go);
+//   - export: a large tenant's export, download and import against COPY of the same rows;
+//   - cells: a request routed to a tenant in a second cell against a single cell.
 //
 // Run it with `make bench` (all) or `go run ./bench -only sql,exec`. It finds or
 // starts PostgreSQL like `make run` (BENCH_DATABASE_URL, Docker, or a local
