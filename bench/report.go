@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -243,20 +244,29 @@ func (r *report) write() error {
 	// A run of some levels (-only) replaces their sections and keeps the
 	// others from the last RESULTS.md, each stamped with the run it came from.
 	stamp := fmt.Sprintf("_Measured %s with `go run ./bench %s`._\n\n", r.started.UTC().Format(time.RFC3339), strings.Join(os.Args[1:], " "))
-	fresh := map[string]bool{}
-	var ours []string
+	ours := map[string]string{}
+	var order []string // the titles refreshed in their place
 	for _, s := range r.sections {
 		title, body, _ := strings.Cut(s, "\n")
-		fresh[title] = true
-		ours = append(ours, title+"\n\n"+stamp+strings.TrimLeft(body, "\n"))
+		ours[title] = title + "\n\n" + stamp + strings.TrimLeft(body, "\n")
 	}
-	var kept []string
+	var sections []string
 	if old, err := os.ReadFile(path); err == nil {
 		for _, s := range splitSections(string(old)) {
 			title, _, _ := strings.Cut(s, "\n")
-			if !fresh[title] && title != notesTitle {
-				kept = append(kept, s)
+			switch fresh, ok := ours[title]; {
+			case title == notesTitle:
+			case ok: // refreshed in its place
+				sections = append(sections, fresh)
+				order = append(order, title)
+			default:
+				sections = append(sections, s)
 			}
+		}
+	}
+	for _, s := range r.sections {
+		if title, _, _ := strings.Cut(s, "\n"); !slices.Contains(order, title) {
+			sections = append(sections, ours[title])
 		}
 	}
 	var b strings.Builder
@@ -269,7 +279,7 @@ func (r *report) write() error {
 		b.WriteString("- " + m + "\n")
 	}
 	b.WriteString("\n![ratios and latency against rows](plot.svg)\n\n")
-	for _, s := range append(kept, ours...) {
+	for _, s := range sections {
 		b.WriteString(strings.TrimRight(s, "\n") + "\n\n")
 	}
 	b.WriteString(notes)
@@ -376,18 +386,18 @@ const notes = notesTitle + `
   that rare (large tenant: 4 ms to ~0.1 ms). What remains between scoped and bare, which run the
   same statement, is the settings statement, as for get. The naive ILIKE walk is a simpler
   statement and faster still for common prefixes, but reads a whole tenant for a rare one.
-- **HTTP level (missed: list 0.25, get 0.27 in this run, from 0.17 and 0.23 on 2026-11-25).**
+- **HTTP level (missed: list 0.26, get 0.23 on 2026-11-30, 0.25 and 0.27 on 2026-11-26).**
   The minimal server says what is reachable here: ` + "`bench/minimal`" + ` answers the same requests with
   net/http, pgx and the same ` + "`db.One`" + `, and nothing else (no authentication, tenant lookup,
   limits, metrics, ETag or log; the cheapest JSON; serve's GC target and pool), and reaches 0.34
-  (list) and 0.36 (get) of pgbench in this run. An HTTP request crosses loopback TCP twice (wrk to the server, the server to
+  (list) and 0.36 (get) of pgbench on 2026-11-26 (0.38 and 0.51 on 2026-11-30). An HTTP request crosses loopback TCP twice (wrk to the server, the server to
   PostgreSQL) where pgbench crosses it once, and on loopback the sender's write also runs the
   receiver's network stack: a CPU profile of ` + "`serve`" + ` under wrk (` + "`METRICS_PPROF`" + `) is 36% system
   calls, 15% the write to PostgreSQL and 14% the response write. With wrk, the server and
   PostgreSQL sharing 2 cores (per-process CPU from /proc during a get run before the changes below:
   serve ~56%, PostgreSQL ~31%, wrk ~13%), 0.5 of pgbench is beyond even the minimal Go server on this machine; the target stays as
   issue 3 states it. What rowfence adds on top is the gap to the minimal server: 0.75 of it for
-  list and 0.74 for get (authentication with its SHA-256 and cache, tenant resolution, the rate and
+  list and 0.74 for get on 2026-11-26 (authentication with its SHA-256 and cache, tenant resolution, the rate and
   concurrency limiters, metrics, the ETag, security headers, the access log line). Done on
   2026-11-26, each measured side by side with wrk before it was kept: the lists' generic plans
   (above); products and list pages write their own JSON, byte for byte what encoding/json writes
@@ -400,8 +410,10 @@ const notes = notesTitle + `
 - **Overhead over the minimal server (issue 16 item 5; target 0.9: missed).** Measured on
   2026-11-30 on a machine shared with up to 8 other jobs (load average 14-22): wrk runs of old
   build, new build and ` + "`" + `bench/minimal` + "`" + ` side by side (` + "`" + `-seconds 2 -rounds 4` + "`" + `, and by hand 3-4 rounds
-  of 3-4 s) swung from 0.05 to 1.2 between rounds of one build, so no HTTP ratio of that day is
-  worth recording; the table above is from 2026-11-26. The in-process benchmark is steadier:
+  of 3-4 s) swung from 0.05 to 1.2 between rounds of one build, so none of those ratios is
+  worth recording. The table above was measured after the day's merges with one reviewer's tests
+  running beside it (load average about 6): list 0.72 and get 0.44 of the minimal server, its p99s
+  (65-192 ms) show the stalls; rerun on a quiet machine. The in-process benchmark is steadier:
   ` + "`" + `go test ./httpapi -run '^$' -bench Overhead -benchmem` + "`" + ` drives the handler as ` + "`" + `serve` + "`" + ` builds it
   (caches, limiter, throttle, metrics, JSON log) against PostgreSQL beside bench/minimal's handler,
   and reports the process's CPU per request. Before/after, 4 alternating rounds of 2 s, medians:

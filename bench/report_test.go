@@ -10,7 +10,7 @@ import (
 // A run of one level must refresh that level's section and keep the others.
 func TestWriteKeepsTheSectionsOfLevelsNotRun(t *testing.T) {
 	dir := t.TempDir()
-	old := "# Benchmark results\n\nold preamble\n\n## SQL level\n\nsql figures\n\n## HTTP level\n\nold http figures\n\n" + notes
+	old := "# Benchmark results\n\nold preamble\n\n## SQL level\n\nsql figures\n\n## HTTP level\n\nold http figures\n\n## Scale\n\nscale figures\n\n" + notes
 	if err := os.WriteFile(filepath.Join(dir, "RESULTS.md"), []byte(old), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func TestWriteKeepsTheSectionsOfLevelsNotRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := string(raw)
-	for _, want := range []string{"sql figures", "new http figures", "fair figures", "_Measured "} {
+	for _, want := range []string{"sql figures", "scale figures", "new http figures", "fair figures", "_Measured "} {
 		if !strings.Contains(got, want) {
 			t.Errorf("RESULTS.md lacks %q:\n%s", want, got)
 		}
@@ -33,6 +33,9 @@ func TestWriteKeepsTheSectionsOfLevelsNotRun(t *testing.T) {
 		if strings.Contains(got, gone) {
 			t.Errorf("RESULTS.md still has %q", gone)
 		}
+	}
+	if sql, http, scale, fair := strings.Index(got, "## SQL level"), strings.Index(got, "## HTTP level"), strings.Index(got, "## Scale"), strings.Index(got, "## Fair sharing"); !(sql < http && http < scale && scale < fair) {
+		t.Errorf("sections out of place (SQL at %d, refreshed HTTP at %d, kept Scale at %d, new at %d):\n%s", sql, http, scale, fair, got)
 	}
 	if n := strings.Count(got, notesTitle); n != 1 {
 		t.Errorf("%d notes sections, want 1", n)
