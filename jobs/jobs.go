@@ -62,6 +62,11 @@ type Config struct {
 	PurgeEvery time.Duration
 	// Purged, if set, is told each tenant the purge deleted.
 	Purged func(id uuid.UUID)
+	// InCell deletes a purged tenant's rows in its cell when that is not
+	// the default one (package cells); nil: such a tenant's purge fails and
+	// is retried, rather than deleting its catalog row only and leaving its
+	// rows in its cell for ever.
+	InCell lifecycle.InCell
 	Log    *slog.Logger
 	// PollEvery is how often workers look for new jobs (default 500ms).
 	PollEvery time.Duration
@@ -90,7 +95,7 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &exportWorker{pool: cfg.Pool, log: cfg.Log, maxBytes: cfg.ExportMaxBytes})
 	river.AddWorker(workers, &exportCleanupWorker{pool: cfg.Pool})
-	river.AddWorker(workers, &purgeWorker{pool: cfg.Pool, log: cfg.Log, purged: cfg.Purged})
+	river.AddWorker(workers, &purgeWorker{pool: cfg.Pool, log: cfg.Log, purged: cfg.Purged, inCell: cfg.InCell})
 	river.AddWorker(workers, &purgeScanWorker{pool: cfg.Pool})
 	river.AddWorker(workers, &idempotencyCleanupWorker{pool: cfg.Pool})
 	rc := &river.Config{
@@ -218,6 +223,7 @@ type purgeWorker struct {
 	pool   *pgxpool.Pool
 	log    *slog.Logger
 	purged func(uuid.UUID)
+	inCell lifecycle.InCell
 }
 
 func (w *purgeWorker) Work(ctx context.Context, job *river.Job[PurgeArgs]) error {
@@ -233,7 +239,7 @@ func (w *purgeWorker) Work(ctx context.Context, job *river.Job[PurgeArgs]) error
 		purged bool
 	}
 	res, err := db.One(ctx, w.pool, scope(id), func(q *dbsqlc.Queries) (r result, err error) {
-		r.slug, r.purged, err = lifecycle.Purge(ctx, q, id)
+		r.slug, r.purged, err = lifecycle.PurgeInCells(ctx, q, id, w.inCell)
 		return r, err
 	})
 	if err != nil {

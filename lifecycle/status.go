@@ -3,13 +3,16 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/db/dbtype"
+	"github.com/rowfence/rowfence/tenancy"
 )
 
 // ErrNotFound: no such tenant (a db.ErrNotFound).
@@ -77,13 +80,46 @@ func Purge(ctx context.Context, q *dbsqlc.Queries, id uuid.UUID) (slug string, p
 	return slug, true, nil
 }
 
-// PurgeDue purges every tenant whose grace period is over and returns their
-// slugs. serve's purge job does the same, one tenant per job.
-func PurgeDue(ctx context.Context, pool dbsqlc.DBTX) ([]string, error) {
+// InCell deletes tenant id's copy in the cell named cell (never the
+// default one) and, through its foreign keys, every row it owns there. A
+// tenant already gone from the cell is not an error.
+type InCell func(ctx context.Context, cell string, id uuid.UUID) error
+
+// PurgeInCells is Purge for a tenant in any cell: q is a transaction on the
+// catalog (the default cell). The catalog's row is deleted first, which
+// locks it: a reactivation waits and then finds no tenant; then inCell
+// deletes the tenant's rows in its cell. If that fails, err says so and the
+// caller rolls q back: the tenant stays due, for the next purge. Without
+// this, a purge deleted the catalog's row only and left the tenant's rows
+// in its cell for ever (TestTenantCommandsInAnotherCell, TestPurgeJobInAnotherCell).
+func PurgeInCells(ctx context.Context, q *dbsqlc.Queries, id uuid.UUID, inCell InCell) (slug string, purged bool, err error) {
+	t, err := q.TenantGet(ctx, id)
+	if errors.Is(err, db.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	if slug, purged, err = Purge(ctx, q, id); err != nil || !purged || t.Cell == tenancy.DefaultCell || t.Cell == "" {
+		return slug, purged, err
+	}
+	if inCell == nil {
+		return "", false, fmt.Errorf("tenant %s is in cell %q, which this purge cannot reach", t.Slug, t.Cell)
+	}
+	if err := inCell(ctx, t.Cell, id); err != nil && !errors.Is(err, db.ErrNotFound) {
+		return "", false, fmt.Errorf("tenant %s in cell %q: %w", t.Slug, t.Cell, err)
+	}
+	return slug, true, nil
+}
+
+// PurgeDue purges every tenant whose grace period is over, each in its own
+// catalog transaction with PurgeInCells, and returns their slugs. pool is
+// the catalog's (the default cell's). serve's purge job does the same, one
+// tenant per job.
+func PurgeDue(ctx context.Context, pool *pgxpool.Pool, inCell InCell) ([]string, error) {
 	var purged []string
-	q := db.Unscoped(pool)
 	for {
-		due, err := q.TenantPurgeDue(ctx)
+		due, err := db.Unscoped(pool).TenantPurgeDue(ctx)
 		if err != nil {
 			return purged, err
 		}
@@ -91,7 +127,12 @@ func PurgeDue(ctx context.Context, pool dbsqlc.DBTX) ([]string, error) {
 			return purged, nil
 		}
 		for _, t := range due {
-			slug, ok, err := Purge(ctx, q, t.ID)
+			var slug string
+			var ok bool
+			err := db.UnscopedTx(ctx, pool, func(q *dbsqlc.Queries) (err error) {
+				slug, ok, err = PurgeInCells(ctx, q, t.ID, inCell)
+				return err
+			})
 			if err != nil {
 				return purged, err
 			}

@@ -82,7 +82,8 @@ func openCells(ctx context.Context, cfg serveConfig, def *cells.Cell, tp trace.T
 			}
 			// Exports of the cell's tenants are enqueued in the cell's own
 			// River schema (the exports trigger), so they run here.
-			runner, err := jobs.Start(ctx, jobs.Config{Pool: c.Platform, Log: log.With("cell", u.Name)})
+			runner, err := jobs.Start(ctx, jobs.Config{Pool: c.Platform, Log: log.With("cell", u.Name),
+				ExportMaxBytes: cfg.ExportMaxBytes})
 			if err != nil {
 				return nil, stop, fmt.Errorf("cell %s: start background jobs: %w", u.Name, err)
 			}
