@@ -342,6 +342,19 @@ func (m *Move) Finish(ctx context.Context) error {
 			return err
 		}
 	}
+	// An export pending or running when the tenant moved has its job in the
+	// source cell's River schema (the exports trigger fires there, not on
+	// the subscription's apply), which finds no export once the source's
+	// rows go: its copy here would stay in progress for ever. It fails,
+	// saying why; one the tenant requested here since has its job here and
+	// is left alone (TestMoveFailsExportsInProgress).
+	if _, err := m.Target.Exec(ctx, `UPDATE exports e SET status = 'failed', finished_at = now(),
+		error = 'the tenant moved to another cell while the export was in progress; request it again'
+		WHERE e.tenant_id = $1 AND e.status IN ('pending', 'running')
+		  AND NOT EXISTS (SELECT 1 FROM river.river_job j WHERE j.kind = 'tenant_export' AND j.args->>'export_id' = e.id::text
+		                    AND j.state NOT IN ('completed', 'cancelled', 'discarded'))`, m.Tenant); err != nil {
+		return fmt.Errorf("move: exports in progress: %w", err)
+	}
 	return m.deleteTenant(ctx, m.Source, m.From)
 }
 
