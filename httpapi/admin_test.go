@@ -142,7 +142,7 @@ func TestOneExportInProgressPerTenant(t *testing.T) {
 func TestExportsThroughTheAPI(t *testing.T) {
 	t.Parallel()
 	b, _ := setupPlatform(t)
-	r, err := jobs.Start(context.Background(), jobs.Config{Pool: b.tdb.PlatformPool(t), PollEvery: 50 * time.Millisecond})
+	r, err := jobs.Start(context.Background(), jobs.Config{Pool: jobsPool(t, b), PollEvery: 50 * time.Millisecond})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Stop(context.Background()) })
 	b.call(t, "POST", "/v1/products", "acme", `{"name":"exported","price":1}`).requireStatus(t, 201)

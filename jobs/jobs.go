@@ -79,6 +79,9 @@ type Config struct {
 	ExportCleanupEvery time.Duration
 }
 
+// maxWorkers is how many jobs run at once per instance (and per cell).
+const maxWorkers = 2
+
 // Runner is a running River client.
 type Runner struct {
 	client *river.Client[pgx.Tx]
@@ -92,6 +95,16 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 	if cfg.PollEvery <= 0 {
 		cfg.PollEvery = 500 * time.Millisecond
 	}
+	// An export job holds two connections at once (lifecycle.WriteExport):
+	// with fewer than two per worker, two exports at once each hold one and
+	// wait for another until the job timeout (TestTwoExportsAtOnceNeedFourConnections).
+	if cfg.Pool == nil {
+		return nil, errors.New("jobs: no pool")
+	}
+	if need := int32(2 * maxWorkers); cfg.Pool.Config().MaxConns < need {
+		return nil, fmt.Errorf("jobs: the pool has %d connections; its %d workers need %d connections (an export job holds two)",
+			cfg.Pool.Config().MaxConns, maxWorkers, need)
+	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &exportWorker{pool: cfg.Pool, log: cfg.Log, maxBytes: cfg.ExportMaxBytes})
 	river.AddWorker(workers, &exportCleanupWorker{pool: cfg.Pool})
@@ -100,7 +113,7 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &idempotencyCleanupWorker{pool: cfg.Pool})
 	rc := &river.Config{
 		Schema:            riverschema.Schema,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: maxWorkers}},
 		Workers:           workers,
 		Logger:            cfg.Log,
 		FetchPollInterval: cfg.PollEvery,

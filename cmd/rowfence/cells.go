@@ -76,7 +76,9 @@ func openCells(ctx context.Context, cfg serveConfig, def *cells.Cell, tp trace.T
 			if err != nil {
 				return nil, stop, usageError{"CELLS " + u.Name + ": " + err.Error()}
 			}
-			pc.MaxConns = 2
+			// As the default cell's (serveConfig): River's two workers, each
+			// export job holding two connections, and River's own polling.
+			pc.MaxConns = 6
 			if c.Platform, err = open("platform", pc); err != nil {
 				return nil, stop, err
 			}
