@@ -232,7 +232,9 @@ func TestTwoExportsAtOnceNeedFourConnections(t *testing.T) {
 		_, err = super.Exec(ctx, "INSERT INTO products (tenant_id, name, price) SELECT $1, 'p' || g, g FROM generate_series(1, 30000) g", o.Tenant.ID)
 		require.NoError(t, err)
 		sc := db.Scope{TenantID: o.Tenant.ID, Role: dbtype.RoleAdmin}
-		e, err := db.One(ctx, app, sc, func(q *dbsqlc.Queries) (dbsqlc.ExportCreateRow, error) { return q.ExportCreate(ctx, exportRequest(o.Admin.ID)) })
+		e, err := db.One(ctx, app, sc, func(q *dbsqlc.Queries) (dbsqlc.ExportCreateRow, error) {
+			return q.ExportCreate(ctx, exportRequest(o.Admin.ID))
+		})
 		require.NoError(t, err)
 		scopes, exports = append(scopes, sc), append(exports, e.ID)
 	}
@@ -245,7 +247,9 @@ func TestTwoExportsAtOnceNeedFourConnections(t *testing.T) {
 	})
 	require.Eventually(t, func() bool {
 		for i, sc := range scopes {
-			got, err := db.One(ctx, app, sc, func(q *dbsqlc.Queries) (dbsqlc.ExportDownloadInfoRow, error) { return q.ExportDownloadInfo(ctx, exports[i]) })
+			got, err := db.One(ctx, app, sc, func(q *dbsqlc.Queries) (dbsqlc.ExportDownloadInfoRow, error) {
+				return q.ExportDownloadInfo(ctx, exports[i])
+			})
 			if err != nil || got.Status != dbtype.ExportStatusDone {
 				return false
 			}
