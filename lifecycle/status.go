@@ -22,6 +22,13 @@ var ErrNotFound = &db.Error{Code: db.ErrNotFound, Message: "no such tenant"}
 // (suspending it would silently cancel the deletion). A db.ErrConflict.
 var ErrDeleting = &db.Error{Code: db.ErrConflict, Message: "the tenant is being deleted; set its status to active first to cancel that"}
 
+// ErrArchived: an archived tenant's rows are in its archive, so its status
+// changes only by Restore (or it is deleted now, with Delete). Made active
+// or suspended, it would be served empty, Restore would refuse it, and a
+// second Archive would replace its archive with its empty live tables. A
+// db.ErrConflict.
+var ErrArchived = &db.Error{Code: db.ErrConflict, Message: "the tenant is archived: restore it first (rowfence tenant restore), or delete it now"}
+
 // notFound says ErrNotFound for a tenant that was not found.
 func notFound(err error) error {
 	if errors.Is(err, db.ErrNotFound) {
@@ -33,16 +40,17 @@ func notFound(err error) error {
 // SetStatus suspends (dbtype.TenantStatusSuspended), reactivates
 // (dbtype.TenantStatusActive) or marks a tenant for deletion after grace
 // (dbtype.TenantStatusDeleting). Running servers apply it within
-// TENANT_CACHE_TTL.
+// TENANT_CACHE_TTL. Errors: ErrNotFound, ErrDeleting, ErrArchived.
 func SetStatus(ctx context.Context, pool dbsqlc.DBTX, id uuid.UUID, status dbtype.TenantStatus, grace time.Duration) (dbsqlc.Tenant, error) {
-	if status == dbtype.TenantStatusSuspended {
-		cur, err := db.Unscoped(pool).TenantGet(ctx, id)
-		if err != nil {
-			return dbsqlc.Tenant{}, notFound(err)
-		}
-		if cur.Status == dbtype.TenantStatusDeleting {
-			return dbsqlc.Tenant{}, ErrDeleting
-		}
+	cur, err := db.Unscoped(pool).TenantGet(ctx, id)
+	if err != nil {
+		return dbsqlc.Tenant{}, notFound(err)
+	}
+	switch {
+	case cur.Status == dbtype.TenantStatusArchived:
+		return dbsqlc.Tenant{}, ErrArchived
+	case cur.Status == dbtype.TenantStatusDeleting && status == dbtype.TenantStatusSuspended:
+		return dbsqlc.Tenant{}, ErrDeleting
 	}
 	// The parameter is text (queries/platform.sql says why).
 	p := dbsqlc.TenantUpdateParams{ID: id, Status: (*string)(&status)}
