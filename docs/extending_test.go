@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -229,8 +230,13 @@ func TestExtendingGuide(t *testing.T) {
 		}
 		require.True(t, time.Now().Before(deadline), "the server did not start:\n%s", logs.String())
 	}
+	owner := tdb.OwnerPool(t)
 	check := func() leakcheck.Report {
-		rep, err := leakcheck.Run(ctx, leakcheck.Config{URL: base, AdminDB: tdb.AdminURL, DB: tdb.AppURL})
+		cfg := leakcheck.Config{URL: base, DB: tdb.AppURL}
+		cleanup, err := leakcheck.OnboardPair(ctx, owner, &cfg)
+		require.NoError(t, err)
+		defer cleanup(io.Discard)
+		rep, err := leakcheck.Run(ctx, cfg)
 		require.NoError(t, err)
 		require.Equal(t, []string{"/v1/notes", "/v1/products", "/v1/users"}, rep.Resources)
 		return rep

@@ -28,7 +28,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/lifecycle"
 )
 
@@ -38,11 +37,8 @@ type Config struct {
 	TenantA string // the attacker's slug (or id)
 	TenantB string // the victim's slug (or id)
 	// KeyA and KeyB are admin API keys of A and B (admin: seeding creates
-	// users and keys). Without them, AdminDB must be given.
+	// users and keys); OnboardPair makes two fresh tenants and sets them.
 	KeyA, KeyB string
-	// AdminDB, the migrating role's connection string, lets leakcheck
-	// onboard two fresh tenants itself (TenantA/B and KeyA/B are then set).
-	AdminDB string
 	// Mode is how the deployment identifies tenants: header (default),
 	// subdomain (BaseDomain needed), path or token; as its TENANT_MODE.
 	Mode       string
@@ -221,19 +217,22 @@ func (c *checker) do(method, path, tenant, contentType, body string, extra ...st
 	return a, nil
 }
 
-// onboardPair creates two fresh tenants with admin keys.
-func onboardPair(ctx context.Context, cfg *Config) error {
-	pcfg, err := pgxpool.ParseConfig(cfg.AdminDB)
-	if err != nil {
-		return err
+// OnboardPair creates two fresh tenants with admin keys through pool (the
+// owner's: db.AsOwner) and sets them in cfg as A and B. cleanup, never nil,
+// deletes the tenants it created (lifecycle.Delete: their rows too) on a
+// context of its own, since ctx may be the one an interrupt cancelled; it
+// reports to w what it could not delete. Errors: those of lifecycle.Onboard.
+func OnboardPair(ctx context.Context, pool *pgxpool.Pool, cfg *Config) (cleanup func(w io.Writer), err error) {
+	var made []lifecycle.Onboarded
+	cleanup = func(w io.Writer) {
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, o := range made {
+			if err := lifecycle.Delete(dctx, pool, o.Tenant.ID); err != nil {
+				fmt.Fprintf(w, "leakcheck: could not delete its tenant %s (rowfence tenant delete --slug %s): %v\n", o.Tenant.Slug, o.Tenant.Slug, err)
+			}
+		}
 	}
-	pcfg.MaxConns = 2
-	db.AsOwner(pcfg)
-	pool, err := db.Open(ctx, pcfg)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
 	tag := uuid.NewString()[:8]
 	for _, side := range []struct {
 		suffix      string
@@ -242,11 +241,12 @@ func onboardPair(ctx context.Context, cfg *Config) error {
 		slug := "leakcheck-" + tag + "-" + side.suffix
 		o, err := lifecycle.Onboard(ctx, pool, lifecycle.Tenant{Slug: slug, Name: slug, AdminEmail: "leakcheck@" + slug + ".example"})
 		if err != nil {
-			return err
+			return cleanup, err
 		}
+		made = append(made, o)
 		*side.tenant, *side.key = slug, o.Key
 	}
-	return nil
+	return cleanup, nil
 }
 
 // Document reads the deployment's OpenAPI document (cfg.OpenAPI, else
@@ -314,11 +314,6 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 		rep.Resources = append(rep.Resources, r.Collection)
 	}
 	rep.Skipped = disc.Skipped
-	if cfg.KeyA == "" && cfg.KeyB == "" && cfg.AdminDB != "" {
-		if err := onboardPair(ctx, &cfg); err != nil {
-			return rep, fmt.Errorf("creating two tenants: %w", err)
-		}
-	}
 	if cfg.TenantA == "" || cfg.TenantB == "" || cfg.TenantA == cfg.TenantB {
 		return rep, fmt.Errorf("leakcheck needs two different tenants")
 	}

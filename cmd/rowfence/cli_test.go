@@ -82,7 +82,7 @@ var helpCommands = [][]string{
 	{"tenant"}, {"tenant", "create"}, {"tenant", "list"}, {"tenant", "limits"}, {"tenant", "suspend"},
 	{"tenant", "activate"}, {"tenant", "delete"}, {"tenant", "purge"}, {"tenant", "export"}, {"tenant", "import"},
 	{"tenant", "move"}, {"cells"}, {"cells", "list"}, {"cells", "placements"}, {"cells", "register"},
-	{"tenant", "activate"}, {"tenant", "delete"}, {"tenant", "purge"}, {"tenant", "export"}, {"tenant", "import"}, {"tenant", "archive"}, {"tenant", "restore"},
+	{"tenant", "archive"}, {"tenant", "restore"},
 	{"key"}, {"key", "create"}, {"key", "list"}, {"key", "revoke"},
 	{"admin"}, {"admin", "key"}, {"admin", "key", "create"}, {"admin", "key", "list"}, {"admin", "key", "revoke"},
 	{"audit"}, {"leakcheck"}, {"version"}, {"dev"},

@@ -10,12 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/leakcheck"
-	"github.com/rowfence/rowfence/lifecycle"
 )
 
 // leakcheckCmd attacks a running deployment as tenant A against tenant B.
@@ -139,39 +137,13 @@ func reachable(ctx context.Context, base string) error {
 	return nil
 }
 
-// onboardPair creates two fresh tenants with admin keys as the migrating
-// role (adminURL) and sets them in cfg. cleanup, never nil, deletes the
-// tenants it created (lifecycle.Delete: their rows too) on a context of its
-// own, since ctx may be the one an interrupt cancelled; it reports what it
-// could not delete to w.
+// onboardPair is leakcheck.OnboardPair as the migrating role (adminURL);
+// cleanup, never nil, also closes its pool.
 func onboardPair(ctx context.Context, adminURL string, cfg *leakcheck.Config) (cleanup func(w io.Writer), err error) {
 	pool, err := connectAdminPool(ctx, config.Config{DatabaseURL: adminURL}, "")
 	if err != nil {
 		return func(io.Writer) {}, err
 	}
-	var made []lifecycle.Onboarded
-	cleanup = func(w io.Writer) {
-		defer pool.Close()
-		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		for _, o := range made {
-			if err := lifecycle.Delete(dctx, pool, o.Tenant.ID); err != nil {
-				fmt.Fprintf(w, "leakcheck: could not delete its tenant %s (rowfence tenant delete --slug %s): %v\n", o.Tenant.Slug, o.Tenant.Slug, err)
-			}
-		}
-	}
-	tag := uuid.NewString()[:8]
-	for _, side := range []struct {
-		suffix      string
-		tenant, key *string
-	}{{"a", &cfg.TenantA, &cfg.KeyA}, {"b", &cfg.TenantB, &cfg.KeyB}} {
-		slug := "leakcheck-" + tag + "-" + side.suffix
-		o, err := lifecycle.Onboard(ctx, pool, lifecycle.Tenant{Slug: slug, Name: slug, AdminEmail: "leakcheck@" + slug + ".example"})
-		if err != nil {
-			return cleanup, err
-		}
-		made = append(made, o)
-		*side.tenant, *side.key = slug, o.Key
-	}
-	return cleanup, nil
+	del, err := leakcheck.OnboardPair(ctx, pool, cfg)
+	return func(w io.Writer) { del(w); pool.Close() }, err
 }

@@ -54,8 +54,9 @@ func newServeConfig(env config.Config) (serveConfig, error) {
 		}
 		// River's two workers and its own polling; an export job holds two
 		// connections at once (lifecycle.WriteExport: one reads the
-		// snapshot, one writes the chunks), so two exports need four.
-		cfg.platform.MaxConns = 6
+		// snapshot, one writes the chunks), so two exports need four. A
+		// larger pool_max_conns in the URL is kept.
+		cfg.platform.MaxConns = max(cfg.platform.MaxConns, 6)
 	}
 	return cfg, nil
 }
