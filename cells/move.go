@@ -81,9 +81,14 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 		// initial copy of tenants would conflict with. Not built yet.
 		return rep, &db.Error{Code: db.ErrInvalid, Field: "to", Message: "moving a tenant into the default cell is not supported yet"}
 	}
-	var placed string
-	if err := m.Catalog.QueryRow(ctx, "SELECT cell FROM tenants WHERE id = $1", m.Tenant).Scan(&placed); err != nil {
+	var placed, status string
+	if err := m.Catalog.QueryRow(ctx, "SELECT cell, status FROM tenants WHERE id = $1", m.Tenant).Scan(&placed, &status); err != nil {
 		return rep, fmt.Errorf("move: the catalog: %w", err)
+	}
+	if status == "archived" {
+		// Restore works in the default cell only (cmd/rowfence), and no
+		// move leads back there yet: its archive would be stranded.
+		return rep, &db.Error{Code: db.ErrConflict, Message: "the tenant is archived: restore it (rowfence tenant restore) before moving it"}
 	}
 	if placed != m.From {
 		return rep, &db.Error{Code: db.ErrConflict, Message: fmt.Sprintf("the catalog places the tenant in %s, not %s", placed, m.From)}

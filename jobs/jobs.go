@@ -251,9 +251,12 @@ func (w *purgeWorker) Work(ctx context.Context, job *river.Job[PurgeArgs]) error
 		slug   string
 		purged bool
 	}
-	res, err := db.One(ctx, w.pool, scope(id), func(q *dbsqlc.Queries) (r result, err error) {
-		r.slug, r.purged, err = lifecycle.PurgeInCells(ctx, q, id, w.inCell)
-		return r, err
+	// One transaction: the catalog's row is deleted (and locked) first, and
+	// restored by the rollback if the tenant's cell cannot be emptied.
+	var res result
+	err := db.Tx(ctx, w.pool, scope(id), func(q *dbsqlc.Queries) (err error) {
+		res.slug, res.purged, err = lifecycle.PurgeInCells(ctx, q, id, w.inCell)
+		return err
 	})
 	if err != nil {
 		return err
