@@ -1,6 +1,7 @@
 package lifecycle_test
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -90,6 +91,14 @@ func TestArchivedTenantKeepsItsStatus(t *testing.T) {
 		_, err = lifecycle.SetStatus(ctx, owner, acme.Tenant.ID, st, time.Hour)
 		require.ErrorIs(t, err, lifecycle.ErrArchived, "%s", st)
 	}
+	// An import into it would put live rows beside its archive, and Restore
+	// would then refuse it (not empty).
+	fill(t, owner, "globex", 2)
+	var exp bytes.Buffer
+	_, err = lifecycle.Export(ctx, owner, "globex", &exp)
+	require.NoError(t, err)
+	_, err = lifecycle.Import(ctx, owner, "acme", "", &exp)
+	require.ErrorIs(t, err, lifecycle.ErrArchived)
 	// What the old code allowed next: archive again, replacing the archive.
 	_, err = lifecycle.Archive(ctx, owner, "acme")
 	require.ErrorIs(t, err, db.ErrConflict)
