@@ -78,7 +78,7 @@ func openCells(ctx context.Context, cfg serveConfig, def *cells.Cell, tp trace.T
 			}
 			// As the default cell's (serveConfig): River's two workers, each
 			// export job holding two connections, and River's own polling.
-			pc.MaxConns = 6
+			pc.MaxConns = max(pc.MaxConns, 6)
 			if c.Platform, err = open("platform", pc); err != nil {
 				return nil, stop, err
 			}
