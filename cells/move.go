@@ -81,9 +81,14 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 		// initial copy of tenants would conflict with. Not built yet.
 		return rep, &db.Error{Code: db.ErrInvalid, Field: "to", Message: "moving a tenant into the default cell is not supported yet"}
 	}
-	var placed string
-	if err := m.Catalog.QueryRow(ctx, "SELECT cell FROM tenants WHERE id = $1", m.Tenant).Scan(&placed); err != nil {
+	var placed, status string
+	if err := m.Catalog.QueryRow(ctx, "SELECT cell, status FROM tenants WHERE id = $1", m.Tenant).Scan(&placed, &status); err != nil {
 		return rep, fmt.Errorf("move: the catalog: %w", err)
+	}
+	if status == "archived" {
+		// Restore works in the default cell only (cmd/rowfence), and no
+		// move leads back there yet: its archive would be stranded.
+		return rep, &db.Error{Code: db.ErrConflict, Message: "the tenant is archived: restore it (rowfence tenant restore) before moving it"}
 	}
 	if placed != m.From {
 		return rep, &db.Error{Code: db.ErrConflict, Message: fmt.Sprintf("the catalog places the tenant in %s, not %s", placed, m.From)}
@@ -341,6 +346,19 @@ func (m *Move) Finish(ctx context.Context) error {
 		if _, err := m.Target.Exec(ctx, "UPDATE tenants SET cell = $2 WHERE id = $1", m.Tenant, m.To); err != nil {
 			return err
 		}
+	}
+	// An export pending or running when the tenant moved has its job in the
+	// source cell's River schema (the exports trigger fires there, not on
+	// the subscription's apply), which finds no export once the source's
+	// rows go: its copy here would stay in progress for ever. It fails,
+	// saying why; one the tenant requested here since has its job here and
+	// is left alone (TestMoveFailsExportsInProgress).
+	if _, err := m.Target.Exec(ctx, `UPDATE exports e SET status = 'failed', finished_at = now(),
+		error = 'the tenant moved to another cell while the export was in progress; request it again'
+		WHERE e.tenant_id = $1 AND e.status IN ('pending', 'running')
+		  AND NOT EXISTS (SELECT 1 FROM river.river_job j WHERE j.kind = 'tenant_export' AND j.args->>'export_id' = e.id::text
+		                    AND j.state NOT IN ('completed', 'cancelled', 'discarded'))`, m.Tenant); err != nil {
+		return fmt.Errorf("move: exports in progress: %w", err)
 	}
 	return m.deleteTenant(ctx, m.Source, m.From)
 }

@@ -213,3 +213,54 @@ func TestMoveCancelledLeavesOneCell(t *testing.T) {
 		})
 	}
 }
+
+// A tenant's export in progress when it moves: its River job stays behind
+// in the source cell (where it then finds no export and cancels), so the
+// target's copy of the export must not stay pending or running for ever
+// (it would show as in progress and never finish). Finish marks it failed,
+// saying why; a done export moves with its chunks and stays done.
+func TestMoveFailsExportsInProgress(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, srcSuper, _, tgtSuper, tenants := twoCells(t)
+	acme := tenants["acme"]
+	var pending, done uuid.UUID
+	require.NoError(t, srcSuper.QueryRow(ctx, "INSERT INTO exports (tenant_id, requested_by) VALUES ($1, $2) RETURNING id",
+		acme.Tenant.ID, acme.Admin.ID).Scan(&pending))
+	require.NoError(t, srcSuper.QueryRow(ctx, `INSERT INTO exports (tenant_id, requested_by, status, bytes, chunks, finished_at)
+		VALUES ($1, $2, 'done', 1, 1, now()) RETURNING id`, acme.Tenant.ID, acme.Admin.ID).Scan(&done))
+	_, err := srcSuper.Exec(ctx, "INSERT INTO export_chunks (tenant_id, export_id, seq, data) VALUES ($1, $2, 0, 'x')", acme.Tenant.ID, done)
+	require.NoError(t, err)
+	move := &cells.Move{Tenant: acme.Tenant.ID, From: cells.Default, To: "eu1", Catalog: srcSuper, Source: srcSuper, Target: tgtSuper,
+		SourceConnString: src.URL}
+	_, err = move.Run(ctx)
+	require.NoError(t, err)
+	status := func(id uuid.UUID) (s string) {
+		require.NoError(t, tgtSuper.QueryRow(ctx, "SELECT status FROM exports WHERE id = $1", id).Scan(&s))
+		return s
+	}
+	require.Equal(t, "failed", status(pending), "an export in progress does not outlive its job")
+	require.Equal(t, "done", status(done))
+	var chunks int
+	require.NoError(t, tgtSuper.QueryRow(ctx, "SELECT count(*) FROM export_chunks WHERE export_id = $1", done).Scan(&chunks))
+	require.Equal(t, 1, chunks)
+}
+
+// An archived tenant does not move: `rowfence tenant restore` works in the
+// default cell only and no move leads back there yet, so its archive would
+// be stranded in the other cell. Restore it first.
+func TestMoveRefusesAnArchivedTenant(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, srcSuper, _, tgtSuper, tenants := twoCells(t)
+	acme := tenants["acme"].Tenant.ID
+	_, err := srcSuper.Exec(ctx, "UPDATE tenants SET status = 'archived' WHERE id = $1", acme)
+	require.NoError(t, err)
+	_, err = (&cells.Move{Tenant: acme, From: cells.Default, To: "eu1", Catalog: srcSuper, Source: srcSuper, Target: tgtSuper,
+		SourceConnString: src.URL}).Run(ctx)
+	require.ErrorIs(t, err, db.ErrConflict)
+	require.ErrorContains(t, err, "archived")
+	var n int
+	require.NoError(t, tgtSuper.QueryRow(ctx, "SELECT count(*) FROM tenants").Scan(&n))
+	require.Zero(t, n)
+}

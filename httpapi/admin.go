@@ -250,6 +250,9 @@ func (s *server) handleTenantPatch() http.Handler {
 			if t.Status == dbtype.TenantStatusDeleting && in.Status.Set && dbtype.TenantStatus(in.Status.Value) != dbtype.TenantStatusActive {
 				return lifecycle.ErrDeleting
 			}
+			if t.Status == dbtype.TenantStatusArchived && in.Status.Set {
+				return lifecycle.ErrArchived // its rows are in its archive: only a restore changes it
+			}
 			if in.Name.Set || in.Status.Set {
 				if t, err = q.TenantUpdate(r.Context(), dbsqlc.TenantUpdateParams{ID: t.ID, Name: in.Name.ptr(), Status: in.Status.ptr()}); err != nil {
 					return err

@@ -15,6 +15,7 @@ import (
 	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/jobs"
+	"github.com/rowfence/rowfence/lifecycle"
 )
 
 // setupPlatform serves with /v1/admin on (through rowfence_platform's pool)
@@ -142,7 +143,7 @@ func TestOneExportInProgressPerTenant(t *testing.T) {
 func TestExportsThroughTheAPI(t *testing.T) {
 	t.Parallel()
 	b, _ := setupPlatform(t)
-	r, err := jobs.Start(context.Background(), jobs.Config{Pool: b.tdb.PlatformPool(t), PollEvery: 50 * time.Millisecond})
+	r, err := jobs.Start(context.Background(), jobs.Config{Pool: jobsPool(t, b), PollEvery: 50 * time.Millisecond})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Stop(context.Background()) })
 	b.call(t, "POST", "/v1/products", "acme", `{"name":"exported","price":1}`).requireStatus(t, 201)
@@ -184,4 +185,25 @@ func TestExportsThroughTheAPI(t *testing.T) {
 	list := b.call(t, "GET", "/v1/exports", "acme", "").requireStatus(t, 200)
 	require.Len(t, list.body["items"], 1)
 	require.Empty(t, b.call(t, "GET", "/v1/exports", "globex", "").requireStatus(t, 200).body["items"])
+}
+
+// PATCH status of an archived tenant is a 409: its rows are in its archive,
+// and made active or suspended it would be served empty while `tenant
+// restore` refused it (lifecycle.ErrArchived). Its name may change.
+func TestPatchKeepsAnArchivedTenantArchived(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, pk := setupPlatform(t)
+	admin := bearer(pk)
+	var id string
+	require.NoError(t, b.admin.QueryRow(ctx, "select id::text from tenants where slug = 'acme'").Scan(&id))
+	b.call(t, "PATCH", "/v1/admin/tenants/"+id, "", `{"status":"suspended"}`, admin...).requireStatus(t, 200)
+	_, err := lifecycle.Archive(ctx, b.tdb.OwnerPool(t), "acme")
+	require.NoError(t, err)
+	for _, st := range []string{"active", "suspended"} {
+		b.call(t, "PATCH", "/v1/admin/tenants/"+id, "", `{"status":"`+st+`"}`, admin...).requireStatus(t, 409)
+	}
+	b.call(t, "DELETE", "/v1/admin/tenants/"+id+"?grace=1h", "", "", admin...).requireStatus(t, 409)
+	got := b.call(t, "PATCH", "/v1/admin/tenants/"+id, "", `{"name":"Acme Archived"}`, admin...).requireStatus(t, 200)
+	require.Equal(t, "archived", got.body["status"])
 }

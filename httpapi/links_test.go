@@ -32,7 +32,7 @@ func TestLinksFollowTheTenantMode(t *testing.T) {
 				_, _, err := auth.IssuePlatformKey(context.Background(), dbsqlc.New(p), "test")
 				require.NoError(t, err)
 			})
-			r, err := jobs.Start(context.Background(), jobs.Config{Pool: b.tdb.PlatformPool(t), PollEvery: 50 * time.Millisecond})
+			r, err := jobs.Start(context.Background(), jobs.Config{Pool: jobsPool(t, b), PollEvery: 50 * time.Millisecond})
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = r.Stop(context.Background()) })
 

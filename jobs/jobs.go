@@ -62,6 +62,11 @@ type Config struct {
 	PurgeEvery time.Duration
 	// Purged, if set, is told each tenant the purge deleted.
 	Purged func(id uuid.UUID)
+	// InCell deletes a purged tenant's rows in its cell when that is not
+	// the default one (package cells); nil: such a tenant's purge fails and
+	// is retried, rather than deleting its catalog row only and leaving its
+	// rows in its cell for ever.
+	InCell lifecycle.InCell
 	Log    *slog.Logger
 	// PollEvery is how often workers look for new jobs (default 500ms).
 	PollEvery time.Duration
@@ -73,6 +78,9 @@ type Config struct {
 	// an hour).
 	ExportCleanupEvery time.Duration
 }
+
+// maxWorkers is how many jobs run at once per instance (and per cell).
+const maxWorkers = 2
 
 // Runner is a running River client.
 type Runner struct {
@@ -87,15 +95,25 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 	if cfg.PollEvery <= 0 {
 		cfg.PollEvery = 500 * time.Millisecond
 	}
+	// An export job holds two connections at once (lifecycle.WriteExport):
+	// with fewer than two per worker, two exports at once each hold one and
+	// wait for another until the job timeout (TestTwoExportsAtOnceNeedFourConnections).
+	if cfg.Pool == nil {
+		return nil, errors.New("jobs: no pool")
+	}
+	if need := int32(2 * maxWorkers); cfg.Pool.Config().MaxConns < need {
+		return nil, fmt.Errorf("jobs: the pool has %d connections; its %d workers need %d connections (an export job holds two)",
+			cfg.Pool.Config().MaxConns, maxWorkers, need)
+	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &exportWorker{pool: cfg.Pool, log: cfg.Log, maxBytes: cfg.ExportMaxBytes})
 	river.AddWorker(workers, &exportCleanupWorker{pool: cfg.Pool})
-	river.AddWorker(workers, &purgeWorker{pool: cfg.Pool, log: cfg.Log, purged: cfg.Purged})
+	river.AddWorker(workers, &purgeWorker{pool: cfg.Pool, log: cfg.Log, purged: cfg.Purged, inCell: cfg.InCell})
 	river.AddWorker(workers, &purgeScanWorker{pool: cfg.Pool})
 	river.AddWorker(workers, &idempotencyCleanupWorker{pool: cfg.Pool})
 	rc := &river.Config{
 		Schema:            riverschema.Schema,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: maxWorkers}},
 		Workers:           workers,
 		Logger:            cfg.Log,
 		FetchPollInterval: cfg.PollEvery,
@@ -218,6 +236,7 @@ type purgeWorker struct {
 	pool   *pgxpool.Pool
 	log    *slog.Logger
 	purged func(uuid.UUID)
+	inCell lifecycle.InCell
 }
 
 func (w *purgeWorker) Work(ctx context.Context, job *river.Job[PurgeArgs]) error {
@@ -232,9 +251,12 @@ func (w *purgeWorker) Work(ctx context.Context, job *river.Job[PurgeArgs]) error
 		slug   string
 		purged bool
 	}
-	res, err := db.One(ctx, w.pool, scope(id), func(q *dbsqlc.Queries) (r result, err error) {
-		r.slug, r.purged, err = lifecycle.Purge(ctx, q, id)
-		return r, err
+	// One transaction: the catalog's row is deleted (and locked) first, and
+	// restored by the rollback if the tenant's cell cannot be emptied.
+	var res result
+	err := db.Tx(ctx, w.pool, scope(id), func(q *dbsqlc.Queries) (err error) {
+		res.slug, res.purged, err = lifecycle.PurgeInCells(ctx, q, id, w.inCell)
+		return err
 	})
 	if err != nil {
 		return err

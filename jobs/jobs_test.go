@@ -199,3 +199,61 @@ func TestIdempotencyCleanupJob(t *testing.T) {
 	require.NoError(t, super.QueryRow(ctx, "select count(*) from idempotency_keys where key = 'live'").Scan(&live))
 	require.Equal(t, 2, live)
 }
+
+// An export job holds two connections at once (lifecycle.WriteExport), so
+// River's workers need two each: with two connections for two workers, two
+// tenants' exports at once each took one and waited for the other for ever
+// (the job timeout, 30 minutes). Seen in a cell's platform pool, opened
+// with two connections (cmd/rowfence/cells.go). Start refuses such a pool;
+// with four, two exports at once finish.
+func TestTwoExportsAtOnceNeedFourConnections(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	owner, app, super := tdb.OwnerPool(t), tdb.AppPool(t, 2), tdb.AdminPool(t)
+	poolOf := func(conns int32) *pgxpool.Pool {
+		cfg, err := pgxpool.ParseConfig(tdb.PlatformURL)
+		require.NoError(t, err)
+		cfg.MaxConns = conns
+		p, err := pgxpool.NewWithConfig(ctx, cfg)
+		require.NoError(t, err)
+		t.Cleanup(p.Close)
+		return p
+	}
+	_, err := jobs.Start(ctx, jobs.Config{Pool: poolOf(2)})
+	require.ErrorContains(t, err, "4 connections")
+
+	var scopes []db.Scope
+	var exports []uuid.UUID
+	for _, slug := range []string{"acme", "globex"} {
+		o, err := lifecycle.Onboard(ctx, owner, lifecycle.Tenant{Slug: slug, Name: slug, AdminEmail: "a@" + slug + ".example"})
+		require.NoError(t, err)
+		// Enough rows that the two exports overlap.
+		_, err = super.Exec(ctx, "INSERT INTO products (tenant_id, name, price) SELECT $1, 'p' || g, g FROM generate_series(1, 30000) g", o.Tenant.ID)
+		require.NoError(t, err)
+		sc := db.Scope{TenantID: o.Tenant.ID, Role: dbtype.RoleAdmin}
+		e, err := db.One(ctx, app, sc, func(q *dbsqlc.Queries) (dbsqlc.ExportCreateRow, error) {
+			return q.ExportCreate(ctx, exportRequest(o.Admin.ID))
+		})
+		require.NoError(t, err)
+		scopes, exports = append(scopes, sc), append(exports, e.ID)
+	}
+	r, err := jobs.Start(ctx, jobs.Config{Pool: poolOf(4), PollEvery: 50 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = r.Stop(sctx)
+	})
+	require.Eventually(t, func() bool {
+		for i, sc := range scopes {
+			got, err := db.One(ctx, app, sc, func(q *dbsqlc.Queries) (dbsqlc.ExportDownloadInfoRow, error) {
+				return q.ExportDownloadInfo(ctx, exports[i])
+			})
+			if err != nil || got.Status != dbtype.ExportStatusDone {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 100*time.Millisecond)
+}

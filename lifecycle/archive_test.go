@@ -1,9 +1,11 @@
 package lifecycle_test
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -67,4 +69,40 @@ func TestArchiveAndRestore(t *testing.T) {
 	k, err := db.One(ctx, owner, db.Scope{TenantID: acme.ID, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) (dbsqlc.TenantRowCountsRow, error) { return q.TenantRowCounts(ctx) })
 	require.NoError(t, err)
 	require.EqualValues(t, 1, k.ApiKeys)
+}
+
+// An archived tenant's status changes only by Restore (or its deletion).
+// Before, `tenant suspend` (or activate, or PATCH status) took it out of
+// archived: then Restore refused it ("not archived"), and a second Archive
+// replaced its archive with one of its now empty live tables: its data
+// was gone. SetStatus refuses with ErrArchived; the archive survives.
+func TestArchivedTenantKeepsItsStatus(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	owner, super := tdb.OwnerPool(t), tdb.AdminPool(t)
+	acme := fill(t, owner, "acme", 5)
+	want := fingerprint(t, super, acme.Tenant.ID)
+	_, err := lifecycle.SetStatus(ctx, owner, acme.Tenant.ID, dbtype.TenantStatusSuspended, 0)
+	require.NoError(t, err)
+	_, err = lifecycle.Archive(ctx, owner, "acme")
+	require.NoError(t, err)
+	for _, st := range []dbtype.TenantStatus{dbtype.TenantStatusSuspended, dbtype.TenantStatusActive, dbtype.TenantStatusDeleting} {
+		_, err = lifecycle.SetStatus(ctx, owner, acme.Tenant.ID, st, time.Hour)
+		require.ErrorIs(t, err, lifecycle.ErrArchived, "%s", st)
+	}
+	// An import into it would put live rows beside its archive, and Restore
+	// would then refuse it (not empty).
+	fill(t, owner, "globex", 2)
+	var exp bytes.Buffer
+	_, err = lifecycle.Export(ctx, owner, "globex", &exp)
+	require.NoError(t, err)
+	_, err = lifecycle.Import(ctx, owner, "acme", "", &exp)
+	require.ErrorIs(t, err, lifecycle.ErrArchived)
+	// What the old code allowed next: archive again, replacing the archive.
+	_, err = lifecycle.Archive(ctx, owner, "acme")
+	require.ErrorIs(t, err, db.ErrConflict)
+	_, err = lifecycle.Restore(ctx, owner, "acme")
+	require.NoError(t, err)
+	require.Equal(t, want, fingerprint(t, super, acme.Tenant.ID))
 }

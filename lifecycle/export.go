@@ -377,6 +377,10 @@ func Import(ctx context.Context, pool *pgxpool.Pool, slug, name string, r io.Rea
 		}
 	case err != nil:
 		return Imported{}, err
+	case existing.Status == dbtype.TenantStatusArchived:
+		// Its rows are in its archive: live rows beside it would make
+		// Restore refuse it (TestArchivedTenantKeepsItsStatus).
+		return Imported{}, ErrArchived
 	}
 	keepKeys := existing.ID == er.header.Tenant.ID
 	err = db.Tx(ctx, pool, db.Scope{TenantID: existing.ID, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {

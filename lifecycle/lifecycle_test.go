@@ -106,7 +106,7 @@ func TestGracePeriodAndPurge(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, dbtype.TenantStatusDeleting, tn.Status)
 	require.WithinDuration(t, time.Now().Add(time.Hour), *tn.PurgeAfter, time.Minute)
-	purged, err := lifecycle.PurgeDue(ctx, admin)
+	purged, err := lifecycle.PurgeDue(ctx, admin, nil)
 	require.NoError(t, err)
 	require.Empty(t, purged, "still in its grace period")
 	_, err = lifecycle.SetStatus(ctx, admin, acme.Tenant.ID, dbtype.TenantStatusSuspended, 0)
@@ -119,7 +119,7 @@ func TestGracePeriodAndPurge(t *testing.T) {
 	_, err = lifecycle.SetStatus(ctx, admin, acme.Tenant.ID, dbtype.TenantStatusDeleting, -time.Second)
 	require.NoError(t, err)
 	before := counts(t, super)
-	purged, err = lifecycle.PurgeDue(ctx, admin)
+	purged, err = lifecycle.PurgeDue(ctx, admin, nil)
 	require.NoError(t, err)
 	require.Equal(t, []string{"acme"}, purged)
 	after := counts(t, super)
@@ -188,7 +188,7 @@ func TestPurgeSparesATenantReactivatedMeanwhile(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		purged, err := lifecycle.PurgeDue(ctx, admin)
+		purged, err := lifecycle.PurgeDue(ctx, admin, nil)
 		done <- result{purged, err}
 	}()
 	require.Eventually(t, func() bool {

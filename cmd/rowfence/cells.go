@@ -76,13 +76,16 @@ func openCells(ctx context.Context, cfg serveConfig, def *cells.Cell, tp trace.T
 			if err != nil {
 				return nil, stop, usageError{"CELLS " + u.Name + ": " + err.Error()}
 			}
-			pc.MaxConns = 2
+			// As the default cell's (serveConfig): River's two workers, each
+			// export job holding two connections, and River's own polling.
+			pc.MaxConns = max(pc.MaxConns, 6)
 			if c.Platform, err = open("platform", pc); err != nil {
 				return nil, stop, err
 			}
 			// Exports of the cell's tenants are enqueued in the cell's own
 			// River schema (the exports trigger), so they run here.
-			runner, err := jobs.Start(ctx, jobs.Config{Pool: c.Platform, Log: log.With("cell", u.Name)})
+			runner, err := jobs.Start(ctx, jobs.Config{Pool: c.Platform, Log: log.With("cell", u.Name),
+				ExportMaxBytes: cfg.ExportMaxBytes})
 			if err != nil {
 				return nil, stop, fmt.Errorf("cell %s: start background jobs: %w", u.Name, err)
 			}

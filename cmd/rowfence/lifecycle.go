@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/httpapi"
@@ -92,9 +96,32 @@ func runTenantLifecycle(r *runEnv, action string, a lifecycleArgs) error {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 
+	// A tenant placed in another cell (package cells) has its rows there,
+	// not in DATABASE_URL's database, which holds only the catalog's row:
+	// export and delete act in its cell; archive, restore and import would
+	// act on the wrong database, so they refuse (TestTenantCommandsInAnotherCell).
+	cell := cells.Default
+	if action != "purge" {
+		if t, err := db.Unscoped(pool).TenantBySlug(ctx, slug); err == nil && t.Cell != "" {
+			cell = t.Cell
+		}
+	}
+	if cell != cells.Default && (action == "archive" || action == "restore" || action == "import") {
+		return fmt.Errorf("tenant %s: %s is in cell %q, and %s works in the default cell only: move it there first (rowfence tenant move --slug %s --to %s)",
+			action, slug, cell, action, slug, cells.Default)
+	}
+	inCell := func(ctx context.Context, name string, id uuid.UUID) error {
+		p, err := connectCellAdminPool(ctx, env, name)
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		return lifecycle.Delete(ctx, p, id)
+	}
+
 	switch action {
 	case "purge":
-		purged, err := lifecycle.PurgeDue(ctx, pool)
+		purged, err := lifecycle.PurgeDue(ctx, pool, inCell)
 		if err != nil {
 			return fmt.Errorf("tenant purge: %w", err)
 		}
@@ -112,7 +139,14 @@ func runTenantLifecycle(r *runEnv, action string, a lifecycleArgs) error {
 			defer f.Close()
 			w = f
 		}
-		counts, err := lifecycle.Export(ctx, pool, slug, w)
+		src := pool
+		if cell != cells.Default {
+			if src, err = connectCellAdminPool(ctx, env, cell); err != nil {
+				return err
+			}
+			defer src.Close()
+		}
+		counts, err := lifecycle.Export(ctx, src, slug, w)
 		if errors.Is(err, lifecycle.ErrNotFound) {
 			return fmt.Errorf("tenant export: no tenant %q", slug)
 		}
@@ -161,6 +195,13 @@ func runTenantLifecycle(r *runEnv, action string, a lifecycleArgs) error {
 	}
 	switch {
 	case action == "delete" && grace == 0:
+		// The cell's rows first: a failure leaves the tenant in the
+		// catalog, to be deleted again.
+		if cell != cells.Default {
+			if err := inCell(ctx, cell, t.ID); err != nil && !errors.Is(err, db.ErrNotFound) {
+				return fmt.Errorf("tenant delete: in cell %q: %w", cell, err)
+			}
+		}
 		if err := lifecycle.Delete(ctx, pool, t.ID); err != nil {
 			return fmt.Errorf("tenant delete: %w", err)
 		}

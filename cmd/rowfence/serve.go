@@ -22,6 +22,7 @@ import (
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/jobs"
+	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/metrics"
 	"github.com/rowfence/rowfence/ratelimit"
 	"github.com/rowfence/rowfence/tenancy"
@@ -250,7 +251,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		// River only polls (jobs.Start), so a transaction pooler is fine.
 		runner, err := jobs.Start(ctx, jobs.Config{Pool: platformPool, PurgeEvery: cfg.PurgeInterval, Log: log,
 			ExportMaxBytes: cfg.ExportMaxBytes,
-			Purged:         func(id uuid.UUID) { resolver.Forget(id, "") }})
+			Purged:         func(id uuid.UUID) { resolver.Forget(id, "") },
+			// A purged tenant of another cell: its rows there go too.
+			InCell: func(ctx context.Context, cell string, id uuid.UUID) error {
+				c, ok := cellSet.Get(cell)
+				if !ok || c.Platform == nil {
+					return fmt.Errorf("cell %q: %w", cell, cells.ErrNotConfigured)
+				}
+				return lifecycle.Delete(ctx, c.Platform, id)
+			}})
 		if err != nil {
 			return fmt.Errorf("start background jobs: %w", err)
 		}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rowfence/rowfence/pgtest"
+)
+
+// The tenant commands connect with DATABASE_URL, the default cell, which
+// holds the catalog but not the rows of a tenant placed in another cell.
+// Before this test they exported an empty file, archived nothing (and
+// marked the tenant archived, its rows still live in its cell), and
+// deleted only the catalog's row, leaving every row in the cell behind.
+// Now export and delete act in the tenant's cell; archive, restore and an
+// import into an existing tenant of another cell refuse (exit 3), naming
+// the cell, and change nothing.
+func TestTenantCommandsInAnotherCell(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin, err := pgx.Connect(ctx, tdb.AdminURL)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	name := fmt.Sprintf("rf_cellcmd_%d", os.Getpid())
+	_, err = admin.Exec(ctx, "create database "+pgx.Identifier{name}.Sanitize())
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = admin.Exec(context.Background(), "drop database if exists "+pgx.Identifier{name}.Sanitize()+" with (force)")
+	})
+	cellURL := pgtest.URL(tdb.AdminURL, name)
+	env := map[string]string{"DATABASE_URL": tdb.AdminURL, "CELLS": "eu1=" + cellURL,
+		"APP_DATABASE_PASSWORD": tdb.AppPassword, "PLATFORM_DATABASE_PASSWORD": tdb.AppPassword}
+	out, err := runCmd(t, env, "migrate")
+	require.NoError(t, err, out)
+	_, err = runCmd(t, env, "cells", "register", "--name", "eu1")
+	require.NoError(t, err)
+	out, err = runCmd(t, env, "tenant", "create", "--slug", "hooli", "--name", "Hooli", "--admin-email", "a@hooli.example", "--cell", "eu1")
+	require.NoError(t, err, out)
+	out, err = runCmd(t, env, "tenant", "create", "--slug", "initech", "--name", "Initech", "--admin-email", "a@initech.example", "--cell", "eu1")
+	require.NoError(t, err, out)
+	cell, err := pgx.Connect(ctx, cellURL)
+	require.NoError(t, err)
+	defer cell.Close(ctx)
+	users := func() (n int) {
+		require.NoError(t, cell.QueryRow(ctx, "select count(*) from users").Scan(&n))
+		return n
+	}
+	require.Equal(t, 2, users())
+
+	// The purge of a tenant due for deletion deletes its rows in its cell.
+	_, err = runCmd(t, env, "tenant", "delete", "--slug", "hooli", "--grace", "1ms")
+	require.NoError(t, err)
+	time.Sleep(5 * time.Millisecond)
+	out, err = runCmd(t, env, "tenant", "purge")
+	require.NoError(t, err)
+	require.Contains(t, out, "hooli")
+	require.Equal(t, 1, users(), "the purged tenant's rows in its cell are deleted")
+
+	// Export reads the cell's rows.
+	file := t.TempDir() + "/initech.jsonl"
+	_, err = runCmd(t, env, "tenant", "export", "--slug", "initech", "--out", file)
+	require.NoError(t, err)
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.Contains(t, string(data), "a@initech.example", "the export holds the tenant's admin user")
+
+	// Archive and restore refuse, naming the cell; nothing changes.
+	_, err = runCmd(t, env, "tenant", "suspend", "--slug", "initech")
+	require.NoError(t, err)
+	for _, action := range []string{"archive", "restore"} {
+		_, err = runCmd(t, env, "tenant", action, "--slug", "initech")
+		require.ErrorContains(t, err, `cell "eu1"`, action)
+		require.Equal(t, 3, exitCode(err), action)
+	}
+	var status string
+	require.NoError(t, admin.QueryRow(ctx, "select status from tenants where slug = 'initech'").Scan(&status))
+	require.Equal(t, "suspended", status)
+	require.Equal(t, 1, users())
+
+	// An import into it would write into the default cell: refused.
+	_, err = runCmd(t, env, "tenant", "import", file, "--slug", "initech")
+	require.ErrorContains(t, err, `cell "eu1"`)
+	require.Equal(t, 3, exitCode(err))
+
+	// Delete deletes the cell's rows too.
+	_, err = runCmd(t, env, "tenant", "delete", "--slug", "initech")
+	require.NoError(t, err)
+	require.Equal(t, 0, users(), "the tenant's rows in its cell are deleted")
+	var left int
+	require.NoError(t, cell.QueryRow(ctx, "select count(*) from tenants").Scan(&left))
+	require.Equal(t, 0, left)
+}
