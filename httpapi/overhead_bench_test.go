@@ -2,12 +2,10 @@ package httpapi_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,9 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/bench/minimal/reference"
 	"github.com/rowfence/rowfence/db"
-	"github.com/rowfence/rowfence/db/dbsqlc"
-	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/metrics"
@@ -31,8 +28,9 @@ import (
 // BenchmarkOverhead drives the API handler in process, against a real
 // PostgreSQL, configured as `rowfence serve` runs by default (caches,
 // limiter, failed-credential throttle, metrics with the pool's tracer, a
-// JSON access log), beside "minimal": bench/minimal's handler (the same
-// db.One and rows, the tenant read from the key unverified, nothing else).
+// JSON access log), beside "minimal": bench/minimal's handler, package
+// bench/minimal/reference (the same db.One and rows, the tenant read from the
+// key unverified, nothing else).
 // No network between client and handler, so what separates the two is
 // what rowfence adds per request: ns/op, allocs/op and cpu-ns/op (the
 // process's user and system CPU per request: the Go side, pgx included,
@@ -111,7 +109,7 @@ func BenchmarkOverhead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	handlers := map[string]http.Handler{"rowfence": product, "minimal": minimalHandler(pool)}
+	handlers := map[string]http.Handler{"rowfence": product, "minimal": reference.Handler(pool)}
 
 	// net/http gives every request a context it cancels when the
 	// connection goes; pgx watches such a context during a query.
@@ -194,82 +192,4 @@ func (w *discardWriter) Write(b []byte) (int, error) {
 func (w *discardWriter) reset() {
 	clear(w.header)
 	w.status = 0
-}
-
-// minimalHandler is bench/minimal's server (keep the two alike).
-func minimalHandler(pool *pgxpool.Pool) http.Handler {
-	const statementTimeout, pageSize = 5 * time.Second, 20
-	scope := func(w http.ResponseWriter, r *http.Request) (db.Scope, bool) {
-		k, err := auth.ParseAPIKey(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
-		if err != nil {
-			http.Error(w, "no key", http.StatusUnauthorized)
-			return db.Scope{}, false
-		}
-		return db.Scope{TenantID: k.TenantID, Role: dbtype.RoleAdmin, StatementTimeout: statementTimeout}, true
-	}
-	answer := func(w http.ResponseWriter, body []byte) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		_, _ = w.Write(body)
-	}
-	appendProduct := func(b []byte, p dbsqlc.Product) []byte {
-		b = append(b, `{"id":"`...)
-		b = append(b, p.ID.String()...)
-		b = append(b, `","tenant_id":"`...)
-		b = append(b, p.TenantID.String()...)
-		b = append(b, `","name":`...)
-		b = strconv.AppendQuote(b, p.Name)
-		b = append(b, `,"description":`...)
-		b = strconv.AppendQuote(b, p.Description)
-		b = append(b, `,"price":`...)
-		b = strconv.AppendInt(b, p.Price, 10)
-		b = append(b, `,"created_at":"`...)
-		b = p.CreatedAt.UTC().AppendFormat(b, time.RFC3339Nano)
-		b = append(b, `","updated_at":"`...)
-		b = p.UpdatedAt.UTC().AppendFormat(b, time.RFC3339Nano)
-		return append(b, `"}`...)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/products", func(w http.ResponseWriter, r *http.Request) {
-		s, ok := scope(w, r)
-		if !ok {
-			return
-		}
-		rows, err := db.One(r.Context(), pool, s, func(q *dbsqlc.Queries) ([]dbsqlc.Product, error) {
-			return q.ProductList(r.Context(), dbsqlc.ProductListParams{AfterCreatedAt: time.Time{}, AfterID: uuid.Nil, RowLimit: pageSize + 1})
-		})
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		b := []byte(`{"items":[`)
-		for i, p := range rows[:min(len(rows), pageSize)] {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendProduct(b, p)
-		}
-		answer(w, append(b, "]}\n"...))
-	})
-	mux.HandleFunc("GET /v1/products/{id}", func(w http.ResponseWriter, r *http.Request) {
-		s, ok := scope(w, r)
-		if !ok {
-			return
-		}
-		id, err := uuid.Parse(r.PathValue("id"))
-		if err != nil {
-			http.Error(w, "bad id", http.StatusBadRequest)
-			return
-		}
-		p, err := db.One(r.Context(), pool, s, func(q *dbsqlc.Queries) (dbsqlc.Product, error) { return q.ProductGet(r.Context(), id) })
-		switch {
-		case errors.Is(err, db.ErrNotFound):
-			http.Error(w, "not found", http.StatusNotFound)
-		case err != nil:
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-		default:
-			answer(w, append(appendProduct(nil, p), '\n'))
-		}
-	})
-	return mux
 }
