@@ -145,6 +145,29 @@ func New(t testing.TB) *DB {
 	return &DB{Name: name, AdminURL: adminURL, AppURL: u.String(), AppPassword: appPassword, PlatformURL: p.String()}
 }
 
+// Empty creates an empty database for t (from template1, not the migrated
+// template: a database for `rowfence migrate` to bring up, such as a new
+// cell), drops it when t ends, and returns its URL for the server's
+// privileged role.
+func Empty(t testing.TB) string {
+	t.Helper()
+	if server == nil {
+		t.Fatal("pgtest: the package's TestMain must call pgtest.Main")
+	}
+	name := fmt.Sprintf("rf_e_%d_%d", os.Getpid(), counter.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := dropDatabase(name); err != nil {
+			t.Logf("pgtest: drop %s: %v", name, err)
+		}
+	})
+	return URL(server.URL, name)
+}
+
 // PlatformPool opens a pool as rowfence_platform.
 func (d *DB) PlatformPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()

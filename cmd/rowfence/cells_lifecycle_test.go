@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -28,13 +27,7 @@ func TestTenantCommandsInAnotherCell(t *testing.T) {
 	admin, err := pgx.Connect(ctx, tdb.AdminURL)
 	require.NoError(t, err)
 	defer admin.Close(ctx)
-	name := fmt.Sprintf("rf_cellcmd_%d", os.Getpid())
-	_, err = admin.Exec(ctx, "create database "+pgx.Identifier{name}.Sanitize())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = admin.Exec(context.Background(), "drop database if exists "+pgx.Identifier{name}.Sanitize()+" with (force)")
-	})
-	cellURL := pgtest.URL(tdb.AdminURL, name)
+	cellURL := pgtest.Empty(t)
 	env := map[string]string{"DATABASE_URL": tdb.AdminURL, "CELLS": "eu1=" + cellURL,
 		"APP_DATABASE_PASSWORD": tdb.AppPassword, "PLATFORM_DATABASE_PASSWORD": tdb.AppPassword}
 	out, err := runCmd(t, env, "migrate")

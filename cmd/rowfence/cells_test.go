@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -25,22 +24,13 @@ func TestCellsAreGovernedTogether(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	tdb := pgtest.New(t)
-	admin, err := pgx.Connect(ctx, tdb.AdminURL)
-	require.NoError(t, err)
-	defer admin.Close(ctx)
-	name := fmt.Sprintf("rf_cell_%d", os.Getpid())
-	_, err = admin.Exec(ctx, "create database "+pgx.Identifier{name}.Sanitize())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = admin.Exec(context.Background(), "drop database if exists "+pgx.Identifier{name}.Sanitize()+" with (force)")
-	})
-	cellURL := pgtest.URL(tdb.AdminURL, name)
+	cellURL := pgtest.Empty(t)
 	env := map[string]string{"DATABASE_URL": tdb.AdminURL, "CELLS": "eu1=" + cellURL,
 		"APP_DATABASE_PASSWORD": tdb.AppPassword, "PLATFORM_DATABASE_PASSWORD": tdb.AppPassword}
 	latest := latestMigrationVersion(t)
 
 	// A cell that is not migrated is refused.
-	_, err = runCmd(t, map[string]string{"DATABASE_URL": tdb.AdminURL, "CELLS": env["CELLS"], "APP_DATABASE_PASSWORD": tdb.AppPassword, "ADDR": freeAddr(t)}, "serve")
+	_, err := runCmd(t, map[string]string{"DATABASE_URL": tdb.AdminURL, "CELLS": env["CELLS"], "APP_DATABASE_PASSWORD": tdb.AppPassword, "ADDR": freeAddr(t)}, "serve")
 	require.ErrorContains(t, err, "cell eu1")
 	require.ErrorContains(t, err, "rowfence migrate")
 
