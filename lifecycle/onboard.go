@@ -43,6 +43,29 @@ func Onboard(ctx context.Context, pool *pgxpool.Pool, in Tenant) (Onboarded, err
 	return OnboardIn(ctx, pool, pool, tenancy.DefaultCell, in)
 }
 
+// Check applies the onboarding's input rules (the slug's pattern, and
+// textrule's for the names and the admin's email; an empty AdminName is
+// Onboard's "Admin") before any connection. Errors: *db.Error with Code
+// db.ErrInvalid and Field "slug", "name", "admin_email" or "admin_name".
+func (in Tenant) Check() error {
+	if !tenancy.ValidSlug(in.Slug) {
+		return &db.Error{Code: db.ErrInvalid, Field: "slug",
+			Message: fmt.Sprintf("slug %q: 3-63 characters of a-z, 0-9 and -, starting and ending with a letter or digit", in.Slug)}
+	}
+	if in.AdminName == "" {
+		in.AdminName = "Admin"
+	}
+	for _, f := range []struct {
+		field, what, value string
+		rules              textrule.Field
+	}{{"name", "name", in.Name, textrule.TenantName}, {"admin_email", "admin email", in.AdminEmail, textrule.UserEmail}, {"admin_name", "admin name", in.AdminName, textrule.UserName}} {
+		if err := f.rules.Check(f.value); err != nil {
+			return &db.Error{Code: db.ErrInvalid, Field: f.field, Message: fmt.Sprintf("the %s %v", f.what, err)}
+		}
+	}
+	return nil
+}
+
 // OnboardIn is Onboard placing the tenant in cell (package cells): catalog
 // is the default cell's pool (the registry of every tenant), target the
 // cell's own. In the default cell (target == catalog) it is Onboard's one
@@ -54,20 +77,11 @@ func Onboard(ctx context.Context, pool *pgxpool.Pool, in Tenant) (Onboarded, err
 // deleting it is safe). Both pools connect as the migrating role or
 // rowfence_platform.
 func OnboardIn(ctx context.Context, catalog, target *pgxpool.Pool, cell string, in Tenant) (Onboarded, error) {
-	if !tenancy.ValidSlug(in.Slug) {
-		return Onboarded{}, &db.Error{Code: db.ErrInvalid, Field: "slug",
-			Message: fmt.Sprintf("slug %q: 3-63 characters of a-z, 0-9 and -, starting and ending with a letter or digit", in.Slug)}
-	}
 	if in.AdminName == "" {
 		in.AdminName = "Admin"
 	}
-	for _, f := range []struct {
-		field, what, value string
-		rules              textrule.Field
-	}{{"name", "name", in.Name, textrule.TenantName}, {"admin_email", "admin email", in.AdminEmail, textrule.UserEmail}, {"admin_name", "admin name", in.AdminName, textrule.UserName}} {
-		if err := f.rules.Check(f.value); err != nil {
-			return Onboarded{}, &db.Error{Code: db.ErrInvalid, Field: f.field, Message: fmt.Sprintf("the %s %v", f.what, err)}
-		}
+	if err := in.Check(); err != nil {
+		return Onboarded{}, err
 	}
 	var out Onboarded
 	id := uuid.New()

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rowfence/rowfence/cells"
@@ -74,15 +74,13 @@ func (tenantListCmd) Run(r *runEnv) error {
 }
 
 func runTenantCreate(ctx context.Context, in lifecycle.Tenant, placement string, env config.Config, stdout, stderr io.Writer) error {
-	switch {
-	case !tenancy.ValidSlug(in.Slug):
-		return usageError{"tenant create: --slug must be 3-63 characters of a-z, 0-9 and -, starting and ending with a letter or digit"}
-	case len([]rune(in.Name)) < 1 || len([]rune(in.Name)) > 200:
-		return usageError{"tenant create: --name must be 1-200 characters"}
-	case !plainEmail(in.AdminEmail):
-		return usageError{"tenant create: --admin-email must be a plain email address such as ops@example.com"}
-	case len([]rune(in.AdminName)) < 1 || len([]rune(in.AdminName)) > 200:
-		return usageError{"tenant create: --admin-name must be 1-200 characters"}
+	// Onboarding's own rules, before connecting: a bad flag is a usage error.
+	if err := in.Check(); err != nil {
+		var e *db.Error
+		if errors.As(err, &e) {
+			return usageError{fmt.Sprintf("tenant create: --%s: %s", strings.ReplaceAll(e.Field, "_", "-"), e.Message)}
+		}
+		return err
 	}
 	pool, err := connectAdminPool(ctx, env, "tenant administration connects as the migrating role")
 	if err != nil {
@@ -113,12 +111,6 @@ func runTenantCreate(ctx context.Context, in lifecycle.Tenant, placement string,
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(httpapi.RenderOnboarded(o))
-}
-
-// plainEmail is a light check; the database checks the length again.
-func plainEmail(s string) bool {
-	addr, err := mail.ParseAddress(s)
-	return err == nil && addr.Address == s && addr.Name == "" && len(s) <= 254
 }
 
 // tenantLimitsCmd sets or clears a tenant's own limits; flags left out keep
