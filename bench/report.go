@@ -24,6 +24,8 @@ type report struct {
 	scaleP   []scaleP // for the plot's second panel
 	// exportImportRSS is the peak RSS of `rowfence tenant import` (KiB).
 	exportImportRSS int64
+	// moveLoad and cellsLoad are /proc/loadavg at a level's start and end.
+	moveLoad, cellsLoad [2]string
 }
 
 type bar struct {
