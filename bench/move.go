@@ -58,6 +58,9 @@ type moveRound struct {
 	// (which learns it when its cache entry is refreshed: TENANT_CACHE_TTL),
 	// and another tenant's.
 	local, remote, other writerStats
+	// verify is the time of the checksums of every table of the moved
+	// tenant on the target: cells.Move's, then an order-free one.
+	verify [2]time.Duration
 }
 
 type writerStats struct {
@@ -378,6 +381,25 @@ func (me *moveEnv) timeMove(ctx context.Context, moved lifecycle.Onboarded, out 
 	if found != len(ids) {
 		return fmt.Errorf("%d of %d acknowledged writes of the moved tenant are not in the target", len(ids)-found, len(ids))
 	}
+	// What the verification inside the freeze costs: cells.Move's checksum
+	// (md5 of the rows sorted as text) on one side, here the target's copy,
+	// and, for comparison, a checksum that needs no sort (a sum of 64-bit
+	// row hashes).
+	for i, sum := range []string{
+		"md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), ''))",
+		"sum(('x' || left(md5(x::text), 16))::bit(64)::bigint)::text",
+	} {
+		t0 := time.Now()
+		for t := range rep.Rows {
+			var n int64
+			var c *string
+			if err := me.dstSuper.QueryRow(ctx, fmt.Sprintf("SELECT count(*), %s FROM %s x WHERE tenant_id = $1", sum, pgx.Identifier{t}.Sanitize()),
+				moved.Tenant.ID).Scan(&n, &c); err != nil {
+				return err
+			}
+		}
+		out.verify[i] = time.Since(t0)
+	}
 	return nil
 }
 
@@ -521,11 +543,14 @@ func (r *report) move(sizes []int, results map[int][]moveRound) {
 		"`TENANT_CACHE_TTL` %s): `local` forgets the tenant's cached placement when the catalog switches it (as the instance that runs a move can), "+
 		"`remote` learns it from its cache (as every other instance does; the source stays frozen for `Settle` = TTL + 1 s after the switch). "+
 		"`pause` is a writer's longest run of 503 answers (from sending the first to the answer of the next 201). A third writer, another tenant "+
-		"of the source cell, counts every answer that is not 201. Every acknowledged write of the moved tenant is checked to be in the target.\n\n",
+		"of the source cell, counts every answer that is not 201. Every acknowledged write of the moved tenant is checked to be in the target. "+
+		"`verify, one side` times, after the move, `cells.Move`'s checksum query (count and md5 of the rows sorted as text) over the moved tenant's tables "+
+		"on the target alone; the move runs it on both sides in turn inside the freeze. `order-free checksum` times a checksum that needs no sort "+
+		"(count and a sum of 64-bit row hashes) on the same rows, for comparison.\n\n",
 		moveWriteInterval, tenancy.DefaultTTL)
 	fmt.Fprintf(&b, "Machine state: load average %s at the start of the level, %s at its end (`/proc/loadavg`: 1, 5, 15 minutes).\n\n", r.moveLoad[0], r.moveLoad[1])
 	tab := [][]string{{"rows (products + users)", "round", "first", "move copy", "move rows/s", "COPY", "COPY rows/s", "copy ratio",
-		"frozen", "pause local", "pause remote", "503s local/remote", "other tenant: errors, longest gap"}}
+		"frozen", "verify, one side", "order-free checksum, one side", "pause local", "pause remote", "503s local/remote", "other tenant: errors, longest gap"}}
 	sum := [][]string{{"rows", "measure", "value", "target", "verdict"}}
 	for _, n := range sizes {
 		var ratios []float64
@@ -546,7 +571,8 @@ func (r *report) move(sizes []int, results map[int][]moveRound) {
 			tab = append(tab, []string{fmt.Sprintf("%d + %d", n, max(1, n/100)), fmt.Sprint(i + 1), first,
 				x.report.Copy.Round(time.Millisecond).String(), fmt.Sprintf("%.0f", moveRate),
 				x.copyTime.Round(time.Millisecond).String(), fmt.Sprintf("%.0f", copyRate), fmt.Sprintf("%.3f", moveRate/copyRate),
-				x.report.Frozen.Round(time.Millisecond).String(), x.local.longestRefused.Round(time.Millisecond).String(),
+				x.report.Frozen.Round(time.Millisecond).String(), x.verify[0].Round(time.Millisecond).String(), x.verify[1].Round(time.Millisecond).String(),
+				x.local.longestRefused.Round(time.Millisecond).String(),
 				x.remote.longestRefused.Round(time.Millisecond).String(), fmt.Sprintf("%d/%d", x.local.refused, x.remote.refused),
 				fmt.Sprintf("%d, %s", x.other.failed+x.other.refused, x.other.longestGap.Round(time.Millisecond))})
 			for _, w := range []writerStats{x.local, x.remote, x.other} {
