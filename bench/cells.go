@@ -185,7 +185,7 @@ func benchCells(ctx context.Context, cfg config, e env, rep *report) error {
 	b.WriteString("\nThe same requests in process (`ServeHTTP` of each server's handler, one goroutine, `GOMAXPROCS` 1, no network), " +
 		"side by side: each round gives each side the round's seconds in 100 ms slices that alternate. Measured: the process's user and system CPU per request (`getrusage`, as " +
 		"`httpapi.BenchmarkOverhead` reports cpu-ns/op: the Go side, pgx included, not PostgreSQL's, which is the same work on both sides). " +
-		"Other processes' CPU, PostgreSQL's included, is not counted, so this moves far less than throughput over loopback; on a loaded machine "+
+		"Other processes' CPU, PostgreSQL's included, is not counted, so this moves far less than throughput over loopback; on a loaded machine " +
 		"a process's CPU per request still moves with the others' load (caches, scheduling), which the alternating slices spread over both sides.\n\n")
 	cpuTab := [][]string{{"round", "first", "single cell µs CPU/request", "two cells µs CPU/request", "ratio (cells / single)"}}
 	var cpuRatios []float64
