@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/rowfence/rowfence/pgserver"
 )
@@ -87,5 +90,42 @@ func TestCPUPerRequestTellsTheDearerSide(t *testing.T) {
 	failing := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) })
 	if _, _, _, err := cpuPerRequest(context.Background(), 1, 100*time.Millisecond, cheap, reqs, failing, reqs); err == nil {
 		t.Error("a side answering 503 went unnoticed")
+	}
+}
+
+// A writer's pause is its longest run of 503 answers, from sending the
+// first to the answer of the next 201; an answer that is neither 201 nor
+// 503 with Retry-After is a failure.
+func TestWriterMeasuresTheLongestRunOf503(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch since := time.Since(start); {
+		case since > 200*time.Millisecond && since < 500*time.Millisecond:
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case since > 700*time.Millisecond && since < 730*time.Millisecond:
+			w.WriteHeader(http.StatusInternalServerError)
+		default:
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"` + uuid.NewString() + `"}`))
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var st writerStats
+	acked := writeProducts(ctx, srv.Client(), srv.URL, "t", "k", &st)
+	if st.refused == 0 || st.longestRefused < 250*time.Millisecond || st.longestRefused > 550*time.Millisecond {
+		t.Errorf("%d refused, longest run %s: want a run of about 300ms", st.refused, st.longestRefused)
+	}
+	if st.failed == 0 || !strings.HasPrefix(st.firstFailure, "500") {
+		t.Errorf("%d failed (first: %q): the 500 went uncounted", st.failed, st.firstFailure)
+	}
+	if len(acked) != st.acked || st.acked < 10 {
+		t.Errorf("%d acknowledged ids, %d counted", len(acked), st.acked)
+	}
+	if st.longestGap < 250*time.Millisecond {
+		t.Errorf("longest gap between acknowledged writes %s, shorter than the 503 run", st.longestGap)
 	}
 }
