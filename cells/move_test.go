@@ -168,8 +168,12 @@ func TestMoveATenantOnline(t *testing.T) {
 	require.Zero(t, count(srcSuper, "SELECT (SELECT count(*) FROM pg_publication) + (SELECT count(*) FROM pg_replication_slots) + (SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'rf_move_%')"),
 		"no replication object or freeze is left")
 	require.Zero(t, count(tgtSuper, "SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"))
+	// A move from where the tenant no longer is changes nothing.
+	_, err = (&cells.Move{Tenant: acme, From: cells.Default, To: "eu1", Catalog: srcSuper, Source: srcSuper, Target: tgtSuper}).Run(ctx)
+	require.ErrorIs(t, err, db.ErrConflict)
+	require.Equal(t, 5000+len(ids), count(tgtSuper, "SELECT count(*) FROM products WHERE tenant_id = $1", acme))
 	_, err = (&cells.Move{Tenant: uuid.New(), From: "eu1", To: cells.Default, Catalog: srcSuper, Source: tgtSuper, Target: srcSuper}).Run(ctx)
-	require.ErrorIs(t, err, db.ErrInvalid)
+	require.Error(t, err, "no such tenant")
 }
 
 // Issue #18 item 3: a move can be cancelled at any point, and whatever the

@@ -1,0 +1,282 @@
+package cells_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/cells"
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/httpapi"
+	"github.com/rowfence/rowfence/lifecycle"
+	"github.com/rowfence/rowfence/migrate"
+	"github.com/rowfence/rowfence/pgserver"
+	"github.com/rowfence/rowfence/pgtest"
+	"github.com/rowfence/rowfence/tenancy"
+)
+
+// grid is a set of cells for a test: the default cell (the catalog) and
+// "eu1" are databases of one cluster with wal_level = logical (a
+// subscription's source needs it), "us1" a database of pgtest's cluster.
+// Every pool connects as a superuser, apart from app.
+type grid struct {
+	urls  map[string]string
+	super map[string]*pgxpool.Pool
+	app   map[string]*pgxpool.Pool
+	set   *cells.Set
+}
+
+func newGrid(t *testing.T) *grid {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := pgserver.Start(ctx, pgserver.Options{Settings: []string{"wal_level=logical", "max_replication_slots=10", "max_wal_senders=10"}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	conn, err := pgx.Connect(ctx, srv.URL)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "CREATE DATABASE eu1")
+	require.NoError(t, err)
+	require.NoError(t, conn.Close(ctx))
+	us1 := pgtest.New(t)
+	g := &grid{urls: map[string]string{cells.Default: srv.URL, "eu1": pgtest.URL(srv.URL, "eu1"), "us1": us1.AdminURL},
+		super: map[string]*pgxpool.Pool{}, app: map[string]*pgxpool.Pool{}}
+	for _, name := range []string{cells.Default, "eu1"} {
+		m, err := migrate.New(g.urls[name], nil)
+		require.NoError(t, err)
+		_, err = m.Up(ctx)
+		require.NoError(t, err)
+		m.Close()
+		g.app[name] = pool(t, g.urls[name], db.AppRole)
+	}
+	g.app["us1"] = us1.AppPool(t, 4)
+	var all []*cells.Cell
+	for name, url := range g.urls {
+		g.super[name] = pool(t, url, "")
+		all = append(all, &cells.Cell{Name: name, App: g.app[name]})
+	}
+	g.set, err = cells.NewSet(all...)
+	require.NoError(t, err)
+	for _, name := range []string{"eu1", "us1"} {
+		_, err = cells.Register(ctx, g.super[cells.Default], name, nil)
+		require.NoError(t, err)
+	}
+	return g
+}
+
+// onboard creates tenant slug in cell with n products.
+func (g *grid) onboard(t *testing.T, slug, cell string, n int) lifecycle.Onboarded {
+	t.Helper()
+	ctx := context.Background()
+	o, err := lifecycle.OnboardIn(ctx, g.super[cells.Default], g.super[cell], cell, lifecycle.Tenant{Slug: slug, Name: slug, AdminEmail: "a@" + slug + ".example"})
+	require.NoError(t, err)
+	_, err = g.super[cell].Exec(ctx, "INSERT INTO products (tenant_id, name, price) SELECT $1, 'p' || g, g FROM generate_series(1, $2::int) g", o.Tenant.ID, n)
+	require.NoError(t, err)
+	return o
+}
+
+func (g *grid) move(o lifecycle.Onboarded, from, to string, settle time.Duration) *cells.Move {
+	return &cells.Move{Tenant: o.Tenant.ID, From: from, To: to, Catalog: g.super[cells.Default], Source: g.super[from], Target: g.super[to],
+		SourceConnString: g.urls[from], Settle: settle}
+}
+
+func (g *grid) count(t *testing.T, cell, sql string, args ...any) (n int) {
+	t.Helper()
+	require.NoError(t, g.super[cell].QueryRow(context.Background(), sql, args...).Scan(&n))
+	return n
+}
+
+// tenantRows counts the rows of tenant id in every table of cell that has a
+// tenant_id, and its copy of the tenants row.
+func (g *grid) tenantRows(t *testing.T, cell string, id any) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := g.super[cell].Query(ctx, `SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'public' AND c.relkind = 'r' AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)`)
+	require.NoError(t, err)
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	out := map[string]int{"tenants": g.count(t, cell, "SELECT count(*) FROM tenants WHERE id = $1", id)}
+	for _, table := range tables {
+		if n := g.count(t, cell, "SELECT count(*) FROM "+pgx.Identifier{table}.Sanitize()+" WHERE tenant_id = $1", id); n > 0 {
+			out[table] = n
+		}
+	}
+	if out["tenants"] == 0 {
+		delete(out, "tenants")
+	}
+	return out
+}
+
+// noMoveObjects: no publication, slot, subscription or freeze is left in cell.
+func (g *grid) noMoveObjects(t *testing.T, cell string) {
+	t.Helper()
+	require.Zero(t, g.count(t, cell, `SELECT (SELECT count(*) FROM pg_publication) + (SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'rf_move_%')
+		+ (SELECT count(*) FROM pg_replication_slots WHERE database = current_database())
+		+ (SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()))`), cell)
+}
+
+// load is writers (POST /v1/products) and readers (GET /v1/products) of
+// some tenants through one server routing by cell, until stop.
+type load struct {
+	mu      sync.Mutex
+	acked   map[string][]string
+	paused  map[string]int
+	wrong   []string // answers other than 201/200/503, and foreign rows answered
+	stopped atomic.Bool
+	wg      sync.WaitGroup
+}
+
+func (g *grid) startLoad(t *testing.T, ttl time.Duration, tenants map[string]lifecycle.Onboarded) *load {
+	t.Helper()
+	catalog := g.app[cells.Default]
+	resolver := tenancy.NewResolver(catalog, ttl)
+	authn, err := auth.New(auth.Config{Pool: catalog, Tenants: resolver, CacheTTL: ttl, PoolFor: g.set.PoolFor(resolver)})
+	require.NoError(t, err)
+	h, err := httpapi.NewServer(httpapi.Config{Pool: catalog, Resolver: resolver, Auth: authn, Cells: g.set,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CursorKey: []byte(strings.Repeat("k", 32))})
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	l := &load{acked: map[string][]string{}, paused: map[string]int{}}
+	do := func(slug, method, body string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(method, srv.URL+"/v1/products", strings.NewReader(body))
+		req.Header.Set("X-Tenant-ID", slug)
+		req.Header.Set("Authorization", "Bearer "+tenants[slug].Key)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, nil
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, b
+	}
+	for slug := range tenants {
+		l.wg.Go(func() { // writer
+			for !l.stopped.Load() {
+				res, b := do(slug, "POST", `{"name":"w-`+slug+`","price":1}`)
+				l.mu.Lock()
+				switch {
+				case res != nil && res.StatusCode == 201:
+					var p struct{ ID string }
+					_ = json.Unmarshal(b, &p)
+					l.acked[slug] = append(l.acked[slug], p.ID)
+				case res != nil && res.StatusCode == 503 && res.Header.Get("Retry-After") != "":
+					l.paused[slug]++
+				default:
+					l.wrong = append(l.wrong, slug+" POST: "+string(b))
+				}
+				l.mu.Unlock()
+				if res != nil && res.StatusCode == 503 {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		})
+		l.wg.Go(func() { // reader: never a row of another tenant
+			for !l.stopped.Load() {
+				res, b := do(slug, "GET", "")
+				var page struct{ Items []struct{ Name string } }
+				_ = json.Unmarshal(b, &page)
+				l.mu.Lock()
+				if res == nil || res.StatusCode != 200 {
+					l.wrong = append(l.wrong, slug+" GET: "+string(b))
+				}
+				for _, p := range page.Items {
+					if strings.HasPrefix(p.Name, "w-") && p.Name != "w-"+slug {
+						l.wrong = append(l.wrong, slug+" read "+p.Name)
+					}
+				}
+				l.mu.Unlock()
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+	return l
+}
+
+func (l *load) stop() {
+	l.stopped.Store(true)
+	l.wg.Wait()
+}
+
+// Issue #18: a tenant moves back into the default cell (whose database also
+// holds the catalog, and so the tenant's row already), and between two
+// cells that are not the default one, online, while it and another tenant
+// write and read through the API. No acknowledged write is lost, no row is
+// left in two cells, no foreign row is answered, the other tenant never
+// pauses, and the catalog's row and the cell's copy of it are right after
+// each move (the copy equals the catalog's row, also when the catalog's row
+// changed while the tenant was in its old cell).
+func TestMoveBetweenAnyCells(t *testing.T) {
+	t.Parallel()
+	for _, route := range [][]string{{cells.Default, "eu1", cells.Default}, {"eu1", "us1"}} {
+		t.Run(strings.Join(route, "-"), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			g := newGrid(t)
+			acme := g.onboard(t, "acme", route[0], 3000)
+			globex := g.onboard(t, "globex", cells.Default, 10)
+			catalog := g.super[cells.Default]
+			const ttl = 200 * time.Millisecond
+			l := g.startLoad(t, ttl, map[string]lifecycle.Onboarded{"acme": acme, "globex": globex})
+			time.Sleep(300 * time.Millisecond)
+			for i := 1; i < len(route); i++ {
+				// The catalog's row changes while the tenant is in a cell:
+				// the copy in its next cell must follow the catalog.
+				_, err := catalog.Exec(ctx, "UPDATE tenants SET name = $2, rate_limit = $3 WHERE id = $1", acme.Tenant.ID, "Acme "+route[i], 100+i)
+				require.NoError(t, err)
+				rep, err := g.move(acme, route[i-1], route[i], 2*ttl).Run(ctx)
+				require.NoError(t, err, "%s to %s", route[i-1], route[i])
+				t.Logf("%s to %s: copy %s, frozen %s, rows %v", route[i-1], route[i], rep.Copy, rep.Frozen, rep.Rows)
+				require.NotZero(t, rep.Rows["products"])
+				time.Sleep(300 * time.Millisecond)
+			}
+			l.stop()
+			to := route[len(route)-1]
+			t.Logf("acme: %d acked, %d paused; globex: %d acked, %d paused", len(l.acked["acme"]), l.paused["acme"], len(l.acked["globex"]), l.paused["globex"])
+			require.Empty(t, l.wrong, "only 201/200 or 503 with Retry-After, and never a foreign row")
+			require.Zero(t, l.paused["globex"], "the other tenant never paused")
+			require.NotEmpty(t, l.acked["acme"])
+			ids := l.acked["acme"]
+			require.Equal(t, len(ids), g.count(t, to, "SELECT count(*) FROM products WHERE id = ANY($1::uuid[]) AND tenant_id = $2", ids, acme.Tenant.ID), "no acknowledged write lost")
+			require.Equal(t, 3000+len(ids), g.count(t, to, "SELECT count(*) FROM products WHERE tenant_id = $1", acme.Tenant.ID))
+			for cell := range g.urls {
+				rows := g.tenantRows(t, cell, acme.Tenant.ID)
+				switch {
+				case cell == to && cell == cells.Default, cell == to:
+					require.Equal(t, 1, rows["tenants"], "%s: %v", cell, rows)
+					require.NotZero(t, rows["users"])
+				case cell == cells.Default:
+					require.Equal(t, map[string]int{"tenants": 1}, rows, "the catalog's row only")
+				default:
+					require.Empty(t, rows, "nothing of the tenant is left in %s", cell)
+				}
+				g.noMoveObjects(t, cell)
+			}
+			var placed, status, name string
+			require.NoError(t, catalog.QueryRow(ctx, "SELECT cell, status, name FROM tenants WHERE id = $1", acme.Tenant.ID).Scan(&placed, &status, &name))
+			require.Equal(t, []string{to, "active", "Acme " + to}, []string{placed, status, name})
+			if to != cells.Default {
+				var catalogRow, copyRow string
+				require.NoError(t, catalog.QueryRow(ctx, "SELECT to_jsonb(t)::text FROM tenants t WHERE id = $1", acme.Tenant.ID).Scan(&catalogRow))
+				require.NoError(t, g.super[to].QueryRow(ctx, "SELECT to_jsonb(t)::text FROM tenants t WHERE id = $1", acme.Tenant.ID).Scan(&copyRow))
+				require.JSONEq(t, catalogRow, copyRow, "the cell's copy is the catalog's row")
+			}
+			// globex never left the default cell.
+			require.Equal(t, 10+len(l.acked["globex"]), g.count(t, cells.Default, "SELECT count(*) FROM products WHERE tenant_id = $1", globex.Tenant.ID))
+		})
+	}
+}
