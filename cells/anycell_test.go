@@ -139,7 +139,9 @@ type load struct {
 	wg      sync.WaitGroup
 }
 
-func (g *grid) startLoad(t *testing.T, ttl time.Duration, tenants map[string]lifecycle.Onboarded) *load {
+// server serves every cell of g, routing by the catalog's placements,
+// with tenant caches of ttl.
+func (g *grid) server(t *testing.T, ttl time.Duration) *httptest.Server {
 	t.Helper()
 	catalog := g.app[cells.Default]
 	resolver := tenancy.NewResolver(catalog, ttl)
@@ -150,6 +152,12 @@ func (g *grid) startLoad(t *testing.T, ttl time.Duration, tenants map[string]lif
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
+	return srv
+}
+
+func (g *grid) startLoad(t *testing.T, ttl time.Duration, tenants map[string]lifecycle.Onboarded) *load {
+	t.Helper()
+	srv := g.server(t, ttl)
 	l := &load{acked: map[string][]string{}, paused: map[string]int{}}
 	do := func(slug, method, body string) (*http.Response, []byte) {
 		req, _ := http.NewRequest(method, srv.URL+"/v1/products", strings.NewReader(body))
@@ -279,4 +287,117 @@ func TestMoveBetweenAnyCells(t *testing.T) {
 			require.Equal(t, 10+len(l.acked["globex"]), g.count(t, cells.Default, "SELECT count(*) FROM products WHERE tenant_id = $1", globex.Tenant.ID))
 		})
 	}
+}
+
+// get answers GET /v1/products as o: the status and the problem's type
+// ("" for a success).
+func get(t *testing.T, srv *httptest.Server, slug string, o lifecycle.Onboarded) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/products", nil)
+	req.Header.Set("X-Tenant-ID", slug)
+	req.Header.Set("Authorization", "Bearer "+o.Key)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var p struct{ Type string }
+	_ = json.NewDecoder(res.Body).Decode(&p)
+	return res.StatusCode, p.Type
+}
+
+// Issue #16 item 4 in any cell (#18): a tenant placed in a cell other than
+// the default one is archived and restored there. Its archive lives in its
+// cell (no row of it reaches the catalog's database), its live rows leave
+// the cell's tables, and while it is archived its requests get 409
+// tenant-archived through an instance serving every cell (the catalog says
+// so), not 404s. Restore puts the rows back in its cell. Each command
+// completes when rerun after a crash between its cell's step and the
+// catalog's (simulated by putting the catalog's status back).
+func TestArchiveAndRestoreInAnyCell(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	g := newGrid(t)
+	acme := g.onboard(t, "acme", "eu1", 500)
+	catalog, eu1 := g.super[cells.Default], g.super["eu1"]
+	srv := g.server(t, time.Millisecond)
+	status := func(p *pgxpool.Pool) (s string) {
+		require.NoError(t, p.QueryRow(ctx, "SELECT status FROM tenants WHERE id = $1", acme.Tenant.ID).Scan(&s))
+		return s
+	}
+
+	_, err := lifecycle.ArchiveIn(ctx, catalog, eu1, "acme")
+	require.ErrorIs(t, err, lifecycle.ErrNotSuspended)
+	_, err = lifecycle.SetStatus(ctx, catalog, acme.Tenant.ID, "suspended", 0)
+	require.NoError(t, err)
+	a, err := lifecycle.ArchiveIn(ctx, catalog, eu1, "acme")
+	require.NoError(t, err)
+	require.Equal(t, 500, a.Counts["products"])
+	require.Equal(t, []string{"archived", "archived"}, []string{status(catalog), status(eu1)})
+	require.Equal(t, map[string]int{"tenants": 1, "exports": 1, "export_chunks": g.count(t, "eu1", "SELECT count(*) FROM export_chunks")},
+		g.tenantRows(t, "eu1", acme.Tenant.ID), "only the archive is left in the cell")
+	require.Equal(t, map[string]int{"tenants": 1}, g.tenantRows(t, cells.Default, acme.Tenant.ID), "the catalog holds no row of it but its own")
+	time.Sleep(10 * time.Millisecond)
+	code, typ := get(t, srv, "acme", acme)
+	require.Equal(t, 409, code)
+	require.Contains(t, typ, "tenant-archived")
+
+	// A crash after the cell's step: the catalog still says suspended.
+	_, err = catalog.Exec(ctx, "UPDATE tenants SET status = 'suspended' WHERE id = $1", acme.Tenant.ID)
+	require.NoError(t, err)
+	a, err = lifecycle.ArchiveIn(ctx, catalog, eu1, "acme")
+	require.NoError(t, err, "a rerun completes it")
+	require.Equal(t, 500, a.Counts["products"])
+	require.Equal(t, "archived", status(catalog))
+
+	imp, err := lifecycle.RestoreIn(ctx, catalog, eu1, "acme")
+	require.NoError(t, err)
+	require.Equal(t, 500, imp.Counts["products"])
+	require.Equal(t, []string{"active", "active"}, []string{status(catalog), status(eu1)})
+	require.Equal(t, 500, g.count(t, "eu1", "SELECT count(*) FROM products WHERE tenant_id = $1", acme.Tenant.ID))
+	require.Zero(t, g.count(t, "eu1", "SELECT count(*) FROM exports WHERE kind = 'archive'"))
+	time.Sleep(10 * time.Millisecond)
+	code, _ = get(t, srv, "acme", acme)
+	require.Equal(t, 200, code, "its key works again, in its cell")
+
+	// A crash after the cell's restore: the catalog still says archived.
+	_, err = catalog.Exec(ctx, "UPDATE tenants SET status = 'archived' WHERE id = $1", acme.Tenant.ID)
+	require.NoError(t, err)
+	_, err = lifecycle.RestoreIn(ctx, catalog, eu1, "acme")
+	require.NoError(t, err, "a rerun completes it")
+	require.Equal(t, "active", status(catalog))
+	_, err = lifecycle.RestoreIn(ctx, catalog, eu1, "acme")
+	require.ErrorIs(t, err, lifecycle.ErrNotArchived)
+}
+
+// An archived tenant moves with its archive (the archive is rows of its
+// own tenant tables, exports and export_chunks), so a cell can be retired
+// with archived tenants in it, and it is restored in its new cell. Before,
+// Move refused an archived tenant (restore worked in the default cell only).
+func TestMoveAnArchivedTenant(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	g := newGrid(t)
+	acme := g.onboard(t, "acme", cells.Default, 500)
+	catalog := g.super[cells.Default]
+	_, err := lifecycle.SetStatus(ctx, catalog, acme.Tenant.ID, "suspended", 0)
+	require.NoError(t, err)
+	_, err = lifecycle.ArchiveIn(ctx, catalog, catalog, "acme")
+	require.NoError(t, err)
+	for _, hop := range [][2]string{{cells.Default, "eu1"}, {"eu1", "us1"}} {
+		rep, err := g.move(acme, hop[0], hop[1], 0).Run(ctx)
+		require.NoError(t, err, "%s to %s", hop[0], hop[1])
+		require.Zero(t, rep.Rows["products"])
+		require.Equal(t, int64(1), rep.Rows["exports"], "the archive moves")
+	}
+	for _, cell := range []string{cells.Default, "eu1"} {
+		require.Zero(t, g.count(t, cell, "SELECT count(*) FROM exports")+g.count(t, cell, "SELECT count(*) FROM export_chunks"), cell)
+	}
+	var copyStatus string
+	require.NoError(t, g.super["us1"].QueryRow(ctx, "SELECT status FROM tenants WHERE id = $1", acme.Tenant.ID).Scan(&copyStatus))
+	require.Equal(t, "archived", copyStatus)
+	imp, err := lifecycle.RestoreIn(ctx, catalog, g.super["us1"], "acme")
+	require.NoError(t, err)
+	require.Equal(t, 500, imp.Counts["products"])
+	require.Equal(t, 500, g.count(t, "us1", "SELECT count(*) FROM products WHERE tenant_id = $1", acme.Tenant.ID))
+	code, _ := get(t, g.server(t, time.Millisecond), "acme", acme)
+	require.Equal(t, 200, code)
 }

@@ -131,14 +131,12 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 	if m.From == m.To {
 		return rep, &db.Error{Code: db.ErrInvalid, Field: "to", Message: "the tenant is in that cell already"}
 	}
-	var placed, status string
-	if err := m.Catalog.QueryRow(ctx, "SELECT cell, status FROM tenants WHERE id = $1", m.Tenant).Scan(&placed, &status); err != nil {
+	// An archived tenant moves too (a cell being retired may hold some):
+	// its archive is rows of its own tables (exports, export_chunks), so it
+	// moves with them, and restore works in any cell (lifecycle.RestoreIn).
+	var placed string
+	if err := m.Catalog.QueryRow(ctx, "SELECT cell FROM tenants WHERE id = $1", m.Tenant).Scan(&placed); err != nil {
 		return rep, fmt.Errorf("move: the catalog: %w", err)
-	}
-	if status == "archived" {
-		// Restore works in the default cell only (cmd/rowfence), and no
-		// move leads back there yet: its archive would be stranded.
-		return rep, &db.Error{Code: db.ErrConflict, Message: "the tenant is archived: restore it (rowfence tenant restore) before moving it"}
 	}
 	if placed != m.From {
 		return rep, &db.Error{Code: db.ErrConflict, Message: fmt.Sprintf("the catalog places the tenant in %s, not %s", placed, m.From)}

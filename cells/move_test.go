@@ -249,22 +249,3 @@ func TestMoveFailsExportsInProgress(t *testing.T) {
 	require.NoError(t, tgtSuper.QueryRow(ctx, "SELECT count(*) FROM export_chunks WHERE export_id = $1", done).Scan(&chunks))
 	require.Equal(t, 1, chunks)
 }
-
-// An archived tenant does not move: `rowfence tenant restore` works in the
-// default cell only and no move leads back there yet, so its archive would
-// be stranded in the other cell. Restore it first.
-func TestMoveRefusesAnArchivedTenant(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	src, srcSuper, _, tgtSuper, tenants := twoCells(t)
-	acme := tenants["acme"].Tenant.ID
-	_, err := srcSuper.Exec(ctx, "UPDATE tenants SET status = 'archived' WHERE id = $1", acme)
-	require.NoError(t, err)
-	_, err = (&cells.Move{Tenant: acme, From: cells.Default, To: "eu1", Catalog: srcSuper, Source: srcSuper, Target: tgtSuper,
-		SourceConnString: src.URL}).Run(ctx)
-	require.ErrorIs(t, err, db.ErrConflict)
-	require.ErrorContains(t, err, "archived")
-	var n int
-	require.NoError(t, tgtSuper.QueryRow(ctx, "SELECT count(*) FROM tenants").Scan(&n))
-	require.Zero(t, n)
-}
