@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rowfence/rowfence/audit"
 	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/db"
@@ -400,4 +402,98 @@ func TestMoveAnArchivedTenant(t *testing.T) {
 	require.Equal(t, 500, g.count(t, "us1", "SELECT count(*) FROM products WHERE tenant_id = $1", acme.Tenant.ID))
 	code, _ := get(t, g.server(t, time.Millisecond), "acme", acme)
 	require.Equal(t, 200, code)
+}
+
+// replicationRole creates, in g's logical cluster, a login role for the
+// subscription's connection to a source cell: REPLICATION (the walsender),
+// BYPASSRLS when bypass (the initial copy's COPY must read the tenant's rows
+// past FORCE ROW LEVEL SECURITY), SELECT on the tenant tables of the default
+// cell and eu1 (the copy reads them), no superuser. It returns the source
+// URL of cell for it (docs/SCALING.md, "The replication role").
+func (g *grid) replicationRole(t *testing.T, name string, bypass bool) func(cell string) string {
+	t.Helper()
+	ctx := context.Background()
+	attrs := "LOGIN REPLICATION NOSUPERUSER NOINHERIT NOCREATEDB NOCREATEROLE"
+	if bypass {
+		attrs += " BYPASSRLS"
+	}
+	_, err := g.super[cells.Default].Exec(ctx, "CREATE ROLE "+name+" "+attrs+" PASSWORD 'replication-secret'")
+	require.NoError(t, err)
+	for _, cell := range []string{cells.Default, "eu1"} {
+		_, err := g.super[cell].Exec(ctx, `DO $$ DECLARE r record; BEGIN
+			FOR r IN SELECT c.oid::regclass AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			         WHERE n.nspname = 'public' AND c.relkind = 'r'
+			           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+			LOOP EXECUTE format('GRANT SELECT ON %s TO `+name+`', r.t); END LOOP; END $$`)
+		require.NoError(t, err)
+	}
+	return func(cell string) string {
+		u, err := url.Parse(g.urls[cell])
+		require.NoError(t, err)
+		u.User = url.UserPassword(name, "replication-secret")
+		return u.String()
+	}
+}
+
+// Issue #18: the subscription's connection to the source needs no
+// superuser (PostgreSQL 15 docs, 31.9 "Security": the replication role
+// needs REPLICATION and LOGIN, SELECT on the published tables for the
+// initial copy, and SUPERUSER or BYPASSRLS for the publisher's row security
+// not to apply). A move works with such a role; one without BYPASSRLS
+// copies nothing past forced RLS, which the verification catches, and the
+// move is undone. The role can never serve: serve's safety check refuses
+// it and the audit lists it as a login that bypasses RLS.
+func TestMoveWithAReplicationRole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	g := newGrid(t)
+	acme := g.onboard(t, "acme", cells.Default, 500)
+
+	bound := g.replicationRole(t, "rf_repl_bound", false)
+	m := g.move(acme, cells.Default, "eu1", 0)
+	m.SourceConnString = bound(cells.Default)
+	_, err := m.Run(ctx)
+	require.ErrorIs(t, err, cells.ErrVerify, "bound by RLS, the initial copy sees no row")
+	require.Empty(t, g.tenantRows(t, "eu1", acme.Tenant.ID), "undone")
+	g.noMoveObjects(t, "eu1")
+
+	// A tenant table it may not read (one added after the role's grants):
+	// the initial copy fails in the target, over and over; the move says so
+	// instead of waiting for ever, and is undone.
+	unread := g.replicationRole(t, "rf_repl_unread", true)
+	_, err = g.super[cells.Default].Exec(ctx, "REVOKE SELECT ON products FROM rf_repl_unread")
+	require.NoError(t, err)
+	m = g.move(acme, cells.Default, "eu1", 0)
+	m.SourceConnString = unread(cells.Default)
+	wait, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	_, err = m.Run(wait)
+	require.ErrorContains(t, err, "initial copy")
+	require.NoError(t, wait.Err(), "failed, not timed out")
+	require.Empty(t, g.tenantRows(t, "eu1", acme.Tenant.ID), "undone")
+	g.noMoveObjects(t, "eu1")
+
+	source := g.replicationRole(t, "rowfence_replication", true)
+	for _, hop := range [][2]string{{cells.Default, "eu1"}, {"eu1", cells.Default}} {
+		m := g.move(acme, hop[0], hop[1], 0)
+		m.SourceConnString = source(hop[0])
+		rep, err := m.Run(ctx)
+		require.NoError(t, err, "%s to %s", hop[0], hop[1])
+		require.Equal(t, int64(500), rep.Rows["products"])
+	}
+	var super bool
+	require.NoError(t, g.super[cells.Default].QueryRow(ctx, "SELECT rolsuper FROM pg_roles WHERE rolname = 'rowfence_replication'").Scan(&super))
+	require.False(t, super)
+
+	p := pool(t, source(cells.Default), "")
+	require.Error(t, db.CheckSafety(ctx, db.Unscoped(p)), "serve refuses to serve as it")
+	rep, err := audit.Run(ctx, g.super[cells.Default], audit.Options{})
+	require.NoError(t, err)
+	flagged := false
+	for _, f := range rep.Findings {
+		if f.Check == "login-bypasses-rls" && f.Object == "rowfence_replication" {
+			flagged = !f.Accepted
+		}
+	}
+	require.True(t, flagged, "the audit lists it as a login that bypasses RLS")
 }

@@ -198,9 +198,16 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 	}
 	// 3. The initial copy: every table ready.
 	if err := m.until(ctx, func() (bool, error) {
-		var total, ready int
-		err := m.Target.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE r.srsubstate = 'r')
-			FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE s.subname = $1`, name).Scan(&total, &ready)
+		var total, ready, failed int
+		err := m.Target.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE r.srsubstate = 'r'),
+				(SELECT coalesce(max(sync_error_count + apply_error_count), 0) FROM pg_stat_subscription_stats WHERE subname = $1)
+			FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE s.subname = $1`, name).Scan(&total, &ready, &failed)
+		if err == nil && failed > 0 {
+			// A table sync worker that fails (the source connection's role
+			// may not read a table, say) is restarted for ever: stop at the
+			// first error (pg_stat_subscription_stats, PostgreSQL 15).
+			return false, errors.New("the target's subscription failed to copy or apply (the target cell's server log says why; is the source connection's role missing SELECT on a tenant table, or BYPASSRLS?)")
+		}
 		return total == len(tables) && ready == total, err
 	}); err != nil {
 		return rep, fmt.Errorf("move: initial copy: %w", err)

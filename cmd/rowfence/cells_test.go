@@ -152,8 +152,24 @@ func TestTenantMoveCommand(t *testing.T) {
 	require.Equal(t, 1, count(eu1, "select count(*) from products"), "written in the cell it moved to")
 
 	// And back into the default cell, which holds the catalog's row of it:
-	// its rows come back, nothing of it stays in eu1.
-	out, err = runCmd(t, env, "tenant", "move", "--slug", "acme", "--to", "default", "--settle", "0s")
+	// its rows come back, nothing of it stays in eu1. The subscription
+	// reads eu1 as a replication role that is no superuser.
+	eu1Conn, err := pgx.Connect(ctx, eu1)
+	require.NoError(t, err)
+	for _, stmt := range []string{"CREATE ROLE rowfence_replication LOGIN REPLICATION BYPASSRLS NOSUPERUSER NOINHERIT PASSWORD 'repl-secret'",
+		"GRANT SELECT ON users, products, api_keys, exports, export_chunks, idempotency_keys TO rowfence_replication"} {
+		_, err = eu1Conn.Exec(ctx, stmt)
+		require.NoError(t, err)
+	}
+	require.NoError(t, eu1Conn.Close(ctx))
+	_, err = runCmd(t, env, "tenant", "move", "--slug", "acme", "--to", "default", "--replication-role", "Robert'); DROP")
+	require.ErrorContains(t, err, "not a role name")
+	// The role is the one the subscription connects as: one that does not
+	// exist fails the move, which is undone.
+	_, err = runCmd(t, env, "tenant", "move", "--slug", "acme", "--to", "default", "--replication-role", "rf_nobody")
+	require.ErrorContains(t, err, "rf_nobody")
+	env["REPLICATION_DATABASE_PASSWORD"] = "repl-secret"
+	out, err = runCmd(t, env, "tenant", "move", "--slug", "acme", "--to", "default", "--settle", "0s", "--replication-role", "rowfence_replication")
 	require.NoError(t, err, out)
 	require.Contains(t, out, `"products": 1`)
 	out, err = runCmd(t, env, "cells", "placements")
