@@ -28,8 +28,11 @@ type Move struct {
 	From, To                string
 	Catalog, Source, Target *pgxpool.Pool
 	// SourceConnString is how the target's subscription reaches the source:
-	// a superuser or BYPASSRLS role with REPLICATION. A role bound by RLS
-	// would copy 0 rows without an error (the policy sees no tenant).
+	// a superuser, or a role with LOGIN, REPLICATION, BYPASSRLS and SELECT
+	// on the tenant tables (PostgreSQL 15 docs, 31.9 "Security";
+	// docs/SCALING.md, "The replication role"). A role bound by RLS copies
+	// 0 rows without an error (no policy admits it), which the verification
+	// catches; one missing SELECT fails the initial copy, which Run reports.
 	SourceConnString string
 	// Settle is how long the source stays frozen after the switch, so that
 	// no instance writes there from a cached placement: TENANT_CACHE_TTL.

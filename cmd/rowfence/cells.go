@@ -255,7 +255,9 @@ func (c *tenantMoveCmd) Run(r *runEnv) error { return runTenantMove(r.ctx, *c, r
 // --cleanup finishes (placement switched) or undoes (not switched) a move
 // that did not end. An interrupt before the switch undoes the move. Every
 // connection is a cell's DATABASE_URL or CELLS url, which must be a
-// superuser's here (docs/SCALING.md says why).
+// superuser's here (docs/SCALING.md says why), but for the subscription's
+// connection to the source, which --replication-role makes a role that is
+// no superuser.
 func runTenantMove(ctx context.Context, c tenantMoveCmd, env config.Config, stdout io.Writer) error {
 	if !tenancy.ValidSlug(c.Slug) || !cells.ValidName(c.To) {
 		return usageError{"tenant move: --slug must be a tenant slug and --to a cell's name"}
