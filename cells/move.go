@@ -411,7 +411,8 @@ func (m *Move) dropFreeze(ctx context.Context, pool *pgxpool.Pool) error {
 // target's copy of the tenants row becomes the catalog's row (CopyTenant;
 // none in the default cell, where the row is the catalog's own), and the
 // source's rows, its copy of the tenants row (unless the source is the
-// default cell) and the freeze go. It refuses unless the catalog places the tenant in To.
+// default cell) and the freeze go. It refuses unless the catalog places
+// the tenant in To.
 func (m *Move) Finish(ctx context.Context) error {
 	var placed string
 	if err := m.Catalog.QueryRow(ctx, "SELECT cell FROM tenants WHERE id = $1", m.Tenant).Scan(&placed); err != nil {
