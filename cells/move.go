@@ -46,6 +46,10 @@ type MoveReport struct {
 	Rows   map[string]int64 // per table, verified equal on both sides
 	Copy   time.Duration    // from the subscription to every table ready
 	Frozen time.Duration    // from the freeze to the switch (writes answer 503)
+	// CatchUp and Verify are the parts of Frozen spent waiting for the
+	// target to apply everything written before the freeze, and comparing
+	// the two copies.
+	CatchUp, Verify time.Duration
 }
 
 // ErrVerify: the two copies differ after catch-up; nothing was switched.
@@ -195,7 +199,12 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 		return rep, fmt.Errorf("move: replication slot: %w", err)
 	}
 	start := time.Now()
-	if _, err := m.Target.Exec(ctx, fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s WITH (create_slot = false, slot_name = %s)",
+	// synchronous_commit = on: the subscriber confirms a position only once
+	// what it applied up to there is flushed; committing asynchronously (the
+	// default, off) it confirms the freeze's marker only after the WAL
+	// writer's next flush and its own next feedback, up to a second later
+	// (PostgreSQL 15 docs, CREATE SUBSCRIPTION, synchronous_commit).
+	if _, err := m.Target.Exec(ctx, fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s WITH (create_slot = false, slot_name = %s, synchronous_commit = on)",
 		name, quote(m.SourceConnString), name, name)); err != nil {
 		return rep, fmt.Errorf("move: subscribe: %w", err)
 	}
@@ -216,61 +225,52 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 		return rep, fmt.Errorf("move: initial copy: %w", err)
 	}
 	rep.Copy = time.Since(start)
-	// 4. Freeze the tenant's writes in the source: a trigger that errors
+	// 4. Freeze the tenant's writes in the source: triggers that error
 	// (db.FrozenSQLState: 503 with Retry-After); a policy would make
-	// UPDATE and DELETE do nothing, silently. CREATE TRIGGER waits for
-	// the writes in flight.
-	frozeAt := time.Now()
-	if _, err := m.Source.Exec(ctx, fmt.Sprintf(`CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
-		BEGIN
-			IF (TG_OP = 'INSERT' AND NEW.tenant_id = '%s') OR (TG_OP <> 'INSERT' AND OLD.tenant_id = '%s') THEN
-				RAISE EXCEPTION 'tenant %s is being moved' USING ERRCODE = '%s';
-			END IF;
-			RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
-		END $f$`, name, id, id, id, db.FrozenSQLState)); err != nil {
+	// UPDATE and DELETE do nothing, silently. The triggers are made first,
+	// unfrozen (their function returns the row), outside the freeze; the
+	// freeze is then one CREATE OR REPLACE FUNCTION.
+	if err := m.prepareFreeze(ctx, tables); err != nil {
 		return rep, fmt.Errorf("move: freeze: %w", err)
 	}
-	for _, t := range tables {
-		if _, err := m.Source.Exec(ctx, fmt.Sprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION %s()",
-			name, pgx.Identifier{t}.Sanitize(), name)); err != nil {
-			return rep, fmt.Errorf("move: freeze %s: %w", t, err)
-		}
+	frozeAt := time.Now()
+	if _, err := m.Source.Exec(ctx, m.freezeFunction(true)); err != nil {
+		return rep, fmt.Errorf("move: freeze: %w", err)
+	}
+	// A transaction that held a write lock on a tenant table before the
+	// function changed may still write with the unfrozen version (it reads
+	// the catalog's invalidations only when it takes a new lock), so the
+	// freeze holds once every such transaction ended: what CREATE TRIGGER
+	// waited for, without queueing other tenants' writes behind it.
+	if err := m.waitForWriters(ctx, tables); err != nil {
+		return rep, fmt.Errorf("move: freeze: %w", err)
 	}
 	// 5. Catch up: a marker in the source's WAL after the freeze, and the
 	// slot confirmed past it. The marker is a logical decoding message,
 	// which no publication carries: the walsender, idle past it, sends a
 	// keepalive, and the subscriber confirms it only once it applied every
 	// transaction committed before it (PostgreSQL 15 applies in commit
-	// order, one worker per subscription).
+	// order, one worker per subscription). Polled more often than the copy:
+	// each poll here is a part of the pause.
+	caughtAt := time.Now()
 	var lsn string
 	if err := m.Source.QueryRow(ctx, "SELECT pg_logical_emit_message(true, $1, 'frozen')::text", name).Scan(&lsn); err != nil {
 		return rep, fmt.Errorf("move: marker: %w", err)
 	}
-	if err := m.until(ctx, func() (bool, error) {
+	if err := m.untilEvery(ctx, min(m.Poll, frozenPoll), func() (bool, error) {
 		var done bool
 		err := m.Source.QueryRow(ctx, "SELECT coalesce(confirmed_flush_lsn >= $2::pg_lsn, false) FROM pg_replication_slots WHERE slot_name = $1", name, lsn).Scan(&done)
 		return done, err
 	}); err != nil {
 		return rep, fmt.Errorf("move: catch-up: %w", err)
 	}
+	verifyAt := time.Now()
+	rep.CatchUp = verifyAt.Sub(caughtAt)
 	// 6. Verify: row counts and a checksum per table, both sides.
-	rep.Rows = map[string]int64{}
-	for _, t := range tables {
-		q := fmt.Sprintf("SELECT count(*), md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) FROM %s x WHERE tenant_id = $1",
-			pgx.Identifier{t}.Sanitize())
-		var sn, tn int64
-		var ss, ts string
-		if err := m.Source.QueryRow(ctx, q, m.Tenant).Scan(&sn, &ss); err != nil {
-			return rep, fmt.Errorf("move: verify %s: %w", t, err)
-		}
-		if err := m.Target.QueryRow(ctx, q, m.Tenant).Scan(&tn, &ts); err != nil {
-			return rep, fmt.Errorf("move: verify %s: %w", t, err)
-		}
-		if sn != tn || ss != ts {
-			return rep, fmt.Errorf("move: %s: %d rows against %d: %w", t, sn, tn, ErrVerify)
-		}
-		rep.Rows[t] = sn
+	if rep.Rows, err = m.verify(ctx, tables); err != nil {
+		return rep, err
 	}
+	rep.Verify = time.Since(verifyAt)
 	// 7. Switch: one row of the catalog.
 	tag, err := m.Catalog.Exec(ctx, "UPDATE tenants SET cell = $2 WHERE id = $1 AND cell = $3", m.Tenant, m.To, m.From)
 	if err != nil || tag.RowsAffected() != 1 {
@@ -287,6 +287,13 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 }
 
 func (m *Move) until(ctx context.Context, done func() (bool, error)) error {
+	return m.untilEvery(ctx, m.Poll, done)
+}
+
+// frozenPoll is how often the catch-up is looked at inside the freeze.
+const frozenPoll = 5 * time.Millisecond
+
+func (m *Move) untilEvery(ctx context.Context, poll time.Duration, done func() (bool, error)) error {
 	for {
 		ok, err := done()
 		if err != nil || ok {
@@ -295,7 +302,7 @@ func (m *Move) until(ctx context.Context, done func() (bool, error)) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(m.Poll):
+		case <-time.After(poll):
 		}
 	}
 }
@@ -351,8 +358,10 @@ func (m *Move) deleteTenant(ctx context.Context, pool *pgxpool.Pool, cell string
 			if _, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE tenant_id = $1", pgx.Identifier{t}.Sanitize()), m.Tenant); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", name, pgx.Identifier{t}.Sanitize())); err != nil {
-				return err
+			for _, trigger := range m.freezeTriggers() {
+				if _, err := tx.Exec(ctx, fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", trigger, pgx.Identifier{t}.Sanitize())); err != nil {
+					return err
+				}
 			}
 		}
 		if _, err := tx.Exec(ctx, "DROP FUNCTION IF EXISTS "+name+"()"); err != nil {
@@ -399,8 +408,10 @@ func (m *Move) dropFreeze(ctx context.Context, pool *pgxpool.Pool) error {
 		return err
 	}
 	for _, t := range tables {
-		if _, err := pool.Exec(ctx, fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", m.name(), pgx.Identifier{t}.Sanitize())); err != nil {
-			return err
+		for _, trigger := range m.freezeTriggers() {
+			if _, err := pool.Exec(ctx, fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", trigger, pgx.Identifier{t}.Sanitize())); err != nil {
+				return err
+			}
 		}
 	}
 	_, err = pool.Exec(ctx, "DROP FUNCTION IF EXISTS "+m.name()+"()")
