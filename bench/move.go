@@ -381,13 +381,12 @@ func (me *moveEnv) timeMove(ctx context.Context, moved lifecycle.Onboarded, out 
 	if found != len(ids) {
 		return fmt.Errorf("%d of %d acknowledged writes of the moved tenant are not in the target", len(ids)-found, len(ids))
 	}
-	// What the verification inside the freeze costs: cells.Move's checksum
-	// (md5 of the rows sorted as text) on one side, here the target's copy,
-	// and, for comparison, a checksum that needs no sort (a sum of 64-bit
-	// row hashes).
+	// What a checksum costs on one side, here the target's copy, table
+	// after table: cells.Move's (a sum of 64-bit row hashes, no sort), and,
+	// for comparison, the md5 of the rows sorted as text that it replaced.
 	for i, sum := range []string{
+		"coalesce(sum(hashtextextended(x::text, 0)), 0)::text",
 		"md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), ''))",
-		"sum(('x' || left(md5(x::text), 16))::bit(64)::bigint)::text",
 	} {
 		t0 := time.Now()
 		for t := range rep.Rows {
@@ -544,13 +543,14 @@ func (r *report) move(sizes []int, results map[int][]moveRound) {
 		"`remote` learns it from its cache (as every other instance does; the source stays frozen for `Settle` = TTL + 1 s after the switch). "+
 		"`pause` is a writer's longest run of 503 answers (from sending the first to the answer of the next 201). A third writer, another tenant "+
 		"of the source cell, counts every answer that is not 201. Every acknowledged write of the moved tenant is checked to be in the target. "+
-		"`verify, one side` times, after the move, `cells.Move`'s checksum query (count and md5 of the rows sorted as text) over the moved tenant's tables "+
-		"on the target alone; the move runs it on both sides in turn inside the freeze. `order-free checksum` times a checksum that needs no sort "+
-		"(count and a sum of 64-bit row hashes) on the same rows, for comparison.\n\n",
+		"`catch-up` and `verify` are `MoveReport.CatchUp` and `.Verify`, the parts of `frozen` spent waiting for the target to confirm the freeze's marker "+
+		"and comparing the copies (every table, both sides at once). `checksum, one side` times, after the move, `cells.Move`'s checksum "+
+		"(count and a sum of 64-bit row hashes, no sort) over the moved tenant's tables, one after another, on the target alone; "+
+		"`sorted md5, one side` the checksum it replaced (md5 of the rows sorted as text), on the same rows.\n\n",
 		moveWriteInterval, tenancy.DefaultTTL)
 	fmt.Fprintf(&b, "Machine state: load average %s at the start of the level, %s at its end (`/proc/loadavg`: 1, 5, 15 minutes).\n\n", r.moveLoad[0], r.moveLoad[1])
 	tab := [][]string{{"rows (products + users)", "round", "first", "move copy", "move rows/s", "COPY", "COPY rows/s", "copy ratio",
-		"frozen", "verify, one side", "order-free checksum, one side", "pause local", "pause remote", "503s local/remote", "other tenant: errors, longest gap"}}
+		"frozen", "catch-up", "verify", "checksum, one side", "sorted md5, one side", "pause local", "pause remote", "503s local/remote", "other tenant: errors, longest gap"}}
 	sum := [][]string{{"rows", "measure", "value", "target", "verdict"}}
 	for _, n := range sizes {
 		var ratios []float64
@@ -571,7 +571,7 @@ func (r *report) move(sizes []int, results map[int][]moveRound) {
 			tab = append(tab, []string{fmt.Sprintf("%d + %d", n, max(1, n/100)), fmt.Sprint(i + 1), first,
 				x.report.Copy.Round(time.Millisecond).String(), fmt.Sprintf("%.0f", moveRate),
 				x.copyTime.Round(time.Millisecond).String(), fmt.Sprintf("%.0f", copyRate), fmt.Sprintf("%.3f", moveRate/copyRate),
-				x.report.Frozen.Round(time.Millisecond).String(), x.verify[0].Round(time.Millisecond).String(), x.verify[1].Round(time.Millisecond).String(),
+				x.report.Frozen.Round(time.Millisecond).String(), x.report.CatchUp.Round(time.Millisecond).String(), x.report.Verify.Round(time.Millisecond).String(), x.verify[0].Round(time.Millisecond).String(), x.verify[1].Round(time.Millisecond).String(),
 				x.local.longestRefused.Round(time.Millisecond).String(),
 				x.remote.longestRefused.Round(time.Millisecond).String(), fmt.Sprintf("%d/%d", x.local.refused, x.remote.refused),
 				fmt.Sprintf("%d, %s", x.other.failed+x.other.refused, x.other.longestGap.Round(time.Millisecond))})
