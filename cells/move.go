@@ -238,10 +238,10 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 		return rep, fmt.Errorf("move: freeze: %w", err)
 	}
 	// A transaction that held a write lock on a tenant table before the
-	// function changed may still write with the unfrozen version (it reads
-	// the catalog's invalidations only when it takes a new lock), so the
-	// freeze holds once every such transaction ended: what CREATE TRIGGER
-	// waited for, without queueing other tenants' writes behind it.
+	// function changed may have written with the unfrozen version and
+	// commit after the marker, past the verification: the freeze holds
+	// once every such transaction ended (what CREATE TRIGGER waited for,
+	// without queueing other tenants' writes behind it).
 	if err := m.waitForWriters(ctx, tables); err != nil {
 		return rep, fmt.Errorf("move: freeze: %w", err)
 	}
