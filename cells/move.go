@@ -35,6 +35,9 @@ type Move struct {
 	Settle time.Duration
 	// Poll is how often the progress is looked at (default 50ms).
 	Poll time.Duration
+	// Stage, if set, is told each stage Run reaches: StageCopying,
+	// StageFrozen, StageSwitched (moves.go records them).
+	Stage func(stage string)
 }
 
 // MoveReport says what a move did and how long the tenant's writes paused.
@@ -131,6 +134,7 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 		name, quote(m.SourceConnString), name, name)); err != nil {
 		return rep, fmt.Errorf("move: subscribe: %w", err)
 	}
+	m.stage(StageCopying)
 	// 3. The initial copy: every table ready.
 	if err := m.until(ctx, func() (bool, error) {
 		var total, ready int
@@ -161,6 +165,7 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 			return rep, fmt.Errorf("move: freeze %s: %w", t, err)
 		}
 	}
+	m.stage(StageFrozen)
 	// 5. Catch up: a marker change after the freeze, and the slot past it.
 	var lsn string
 	if err := m.Source.QueryRow(ctx, "WITH u AS (UPDATE tenants SET name = name WHERE id = $1 RETURNING 1) SELECT pg_current_wal_lsn()::text FROM u", m.Tenant).Scan(&lsn); err != nil {
@@ -205,6 +210,7 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 	}
 	switched = true
 	rep.Frozen = time.Since(frozeAt)
+	m.stage(StageSwitched)
 	// 8. The source stays frozen while cached placements expire.
 	select {
 	case <-time.After(m.Settle):
@@ -365,3 +371,9 @@ func (m *Move) Finish(ctx context.Context) error {
 
 // quote is a SQL string literal.
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func (m *Move) stage(s string) {
+	if m.Stage != nil {
+		m.Stage(s)
+	}
+}

@@ -93,6 +93,12 @@ type Config struct {
 	// Exports are a tenant's quota and retention of exports (the zero
 	// value: DefaultExportLimits).
 	Exports ExportLimits
+	// MoveCells, when set, turns on POST /v1/admin/tenants/{id}/move: it
+	// says which cells this instance's move job reaches (cells.Movers'
+	// Reachable; TENANT_MOVES). Only that: the superuser connections a
+	// move needs stay with the job, never on a request's path. nil: moves
+	// through the API are off here (409 naming what to configure).
+	MoveCells func(cell string) bool
 }
 
 type server struct {
@@ -117,6 +123,7 @@ type server struct {
 	trustedProxies   []netip.Prefix
 	cells            *cells.Set
 	exports          ExportLimits
+	moveCells        func(string) bool
 	// skipRoleCheck turns the HTTP role check off, for the test proving
 	// that PostgreSQL refuses on its own what a role may not do.
 	skipRoleCheck bool
@@ -165,7 +172,7 @@ func newServer(cfg Config) (*server, error) {
 		limiter: cfg.Limiter, metrics: cfg.Metrics, metricsToken: cfg.MetricsToken,
 		platformPool: cfg.PlatformPool, platform: cfg.Platform, corsOrigins: cfg.CORSOrigins,
 		authFailures: cfg.AuthFailures, trustedProxies: cfg.TrustedProxies, tracerProvider: cfg.TracerProvider, cells: cfg.Cells,
-		exports: cfg.Exports.orDefault()}, nil
+		exports: cfg.Exports.orDefault(), moveCells: cfg.MoveCells}, nil
 }
 
 func (s *server) handler() http.Handler {
