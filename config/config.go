@@ -38,6 +38,8 @@ type Config struct {
 	PlatformDatabasePassword string // PLATFORM_DATABASE_PASSWORD
 	// Cells are the tenant cells besides DATABASE_URL's (CELLS); nil: one.
 	Cells []cells.URL
+	// TenantMoves: this instance runs tenant moves (TENANT_MOVES).
+	TenantMoves bool
 
 	// The HTTP server.
 	Addr            string             // ADDR: host:port to listen on

@@ -259,23 +259,15 @@ func runTenantMove(ctx context.Context, c tenantMoveCmd, env config.Config, stdo
 	if err != nil {
 		return err
 	}
-	open := func(name string) (*pgxpool.Pool, string, error) {
-		for _, u := range urls {
-			if u.Name == name {
-				p, err := pgxpool.New(ctx, u.URL)
-				return p, u.URL, err
-			}
-		}
-		return nil, "", usageError{fmt.Sprintf("tenant move: cell %q is not configured: add name=url to CELLS", name)}
-	}
-	catalog, _, err := open(cells.Default)
+	// The same orchestration as the API's move job (cells.Movers, cells.Move).
+	movers, err := cells.OpenMovers(urls, c.Settle)
 	if err != nil {
-		return err
+		return usageError{"tenant move: " + err.Error()}
 	}
-	defer catalog.Close()
+	defer movers.Close()
 	var id uuid.UUID
 	var placed string
-	if err := catalog.QueryRow(ctx, "SELECT id, cell FROM tenants WHERE slug = $1", c.Slug).Scan(&id, &placed); err != nil {
+	if err := movers.Catalog().QueryRow(ctx, "SELECT id, cell FROM tenants WHERE slug = $1", c.Slug).Scan(&id, &placed); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return usageError{fmt.Sprintf("tenant move: no tenant %q", c.Slug)}
 		}
@@ -288,18 +280,10 @@ func runTenantMove(ctx context.Context, c tenantMoveCmd, env config.Config, stdo
 		}
 		from = c.From
 	}
-	source, sourceURL, err := open(from)
+	m, err := movers.Move(id, from, c.To)
 	if err != nil {
-		return err
+		return usageError{"tenant move: " + err.Error()}
 	}
-	defer source.Close()
-	target, _, err := open(c.To)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	m := &cells.Move{Tenant: id, From: from, To: c.To, Catalog: catalog, Source: source, Target: target,
-		SourceConnString: sourceURL, Settle: c.Settle}
 	if c.Cleanup {
 		if placed == c.To {
 			return m.Finish(ctx) // switched: remove what the source holds

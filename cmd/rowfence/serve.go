@@ -228,6 +228,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	var platformPool *pgxpool.Pool
 	var platform *auth.Platform
+	var moveCells func(string) bool
 	if cfg.platform != nil {
 		if _, err := adaptToPooler(ctx, cfg.platform, "PLATFORM_DATABASE_URL", log); err != nil {
 			return err
@@ -246,10 +247,20 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		defaultCell.Platform = platformPool
 		platform = auth.NewPlatform(platformPool, cfg.AuthCacheTTL)
 		m.WatchCaches(platform.Caches()...)
+		// Tenant moves (TENANT_MOVES): superuser pools of every cell, for
+		// the move job only; the handlers get just the cells' names.
+		movers, err := openMovers(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		if movers != nil {
+			defer movers.Close()
+			moveCells = movers.Reachable
+		}
 		// Background jobs (exports, the deletion purge) run on River as the
 		// platform role; any number of instances may run them.
 		// River only polls (jobs.Start), so a transaction pooler is fine.
-		runner, err := jobs.Start(ctx, jobs.Config{Pool: platformPool, PurgeEvery: cfg.PurgeInterval, Log: log,
+		runner, err := jobs.Start(ctx, jobs.Config{Pool: platformPool, PurgeEvery: cfg.PurgeInterval, Log: log, Movers: movers,
 			ExportMaxBytes: cfg.ExportMaxBytes,
 			Purged:         func(id uuid.UUID) { resolver.Forget(id, "") },
 			// A purged tenant of another cell: its rows there go too.
@@ -269,6 +280,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 			_ = runner.Stop(stopCtx)
 		}()
 	} else {
+		if cfg.TenantMoves {
+			return usageError{"TENANT_MOVES needs platform administration: set PLATFORM_DATABASE_URL or PLATFORM_DATABASE_PASSWORD"}
+		}
 		log.Info("platform administration (/v1/admin) is off: set PLATFORM_DATABASE_URL or PLATFORM_DATABASE_PASSWORD to turn it on")
 	}
 	handler, err := httpapi.NewServer(httpapi.Config{
@@ -292,6 +306,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		TrustedProxies:   cfg.TrustedProxies,
 		TracerProvider:   tp,
 		Cells:            httpCells,
+		MoveCells:        moveCells,
 		Exports:          httpapi.ExportLimits{MaxCount: cfg.ExportMaxCount, MaxBytes: cfg.ExportMaxBytes, Retention: cfg.ExportRetention},
 	})
 	if err != nil {
@@ -350,4 +365,27 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// openMovers opens the superuser pools tenant moves need (cells.Movers)
+// when TENANT_MOVES is on: DATABASE_URL's and each CELLS url's role, each
+// checked to be a superuser (cells.ErrNotSuperuser otherwise); nil when
+// off. Their Settle is TENANT_CACHE_TTL.
+func openMovers(ctx context.Context, cfg serveConfig) (*cells.Movers, error) {
+	if !cfg.TenantMoves {
+		return nil, nil
+	}
+	urls, err := cellURLs(cfg.Config, "TENANT_MOVES connects to every cell as its superuser")
+	if err != nil {
+		return nil, err
+	}
+	movers, err := cells.OpenMovers(urls, cfg.TenantCacheTTL)
+	if err != nil {
+		return nil, usageError{"TENANT_MOVES: " + err.Error()}
+	}
+	if err := movers.CheckSuperusers(ctx); err != nil {
+		movers.Close()
+		return nil, usageError{"TENANT_MOVES: " + err.Error()}
+	}
+	return movers, nil
 }
