@@ -160,7 +160,8 @@ func serverTLS(cert *tls.Certificate) *tls.Config {
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	tuneGC(cfg.GOGC)
 	m := metrics.New(cfg.MetricsTenantLabels)
-	if _, err := adaptToPooler(ctx, cfg.pool, "APP_DATABASE_URL", log); err != nil {
+	appPooler, err := adaptToPooler(ctx, cfg.pool, "APP_DATABASE_URL", log)
+	if err != nil {
 		return err
 	}
 	tp, stopTracing, err := startTracing(ctx, cfg.OTLPEndpoint, cfg.ServiceName, cfg.ShutdownTimeout)
@@ -202,6 +203,18 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		log.Warn("CURSOR_KEY is not set: using a random key, so list cursors do not survive a restart or work across instances")
 	}
 	resolver := tenancy.NewResolver(pool, cfg.TenantCacheTTL).WithTimeout(cfg.AcquireTimeout + cfg.StatementTimeout)
+	if len(cfg.Cells) > 0 {
+		// A move's switch announces the tenant's new cell; cached
+		// placements go at once, not at TENANT_CACHE_TTL (tenancy.Listen).
+		if appPooler.TransactionPooled {
+			log.Warn("tenant placements: a transaction pooler cannot hold a LISTEN; a moved tenant's cached placement lasts until TENANT_CACHE_TTL",
+				"channel", tenancy.PlacementChannel)
+		} else {
+			listenCtx, stopListen := context.WithCancel(ctx)
+			defer stopListen()
+			go resolver.Listen(listenCtx, cfg.pool.ConnConfig.Copy(), log)
+		}
+	}
 	// Tenant cells (CELLS): every cell's pools, checked like the default's;
 	// without CELLS, the default cell alone and nothing changes.
 	defaultCell := &cells.Cell{Name: cells.Default, App: pool}

@@ -37,9 +37,33 @@ CREATE INDEX tenant_moves_tenant_idx ON tenant_moves (tenant);
 ALTER TABLE tenant_moves ENABLE ROW LEVEL SECURITY;
 CREATE POLICY platform_only ON tenant_moves TO rowfence_platform USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE ON tenant_moves TO rowfence_platform;
+
+-- A tenant's placement changing (a move's switch, in its one UPDATE) tells
+-- every serve instance at once, in the switch's own transaction: each
+-- LISTENs on rowfence_placement (tenancy.Resolver.Listen) and forgets the
+-- tenant's cached placement, so that none goes on reading and writing the
+-- source cell from its cache until the cache's TTL (which a refresh read
+-- before the switch and stored after it could even extend). The payload is
+-- the tenant's id. Not SECURITY DEFINER; NOTIFY needs no privilege.
+-- +goose StatementBegin
+CREATE FUNCTION tenants_placement_notify() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_notify('rowfence_placement', NEW.id::text);
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+REVOKE ALL ON FUNCTION tenants_placement_notify() FROM PUBLIC;
+CREATE TRIGGER tenants_placement_changed AFTER UPDATE OF cell ON tenants
+    FOR EACH ROW WHEN (OLD.cell IS DISTINCT FROM NEW.cell) EXECUTE FUNCTION tenants_placement_notify();
 RESET ROLE;
 
 -- +goose Down
 SET LOCAL ROLE rowfence_owner;
+DROP TRIGGER tenants_placement_changed ON tenants;
+DROP FUNCTION tenants_placement_notify();
 DROP TABLE tenant_moves;
 RESET ROLE;
