@@ -235,10 +235,18 @@ func (s *server) unauthorized(w http.ResponseWriter, r *http.Request, code, deta
 // refused request carries the IETF RateLimit and RateLimit-Policy headers
 // (draft-ietf-httpapi-ratelimit-headers) when the tenant has a rate limit.
 func (s *server) admit(w http.ResponseWriter, r *http.Request, t tenancy.Tenant) (release func(), ok bool) {
-	if s.limiter == nil {
+	lim := s.limiter
+	if t.Cell != "" && s.cells != nil {
+		// The tenant's cell's own slots (cells.Cell.Limiter): another cell's
+		// busy pool is no reason to wait.
+		if c, ok := s.cells.Get(t.Cell); ok && c.Limiter != nil {
+			lim = c.Limiter
+		}
+	}
+	if lim == nil {
 		return func() {}, true
 	}
-	d, release := s.limiter.Acquire(r.Context(), t.ID, t.Limits)
+	d, release := lim.Acquire(r.Context(), t.ID, t.Limits)
 	if d.Quota > 0 {
 		w.Header().Set("RateLimit-Policy", fmt.Sprintf(`"tenant";q=%d;w=%d`, d.Quota, ceilSeconds(d.Window)))
 		w.Header().Set("RateLimit", fmt.Sprintf(`"tenant";r=%d;t=%d`, d.Remaining, ceilSeconds(d.Reset)))

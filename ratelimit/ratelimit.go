@@ -161,3 +161,6 @@ func seconds(s float64) time.Duration {
 	}
 	return time.Duration(math.Ceil(s * float64(time.Second)))
 }
+
+// Defaults are the limits l was made with (New's, Burst filled in).
+func (l *Limiter) Defaults() Defaults { return l.def }

@@ -20,6 +20,7 @@ import (
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/jobs"
 	"github.com/rowfence/rowfence/migrate"
+	"github.com/rowfence/rowfence/ratelimit"
 	"github.com/rowfence/rowfence/tenancy"
 )
 
@@ -30,7 +31,11 @@ import (
 // the set with def as the default cell, after checking that no cell is
 // behind the default cell's migration version (cells.ErrBehind). stop
 // closes what it opened.
-func openCells(ctx context.Context, cfg serveConfig, def *cells.Cell, tp trace.TracerProvider, log *slog.Logger) (set *cells.Set, stop func(), err error) {
+//
+// Each other cell shares its app pool's connections among its own tenants
+// with a limiter of its own (newLimiter, sized from that pool): a tenant
+// busy in one cell does not hold another cell's tenants back.
+func openCells(ctx context.Context, cfg serveConfig, def *cells.Cell, newLimiter func(capacity int) *ratelimit.Limiter, tp trace.TracerProvider, log *slog.Logger) (set *cells.Set, stop func(), err error) {
 	var closers []func()
 	stop = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -71,6 +76,7 @@ func openCells(ctx context.Context, cfg serveConfig, def *cells.Cell, tp trace.T
 		if c.App, err = open("app", appCfg); err != nil {
 			return nil, stop, err
 		}
+		c.Limiter = newLimiter(int(appCfg.MaxConns))
 		if cfg.platform != nil {
 			pc, err := db.PlatformConfig("", u.URL, cfg.PlatformDatabasePassword)
 			if err != nil {

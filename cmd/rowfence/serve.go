@@ -181,15 +181,20 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	m.WatchPool(pool)
 	// The server's slots are the pool's connections: the limiter, not the
 	// pool's own unfair queue, decides whose request gets the next one.
-	limits := ratelimit.Defaults{RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst, Capacity: int(cfg.pool.MaxConns),
-		QueueLength: cfg.TenantQueueLength, QueueTimeout: cfg.TenantQueueTimeout}
-	if cfg.TenantConcurrency != nil {
-		limits.MaxConcurrency = *cfg.TenantConcurrency
-	} else {
-		// By default no tenant may hold more than half the pool.
-		limits.MaxConcurrency = max(1, int(cfg.pool.MaxConns)/2)
+	// One per cell, each over its cell's app pool (openCells).
+	newLimiter := func(capacity int) *ratelimit.Limiter {
+		l := ratelimit.Defaults{RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst, Capacity: capacity,
+			QueueLength: cfg.TenantQueueLength, QueueTimeout: cfg.TenantQueueTimeout}
+		if cfg.TenantConcurrency != nil {
+			l.MaxConcurrency = *cfg.TenantConcurrency
+		} else {
+			// By default no tenant may hold more than half the pool.
+			l.MaxConcurrency = max(1, capacity/2)
+		}
+		return ratelimit.New(l)
 	}
-	limiter := ratelimit.New(limits)
+	limiter := newLimiter(int(cfg.pool.MaxConns))
+	limits := limiter.Defaults()
 	m.WatchLimiter(limiter)
 	if err := db.CheckSafety(ctx, db.Unscoped(pool)); err != nil {
 		return err
@@ -218,7 +223,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	// Tenant cells (CELLS): every cell's pools, checked like the default's;
 	// without CELLS, the default cell alone and nothing changes.
 	defaultCell := &cells.Cell{Name: cells.Default, App: pool}
-	cellSet, stopCells, err := openCells(ctx, cfg, defaultCell, tp, log)
+	cellSet, stopCells, err := openCells(ctx, cfg, defaultCell, newLimiter, tp, log)
 	if err != nil {
 		return err
 	}
