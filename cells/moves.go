@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
 )
 
 // The stages of a move as its record (tenant_moves.state,
@@ -30,7 +31,8 @@ const (
 )
 
 // MoveJobKind and MoveQueue are the River job that runs a recorded move
-// (package jobs) and its queue. Only an instance configured for moves
+// (package jobs) and its queue; the trigger that enqueues it
+// (tenant_moves_enqueue, 00022) names them too. Only an instance configured for moves
 // (TENANT_MOVES, with superuser connections to the cells) works that queue,
 // so no other instance ever picks a move up.
 const (
@@ -63,44 +65,15 @@ func (r MoveRecord) Ended() bool {
 	return r.State == StageDone || r.State == StageFailed || r.State == StageCancelled
 }
 
-// querier is a pool or a transaction.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
-const moveColumns = `m.id, m.tenant, t.slug, m.from_cell, m.to_cell, m.state, m.cancel_requested, m.rows, m.copy_ms,
-	m.writes_frozen_ms, m.error, m.created_at, m.updated_at, m.finished_at`
-
-func scanMove(row pgx.CollectableRow) (MoveRecord, error) {
-	var r MoveRecord
-	var rows []byte
-	err := row.Scan(&r.ID, &r.Tenant, &r.Slug, &r.From, &r.To, &r.State, &r.CancelRequested, &rows, &r.CopyMs,
-		&r.WritesFrozenMs, &r.Error, &r.CreatedAt, &r.UpdatedAt, &r.FinishedAt)
-	if err == nil && rows != nil {
-		err = json.Unmarshal(rows, &r.Rows)
+// record is a MoveGet or MovePage row as a MoveRecord.
+func record(r dbsqlc.MoveGetRow) MoveRecord {
+	m := MoveRecord{ID: r.ID, Tenant: r.Tenant, Slug: r.Slug, From: r.FromCell, To: r.ToCell, State: r.State,
+		CancelRequested: r.CancelRequested, CopyMs: r.CopyMs, WritesFrozenMs: r.WritesFrozenMs, Error: r.Error,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, FinishedAt: r.FinishedAt}
+	if r.Rows != nil {
+		_ = json.Unmarshal(r.Rows, &m.Rows) // the job wrote it from a map[string]int64
 	}
-	return r, err
-}
-
-// moveQuery runs a statement returning tenant_moves rows as m (joined to
-// tenants as t in the statement) and collects them.
-func moveQuery(ctx context.Context, q querier, sql string, args ...any) ([]MoveRecord, error) {
-	rows, err := q.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, db.MapError(err)
-	}
-	out, err := pgx.CollectRows(rows, scanMove)
-	return out, db.MapError(err)
-}
-
-func oneMove(recs []MoveRecord, err error) (MoveRecord, error) {
-	if err != nil {
-		return MoveRecord{}, err
-	}
-	if len(recs) == 0 {
-		return MoveRecord{}, &db.Error{Code: db.ErrNotFound, Message: "no such move"}
-	}
-	return recs[0], nil
+	return m
 }
 
 // RequestMove records a move of tenant to the cell to and enqueues its job,
@@ -112,69 +85,75 @@ func oneMove(recs []MoveRecord, err error) (MoveRecord, error) {
 // move of it is in progress: one at a time).
 func RequestMove(ctx context.Context, catalog *pgxpool.Pool, tenant uuid.UUID, to string, reachable func(string) bool) (MoveRecord, error) {
 	var rec MoveRecord
-	err := pgx.BeginFunc(ctx, catalog, func(tx pgx.Tx) error {
-		var placed, status string
-		err := tx.QueryRow(ctx, "SELECT cell, status FROM tenants WHERE id = $1 FOR UPDATE", tenant).Scan(&placed, &status)
-		if errors.Is(err, pgx.ErrNoRows) {
+	// Its insert enqueues its job in the same transaction (the trigger
+	// tenant_moves_enqueue, 00022): no record without a job.
+	err := db.UnscopedTx(ctx, catalog, func(q *dbsqlc.Queries) error {
+		t, err := q.MoveTenantForUpdate(ctx, tenant)
+		if errors.Is(err, db.ErrNotFound) {
 			return &db.Error{Code: db.ErrNotFound, Message: "no such tenant"}
 		}
 		if err != nil {
 			return err
 		}
 		switch {
-		case status == "archived":
+		case t.Status == dbtype.TenantStatusArchived:
 			return &db.Error{Code: db.ErrConflict, Message: "the tenant is archived: restore it before moving it"}
-		case status == "deleting":
+		case t.Status == dbtype.TenantStatusDeleting:
 			return &db.Error{Code: db.ErrConflict, Message: "the tenant is being deleted: reactivate it before moving it"}
 		case !ValidName(to):
 			return &db.Error{Code: db.ErrInvalid, Field: "to", Message: "must be a cell's name: 2-32 characters of a-z, 0-9 and -, starting with a letter"}
-		case to == placed:
+		case to == t.Cell:
 			return &db.Error{Code: db.ErrInvalid, Field: "to", Message: fmt.Sprintf("the tenant is in cell %s already", to)}
 		}
-		var registered bool
-		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM cells WHERE name = $1)", to).Scan(&registered); err != nil {
+		registered, err := q.MoveCellRegistered(ctx, to)
+		if err != nil {
 			return err
 		}
 		if !registered {
 			return &db.Error{Code: db.ErrInvalid, Field: "to", Message: fmt.Sprintf("no cell %q is registered", to)}
 		}
-		for _, c := range []string{placed, to} {
+		for _, c := range []string{t.Cell, to} {
 			if reachable != nil && !reachable(c) {
 				return &db.Error{Code: db.ErrInvalid, Field: "to",
 					Message: fmt.Sprintf("cell %q is not configured for moves on this instance (CELLS)", c)}
 			}
 		}
-		recs, err := moveQuery(ctx, tx, `WITH m AS (INSERT INTO tenant_moves (tenant, from_cell, to_cell) VALUES ($1, $2, $3) RETURNING *)
-			SELECT `+moveColumns+` FROM m JOIN tenants t ON t.id = m.tenant`, tenant, placed, to)
+		id, err := q.MoveCreate(ctx, dbsqlc.MoveCreateParams{Tenant: tenant, FromCell: t.Cell, ToCell: to})
+		if e, ok := errors.AsType[*db.Error](err); ok && e.Constraint == "tenant_moves_one_at_a_time" {
+			return &db.Error{Code: db.ErrConflict, Message: "a move of this tenant is in progress: one at a time"}
+		}
 		if err != nil {
-			var e *db.Error
-			if errors.As(err, &e) && e.Constraint == "tenant_moves_one_at_a_time" {
-				return &db.Error{Code: db.ErrConflict, Message: "a move of this tenant is in progress: one at a time"}
-			}
 			return err
 		}
-		rec = recs[0]
-		// Its job, in the same transaction: no record without a job. Many
-		// attempts: a retry after a restart finishes or undoes the move.
-		args, _ := json.Marshal(map[string]any{"move_id": rec.ID})
-		_, err = tx.Exec(ctx, `INSERT INTO river.river_job (kind, args, queue, max_attempts) VALUES ($1, $2, $3, 25)`,
-			MoveJobKind, args, MoveQueue)
-		return err
+		row, err := q.MoveGet(ctx, id)
+		if err != nil {
+			return err
+		}
+		rec = record(row)
+		return nil
 	})
-	return rec, db.MapError(err)
+	return rec, err
 }
 
 // GetMove reads one move's record. Errors: db.ErrNotFound.
-func GetMove(ctx context.Context, catalog querier, id uuid.UUID) (MoveRecord, error) {
-	return oneMove(moveQuery(ctx, catalog, "SELECT "+moveColumns+" FROM tenant_moves m JOIN tenants t ON t.id = m.tenant WHERE m.id = $1", id))
+func GetMove(ctx context.Context, catalog dbsqlc.DBTX, id uuid.UUID) (MoveRecord, error) {
+	row, err := db.Unscoped(catalog).MoveGet(ctx, id)
+	if errors.Is(err, db.ErrNotFound) {
+		err = &db.Error{Code: db.ErrNotFound, Message: "no such move"}
+	}
+	return record(row), err
 }
 
 // ListMoves reads up to limit moves after (afterCreatedAt, afterID), in
 // creation order (keyset pagination; db.KeysetOrigin and uuid.Nil: from
 // the first).
-func ListMoves(ctx context.Context, catalog querier, afterCreatedAt time.Time, afterID uuid.UUID, limit int32) ([]MoveRecord, error) {
-	return moveQuery(ctx, catalog, "SELECT "+moveColumns+` FROM tenant_moves m JOIN tenants t ON t.id = m.tenant
-		WHERE (m.created_at, m.id) > ($1, $2) ORDER BY m.created_at, m.id LIMIT $3`, afterCreatedAt, afterID, limit)
+func ListMoves(ctx context.Context, catalog dbsqlc.DBTX, afterCreatedAt time.Time, afterID uuid.UUID, limit int32) ([]MoveRecord, error) {
+	rows, err := db.Unscoped(catalog).MovePage(ctx, dbsqlc.MovePageParams{AfterCreatedAt: afterCreatedAt, AfterID: afterID, RowLimit: limit})
+	out := make([]MoveRecord, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, record(dbsqlc.MoveGetRow(r)))
+	}
+	return out, err
 }
 
 // CancelMove asks a move to stop before its switch: a pending one is
@@ -182,48 +161,36 @@ func ListMoves(ctx context.Context, catalog querier, afterCreatedAt time.Time, a
 // undoes it (Move.Abort). Errors: db.ErrNotFound; db.ErrConflict once the
 // move switched (the tenant is served from its new cell: it cannot be
 // undone, only moved back) or ended.
-func CancelMove(ctx context.Context, catalog querier, id uuid.UUID) (MoveRecord, error) {
-	recs, err := moveQuery(ctx, catalog, `WITH m AS (UPDATE tenant_moves SET cancel_requested = true, updated_at = now(),
-			state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END,
-			finished_at = CASE WHEN state = 'pending' THEN now() END
-		WHERE id = $1 AND state IN ('pending', 'copying', 'frozen') RETURNING *)
-		SELECT `+moveColumns+" FROM m JOIN tenants t ON t.id = m.tenant", id)
-	if err != nil || len(recs) == 1 {
-		return oneMove(recs, err)
+func CancelMove(ctx context.Context, catalog dbsqlc.DBTX, id uuid.UUID) (MoveRecord, error) {
+	n, err := db.Unscoped(catalog).MoveCancel(ctx, id)
+	if err != nil {
+		return MoveRecord{}, err
 	}
 	rec, err := GetMove(ctx, catalog, id)
-	if err != nil {
+	switch {
+	case err != nil || n == 1:
 		return rec, err
-	}
-	if rec.State == StageSwitched || rec.State == StageDone {
+	case rec.State == StageSwitched || rec.State == StageDone:
 		return rec, &db.Error{Code: db.ErrConflict, Message: "the move switched already: the tenant is served from " + rec.To + "; move it back instead"}
 	}
 	return rec, &db.Error{Code: db.ErrConflict, Message: "the move ended already (" + rec.State + ")"}
 }
 
 // SetMoveStage records that a running move reached stage (not an end).
-func SetMoveStage(ctx context.Context, catalog querier, id uuid.UUID, stage string) error {
-	_, err := moveQuery(ctx, catalog, `WITH m AS (UPDATE tenant_moves SET state = $2, updated_at = now()
-		WHERE id = $1 AND state NOT IN ('done', 'failed', 'cancelled') RETURNING *)
-		SELECT `+moveColumns+" FROM m JOIN tenants t ON t.id = m.tenant", id, stage)
-	return err
+func SetMoveStage(ctx context.Context, catalog dbsqlc.DBTX, id uuid.UUID, stage string) error {
+	return db.Unscoped(catalog).MoveSetStage(ctx, dbsqlc.MoveSetStageParams{ID: id, State: stage})
 }
 
 // EndMove records a move's end: StageDone with its report, or
 // StageFailed or StageCancelled with why.
-func EndMove(ctx context.Context, catalog querier, id uuid.UUID, stage string, rep *MoveReport, why string) error {
-	var rows []byte
-	var copyMs, frozenMs *int64
+func EndMove(ctx context.Context, catalog dbsqlc.DBTX, id uuid.UUID, stage string, rep *MoveReport, why string) error {
+	p := dbsqlc.MoveEndParams{ID: id, State: stage, Error: why}
 	if rep != nil && rep.Rows != nil {
-		rows, _ = json.Marshal(rep.Rows)
+		p.Rows, _ = json.Marshal(rep.Rows)
 		c, f := rep.Copy.Milliseconds(), rep.Frozen.Milliseconds()
-		copyMs, frozenMs = &c, &f
+		p.CopyMs, p.WritesFrozenMs = &c, &f
 	}
-	_, err := moveQuery(ctx, catalog, `WITH m AS (UPDATE tenant_moves SET state = $2, updated_at = now(), finished_at = now(),
-			rows = coalesce($3, rows), copy_ms = coalesce($4, copy_ms), writes_frozen_ms = coalesce($5, writes_frozen_ms), error = $6
-		WHERE id = $1 RETURNING *)
-		SELECT `+moveColumns+" FROM m JOIN tenants t ON t.id = m.tenant", id, stage, rows, copyMs, frozenMs, why)
-	return err
+	return db.Unscoped(catalog).MoveEnd(ctx, p)
 }
 
 // Movers are the connections a move needs: each cell's migrating role,

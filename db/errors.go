@@ -170,8 +170,3 @@ func codeOf(sqlstate string) Code {
 	}
 	return ""
 }
-
-// MapError maps err as every statement through Unscoped or a Scope is
-// mapped (a db.Error with a Code), for packages that run SQL of their own
-// (package cells' move records).
-func MapError(err error) error { return mapError(err) }

@@ -38,6 +38,28 @@ ALTER TABLE tenant_moves ENABLE ROW LEVEL SECURITY;
 CREATE POLICY platform_only ON tenant_moves TO rowfence_platform USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE ON tenant_moves TO rowfence_platform;
 
+-- Recording a move enqueues its River job (jobs/, queue tenant_moves, which
+-- only an instance configured for moves works) in the same transaction: no
+-- record without a job. Many attempts: a later one finishes or undoes a move
+-- its process stopped under. Runs as the inserting role (rowfence_platform,
+-- which River's tables are granted to; 00007), not SECURITY DEFINER.
+-- +goose StatementBegin
+CREATE FUNCTION enqueue_tenant_move() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO river.river_job (kind, args, queue, max_attempts)
+    VALUES ('tenant_move', jsonb_build_object('move_id', NEW.id), 'tenant_moves', 25);
+    RETURN NEW;
+END
+$$;
+-- +goose StatementEnd
+REVOKE ALL ON FUNCTION enqueue_tenant_move() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION enqueue_tenant_move() TO rowfence_platform;
+CREATE TRIGGER tenant_moves_enqueue AFTER INSERT ON tenant_moves
+    FOR EACH ROW EXECUTE FUNCTION enqueue_tenant_move();
+
 -- A tenant's placement changing (a move's switch, in its one UPDATE) tells
 -- every serve instance at once, in the switch's own transaction: each
 -- LISTENs on rowfence_placement (tenancy.Resolver.Listen) and forgets the
@@ -66,4 +88,5 @@ SET LOCAL ROLE rowfence_owner;
 DROP TRIGGER tenants_placement_changed ON tenants;
 DROP FUNCTION tenants_placement_notify();
 DROP TABLE tenant_moves;
+DROP FUNCTION enqueue_tenant_move();
 RESET ROLE;
