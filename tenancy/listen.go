@@ -20,20 +20,20 @@ const PlacementChannel = "rowfence_placement"
 // committed, however long the cache would keep it (issue #18,
 // TestStalePlacementLosesNoWrite). It reconnects with a growing pause (up
 // to 5s) when the connection fails; whatever was announced meanwhile is
-// unknown, so on reconnecting it forgets every cached tenant (they are
+// unknown, so on each connect it forgets every cached tenant (they are
 // read again, one lookup each). A payload that is no tenant id is ignored:
 // any role may NOTIFY any channel (leak vector 12), and the worst a forged
 // one does is make the next request of that tenant read the catalog again.
 // It does not work through a transaction pooler (a LISTEN ends with its
 // transaction): connect it directly.
 func (r *Resolver) Listen(ctx context.Context, cfg *pgx.ConnConfig, log *slog.Logger) {
-	pause, connected := 100*time.Millisecond, false
+	pause := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := r.listenOnce(ctx, cfg, func() {
-			if connected {
-				r.cache.DeleteFunc(func(Key, Tenant) bool { return true })
-			}
-			connected, pause = true, 100*time.Millisecond
+			// Whatever was cached before this LISTEN may have missed an
+			// announcement (at start the cache is empty anyway).
+			r.cache.DeleteFunc(func(Key, Tenant) bool { return true })
+			pause = 100 * time.Millisecond
 		})
 		if ctx.Err() != nil {
 			return
