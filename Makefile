@@ -105,7 +105,7 @@ LOADTEST_DURATION ?= 30s
 loadtest: ## mixed reads and writes of many tenants against a fresh serve for LOADTEST_DURATION (default 30s); exit 1 on any error or foreign row
 	$(GO) run ./bench/loadtest -duration $(LOADTEST_DURATION) $(LOADTEST_ARGS)
 
-bench: ## measure every level (sql, exec, http, scale, fair, large, export, cells; BENCH_ARGS="-only http" for some); writes bench/RESULTS.md and bench/plot.svg
+bench: ## measure every level (sql, exec, http, scale, fair, large, export, cells, move; BENCH_ARGS="-only http" for some); writes bench/RESULTS.md and bench/plot.svg
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)) ; } || echo "wrk not installed: the HTTP level uses the Go load generator"
 	$(GO) run ./bench $(BENCH_ARGS)
 

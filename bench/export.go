@@ -89,20 +89,14 @@ func benchExport(ctx context.Context, cfg config, e env, rep *report) error {
 		return err
 	}
 	start := time.Now()
-	if _, err := adminPool.Exec(ctx, `insert into products (tenant_id, name, description, price, created_at, updated_at)
-		select $1, 'product ' || g, 'the description of product number ' || g, g, now() - g * interval '1 millisecond', now()
-		from generate_series(1, $2::int) g`, o.Tenant.ID, n); err != nil {
-		return err
-	}
-	if _, err := adminPool.Exec(ctx, `insert into users (tenant_id, name, email, role)
-		select $1, 'user ' || g, 'u' || g || '@big.example', 'viewer' from generate_series(1, $2::int) g`, o.Tenant.ID, max(1, n/100)); err != nil {
+	rows, err := seedTenant(ctx, adminPool, o.Tenant.ID, n)
+	if err != nil {
 		return err
 	}
 	if _, err := adminPool.Exec(ctx, "vacuum analyze"); err != nil {
 		return err
 	}
 	logf("export: built in %s", time.Since(start).Round(time.Second))
-	rows := n + max(1, n/100) + 1
 
 	platformPassword := randomHex(16)
 	if err := db.SetRolePassword(ctx, adminPool, "rowfence_platform", platformPassword); err != nil {
@@ -200,6 +194,24 @@ func benchExport(ctx context.Context, cfg config, e env, rep *report) error {
 	_, peakRSS := srv.rss()
 	rep.export(rounds, rows, n, idleRSS, peakRSS)
 	return nil
+}
+
+// seedTenant gives tenant id products products and products/100 users (at
+// least one), as a superuser (pool), and returns the tenant's rows: those
+// and the admin user and API key onboarding made. The export and move
+// levels both seed their large tenants with it.
+func seedTenant(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID, products int) (rows int, err error) {
+	if _, err := pool.Exec(ctx, `insert into products (tenant_id, name, description, price, created_at, updated_at)
+		select $1, 'product ' || g, 'the description of product number ' || g, g, now() - g * interval '1 millisecond', now()
+		from generate_series(1, $2::int) g`, id, products); err != nil {
+		return 0, err
+	}
+	users := max(1, products/100)
+	if _, err := pool.Exec(ctx, `insert into users (tenant_id, name, email, role)
+		select $1, 'user ' || g, 'u' || g || '@big.example', 'viewer' from generate_series(1, $2::int) g`, id, users); err != nil {
+		return 0, err
+	}
+	return products + users + 1, nil
 }
 
 func exportThroughServer(ctx context.Context, base, key string) (string, error) {

@@ -10,7 +10,9 @@
 //   - large: every documented list, filter and sort on a tenant of 1M rows
 //     against one of 1k (bench/large.go);
 //   - export: a large tenant's export, download and import against COPY of the same rows;
-//   - cells: a request routed to a tenant in a second cell against a single cell.
+//   - cells: a request routed to a tenant in a second cell against a single cell;
+//   - move:  a tenant moved online between two clusters (cells.Move): its copy
+//     rate against COPY between them, and the write pause its clients see.
 //
 // Run it with `make bench` (all) or `go run ./bench -only sql,exec`. It finds or
 // starts PostgreSQL like `make run` (BENCH_DATABASE_URL, Docker, or a local
@@ -46,11 +48,12 @@ type config struct {
 	perTenant    int
 	fairBefore   string
 	exportRows   int
+	moveRows     string
 }
 
 func main() {
 	var cfg config
-	only := flag.String("only", "sql,exec,http,scale,fair,large,export,cells", "levels to run: sql, exec, http, scale, fair, large, export, cells")
+	only := flag.String("only", "sql,exec,http,scale,fair,large,export,cells,move", "levels to run: sql, exec, http, scale, fair, large, export, cells, move")
 	flag.IntVar(&cfg.seconds, "seconds", 5, "seconds per measurement")
 	flag.IntVar(&cfg.rounds, "rounds", 2, "rounds of each side-by-side comparison")
 	flag.IntVar(&cfg.clients, "clients", 8, "concurrent clients (pgbench -c, Go workers, HTTP workers)")
@@ -61,6 +64,7 @@ func main() {
 	// d512c31: the last commit before fair sharing (issue 16, item 2).
 	flag.StringVar(&cfg.fairBefore, "fair-before", "d512c31", "git ref whose rowfence is the fair level's before side")
 	flag.IntVar(&cfg.exportRows, "export-rows", 1_000_000, "products of the tenant the export level exports")
+	flag.StringVar(&cfg.moveRows, "move-rows", "100000,1000000", "products of the tenants the move level moves, comma-separated (and a hundredth as many users)")
 	flag.Parse()
 	cfg.only = map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
@@ -165,6 +169,11 @@ func run(ctx context.Context, cfg config) error {
 	}
 	if cfg.only["cells"] {
 		if err := benchCells(ctx, cfg, e, rep); err != nil {
+			return err
+		}
+	}
+	if cfg.only["move"] {
+		if err := benchMove(ctx, cfg, rep); err != nil {
 			return err
 		}
 	}

@@ -24,6 +24,8 @@ type report struct {
 	scaleP   []scaleP // for the plot's second panel
 	// exportImportRSS is the peak RSS of `rowfence tenant import` (KiB).
 	exportImportRSS int64
+	// moveLoad and cellsLoad are /proc/loadavg at a level's start and end.
+	moveLoad, cellsLoad [2]string
 }
 
 type bar struct {
@@ -453,6 +455,36 @@ const notes = notesTitle + `
   met in 36 and 39 of 54 rows, the misses moving from row to row; on the quiet machine
   (2026-11-30 17:25, load below 1, ` + "`-seconds 3 -rounds 3`" + `) in 54 of 54, the largest p50 ratio 1.08. ` + "`?q=`" + ` on a 1k tenant sorts its matches (fewer than 50 pages, by
   design) and so costs more there than the walk at 1M.
+- **Cells: routing's cost (issue 18 item 4).** Throughput over loopback on 2 shared cores moves more
+  between rounds than the 2% budget (single against two cells: 1.23 and 1.87 under load, 1.012 on a
+  quiet machine), so the level also measures the process's CPU per request in process: the same
+  gets through each server's handler, no network, ` + "`GOMAXPROCS`" + ` 1 (idle Ps would spin while the one
+  goroutine waits for PostgreSQL, CPU that follows the wait, not the work), the two sides in
+  alternating 100 ms slices. Under load (load average 7-12) its per-round ratios still spread from
+  0.84 to 1.14: only a quiet machine's run tells 2%. What does not move with load is the allocation
+  count: routing adds one allocation per request (82 against 83): the context value that carries the
+  cell's pool (` + "`httpapi`" + ` ` + "`tenantPool`" + `).
+- **Move (issue 18 item 4; measured under load so far).** The copy is PostgreSQL's own: the
+  subscription's table sync runs ` + "`COPY (SELECT … WHERE …) TO STDOUT`" + ` on the source and ` + "`COPY … FROM`" + `
+  on the target, two tables at a time (` + "`max_sync_workers_per_subscription`" + `), so the move copies at
+  COPY's rate: per-round ratios 0.78 to 1.91 under load (the piped baseline also relays every row
+  through the bench process), medians 0.92-1.07 at 100k rows and 1.48 at 1M; target met. The pause
+  is the freeze: from the freeze trigger's creation (each ` + "`CREATE TRIGGER`" + ` waits for the table's
+  writes in flight and holds every tenant's writes on it meanwhile: the other tenant's longest gap
+  between acknowledged writes, 60-920 ms, never an error) through the catch-up (the marker confirmed
+  by the subscriber) and the verification to the switch. The verification is most of it: count and
+  md5 of the tenant's rows sorted as text, per table, on the source and then the target; one side took
+  0.67-0.69 s of a 1.47-2.09 s freeze at 100k rows, and at 1M rows the freeze was 12.8-21.2 s (load
+  average 6-12). An order-free checksum (a sum of 64-bit row hashes) took 0.56-0.85 of the sorted
+  md5's time on the same rows. Not changed here (` + "`cells/move.go`" + ` is another item's): running the
+  two sides' checksums concurrently halves the verification; checksumming the bulk before the freeze,
+  while the copy is kept in step, would leave only the rows changed since to check inside it.
+  The ` + "`remote`" + ` writer pays more: an instance that did not run the move sends the tenant's writes to
+  the frozen source until its cache entry is refreshed (up to ` + "`TENANT_CACHE_TTL`" + `, 5 s by default;
+  ` + "`Settle`" + ` keeps the source frozen that long so that none is lost). ` + "`rowfence tenant move`" + ` runs in a
+  process of its own, so with it every serving instance is ` + "`remote`" + `; the ` + "`local`" + ` figure needs the
+  instance that runs the move to forget the tenant at the switch, which ` + "`cells.Move`" + ` gives no
+  callback for (it returns after ` + "`Settle`" + `; the bench polls the catalog every 10 ms instead).
 - p50/p99 for pgbench come from its per-transaction log (` + "`-l`" + `); for wrk from its ` + "`--latency`" + `
   report (averaged over rounds); for the Go runs, from every request.
 `

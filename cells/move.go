@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
 )
 
 // Move is one tenant's move between cells with PostgreSQL 15 logical
@@ -27,8 +28,11 @@ type Move struct {
 	From, To                string
 	Catalog, Source, Target *pgxpool.Pool
 	// SourceConnString is how the target's subscription reaches the source:
-	// a superuser or BYPASSRLS role with REPLICATION. A role bound by RLS
-	// would copy 0 rows without an error (the policy sees no tenant).
+	// a superuser, or a role with LOGIN, REPLICATION, BYPASSRLS and SELECT
+	// on the tenant tables (PostgreSQL 15 docs, 31.9 "Security";
+	// docs/SCALING.md, "The replication role"). A role bound by RLS copies
+	// 0 rows without an error (no policy admits it), which the verification
+	// catches; one missing SELECT fails the initial copy, which Run reports.
 	SourceConnString string
 	// Settle is how long the source stays frozen after the switch, so that
 	// no instance writes there from a cached placement: TENANT_CACHE_TTL.
@@ -50,8 +54,8 @@ var ErrVerify = errors.New("the target's copy differs from the source's")
 // name is the publication's, slot's, subscription's and trigger's name.
 func (m *Move) name() string { return "rf_move_" + strings.ReplaceAll(m.Tenant.String(), "-", "") }
 
-// tables are the tenant tables (every table with a tenant_id), then
-// "tenants", as the source's catalog lists them.
+// tenantTables are the tenant tables (every table with a tenant_id) as
+// pool's cell lists them, sorted.
 func tenantTables(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	rows, err := pool.Query(ctx, `
 		SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -64,6 +68,60 @@ func tenantTables(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
+// rowsOf names the first table of pool's cell holding a row of tenant
+// (among tables, and tenants when withRow), or "".
+func rowsOf(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID, tables []string, withRow bool) (string, error) {
+	check := map[string]string{}
+	if withRow {
+		check["tenants"] = "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)"
+	}
+	for _, t := range tables {
+		check[t] = fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE tenant_id = $1)", pgx.Identifier{t}.Sanitize())
+	}
+	for _, t := range append([]string{"tenants"}, tables...) {
+		q, ok := check[t]
+		if !ok {
+			continue
+		}
+		var found bool
+		if err := pool.QueryRow(ctx, q, tenant).Scan(&found); err != nil {
+			return "", fmt.Errorf("move: the target's %s: %w", t, err)
+		}
+		if found {
+			return t, nil
+		}
+	}
+	return "", nil
+}
+
+// CopyTenant makes cell's copy of tenant's row in tenants equal to the
+// catalog's row, every column (the cell column included), inserting it if
+// the cell has none. A non-default cell's copy exists for its tenant
+// tables' foreign keys and for what runs in the cell (the last-admin
+// trigger reads its status, 00020; export headers its slug and name); the
+// catalog's row is the one that status, name and limit changes update.
+// Both cells are at one migration version (Set.CheckVersions), so the
+// columns are the same; they are read from the cell, so a column added
+// later is copied too. catalog and cell connect as the migrating role or a
+// superuser. Errors: db.ErrNotFound when the catalog has no such tenant.
+func CopyTenant(ctx context.Context, catalog, cell dbsqlc.DBTX, tenant uuid.UUID) error {
+	var row []byte
+	if err := catalog.QueryRow(ctx, "SELECT to_jsonb(t) FROM tenants t WHERE id = $1", tenant).Scan(&row); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("tenant %s: %w", tenant, db.ErrNotFound)
+		}
+		return err
+	}
+	var cols, excluded string
+	if err := cell.QueryRow(ctx, `SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum), string_agg('excluded.' || quote_ident(attname), ', ' ORDER BY attnum)
+		FROM pg_attribute WHERE attrelid = 'public.tenants'::regclass AND attnum > 0 AND NOT attisdropped`).Scan(&cols, &excluded); err != nil {
+		return err
+	}
+	_, err := cell.Exec(ctx, fmt.Sprintf(`INSERT INTO public.tenants (%s) SELECT %s FROM jsonb_populate_record(NULL::public.tenants, $1)
+		ON CONFLICT (id) DO UPDATE SET (%s) = ROW(%s)`, cols, cols, cols, excluded), row)
+	return err
+}
+
 // Run moves the tenant. Before the switch any failure, ctx's end included
 // (a cancel), undoes everything (Abort) and the tenant stays in From; the
 // switch is one catalog row's update; after it, the tenant is served from
@@ -73,22 +131,15 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 	if m.Poll <= 0 {
 		m.Poll = 50 * time.Millisecond
 	}
-	switch {
-	case m.From == m.To:
+	if m.From == m.To {
 		return rep, &db.Error{Code: db.ErrInvalid, Field: "to", Message: "the tenant is in that cell already"}
-	case m.To == Default:
-		// The catalog holds the tenant's row there already, which the
-		// initial copy of tenants would conflict with. Not built yet.
-		return rep, &db.Error{Code: db.ErrInvalid, Field: "to", Message: "moving a tenant into the default cell is not supported yet"}
 	}
-	var placed, status string
-	if err := m.Catalog.QueryRow(ctx, "SELECT cell, status FROM tenants WHERE id = $1", m.Tenant).Scan(&placed, &status); err != nil {
+	// An archived tenant moves too (a cell being retired may hold some):
+	// its archive is rows of its own tables (exports, export_chunks), so it
+	// moves with them, and restore works in any cell (lifecycle.RestoreIn).
+	var placed string
+	if err := m.Catalog.QueryRow(ctx, "SELECT cell FROM tenants WHERE id = $1", m.Tenant).Scan(&placed); err != nil {
 		return rep, fmt.Errorf("move: the catalog: %w", err)
-	}
-	if status == "archived" {
-		// Restore works in the default cell only (cmd/rowfence), and no
-		// move leads back there yet: its archive would be stranded.
-		return rep, &db.Error{Code: db.ErrConflict, Message: "the tenant is archived: restore it (rowfence tenant restore) before moving it"}
 	}
 	if placed != m.From {
 		return rep, &db.Error{Code: db.ErrConflict, Message: fmt.Sprintf("the catalog places the tenant in %s, not %s", placed, m.From)}
@@ -96,6 +147,16 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 	tables, err := tenantTables(ctx, m.Source)
 	if err != nil {
 		return rep, err
+	}
+	// Nothing of the tenant may be in the target yet: Abort deletes what
+	// the target holds of it. The default cell holds the catalog's row,
+	// and only that.
+	held, err := rowsOf(ctx, m.Target, m.Tenant, tables, m.To != Default)
+	if err != nil {
+		return rep, err
+	}
+	if held != "" {
+		return rep, &db.Error{Code: db.ErrConflict, Message: fmt.Sprintf("the target cell holds the tenant's %s already: finish or undo the earlier move first (rowfence tenant move --cleanup)", held)}
 	}
 	switched := false
 	defer func() {
@@ -105,15 +166,22 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 			}
 		}
 	}()
-	var n int
-	if err := m.Target.QueryRow(ctx, "SELECT count(*) FROM tenants WHERE id = $1", m.Tenant).Scan(&n); err != nil || n > 0 {
-		return rep, errors.Join(err, &db.Error{Code: db.ErrConflict, Message: "the target cell holds the tenant already"})
+	// The target's copy of the tenants row (its tables' foreign keys need
+	// it) is the catalog's row, not the source's copy: the catalog is what
+	// status, name and limit changes update. The default cell's row is the
+	// catalog's own. Abort deletes the copy again.
+	if m.To != Default {
+		if err := CopyTenant(ctx, m.Catalog, m.Target, m.Tenant); err != nil {
+			return rep, fmt.Errorf("move: the tenant's row in the target: %w", err)
+		}
 	}
 	name := m.name()
 	id := m.Tenant.String() // a UUID: safe as a literal
 	// 1. Publish the tenant's rows only; never TRUNCATE (it ignores row
-	// filters and would empty the target's whole table).
-	parts := []string{fmt.Sprintf("tenants WHERE (id = '%s')", id)}
+	// filters and would empty the target's whole table). Not `tenants`:
+	// the target's row is the catalog's (above), and in the default cell
+	// it is there already, where an initial copy would conflict with it.
+	var parts []string
 	for _, t := range tables {
 		parts = append(parts, fmt.Sprintf("%s WHERE (tenant_id = '%s')", pgx.Identifier{t}.Sanitize(), id))
 	}
@@ -133,10 +201,17 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 	}
 	// 3. The initial copy: every table ready.
 	if err := m.until(ctx, func() (bool, error) {
-		var total, ready int
-		err := m.Target.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE r.srsubstate = 'r')
-			FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE s.subname = $1`, name).Scan(&total, &ready)
-		return total == len(tables)+1 && ready == total, err
+		var total, ready, failed int
+		err := m.Target.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE r.srsubstate = 'r'),
+				(SELECT coalesce(max(sync_error_count + apply_error_count), 0) FROM pg_stat_subscription_stats WHERE subname = $1)
+			FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE s.subname = $1`, name).Scan(&total, &ready, &failed)
+		if err == nil && failed > 0 {
+			// A table sync worker that fails (the source connection's role
+			// may not read a table, say) is restarted for ever: stop at the
+			// first error (pg_stat_subscription_stats, PostgreSQL 15).
+			return false, errors.New("the target's subscription failed to copy or apply (the target cell's server log says why; is the source connection's role missing SELECT on a tenant table, or BYPASSRLS?)")
+		}
+		return total == len(tables) && ready == total, err
 	}); err != nil {
 		return rep, fmt.Errorf("move: initial copy: %w", err)
 	}
@@ -161,9 +236,14 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 			return rep, fmt.Errorf("move: freeze %s: %w", t, err)
 		}
 	}
-	// 5. Catch up: a marker change after the freeze, and the slot past it.
+	// 5. Catch up: a marker in the source's WAL after the freeze, and the
+	// slot confirmed past it. The marker is a logical decoding message,
+	// which no publication carries: the walsender, idle past it, sends a
+	// keepalive, and the subscriber confirms it only once it applied every
+	// transaction committed before it (PostgreSQL 15 applies in commit
+	// order, one worker per subscription).
 	var lsn string
-	if err := m.Source.QueryRow(ctx, "WITH u AS (UPDATE tenants SET name = name WHERE id = $1 RETURNING 1) SELECT pg_current_wal_lsn()::text FROM u", m.Tenant).Scan(&lsn); err != nil {
+	if err := m.Source.QueryRow(ctx, "SELECT pg_logical_emit_message(true, $1, 'frozen')::text", name).Scan(&lsn); err != nil {
 		return rep, fmt.Errorf("move: marker: %w", err)
 	}
 	if err := m.until(ctx, func() (bool, error) {
@@ -175,13 +255,9 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 	}
 	// 6. Verify: row counts and a checksum per table, both sides.
 	rep.Rows = map[string]int64{}
-	for _, t := range append([]string{"tenants"}, tables...) {
-		col := "tenant_id"
-		if t == "tenants" {
-			col = "id"
-		}
-		q := fmt.Sprintf("SELECT count(*), md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) FROM %s x WHERE %s = $1",
-			pgx.Identifier{t}.Sanitize(), col)
+	for _, t := range tables {
+		q := fmt.Sprintf("SELECT count(*), md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) FROM %s x WHERE tenant_id = $1",
+			pgx.Identifier{t}.Sanitize())
 		var sn, tn int64
 		var ss, ts string
 		if err := m.Source.QueryRow(ctx, q, m.Tenant).Scan(&sn, &ss); err != nil {
@@ -189,9 +265,6 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 		}
 		if err := m.Target.QueryRow(ctx, q, m.Tenant).Scan(&tn, &ts); err != nil {
 			return rep, fmt.Errorf("move: verify %s: %w", t, err)
-		}
-		if t == "tenants" {
-			continue // the copy's cell column differs: set below
 		}
 		if sn != tn || ss != ts {
 			return rep, fmt.Errorf("move: %s: %d rows against %d: %w", t, sn, tn, ErrVerify)
@@ -295,14 +368,20 @@ func (m *Move) deleteTenant(ctx context.Context, pool *pgxpool.Pool, cell string
 
 // Abort undoes a move that did not switch: the replication objects, the
 // freeze and the target's partial copy go; the tenant stays where the
-// catalog places it. It refuses once the catalog places the tenant in To.
+// catalog places it. It refuses unless the catalog places the tenant in
+// From: what the target holds of it is deleted, which must never be the
+// tenant's live rows.
 func (m *Move) Abort(ctx context.Context) error {
 	var placed string
 	if err := m.Catalog.QueryRow(ctx, "SELECT cell FROM tenants WHERE id = $1", m.Tenant).Scan(&placed); err != nil {
 		return err
 	}
-	if placed == m.To {
+	switch placed {
+	case m.To:
 		return errors.New("move: switched already; run Finish")
+	case m.From:
+	default:
+		return fmt.Errorf("move: the catalog places the tenant in %s, neither %s nor %s: nothing to undo", placed, m.From, m.To)
 	}
 	if err := m.unsubscribe(ctx); err != nil {
 		return err
@@ -329,8 +408,11 @@ func (m *Move) dropFreeze(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 // Finish completes a move that switched: the replication objects go, the
-// target's copy of the tenants row names its cell, and the source's rows
-// (and freeze) go. It refuses unless the catalog places the tenant in To.
+// target's copy of the tenants row becomes the catalog's row (CopyTenant;
+// none in the default cell, where the row is the catalog's own), and the
+// source's rows, its copy of the tenants row (unless the source is the
+// default cell) and the freeze go. It refuses unless the catalog places
+// the tenant in To.
 func (m *Move) Finish(ctx context.Context) error {
 	var placed string
 	if err := m.Catalog.QueryRow(ctx, "SELECT cell FROM tenants WHERE id = $1", m.Tenant).Scan(&placed); err != nil {
@@ -343,7 +425,9 @@ func (m *Move) Finish(ctx context.Context) error {
 		return err
 	}
 	if m.To != Default {
-		if _, err := m.Target.Exec(ctx, "UPDATE tenants SET cell = $2 WHERE id = $1", m.Tenant, m.To); err != nil {
+		// The catalog's row as it is now: its cell, and any status or
+		// name change made while the tenant moved.
+		if err := CopyTenant(ctx, m.Catalog, m.Target, m.Tenant); err != nil {
 			return err
 		}
 	}

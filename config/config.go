@@ -36,6 +36,9 @@ type Config struct {
 	AppDatabasePassword      string // APP_DATABASE_PASSWORD
 	PlatformDatabaseURL      string // PLATFORM_DATABASE_URL: rowfence_platform
 	PlatformDatabasePassword string // PLATFORM_DATABASE_PASSWORD
+	// ReplicationDatabasePassword: REPLICATION_DATABASE_PASSWORD, the
+	// password of tenant move's --replication-role.
+	ReplicationDatabasePassword string
 	// Cells are the tenant cells besides DATABASE_URL's (CELLS); nil: one.
 	Cells []cells.URL
 

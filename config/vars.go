@@ -80,6 +80,11 @@ var Vars = []Var{
 		Unset: "none (`dev` makes one up for a server it started)",
 		Help:  "`migrate` sets it as `rowfence_platform`'s password; `serve` derives the platform connection from `DATABASE_URL` with it",
 		kind:  secret(0, "", func(c *Config, s string) { c.PlatformDatabasePassword = s })},
+	{Name: "REPLICATION_DATABASE_PASSWORD", Commands: []string{"tenant"},
+		Unset: "none: the source cell's server must trust the replication role's connection",
+		Help: "the password of `tenant move --replication-role`'s role, with which the target cell's subscription connects " +
+			"to the source cell instead of as the source's migrating role (docs/SCALING.md, \"The replication role\")",
+		kind: secret(0, "", func(c *Config, s string) { c.ReplicationDatabasePassword = s })},
 	{Name: "CELLS", Commands: []string{"migrate", "serve", "dev", "tenant", "audit", "cells"},
 		Unset: "none: `DATABASE_URL`'s database is the only cell",
 		Help: "the other tenant cells (docs/SCALING.md): `name=url` pairs separated by spaces, each url the migrating " +

@@ -172,8 +172,10 @@ func (s *server) handleExportCreate() scopedHandler {
 	}
 }
 
-// handleExportDelete: DELETE /v1/exports/{id}; its chunks go with it (the
-// foreign key cascades). 409 while the export is in progress.
+// handleExportDelete: DELETE /v1/exports/{id} ends the export's life at
+// once (gone for the API and the quota; one UPDATE whatever its size) and
+// enqueues the cleanup job, which deletes its chunks in bounded batches
+// (00024). 409 while the export is in progress.
 func (s *server) handleExportDelete() scopedHandler {
 	return func(w http.ResponseWriter, r *http.Request, exec db.Executor) {
 		id, ok := pathID(w, r)

@@ -326,9 +326,13 @@ func (w *idempotencyCleanupWorker) Work(ctx context.Context, job *river.Job[idem
 	}
 }
 
-// exportCleanupArgs deletes expired exports (EXPORT_RETENTION), visiting
-// each tenant under its own setting; their chunks go by the cascade.
-type exportCleanupArgs struct{}
+// exportCleanupArgs deletes expired exports (EXPORT_RETENTION, and those
+// DELETE /v1/exports/{id} ended), visiting each tenant under its own
+// setting, or only TenantID's: the exports trigger enqueues that one when a
+// request deletes an export (00024).
+type exportCleanupArgs struct {
+	TenantID uuid.UUID `json:"tenant_id"`
+}
 
 func (exportCleanupArgs) Kind() string { return "export_cleanup" }
 
@@ -338,11 +342,41 @@ type exportCleanupWorker struct {
 }
 
 func (w *exportCleanupWorker) Work(ctx context.Context, job *river.Job[exportCleanupArgs]) error {
+	if job.Args.TenantID != uuid.Nil {
+		return deleteExpiredExportsOf(ctx, w.pool, job.Args.TenantID)
+	}
 	return DeleteExpiredExports(ctx, w.pool)
 }
 
+// cleanupChunks is how many chunks (of at most 1 MiB) one transaction of the
+// cleanup deletes: a tenant's export of any size goes in transactions of
+// bounded size and length.
+const cleanupChunks = 64
+
+// deleteExpiredExportsOf deletes the tenant's expired exports under its own
+// setting (leak vector 10): their chunks cleanupChunks at a time, each batch
+// its own transaction, then the exports.
+func deleteExpiredExportsOf(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID) error {
+	for {
+		n, err := db.One(ctx, pool, scope(tenant), func(q *dbsqlc.Queries) (int64, error) {
+			return q.ExportChunksDeleteExpired(ctx, cleanupChunks)
+		})
+		if err != nil {
+			return err
+		}
+		if n < cleanupChunks {
+			break
+		}
+	}
+	_, err := db.One(ctx, pool, scope(tenant), func(q *dbsqlc.Queries) (int64, error) {
+		return q.ExportDeleteExpired(ctx)
+	})
+	return err
+}
+
 // DeleteExpiredExports deletes every tenant's expired exports, each tenant
-// under its own setting (leak vector 10). The cleanup job runs it.
+// under its own setting (deleteExpiredExportsOf). The periodic cleanup job
+// runs it.
 func DeleteExpiredExports(ctx context.Context, pool *pgxpool.Pool) error {
 	after := uuid.Nil
 	for {
@@ -351,9 +385,7 @@ func DeleteExpiredExports(ctx context.Context, pool *pgxpool.Pool) error {
 			return err
 		}
 		for _, id := range ids {
-			if _, err := db.One(ctx, pool, scope(id), func(q *dbsqlc.Queries) (int64, error) {
-				return q.ExportDeleteExpired(ctx)
-			}); err != nil {
+			if err := deleteExpiredExportsOf(ctx, pool, id); err != nil {
 				return err
 			}
 		}

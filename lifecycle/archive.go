@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/db/dbtype"
@@ -209,6 +210,113 @@ func Restore(ctx context.Context, pool *pgxpool.Pool, slug string) (Imported, er
 	})
 	if err != nil {
 		return Imported{}, err
+	}
+	return out, nil
+}
+
+// ArchiveIn is Archive for a tenant in any cell (package cells): catalog is
+// the default cell's pool (the registry, whose row says the tenant's
+// status to every instance), cell the pool of the cell the catalog places
+// the tenant in (the same pool for the default cell), both as the migrating
+// role, cell with at least two connections.
+//
+// The archive lives in the tenant's cell, next to its live rows: a tenant
+// placed in a cell for its region keeps its data there, archived or not;
+// the catalog keeps no tenant data; the archive is rows of the tenant's own
+// tables (exports, export_chunks), so a move carries it; and Restore is
+// one transaction in one database (docs/SCALING.md).
+//
+// Two steps. The cell's: its copy of the tenants row is made the catalog's
+// (suspended: cells.CopyTenant), then Archive runs there (the copy becomes
+// archived with the rows' deletion). The catalog's: its row becomes
+// archived, which is what requests see (409 tenant-archived). A crash
+// between them leaves the tenant suspended in the catalog (its requests
+// still refused) and archived in its cell; ArchiveIn run again sees that
+// and completes the catalog's step. Errors: as Archive's.
+func ArchiveIn(ctx context.Context, catalog, cell *pgxpool.Pool, slug string) (Archived, error) {
+	if catalog == cell {
+		return Archive(ctx, cell, slug)
+	}
+	t, err := db.Unscoped(catalog).TenantBySlug(ctx, slug)
+	if err != nil {
+		return Archived{}, notFound(err)
+	}
+	if t.Status != dbtype.TenantStatusSuspended {
+		return Archived{}, ErrNotSuspended
+	}
+	var out Archived
+	inCell, err := db.Unscoped(cell).TenantGet(ctx, t.ID)
+	if err == nil && inCell.Status == dbtype.TenantStatusArchived {
+		// The cell's step is done: what it archived.
+		scope := db.Scope{TenantID: t.ID, Role: dbtype.RoleAdmin}
+		arch, err := db.One(ctx, cell, scope, func(q *dbsqlc.Queries) (dbsqlc.ArchiveFindRow, error) { return q.ArchiveFind(ctx) })
+		if err != nil {
+			return Archived{}, fmt.Errorf("the archive of %s in its cell: %w", slug, err)
+		}
+		out = Archived{Archive: arch.ID, Bytes: arch.Bytes}
+		if err := json.Unmarshal(arch.Counts, &out.Counts); err != nil {
+			return Archived{}, err
+		}
+	} else {
+		if err := cells.CopyTenant(ctx, catalog, cell, t.ID); err != nil {
+			return Archived{}, fmt.Errorf("the tenant's row in its cell: %w", err)
+		}
+		if out, err = Archive(ctx, cell, slug); err != nil {
+			return Archived{}, err
+		}
+	}
+	archived := string(dbtype.TenantStatusArchived)
+	if out.Tenant, err = db.Unscoped(catalog).TenantUpdate(ctx, dbsqlc.TenantUpdateParams{ID: t.ID, Status: &archived}); err != nil {
+		return Archived{}, fmt.Errorf("archived in its cell; the catalog's status (run the archive again): %w", err)
+	}
+	return out, nil
+}
+
+// RestoreIn is Restore for a tenant in any cell; catalog and cell are as
+// ArchiveIn's. Restore runs in the tenant's cell, where its archive is,
+// then the catalog's row becomes active (and the cell's copy follows it:
+// cells.CopyTenant). A crash between them leaves the tenant restored in its
+// cell but archived in the catalog (its requests still get 409
+// tenant-archived); RestoreIn run again sees that (the cell's copy active,
+// no archive left) and completes the catalog's step. Errors: as Restore's.
+func RestoreIn(ctx context.Context, catalog, cell *pgxpool.Pool, slug string) (Imported, error) {
+	if catalog == cell {
+		return Restore(ctx, cell, slug)
+	}
+	t, err := db.Unscoped(catalog).TenantBySlug(ctx, slug)
+	if err != nil {
+		return Imported{}, notFound(err)
+	}
+	if t.Status != dbtype.TenantStatusArchived {
+		return Imported{}, ErrNotArchived
+	}
+	var out Imported
+	inCell, err := db.Unscoped(cell).TenantGet(ctx, t.ID)
+	if err != nil {
+		return Imported{}, fmt.Errorf("the tenant's row in its cell: %w", err)
+	}
+	scope := db.Scope{TenantID: t.ID, Role: dbtype.RoleAdmin}
+	if inCell.Status == dbtype.TenantStatusArchived {
+		if out, err = Restore(ctx, cell, slug); err != nil {
+			return Imported{}, err
+		}
+	} else {
+		// The cell's step is done if no archive is left there.
+		if _, err := db.One(ctx, cell, scope, func(q *dbsqlc.Queries) (dbsqlc.ArchiveFindRow, error) { return q.ArchiveFind(ctx) }); !errors.Is(err, db.ErrNotFound) {
+			return Imported{}, errors.Join(err, fmt.Errorf("%s is archived in the catalog, %s in its cell, which still holds an archive: restore it there by hand", slug, inCell.Status))
+		}
+		c, err := db.One(ctx, cell, scope, func(q *dbsqlc.Queries) (dbsqlc.TenantRowCountsRow, error) { return q.TenantRowCounts(ctx) })
+		if err != nil {
+			return Imported{}, err
+		}
+		out.Counts = map[string]int{"users": int(c.Users), "products": int(c.Products), "api_keys": int(c.ApiKeys)}
+	}
+	active := string(dbtype.TenantStatusActive)
+	if out.Tenant, err = db.Unscoped(catalog).TenantUpdate(ctx, dbsqlc.TenantUpdateParams{ID: t.ID, Status: &active}); err != nil {
+		return Imported{}, fmt.Errorf("restored in its cell; the catalog's status (run the restore again): %w", err)
+	}
+	if err := cells.CopyTenant(ctx, catalog, cell, t.ID); err != nil {
+		return Imported{}, fmt.Errorf("the tenant's row in its cell: %w", err)
 	}
 	return out, nil
 }

@@ -80,15 +80,28 @@ SELECT data FROM export_chunks WHERE export_id = @export_id AND seq = @seq;
 INSERT INTO export_chunks (export_id, seq, data) VALUES (@export_id, @seq, @data);
 
 -- name: ExportDelete :one
--- An export in progress is not deleted (its job would write into nothing);
--- the API's 409 says so (ExportGet tells the two apart).
-DELETE FROM exports
+-- DELETE /v1/exports/{id} ends the export's life: gone for the API and the
+-- quota at once; a trigger enqueues the cleanup that deletes its chunks
+-- (00024). An export in progress is not deleted (its job would write into
+-- nothing); the API's 409 says so (ExportGet tells the two apart).
+UPDATE exports SET expires_at = now()
 WHERE id = @id AND kind = 'export' AND status NOT IN ('pending', 'running')
+  AND (expires_at IS NULL OR expires_at > now())
 RETURNING id;
 
+-- name: ExportChunksDeleteExpired :execrows
+-- Retention and DELETE: the cleanup job deletes the chunks of the tenant's
+-- expired exports, at most @max_chunks (1 MiB each) per statement.
+DELETE FROM export_chunks c
+WHERE (c.export_id, c.seq) IN (
+    SELECT x.export_id, x.seq FROM export_chunks x JOIN exports e ON e.id = x.export_id
+    WHERE e.expires_at <= now()
+    LIMIT @max_chunks);
+
 -- name: ExportDeleteExpired :execrows
--- Retention: the cleanup job deletes, tenant by tenant, what has expired.
-DELETE FROM exports WHERE expires_at <= now();
+-- Then the expired exports themselves, once their chunks are gone.
+DELETE FROM exports e WHERE e.expires_at <= now()
+  AND NOT EXISTS (SELECT 1 FROM export_chunks c WHERE c.export_id = e.id);
 
 -- name: ExportStart :one
 -- The export job takes its export (run under the export's own tenant).

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -242,6 +244,9 @@ type tenantMoveCmd struct {
 	Settle  time.Duration `default:"6s" help:"How long the source stays frozen after the switch: at least the servers' TENANT_CACHE_TTL."`
 	Cleanup bool          `help:"Finish (placement switched) or undo (not switched) a move that did not end, instead of moving."`
 	From    string        `help:"With --cleanup: the cell the move came from."`
+	// ReplicationRole: the subscription's connection to the source as a
+	// role that needs no superuser (docs/SCALING.md, "The replication role").
+	ReplicationRole string `placeholder:"ROLE" help:"Connect the target's subscription to the source cell as this role (LOGIN REPLICATION BYPASSRLS, SELECT on the tenant tables; no superuser), with REPLICATION_DATABASE_PASSWORD, instead of as the source's url."`
 }
 
 func (c *tenantMoveCmd) Run(r *runEnv) error { return runTenantMove(r.ctx, *c, r.env, r.stdout) }
@@ -250,7 +255,9 @@ func (c *tenantMoveCmd) Run(r *runEnv) error { return runTenantMove(r.ctx, *c, r
 // --cleanup finishes (placement switched) or undoes (not switched) a move
 // that did not end. An interrupt before the switch undoes the move. Every
 // connection is a cell's DATABASE_URL or CELLS url, which must be a
-// superuser's here (docs/SCALING.md says why).
+// superuser's here (docs/SCALING.md says why), but for the subscription's
+// connection to the source, which --replication-role makes a role that is
+// no superuser.
 func runTenantMove(ctx context.Context, c tenantMoveCmd, env config.Config, stdout io.Writer) error {
 	if !tenancy.ValidSlug(c.Slug) || !cells.ValidName(c.To) {
 		return usageError{"tenant move: --slug must be a tenant slug and --to a cell's name"}
@@ -298,6 +305,11 @@ func runTenantMove(ctx context.Context, c tenantMoveCmd, env config.Config, stdo
 		return err
 	}
 	defer target.Close()
+	if c.ReplicationRole != "" {
+		if sourceURL, err = withRole(sourceURL, c.ReplicationRole, env.ReplicationDatabasePassword); err != nil {
+			return usageError{"tenant move --replication-role: " + err.Error()}
+		}
+	}
 	m := &cells.Move{Tenant: id, From: from, To: c.To, Catalog: catalog, Source: source, Target: target,
 		SourceConnString: sourceURL, Settle: c.Settle}
 	if c.Cleanup {
@@ -317,4 +329,43 @@ func runTenantMove(ctx context.Context, c tenantMoveCmd, env config.Config, stdo
 	enc.SetIndent("", "  ")
 	return enc.Encode(map[string]any{"tenant": c.Slug, "from": from, "to": c.To, "rows": rep.Rows,
 		"copy_ms": rep.Copy.Milliseconds(), "writes_frozen_ms": rep.Frozen.Milliseconds()})
+}
+
+// withRole is the connection string connString with its user and password
+// replaced, all else (host, database, TLS settings) kept: a URL gets new
+// user information; a key=value string gets user and password appended
+// (libpq takes the last value of a keyword).
+func withRole(connString, role, password string) (string, error) {
+	if !validRoleName(role) {
+		return "", fmt.Errorf("%q is not a role name", role)
+	}
+	if strings.Contains(connString, "://") {
+		u, err := url.Parse(connString)
+		if err != nil {
+			return "", errors.New("the source cell's url does not parse")
+		}
+		u.User = url.User(role)
+		if password != "" {
+			u.User = url.UserPassword(role, password)
+		}
+		return u.String(), nil
+	}
+	out := connString + " user=" + role
+	if password != "" {
+		out += " password='" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(password) + "'"
+	}
+	return out, nil
+}
+
+// validRoleName: a plain PostgreSQL identifier, 1-63 characters.
+func validRoleName(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i, c := range s {
+		if !(c >= 'a' && c <= 'z' || c == '_' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -17,9 +17,9 @@ import (
 // Before this test they exported an empty file, archived nothing (and
 // marked the tenant archived, its rows still live in its cell), and
 // deleted only the catalog's row, leaving every row in the cell behind.
-// Now export and delete act in the tenant's cell; archive, restore and an
-// import into an existing tenant of another cell refuse (exit 3), naming
-// the cell, and change nothing.
+// Now export, delete, archive and restore act in the tenant's cell (archive
+// and restore refused before); an import into an existing tenant of another
+// cell refuses (exit 3), naming the cell, and changes nothing.
 func TestTenantCommandsInAnotherCell(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -64,18 +64,28 @@ func TestTenantCommandsInAnotherCell(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(data), "a@initech.example", "the export holds the tenant's admin user")
 
-	// Archive and restore refuse, naming the cell; nothing changes.
+	// Archive and restore work in the tenant's cell: the archive is kept
+	// there, the live rows leave it and come back; the catalog says
+	// archived meanwhile (its requests get 409 tenant-archived).
 	_, err = runCmd(t, env, "tenant", "suspend", "--slug", "initech")
 	require.NoError(t, err)
-	for _, action := range []string{"archive", "restore"} {
-		_, err = runCmd(t, env, "tenant", action, "--slug", "initech")
-		require.ErrorContains(t, err, `cell "eu1"`, action)
-		require.Equal(t, 3, exitCode(err), action)
+	status := func() (s string) {
+		require.NoError(t, admin.QueryRow(ctx, "select status from tenants where slug = 'initech'").Scan(&s))
+		return s
 	}
-	var status string
-	require.NoError(t, admin.QueryRow(ctx, "select status from tenants where slug = 'initech'").Scan(&status))
-	require.Equal(t, "suspended", status)
-	require.Equal(t, 1, users())
+	out, err = runCmd(t, env, "tenant", "archive", "--slug", "initech")
+	require.NoError(t, err, out)
+	require.Equal(t, "archived", status())
+	require.Equal(t, 0, users(), "the live rows left the cell")
+	var archives int
+	require.NoError(t, cell.QueryRow(ctx, "select count(*) from exports where kind = 'archive'").Scan(&archives))
+	require.Equal(t, 1, archives, "the archive is kept in the tenant's cell")
+	require.NoError(t, admin.QueryRow(ctx, "select count(*) from exports").Scan(&archives))
+	require.Zero(t, archives, "not in the catalog's database")
+	out, err = runCmd(t, env, "tenant", "restore", "--slug", "initech")
+	require.NoError(t, err, out)
+	require.Equal(t, "active", status())
+	require.Equal(t, 1, users(), "restored into its cell")
 
 	// An import into it would write into the default cell: refused.
 	_, err = runCmd(t, env, "tenant", "import", file, "--slug", "initech")

@@ -100,15 +100,23 @@ func TestCellsAreGovernedTogether(t *testing.T) {
 // Issue #18 item 3 from the CLI: `tenant move` moves a tenant from the
 // default cell (a cluster with wal_level = logical) to another, prints what
 // it verified, and the tenant's key then works through serve from the new
-// cell; a move to where it is, or to an unknown cell, is refused.
+// cell; then back into the default cell (refused as "not supported yet"
+// before); a move to where it is, or to an unknown cell, is refused.
 func TestTenantMoveCommand(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	src, err := pgserver.Start(ctx, pgserver.Options{Settings: []string{"wal_level=logical"}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = src.Stop(context.Background()) })
-	tgt := pgtest.New(t)
-	env := map[string]string{"DATABASE_URL": src.URL, "CELLS": "eu1=" + tgt.AdminURL}
+	// eu1 is a database of the same cluster: the move back reads it
+	// through a subscription, which needs wal_level = logical.
+	conn, err := pgx.Connect(ctx, src.URL)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "CREATE DATABASE eu1")
+	require.NoError(t, err)
+	require.NoError(t, conn.Close(ctx))
+	eu1 := pgtest.URL(src.URL, "eu1")
+	env := map[string]string{"DATABASE_URL": src.URL, "CELLS": "eu1=" + eu1}
 	out, err := runCmd(t, env, "migrate")
 	require.NoError(t, err, out)
 	out, err = runCmd(t, env, "tenant", "create", "--slug", "acme", "--name", "Acme", "--admin-email", "a@acme.example")
@@ -131,10 +139,44 @@ func TestTenantMoveCommand(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, out, `"cell": "eu1"`)
 
-	base, _, _ := startServer(t, map[string]string{"DATABASE_URL": src.URL, "CELLS": env["CELLS"]}, "serve")
+	base, _, _ := startServer(t, map[string]string{"DATABASE_URL": src.URL, "CELLS": env["CELLS"], "TENANT_CACHE_TTL": "100ms"}, "serve")
 	status, body := httpDo(t, "POST", base+"/v1/products", "acme", created.APIKey.Key, `{"name":"Anvil","price":100}`)
 	require.Equal(t, 201, status, body)
-	var n int
-	require.NoError(t, tgt.AdminPool(t).QueryRow(ctx, "select count(*) from products").Scan(&n))
-	require.Equal(t, 1, n, "written in the cell it moved to")
+	count := func(url, sql string) (n int) {
+		c, err := pgx.Connect(ctx, url)
+		require.NoError(t, err)
+		defer c.Close(ctx)
+		require.NoError(t, c.QueryRow(ctx, sql).Scan(&n))
+		return n
+	}
+	require.Equal(t, 1, count(eu1, "select count(*) from products"), "written in the cell it moved to")
+
+	// And back into the default cell, which holds the catalog's row of it:
+	// its rows come back, nothing of it stays in eu1. The subscription
+	// reads eu1 as a replication role that is no superuser.
+	eu1Conn, err := pgx.Connect(ctx, eu1)
+	require.NoError(t, err)
+	for _, stmt := range []string{"CREATE ROLE rowfence_replication LOGIN REPLICATION BYPASSRLS NOSUPERUSER NOINHERIT PASSWORD 'repl-secret'",
+		"GRANT SELECT ON users, products, api_keys, exports, export_chunks, idempotency_keys TO rowfence_replication"} {
+		_, err = eu1Conn.Exec(ctx, stmt)
+		require.NoError(t, err)
+	}
+	require.NoError(t, eu1Conn.Close(ctx))
+	_, err = runCmd(t, env, "tenant", "move", "--slug", "acme", "--to", "default", "--replication-role", "Robert'); DROP")
+	require.ErrorContains(t, err, "not a role name")
+	// The role is the one the subscription connects as: one that does not
+	// exist fails the move, which is undone.
+	_, err = runCmd(t, env, "tenant", "move", "--slug", "acme", "--to", "default", "--replication-role", "rf_nobody")
+	require.ErrorContains(t, err, "rf_nobody")
+	env["REPLICATION_DATABASE_PASSWORD"] = "repl-secret"
+	out, err = runCmd(t, env, "tenant", "move", "--slug", "acme", "--to", "default", "--settle", "0s", "--replication-role", "rowfence_replication")
+	require.NoError(t, err, out)
+	require.Contains(t, out, `"products": 1`)
+	out, err = runCmd(t, env, "cells", "placements")
+	require.NoError(t, err)
+	require.Contains(t, out, `"cell": "default"`)
+	require.Equal(t, 1, count(src.URL, "select count(*) from products"))
+	require.Zero(t, count(eu1, "select (select count(*) from products) + (select count(*) from users) + (select count(*) from tenants)"))
+	status, body = httpDo(t, "GET", base+"/v1/products/"+body["id"].(string), "acme", created.APIKey.Key, "")
+	require.Equal(t, 200, status, body)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/db"
@@ -98,15 +99,28 @@ func runTenantLifecycle(r *runEnv, action string, a lifecycleArgs) error {
 
 	// A tenant placed in another cell (package cells) has its rows there,
 	// not in DATABASE_URL's database, which holds only the catalog's row:
-	// export and delete act in its cell; archive, restore and import would
-	// act on the wrong database, so they refuse (TestTenantCommandsInAnotherCell).
+	// export, delete, archive and restore act in its cell (the archive is
+	// kept there: lifecycle.ArchiveIn says why); import into an existing
+	// tenant would act on the wrong database, so it refuses
+	// (TestTenantCommandsInAnotherCell).
 	cell := cells.Default
 	if action != "purge" {
 		if t, err := db.Unscoped(pool).TenantBySlug(ctx, slug); err == nil && t.Cell != "" {
 			cell = t.Cell
 		}
 	}
-	if cell != cells.Default && (action == "archive" || action == "restore" || action == "import") {
+	// The pool of the tenant's cell: pool itself for the default cell.
+	cellPool := func() (*pgxpool.Pool, func(), error) {
+		if cell == cells.Default {
+			return pool, func() {}, nil
+		}
+		p, err := connectCellAdminPool(ctx, env, cell)
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, p.Close, nil
+	}
+	if cell != cells.Default && action == "import" {
 		return fmt.Errorf("tenant %s: %s is in cell %q, and %s works in the default cell only: move it there first (rowfence tenant move --slug %s --to %s)",
 			action, slug, cell, action, slug, cells.Default)
 	}
@@ -139,13 +153,11 @@ func runTenantLifecycle(r *runEnv, action string, a lifecycleArgs) error {
 			defer f.Close()
 			w = f
 		}
-		src := pool
-		if cell != cells.Default {
-			if src, err = connectCellAdminPool(ctx, env, cell); err != nil {
-				return err
-			}
-			defer src.Close()
+		src, done, err := cellPool()
+		if err != nil {
+			return err
 		}
+		defer done()
 		counts, err := lifecycle.Export(ctx, src, slug, w)
 		if errors.Is(err, lifecycle.ErrNotFound) {
 			return fmt.Errorf("tenant export: no tenant %q", slug)
@@ -159,7 +171,12 @@ func runTenantLifecycle(r *runEnv, action string, a lifecycleArgs) error {
 		fmt.Fprintf(stderr, "exported %s: %d users, %d products, %d API keys\n", slug, counts["users"], counts["products"], counts["api_keys"])
 		return nil
 	case "archive":
-		a, err := lifecycle.Archive(ctx, pool, slug)
+		in, done, err := cellPool()
+		if err != nil {
+			return err
+		}
+		defer done()
+		a, err := lifecycle.ArchiveIn(ctx, pool, in, slug)
 		if err != nil {
 			return fmt.Errorf("tenant archive: %w", err)
 		}
@@ -167,7 +184,12 @@ func runTenantLifecycle(r *runEnv, action string, a lifecycleArgs) error {
 			slug, a.Counts["users"], a.Counts["products"], a.Counts["api_keys"], a.Bytes)
 		return enc.Encode(map[string]any{"tenant": httpapi.RenderTenant(a.Tenant), "archive": a.Archive, "archived": a.Counts, "bytes": a.Bytes})
 	case "restore":
-		imp, err := lifecycle.Restore(ctx, pool, slug)
+		in, done, err := cellPool()
+		if err != nil {
+			return err
+		}
+		defer done()
+		imp, err := lifecycle.RestoreIn(ctx, pool, in, slug)
 		if err != nil {
 			return fmt.Errorf("tenant restore: %w (nothing was written)", err)
 		}

@@ -189,6 +189,24 @@ func (q *Queries) ExportChunkInsert(ctx context.Context, arg ExportChunkInsertPa
 	return err
 }
 
+const exportChunksDeleteExpired = `-- name: ExportChunksDeleteExpired :execrows
+DELETE FROM export_chunks c
+WHERE (c.export_id, c.seq) IN (
+    SELECT x.export_id, x.seq FROM export_chunks x JOIN exports e ON e.id = x.export_id
+    WHERE e.expires_at <= now()
+    LIMIT $1)
+`
+
+// Retention and DELETE: the cleanup job deletes the chunks of the tenant's
+// expired exports, at most @max_chunks (1 MiB each) per statement.
+func (q *Queries) ExportChunksDeleteExpired(ctx context.Context, maxChunks int32) (int64, error) {
+	result, err := q.db.Exec(ctx, exportChunksDeleteExpired, maxChunks)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const exportCreate = `-- name: ExportCreate :one
 INSERT INTO exports (requested_by, expires_at)
 SELECT $1::uuid, now() + make_interval(secs => $2::float8)
@@ -246,13 +264,16 @@ func (q *Queries) ExportCreate(ctx context.Context, arg ExportCreateParams) (Exp
 }
 
 const exportDelete = `-- name: ExportDelete :one
-DELETE FROM exports
+UPDATE exports SET expires_at = now()
 WHERE id = $1 AND kind = 'export' AND status NOT IN ('pending', 'running')
+  AND (expires_at IS NULL OR expires_at > now())
 RETURNING id
 `
 
-// An export in progress is not deleted (its job would write into nothing);
-// the API's 409 says so (ExportGet tells the two apart).
+// DELETE /v1/exports/{id} ends the export's life: gone for the API and the
+// quota at once; a trigger enqueues the cleanup that deletes its chunks
+// (00024). An export in progress is not deleted (its job would write into
+// nothing); the API's 409 says so (ExportGet tells the two apart).
 func (q *Queries) ExportDelete(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
 	row := q.db.QueryRow(ctx, exportDelete, id)
 	var id_2 uuid.UUID
@@ -261,10 +282,11 @@ func (q *Queries) ExportDelete(ctx context.Context, id uuid.UUID) (uuid.UUID, er
 }
 
 const exportDeleteExpired = `-- name: ExportDeleteExpired :execrows
-DELETE FROM exports WHERE expires_at <= now()
+DELETE FROM exports e WHERE e.expires_at <= now()
+  AND NOT EXISTS (SELECT 1 FROM export_chunks c WHERE c.export_id = e.id)
 `
 
-// Retention: the cleanup job deletes, tenant by tenant, what has expired.
+// Then the expired exports themselves, once their chunks are gone.
 func (q *Queries) ExportDeleteExpired(ctx context.Context) (int64, error) {
 	result, err := q.db.Exec(ctx, exportDeleteExpired)
 	if err != nil {

@@ -2,7 +2,7 @@
 -- with the pgtap extension, as a superuser:
 --   pg_prove -d DB sql/pgtap/*.sql      (or: make test, which runs every file here)
 BEGIN;
-SELECT plan(40);
+SELECT plan(42);
 
 -- The serving role can never bypass RLS.
 SELECT has_role('rowfence_app');
@@ -68,10 +68,13 @@ FROM pg_proc WHERE proname = 'tenant_lookup';
 SELECT isnt_superuser('rowfence_platform');
 SELECT ok(NOT rolbypassrls AND NOT rolinherit, 'rowfence_platform is NOBYPASSRLS and NOINHERIT') FROM pg_roles WHERE rolname = 'rowfence_platform';
 SELECT ok(relrowsecurity AND relforcerowsecurity, 'exports enables and forces row level security') FROM pg_class WHERE oid = 'public.exports'::regclass;
-SELECT policies_are('public', 'exports', ARRAY['tenant_isolation', 'exports_select', 'exports_insert', 'exports_update', 'exports_delete']);
+SELECT policies_are('public', 'exports', ARRAY['tenant_isolation', 'exports_select', 'exports_insert', 'exports_update', 'exports_delete', 'exports_expire']);
 -- Streaming exports (00019): the chunks are a tenant table like any other.
 SELECT ok(relrowsecurity AND relforcerowsecurity, 'export_chunks enables and forces row level security') FROM pg_class WHERE oid = 'public.export_chunks'::regclass;
-SELECT policies_are('public', 'export_chunks', ARRAY['tenant_isolation', 'export_chunks_select', 'export_chunks_insert']);
+SELECT policies_are('public', 'export_chunks', ARRAY['tenant_isolation', 'export_chunks_select', 'export_chunks_insert', 'export_chunks_delete']);
+-- DELETE /v1/exports/{id} only ends an export's life (00024); the cleanup deletes.
+SELECT ok(NOT has_table_privilege('rowfence_app', 'public.exports', 'DELETE'), 'the app role cannot delete exports');
+SELECT ok(NOT has_table_privilege('rowfence_app', 'public.export_chunks', 'DELETE'), 'the app role cannot delete export chunks');
 SELECT ok(NOT has_table_privilege('rowfence_app', 'public.export_chunks', 'INSERT'), 'the app role cannot write export chunks');
 SELECT ok(NOT has_schema_privilege('rowfence_app', 'river', 'USAGE'), 'the app role cannot reach River''s schema');
 SELECT ok(NOT has_table_privilege('rowfence_app', 'public.platform_keys', 'SELECT'), 'the app role cannot read platform keys');
