@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,6 +36,8 @@ type serveConfig struct {
 	pool *pgxpool.Config
 	// platform is the /v1/admin pool's configuration; nil: disabled.
 	platform *pgxpool.Config
+	// accessLog is runEnv.accessLog (httpapi.Config.AccessLog).
+	accessLog io.Writer
 }
 
 // newServeConfig derives the pools from env: the app role's from
@@ -139,6 +142,7 @@ func (serveCmd) Run(r *runEnv) error {
 	if err != nil {
 		return err
 	}
+	cfg.accessLog = r.accessLog
 	return serve(r.ctx, cfg, r.log)
 }
 
@@ -312,6 +316,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		TenantMode:       cfg.TenantMode,
 		BaseDomain:       cfg.BaseDomain,
 		Logger:           log,
+		AccessLog:        cfg.accessLog,
 		CursorKey:        cfg.CursorKey,
 		StatementTimeout: cfg.StatementTimeout,
 		RequestTimeout:   cfg.RequestTimeout,
