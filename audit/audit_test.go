@@ -184,12 +184,15 @@ var planted = []plant{
 		          using (current_setting('app.role', true) = 'admin' or tenant_id is not null)`,
 		want: []string{"policy-widens-role public.idempotency_keys policy gate_or"}, widens: true},
 	{name: "a grant of a command the model gives no app.role",
-		sql:  `grant update (status) on exports to rowfence_app`,
+		sql:  `grant delete on exports to rowfence_app`,
 		want: []string{"grant-widens-role rowfence_app on public.exports"}, widens: true},
+	{name: "a column the model does not give, of a command it gives",
+		sql:  `grant update (status) on exports to rowfence_app`,
+		want: []string{"column-grant-widens-role rowfence_app on public.exports"}},
 	// The membership is rowfence_app's own, cluster-wide, but in a role that
 	// holds nothing outside this case's database and is dropped with it.
 	{name: "that grant through a role the app role can become",
-		sql:  `create role {{role}}_up nologin; grant update (error) on exports to {{role}}_up; grant {{role}}_up to rowfence_app`,
+		sql:  `create role {{role}}_up nologin; grant delete on exports to {{role}}_up; grant {{role}}_up to rowfence_app`,
 		want: []string{"grant-widens-role rowfence_app on public.exports"}, widens: true},
 	// Leak vector 12 through membership: CREATE held by a role the app role
 	// can become (audit 14 checks the serving roles by name).

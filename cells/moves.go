@@ -81,7 +81,7 @@ func record(r dbsqlc.MoveGetRow) MoveRecord {
 // reachable says which cells the movers can reach (nil: any). Errors:
 // db.ErrNotFound (no such tenant); db.ErrInvalid on field "to" (not a
 // registered cell, not reachable for moves, or where the tenant is
-// already); db.ErrConflict (the tenant is archived or being deleted, or a
+// already); db.ErrConflict (the tenant is being deleted, or a
 // move of it is in progress: one at a time).
 func RequestMove(ctx context.Context, catalog *pgxpool.Pool, tenant uuid.UUID, to string, reachable func(string) bool) (MoveRecord, error) {
 	var rec MoveRecord
@@ -96,8 +96,8 @@ func RequestMove(ctx context.Context, catalog *pgxpool.Pool, tenant uuid.UUID, t
 			return err
 		}
 		switch {
-		case t.Status == dbtype.TenantStatusArchived:
-			return &db.Error{Code: db.ErrConflict, Message: "the tenant is archived: restore it before moving it"}
+		// An archived tenant moves with its archive, as with the CLI
+		// (Move.Run): its archive is rows of its own tables.
 		case t.Status == dbtype.TenantStatusDeleting:
 			return &db.Error{Code: db.ErrConflict, Message: "the tenant is being deleted: reactivate it before moving it"}
 		case !ValidName(to):

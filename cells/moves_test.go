@@ -176,12 +176,12 @@ func TestAdminMovesATenant(t *testing.T) {
 		raw, _ := json.Marshal(body)
 		require.Contains(t, string(raw), c.says, c.body)
 	}
-	_, err := a.srcSuper.Exec(ctx, "UPDATE tenants SET status = 'archived' WHERE id = $1", globex)
+	_, err := a.srcSuper.Exec(ctx, "UPDATE tenants SET status = 'deleting', purge_after = now() + interval '1 day' WHERE id = $1", globex)
 	require.NoError(t, err)
 	status, body, _ := a.call(t, a.url, "POST", movePath(globex), `{"to":"eu1"}`)
 	require.Equal(t, 409, status, body)
-	require.Contains(t, body["detail"], "archived")
-	_, err = a.srcSuper.Exec(ctx, "UPDATE tenants SET status = 'active' WHERE id = $1", globex)
+	require.Contains(t, body["detail"], "being deleted")
+	_, err = a.srcSuper.Exec(ctx, "UPDATE tenants SET status = 'active', purge_after = NULL WHERE id = $1", globex)
 	require.NoError(t, err)
 	require.Zero(t, a.count(t, a.srcSuper, "SELECT count(*) FROM tenant_moves"), "no bad request recorded a move")
 

@@ -30,8 +30,9 @@ func (b adminMoveBody) valid() fieldErrors {
 
 // handleTenantMove: POST /v1/admin/tenants/{id}/move starts moving a
 // tenant to the cell the body names: 202 with the move's record and its
-// Location. 409 when moves are off on this instance, the tenant is archived
-// or being deleted, or a move of it is in progress; 422 naming "to" for a
+// Location. 409 when moves are off on this instance, the tenant is being
+// deleted, or a move of it is in progress (an archived tenant moves with its
+// archive); 422 naming "to" for a
 // cell that is not registered, not reachable, or the tenant's own.
 func (s *server) handleTenantMove() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
