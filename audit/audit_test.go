@@ -47,8 +47,8 @@ func TestMigratedSchemaPasses(t *testing.T) {
 	// permissive ones decide by role.
 	restrictive := map[string]bool{}
 	for _, p := range rep.Policies {
-		if p.Table == "public.tenants" || p.Table == "public.platform_keys" || p.Table == "public.cells" {
-			// Not tenant tables: the platform role's registry, keys and cells.
+		if p.Table == "public.tenants" || p.Table == "public.platform_keys" || p.Table == "public.cells" || p.Table == "public.tenant_moves" {
+			// Not tenant tables: the platform role's registry, keys, cells and moves.
 			require.Equal(t, "rowfence_platform", p.Roles, "%s on %s is for the platform role only", p.Name, p.Table)
 			continue
 		}
@@ -184,12 +184,15 @@ var planted = []plant{
 		          using (current_setting('app.role', true) = 'admin' or tenant_id is not null)`,
 		want: []string{"policy-widens-role public.idempotency_keys policy gate_or"}, widens: true},
 	{name: "a grant of a command the model gives no app.role",
-		sql:  `grant update (status) on exports to rowfence_app`,
+		sql:  `grant delete on exports to rowfence_app`,
 		want: []string{"grant-widens-role rowfence_app on public.exports"}, widens: true},
+	{name: "a column the model does not give, of a command it gives",
+		sql:  `grant update (status) on exports to rowfence_app`,
+		want: []string{"column-grant-widens-role rowfence_app on public.exports"}},
 	// The membership is rowfence_app's own, cluster-wide, but in a role that
 	// holds nothing outside this case's database and is dropped with it.
 	{name: "that grant through a role the app role can become",
-		sql:  `create role {{role}}_up nologin; grant update (error) on exports to {{role}}_up; grant {{role}}_up to rowfence_app`,
+		sql:  `create role {{role}}_up nologin; grant delete on exports to {{role}}_up; grant {{role}}_up to rowfence_app`,
 		want: []string{"grant-widens-role rowfence_app on public.exports"}, widens: true},
 	// Leak vector 12 through membership: CREATE held by a role the app role
 	// can become (audit 14 checks the serving roles by name).
@@ -502,7 +505,7 @@ func TestColumnModelIsWhatTheMigrationsGrant(t *testing.T) {
 	tables := map[string]bool{}
 	for _, g := range model {
 		tables[g.Table] = true
-		require.False(t, g.Table != "public.tenants" && g.Table != "public.platform_keys" && g.Table != "public.cells" &&
+		require.False(t, g.Table != "public.tenants" && g.Table != "public.platform_keys" && g.Table != "public.cells" && g.Table != "public.tenant_moves" &&
 			(g.Command == "INSERT" || g.Command == "UPDATE") && (g.Every || slices.Contains(g.Columns, "tenant_id")),
 			"the model gives %s %s of %s's tenant_id", g.ServingRole, g.Command, g.Table)
 		var every bool

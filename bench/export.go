@@ -349,7 +349,7 @@ func (r *report) export(rounds []exportRound, rows, products int, idleRSS, peakR
 		"under its setting (as the export reads them), the server's export job from `POST /v1/exports` until `done` (rows streamed into 1 MiB chunks), "+
 		"the download over HTTP into a file, `COPY … FROM STDIN` of the same rows into a scratch tenant as the superuser "+
 		"(PostgreSQL refuses COPY FROM under RLS), and `rowfence tenant import` of the downloaded file into a new tenant. "+
-		"Short settings on a busy 2-core machine; a 10M-row run was not made in this session.\n\n", products, rows-products, rows, len(rounds))
+		"The section's stamp gives the command (the size is `-export-rows`).\n\n", products, rows-products, rows, len(rounds))
 	tab := [][]string{{"round", "COPY TO", "export", "download", "COPY FROM", "import", "bytes"}}
 	var exp, dl, imp []float64
 	for i, x := range rounds {

@@ -28,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/ratelimit"
 	"github.com/rowfence/rowfence/tenancy"
 )
 
@@ -86,6 +87,12 @@ type Cell struct {
 	// Platform runs /v1/admin and background work in the cell
 	// (rowfence_platform); nil when platform administration is off.
 	Platform *pgxpool.Pool
+	// Limiter shares the cell's App connections fairly among its tenants
+	// (ratelimit: sized from App's pool); nil: the server's own limiter.
+	// One per cell: a tenant keeping one cell's pool busy must not make the
+	// tenants of another cell, whose pool is free, wait
+	// (httpapi.TestFairSharingIsPerCell).
+	Limiter *ratelimit.Limiter
 }
 
 // Set is the cells one instance can reach, the default one included.

@@ -39,6 +39,9 @@ type Move struct {
 	Settle time.Duration
 	// Poll is how often the progress is looked at (default 50ms).
 	Poll time.Duration
+	// Stage, if set, is told each stage Run reaches: StageCopying,
+	// StageFrozen, StageSwitched (moves.go records them).
+	Stage func(stage string)
 }
 
 // MoveReport says what a move did and how long the tenant's writes paused.
@@ -208,6 +211,7 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 		name, quote(m.SourceConnString), name, name)); err != nil {
 		return rep, fmt.Errorf("move: subscribe: %w", err)
 	}
+	m.stage(StageCopying)
 	// 3. The initial copy: every table ready.
 	if err := m.until(ctx, func() (bool, error) {
 		var total, ready, failed int
@@ -245,6 +249,7 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 	if err := m.waitForWriters(ctx, tables); err != nil {
 		return rep, fmt.Errorf("move: freeze: %w", err)
 	}
+	m.stage(StageFrozen)
 	// 5. Catch up: a marker in the source's WAL after the freeze, and the
 	// slot confirmed past it. The marker is a logical decoding message,
 	// which no publication carries: the walsender, idle past it, sends a
@@ -278,6 +283,7 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 	}
 	switched = true
 	rep.Frozen = time.Since(frozeAt)
+	m.stage(StageSwitched)
 	// 8. The source stays frozen while cached placements expire.
 	select {
 	case <-time.After(m.Settle):
@@ -460,3 +466,9 @@ func (m *Move) Finish(ctx context.Context) error {
 
 // quote is a SQL string literal.
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func (m *Move) stage(s string) {
+	if m.Stage != nil {
+		m.Stage(s)
+	}
+}

@@ -41,6 +41,8 @@ type Config struct {
 	ReplicationDatabasePassword string
 	// Cells are the tenant cells besides DATABASE_URL's (CELLS); nil: one.
 	Cells []cells.URL
+	// TenantMoves: this instance runs tenant moves (TENANT_MOVES).
+	TenantMoves bool
 
 	// The HTTP server.
 	Addr            string             // ADDR: host:port to listen on

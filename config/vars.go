@@ -96,6 +96,12 @@ var Vars = []Var{
 			c.Cells, err = cells.ParseURLs(s)
 			return err
 		}}},
+	{Name: "TENANT_MOVES", Commands: serving, Default: "false",
+		Help: "`true`: this instance runs the tenant moves asked through `POST /v1/admin/tenants/{id}/move` (docs/SCALING.md), " +
+			"connecting to every cell as `DATABASE_URL`'s and `CELLS`' role, which must then be a superuser (serve refuses to " +
+			"start otherwise). Those connections serve the move's background job only, never a request; other instances " +
+			"answer such a POST with 409",
+		kind: boolean(func(c *Config, b bool) { c.TenantMoves = b })},
 
 	{Name: "ADDR", Commands: serving, Default: ":8080", Help: "the API's listen address",
 		kind: text("host:port", func(c *Config, s string) { c.Addr = s })},

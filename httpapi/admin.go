@@ -70,6 +70,10 @@ func (s *server) adminRoutes(mux interface {
 	a("DELETE /v1/admin/tenants/{id}", s.handleTenantDelete())
 	a("GET /v1/admin/cells", s.handleCellList())
 	a("GET /v1/admin/placements", s.handlePlacementList())
+	a("POST /v1/admin/tenants/{id}/move", s.handleTenantMove())
+	a("GET /v1/admin/moves", s.handleMoveList())
+	a("GET /v1/admin/moves/{id}", s.handleMoveGet())
+	a("DELETE /v1/admin/moves/{id}", s.handleMoveCancel())
 }
 
 // tenantPosition is t's place in the tenant list (creation order).

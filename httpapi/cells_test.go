@@ -193,3 +193,51 @@ func TestAdminPlacesTenantsInCells(t *testing.T) {
 	require.Zero(t, n, "deleting the tenant deleted its rows in its cell")
 	b.call(t, "GET", "/v1/products", "initech", "", bearer(key)...).requireStatus(t, 401)
 }
+
+// Issue #18 item 3: the admin API's move routes answer as openapi.yaml
+// says (every b.call is checked against it): 409 naming TENANT_MOVES where
+// moves are off, 202 with the record and its Location where they are on (no
+// job runs here: it stays pending), 409 for a second move of the tenant, a
+// cancel of the pending move, 4xx for bad input; the move itself is tested
+// in package cells (TestAdminMovesATenant).
+func TestAdminMoveRoutes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var pk string
+	movesOn := true
+	b := setupWith(t, func(b *testBundle, c *httpapi.Config) {
+		p := b.tdb.PlatformPool(t)
+		c.PlatformPool, c.Platform = p, auth.NewPlatform(p, 0)
+		_, key, err := auth.IssuePlatformKey(ctx, dbsqlc.New(p), "test")
+		require.NoError(t, err)
+		pk = key
+		_, err = cells.Register(ctx, p, "eu1", nil)
+		require.NoError(t, err)
+		c.MoveCells = func(string) bool { return movesOn }
+	})
+	admin := bearer(pk)
+	var acme string
+	require.NoError(t, b.admin.QueryRow(ctx, "select id::text from tenants where slug = 'acme'").Scan(&acme))
+	path := "/v1/admin/tenants/" + acme + "/move"
+	r := b.call(t, "POST", path, "", `{"to":"eu1"}`, admin...).requireStatus(t, 202)
+	require.Equal(t, "pending", r.body["state"])
+	loc := "/v1/admin/moves/" + r.body["id"].(string)
+	require.Equal(t, loc, r.header.Get("Location"))
+	b.call(t, "POST", path, "", `{"to":"eu1"}`, admin...).requireStatus(t, 409)
+	b.call(t, "GET", loc, "", "", admin...).requireStatus(t, 200)
+	list := b.call(t, "GET", "/v1/admin/moves", "", "", admin...).requireStatus(t, 200)
+	require.Len(t, list.body["items"], 1)
+	c := b.call(t, "DELETE", loc, "", "", admin...).requireStatus(t, 202)
+	require.Equal(t, "cancelled", c.body["state"])
+	b.call(t, "DELETE", loc, "", "", admin...).requireStatus(t, 409)
+	b.call(t, "GET", "/v1/admin/moves/"+uuid.NewString(), "", "", admin...).requireStatus(t, 404)
+	b.call(t, "DELETE", "/v1/admin/moves/"+uuid.NewString(), "", "", admin...).requireStatus(t, 404)
+	b.call(t, "GET", "/v1/admin/moves/nope", "", "", admin...).requireStatus(t, 400)
+	require.Contains(t, b.call(t, "POST", path, "", `{"to":"nosuch"}`, admin...).requireStatus(t, 422).fieldErrors(t), "to")
+	require.Contains(t, b.call(t, "POST", path, "", `{"to":"default"}`, admin...).requireStatus(t, 422).fieldErrors(t), "to")
+	b.call(t, "POST", "/v1/admin/tenants/"+uuid.NewString()+"/move", "", `{"to":"eu1"}`, admin...).requireStatus(t, 404)
+	b.call(t, "POST", path, "", `{"to":"eu1"}`).requireStatus(t, 401) // a tenant's key is no platform key
+	movesOn = false
+	r = b.call(t, "POST", path, "", `{"to":"eu1"}`, admin...).requireStatus(t, 422)
+	require.Contains(t, string(r.raw), "not configured for moves")
+}

@@ -12,9 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/httpapi"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/metrics"
+	"github.com/rowfence/rowfence/pgtest"
 	"github.com/rowfence/rowfence/ratelimit"
 	"github.com/rowfence/rowfence/tenancy"
 )
@@ -215,4 +217,49 @@ func lockWaiters(ctx context.Context, b *testBundle) int {
 	var n int
 	_ = b.admin.QueryRow(ctx, "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and usename = 'rowfence_app' and datname = current_database()").Scan(&n)
 	return n
+}
+
+// Issue #18: fair sharing is per cell. The slots a limiter shares are its
+// cell's pool's connections; with one limiter for every cell, two tenants
+// of the default cell holding all its slots made a tenant of another cell
+// wait in the queue (and get 503) though its own cell's pool was idle.
+func TestFairSharingIsPerCell(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	eu := pgtest.New(t)
+	euAdmin := eu.AdminPool(t)
+	limits := ratelimit.Defaults{MaxConcurrency: 4, Capacity: 4, QueueLength: 10, QueueTimeout: 400 * time.Millisecond}
+	lim, euLim := ratelimit.New(limits), ratelimit.New(limits)
+	b := setupWith(t, func(b *testBundle, c *httpapi.Config) {
+		_, err := cells.Register(ctx, b.admin, "eu1", nil)
+		require.NoError(t, err)
+		o, err := lifecycle.OnboardIn(ctx, b.admin, euAdmin, "eu1", lifecycle.Tenant{Slug: "initech", Name: "Initech", AdminEmail: "admin@initech.example"})
+		require.NoError(t, err)
+		b.keys["initech"], b.users["initech"] = o.Key, o.Admin.ID
+		set, err := cells.NewSet(&cells.Cell{Name: cells.Default, App: c.Pool}, &cells.Cell{Name: "eu1", App: eu.AppPool(t, 4), Limiter: euLim})
+		require.NoError(t, err)
+		c.Cells, c.Limiter = set, lim
+		c.StatementTimeout = 30 * time.Second
+		c.AcquireTimeout = 500 * time.Millisecond
+		c.Resolver = tenancy.NewResolver(c.Pool, time.Minute)
+		c.Auth, err = auth.New(auth.Config{Pool: c.Pool, Tenants: c.Resolver, CacheTTL: time.Minute, PoolFor: set.PoolFor(c.Resolver)})
+		require.NoError(t, err)
+	})
+	b.call(t, "GET", "/v1/products", "initech", "").requireStatus(t, 200) // warm: cached tenant and key
+	acmeProduct, unlockAcme := lockProduct(t, b, "acme")
+	globexProduct, unlockGlobex := lockProduct(t, b, "globex")
+	// acme holds what busy tenants may (three), globex the reserve, and
+	// more of globex's wait.
+	acme := slow(b, "acme", acmeProduct, 3)
+	require.Eventually(t, func() bool { return lim.Stats().InFlight == 3 }, 5*time.Second, 5*time.Millisecond)
+	globex := slow(b, "globex", globexProduct, 2)
+	require.Eventually(t, func() bool { s := lim.Stats(); return s.InFlight == 4 && s.Waiting == 1 }, 5*time.Second, 5*time.Millisecond,
+		"the default cell's tenants hold its four slots")
+	start := time.Now()
+	b.call(t, "GET", "/v1/products", "initech", "").requireStatus(t, 200)
+	require.Less(t, time.Since(start), 300*time.Millisecond, "the other cell's tenant did not wait for the default cell's slots")
+	unlockAcme()
+	unlockGlobex()
+	counts(acme)
+	counts(globex)
 }

@@ -16,6 +16,10 @@ var (
 	hdrCacheControl = http.CanonicalHeaderKey("Cache-Control")
 	hdrVary         = http.CanonicalHeaderKey("Vary")
 	hdrIfNoneMatch  = http.CanonicalHeaderKey("If-None-Match")
+	// Ratelimit-Policy and Ratelimit (draft-ietf-httpapi-ratelimit-headers;
+	// field names are case-insensitive, RFC 9110, section 5.1).
+	hdrRateLimitPolicy = http.CanonicalHeaderKey("RateLimit-Policy")
+	hdrRateLimit       = http.CanonicalHeaderKey("RateLimit")
 )
 
 // Header values every tenant answer carries, shared: a header's value slice

@@ -27,8 +27,8 @@ import (
 
 // BenchmarkOverhead drives the API handler in process, against a real
 // PostgreSQL, configured as `rowfence serve` runs by default (caches,
-// limiter, failed-credential throttle, metrics with the pool's tracer, a
-// JSON access log), beside "minimal": bench/minimal's handler, package
+// limiter, failed-credential throttle, metrics with the pool's tracer, the
+// JSON access log written by zerolog), beside "minimal": bench/minimal's handler, package
 // bench/minimal/reference (the same db.One and rows, the tenant read from the
 // key unverified, nothing else).
 // No network between client and handler, so what separates the two is
@@ -100,6 +100,7 @@ func BenchmarkOverhead(b *testing.B) {
 	product, err := httpapi.NewServer(httpapi.Config{
 		Pool: pool, Resolver: resolver, Auth: authn,
 		Logger:           slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		AccessLog:        io.Discard, // serve's with LOG_FORMAT=json
 		CursorKey:        []byte(strings.Repeat("b", 32)),
 		StatementTimeout: 5 * time.Second, RequestTimeout: 10 * time.Second, AcquireTimeout: 2 * time.Second,
 		Limiter:      ratelimit.New(ratelimit.Defaults{RatePerSecond: 1e6, Burst: 1e6, MaxConcurrency: 10000}),

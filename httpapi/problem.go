@@ -8,7 +8,10 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/tenancy"
 )
 
 // Problem is an RFC 9457 problem detail. Every error rowfence answers is one.
@@ -135,6 +138,14 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("ETag", pf.current)
 		writeProblem(w, r, probPreconditionFailed, "the resource changed since you read it (its ETag is now "+pf.current+"); read it again and retry")
 		return
+	}
+	if pg, ok := errors.AsType[*pgconn.PgError](err); ok && pg.Code == db.FrozenSQLState {
+		// The tenant is being moved, or moved already and this instance
+		// still places it in the source (package cells): its next request
+		// reads the placement again (TestStalePlacementLosesNoWrite).
+		if t, ok := tenancy.FromContext(r.Context()); ok {
+			s.resolver.Forget(t.ID, t.Slug)
+		}
 	}
 	code, _ := errors.AsType[db.Code](err)
 	cp, ok := codeProblems[code]

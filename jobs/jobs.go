@@ -21,6 +21,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/db/dbtype"
@@ -77,6 +78,11 @@ type Config struct {
 	// ExportCleanupEvery is how often expired exports are deleted (default
 	// an hour).
 	ExportCleanupEvery time.Duration
+	// Movers, when set (TENANT_MOVES; the default cell's runner only), run
+	// the tenant moves recorded through /v1/admin: this runner works the
+	// cells.MoveQueue queue, one move at a time. Unset, moves stay queued
+	// for an instance that has them.
+	Movers *cells.Movers
 }
 
 // maxWorkers is how many jobs run at once per instance (and per cell).
@@ -111,9 +117,14 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &purgeWorker{pool: cfg.Pool, log: cfg.Log, purged: cfg.Purged, inCell: cfg.InCell})
 	river.AddWorker(workers, &purgeScanWorker{pool: cfg.Pool})
 	river.AddWorker(workers, &idempotencyCleanupWorker{pool: cfg.Pool})
+	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: maxWorkers}}
+	if cfg.Movers != nil {
+		river.AddWorker(workers, &moveWorker{pool: cfg.Pool, movers: cfg.Movers, log: cfg.Log})
+		queues[cells.MoveQueue] = river.QueueConfig{MaxWorkers: 1}
+	}
 	rc := &river.Config{
 		Schema:            riverschema.Schema,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: maxWorkers}},
+		Queues:            queues,
 		Workers:           workers,
 		Logger:            cfg.Log,
 		FetchPollInterval: cfg.PollEvery,
@@ -156,6 +167,10 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 
 // Stop lets running jobs finish (until ctx ends) and stops the workers.
 func (r *Runner) Stop(ctx context.Context) error { return r.client.Stop(ctx) }
+
+// StopAndCancel cancels the running jobs' contexts and stops the workers
+// (a process going away under its jobs).
+func (r *Runner) StopAndCancel(ctx context.Context) error { return r.client.StopAndCancel(ctx) }
 
 func scope(tenant uuid.UUID) db.Scope { return db.Scope{TenantID: tenant, Role: dbtype.RoleAdmin} }
 

@@ -46,6 +46,9 @@ type Metrics struct {
 	authFailures   *prometheus.CounterVec
 	authThrottled  prometheus.Counter
 	queueWait      *prometheus.HistogramVec // queue.go
+	// queueAdmitted is queueWait's series of the admitted, looked up once:
+	// most requests wait for a slot under load (queue.go).
+	queueAdmitted prometheus.Observer
 
 	cachesMu sync.Mutex
 	caches   []cache.Observable
@@ -141,6 +144,7 @@ func New(tenantLabels int) *Metrics {
 	buildInfo.Set(1)
 	m.dbStatement, m.dbPipeline = m.dbDuration.WithLabelValues("statement"), m.dbDuration.WithLabelValues("pipeline")
 	m.queueWait = newQueueWait()
+	m.queueAdmitted = m.queueWait.WithLabelValues("admitted")
 	m.reg.MustRegister(m.queueWait)
 	m.reg.MustRegister(buildInfo, m.requests, m.duration, m.dbDuration, m.rejections, m.tenantRequests, m.tenantRows,
 		m.authFailures, m.authThrottled, cacheCollector{m},

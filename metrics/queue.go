@@ -32,7 +32,8 @@ func (m *Metrics) Queued(waited time.Duration, reason string) {
 		return
 	}
 	if reason == "" {
-		reason = "admitted"
+		m.queueAdmitted.Observe(waited.Seconds())
+		return
 	}
 	m.queueWait.WithLabelValues(reason).Observe(waited.Seconds())
 }

@@ -42,9 +42,81 @@ func reserveOf(capacity int) int {
 }
 
 type waiter struct {
-	ready   chan struct{} // closed when granted
+	ready   chan struct{} // closed when granted or expired
 	granted bool          // under Limiter.mu
-	seq     uint64
+	// expired: its queue timeout passed and expire took it out of its
+	// queue; out: it left its queue (granted, expired, or gone with its
+	// context). Both under Limiter.mu.
+	expired, out bool
+	seq          uint64
+	st           *state
+	deadline     time.Time // arrival plus the queue timeout
+}
+
+// Queue timeouts. Every waiter waits at most the one QueueTimeout, so their
+// deadlines come in their order of arrival: one timer for the whole limiter,
+// set for the oldest waiter still queued, replaces a timer per waiter (its
+// allocation, and the runtime's timer heap and netpoller wake-up on every
+// queued request: under load most requests wait for a slot). waiters holds
+// the waiters in arrival order; those that left the queue otherwise are
+// dropped from its head as it is walked.
+
+// enqueueDeadline adds w to the waiters by deadline and arms the timer if
+// it is not armed (an armed timer is for an earlier or equal deadline).
+// l.mu is held.
+func (l *Limiter) enqueueDeadline(w *waiter) {
+	l.dropLeft()
+	l.waiters = append(l.waiters, w)
+	if l.expiryArmed {
+		return
+	}
+	l.expiryArmed = true
+	d := time.Until(w.deadline)
+	if l.expiry == nil {
+		l.expiry = time.AfterFunc(d, l.expire)
+		return
+	}
+	l.expiry.Reset(d)
+}
+
+// dropLeft drops the waiters at the head of l.waiters that already left
+// their queue. l.mu is held.
+func (l *Limiter) dropLeft() {
+	i := 0
+	for i < len(l.waiters) && l.waiters[i].out {
+		l.waiters[i] = nil
+		i++
+	}
+	if i > 0 {
+		l.waiters = l.waiters[i:]
+	}
+	if len(l.waiters) == 0 {
+		l.waiters = l.waiters[:0:0] // let the backing array go
+	}
+}
+
+// expire runs on the timer: it refuses every waiter past its deadline and
+// sets the timer for the next one.
+func (l *Limiter) expire() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	for len(l.waiters) > 0 {
+		w := l.waiters[0]
+		if !w.out {
+			if w.deadline.After(now) {
+				l.expiry.Reset(w.deadline.Sub(now))
+				return
+			}
+			l.dequeue(w.st, w)
+			w.expired = true
+			close(w.ready)
+		}
+		l.waiters[0] = nil
+		l.waiters = l.waiters[1:]
+	}
+	l.waiters = l.waiters[:0:0]
+	l.expiryArmed = false
 }
 
 // Acquire decides on one request of tenant, waiting for a slot up to the
@@ -100,9 +172,10 @@ func (l *Limiter) Acquire(ctx context.Context, tenant uuid.UUID, overrides tenan
 		d.RetryAfter = time.Second
 		return d, func() {}
 	}
-	w := &waiter{ready: make(chan struct{}), seq: l.seq}
+	w := &waiter{ready: make(chan struct{}), seq: l.seq, st: st, deadline: time.Now().Add(l.def.QueueTimeout)}
 	l.seq++
 	st.queue = append(st.queue, w)
+	l.enqueueDeadline(w)
 	if st.queuedAt < 0 {
 		st.queuedAt = len(l.queued)
 		l.queued = append(l.queued, st)
@@ -114,20 +187,15 @@ func (l *Limiter) Acquire(ctx context.Context, tenant uuid.UUID, overrides tenan
 	l.mu.Unlock()
 
 	start := time.Now()
-	timer := time.NewTimer(l.def.QueueTimeout)
-	defer timer.Stop()
 	d.Queued = true
 	select {
 	case <-w.ready:
-		d.Allowed, d.Waited = true, time.Since(start)
-		return d, l.releaser(st)
 	case <-ctx.Done():
 		d.Reason = ReasonCanceled
-	case <-timer.C:
 	}
 	d.Waited = time.Since(start)
 	l.mu.Lock()
-	if w.granted { // granted as the wait ended
+	if w.granted { // granted, perhaps as the context ended
 		l.mu.Unlock()
 		if d.Reason == ReasonCanceled {
 			l.release(st)
@@ -136,7 +204,9 @@ func (l *Limiter) Acquire(ctx context.Context, tenant uuid.UUID, overrides tenan
 		d.Allowed = true
 		return d, l.releaser(st)
 	}
-	l.dequeue(st, w)
+	if !w.expired { // still queued: its context ended
+		l.dequeue(st, w)
+	}
 	if d.Reason == "" {
 		d.Reason = l.refusal(st)
 	}
@@ -237,6 +307,7 @@ func (l *Limiter) weight(st *state) int {
 // dequeue removes w from st's queue, and st from the waiting tenants when
 // that empties it. l.mu is held.
 func (l *Limiter) dequeue(st *state, w *waiter) {
+	w.out = true
 	for i, q := range st.queue {
 		if q == w {
 			copy(st.queue[i:], st.queue[i+1:])

@@ -3,7 +3,9 @@ package ratelimit
 import (
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -225,6 +227,66 @@ func TestStormLeavesNoSlotBehind(t *testing.T) {
 	require.Equal(t, capacity, l.Stats().InFlight, "the whole capacity is free again")
 }
 
+// The queue timeouts share one timer (fair.go): each waiter is still
+// refused its own QueueTimeout after it arrived, not when an earlier one
+// was, whether those before it were granted, timed out or gave up; and the
+// timer is set again for waiters that arrive after it went idle.
+func TestQueueTimeoutsCountFromEachArrival(t *testing.T) {
+	t.Parallel()
+	const timeout = 150 * time.Millisecond
+	l := New(Defaults{MaxConcurrency: 10, Capacity: 1, QueueLength: 10, QueueTimeout: timeout})
+	holder := uuid.New()
+	release := hold(t, l, holder)
+	defer release()
+	type result struct {
+		d       Decision
+		arrived time.Time
+		ended   time.Time
+	}
+	start := func(ctx context.Context, tenant uuid.UUID) <-chan result {
+		out := make(chan result, 1)
+		before := l.Stats().Waiting
+		arrived := time.Now()
+		go func() {
+			d, release := l.Acquire(ctx, tenant, tenancy.Limits{})
+			out <- result{d, arrived, time.Now()}
+			if d.Allowed {
+				release()
+			}
+		}()
+		require.Eventually(t, func() bool { return l.Stats().Waiting == before+1 }, 5*time.Second, time.Millisecond)
+		return out
+	}
+	for round := range 2 { // the second round finds the timer idle
+		ctx, cancel := context.WithCancel(bg)
+		gone := start(ctx, uuid.New())
+		time.Sleep(timeout / 3)
+		first := start(bg, uuid.New())
+		time.Sleep(timeout / 3)
+		second := start(bg, uuid.New())
+		cancel() // the oldest gives up: the others keep their own deadlines
+		r := <-gone
+		require.Equal(t, ReasonCanceled, r.d.Reason, "round %d", round)
+		for _, c := range []<-chan result{first, second} {
+			r := <-c
+			require.False(t, r.d.Allowed, "round %d", round)
+			require.Equal(t, ReasonOverloaded, r.d.Reason, "round %d", round)
+			waited := r.ended.Sub(r.arrived)
+			require.GreaterOrEqual(t, waited, timeout, "round %d: refused before its own timeout", round)
+			require.Less(t, waited, timeout+timeout/2, "round %d: refused long after its own timeout", round)
+		}
+		require.Zero(t, l.Stats().Waiting)
+	}
+	// A waiter granted before its deadline is not refused when it passes.
+	granted := start(bg, uuid.New())
+	release() // the holder's slot goes to the waiter (the deferred call then does nothing)
+	r := <-granted
+	require.True(t, r.d.Allowed)
+	time.Sleep(timeout + timeout/2)
+	require.Zero(t, l.Stats().Waiting)
+	require.Zero(t, l.Stats().InFlight)
+}
+
 // The cost of admission on the request path when nobody waits: one lock,
 // a map lookup, the bucket, and the release.
 func BenchmarkAcquireRelease(b *testing.B) {
@@ -245,4 +307,46 @@ func BenchmarkAcquireRelease(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// The cost of admission as bench/'s HTTP level has it: 8 clients on a
+// capacity of 4 (the pool), so most requests wait for a slot and are handed
+// one by a release. Each holds its slot for a few microseconds of work (the
+// database round trip's share of the CPU). cpu-ns/op is the process's CPU
+// per request: parking, handing over and the queue timeout's timer included.
+func BenchmarkAcquireContended(b *testing.B) {
+	l := New(Defaults{RatePerSecond: 1e9, Burst: 1e9, MaxConcurrency: 1000, Capacity: 4, QueueLength: 64, QueueTimeout: 2 * time.Second})
+	tenants := make([]uuid.UUID, 1000)
+	for i := range tenants {
+		tenants[i] = uuid.New()
+	}
+	b.ReportAllocs()
+	b.SetParallelism(8 / max(1, runtime.GOMAXPROCS(0)))
+	cpu := cpuTime()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(rand.Uint64(), 1))
+		for pb.Next() {
+			d, release := l.Acquire(bg, tenants[rng.IntN(len(tenants))], tenancy.Limits{})
+			if !d.Allowed {
+				b.Fatal("refused", d.Reason)
+			}
+			spin(2 * time.Microsecond)
+			release()
+		}
+	})
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+}
+
+// spin works for d without yielding the thread.
+func spin(d time.Duration) {
+	for start := time.Now(); time.Since(start) < d; {
+	}
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var u syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &u)
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }

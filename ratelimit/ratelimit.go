@@ -98,6 +98,10 @@ type Limiter struct {
 	queued  []*state // tenants with waiters, in no particular order
 	waiting int      // waiters, all tenants
 	seq     uint64   // arrival order of waiters
+	// waiters, expiry and expiryArmed are the queue timeouts' (fair.go).
+	waiters     []*waiter
+	expiry      *time.Timer
+	expiryArmed bool
 }
 
 type state struct {
@@ -161,3 +165,6 @@ func seconds(s float64) time.Duration {
 	}
 	return time.Duration(math.Ceil(s * float64(time.Second)))
 }
+
+// Defaults are the limits l was made with (New's, Burst filled in).
+func (l *Limiter) Defaults() Defaults { return l.def }

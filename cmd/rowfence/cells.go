@@ -22,6 +22,7 @@ import (
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/jobs"
 	"github.com/rowfence/rowfence/migrate"
+	"github.com/rowfence/rowfence/ratelimit"
 	"github.com/rowfence/rowfence/tenancy"
 )
 
@@ -32,7 +33,11 @@ import (
 // the set with def as the default cell, after checking that no cell is
 // behind the default cell's migration version (cells.ErrBehind). stop
 // closes what it opened.
-func openCells(ctx context.Context, cfg serveConfig, def *cells.Cell, tp trace.TracerProvider, log *slog.Logger) (set *cells.Set, stop func(), err error) {
+//
+// Each other cell shares its app pool's connections among its own tenants
+// with a limiter of its own (newLimiter, sized from that pool): a tenant
+// busy in one cell does not hold another cell's tenants back.
+func openCells(ctx context.Context, cfg serveConfig, def *cells.Cell, newLimiter func(capacity int) *ratelimit.Limiter, tp trace.TracerProvider, log *slog.Logger) (set *cells.Set, stop func(), err error) {
 	var closers []func()
 	stop = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -73,6 +78,7 @@ func openCells(ctx context.Context, cfg serveConfig, def *cells.Cell, tp trace.T
 		if c.App, err = open("app", appCfg); err != nil {
 			return nil, stop, err
 		}
+		c.Limiter = newLimiter(int(appCfg.MaxConns))
 		if cfg.platform != nil {
 			pc, err := db.PlatformConfig("", u.URL, cfg.PlatformDatabasePassword)
 			if err != nil {
@@ -266,23 +272,15 @@ func runTenantMove(ctx context.Context, c tenantMoveCmd, env config.Config, stdo
 	if err != nil {
 		return err
 	}
-	open := func(name string) (*pgxpool.Pool, string, error) {
-		for _, u := range urls {
-			if u.Name == name {
-				p, err := pgxpool.New(ctx, u.URL)
-				return p, u.URL, err
-			}
-		}
-		return nil, "", usageError{fmt.Sprintf("tenant move: cell %q is not configured: add name=url to CELLS", name)}
-	}
-	catalog, _, err := open(cells.Default)
+	// The same orchestration as the API's move job (cells.Movers, cells.Move).
+	movers, err := cells.OpenMovers(urls, c.Settle)
 	if err != nil {
-		return err
+		return usageError{"tenant move: " + err.Error()}
 	}
-	defer catalog.Close()
+	defer movers.Close()
 	var id uuid.UUID
 	var placed string
-	if err := catalog.QueryRow(ctx, "SELECT id, cell FROM tenants WHERE slug = $1", c.Slug).Scan(&id, &placed); err != nil {
+	if err := movers.Catalog().QueryRow(ctx, "SELECT id, cell FROM tenants WHERE slug = $1", c.Slug).Scan(&id, &placed); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return usageError{fmt.Sprintf("tenant move: no tenant %q", c.Slug)}
 		}
@@ -295,23 +293,15 @@ func runTenantMove(ctx context.Context, c tenantMoveCmd, env config.Config, stdo
 		}
 		from = c.From
 	}
-	source, sourceURL, err := open(from)
+	m, err := movers.Move(id, from, c.To)
 	if err != nil {
-		return err
+		return usageError{"tenant move: " + err.Error()}
 	}
-	defer source.Close()
-	target, _, err := open(c.To)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
 	if c.ReplicationRole != "" {
-		if sourceURL, err = withRole(sourceURL, c.ReplicationRole, env.ReplicationDatabasePassword); err != nil {
+		if m.SourceConnString, err = withRole(m.SourceConnString, c.ReplicationRole, env.ReplicationDatabasePassword); err != nil {
 			return usageError{"tenant move --replication-role: " + err.Error()}
 		}
 	}
-	m := &cells.Move{Tenant: id, From: from, To: c.To, Catalog: catalog, Source: source, Target: target,
-		SourceConnString: sourceURL, Settle: c.Settle}
 	if c.Cleanup {
 		if placed == c.To {
 			return m.Finish(ctx) // switched: remove what the source holds

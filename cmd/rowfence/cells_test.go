@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rowfence/rowfence/cells"
+	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/pgserver"
 	"github.com/rowfence/rowfence/pgtest"
 )
@@ -179,4 +181,32 @@ func TestTenantMoveCommand(t *testing.T) {
 	require.Zero(t, count(eu1, "select (select count(*) from products) + (select count(*) from users) + (select count(*) from tenants)"))
 	status, body = httpDo(t, "GET", base+"/v1/products/"+body["id"].(string), "acme", created.APIKey.Key, "")
 	require.Equal(t, 200, status, body)
+}
+
+// TENANT_MOVES holds superuser connections for the move job: serve refuses
+// to start with it unless DATABASE_URL's and every CELLS url's role is a
+// superuser (a move cannot work otherwise, and would only fail later, in
+// the background), and without DATABASE_URL at all.
+func TestTenantMovesNeedSuperusers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	for name, env := range map[string]config.Config{
+		"no DATABASE_URL": {TenantMoves: true},
+		"not a superuser": {TenantMoves: true, DatabaseURL: tdb.AdminURL, Cells: []cells.URL{{Name: "eu1", URL: tdb.AppURL}}},
+	} {
+		_, err := openMovers(ctx, serveConfig{Config: env})
+		require.Error(t, err, name)
+		require.ErrorAs(t, err, new(usageError), name)
+	}
+	_, err := openMovers(ctx, serveConfig{Config: config.Config{TenantMoves: true, DatabaseURL: tdb.AdminURL, Cells: []cells.URL{{Name: "eu1", URL: tdb.AppURL}}}})
+	require.ErrorContains(t, err, "eu1")
+	require.ErrorContains(t, err, "superuser")
+	movers, err := openMovers(ctx, serveConfig{Config: config.Config{TenantMoves: true, DatabaseURL: tdb.AdminURL}})
+	require.NoError(t, err)
+	require.True(t, movers.Reachable("default"))
+	movers.Close()
+	movers, err = openMovers(ctx, serveConfig{Config: config.Config{}})
+	require.NoError(t, err)
+	require.Nil(t, movers, "off unless TENANT_MOVES")
 }

@@ -94,6 +94,7 @@ func (c *devCmd) Run(r *runEnv) error {
 		return err
 	}
 	printBanner(stdout, cfg.Config, srv.Source == "env", appPassword)
+	cfg.accessLog = r.accessLog
 	return serve(ctx, cfg, log)
 }
 

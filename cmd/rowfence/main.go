@@ -94,6 +94,10 @@ type runEnv struct {
 	env            config.Config
 	stdout, stderr io.Writer
 	log            *slog.Logger
+	// accessLog is log's output when its format is JSON: serve writes the
+	// access log's lines there itself (httpapi.Config.AccessLog); nil
+	// otherwise.
+	accessLog io.Writer
 }
 
 // description heads `rowfence --help`.
@@ -193,7 +197,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if lw != nil {
 		log = slog.New(flushingHandler{log.Handler(), lw})
 	}
-	return kctx.Run(&runEnv{ctx: ctx, env: env, stdout: stdout, stderr: stderr, log: log})
+	var accessLog io.Writer
+	if env.LogFormat != "text" {
+		accessLog = logOut
+	}
+	return kctx.Run(&runEnv{ctx: ctx, env: env, stdout: stdout, stderr: stderr, log: log, accessLog: accessLog})
 }
 
 // newLogger writes format ("json" or "text", as config.Load checked it)

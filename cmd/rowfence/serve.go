@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,6 +36,8 @@ type serveConfig struct {
 	pool *pgxpool.Config
 	// platform is the /v1/admin pool's configuration; nil: disabled.
 	platform *pgxpool.Config
+	// accessLog is runEnv.accessLog (httpapi.Config.AccessLog).
+	accessLog io.Writer
 }
 
 // newServeConfig derives the pools from env: the app role's from
@@ -139,6 +142,7 @@ func (serveCmd) Run(r *runEnv) error {
 	if err != nil {
 		return err
 	}
+	cfg.accessLog = r.accessLog
 	return serve(r.ctx, cfg, r.log)
 }
 
@@ -160,7 +164,8 @@ func serverTLS(cert *tls.Certificate) *tls.Config {
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	tuneGC(cfg.GOGC)
 	m := metrics.New(cfg.MetricsTenantLabels)
-	if _, err := adaptToPooler(ctx, cfg.pool, "APP_DATABASE_URL", log); err != nil {
+	appPooler, err := adaptToPooler(ctx, cfg.pool, "APP_DATABASE_URL", log)
+	if err != nil {
 		return err
 	}
 	tp, stopTracing, err := startTracing(ctx, cfg.OTLPEndpoint, cfg.ServiceName, cfg.ShutdownTimeout)
@@ -180,15 +185,20 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	m.WatchPool(pool)
 	// The server's slots are the pool's connections: the limiter, not the
 	// pool's own unfair queue, decides whose request gets the next one.
-	limits := ratelimit.Defaults{RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst, Capacity: int(cfg.pool.MaxConns),
-		QueueLength: cfg.TenantQueueLength, QueueTimeout: cfg.TenantQueueTimeout}
-	if cfg.TenantConcurrency != nil {
-		limits.MaxConcurrency = *cfg.TenantConcurrency
-	} else {
-		// By default no tenant may hold more than half the pool.
-		limits.MaxConcurrency = max(1, int(cfg.pool.MaxConns)/2)
+	// One per cell, each over its cell's app pool (openCells).
+	newLimiter := func(capacity int) *ratelimit.Limiter {
+		l := ratelimit.Defaults{RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst, Capacity: capacity,
+			QueueLength: cfg.TenantQueueLength, QueueTimeout: cfg.TenantQueueTimeout}
+		if cfg.TenantConcurrency != nil {
+			l.MaxConcurrency = *cfg.TenantConcurrency
+		} else {
+			// By default no tenant may hold more than half the pool.
+			l.MaxConcurrency = max(1, capacity/2)
+		}
+		return ratelimit.New(l)
 	}
-	limiter := ratelimit.New(limits)
+	limiter := newLimiter(int(cfg.pool.MaxConns))
+	limits := limiter.Defaults()
 	m.WatchLimiter(limiter)
 	if err := db.CheckSafety(ctx, db.Unscoped(pool)); err != nil {
 		return err
@@ -202,10 +212,22 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		log.Warn("CURSOR_KEY is not set: using a random key, so list cursors do not survive a restart or work across instances")
 	}
 	resolver := tenancy.NewResolver(pool, cfg.TenantCacheTTL).WithTimeout(cfg.AcquireTimeout + cfg.StatementTimeout)
+	if len(cfg.Cells) > 0 {
+		// A move's switch announces the tenant's new cell; cached
+		// placements go at once, not at TENANT_CACHE_TTL (tenancy.Listen).
+		if appPooler.TransactionPooled {
+			log.Warn("tenant placements: a transaction pooler cannot hold a LISTEN; a moved tenant's cached placement lasts until TENANT_CACHE_TTL",
+				"channel", tenancy.PlacementChannel)
+		} else {
+			listenCtx, stopListen := context.WithCancel(ctx)
+			defer stopListen()
+			go resolver.Listen(listenCtx, cfg.pool.ConnConfig.Copy(), log)
+		}
+	}
 	// Tenant cells (CELLS): every cell's pools, checked like the default's;
 	// without CELLS, the default cell alone and nothing changes.
 	defaultCell := &cells.Cell{Name: cells.Default, App: pool}
-	cellSet, stopCells, err := openCells(ctx, cfg, defaultCell, tp, log)
+	cellSet, stopCells, err := openCells(ctx, cfg, defaultCell, newLimiter, tp, log)
 	if err != nil {
 		return err
 	}
@@ -228,6 +250,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	var platformPool *pgxpool.Pool
 	var platform *auth.Platform
+	var moveCells func(string) bool
 	if cfg.platform != nil {
 		if _, err := adaptToPooler(ctx, cfg.platform, "PLATFORM_DATABASE_URL", log); err != nil {
 			return err
@@ -246,10 +269,20 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		defaultCell.Platform = platformPool
 		platform = auth.NewPlatform(platformPool, cfg.AuthCacheTTL)
 		m.WatchCaches(platform.Caches()...)
+		// Tenant moves (TENANT_MOVES): superuser pools of every cell, for
+		// the move job only; the handlers get just the cells' names.
+		movers, err := openMovers(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		if movers != nil {
+			defer movers.Close()
+			moveCells = movers.Reachable
+		}
 		// Background jobs (exports, the deletion purge) run on River as the
 		// platform role; any number of instances may run them.
 		// River only polls (jobs.Start), so a transaction pooler is fine.
-		runner, err := jobs.Start(ctx, jobs.Config{Pool: platformPool, PurgeEvery: cfg.PurgeInterval, Log: log,
+		runner, err := jobs.Start(ctx, jobs.Config{Pool: platformPool, PurgeEvery: cfg.PurgeInterval, Log: log, Movers: movers,
 			ExportMaxBytes: cfg.ExportMaxBytes,
 			Purged:         func(id uuid.UUID) { resolver.Forget(id, "") },
 			// A purged tenant of another cell: its rows there go too.
@@ -269,6 +302,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 			_ = runner.Stop(stopCtx)
 		}()
 	} else {
+		if cfg.TenantMoves {
+			return usageError{"TENANT_MOVES needs platform administration: set PLATFORM_DATABASE_URL or PLATFORM_DATABASE_PASSWORD"}
+		}
 		log.Info("platform administration (/v1/admin) is off: set PLATFORM_DATABASE_URL or PLATFORM_DATABASE_PASSWORD to turn it on")
 	}
 	handler, err := httpapi.NewServer(httpapi.Config{
@@ -280,6 +316,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		TenantMode:       cfg.TenantMode,
 		BaseDomain:       cfg.BaseDomain,
 		Logger:           log,
+		AccessLog:        cfg.accessLog,
 		CursorKey:        cfg.CursorKey,
 		StatementTimeout: cfg.StatementTimeout,
 		RequestTimeout:   cfg.RequestTimeout,
@@ -292,6 +329,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		TrustedProxies:   cfg.TrustedProxies,
 		TracerProvider:   tp,
 		Cells:            httpCells,
+		MoveCells:        moveCells,
 		Exports:          httpapi.ExportLimits{MaxCount: cfg.ExportMaxCount, MaxBytes: cfg.ExportMaxBytes, Retention: cfg.ExportRetention},
 	})
 	if err != nil {
@@ -350,4 +388,27 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// openMovers opens the superuser pools tenant moves need (cells.Movers)
+// when TENANT_MOVES is on: DATABASE_URL's and each CELLS url's role, each
+// checked to be a superuser (cells.ErrNotSuperuser otherwise); nil when
+// off. Their Settle is TENANT_CACHE_TTL.
+func openMovers(ctx context.Context, cfg serveConfig) (*cells.Movers, error) {
+	if !cfg.TenantMoves {
+		return nil, nil
+	}
+	urls, err := cellURLs(cfg.Config, "TENANT_MOVES connects to every cell as its superuser")
+	if err != nil {
+		return nil, err
+	}
+	movers, err := cells.OpenMovers(urls, cfg.TenantCacheTTL)
+	if err != nil {
+		return nil, usageError{"TENANT_MOVES: " + err.Error()}
+	}
+	if err := movers.CheckSuperusers(ctx); err != nil {
+		movers.Close()
+		return nil, usageError{"TENANT_MOVES: " + err.Error()}
+	}
+	return movers, nil
 }

@@ -99,6 +99,22 @@ type Tenant struct {
 	Cell               string
 }
 
+type TenantMove struct {
+	ID              uuid.UUID
+	Tenant          uuid.UUID
+	FromCell        string
+	ToCell          string
+	State           string
+	CancelRequested bool
+	Rows            json.RawMessage
+	CopyMs          *int64
+	WritesFrozenMs  *int64
+	Error           string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	FinishedAt      *time.Time
+}
+
 type User struct {
 	TenantID   uuid.UUID
 	ID         uuid.UUID

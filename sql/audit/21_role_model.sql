@@ -35,7 +35,7 @@
 --
 -- Each row: serving role, table, command, the app.role values it may run the
 -- command under (NULL: the table is no tenant table and app.role does not
--- gate it: the registry, the platform keys and the cells, which only
+-- gate it: the registry, the platform keys, the cells and the moves, which only
 -- rowfence_platform reaches), and the columns it may name in it (NULL: every column, a grant on
 -- the table; '{}': none, nothing granted). Never tenant_id for INSERT or
 -- UPDATE: the column defaults from the tenant setting.
@@ -119,7 +119,12 @@ VALUES
     ('rowfence_platform', 'public.cells',            'SELECT', NULL,                           NULL),
     ('rowfence_platform', 'public.cells',            'INSERT', NULL,                           NULL),
     ('rowfence_platform', 'public.cells',            'UPDATE', NULL,                           NULL),
-    ('rowfence_platform', 'public.cells',            'DELETE', NULL,                           '{}')
+    ('rowfence_platform', 'public.cells',            'DELETE', NULL,                           '{}'),
+    -- The catalog's record of tenant moves (00022_tenant_moves.sql): platform-only.
+    ('rowfence_platform', 'public.tenant_moves',     'SELECT', NULL,                           NULL),
+    ('rowfence_platform', 'public.tenant_moves',     'INSERT', NULL,                           NULL),
+    ('rowfence_platform', 'public.tenant_moves',     'UPDATE', NULL,                           NULL),
+    ('rowfence_platform', 'public.tenant_moves',     'DELETE', NULL,                           '{}')
 -- role model: end
 ), model AS (
     SELECT m.serving_role, m.table_name, m.command, r.app_role
