@@ -464,27 +464,28 @@ const notes = notesTitle + `
   0.84 to 1.14: only a quiet machine's run tells 2%. What does not move with load is the allocation
   count: routing adds one allocation per request (82 against 83): the context value that carries the
   cell's pool (` + "`httpapi`" + ` ` + "`tenantPool`" + `).
-- **Move (issue 18 item 4; measured under load so far).** The copy is PostgreSQL's own: the
-  subscription's table sync runs ` + "`COPY (SELECT … WHERE …) TO STDOUT`" + ` on the source and ` + "`COPY … FROM`" + `
-  on the target, two tables at a time (` + "`max_sync_workers_per_subscription`" + `), so the move copies at
-  COPY's rate: per-round ratios 0.78 to 1.91 under load (the piped baseline also relays every row
-  through the bench process), medians 0.92-1.07 at 100k rows and 1.48 at 1M; target met. The pause
-  is the freeze: from the freeze trigger's creation (each ` + "`CREATE TRIGGER`" + ` waits for the table's
-  writes in flight and holds every tenant's writes on it meanwhile: the other tenant's longest gap
-  between acknowledged writes, 60-920 ms, never an error) through the catch-up (the marker confirmed
-  by the subscriber) and the verification to the switch. The verification is most of it: count and
-  md5 of the tenant's rows sorted as text, per table, on the source and then the target; one side took
-  0.67-0.69 s of a 1.47-2.09 s freeze at 100k rows, and at 1M rows the freeze was 12.8-21.2 s (load
-  average 6-12). An order-free checksum (a sum of 64-bit row hashes) took 0.56-0.85 of the sorted
-  md5's time on the same rows. Not changed here (` + "`cells/move.go`" + ` is another item's): running the
-  two sides' checksums concurrently halves the verification; checksumming the bulk before the freeze,
-  while the copy is kept in step, would leave only the rows changed since to check inside it.
-  The ` + "`remote`" + ` writer pays more: an instance that did not run the move sends the tenant's writes to
-  the frozen source until its cache entry is refreshed (up to ` + "`TENANT_CACHE_TTL`" + `, 5 s by default;
-  ` + "`Settle`" + ` keeps the source frozen that long so that none is lost). ` + "`rowfence tenant move`" + ` runs in a
-  process of its own, so with it every serving instance is ` + "`remote`" + `; the ` + "`local`" + ` figure needs the
-  instance that runs the move to forget the tenant at the switch, which ` + "`cells.Move`" + ` gives no
-  callback for (it returns after ` + "`Settle`" + `; the bench polls the catalog every 10 ms instead).
+- **Move (issue 18 item 4).** The copy is PostgreSQL's own: the subscription's table sync runs
+  ` + "`COPY (SELECT … WHERE …) TO STDOUT`" + ` on the source and ` + "`COPY … FROM`" + ` on the target, two tables at a
+  time (` + "`max_sync_workers_per_subscription`" + `), so the move copies at COPY's rate or better (the piped
+  baseline relays every row through the bench process): target met at both sizes. The pause is
+  the freeze, from the frozen trigger function to the switch; three changes of 2026-11-30 took it
+  from 12.8-21.2 s to 1.0-1.7 s at 1,000,000 rows (and from 1.5-2.1 s to 0.12 s at 100,000).
+  (1) The freeze's triggers are made before it, unfrozen, with WHEN clauses naming the tenant (other
+  tenants' writes never call their function) and a 50 ms ` + "`lock_timeout`" + ` per try; the freeze is one
+  ` + "`CREATE OR REPLACE FUNCTION`" + `, then a wait for the transactions that held a write lock then
+  (` + "`pg_locks`" + `, as ` + "`CREATE INDEX CONCURRENTLY`" + ` waits): before, each ` + "`CREATE TRIGGER`" + ` waited for the
+  table's writes in flight and held every tenant's writes meanwhile (the other tenant's longest
+  gap was 60-920 ms; now 34-146 ms). (2) The subscription commits synchronously and the catch-up is
+  polled every 5 ms: 1-167 ms. (3) The verification compares a count and an order-free checksum,
+  the exact sum of ` + "`hash_record_extended`" + ` over the rows (each column's own hash function: no
+  sort, no text of the row), every table on both sides at once: the sorted md5 it replaced took
+  3.1-3.6 s on one side at 1M rows, the checksum 0.49-0.53 s. The verification is still most of
+  the freeze at 1M rows (0.9-1.5 s): it reads every row of the tenant on both sides, by design (a
+  copy with one row changed and the right count is refused: ` + "`cells.TestMoveRefusesACopyWithOneRowChanged`" + `);
+  a tenant a few times larger needs a check whose cost inside the freeze follows the writes made
+  during the move, not the rows (docs/SCALING.md). ` + "`remote`" + ` pauses about as long as ` + "`local`" + `: an
+  instance that does not LISTEN learns the placement when its first write meets the freeze,
+  which forgets the tenant's cached placement.
 - p50/p99 for pgbench come from its per-transaction log (` + "`-l`" + `); for wrk from its ` + "`--latency`" + `
   report (averaged over rounds); for the Go runs, from every request.
 `

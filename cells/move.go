@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/db"
@@ -63,8 +64,14 @@ func (m *Move) name() string { return "rf_move_" + strings.ReplaceAll(m.Tenant.S
 
 // tenantTables are the tenant tables (every table with a tenant_id) as
 // pool's cell lists them, sorted.
-func tenantTables(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
-	rows, err := pool.Query(ctx, `
+// querier is a pool or a transaction of a cell.
+type querier interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}
+
+func tenantTables(ctx context.Context, q querier) ([]string, error) {
+	rows, err := q.Query(ctx, `
 		SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = 'public' AND c.relkind = 'r'
 		  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
@@ -181,6 +188,12 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 		if err := CopyTenant(ctx, m.Catalog, m.Target, m.Tenant); err != nil {
 			return rep, fmt.Errorf("move: the tenant's row in the target: %w", err)
 		}
+	}
+	// A tombstone of an earlier move out of the target (deleteTenant) would
+	// refuse the tenant's writes there after the switch. Nobody writes the
+	// tenant there now: the catalog places it in the source.
+	if err := m.dropFreeze(ctx, m.Target); err != nil {
+		return rep, fmt.Errorf("move: the target's tombstone: %w", err)
 	}
 	name := m.name()
 	id := m.Tenant.String() // a UUID: safe as a literal
@@ -349,13 +362,18 @@ func (m *Move) unsubscribe(ctx context.Context) error {
 // cell and, unless that cell is the default one (where the tenants row is
 // the catalog's), its copy of the tenants row; with
 // session_replication_role = replica, so that the freeze trigger does not
-// fire, in one transaction. Then it drops the freeze.
-func (m *Move) deleteTenant(ctx context.Context, pool *pgxpool.Pool, cell string) error {
+// fire, in one transaction. With tombstone (Finish, in the source) the
+// freeze stays, frozen: a request that chose this cell before the switch
+// and writes after this (a slowly sent body, a long queue wait: longer than
+// Settle) gets 503 with Retry-After and forgets the placement, instead of a
+// 201 for a row in a cell nobody reads for this tenant
+// (TestSlowWriteAcrossMoveIsNotLost). Without (Abort, in the target), the
+// freeze goes too. A tombstone goes when the tenant moves back (Run).
+func (m *Move) deleteTenant(ctx context.Context, pool *pgxpool.Pool, cell string, tombstone bool) error {
 	tables, err := tenantTables(ctx, pool)
 	if err != nil {
 		return err
 	}
-	name := m.name()
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SET LOCAL session_replication_role = replica"); err != nil {
 			return err
@@ -364,20 +382,16 @@ func (m *Move) deleteTenant(ctx context.Context, pool *pgxpool.Pool, cell string
 			if _, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE tenant_id = $1", pgx.Identifier{t}.Sanitize()), m.Tenant); err != nil {
 				return err
 			}
-			for _, trigger := range m.freezeTriggers() {
-				if _, err := tx.Exec(ctx, fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", trigger, pgx.Identifier{t}.Sanitize())); err != nil {
-					return err
-				}
-			}
-		}
-		if _, err := tx.Exec(ctx, "DROP FUNCTION IF EXISTS "+name+"()"); err != nil {
-			return err
 		}
 		if cell != Default {
-			_, err := tx.Exec(ctx, "DELETE FROM tenants WHERE id = $1", m.Tenant)
-			return err
+			if _, err := tx.Exec(ctx, "DELETE FROM tenants WHERE id = $1", m.Tenant); err != nil {
+				return err
+			}
 		}
-		return nil
+		if tombstone {
+			return nil
+		}
+		return m.dropFreeze(ctx, tx)
 	})
 }
 
@@ -401,26 +415,28 @@ func (m *Move) Abort(ctx context.Context) error {
 	if err := m.unsubscribe(ctx); err != nil {
 		return err
 	}
-	if err := m.deleteTenant(ctx, m.Target, m.To); err != nil {
+	if err := m.deleteTenant(ctx, m.Target, m.To, false); err != nil {
 		return err
 	}
 	// The source keeps its rows; only the freeze goes.
 	return m.dropFreeze(ctx, m.Source)
 }
 
-func (m *Move) dropFreeze(ctx context.Context, pool *pgxpool.Pool) error {
-	tables, err := tenantTables(ctx, pool)
+// dropFreeze drops the freeze's triggers and function, or a tombstone's,
+// in q's cell (a pool or a transaction), if there are any.
+func (m *Move) dropFreeze(ctx context.Context, q querier) error {
+	tables, err := tenantTables(ctx, q)
 	if err != nil {
 		return err
 	}
 	for _, t := range tables {
 		for _, trigger := range m.freezeTriggers() {
-			if _, err := pool.Exec(ctx, fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", trigger, pgx.Identifier{t}.Sanitize())); err != nil {
+			if _, err := q.Exec(ctx, fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", trigger, pgx.Identifier{t}.Sanitize())); err != nil {
 				return err
 			}
 		}
 	}
-	_, err = pool.Exec(ctx, "DROP FUNCTION IF EXISTS "+m.name()+"()")
+	_, err = q.Exec(ctx, "DROP FUNCTION IF EXISTS "+m.name()+"()")
 	return err
 }
 
@@ -461,7 +477,7 @@ func (m *Move) Finish(ctx context.Context) error {
 		                    AND j.state NOT IN ('completed', 'cancelled', 'discarded'))`, m.Tenant); err != nil {
 		return fmt.Errorf("move: exports in progress: %w", err)
 	}
-	return m.deleteTenant(ctx, m.Source, m.From)
+	return m.deleteTenant(ctx, m.Source, m.From, true)
 }
 
 // quote is a SQL string literal.

@@ -165,8 +165,12 @@ func TestMoveATenantOnline(t *testing.T) {
 	}
 	require.Equal(t, 1, count(srcSuper, "SELECT count(*) FROM tenants WHERE id = $1 AND cell = 'eu1'", acme), "the catalog places it in eu1")
 	require.Equal(t, 1, count(tgtSuper, "SELECT count(*) FROM tenants WHERE id = $1 AND cell = 'eu1'", acme))
-	require.Zero(t, count(srcSuper, "SELECT (SELECT count(*) FROM pg_publication) + (SELECT count(*) FROM pg_replication_slots) + (SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'rf_move_%')"),
-		"no replication object or freeze is left")
+	require.Zero(t, count(srcSuper, "SELECT (SELECT count(*) FROM pg_publication) + (SELECT count(*) FROM pg_replication_slots)"),
+		"no replication object is left")
+	tomb := "rf_move_" + strings.ReplaceAll(acme.String(), "-", "")
+	require.Equal(t, count(srcSuper, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'rf\\_move\\_%'"),
+		count(srcSuper, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE $1 || '%'", tomb), "only the moved tenant's tombstone is left in the source")
+	require.Equal(t, 1, count(srcSuper, "SELECT count(*) FROM pg_proc WHERE proname = $1 AND prosrc LIKE '%RAISE%'", tomb), "frozen: a late write gets 503")
 	require.Zero(t, count(tgtSuper, "SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"))
 	// A move from where the tenant no longer is changes nothing.
 	_, err = (&cells.Move{Tenant: acme, From: cells.Default, To: "eu1", Catalog: srcSuper, Source: srcSuper, Target: tgtSuper}).Run(ctx)

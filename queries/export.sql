@@ -95,12 +95,12 @@ RETURNING id;
 DELETE FROM export_chunks c
 WHERE (c.export_id, c.seq) IN (
     SELECT x.export_id, x.seq FROM export_chunks x JOIN exports e ON e.id = x.export_id
-    WHERE e.expires_at <= now()
+    WHERE e.kind = 'export' AND e.expires_at <= now()
     LIMIT @max_chunks);
 
 -- name: ExportDeleteExpired :execrows
 -- Then the expired exports themselves, once their chunks are gone.
-DELETE FROM exports e WHERE e.expires_at <= now()
+DELETE FROM exports e WHERE e.kind = 'export' AND e.expires_at <= now()
   AND NOT EXISTS (SELECT 1 FROM export_chunks c WHERE c.export_id = e.id);
 
 -- name: ExportStart :one

@@ -193,7 +193,7 @@ const exportChunksDeleteExpired = `-- name: ExportChunksDeleteExpired :execrows
 DELETE FROM export_chunks c
 WHERE (c.export_id, c.seq) IN (
     SELECT x.export_id, x.seq FROM export_chunks x JOIN exports e ON e.id = x.export_id
-    WHERE e.expires_at <= now()
+    WHERE e.kind = 'export' AND e.expires_at <= now()
     LIMIT $1)
 `
 
@@ -282,7 +282,7 @@ func (q *Queries) ExportDelete(ctx context.Context, id uuid.UUID) (uuid.UUID, er
 }
 
 const exportDeleteExpired = `-- name: ExportDeleteExpired :execrows
-DELETE FROM exports e WHERE e.expires_at <= now()
+DELETE FROM exports e WHERE e.kind = 'export' AND e.expires_at <= now()
   AND NOT EXISTS (SELECT 1 FROM export_chunks c WHERE c.export_id = e.id)
 `
 

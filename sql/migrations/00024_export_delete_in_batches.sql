@@ -12,12 +12,16 @@ SET LOCAL ROLE rowfence_owner;
 
 REVOKE DELETE ON exports FROM rowfence_app;
 GRANT UPDATE (expires_at) ON exports TO rowfence_app;
--- The app ends an export's life; it never extends it past the retention.
+-- The app ends the life of an export that is done or failed; it never
+-- extends one past the retention, and never touches an archive (kind
+-- 'archive', the platform's only copy of an archived tenant's rows, which
+-- the cleanup would then delete) or an export in progress.
 -- exports_update (00007) is the export job's and the operator's.
 ALTER POLICY exports_update ON exports TO rowfence_platform, rowfence_owner;
 CREATE POLICY exports_expire ON exports FOR UPDATE TO rowfence_app
-    USING (current_setting('app.role', true) = 'admin')
-    WITH CHECK (current_setting('app.role', true) = 'admin' AND expires_at IS NOT NULL AND expires_at <= now());
+    USING (current_setting('app.role', true) = 'admin' AND kind = 'export' AND status NOT IN ('pending', 'running'))
+    WITH CHECK (current_setting('app.role', true) = 'admin' AND kind = 'export' AND status NOT IN ('pending', 'running')
+                AND expires_at IS NOT NULL AND expires_at <= now());
 
 -- The cleanup deletes chunks itself, a batch per transaction, under the
 -- tenant's setting like every other tenant-table statement.
