@@ -409,13 +409,14 @@ const notes = notesTitle + `
   write system call per request) and built with ` + "`LogAttrs`" + `. The three together, against the build
   before them: list +6-15%, get +1-9% per round. The server's memory stays small (RSS peak 39 MiB
   against the 64 MiB target).
-- **Overhead over the minimal server (issue 16 item 5; target 0.9: missed).** Measured on
-  2026-11-30 on a machine shared with up to 8 other jobs (load average 14-22): wrk runs of old
-  build, new build and ` + "`" + `bench/minimal` + "`" + ` side by side (` + "`" + `-seconds 2 -rounds 4` + "`" + `, and by hand 3-4 rounds
-  of 3-4 s) swung from 0.05 to 1.2 between rounds of one build, so none of those ratios is
-  worth recording. The table above was measured after the day's merges with one reviewer's tests
-  running beside it (load average about 6): list 0.72 and get 0.44 of the minimal server, its p99s
-  (65-192 ms) show the stalls; rerun on a quiet machine. The in-process benchmark is steadier:
+- **Overhead over the minimal server (issue 16 item 5; target 0.9: missed).** On the quiet
+  machine (2026-11-30, load average below 2, ` + "`" + `-only http,cells -seconds 3 -rounds 4` + "`" + `): list 0.776
+  and get 0.639 of the minimal server before the second pass below (18:10), list 0.770 and get
+  0.681 after it (20:00): the get gained 6%, the list nothing measurable; both miss 0.9, by 0.13
+  and 0.22. The extra CPU per request on the 2 cores is the same for both, about 80 µs (get
+  2/8609 - 2/12809 s, list 2/5498 - 2/8185 s): the cost is per request, not per row, so the
+  cheaper get shows it more. Loaded runs earlier that day swung from 0.05 to 1.2 between rounds
+  of one build and are not recorded. The in-process benchmark is steadier:
   ` + "`" + `go test ./httpapi -run '^$' -bench Overhead -benchmem` + "`" + ` drives the handler as ` + "`" + `serve` + "`" + ` builds it
   (caches, limiter, throttle, metrics, JSON log) against PostgreSQL beside bench/minimal's handler,
   and reports the process's CPU per request. Before/after, 4 alternating rounds of 2 s, medians:
@@ -439,6 +440,44 @@ const notes = notesTitle + `
   process is about 30 µs a get: authentication and tenant cache lookups, the limiter, two
   timers, the log line and the metrics, none above 7% of a request; 0.9 of the minimal server
   at the HTTP level would leave about 17 µs for all of it.
+- **Overhead, second pass (issue 16 item 5; in-process figures measured with load average 8-13;
+  the quiet HTTP figures are in the bullet above).** Why the HTTP gap is larger than the in-process
+  one: per process, CPU per request under wrk (` + "`" + `/proc/<pid>/stat` + "`" + ` around 3-4 s wrk runs, 8
+  connections, 1,000 tenants) was for a get about 150 µs in rowfence against 85 in the minimal
+  server, and 90 against 60 µs in PostgreSQL, where in process the gap is 25-35 µs. Four things
+  exist only under wrk. (1) With 8 clients on a pool of 4, 81% of requests wait for a limiter
+  slot (` + "`" + `rowfence_tenant_queue_wait_seconds_count` + "`" + ` 18,827 of 23,164 requests), and each waiter
+  had its own queue-timeout timer, a label lookup for its histogram, and a park and wake-up;
+  (2) 39% of pool acquires found the pool empty (` + "`" + `rowfence_db_pool_empty_acquires_total` + "`" + `):
+  the background refreshes and the occasional miss hold connections outside the limiter;
+  (3) those lookups themselves, about 500 a second (1,000 keys and 1,000 tenants every 4 s),
+  about 0.06-0.15 extra transactions per request depending on the rate, with PostgreSQL's CPU per
+  request 15-40 µs above the minimal server's (with ` + "`" + `AUTH_CACHE_TTL` + "`" + ` and ` + "`" + `TENANT_CACHE_TTL` + "`" + ` at
+  1h, for diagnosis only, it came down to within 5-15 µs); (4) 1.5-2 more context switches and
+  more futex and nanosleep calls per request (` + "`" + `perf stat` + "`" + `): timers that become the earliest
+  wake the netpoller or an idle thread (the request and acquire timeouts, and before this pass
+  the queue timeout). Response writes are the same: one ` + "`" + `write` + "`" + ` per response in both servers,
+  the access log's lines batched (logWriter). Cut in this pass, each measured side by side:
+  the queue timeouts share one limiter-wide timer (waiters' deadlines come in arrival order);
+  ` + "`" + `BenchmarkAcquireContended` + "`" + ` (8 goroutines on 4 slots): 3.33 to 2.84 µs CPU a request
+  (p=0.026, n=6), 4 to 2 allocations. The RateLimit headers with strconv instead of two
+  ` + "`" + `fmt.Sprintf` + "`" + ` (8 to 2 allocations, 0.7 to 0.3 µs) and the queue-wait histogram's admitted
+  series looked up once. The JSON access log written by zerolog instead of slog's JSON handler,
+  same keys, order and values (` + "`" + `httpapi.TestAccessLogEncodersAgree` + "`" + `): ` + "`" + `BenchmarkAccessLog` + "`" + `
+  3.76 to 1.94 µs (p=0.002, n=6), 10 to 6 allocations. ` + "`" + `BenchmarkOverhead` + "`" + `, 5 alternating
+  rounds of 1 s, medians: get 84.9 to 73.0 µs CPU (minimal 50.3 and 50.8: overhead 35 to 22 µs),
+  110 to 99 allocations; list 164 to 138 µs (minimal 159 and 151; the list's spread was
+  ±25 µs), 252 to 241 allocations. A wrk sanity check of main's build and this one with the minimal server, alternating
+  (4 rounds of 3 s each, 8 connections, load average 6-9, so the ratios are far below a quiet
+  machine's): get 4,148 to 4,541 requests/s (minimal 10,140), list 2,869 to 3,651 (minimal
+  6,176); the server's CPU per request, get 163 to 149 µs (minimal 78), list 248 to 203 µs
+  (minimal 128). Left: the request and acquire timeouts (two runtime
+  timers a request). A shared timer for the acquire timeout, tried like the limiter's, saved an
+  allocation but no measurable time (833 against 826 ns, p=0.82, n=6) and put a process-wide
+  mutex on every acquisition, so it was dropped; the request timeout's would also need a context
+  whose Err is still DeadlineExceeded. Also left: the refreshes' round trips (the key's and the tenant's could share one),
+  and the limiter slot being held while the answer is written (it is the pool's connection that
+  is scarce; releasing at the first write would let a streaming export exceed its cap).
 - **Scale.** With every dataset in shared buffers, a tenant's list and get cost about the same at
   10M rows as at 100k: the B-tree on ` + "`(tenant_id, …)`" + ` is one level deeper, nothing else changes.
   Without the warm-up (cold OS cache) the large side pays for page-cache copies, not for RLS.
@@ -461,7 +500,7 @@ const notes = notesTitle + `
   gets through each server's handler, no network, ` + "`GOMAXPROCS`" + ` 1 (idle Ps would spin while the one
   goroutine waits for PostgreSQL, CPU that follows the wait, not the work), the two sides in
   alternating 100 ms slices. Under load (load average 7-12) its per-round ratios still spread from
-  0.84 to 1.14: only a quiet machine's run tells 2%. What does not move with load is the allocation
+  0.84 to 1.14; on the quiet machine (2026-11-30 20:00) they were 0.955-1.026, median 0.996, and the throughput ratio 0.999: routing costs less than 2% (met). What does not move with load is the allocation
   count: routing adds one allocation per request (82 against 83): the context value that carries the
   cell's pool (` + "`httpapi`" + ` ` + "`tenantPool`" + `).
 - **Move (issue 18 item 4).** The copy is PostgreSQL's own: the subscription's table sync runs

@@ -142,6 +142,15 @@ func CopyTenant(ctx context.Context, catalog, cell dbsqlc.DBTX, tenant uuid.UUID
 // To and what is left is cleanup (Finish), which a rerun of Finish
 // completes. So at every step the tenant is served from exactly one cell.
 func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
+	release, err := m.lock(ctx)
+	if err != nil {
+		return rep, err
+	}
+	defer release()
+	return m.run(ctx)
+}
+
+func (m *Move) run(ctx context.Context) (rep MoveReport, err error) {
 	if m.Poll <= 0 {
 		m.Poll = 50 * time.Millisecond
 	}
@@ -175,7 +184,7 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 	switched := false
 	defer func() {
 		if err != nil && !switched {
-			if aerr := m.Abort(context.WithoutCancel(ctx)); aerr != nil {
+			if aerr := m.abort(context.WithoutCancel(ctx)); aerr != nil {
 				err = fmt.Errorf("%w (and undoing it: %v)", err, aerr)
 			}
 		}
@@ -302,7 +311,7 @@ func (m *Move) Run(ctx context.Context) (rep MoveReport, err error) {
 	case <-time.After(m.Settle):
 	case <-ctx.Done():
 	}
-	return rep, m.Finish(context.WithoutCancel(ctx))
+	return rep, m.finish(context.WithoutCancel(ctx))
 }
 
 func (m *Move) until(ctx context.Context, done func() (bool, error)) error {
@@ -401,6 +410,15 @@ func (m *Move) deleteTenant(ctx context.Context, pool *pgxpool.Pool, cell string
 // From: what the target holds of it is deleted, which must never be the
 // tenant's live rows.
 func (m *Move) Abort(ctx context.Context) error {
+	release, err := m.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return m.abort(ctx)
+}
+
+func (m *Move) abort(ctx context.Context) error {
 	var placed string
 	if err := m.Catalog.QueryRow(ctx, "SELECT cell FROM tenants WHERE id = $1", m.Tenant).Scan(&placed); err != nil {
 		return err
@@ -447,6 +465,15 @@ func (m *Move) dropFreeze(ctx context.Context, q querier) error {
 // default cell) and the freeze go. It refuses unless the catalog places
 // the tenant in To.
 func (m *Move) Finish(ctx context.Context) error {
+	release, err := m.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return m.finish(ctx)
+}
+
+func (m *Move) finish(ctx context.Context) error {
 	var placed string
 	if err := m.Catalog.QueryRow(ctx, "SELECT cell FROM tenants WHERE id = $1", m.Tenant).Scan(&placed); err != nil {
 		return err
@@ -478,6 +505,32 @@ func (m *Move) Finish(ctx context.Context) error {
 		return fmt.Errorf("move: exports in progress: %w", err)
 	}
 	return m.deleteTenant(ctx, m.Source, m.From, true)
+}
+
+// ErrMoveRunning: another Run, Abort or Finish of the tenant's move holds
+// its lock (a rescued job beside the first attempt, `tenant move --cleanup`
+// beside a move in progress): each would undo the other's steps.
+var ErrMoveRunning = &db.Error{Code: db.ErrConflict, Message: "another move of this tenant, or its cleanup, is running: wait for it to end"}
+
+// lock takes the tenant's move lock, a session advisory lock in the
+// catalog on a connection of its own (PostgreSQL 15 docs, 9.27.10
+// "Advisory Lock Functions"), held until release; it does not wait.
+// Errors: ErrMoveRunning when another session holds it.
+func (m *Move) lock(ctx context.Context) (release func(), err error) {
+	conn, err := pgx.ConnectConfig(ctx, m.Catalog.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("move: the catalog: %w", err)
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtextextended('rowfence.move:' || $1::text, 0))", m.Tenant).Scan(&ok); err != nil || !ok {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		if err == nil {
+			err = ErrMoveRunning
+		}
+		return nil, err
+	}
+	// Closing the session releases the lock.
+	return func() { _ = conn.Close(context.WithoutCancel(ctx)) }, nil
 }
 
 // quote is a SQL string literal.

@@ -253,3 +253,35 @@ func TestMoveFailsExportsInProgress(t *testing.T) {
 	require.NoError(t, tgtSuper.QueryRow(ctx, "SELECT count(*) FROM export_chunks WHERE export_id = $1", done).Scan(&chunks))
 	require.Equal(t, 1, chunks)
 }
+
+// Two runs of one tenant's move at once undo each other's steps: a rescued
+// River attempt beside the first (from review: River rescues a job still
+// running after its timeout), or `tenant move --cleanup` beside a move in
+// progress, whose Abort deletes what the target holds while the copy fills
+// it. Run, Abort and Finish take the tenant's move lock and do not wait
+// for it.
+func TestMoveLockRefusesASecondRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, srcSuper, _, tgtSuper, tenants := twoCells(t)
+	acme := tenants["acme"].Tenant.ID
+	holder, err := srcSuper.Acquire(ctx)
+	require.NoError(t, err)
+	defer holder.Release()
+	_, err = holder.Exec(ctx, "SELECT pg_advisory_lock(hashtextextended('rowfence.move:' || $1::text, 0))", acme)
+	require.NoError(t, err)
+
+	m := &cells.Move{Tenant: acme, From: cells.Default, To: "eu1", Catalog: srcSuper, Source: srcSuper, Target: tgtSuper, SourceConnString: src.URL}
+	_, err = m.Run(ctx)
+	require.ErrorIs(t, err, cells.ErrMoveRunning)
+	require.ErrorIs(t, m.Abort(ctx), cells.ErrMoveRunning)
+	require.ErrorIs(t, m.Finish(ctx), cells.ErrMoveRunning)
+	var n int
+	require.NoError(t, srcSuper.QueryRow(ctx, "SELECT (SELECT count(*) FROM pg_publication) + (SELECT count(*) FROM pg_replication_slots)").Scan(&n))
+	require.Zero(t, n, "nothing was started")
+
+	_, err = holder.Exec(ctx, "SELECT pg_advisory_unlock_all()")
+	require.NoError(t, err)
+	_, err = m.Run(ctx)
+	require.NoError(t, err, "the lock's holder gone, the move runs")
+}
