@@ -45,7 +45,7 @@ func (s *server) handleTenantMove() http.Handler {
 			return
 		}
 		if s.moveCells == nil {
-			writeProblem(w, r, probConflict, "tenant moves are off on this instance: run serve with TENANT_MOVES=on, "+
+			writeProblem(w, r, probConflict, "tenant moves are off on this instance: run serve with TENANT_MOVES=true, "+
 				"DATABASE_URL and CELLS naming each cell's superuser (docs/SCALING.md), or use rowfence tenant move")
 			return
 		}
