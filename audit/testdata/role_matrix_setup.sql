@@ -16,9 +16,10 @@ INSERT INTO api_keys (tenant_id, id, user_id, role, secret_hash) VALUES
     ('b0000000-0000-4000-8000-00000000000b', gen_random_uuid(), 'b0000000-0000-4000-8000-0000000000b1', 'admin', sha256('b'));
 -- Expired: the app may only end an export's life (00024), so the UPDATE
 -- that copies the sample's expires_at must copy a time past.
-INSERT INTO exports (tenant_id, id, requested_by, expires_at) VALUES
-    ('a0000000-0000-4000-8000-00000000000a', 'a0000000-0000-4000-8000-0000000000e1', 'a0000000-0000-4000-8000-0000000000a1', now() - interval '1 day'),
-    ('b0000000-0000-4000-8000-00000000000b', 'b0000000-0000-4000-8000-0000000000e1', 'b0000000-0000-4000-8000-0000000000b1', now() - interval '1 day');
+-- Done, too: only a finished export's life can be ended.
+INSERT INTO exports (tenant_id, id, requested_by, expires_at, status) VALUES
+    ('a0000000-0000-4000-8000-00000000000a', 'a0000000-0000-4000-8000-0000000000e1', 'a0000000-0000-4000-8000-0000000000a1', now() - interval '1 day', 'done'),
+    ('b0000000-0000-4000-8000-00000000000b', 'b0000000-0000-4000-8000-0000000000e1', 'b0000000-0000-4000-8000-0000000000b1', now() - interval '1 day', 'done');
 INSERT INTO export_chunks (tenant_id, export_id, seq, data) VALUES
     ('a0000000-0000-4000-8000-00000000000a', 'a0000000-0000-4000-8000-0000000000e1', 0, 'a'),
     ('b0000000-0000-4000-8000-00000000000b', 'b0000000-0000-4000-8000-0000000000e1', 0, 'b');
