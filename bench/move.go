@@ -377,15 +377,15 @@ func (me *moveEnv) timeMove(ctx context.Context, moved lifecycle.Onboarded, out 
 	// What a checksum costs on one side, here the target's copy, table
 	// after table: cells.Move's (a sum of 64-bit row hashes, no sort), and,
 	// for comparison, the md5 of the rows sorted as text that it replaced.
-	for i, sum := range []string{
-		"coalesce(sum(hash_record_extended(x, 0)), 0)::text",
-		"md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), ''))",
+	for i, query := range []string{
+		cells.Checksum,
+		"SELECT count(*), md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) FROM %s x WHERE tenant_id = $1",
 	} {
 		t0 := time.Now()
 		for t := range rep.Rows {
 			var n int64
 			var c *string
-			if err := me.dstSuper.QueryRow(ctx, fmt.Sprintf("SELECT count(*), %s FROM %s x WHERE tenant_id = $1", sum, pgx.Identifier{t}.Sanitize()),
+			if err := me.dstSuper.QueryRow(ctx, fmt.Sprintf(query, pgx.Identifier{t}.Sanitize()),
 				moved.Tenant.ID).Scan(&n, &c); err != nil {
 				return err
 			}

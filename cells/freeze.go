@@ -112,7 +112,8 @@ func (m *Move) waitForWriters(ctx context.Context, tables []string) error {
 	})
 }
 
-// checksum is a table's count and checksum of the moved tenant's rows: the
+// Checksum is a table's count and checksum of the moved tenant's rows (a
+// format string: the table's quoted name; $1 the tenant): the
 // sum, exact (numeric), of a 64-bit hash of each row (hash_record_extended,
 // PostgreSQL 14+, which combines each column's own extended hash function:
 // no text of the row is made, three times as fast as hashing its text, 0.33
@@ -127,7 +128,7 @@ func (m *Move) waitForWriters(ctx context.Context, tables []string) error {
 // change one of its rows into another, and the check is against a copy gone
 // wrong, not against the tenant. A column type without an extended hash
 // function fails the move before its switch (it is undone).
-const checksum = "SELECT count(*), coalesce(sum(hash_record_extended(x, 0)), 0)::text FROM %s x WHERE tenant_id = $1"
+const Checksum = "SELECT count(*), coalesce(sum(hash_record_extended(x, 0)), 0)::text FROM %s x WHERE tenant_id = $1"
 
 // verify compares the count and checksum of every table on both sides,
 // all at once (each side runs one query per table, as far as its pool
@@ -140,7 +141,7 @@ func (m *Move) verify(ctx context.Context, tables []string) (map[string]int64, e
 	src, tgt := make([]sums, len(tables)), make([]sums, len(tables))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, t := range tables {
-		q := fmt.Sprintf(checksum, pgx.Identifier{t}.Sanitize())
+		q := fmt.Sprintf(Checksum, pgx.Identifier{t}.Sanitize())
 		g.Go(func() error { return m.Source.QueryRow(gctx, q, m.Tenant).Scan(&src[i].n, &src[i].sum) })
 		g.Go(func() error { return m.Target.QueryRow(gctx, q, m.Tenant).Scan(&tgt[i].n, &tgt[i].sum) })
 	}
