@@ -85,17 +85,14 @@ func tenantTables(ctx context.Context, q querier) ([]string, error) {
 // rowsOf names the first table of pool's cell holding a row of tenant
 // (among tables, and tenants when withRow), or "".
 func rowsOf(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID, tables []string, withRow bool) (string, error) {
-	check := map[string]string{}
+	check := tables
 	if withRow {
-		check["tenants"] = "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)"
+		check = append([]string{"tenants"}, tables...)
 	}
-	for _, t := range tables {
-		check[t] = fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE tenant_id = $1)", pgx.Identifier{t}.Sanitize())
-	}
-	for _, t := range append([]string{"tenants"}, tables...) {
-		q, ok := check[t]
-		if !ok {
-			continue
+	for _, t := range check {
+		q := fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE tenant_id = $1)", pgx.Identifier{t}.Sanitize())
+		if t == "tenants" {
+			q = "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)"
 		}
 		var found bool
 		if err := pool.QueryRow(ctx, q, tenant).Scan(&found); err != nil {
