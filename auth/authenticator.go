@@ -29,8 +29,8 @@ var (
 	// its user no longer exists. The detail (for the server's log only) says
 	// which; the client is told no more than "invalid".
 	ErrInvalid = errors.New("invalid credential")
-	// ErrNotCached: AuthenticateCached could not answer without the
-	// database.
+	// ErrNotCached: AuthenticateIf or VerifyIf could not answer without
+	// the database (their lookup said no).
 	ErrNotCached = errors.New("credential not in the cache")
 )
 
@@ -198,15 +198,6 @@ func (a *Authenticator) AuthenticateIf(ctx context.Context, cred string, lookup 
 }
 
 func always() bool { return true }
-func never() bool  { return false }
-
-// AuthenticateCached is Authenticate without the database (and without
-// verifying a token's signature): it answers what needs neither (a cached
-// credential, a malformed one) and returns ErrNotCached for the rest. It is
-// for clients that may not cost a database round trip (a throttled address).
-func (a *Authenticator) AuthenticateCached(cred string) (Principal, error) {
-	return a.authenticate(context.Background(), cred, never)
-}
 
 func (a *Authenticator) authenticate(ctx context.Context, cred string, lookup func() bool) (Principal, error) {
 	if cred == "" {

@@ -109,12 +109,6 @@ func (p *Platform) Verify(ctx context.Context, cred string) (uuid.UUID, error) {
 	return p.verify(ctx, cred, always)
 }
 
-// VerifyCached is Verify without the database: it returns ErrNotCached when
-// the cache cannot answer (see Authenticator.AuthenticateCached).
-func (p *Platform) VerifyCached(cred string) (uuid.UUID, error) {
-	return p.verify(context.Background(), cred, never)
-}
-
 // VerifyIf is Verify asking the database only when the cache cannot answer
 // and lookup, asked then, allows it (see Authenticator.AuthenticateIf).
 func (p *Platform) VerifyIf(ctx context.Context, cred string, lookup func() bool) (uuid.UUID, error) {
