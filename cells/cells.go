@@ -121,8 +121,12 @@ func NewSet(cs ...*Cell) (*Set, error) {
 // Names are the cells' names, sorted.
 func (s *Set) Names() []string { return slices.Clone(s.names) }
 
-// Get returns the cell named name ("" is the default cell).
+// Get returns the cell named name ("" is the default cell); a nil Set (no
+// cells configured) has none.
 func (s *Set) Get(name string) (*Cell, bool) {
+	if s == nil {
+		return nil, false
+	}
 	if name == "" {
 		name = Default
 	}

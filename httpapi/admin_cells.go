@@ -18,9 +18,6 @@ func (s *server) reachable(name string) bool {
 	if name == cells.Default {
 		return true
 	}
-	if s.cells == nil {
-		return false
-	}
 	c, ok := s.cells.Get(name)
 	return ok && c.Platform != nil
 }

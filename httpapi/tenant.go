@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -14,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowfence/rowfence/auth"
-	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbtype"
 	"github.com/rowfence/rowfence/ratelimit"
@@ -120,7 +118,7 @@ func (s *server) authenticate(min dbtype.Role, next http.Handler) http.Handler {
 		info.tenant, info.principal = t.Slug, &p
 		ctx := r.Context()
 		if t.Cell != "" { // a tenant outside the default cell (package cells)
-			pool, err := s.cellPool(t)
+			pool, err := s.cells.App(t) // cells.ErrNotConfigured: a 503
 			if err != nil {
 				s.writeError(w, r, err)
 				return
@@ -236,7 +234,7 @@ func (s *server) unauthorized(w http.ResponseWriter, r *http.Request, code, deta
 // (draft-ietf-httpapi-ratelimit-headers) when the tenant has a rate limit.
 func (s *server) admit(w http.ResponseWriter, r *http.Request, t tenancy.Tenant) (release func(), ok bool) {
 	lim := s.limiter
-	if t.Cell != "" && s.cells != nil {
+	if t.Cell != "" {
 		// The tenant's cell's own slots (cells.Cell.Limiter): another cell's
 		// busy pool is no reason to wait.
 		if c, ok := s.cells.Get(t.Cell); ok && c.Limiter != nil {
@@ -331,15 +329,6 @@ func pathID(w http.ResponseWriter, r *http.Request) (uuid.UUID, bool) {
 // cellPoolKey carries the app pool of the request's tenant's cell, when it
 // is not the default one.
 type cellPoolKey struct{}
-
-// cellPool is the app pool of the cell holding t (package cells). Errors:
-// cells.ErrNotConfigured, a 503.
-func (s *server) cellPool(t tenancy.Tenant) (*pgxpool.Pool, error) {
-	if s.cells == nil {
-		return nil, fmt.Errorf("cell %q: %w", t.Cell, cells.ErrNotConfigured)
-	}
-	return s.cells.App(t)
-}
 
 // tenantPool is the app pool the request's statements run on: its tenant's
 // cell's, chosen once by authenticate (no round trip: the cell comes with
