@@ -370,23 +370,23 @@ const cleanupChunks = 64
 
 // deleteExpiredExportsOf deletes the tenant's expired exports under its own
 // setting (leak vector 10): their chunks cleanupChunks at a time, each batch
-// its own transaction, then the exports.
+// its own transaction, and, in the batch that finds fewer, the exports. A
+// tenant with nothing expired costs one transaction.
 func deleteExpiredExportsOf(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID) error {
 	for {
-		n, err := db.One(ctx, pool, scope(tenant), func(q *dbsqlc.Queries) (int64, error) {
-			return q.ExportChunksDeleteExpired(ctx, cleanupChunks)
+		var n int64
+		err := db.Tx(ctx, pool, scope(tenant), func(q *dbsqlc.Queries) error {
+			var err error
+			if n, err = q.ExportChunksDeleteExpired(ctx, cleanupChunks); err != nil || n == cleanupChunks {
+				return err
+			}
+			_, err = q.ExportDeleteExpired(ctx)
+			return err
 		})
-		if err != nil {
+		if err != nil || n < cleanupChunks {
 			return err
 		}
-		if n < cleanupChunks {
-			break
-		}
 	}
-	_, err := db.One(ctx, pool, scope(tenant), func(q *dbsqlc.Queries) (int64, error) {
-		return q.ExportDeleteExpired(ctx)
-	})
-	return err
 }
 
 // DeleteExpiredExports deletes every tenant's expired exports, each tenant
