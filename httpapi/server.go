@@ -251,6 +251,32 @@ func infoFrom(r *http.Request) *requestInfo {
 	return &requestInfo{}
 }
 
+// loggedRequest is what accessLog keeps of one request, in one allocation
+// instead of four: the request's info, the recorder of its status, the
+// X-Request-Id value, and the context node that carries the info.
+type loggedRequest struct {
+	info requestInfo
+	rec  statusRecorder
+	id   [1]string
+	ctx  infoContext
+}
+
+// infoContext is context.WithValue(parent, requestInfoKey{}, info) as a
+// field of loggedRequest. Every other method is the parent's, Done
+// included, so the context package still finds the parent's cancelCtx
+// (no goroutine for contexts derived from it).
+type infoContext struct {
+	context.Context
+	info *requestInfo
+}
+
+func (c *infoContext) Value(key any) any {
+	if key == (requestInfoKey{}) {
+		return c.info
+	}
+	return c.Context.Value(key)
+}
+
 func validRequestID(id string) bool {
 	if len(id) == 0 || len(id) > 128 {
 		return false
@@ -271,7 +297,8 @@ func validRequestID(id string) bool {
 func (s *server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &requestInfo{}
+		lr := &loggedRequest{}
+		info, rec := &lr.info, &lr.rec
 		if ids := r.Header[hdrRequestID]; len(ids) > 0 {
 			info.id = ids[0]
 		}
@@ -280,9 +307,11 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 			_, _ = rand.Read(b[:])
 			info.id = hex.EncodeToString(b[:])
 		}
-		w.Header()[hdrRequestID] = []string{info.id}
-		rec := &statusRecorder{ResponseWriter: w}
-		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+		lr.id[0] = info.id
+		w.Header()[hdrRequestID] = lr.id[:]
+		rec.ResponseWriter = w
+		lr.ctx = infoContext{Context: r.Context(), info: info}
+		r = r.WithContext(&lr.ctx)
 		next.ServeHTTP(rec, r)
 		end := time.Now()
 		span := trace.SpanFromContext(r.Context())
