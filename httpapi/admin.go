@@ -39,11 +39,9 @@ func (s *server) requirePlatform(next http.Handler) http.Handler {
 		if !ok {
 			return
 		}
-		handled, err := s.checkCredential(w, r, credentialPlatformKey, cred, func(lookup func() bool) (err error) {
-			_, err = s.platform.VerifyIf(r.Context(), cred, lookup)
-			return err
-		})
-		if handled {
+		c := s.credentialCheck(r, cred)
+		_, err := s.platform.VerifyIf(r.Context(), cred, c.lookup)
+		if s.checkedCredential(w, r, credentialPlatformKey, &c, err) {
 			return
 		}
 		if err != nil {

@@ -106,45 +106,67 @@ func credentialKind(cred string) string {
 	return credentialToken
 }
 
-// checkCredential runs a check of cred under the failed-credential
-// throttle (leak vector 13). check verifies the credential from the cache,
-// and asks lookup, only when the cache cannot answer, whether it may ask
-// the database (auth.Authenticator.AuthenticateIf): a cached credential
-// costs no look at the client address or the throttle. On a miss, a client
-// address over its budget of failures gets 429 auth-throttled with
-// Retry-After, answered here (handled), unless cred was verified within
+// credentialCheck is a check of cred under the failed-credential throttle
+// (leak vector 13), in two steps around the check itself:
+//
+//	c := s.credentialCheck(r, cred)
+//	_, err := s.auth.AuthenticateIf(ctx, cred, c.lookup)
+//	if s.checkedCredential(w, r, kind, &c, err) { return }
+//
+// The check verifies the credential from the cache, and asks c.lookup, only
+// when the cache cannot answer, whether it may ask the database
+// (auth.Authenticator.AuthenticateIf): a cached credential costs no look at
+// the client address or the throttle. On a miss, a client address over its
+// budget of failures gets 429 auth-throttled with Retry-After, answered by
+// checkedCredential (true: handled), unless cred was verified within
 // ratelimit.VouchFor (so a shared address does not lock out clients with
 // good credentials once the cache forgets them). Failures (auth.ErrInvalid)
-// count against the address.
+// count against the address. A value rather than closures, so that a
+// request's check allocates nothing.
 //
 // A credential is vouched for when the database verified it, not on every
 // cached success: a credential in use is looked up again at least every
 // AUTH_CACHE_TTL, which renews its vouching long before VouchFor ends, and a
 // SHA-256 and a cache write per request bought nothing more.
-func (s *server) checkCredential(w http.ResponseWriter, r *http.Request, kind, cred string, check func(lookup func() bool) error) (handled bool, err error) {
-	var asked, throttled bool
-	var wait time.Duration
-	err = check(func() bool {
-		if wait, throttled = s.authFailures.Throttled(s.client(r)); throttled && !s.authFailures.Vouched(cred) {
-			return false
-		}
-		asked = true
-		return true
-	})
-	if throttled && !asked && errors.Is(err, auth.ErrNotCached) {
+type credentialCheck struct {
+	s                *server
+	r                *http.Request
+	cred             string
+	asked, throttled bool
+	wait             time.Duration
+}
+
+func (s *server) credentialCheck(r *http.Request, cred string) credentialCheck {
+	return credentialCheck{s: s, r: r, cred: cred}
+}
+
+// lookup is asked on a cache miss whether the database may be asked.
+func (c *credentialCheck) lookup() bool {
+	f := c.s.authFailures
+	if c.wait, c.throttled = f.Throttled(c.s.client(c.r)); c.throttled && !f.Vouched(c.cred) {
+		return false
+	}
+	c.asked = true
+	return true
+}
+
+// checkedCredential ends check c, whose result was err: it answers a
+// throttled miss itself (handled) and counts failures and successes.
+func (s *server) checkedCredential(w http.ResponseWriter, r *http.Request, kind string, c *credentialCheck, err error) (handled bool) {
+	if c.throttled && !c.asked && errors.Is(err, auth.ErrNotCached) {
 		s.metrics.AuthThrottled()
 		infoFrom(r).authErr = "throttled: too many failed credentials from this client address"
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(wait))))
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(c.wait))))
 		writeProblem(w, r, probAuthThrottled, "too many failed credentials from this address; retry after the Retry-After seconds")
-		return true, nil
+		return true
 	}
 	switch {
-	case err == nil && asked:
-		s.authFailures.Vouch(cred)
+	case err == nil && c.asked:
+		s.authFailures.Vouch(c.cred)
 	case errors.Is(err, auth.ErrInvalid):
 		s.authFailures.Failed(s.client(r))
-		s.authFailures.Unvouch(cred)
+		s.authFailures.Unvouch(c.cred)
 		s.metrics.CredentialFailed(kind)
 	}
-	return false, err
+	return false
 }

@@ -78,12 +78,9 @@ func (s *server) authenticate(min dbtype.Role, next http.Handler) http.Handler {
 		if !namedOK {
 			return
 		}
-		var p auth.Principal
-		handled, err := s.checkCredential(w, r, credentialKind(cred), cred, func(lookup func() bool) (err error) {
-			p, err = s.auth.AuthenticateIf(r.Context(), cred, lookup)
-			return err
-		})
-		if handled {
+		c := s.credentialCheck(r, cred)
+		p, err := s.auth.AuthenticateIf(r.Context(), cred, c.lookup)
+		if s.checkedCredential(w, r, credentialKind(cred), &c, err) {
 			return
 		}
 		switch {
@@ -110,7 +107,7 @@ func (s *server) authenticate(min dbtype.Role, next http.Handler) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		if named != nil && named.ID != t.ID && named.Slug != t.Slug {
+		if named != (tenancy.Key{}) && named.ID != t.ID && named.Slug != t.Slug {
 			writeProblem(w, r, probTenantMismatch, "the credential is not valid for the tenant this request names")
 			return
 		}
@@ -175,8 +172,9 @@ func (s *server) archivedKey(r *http.Request, cred string) bool {
 }
 
 // namedTenant reads the tenant the request names, per the server's mode.
-// nil (with ok) means the request names none, which only token mode allows.
-func (s *server) namedTenant(w http.ResponseWriter, r *http.Request) (named *tenancy.Key, ok bool) {
+// The zero Key (with ok) means the request names none, which only token
+// mode allows.
+func (s *server) namedTenant(w http.ResponseWriter, r *http.Request) (named tenancy.Key, ok bool) {
 	var raw, where string
 	switch s.mode {
 	case ModeHeader, ModeToken:
@@ -184,12 +182,12 @@ func (s *server) namedTenant(w http.ResponseWriter, r *http.Request) (named *ten
 		switch {
 		case len(values) > 1:
 			writeProblem(w, r, probTenantMalformed, "send at most one "+TenantHeader+" header")
-			return nil, false
+			return tenancy.Key{}, false
 		case len(values) == 0 && s.mode == ModeToken:
-			return nil, true
+			return tenancy.Key{}, true
 		case len(values) == 0 || values[0] == "":
 			writeProblem(w, r, probTenantRequired, "send the "+TenantHeader+" header with a tenant slug or tenant UUID")
-			return nil, false
+			return tenancy.Key{}, false
 		}
 		raw, where = values[0], "the "+TenantHeader+" header"
 	case ModeSubdomain:
@@ -201,7 +199,7 @@ func (s *server) namedTenant(w http.ResponseWriter, r *http.Request) (named *ten
 		label, found := strings.CutSuffix(host, "."+s.baseDomain)
 		if !found || label == "" || strings.Contains(label, ".") {
 			writeProblem(w, r, probTenantRequired, "address the API as https://{tenant}."+s.baseDomain)
-			return nil, false
+			return tenancy.Key{}, false
 		}
 		raw, where = label, "the host name"
 	case ModePath:
@@ -210,9 +208,9 @@ func (s *server) namedTenant(w http.ResponseWriter, r *http.Request) (named *ten
 	key, err := tenancy.ParseKey(raw)
 	if err != nil {
 		writeProblem(w, r, probTenantMalformed, where+" must be a tenant slug or tenant UUID")
-		return nil, false
+		return tenancy.Key{}, false
 	}
-	return &key, true
+	return key, true
 }
 
 // realm is the API's in its 401 challenges (RFC 6750, section 3).
