@@ -94,16 +94,21 @@ func encodeResource(w http.ResponseWriter, r *http.Request, status int, v any, t
 		return
 	}
 	h := w.Header()
+	// ETag's and Content-Length's values in one slice, each capped so that
+	// an Add to either copies.
+	values := make([]string, 2)
 	if tagged {
 		tag := etagOf(body)
-		h[hdrETag] = []string{tag}
+		values[0] = tag
+		h[hdrETag] = values[0:1:1]
 		if r != nil && r.Method == http.MethodGet && noneMatch(r.Header[hdrIfNoneMatch], tag) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
 	}
 	h["Content-Type"] = contentTypeJSON
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	values[1] = strconv.Itoa(len(body))
+	h["Content-Length"] = values[1:2:2]
 	h["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(status)
 	_, _ = w.Write(body)

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net/http"
@@ -97,3 +99,14 @@ type discard struct{ header http.Header }
 func (d *discard) Header() http.Header         { return d.header }
 func (d *discard) WriteHeader(int)             {}
 func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+
+// etagOf writes the tag on the stack; it must be the quoted unpadded
+// base64url of the first 18 bytes of the body's SHA-256, as ever (clients
+// hold ETags across deploys).
+func TestETagIsTheQuotedHashPrefix(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{"", "{}", `{"id":"x","name":"ü"}`, strings.Repeat("a", 5000)} {
+		sum := sha256.Sum256([]byte(body))
+		require.Equal(t, `"`+base64.RawURLEncoding.EncodeToString(sum[:18])+`"`, etagOf([]byte(body)), body)
+	}
+}
