@@ -68,7 +68,7 @@ func BenchmarkAccessLog(b *testing.B) {
 	p := &auth.Principal{TenantID: uuid.New(), UserID: uuid.New(), KeyID: uuid.New(), Kind: auth.KindAPIKey, Role: dbtype.RoleAdmin}
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := infoFrom(r)
-		info.tenant, info.principal = "bench-1", p
+		info.tenant, info.principal, info.authenticated = "bench-1", *p, true
 		w.WriteHeader(http.StatusOK)
 	})
 	zl := zerolog.New(io.Discard)

@@ -232,8 +232,10 @@ const RequestIDHeader = "X-Request-ID"
 type requestInfo struct {
 	id     string
 	tenant string
-	// principal is who the request ran as, once authenticated.
-	principal *auth.Principal
+	// principal is who the request ran as, once authenticated: a copy,
+	// kept here rather than pointed at, so that it need not go to the heap.
+	principal     auth.Principal
+	authenticated bool
 	// authErr says why a credential was refused (never the credential).
 	authErr string
 	// client is the request's client address (clientAddr), worked out
@@ -347,7 +349,8 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 		if info.tenant != "" {
 			attrs = append(attrs, slog.String("tenant", info.tenant))
 		}
-		if p := info.principal; p != nil {
+		if info.authenticated {
+			p := &info.principal
 			attrs = append(attrs, slog.String("user", p.UserID.String()), slog.String("role", string(p.Role)), slog.String("credential", p.Kind))
 			if p.KeyID != uuid.Nil {
 				attrs = append(attrs, slog.String("key_id", p.KeyID.String()))
@@ -394,7 +397,8 @@ func (s *server) writeAccessLine(r *http.Request, info *requestInfo, status int,
 	if info.tenant != "" {
 		e = e.Str("tenant", info.tenant)
 	}
-	if p := info.principal; p != nil {
+	if info.authenticated {
+		p := &info.principal
 		e = e.RawJSON("user", appendJSONUUID(buf[:0], p.UserID)).Str("role", string(p.Role)).Str("credential", p.Kind)
 		if p.KeyID != uuid.Nil {
 			e = e.RawJSON("key_id", appendJSONUUID(buf[:0], p.KeyID))
@@ -418,7 +422,8 @@ func (s *server) annotateSpan(span trace.Span, r *http.Request, info *requestInf
 	if info.tenant != "" {
 		span.SetAttributes(attrTenant.String(info.tenant))
 	}
-	if p := info.principal; p != nil {
+	if info.authenticated {
+		p := &info.principal
 		span.SetAttributes(db.AttrTenantID.String(p.TenantID.String()))
 	}
 }

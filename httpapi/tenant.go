@@ -112,7 +112,7 @@ func (s *server) authenticate(min dbtype.Role, next http.Handler) http.Handler {
 			return
 		}
 		info := infoFrom(r)
-		info.tenant, info.principal = t.Slug, &p
+		info.tenant, info.principal, info.authenticated = t.Slug, p, true
 		ctx := r.Context()
 		if t.Cell != "" { // a tenant outside the default cell (package cells)
 			pool, err := s.cells.App(t) // cells.ErrNotConfigured: a 503
