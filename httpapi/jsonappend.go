@@ -107,6 +107,31 @@ func appendJSONUUID(b []byte, u uuid.UUID) []byte {
 	return append(b, '"')
 }
 
+// appendJSONMillis appends d in milliseconds, microseconds kept, as
+// encoding/json writes float64(d.Microseconds())/1000 (and so slog's JSON
+// handler and zerolog, the access log's duration_ms), without
+// strconv.AppendFloat's search for the shortest decimal: for a count of
+// microseconds that decimal is the count's own digits with the point put
+// back, the fraction's trailing zeros dropped (a float64 tells apart
+// decimals a thousandth apart up to 2^53 thousandths, beyond any
+// time.Duration).
+func appendJSONMillis(b []byte, d time.Duration) []byte {
+	us := d.Microseconds()
+	if us < 0 {
+		b, us = append(b, '-'), -us
+	}
+	b = strconv.AppendInt(b, us/1000, 10)
+	if frac := us % 1000; frac != 0 {
+		digits := [3]byte{'0' + byte(frac/100), '0' + byte(frac/10%10), '0' + byte(frac%10)}
+		n := len(digits)
+		for digits[n-1] == '0' {
+			n--
+		}
+		b = append(append(b, '.'), digits[:n]...)
+	}
+	return b
+}
+
 // appendJSONTime appends t as time.Time.MarshalJSON does (RFC 3339 with
 // nanoseconds); ok=false where MarshalJSON fails: a year outside 0-9999 or a
 // zone offset of 24 hours or more.

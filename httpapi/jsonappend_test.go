@@ -68,3 +68,26 @@ func FuzzAppendJSONMatchesEncodingJSON(f *testing.F) {
 		checkAppender(t, listPage[productJSON]{Items: []productJSON{p, p}, NextCursor: &cursor})
 	})
 }
+
+// The access log's duration_ms (appendJSONMillis) is what encoding/json,
+// slog's JSON handler and zerolog write for float64(d.Microseconds())/1000,
+// byte for byte: whole, sub-millisecond, trailing-zero and huge durations,
+// sub-microsecond parts dropped, and negative ones (never measured, still
+// right).
+func TestJSONMillisIsTheFloats(t *testing.T) {
+	t.Parallel()
+	check := func(d time.Duration) {
+		want, err := json.Marshal(float64(d.Microseconds()) / 1000)
+		require.NoError(t, err)
+		require.Equal(t, "x"+string(want), string(appendJSONMillis([]byte("x"), d)), "%d ns", int64(d))
+	}
+	for us := range int64(200_000) {
+		check(time.Duration(us) * time.Microsecond)
+	}
+	for _, d := range []time.Duration{999, 1000, 1999, 10*time.Second + 5, time.Hour, 1<<53*time.Microsecond + 123, math.MaxInt64, -1500 * time.Microsecond, -time.Microsecond, math.MinInt64} {
+		check(d)
+	}
+	for x := uint64(1); x < math.MaxInt64/3; x = x*3 + 7 {
+		check(time.Duration(x))
+	}
+}

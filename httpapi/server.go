@@ -380,7 +380,7 @@ func (s *server) writeAccessLine(r *http.Request, info *requestInfo, status int,
 		Str(slog.LevelKey, slog.LevelInfo.String()).
 		Str(slog.MessageKey, "request").
 		Str("request_id", info.id).Str("method", r.Method).Str("path", r.URL.Path).
-		Int("status", status).Float64("duration_ms", float64(d.Microseconds())/1000)
+		Int("status", status).RawJSON("duration_ms", appendJSONMillis(buf[:0], d))
 	if a := s.client(r); a.IsValid() {
 		e = e.Bytes("client", a.AppendTo(buf[:0]))
 	}
