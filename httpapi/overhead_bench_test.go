@@ -75,19 +75,31 @@ func BenchmarkOverhead(b *testing.B) {
 	}
 
 	// As serve builds it (cmd/rowfence/serve.go), with the defaults, and
-	// limits bench/http.go gives it: running, never reached.
+	// limits bench/http.go gives it: running, never reached. Its pool as
+	// serve's: the metrics' query tracer and the reconnection guard's
+	// connect tracer on every connection. minimal has a pool of its own, as
+	// bench/minimal's main opens it (db.Open alone), so that neither
+	// tracer is counted on its side.
 	m := metrics.New(0)
-	cfg, err := pgxpool.ParseConfig(tdb.AppURL)
-	if err != nil {
-		b.Fatal(err)
+	openPool := func(configure func(*pgxpool.Config)) *pgxpool.Pool {
+		cfg, err := pgxpool.ParseConfig(tdb.AppURL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.MaxConns = 8
+		configure(cfg)
+		pool, err := db.Open(ctx, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(pool.Close)
+		return pool
 	}
-	cfg.MaxConns = 8
-	cfg.ConnConfig.Tracer = m.Tracer()
-	pool, err := db.Open(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.Close)
+	pool := openPool(func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.Tracer = m.Tracer()
+		db.GuardConnects(cfg, "app", slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	})
+	minimalPool := openPool(func(*pgxpool.Config) {})
 	m.WatchPool(pool)
 	resolver := tenancy.NewResolver(pool, tenancy.DefaultTTL)
 	authn, err := auth.New(auth.Config{Pool: pool, CacheTTL: auth.DefaultCacheTTL, Tenants: resolver, StatementTimeout: 5 * time.Second})
@@ -110,7 +122,7 @@ func BenchmarkOverhead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	handlers := map[string]http.Handler{"rowfence": product, "minimal": reference.Handler(pool)}
+	handlers := map[string]http.Handler{"rowfence": product, "minimal": reference.Handler(minimalPool)}
 
 	// net/http gives every request a context it cancels when the
 	// connection goes; pgx watches such a context during a query.
