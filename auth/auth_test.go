@@ -292,3 +292,20 @@ func TestRefreshedKeyIsReportedVerified(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { v := verified.Load(); return v != nil && *v == key }, 5*time.Second, 5*time.Millisecond)
 }
+
+// A principal travels by copy (WithPrincipal) or by reference
+// (WithPrincipalRef); FromContext reads either, and a context without one,
+// or with a nil reference, has none.
+func TestPrincipalInContext(t *testing.T) {
+	t.Parallel()
+	p := Principal{TenantID: uuid.New(), UserID: uuid.New(), Role: dbtype.RoleAdmin, Kind: KindAPIKey}
+	for _, ctx := range []context.Context{WithPrincipal(context.Background(), p), WithPrincipalRef(context.Background(), &p)} {
+		got, ok := FromContext(ctx)
+		require.True(t, ok)
+		require.Equal(t, p, got)
+	}
+	for _, ctx := range []context.Context{context.Background(), WithPrincipalRef(context.Background(), nil)} {
+		_, ok := FromContext(ctx)
+		require.False(t, ok)
+	}
+}

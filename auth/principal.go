@@ -29,11 +29,21 @@ type ctxKey struct{}
 
 // WithPrincipal returns ctx carrying p.
 func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return WithPrincipalRef(ctx, &p)
+}
+
+// WithPrincipalRef returns ctx carrying *p, which must not change
+// afterwards. For a caller that keeps the principal anyway (the API's
+// per-request record): no copy of it, one allocation less than
+// WithPrincipal.
+func WithPrincipalRef(ctx context.Context, p *Principal) context.Context {
 	return context.WithValue(ctx, ctxKey{}, p)
 }
 
 // FromContext returns the request's principal; ok is false when there is none.
 func FromContext(ctx context.Context) (p Principal, ok bool) {
-	p, ok = ctx.Value(ctxKey{}).(Principal)
-	return p, ok
+	if ref, _ := ctx.Value(ctxKey{}).(*Principal); ref != nil {
+		return *ref, true
+	}
+	return Principal{}, false
 }

@@ -236,6 +236,10 @@ type requestInfo struct {
 	// kept here rather than pointed at, so that it need not go to the heap.
 	principal     auth.Principal
 	authenticated bool
+	// resolved is the request's tenant, as authenticate resolved it. The
+	// request's context points at it and at principal (tenancy.FromContext,
+	// auth.FromContext) rather than carrying copies of its own.
+	resolved tenancy.Tenant
 	// authErr says why a credential was refused (never the credential).
 	authErr string
 	// client is the request's client address (clientAddr), worked out

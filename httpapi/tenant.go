@@ -112,7 +112,7 @@ func (s *server) authenticate(min dbtype.Role, next http.Handler) http.Handler {
 			return
 		}
 		info := infoFrom(r)
-		info.tenant, info.principal, info.authenticated = t.Slug, p, true
+		info.tenant, info.principal, info.authenticated, info.resolved = t.Slug, p, true, t
 		ctx := r.Context()
 		if t.Cell != "" { // a tenant outside the default cell (package cells)
 			pool, err := s.cells.App(t) // cells.ErrNotConfigured: a 503
@@ -148,7 +148,7 @@ func (s *server) authenticate(min dbtype.Role, next http.Handler) http.Handler {
 			writeProblem(w, r, probForbidden, "role "+string(p.Role)+" may not do this; it needs "+string(min)+" or above")
 			return
 		}
-		ctx = auth.WithPrincipal(tenancy.WithTenant(ctx, t), p)
+		ctx = auth.WithPrincipalRef(tenancy.WithTenantRef(ctx, &info.resolved), &info.principal)
 		if s.requestTimeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, s.requestTimeout)

@@ -102,11 +102,20 @@ type ctxKey struct{}
 
 // WithTenant returns ctx carrying t.
 func WithTenant(ctx context.Context, t Tenant) context.Context {
+	return WithTenantRef(ctx, &t)
+}
+
+// WithTenantRef returns ctx carrying *t, which must not change afterwards.
+// For a caller that keeps the tenant anyway (the API's per-request
+// record): no copy of it, one allocation less than WithTenant.
+func WithTenantRef(ctx context.Context, t *Tenant) context.Context {
 	return context.WithValue(ctx, ctxKey{}, t)
 }
 
 // FromContext returns the request's tenant; ok is false outside a tenant.
 func FromContext(ctx context.Context) (t Tenant, ok bool) {
-	t, ok = ctx.Value(ctxKey{}).(Tenant)
-	return t, ok
+	if ref, _ := ctx.Value(ctxKey{}).(*Tenant); ref != nil {
+		return *ref, true
+	}
+	return Tenant{}, false
 }

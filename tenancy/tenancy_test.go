@@ -177,3 +177,20 @@ func TestUnknownTenantsCannotFlushTheCache(t *testing.T) {
 	require.Equal(t, "acme", got.Slug)
 	require.Equal(t, int64(0), counter.n.Load()-before, "10,001 unknown tenants evicted a good one")
 }
+
+// A tenant travels by copy (WithTenant) or by reference (WithTenantRef);
+// FromContext reads either, and a context without one, or with a nil
+// reference, has none.
+func TestTenantInContext(t *testing.T) {
+	t.Parallel()
+	tn := Tenant{ID: uuid.New(), Slug: "acme", Status: "active", Cell: "eu"}
+	for _, ctx := range []context.Context{WithTenant(context.Background(), tn), WithTenantRef(context.Background(), &tn)} {
+		got, ok := FromContext(ctx)
+		require.True(t, ok)
+		require.Equal(t, tn, got)
+	}
+	for _, ctx := range []context.Context{context.Background(), WithTenantRef(context.Background(), nil)} {
+		_, ok := FromContext(ctx)
+		require.False(t, ok)
+	}
+}
