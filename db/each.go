@@ -39,14 +39,19 @@ var errNotDeterministic = errors.New("db: Each's fn issued a different statement
 // one Sync). It is One for many scopes at once: the same settings (tenant,
 // role, statement_timeout, and the generic plan of genericPlan's statements),
 // the same mapped errors (errors.go), and fn issues exactly one statement
-// through q (a second one is errs[i], not silently run).
+// through q: a second one is refused and is errs[i] (the first may have run
+// and committed, as with One). The batch's trace span names no tenant: it
+// holds many.
 //
 // Cost: one round trip, one pool acquire and len(scopes) transactions
 // (4 statements each), against len(scopes) of each for One in a loop. Under
 // pgx's cache_statement mode a connection's first use of a statement costs a
-// round trip more, to prepare it, as for One. The caller bounds len(scopes):
-// every unit's statement and results travel in the one round trip and hold
-// the connection until the last unit is read.
+// round trip more, to prepare it, as for One. A failed unit costs one more
+// (the ROLLBACK), and pgx then drops every statement of the failed batch
+// from the connection's cache, so the connection's next batch first
+// deallocates and prepares them again (two more; TestEachIsOneRoundTrip).
+// The caller bounds len(scopes): every unit's statement and results travel
+// in the one round trip and hold the connection until the last is read.
 //
 // How: sqlc's generated code sends its statement and scans its answer in one
 // call, so fn is called twice per unit. The first call records the statement

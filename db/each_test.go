@@ -330,7 +330,7 @@ func TestEachRefusesAScopeWithoutTenantOrRole(t *testing.T) {
 }
 
 // n units cost one round trip (one batch) once the connection has prepared
-// the statements, as One does; a failed unit one more (the ROLLBACK).
+// the statements, as One does.
 func TestEachIsOneRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -379,6 +379,31 @@ func TestEachIsOneRoundTrip(t *testing.T) {
 	b, q := batches.counts()
 	require.Equal(t, 1, b-batchesBefore, "one batch")
 	require.Equal(t, 0, q-queriesBefore, "no statement outside it")
+
+	// A failed unit costs the ROLLBACK's round trip more. pgx drops every
+	// statement of a batch that failed from its cache, so the connection's
+	// next batch deallocates and prepares them again (two more).
+	create := func(price int64) int {
+		mu.Lock()
+		before := trips
+		mu.Unlock()
+		_, errs, err := db.Each(ctx, pool, []db.Scope{tenants[0].admin, tenants[1].admin}, func(i int, q *dbsqlc.Queries) (dbsqlc.Product, error) {
+			return q.ProductCreate(ctx, dbsqlc.ProductCreateParams{Name: "counted", Price: price})
+		})
+		require.NoError(t, err)
+		if price < 0 {
+			require.ErrorIs(t, errs[0], db.ErrInvalid)
+			require.ErrorIs(t, errs[1], db.ErrNotRun)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return trips - before
+	}
+	create(1)
+	require.Equal(t, 1, create(1))
+	require.Equal(t, 2, create(-1), "the batch and the ROLLBACK")
+	require.Equal(t, 3, create(1), "deallocate, prepare, the batch")
+	require.Equal(t, 1, create(1))
 }
 
 // batchCounter is a pgx tracer that counts batches and lone statements.
