@@ -308,17 +308,64 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup func() bool
 	return e.principal, nil
 }
 
-// lookupKeys looks keys up in the background (a cache.LoadMany), one
-// after the other. It tells OnVerified's function of each key the database
-// verified.
+// lookupKeys looks keys up in the background (a cache.LoadMany): per cell,
+// one round trip for every key, each in its own transaction in its own
+// tenant's scope (db.Each), and one more for the keys to touch. It tells
+// OnVerified's function of each key the database verified.
 func (a *Authenticator) lookupKeys(ctx context.Context, keys []APIKey) ([]cache.Loaded[keyEntry], error) {
 	out := make([]cache.Loaded[keyEntry], len(keys))
+	byPool := map[*pgxpool.Pool][]int{}
 	for i, k := range keys {
-		hash := k.Hash()
-		e, found, err := a.lookupKey(ctx, k, hash)
-		out[i] = cache.Loaded[keyEntry]{Value: e, Found: found, Err: err}
-		if f := a.verified.Load(); found && err == nil && !e.revoked && subtle.ConstantTimeCompare(e.hash, hash) == 1 && f != nil {
-			(*f)(k.String())
+		pool, err := a.pool(ctx, k.TenantID)
+		switch {
+		case errors.Is(err, tenancy.ErrUnknown):
+			continue // not found
+		case err != nil:
+			out[i].Err = err
+			continue
+		}
+		byPool[pool] = append(byPool[pool], i)
+	}
+	for pool, idx := range byPool {
+		scopes := make([]db.Scope, len(idx))
+		for j, i := range idx {
+			scopes[j] = a.scope(keys[i].TenantID)
+		}
+		rows, errs, err := db.Each(ctx, pool, scopes, func(j int, q *dbsqlc.Queries) (dbsqlc.APIKeyAuthenticateRow, error) {
+			return q.APIKeyAuthenticate(ctx, keys[idx[j]].ID)
+		})
+		if err != nil {
+			return nil, err
+		}
+		var touch []int
+		for j, i := range idx {
+			switch {
+			case errors.Is(errs[j], db.ErrNotFound):
+				continue
+			case errs[j] != nil:
+				out[i].Err = errs[j]
+				continue
+			}
+			e, verified, due := a.keyEntry(keys[i], keys[i].Hash(), rows[j])
+			out[i] = cache.Loaded[keyEntry]{Value: e, Found: true}
+			if verified {
+				if f := a.verified.Load(); f != nil {
+					(*f)(keys[i].String())
+				}
+			}
+			if due {
+				touch = append(touch, i)
+			}
+		}
+		if len(touch) > 0 {
+			scopes = scopes[:0]
+			for _, i := range touch {
+				scopes = append(scopes, a.scope(keys[i].TenantID))
+			}
+			// A failed touch costs nothing but a later last_used_at.
+			_, _, _ = db.Each(ctx, pool, scopes, func(j int, q *dbsqlc.Queries) (struct{}, error) {
+				return struct{}{}, q.APIKeyTouch(ctx, keys[touch[j]].ID)
+			})
 		}
 	}
 	return out, nil
