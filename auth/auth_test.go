@@ -309,3 +309,107 @@ func TestPrincipalInContext(t *testing.T) {
 		require.False(t, ok)
 	}
 }
+
+// Keys in use of many tenants are renewed in the background in one round
+// trip (cache.Refresher, db.Each), each in its own tenant's scope: what each
+// finds replaces that key's entry only (a revocation included).
+func TestKeysInUseAreRefreshedInOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	type issued struct {
+		tenant uuid.UUID
+		row    dbsqlc.APIKey
+		key    string
+	}
+	var keys []issued
+	for i := range 3 {
+		tenant := uuid.New()
+		var k issued
+		k.tenant = tenant
+		require.NoError(t, db.Tx(ctx, admin, db.Scope{TenantID: tenant, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {
+			if _, err := q.TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: tenant, Slug: "tenant-" + string(rune('a'+i)), Name: "T"}); err != nil {
+				return err
+			}
+			u, err := q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: "A", Email: "a@example.com", Role: "member"})
+			if err != nil {
+				return err
+			}
+			k.row, k.key, err = IssueKey(ctx, q, tenant, u.ID, dbtype.RoleMember, "k", nil)
+			return err
+		}))
+		keys = append(keys, k)
+	}
+	tracer := &roundTrips{}
+	cfg, err := pgxpool.ParseConfig(tdb.AppURL)
+	require.NoError(t, err)
+	cfg.ConnConfig.Tracer = tracer
+	app, err := db.Open(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(app.Close)
+	var clock atomic.Int64 // the test's time, in Unix nanoseconds
+	clock.Store(time.Now().UnixNano())
+	// Under touchEvery: the refresh has no last_used_at to write.
+	const ttl = 50 * time.Second
+	a, err := newAuthenticator(Config{Pool: app, CacheTTL: ttl}, func() time.Time { return time.Unix(0, clock.Load()) })
+	require.NoError(t, err)
+	var verified atomic.Int64
+	a.OnVerified(func(string) { verified.Add(1) })
+	for _, k := range keys {
+		_, err := a.Authenticate(ctx, k.key)
+		require.NoError(t, err)
+	}
+	_, err = db.One(ctx, admin, db.Scope{TenantID: keys[1].tenant, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) (dbsqlc.APIKey, error) {
+		return q.APIKeyRevoke(ctx, keys[1].row.ID)
+	})
+	require.NoError(t, err)
+
+	clock.Add(int64(cache.RefreshAfter(ttl) + time.Second)) // due, not expired
+	before := tracer.n.Load()
+	for _, k := range keys {
+		_, err := a.Authenticate(ctx, k.key)
+		require.NoError(t, err, "the cached answer, and a refresh queued")
+	}
+	require.Equal(t, before, tracer.n.Load(), "a request looked a due key up itself")
+	a.keyRefresher.Flush()
+	require.Equal(t, before+1, tracer.n.Load(), "the due keys were not looked up in one round trip")
+	require.Equal(t, int64(2), verified.Load(), "OnVerified hears of the keys the database verified, not of the revoked one")
+	for i, k := range keys {
+		p, err := a.Authenticate(ctx, k.key)
+		if i == 1 {
+			require.ErrorIs(t, err, ErrInvalid, "the refresh did not bring the revocation")
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, k.tenant, p.TenantID)
+		require.Equal(t, k.row.ID, p.KeyID)
+	}
+	require.Equal(t, before+1, tracer.n.Load(), "the refreshed entries did not answer")
+
+	// Due again, and last used over touchEvery ago (by the test's clock):
+	// the keys' touches go in one more round trip, all of them.
+	clock.Add(int64(cache.RefreshAfter(ttl) + time.Second))
+	for _, i := range []int{0, 2} {
+		_, err := a.Authenticate(ctx, keys[i].key)
+		require.NoError(t, err)
+	}
+	before = tracer.n.Load()
+	a.keyRefresher.Flush()
+	require.Equal(t, before+2, tracer.n.Load(), "the lookups and then the touches, a round trip each")
+}
+
+// roundTrips counts a pool's round trips: its statements and batches.
+type roundTrips struct{ n atomic.Int64 }
+
+func (c *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (c *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}

@@ -84,6 +84,8 @@ type Authenticator struct {
 	now func() time.Time
 
 	keys *cache.Cache[keyRef, keyEntry]
+	// keyRefresher renews the keys in use in batches (cache.Refresher).
+	keyRefresher *cache.Refresher[keyRef, keyEntry, APIKey]
 	// verified is OnVerified's function.
 	verified atomic.Pointer[func(cred string)]
 	tokens   *cache.Cache[[32]byte, tokenEntry] // by the token's SHA-256
@@ -118,6 +120,7 @@ func newAuthenticator(cfg Config, clock func() time.Time) (*Authenticator, error
 	}
 	a.keys = cache.New[keyRef, keyEntry](cache.Options[keyEntry]{Name: "api_keys", TTL: cfg.CacheTTL,
 		Size: cfg.CacheSize, NegativeSize: cfg.CacheSize / 10, Now: clock, RefreshAfter: cache.RefreshAfter(cfg.CacheTTL)})
+	a.keyRefresher = cache.NewRefresher(a.keys, a.lookupKeys, cfg.StatementTimeout+cfg.AcquireTimeout)
 	a.tokens = cache.New[[32]byte, tokenEntry](cache.Options[tokenEntry]{Name: "tokens", TTL: cfg.CacheTTL,
 		Size: cfg.CacheSize, NegativeSize: cfg.CacheSize / 10, Now: clock,
 		Deadline: func(e tokenEntry) time.Time { return e.expires }})
@@ -135,7 +138,7 @@ func newAuthenticator(cfg Config, clock func() time.Time) (*Authenticator, error
 }
 
 // OnVerified sets f to be told of each API key the database verified
-// again in the background (cache.Refresh): a key in use reaches the
+// again in the background (cache.Refresher): a key in use reaches the
 // database only there, and the failed-credential throttle vouches for the
 // credentials the database verified (httpapi).
 func (a *Authenticator) OnVerified(f func(cred string)) { a.verified.Store(&f) }
@@ -298,25 +301,74 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup func() bool
 		return Principal{}, invalid("API key %s has no usable role", k.ID)
 	}
 	// A key in use is looked up again in the background before its entry
-	// expires, instead of in a request's path (cache.Refresh): only after
-	// it passed, so that the lookup's touch records a real use.
-	if a.keys.RefreshDue(ref) {
-		a.refresh(ref, k, hash)
-	}
+	// expires, with others in one round trip, instead of in a request's
+	// path (cache.Refresher): only after it passed, so that the lookup's
+	// touch records a real use.
+	a.keyRefresher.Refresh(ref, k)
 	return e.principal, nil
 }
 
-// refresh looks key k up again in the background (cache.Refresh).
-func (a *Authenticator) refresh(ref keyRef, k APIKey, hash []byte) {
-	a.keys.Refresh(ref, func() (keyEntry, bool, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), a.refreshTimeout())
-		defer cancel()
-		e, found, err := a.lookupKey(ctx, k, hash)
-		if f := a.verified.Load(); found && err == nil && !e.revoked && subtle.ConstantTimeCompare(e.hash, hash) == 1 && f != nil {
-			(*f)(k.String())
+// lookupKeys looks keys up in the background (a cache.LoadMany): per cell,
+// one round trip for every key, each in its own transaction in its own
+// tenant's scope (db.Each), and one more for the keys to touch. It tells
+// OnVerified's function of each key the database verified.
+func (a *Authenticator) lookupKeys(ctx context.Context, keys []APIKey) ([]cache.Loaded[keyEntry], error) {
+	out := make([]cache.Loaded[keyEntry], len(keys))
+	byPool := map[*pgxpool.Pool][]int{}
+	for i, k := range keys {
+		pool, err := a.pool(ctx, k.TenantID)
+		switch {
+		case errors.Is(err, tenancy.ErrUnknown):
+			continue // not found
+		case err != nil:
+			out[i].Err = err
+			continue
 		}
-		return e, found, err
-	})
+		byPool[pool] = append(byPool[pool], i)
+	}
+	for pool, idx := range byPool {
+		scopes := make([]db.Scope, len(idx))
+		for j, i := range idx {
+			scopes[j] = a.scope(keys[i].TenantID)
+		}
+		rows, errs, err := db.Each(ctx, pool, scopes, func(j int, q *dbsqlc.Queries) (dbsqlc.APIKeyAuthenticateRow, error) {
+			return q.APIKeyAuthenticate(ctx, keys[idx[j]].ID)
+		})
+		if err != nil {
+			return nil, err
+		}
+		var touch []int
+		for j, i := range idx {
+			switch {
+			case errors.Is(errs[j], db.ErrNotFound):
+				continue
+			case errs[j] != nil:
+				out[i].Err = errs[j]
+				continue
+			}
+			e, verified, due := a.keyEntry(keys[i], keys[i].Hash(), rows[j])
+			out[i] = cache.Loaded[keyEntry]{Value: e, Found: true}
+			if verified {
+				if f := a.verified.Load(); f != nil {
+					(*f)(keys[i].String())
+				}
+			}
+			if due {
+				touch = append(touch, i)
+			}
+		}
+		if len(touch) > 0 {
+			scopes = scopes[:0]
+			for _, i := range touch {
+				scopes = append(scopes, a.scope(keys[i].TenantID))
+			}
+			// A failed touch costs nothing but a later last_used_at.
+			_, _, _ = db.Each(ctx, pool, scopes, func(j int, q *dbsqlc.Queries) (struct{}, error) {
+				return struct{}{}, q.APIKeyTouch(ctx, keys[touch[j]].ID)
+			})
+		}
+	}
+	return out, nil
 }
 
 // lookupKey reads key k from the database (found false: no such key), and
@@ -332,11 +384,8 @@ func (a *Authenticator) lookupKey(ctx context.Context, k APIKey, hash []byte) (e
 	case err != nil:
 		return keyEntry{}, false, err
 	}
-	e = keyEntry{hash: row.SecretHash, expiresAt: row.ExpiresAt, revoked: row.RevokedAt != nil,
-		principal: Principal{TenantID: k.TenantID, UserID: row.UserID, KeyID: k.ID, Kind: KindAPIKey,
-			Role: row.Role.Lesser(row.UserRole)}}
-	if !e.revoked && subtle.ConstantTimeCompare(e.hash, hash) == 1 &&
-		(row.LastUsedAt == nil || a.now().Sub(*row.LastUsedAt) > touchEvery) {
+	e, _, due := a.keyEntry(k, hash, row)
+	if due {
 		if err := a.touch(ctx, k); err != nil {
 			return keyEntry{}, false, err
 		}
@@ -344,13 +393,15 @@ func (a *Authenticator) lookupKey(ctx context.Context, k APIKey, hash []byte) (e
 	return e, true, nil
 }
 
-// refreshTimeout bounds a background lookup (cache.Refresh), which has no
-// request's deadline: the lookups' own timeouts, or a minute.
-func (a *Authenticator) refreshTimeout() time.Duration {
-	if d := a.cfg.StatementTimeout + a.cfg.AcquireTimeout; d > 0 {
-		return d
-	}
-	return time.Minute
+// keyEntry is what the cache keeps of key k's row; verified says whether
+// hash is its secret's and the key is not revoked, due whether it should be
+// touched (verified, and last used over touchEvery ago).
+func (a *Authenticator) keyEntry(k APIKey, hash []byte, row dbsqlc.APIKeyAuthenticateRow) (e keyEntry, verified, due bool) {
+	e = keyEntry{hash: row.SecretHash, expiresAt: row.ExpiresAt, revoked: row.RevokedAt != nil,
+		principal: Principal{TenantID: k.TenantID, UserID: row.UserID, KeyID: k.ID, Kind: KindAPIKey,
+			Role: row.Role.Lesser(row.UserRole)}}
+	verified = !e.revoked && subtle.ConstantTimeCompare(e.hash, hash) == 1
+	return e, verified, verified && (row.LastUsedAt == nil || a.now().Sub(*row.LastUsedAt) > touchEvery)
 }
 
 // touch records that a key was used; at most once a minute per key, and

@@ -19,15 +19,15 @@
 // database, and what it stores with a Ticket older than a deletion is
 // dropped.
 //
-// Refresh renews a positive entry in use before it expires: a lookup in the
-// background instead of one in the next request's path. It never lets an
-// entry outlive its TTL: what the refresh finds replaces the entry (a
-// revoked key, a suspended tenant included); if the refresh fails, the
-// entry expires when it would have.
+// A Refresher renews positive entries in use before they expire: lookups in
+// the background, gathered into one batch every fraction of a second,
+// instead of one in the next request's path. It never lets an entry outlive
+// its TTL: what the refresh finds replaces the entry (a revoked key, a
+// suspended tenant included); if the refresh fails, the entry expires when
+// it would have.
 package cache
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,8 +63,8 @@ type Options[V any] struct {
 	// Now is a test's clock; nil means time.Now (and periodic clean-up of
 	// expired entries, which a test clock goes without).
 	Now func() time.Time
-	// RefreshAfter is the age from which Refresh renews a positive entry
-	// (0: never; at least TTL: never). Not with Deadline.
+	// RefreshAfter is the age from which a Refresher renews a positive
+	// entry (0: never; at least TTL: never). Not with Deadline.
 	RefreshAfter time.Duration
 }
 
@@ -91,10 +91,8 @@ type Cache[K comparable, V any] struct {
 	unknown  *otter.Cache[K, struct{}]
 	// deletions counts Delete and DeleteFunc calls (see Ticket).
 	deletions atomic.Uint64
-	// refreshAfter is Options.RefreshAfter; refreshing holds the keys
-	// whose refresh is running, so that one runs at a time per key.
+	// refreshAfter is Options.RefreshAfter (see Refresher).
 	refreshAfter time.Duration
-	refreshing   sync.Map
 }
 
 // Ticket is taken before a lookup and given back with its result: a result
@@ -168,9 +166,9 @@ func (c *Cache[K, V]) Get(key K) (V, Result) {
 }
 
 // RefreshDue reports whether key's positive entry is older than
-// RefreshAfter (Refresh would start a refresh unless one is running). A
-// caller checks it before making Refresh's load function, which is then
-// made only when needed.
+// RefreshAfter, so that a Refresher would renew it. A caller checks it
+// before making what Refresher.Refresh needs, which is then made only when
+// needed.
 func (c *Cache[K, V]) RefreshDue(key K) bool {
 	if !c.Enabled() || c.refreshAfter <= 0 || c.refreshAfter >= c.ttl || c.deadline != nil {
 		return false
@@ -179,35 +177,6 @@ func (c *Cache[K, V]) RefreshDue(key K) bool {
 	// Without a Deadline every positive entry lives for the TTL from its
 	// Set, so its age is what of the TTL it has used.
 	return ok && e.ExpiresAtNano-c.now().UnixNano() <= int64(c.ttl-c.refreshAfter)
-}
-
-// Refresh renews key's positive entry in the background when it is due:
-// older than RefreshAfter, and not being refreshed already. Call it after a
-// Hit was used; it returns at once. load asks the source, as a Miss would,
-// in a goroutine of its own: what it finds replaces the entry as Set
-// (found) or SetAbsent (not found) with a Ticket taken before it ran, so a
-// Delete meanwhile wins; an error leaves the entry to expire at its time.
-// It does nothing when RefreshAfter is off, for a cache with a Deadline, or
-// for a key without a positive entry.
-func (c *Cache[K, V]) Refresh(key K, load func() (v V, found bool, err error)) {
-	if !c.RefreshDue(key) {
-		return
-	}
-	if _, running := c.refreshing.LoadOrStore(key, struct{}{}); running {
-		return
-	}
-	t := c.Ticket()
-	go func() {
-		defer c.refreshing.Delete(key)
-		v, found, err := load()
-		switch {
-		case err != nil:
-		case found:
-			c.Set(t, key, v)
-		default:
-			c.SetAbsent(t, key)
-		}
-	}()
 }
 
 // Ticket is to be taken before asking the source, and given to Set or

@@ -1,9 +1,11 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,70 +159,134 @@ func TestDisabled(t *testing.T) {
 	}
 }
 
-// Refresh renews an entry in use before it expires, in the background and
+// A Refresher renews entries in use before they expire, in batches and
 // once at a time per key; what it finds replaces the entry (a revocation
 // too), a deletion while it runs wins, and a failed refresh leaves the
 // entry to expire at its time: no entry outlives its TTL.
-func TestRefresh(t *testing.T) {
+func TestRefresher(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1_000_000, 0)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	c := New[string, int](Options[int]{Name: "r", TTL: 10 * time.Second, RefreshAfter: 8 * time.Second, Now: clock})
-	type answer struct {
-		v     int
-		found bool
-		err   error
+	// Each batch's items arrive on batches; the test answers on answers.
+	batches := make(chan []string)
+	answers := make(chan []Loaded[int])
+	failBatch := errors.New("database down")
+	r := NewRefresher(c, func(_ context.Context, items []string) ([]Loaded[int], error) {
+		batches <- items
+		a := <-answers
+		if a == nil {
+			return nil, failBatch
+		}
+		return a, nil
+	}, time.Second)
+	batch := func(want []string, answer []Loaded[int]) {
+		t.Helper()
+		go r.Flush() // or the window's timer, whichever comes first
+		select {
+		case got := <-batches:
+			require.ElementsMatch(t, want, got)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no batch")
+		}
+		answers <- answer
 	}
-	loads := make(chan answer)
-	release := make(chan struct{})
-	load := func(a answer) func() (int, bool, error) {
-		return func() (int, bool, error) { <-release; loads <- a; return a.v, a.found, a.err }
+	idle := func() {
+		t.Helper()
+		require.Eventually(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.busy) == 0 }, 5*time.Second, time.Millisecond)
 	}
+
 	c.Set(c.Ticket(), "k", 1)
+	c.Set(c.Ticket(), "j", 10)
 	advance(7 * time.Second)
-	c.Refresh("k", func() (int, bool, error) { t.Fatal("refreshed before RefreshAfter"); return 0, false, nil })
-	c.Refresh("missing", func() (int, bool, error) { t.Fatal("refreshed a key without an entry"); return 0, false, nil })
+	r.Refresh("k", "k")       // not due yet
+	r.Refresh("missing", "m") // no entry
+	r.Flush()
+	require.Empty(t, r.busy)
 
 	advance(2 * time.Second) // 9 s old: due
-	c.Refresh("k", load(answer{v: 2, found: true}))
-	c.Refresh("k", func() (int, bool, error) { t.Fatal("two refreshes of one key at once"); return 0, false, nil })
-	release <- struct{}{}
-	<-loads
-	require.Eventually(t, func() bool { v, res := c.Get("k"); return res == Hit && v == 2 }, 5*time.Second, time.Millisecond)
+	r.Refresh("k", "k")
+	r.Refresh("k", "k again") // queued already
+	r.Refresh("j", "j")
+	batch([]string{"k", "j"}, []Loaded[int]{{Value: 2, Found: true}, {Value: 20, Found: true}})
+	idle()
 	advance(9 * time.Second) // 18 s after the first Set, 9 s after the refresh: still believed
-	v, res := c.Get("k")
+	for key, want := range map[string]int{"k": 2, "j": 20} {
+		v, res := c.Get(key)
+		require.Equal(t, Hit, res)
+		require.Equal(t, want, v)
+	}
+
+	// The source no longer has k (revoked): the refresh says so; j's
+	// lookup failed: it keeps its entry until its time.
+	r.Refresh("k", "k")
+	r.Refresh("j", "j")
+	batch([]string{"k", "j"}, []Loaded[int]{{}, {Err: failBatch}})
+	idle()
+	_, res := c.Get("k")
+	require.Equal(t, Absent, res)
+	_, res = c.Get("j")
 	require.Equal(t, Hit, res)
-	require.Equal(t, 2, v)
+	advance(2 * time.Second)
+	_, res = c.Get("j")
+	require.Equal(t, Miss, res, "an entry outlived its TTL after a failed refresh")
 
-	// The source no longer has it (revoked): the refresh says so.
-	c.Refresh("k", load(answer{}))
-	release <- struct{}{}
-	<-loads
-	require.Eventually(t, func() bool { _, res := c.Get("k"); return res == Absent }, 5*time.Second, time.Millisecond)
-
-	// A deletion while a refresh runs wins.
+	// A deletion while a batch runs wins.
 	c.Set(c.Ticket(), "d", 1)
 	advance(9 * time.Second)
-	c.Refresh("d", load(answer{v: 3, found: true}))
+	r.Refresh("d", "d")
+	go r.Flush()
+	<-batches
 	c.Delete("d")
-	release <- struct{}{}
-	<-loads
-	require.Eventually(t, func() bool { _, running := c.refreshing.Load("d"); return !running }, 5*time.Second, time.Millisecond)
+	answers <- []Loaded[int]{{Value: 3, Found: true}}
+	idle()
 	_, res = c.Get("d")
 	require.Equal(t, Miss, res, "a refresh that began before a deletion stored its answer")
 
-	// A failed refresh leaves the entry to expire at its time.
+	// A failed batch leaves every entry to expire at its time.
 	c.Set(c.Ticket(), "f", 1)
 	advance(9 * time.Second)
-	c.Refresh("f", load(answer{err: errors.New("database down")}))
-	release <- struct{}{}
-	<-loads
-	require.Eventually(t, func() bool { _, running := c.refreshing.Load("f"); return !running }, 5*time.Second, time.Millisecond)
+	r.Refresh("f", "f")
+	batch([]string{"f"}, nil)
+	idle()
 	_, res = c.Get("f")
 	require.Equal(t, Hit, res)
 	advance(2 * time.Second)
 	_, res = c.Get("f")
-	require.Equal(t, Miss, res, "an entry outlived its TTL after a failed refresh")
+	require.Equal(t, Miss, res, "an entry outlived its TTL after a failed batch")
+}
+
+// A batch that reaches MaxRefreshBatch keys is looked up at once, and the
+// window's timer looks up a smaller one without anybody calling Flush.
+func TestRefresherBatches(t *testing.T) {
+	t.Parallel()
+	var now atomic.Int64 // the test's clock, in ns
+	now.Store(1_000_000 * int64(time.Second))
+	c := New[int, int](Options[int]{Name: "b", TTL: 400 * time.Millisecond, RefreshAfter: 200 * time.Millisecond,
+		Size: 2 * MaxRefreshBatch, Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	sizes := make(chan int, 4)
+	r := NewRefresher(c, func(_ context.Context, items []int) ([]Loaded[int], error) {
+		sizes <- len(items)
+		out := make([]Loaded[int], len(items))
+		for i, it := range items {
+			out[i] = Loaded[int]{Value: it, Found: true}
+		}
+		return out, nil
+	}, time.Second)
+	for i := range MaxRefreshBatch + 1 {
+		c.Set(c.Ticket(), i, 0)
+	}
+	now.Add(int64(300 * time.Millisecond))
+	for i := range MaxRefreshBatch + 1 {
+		r.Refresh(i, i)
+	}
+	require.Equal(t, MaxRefreshBatch, <-sizes, "a full batch waited for its window")
+	select {
+	case n := <-sizes:
+		require.Equal(t, 1, n)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the window's timer did not look the rest up")
+	}
 }

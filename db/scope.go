@@ -121,6 +121,17 @@ var ErrRolledBack = errors.New("db: transaction rolled back: a statement in it f
 // errSecondStatement guards One's promise of a single round trip.
 var errSecondStatement = errors.New("db: One runs a single statement; use Tx for more")
 
+// queueSet queues the scope's settings statement on b: setScopeGenericSQL
+// when generic (a transaction of one statement from genericPlan), else
+// setScopeSQL.
+func (s Scope) queueSet(b *pgx.Batch, generic bool) {
+	set := setScopeSQL
+	if generic {
+		set = setScopeGenericSQL
+	}
+	b.Queue(set, s.TenantID.String(), string(s.Role), s.timeoutSetting())
+}
+
 func (s Scope) check() error {
 	if s.TenantID == uuid.Nil {
 		return ErrNoTenant
@@ -241,11 +252,8 @@ func (p *pipeline) first(ctx context.Context, sql string, args []any) (pgx.Batch
 	if p.begin != "" {
 		b.Queue(p.begin)
 	}
-	set := setScopeSQL
-	if p.begin == "" && genericPlan[queryName(sql)] { // One only: in Tx it would bind later statements too
-		set = setScopeGenericSQL
-	}
-	b.Queue(set, p.scope.TenantID.String(), string(p.scope.Role), p.scope.timeoutSetting())
+	// One only: in Tx the generic plan would bind later statements too.
+	p.scope.queueSet(b, p.begin == "" && genericPlan[queryName(sql)])
 	b.Queue(sql, args...)
 	p.sent = true
 	p.br = p.conn.SendBatch(withScope(ctx, p.scope), b)

@@ -3,14 +3,20 @@
 -- TenantList are lifecycle operations: they run as the migrating role from the
 -- CLI, never from the request path.
 
--- name: TenantLookup :one
-SELECT l.id::uuid AS id, l.slug::text AS slug, l.status::text AS status,
+-- name: TenantLookup :many
+-- The tenants of many keys in one statement (tenancy.Resolver: a lookup in a
+-- request's path is one key, its background refresh a batch of them,
+-- cache.Refresher). Key n (from 1) is (ids[n], slugs[n]), the nil UUID or ''
+-- for the part it does not name; a key without a tenant has no row.
+SELECT k.n::int AS n, l.id::uuid AS id, l.slug::text AS slug, l.status::text AS status,
        -- 0: no override (the columns are NULL or positive)
        coalesce(l.rate_limit, 0)::float8 AS rate_limit, coalesce(l.rate_burst, 0)::int AS rate_burst,
        coalesce(l.max_concurrency, 0)::int AS max_concurrency,
        coalesce(l.statement_timeout_ms, 0)::int AS statement_timeout_ms,
        l.cell::text AS cell -- the cell holding the tenant's rows (00021)
-FROM tenant_lookup(sqlc.narg('id')::uuid, sqlc.narg('slug')::text) AS l;
+FROM unnest(sqlc.arg('ids')::uuid[]) WITH ORDINALITY AS k(id, n)
+JOIN unnest(sqlc.arg('slugs')::text[]) WITH ORDINALITY AS s(slug, n) USING (n),
+     LATERAL tenant_lookup(nullif(k.id, '00000000-0000-0000-0000-000000000000'::uuid), nullif(s.slug, '')) AS l;
 
 -- name: TenantCreate :one
 INSERT INTO tenants (id, slug, name) VALUES (@id, @slug, @name) RETURNING *;

@@ -2,7 +2,6 @@ package tenancy
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,8 +19,9 @@ import (
 // is bounded and unknown tenants cannot evict known ones (package cache,
 // leak vector 13).
 type Resolver struct {
-	pool  *pgxpool.Pool
-	cache *cache.Cache[Key, Tenant]
+	pool      *pgxpool.Pool
+	cache     *cache.Cache[Key, Tenant]
+	refresher *cache.Refresher[Key, Tenant, Key]
 
 	timeout time.Duration
 }
@@ -34,14 +34,17 @@ func NewResolver(pool *pgxpool.Pool, ttl time.Duration) *Resolver { return newRe
 
 // newResolver is NewResolver with a test's clock (nil: time.Now).
 func newResolver(pool *pgxpool.Pool, ttl time.Duration, clock func() time.Time) *Resolver {
-	return &Resolver{pool: pool, cache: cache.New[Key, Tenant](cache.Options[Tenant]{Name: "tenants", TTL: ttl, Now: clock,
+	r := &Resolver{pool: pool, cache: cache.New[Key, Tenant](cache.Options[Tenant]{Name: "tenants", TTL: ttl, Now: clock,
 		RefreshAfter: cache.RefreshAfter(ttl)})}
+	r.refresher = cache.NewRefresher(r.cache, r.lookupMany, 0)
+	return r
 }
 
 // WithTimeout bounds each lookup, the wait for a pooled connection
 // included; past it the lookup fails as db.ErrUnavailable. It returns r.
 func (r *Resolver) WithTimeout(d time.Duration) *Resolver {
 	r.timeout = d
+	r.refresher = cache.NewRefresher(r.cache, r.lookupMany, d)
 	return r
 }
 
@@ -57,14 +60,12 @@ func (r *Resolver) Forget(id uuid.UUID, slug string) {
 }
 
 // Resolve returns the tenant for key, or ErrUnknown. A tenant in use is
-// looked up again in the background before its entry expires
-// (cache.Refresh), instead of in a request's path.
+// looked up again in the background before its entry expires, with others
+// in one statement (cache.Refresher), instead of in a request's path.
 func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
 	switch t, res := r.cache.Get(key); res {
 	case cache.Hit:
-		if r.cache.RefreshDue(key) {
-			r.refresh(key)
-		}
+		r.refresher.Refresh(key, key)
 		return t, nil
 	case cache.Absent:
 		return Tenant{}, ErrUnknown
@@ -88,46 +89,40 @@ func (r *Resolver) Resolve(ctx context.Context, key Key) (Tenant, error) {
 	return t, nil
 }
 
-// refresh looks key up again in the background (cache.Refresh).
-func (r *Resolver) refresh(key Key) {
-	r.cache.Refresh(key, func() (Tenant, bool, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), r.refreshTimeout())
-		defer cancel()
-		return r.lookup(ctx, key)
-	})
-}
-
 // lookup reads the tenant key names (found false: none).
 func (r *Resolver) lookup(ctx context.Context, key Key) (t Tenant, found bool, err error) {
-	params := dbsqlc.TenantLookupParams{}
-	if key.Slug != "" {
-		params.Slug = &key.Slug
-	} else {
-		params.ID = &key.ID
-	}
-	row, err := db.Unscoped(r.pool).TenantLookup(ctx, params)
-	switch {
-	case errors.Is(err, db.ErrNotFound):
-		return Tenant{}, false, nil
-	case err != nil:
+	got, err := r.lookupMany(ctx, []Key{key})
+	if err != nil {
 		return Tenant{}, false, err
 	}
-	// tenant_lookup's status is tenants.status, as text: sqlc types a
-	// table's column (sqlc.yaml), not a function's.
-	t = Tenant{ID: row.ID, Slug: row.Slug, Status: dbtype.TenantStatus(row.Status), Limits: Limits{
-		RatePerSecond: row.RateLimit, Burst: int(row.RateBurst), MaxConcurrency: int(row.MaxConcurrency),
-		StatementTimeout: time.Duration(row.StatementTimeoutMs) * time.Millisecond}}
-	if row.Cell != DefaultCell {
-		t.Cell = row.Cell
-	}
-	return t, true, nil
+	return got[0].Value, got[0].Found, nil
 }
 
-// refreshTimeout bounds a background lookup, which has no request's
-// deadline: the resolver's timeout, or a minute.
-func (r *Resolver) refreshTimeout() time.Duration {
-	if r.timeout > 0 {
-		return r.timeout
+// lookupMany reads the tenants keys name, in one statement: a
+// cache.LoadMany.
+func (r *Resolver) lookupMany(ctx context.Context, keys []Key) ([]cache.Loaded[Tenant], error) {
+	params := dbsqlc.TenantLookupParams{Ids: make([]uuid.UUID, len(keys)), Slugs: make([]string, len(keys))}
+	for i, k := range keys {
+		params.Ids[i], params.Slugs[i] = k.ID, k.Slug
+		if k.Slug != "" {
+			params.Ids[i] = uuid.Nil // as before: a key is its slug or its id
+		}
 	}
-	return time.Minute
+	rows, err := db.Unscoped(r.pool).TenantLookup(ctx, params)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cache.Loaded[Tenant], len(keys))
+	for _, row := range rows {
+		// tenant_lookup's status is tenants.status, as text: sqlc types a
+		// table's column (sqlc.yaml), not a function's.
+		t := Tenant{ID: row.ID, Slug: row.Slug, Status: dbtype.TenantStatus(row.Status), Limits: Limits{
+			RatePerSecond: row.RateLimit, Burst: int(row.RateBurst), MaxConcurrency: int(row.MaxConcurrency),
+			StatementTimeout: time.Duration(row.StatementTimeoutMs) * time.Millisecond}}
+		if row.Cell != DefaultCell {
+			t.Cell = row.Cell
+		}
+		out[row.N-1] = cache.Loaded[Tenant]{Value: t, Found: true}
+	}
+	return out, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rowfence/rowfence/cache"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/db/dbtype"
@@ -124,6 +125,70 @@ func TestResolverCachesWithinTTL(t *testing.T) {
 	got, err := uncached.Resolve(ctx, Key{Slug: "acme"})
 	require.NoError(t, err)
 	require.Equal(t, dbtype.TenantStatusActive, got.Status)
+}
+
+// Tenants in use are renewed in the background in one statement for all of
+// them (cache.Refresher), each answer in its key's place: by id or by slug,
+// changed, gone, and never another key's tenant.
+func TestResolverRefreshesInOneStatement(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	counter := &lookups{}
+	cfg, err := pgxpool.ParseConfig(tdb.AppURL)
+	require.NoError(t, err)
+	cfg.ConnConfig.Tracer = counter
+	app, err := db.Open(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(app.Close)
+	var now atomic.Int64 // the test's time, in Unix nanoseconds
+	now.Store(time.Unix(1000, 0).UnixNano())
+	r := newResolver(app, time.Hour, func() time.Time { return time.Unix(0, now.Load()) })
+
+	ids := map[string]uuid.UUID{}
+	var keys []Key
+	for i := range 6 {
+		slug := fmt.Sprintf("tenant-%d", i)
+		created, err := dbsqlc.New(admin).TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: uuid.New(), Slug: slug, Name: slug})
+		require.NoError(t, err)
+		ids[slug] = created.ID
+		key := Key{Slug: slug}
+		if i%2 == 0 {
+			key = Key{ID: created.ID}
+		}
+		keys = append(keys, key)
+		_, err = r.Resolve(ctx, key)
+		require.NoError(t, err)
+	}
+	_, err = admin.Exec(ctx, "update tenants set status = 'suspended' where slug in ('tenant-1', 'tenant-2')")
+	require.NoError(t, err)
+	_, err = admin.Exec(ctx, "delete from tenants where slug in ('tenant-3', 'tenant-4')")
+	require.NoError(t, err)
+
+	now.Add(int64(cache.RefreshAfter(time.Hour) + time.Second)) // due, not expired
+	before := counter.n.Load()
+	for _, key := range keys {
+		_, err := r.Resolve(ctx, key) // the cached answer, and a refresh queued
+		require.NoError(t, err)
+	}
+	require.Equal(t, before, counter.n.Load(), "a request looked a due tenant up itself")
+	r.refresher.Flush()
+	require.Equal(t, before+1, counter.n.Load(), "the due tenants were not looked up in one statement")
+	for i, key := range keys {
+		slug := fmt.Sprintf("tenant-%d", i)
+		got, err := r.Resolve(ctx, key)
+		switch slug {
+		case "tenant-3", "tenant-4":
+			require.ErrorIs(t, err, ErrUnknown, slug)
+		case "tenant-1", "tenant-2":
+			require.NoError(t, err)
+			require.Equal(t, Tenant{ID: ids[slug], Slug: slug, Status: dbtype.TenantStatusSuspended}, got)
+		default:
+			require.NoError(t, err)
+			require.Equal(t, Tenant{ID: ids[slug], Slug: slug, Status: dbtype.TenantStatusActive}, got)
+		}
+	}
 }
 
 // lookups counts the statements a pool sends.

@@ -159,9 +159,9 @@ func runKey(r *runEnv, action string, a keyArgs) error {
 
 // lookupTenant finds a tenant's id by slug through tenant_lookup.
 func lookupTenant(ctx context.Context, pool *pgxpool.Pool, slug string) (uuid.UUID, error) {
-	row, err := db.Unscoped(pool).TenantLookup(ctx, dbsqlc.TenantLookupParams{Slug: &slug})
-	if errors.Is(err, db.ErrNotFound) {
+	t, err := tenancy.NewResolver(pool, 0).Resolve(ctx, tenancy.Key{Slug: slug})
+	if errors.Is(err, tenancy.ErrUnknown) {
 		return uuid.Nil, fmt.Errorf("no tenant %q", slug)
 	}
-	return row.ID, err
+	return t.ID, err
 }

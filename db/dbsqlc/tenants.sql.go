@@ -76,23 +76,26 @@ func (q *Queries) TenantList(ctx context.Context) ([]Tenant, error) {
 	return items, nil
 }
 
-const tenantLookup = `-- name: TenantLookup :one
+const tenantLookup = `-- name: TenantLookup :many
 
-SELECT l.id::uuid AS id, l.slug::text AS slug, l.status::text AS status,
+SELECT k.n::int AS n, l.id::uuid AS id, l.slug::text AS slug, l.status::text AS status,
        -- 0: no override (the columns are NULL or positive)
        coalesce(l.rate_limit, 0)::float8 AS rate_limit, coalesce(l.rate_burst, 0)::int AS rate_burst,
        coalesce(l.max_concurrency, 0)::int AS max_concurrency,
        coalesce(l.statement_timeout_ms, 0)::int AS statement_timeout_ms,
        l.cell::text AS cell -- the cell holding the tenant's rows (00021)
-FROM tenant_lookup($1::uuid, $2::text) AS l
+FROM unnest($1::uuid[]) WITH ORDINALITY AS k(id, n)
+JOIN unnest($2::text[]) WITH ORDINALITY AS s(slug, n) USING (n),
+     LATERAL tenant_lookup(nullif(k.id, '00000000-0000-0000-0000-000000000000'::uuid), nullif(s.slug, '')) AS l
 `
 
 type TenantLookupParams struct {
-	ID   *uuid.UUID
-	Slug *string
+	Ids   []uuid.UUID
+	Slugs []string
 }
 
 type TenantLookupRow struct {
+	N                  int32
 	ID                 uuid.UUID
 	Slug               string
 	Status             string
@@ -107,20 +110,38 @@ type TenantLookupRow struct {
 // DEFINER function, sql/migrations/00002_tenancy.sql). TenantCreate and
 // TenantList are lifecycle operations: they run as the migrating role from the
 // CLI, never from the request path.
-func (q *Queries) TenantLookup(ctx context.Context, arg TenantLookupParams) (TenantLookupRow, error) {
-	row := q.db.QueryRow(ctx, tenantLookup, arg.ID, arg.Slug)
-	var i TenantLookupRow
-	err := row.Scan(
-		&i.ID,
-		&i.Slug,
-		&i.Status,
-		&i.RateLimit,
-		&i.RateBurst,
-		&i.MaxConcurrency,
-		&i.StatementTimeoutMs,
-		&i.Cell,
-	)
-	return i, err
+// The tenants of many keys in one statement (tenancy.Resolver: a lookup in a
+// request's path is one key, its background refresh a batch of them,
+// cache.Refresher). Key n (from 1) is (ids[n], slugs[n]), the nil UUID or ”
+// for the part it does not name; a key without a tenant has no row.
+func (q *Queries) TenantLookup(ctx context.Context, arg TenantLookupParams) ([]TenantLookupRow, error) {
+	rows, err := q.db.Query(ctx, tenantLookup, arg.Ids, arg.Slugs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []TenantLookupRow{}
+	for rows.Next() {
+		var i TenantLookupRow
+		if err := rows.Scan(
+			&i.N,
+			&i.ID,
+			&i.Slug,
+			&i.Status,
+			&i.RateLimit,
+			&i.RateBurst,
+			&i.MaxConcurrency,
+			&i.StatementTimeoutMs,
+			&i.Cell,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const tenantSetLimits = `-- name: TenantSetLimits :one
