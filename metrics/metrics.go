@@ -306,27 +306,57 @@ func (m *Metrics) Tracer() pgx.QueryTracer { return dbTracer{m} }
 
 type startKey struct{}
 
+// startContext carries when a statement or pipeline started from the
+// tracer's Start to its End: context.WithValue(ctx, startKey{}, start) in
+// one allocation instead of two (the node, and the time.Time boxed).
+// Every other method is the parent's, Done included, so the context
+// package still finds the parent's cancelCtx (pgx watches this context).
+type startContext struct {
+	context.Context
+	start time.Time
+}
+
+func (c *startContext) Value(key any) any {
+	if key == (startKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+func withStart(ctx context.Context) context.Context {
+	return &startContext{Context: ctx, start: time.Now()}
+}
+
+// since is the time since ctx's start (withStart); ok false without one.
+func since(ctx context.Context) (d time.Duration, ok bool) {
+	c, ok := ctx.Value(startKey{}).(*startContext)
+	if !ok {
+		return 0, false
+	}
+	return time.Since(c.start), true
+}
+
 type dbTracer struct{ m *Metrics }
 
 func (t dbTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	return context.WithValue(ctx, startKey{}, time.Now())
+	return withStart(ctx)
 }
 
 func (t dbTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
-	if start, ok := ctx.Value(startKey{}).(time.Time); ok {
-		t.m.dbStatement.Observe(time.Since(start).Seconds())
+	if d, ok := since(ctx); ok {
+		t.m.dbStatement.Observe(d.Seconds())
 	}
 }
 
 func (t dbTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	return context.WithValue(ctx, startKey{}, time.Now())
+	return withStart(ctx)
 }
 
 func (t dbTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
 
 func (t dbTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) {
-	if start, ok := ctx.Value(startKey{}).(time.Time); ok {
-		t.m.dbPipeline.Observe(time.Since(start).Seconds())
+	if d, ok := since(ctx); ok {
+		t.m.dbPipeline.Observe(d.Seconds())
 	}
 }
 
