@@ -157,8 +157,8 @@ func (m *Move) run(ctx context.Context) (rep MoveReport, err error) {
 	// An archived tenant moves too (a cell being retired may hold some):
 	// its archive is rows of its own tables (exports, export_chunks), so it
 	// moves with them, and restore works in any cell (lifecycle.RestoreIn).
-	var placed string
-	if err := m.Catalog.QueryRow(ctx, "SELECT cell FROM tenants WHERE id = $1", m.Tenant).Scan(&placed); err != nil {
+	placed, err := m.Placement(ctx)
+	if err != nil {
 		return rep, fmt.Errorf("move: the catalog: %w", err)
 	}
 	if placed != m.From {
@@ -415,9 +415,18 @@ func (m *Move) Abort(ctx context.Context) error {
 	return m.abort(ctx)
 }
 
+// Placement is the cell the catalog places the move's tenant in now: From
+// until the switch, To after it. Errors: the catalog's (pgx.ErrNoRows for a
+// tenant it does not know).
+func (m *Move) Placement(ctx context.Context) (string, error) {
+	var cell string
+	err := m.Catalog.QueryRow(ctx, "SELECT cell FROM tenants WHERE id = $1", m.Tenant).Scan(&cell)
+	return cell, err
+}
+
 func (m *Move) abort(ctx context.Context) error {
-	var placed string
-	if err := m.Catalog.QueryRow(ctx, "SELECT cell FROM tenants WHERE id = $1", m.Tenant).Scan(&placed); err != nil {
+	placed, err := m.Placement(ctx)
+	if err != nil {
 		return err
 	}
 	switch placed {
@@ -471,8 +480,8 @@ func (m *Move) Finish(ctx context.Context) error {
 }
 
 func (m *Move) finish(ctx context.Context) error {
-	var placed string
-	if err := m.Catalog.QueryRow(ctx, "SELECT cell FROM tenants WHERE id = $1", m.Tenant).Scan(&placed); err != nil {
+	placed, err := m.Placement(ctx)
+	if err != nil {
 		return err
 	}
 	if placed != m.To {

@@ -86,7 +86,7 @@ func (w *moveWorker) Work(ctx context.Context, job *river.Job[MoveArgs]) error {
 		// The process is stopping: the next attempt finishes or undoes it.
 		return err
 	}
-	placed, perr := placement(ctx, m)
+	placed, perr := m.Placement(context.WithoutCancel(ctx))
 	if perr != nil {
 		return errors.Join(err, perr) // retried: the next attempt recovers it
 	}
@@ -103,7 +103,7 @@ func (w *moveWorker) Work(ctx context.Context, job *river.Job[MoveArgs]) error {
 
 // recover finishes or undoes an interrupted move by the catalog's word.
 func (w *moveWorker) recover(ctx context.Context, rec cells.MoveRecord, m *cells.Move) error {
-	placed, err := placement(ctx, m)
+	placed, err := m.Placement(context.WithoutCancel(ctx))
 	if err != nil {
 		return err
 	}
@@ -150,11 +150,4 @@ func (w *moveWorker) end(ctx context.Context, rec cells.MoveRecord, stage string
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	return cells.EndMove(ectx, w.pool, rec.ID, stage, rep, why)
-}
-
-// placement is the catalog's cell of the move's tenant.
-func placement(ctx context.Context, m *cells.Move) (string, error) {
-	var cell string
-	err := m.Catalog.QueryRow(context.WithoutCancel(ctx), "SELECT cell FROM tenants WHERE id = $1", m.Tenant).Scan(&cell)
-	return cell, err
 }
