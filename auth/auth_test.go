@@ -413,3 +413,105 @@ func (c *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 }
 func (c *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
 func (c *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// Keys are renewed per cell: one round trip on each cell's pool for its
+// keys. A cell that cannot answer costs its own keys their renewal (they
+// expire at their time) and no other cell's; what the renewal finds
+// replaces the entry whole (a user's lowered role included), and a key
+// last used over touchEvery ago has its last_used_at written.
+func TestKeysAreRefreshedPerCell(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	type issued struct {
+		tenant uuid.UUID
+		user   uuid.UUID
+		row    dbsqlc.APIKey
+		key    string
+	}
+	var keys []issued
+	for i := range 4 {
+		k := issued{tenant: uuid.New()}
+		require.NoError(t, db.Tx(ctx, admin, db.Scope{TenantID: k.tenant, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {
+			if _, err := q.TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: k.tenant, Slug: "cell-tenant-" + string(rune('a'+i)), Name: "T"}); err != nil {
+				return err
+			}
+			u, err := q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: "A", Email: "a@example.com", Role: "member"})
+			if err != nil {
+				return err
+			}
+			k.user = u.ID
+			k.row, k.key, err = IssueKey(ctx, q, k.tenant, u.ID, dbtype.RoleMember, "k", nil)
+			return err
+		}))
+		keys = append(keys, k)
+	}
+	// Two cells' pools (the same database; what matters is which pool each
+	// key's lookup takes): keys 0 and 1 on the first, 2 and 3 on the second.
+	var pools [2]*pgxpool.Pool
+	var tracers [2]roundTrips
+	for c := range pools {
+		cfg, err := pgxpool.ParseConfig(tdb.AppURL)
+		require.NoError(t, err)
+		cfg.ConnConfig.Tracer = &tracers[c]
+		pools[c], err = db.Open(ctx, cfg)
+		require.NoError(t, err)
+		t.Cleanup(pools[c].Close)
+	}
+	cellOf := map[uuid.UUID]int{keys[0].tenant: 0, keys[1].tenant: 0, keys[2].tenant: 1, keys[3].tenant: 1}
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	const ttl = 100 * time.Second // RefreshAfter 80 s: over touchEvery
+	a, err := newAuthenticator(Config{CacheTTL: ttl, PoolFor: func(_ context.Context, tenant uuid.UUID) (*pgxpool.Pool, error) {
+		return pools[cellOf[tenant]], nil
+	}}, func() time.Time { return time.Unix(0, clock.Load()) })
+	require.NoError(t, err)
+	for _, k := range keys {
+		_, err := a.Authenticate(ctx, k.key)
+		require.NoError(t, err)
+	}
+	lastUsed := func(k issued) time.Time {
+		t.Helper()
+		row, err := db.One(ctx, admin, db.Scope{TenantID: k.tenant, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) (dbsqlc.APIKey, error) {
+			return q.APIKeyGet(ctx, k.row.ID)
+		})
+		require.NoError(t, err)
+		require.NotNil(t, row.LastUsedAt)
+		return *row.LastUsedAt
+	}
+	used := lastUsed(keys[0])
+	viewer := string(dbtype.RoleViewer)
+	_, err = db.One(ctx, admin, db.Scope{TenantID: keys[0].tenant, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) (dbsqlc.User, error) {
+		return q.UserUpdate(ctx, dbsqlc.UserUpdateParams{ID: keys[0].user, Role: &viewer})
+	})
+	require.NoError(t, err)
+
+	clock.Add(int64(cache.RefreshAfter(ttl) + time.Second)) // due, not expired
+	for _, k := range keys {
+		_, err := a.Authenticate(ctx, k.key)
+		require.NoError(t, err)
+	}
+	pools[1].Close() // the second cell is down
+	before := [2]int64{tracers[0].n.Load(), tracers[1].n.Load()}
+	a.keyRefresher.Flush()
+	require.Equal(t, before[0]+2, tracers[0].n.Load(), "the first cell: its keys' lookups and touches, a round trip each")
+	require.Equal(t, before[1], tracers[1].n.Load())
+	require.True(t, lastUsed(keys[0]).After(used), "the renewal did not write last_used_at")
+
+	p, err := a.Authenticate(ctx, keys[0].key)
+	require.NoError(t, err)
+	require.Equal(t, Principal{TenantID: keys[0].tenant, UserID: keys[0].user, KeyID: keys[0].row.ID, Kind: KindAPIKey, Role: dbtype.RoleViewer}, p,
+		"the renewal did not bring the user's lowered role")
+	clock.Add(int64(ttl - cache.RefreshAfter(ttl))) // past the first entries' TTL
+	for i, k := range keys {
+		p, err := a.Authenticate(ctx, k.key)
+		if i >= 2 {
+			require.Error(t, err, "key %d: its cell is down, and its entry outlived its TTL", i)
+			continue
+		}
+		require.NoError(t, err, "key %d: renewed on its cell despite the other's failure", i)
+		require.Equal(t, k.user, p.UserID)
+	}
+	require.Equal(t, before[0]+2, tracers[0].n.Load(), "the first cell's renewed entries did not answer")
+}

@@ -311,7 +311,10 @@ func (a *Authenticator) apiKey(ctx context.Context, k APIKey, lookup func() bool
 // lookupKeys looks keys up in the background (a cache.LoadMany): per cell,
 // one round trip for every key, each in its own transaction in its own
 // tenant's scope (db.Each), and one more for the keys to touch. It tells
-// OnVerified's function of each key the database verified.
+// OnVerified's function of each key the database verified. A key whose
+// lookup failed has its Err (its entry expires at its time); the others'
+// answers stand. Keys that db.Each did not run, because an earlier one in
+// the round trip failed, are looked up once more in another.
 func (a *Authenticator) lookupKeys(ctx context.Context, keys []APIKey) ([]cache.Loaded[keyEntry], error) {
 	out := make([]cache.Loaded[keyEntry], len(keys))
 	byPool := map[*pgxpool.Pool][]int{}
@@ -327,48 +330,54 @@ func (a *Authenticator) lookupKeys(ctx context.Context, keys []APIKey) ([]cache.
 		byPool[pool] = append(byPool[pool], i)
 	}
 	for pool, idx := range byPool {
-		scopes := make([]db.Scope, len(idx))
-		for j, i := range idx {
-			scopes[j] = a.scope(keys[i].TenantID)
-		}
-		rows, errs, err := db.Each(ctx, pool, scopes, func(j int, q *dbsqlc.Queries) (dbsqlc.APIKeyAuthenticateRow, error) {
-			return q.APIKeyAuthenticate(ctx, keys[idx[j]].ID)
-		})
-		if err != nil {
-			return nil, err
-		}
 		var touch []int
-		for j, i := range idx {
-			switch {
-			case errors.Is(errs[j], db.ErrNotFound):
-				continue
-			case errs[j] != nil:
-				out[i].Err = errs[j]
-				continue
-			}
-			e, verified, due := a.keyEntry(keys[i], keys[i].Hash(), rows[j])
-			out[i] = cache.Loaded[keyEntry]{Value: e, Found: true}
-			if verified {
-				if f := a.verified.Load(); f != nil {
-					(*f)(keys[i].String())
+		for attempt := 0; len(idx) > 0 && attempt < 2; attempt++ {
+			rows, errs, _ := db.Each(ctx, pool, a.scopes(keys, idx), func(j int, q *dbsqlc.Queries) (dbsqlc.APIKeyAuthenticateRow, error) {
+				return q.APIKeyAuthenticate(ctx, keys[idx[j]].ID)
+			})
+			var again []int
+			for j, i := range idx {
+				switch {
+				case errors.Is(errs[j], db.ErrNotRun):
+					again = append(again, i)
+					out[i].Err = errs[j]
+					continue
+				case errors.Is(errs[j], db.ErrNotFound):
+					continue
+				case errs[j] != nil:
+					out[i].Err = errs[j]
+					continue
+				}
+				e, verified, due := a.keyEntry(keys[i], keys[i].Hash(), rows[j])
+				out[i] = cache.Loaded[keyEntry]{Value: e, Found: true}
+				if verified {
+					if f := a.verified.Load(); f != nil {
+						(*f)(keys[i].String())
+					}
+				}
+				if due {
+					touch = append(touch, i)
 				}
 			}
-			if due {
-				touch = append(touch, i)
-			}
+			idx = again
 		}
 		if len(touch) > 0 {
-			scopes = scopes[:0]
-			for _, i := range touch {
-				scopes = append(scopes, a.scope(keys[i].TenantID))
-			}
 			// A failed touch costs nothing but a later last_used_at.
-			_, _, _ = db.Each(ctx, pool, scopes, func(j int, q *dbsqlc.Queries) (struct{}, error) {
+			_, _, _ = db.Each(ctx, pool, a.scopes(keys, touch), func(j int, q *dbsqlc.Queries) (struct{}, error) {
 				return struct{}{}, q.APIKeyTouch(ctx, keys[touch[j]].ID)
 			})
 		}
 	}
 	return out, nil
+}
+
+// scopes are the lookup scopes of keys[idx[0]], keys[idx[1]], ...
+func (a *Authenticator) scopes(keys []APIKey, idx []int) []db.Scope {
+	s := make([]db.Scope, len(idx))
+	for j, i := range idx {
+		s[j] = a.scope(keys[i].TenantID)
+	}
+	return s
 }
 
 // lookupKey reads key k from the database (found false: no such key), and

@@ -13,11 +13,14 @@
 // tenant); it is a separate and smaller otter cache, so negative results can
 // only ever evict negative results.
 //
-// Entries live for the TTL (or until a deadline the value carries, such as a
-// token's exp, if earlier). Delete and DeleteFunc take effect at once, also
-// against lookups in flight: a lookup takes a Ticket before it asks the
-// database, and what it stores with a Ticket older than a deletion is
-// dropped.
+// Entries live for the TTL from the moment their lookup began (or until a
+// deadline the value carries, such as a token's exp, if earlier): a lookup
+// takes a Ticket before it asks the database, and the entry it stores with
+// it lives until the Ticket's time plus the TTL, however long the lookup
+// took, so that no answer is believed longer than the TTL after it was read.
+// Delete and DeleteFunc take effect at once, also against lookups in flight:
+// what a lookup stores with a Ticket older than a deletion is dropped when
+// the deletion covers it (its key, or a DeleteFunc match of its value).
 //
 // A Refresher renews positive entries in use before they expire: lookups in
 // the background, gathered into one batch every fraction of a second,
@@ -28,6 +31,8 @@
 package cache
 
 import (
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -87,18 +92,46 @@ type Cache[K comparable, V any] struct {
 	now      func() time.Time
 	ttl      time.Duration
 	deadline func(V) time.Time
-	known    *otter.Cache[K, V]
-	unknown  *otter.Cache[K, struct{}]
-	// deletions counts Delete and DeleteFunc calls (see Ticket).
+	known    *otter.Cache[K, entry[V]]
+	unknown  *otter.Cache[K, entry[struct{}]]
+	// deletions counts Delete and DeleteFunc calls (see Ticket); it is
+	// written with mu held, and so is recent.
 	deletions atomic.Uint64
+	mu        sync.Mutex
+	// recent are the last recentDeletions deletions, oldest first: what a
+	// store with an older Ticket checks itself against.
+	recent []deletion[K, V]
 	// refreshAfter is Options.RefreshAfter (see Refresher).
 	refreshAfter time.Duration
 }
 
-// Ticket is taken before a lookup and given back with its result: a result
-// whose Ticket predates a deletion is not stored, so an answer read before
-// a revocation cannot outlive it in the cache.
-type Ticket uint64
+// recentDeletions bounds Cache.recent. A store whose Ticket is older than
+// every deletion kept there is dropped, whatever its key: it is rare (that
+// many deletions during one lookup) and errs on the safe side.
+const recentDeletions = 64
+
+// entry is a stored value with the end of its life (Unix ns).
+type entry[V any] struct {
+	v     V
+	until int64
+}
+
+// deletion is one Delete (keys) or DeleteFunc (match) call, numbered gen.
+type deletion[K comparable, V any] struct {
+	gen   uint64
+	keys  []K
+	match func(K, V) bool
+}
+
+// Ticket is taken before a lookup and given back with its result. It holds
+// when the lookup began, from which the stored entry's TTL counts, and how
+// many deletions there had been: a result that a later deletion covers is
+// not stored, so an answer read before a revocation cannot outlive it in
+// the cache.
+type Ticket struct {
+	gen uint64
+	at  int64 // Unix ns
+}
 
 // New returns a cache; with o.TTL <= 0 a disabled one.
 func New[K comparable, V any](o Options[V]) *Cache[K, V] {
@@ -116,31 +149,26 @@ func New[K comparable, V any](o Options[V]) *Cache[K, V] {
 	if c.now == nil {
 		c.now, clock = time.Now, ticking{time.Now}
 	}
-	c.known = otter.Must(&otter.Options[K, V]{
+	c.known = otter.Must(&otter.Options[K, entry[V]]{
 		MaximumSize:      o.Size,
-		ExpiryCalculator: otter.ExpiryWritingFunc(c.lifetime),
+		ExpiryCalculator: otter.ExpiryWritingFunc(lifetime[K, V](c.now)),
 		StatsRecorder:    stats.NewCounter(),
 		Clock:            clock,
 	})
-	c.unknown = otter.Must(&otter.Options[K, struct{}]{
+	c.unknown = otter.Must(&otter.Options[K, entry[struct{}]]{
 		MaximumSize:      o.NegativeSize,
-		ExpiryCalculator: otter.ExpiryWriting[K, struct{}](o.TTL),
+		ExpiryCalculator: otter.ExpiryWritingFunc(lifetime[K, struct{}](c.now)),
 		StatsRecorder:    stats.NewCounter(),
 		Clock:            clock,
 	})
 	return c
 }
 
-// lifetime is a positive entry's time to live: the TTL, or less when the
-// value's deadline comes first.
-func (c *Cache[K, V]) lifetime(e otter.Entry[K, V]) time.Duration {
-	d := c.ttl
-	if c.deadline != nil {
-		if dl := c.deadline(e.Value); !dl.IsZero() {
-			d = min(d, dl.Sub(c.now()))
-		}
+// lifetime is what is left of an entry's life when it is written.
+func lifetime[K comparable, V any](now func() time.Time) func(otter.Entry[K, entry[V]]) time.Duration {
+	return func(e otter.Entry[K, entry[V]]) time.Duration {
+		return max(time.Duration(e.Value.until-now().UnixNano()), time.Nanosecond)
 	}
-	return max(d, time.Nanosecond)
 }
 
 // Enabled reports whether the cache stores anything.
@@ -156,8 +184,8 @@ func (c *Cache[K, V]) Get(key K) (V, Result) {
 	if !c.Enabled() {
 		return zero, Miss
 	}
-	if v, ok := c.known.GetIfPresent(key); ok {
-		return v, Hit
+	if e, ok := c.known.GetIfPresent(key); ok {
+		return e.v, Hit
 	}
 	if _, ok := c.unknown.GetIfPresent(key); ok {
 		return zero, Absent
@@ -175,7 +203,7 @@ func (c *Cache[K, V]) RefreshDue(key K) bool {
 	}
 	e, ok := c.known.GetEntryQuietly(key)
 	// Without a Deadline every positive entry lives for the TTL from its
-	// Set, so its age is what of the TTL it has used.
+	// lookup's start, so its age is what of the TTL it has used.
 	return ok && e.ExpiresAtNano-c.now().UnixNano() <= int64(c.ttl-c.refreshAfter)
 }
 
@@ -183,55 +211,98 @@ func (c *Cache[K, V]) RefreshDue(key K) bool {
 // SetAbsent with the answer.
 func (c *Cache[K, V]) Ticket() Ticket {
 	if !c.Enabled() {
-		return 0
+		return Ticket{}
 	}
-	return Ticket(c.deletions.Load())
+	return Ticket{gen: c.deletions.Load(), at: c.now().UnixNano()}
 }
 
-// Set stores a positive entry, unless a deletion happened since t was taken
-// or the value's deadline has passed.
+// Set stores a positive entry until t's time plus the TTL (or the value's
+// deadline, if earlier), unless that has passed or a deletion since t was
+// taken covers it.
 func (c *Cache[K, V]) Set(t Ticket, key K, v V) {
 	if !c.Enabled() {
 		return
 	}
+	until := t.at + int64(c.ttl)
 	if c.deadline != nil {
-		if dl := c.deadline(v); !dl.IsZero() && !c.now().Before(dl) {
-			return
+		if dl := c.deadline(v); !dl.IsZero() {
+			until = min(until, dl.UnixNano())
 		}
 	}
+	if until <= c.now().UnixNano() {
+		return
+	}
 	c.unknown.Invalidate(key)
-	c.known.Set(key, v)
-	c.settle(t, key)
+	c.known.Set(key, entry[V]{v, until})
+	c.settle(t, key, &v)
 }
 
-// SetAbsent stores a negative entry (the source has nothing for key),
-// unless a deletion happened since t was taken.
+// SetAbsent stores a negative entry (the source has nothing for key) until
+// t's time plus the TTL, unless that has passed or a deletion of key since
+// t was taken covers it.
 func (c *Cache[K, V]) SetAbsent(t Ticket, key K) {
 	if !c.Enabled() {
 		return
 	}
-	c.known.Invalidate(key)
-	c.unknown.Set(key, struct{}{})
-	c.settle(t, key)
-}
-
-// settle removes what a store with a stale ticket put in. Deletions count
-// first and then delete, stores store first and then compare: either the
-// store sees the new count and removes its entry, or the deletion comes
-// after the store and removes it.
-func (c *Cache[K, V]) settle(t Ticket, key K) {
-	if Ticket(c.deletions.Load()) != t {
-		c.known.Invalidate(key)
-		c.unknown.Invalidate(key)
+	until := t.at + int64(c.ttl)
+	if until <= c.now().UnixNano() {
+		return
 	}
+	c.known.Invalidate(key)
+	c.unknown.Set(key, entry[struct{}]{until: until})
+	c.settle(t, key, nil)
 }
 
-// Delete removes keys from both sides, at once.
+// settle removes what a store with ticket t put in when a deletion since t
+// covers it: one of key, or a DeleteFunc whose match is true of v (nil for
+// a negative entry, which DeleteFunc leaves). Deletions count (and log)
+// first and then delete; stores store first and then compare: either the
+// store sees the deletion and removes its entry, or the deletion comes
+// after the store and removes it.
+func (c *Cache[K, V]) settle(t Ticket, key K, v *V) {
+	if c.deletions.Load() == t.gen || !c.covered(t, key, v) {
+		return
+	}
+	c.known.Invalidate(key)
+	c.unknown.Invalidate(key)
+}
+
+// covered reports whether a deletion since t covers key (with value v).
+func (c *Cache[K, V]) covered(t Ticket, key K, v *V) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.recent) == 0 || c.recent[0].gen > t.gen+1 {
+		return true // a deletion since t is no longer known: assume it covers key
+	}
+	for _, d := range c.recent {
+		if d.gen <= t.gen {
+			continue
+		}
+		if slices.Contains(d.keys, key) || (d.match != nil && v != nil && d.match(key, *v)) {
+			return true
+		}
+	}
+	return false
+}
+
+// record counts and logs a deletion, before it deletes anything.
+func (c *Cache[K, V]) record(d deletion[K, V]) {
+	c.mu.Lock()
+	d.gen = c.deletions.Add(1)
+	c.recent = append(c.recent, d)
+	if len(c.recent) > recentDeletions {
+		c.recent = slices.Delete(c.recent, 0, len(c.recent)-recentDeletions)
+	}
+	c.mu.Unlock()
+}
+
+// Delete removes keys from both sides, at once, and keeps lookups in flight
+// from storing them.
 func (c *Cache[K, V]) Delete(keys ...K) {
 	if !c.Enabled() {
 		return
 	}
-	c.deletions.Add(1)
+	c.record(deletion[K, V]{keys: slices.Clone(keys)})
 	for _, k := range keys {
 		c.known.Invalidate(k)
 		c.unknown.Invalidate(k)
@@ -239,16 +310,18 @@ func (c *Cache[K, V]) Delete(keys ...K) {
 }
 
 // DeleteFunc removes every positive entry for which match is true (every
-// API key of a user, say). It walks the whole positive side: for rare
-// changes, not for the request path.
+// API key of a user, say), and keeps lookups in flight from storing such a
+// value: match is also asked about what they bring. It walks the whole
+// positive side: for rare changes, not for the request path. match must be
+// safe for concurrent use and must not call the cache.
 func (c *Cache[K, V]) DeleteFunc(match func(K, V) bool) {
 	if !c.Enabled() {
 		return
 	}
-	c.deletions.Add(1)
+	c.record(deletion[K, V]{match: match})
 	var doomed []K
-	for k, v := range c.known.All() {
-		if match(k, v) {
+	for k, e := range c.known.All() {
+		if match(k, e.v) {
 			doomed = append(doomed, k)
 		}
 	}

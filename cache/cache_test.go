@@ -122,9 +122,9 @@ func TestDeletionBeatsLookupsInFlight(t *testing.T) {
 	c.Set(before, "k", "old")
 	_, res := c.Get("k")
 	require.Equal(t, Miss, res, "...and the stale answer is not stored")
-	c.SetAbsent(before, "x")
-	_, res = c.Get("x")
-	require.Equal(t, Miss, res)
+	c.SetAbsent(before, "k")
+	_, res = c.Get("k")
+	require.Equal(t, Miss, res, "a stale negative answer is not stored either")
 	c.Set(c.Ticket(), "k", "new")
 	v, res := c.Get("k")
 	require.Equal(t, Hit, res)
@@ -135,6 +135,31 @@ func TestDeletionBeatsLookupsInFlight(t *testing.T) {
 	require.Equal(t, Miss, res)
 	_, res = c.Get("i")
 	require.Equal(t, Hit, res)
+
+	// A deletion covers only what it names: a lookup in flight for another
+	// key, or of a value its match is false of, still stores its answer.
+	before = c.Ticket()
+	c.Delete("unrelated")
+	c.DeleteFunc(func(_ string, v string) bool { return v == "user-3" })
+	c.Set(before, "m", "user-3")
+	c.Set(before, "n", "user-4")
+	c.SetAbsent(before, "y")
+	_, res = c.Get("m")
+	require.Equal(t, Miss, res, "a value the DeleteFunc matches was stored by a lookup that began before it")
+	_, res = c.Get("n")
+	require.Equal(t, Hit, res, "a deletion of other keys dropped an answer")
+	_, res = c.Get("y")
+	require.Equal(t, Absent, res)
+
+	// Past recentDeletions deletions since a lookup began, which ones they
+	// were is no longer known: its answer is dropped, whatever its key.
+	before = c.Ticket()
+	for i := range recentDeletions + 1 {
+		c.Delete(fmt.Sprint("other-", i))
+	}
+	c.Set(before, "z", "user-5")
+	_, res = c.Get("z")
+	require.Equal(t, Miss, res)
 
 	// Setting a key known absent replaces the negative entry, and back.
 	c.SetAbsent(c.Ticket(), "i")
@@ -245,6 +270,63 @@ func TestRefresher(t *testing.T) {
 	_, res = c.Get("d")
 	require.Equal(t, Miss, res, "a refresh that began before a deletion stored its answer")
 
+	// A deletion of another key while a batch runs costs the batch nothing.
+	c.Set(c.Ticket(), "e", 1)
+	c.Set(c.Ticket(), "g", 1)
+	advance(9 * time.Second)
+	r.Refresh("e", "e")
+	r.Refresh("g", "g")
+	go r.Flush()
+	<-batches
+	c.Delete("d")
+	answers <- []Loaded[int]{{Value: 5, Found: true}, {Value: 6, Found: true}}
+	idle()
+	advance(2 * time.Second)
+	for key, want := range map[string]int{"e": 5, "g": 6} {
+		v, res := c.Get(key)
+		require.Equal(t, Hit, res, key)
+		require.Equal(t, want, v, key)
+	}
+
+	// A slow batch's answers live for the TTL from when it began, not from
+	// when it ended: what was read is never believed for longer.
+	c.Set(c.Ticket(), "s", 1)
+	advance(9 * time.Second)
+	r.Refresh("s", "s")
+	go r.Flush()
+	<-batches
+	advance(4 * time.Second) // the lookup takes 4 s; s's old entry expired meanwhile
+	answers <- []Loaded[int]{{Value: 7, Found: true}}
+	idle()
+	v, res := c.Get("s")
+	require.Equal(t, Hit, res)
+	require.Equal(t, 7, v)
+	advance(6 * time.Second) // 10 s after the batch began
+	_, res = c.Get("s")
+	require.Equal(t, Miss, res, "a slow refresh's answer lived past the TTL from its reading")
+
+	// An answer older than the TTL is not stored at all.
+	c.Set(c.Ticket(), "o", 1)
+	advance(9 * time.Second)
+	r.Refresh("o", "o")
+	go r.Flush()
+	<-batches
+	advance(11 * time.Second)
+	answers <- []Loaded[int]{{Value: 8, Found: true}}
+	idle()
+	_, res = c.Get("o")
+	require.Equal(t, Miss, res)
+
+	// A LoadMany that answers for another number of keys stores nothing
+	// (it is a bug, logged), and frees its keys for the next refresh.
+	c.Set(c.Ticket(), "w", 1)
+	advance(9 * time.Second)
+	r.Refresh("w", "w")
+	batch([]string{"w"}, []Loaded[int]{{Value: 9, Found: true}, {Value: 9, Found: true}})
+	idle()
+	v, _ = c.Get("w")
+	require.Equal(t, 1, v)
+
 	// A failed batch leaves every entry to expire at its time.
 	c.Set(c.Ticket(), "f", 1)
 	advance(9 * time.Second)
@@ -288,5 +370,12 @@ func TestRefresherBatches(t *testing.T) {
 		require.Equal(t, 1, n)
 	case <-time.After(5 * time.Second):
 		t.Fatal("the window's timer did not look the rest up")
+	}
+	require.Eventually(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.busy) == 0 }, 5*time.Second, time.Millisecond)
+	for i := range MaxRefreshBatch + 1 {
+		v, res := c.Get(i)
+		require.Equal(t, Hit, res, i)
+		require.Equal(t, i, v, "key %d: not its own answer", i)
+		require.False(t, c.RefreshDue(i), "key %d: not renewed", i)
 	}
 }

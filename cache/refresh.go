@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -118,25 +119,41 @@ func (r *Refresher[K, V, R]) take() ([]K, []R) {
 	return keys, items
 }
 
+// run looks keys up and stores the answers, with a Ticket taken before:
+// the renewed entries live for the TTL from then, however long the batch
+// took. Whatever happens, keys leave busy; a LoadMany that panics or
+// answers for other keys than asked is a bug, logged, and its entries
+// expire at their time.
 func (r *Refresher[K, V, R]) run(keys []K, items []R) {
+	defer func() {
+		if p := recover(); p != nil {
+			slog.Error("cache: refresh panicked; its entries expire at their time", "cache", r.cache.Name(), "panic", p)
+		}
+		r.mu.Lock()
+		for _, k := range keys {
+			delete(r.busy, k)
+		}
+		r.mu.Unlock()
+	}()
 	t := r.cache.Ticket()
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
 	answers, err := r.load(ctx, items)
-	cancel()
-	if err == nil && len(answers) == len(keys) {
-		for i, a := range answers {
-			switch {
-			case a.Err != nil:
-			case a.Found:
-				r.cache.Set(t, keys[i], a.Value)
-			default:
-				r.cache.SetAbsent(t, keys[i])
-			}
+	switch {
+	case err != nil:
+		return
+	case len(answers) != len(keys):
+		slog.Error("cache: refresh answered for another number of keys than asked; none is stored",
+			"cache", r.cache.Name(), "asked", len(keys), "answers", len(answers))
+		return
+	}
+	for i, a := range answers {
+		switch {
+		case a.Err != nil:
+		case a.Found:
+			r.cache.Set(t, keys[i], a.Value)
+		default:
+			r.cache.SetAbsent(t, keys[i])
 		}
 	}
-	r.mu.Lock()
-	for _, k := range keys {
-		delete(r.busy, k)
-	}
-	r.mu.Unlock()
 }

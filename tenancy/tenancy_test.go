@@ -147,7 +147,11 @@ func TestResolverRefreshesInOneStatement(t *testing.T) {
 	r := newResolver(app, time.Hour, func() time.Time { return time.Unix(0, now.Load()) })
 
 	ids := map[string]uuid.UUID{}
-	var keys []Key
+	type named struct {
+		key  Key
+		slug string
+	}
+	var keys []named
 	for i := range 6 {
 		slug := fmt.Sprintf("tenant-%d", i)
 		created, err := dbsqlc.New(admin).TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: uuid.New(), Slug: slug, Name: slug})
@@ -157,8 +161,16 @@ func TestResolverRefreshesInOneStatement(t *testing.T) {
 		if i%2 == 0 {
 			key = Key{ID: created.ID}
 		}
-		keys = append(keys, key)
-		_, err = r.Resolve(ctx, key)
+		keys = append(keys, named{key, slug})
+		switch i { // these two by id and by slug, in one batch
+		case 0:
+			keys = append(keys, named{Key{Slug: slug}, slug})
+		case 3:
+			keys = append(keys, named{Key{ID: created.ID}, slug})
+		}
+	}
+	for _, k := range keys {
+		_, err = r.Resolve(ctx, k.key)
 		require.NoError(t, err)
 	}
 	_, err = admin.Exec(ctx, "update tenants set status = 'suspended' where slug in ('tenant-1', 'tenant-2')")
@@ -168,16 +180,16 @@ func TestResolverRefreshesInOneStatement(t *testing.T) {
 
 	now.Add(int64(cache.RefreshAfter(time.Hour) + time.Second)) // due, not expired
 	before := counter.n.Load()
-	for _, key := range keys {
-		_, err := r.Resolve(ctx, key) // the cached answer, and a refresh queued
+	for _, k := range keys {
+		_, err := r.Resolve(ctx, k.key) // the cached answer, and a refresh queued
 		require.NoError(t, err)
 	}
 	require.Equal(t, before, counter.n.Load(), "a request looked a due tenant up itself")
 	r.refresher.Flush()
 	require.Equal(t, before+1, counter.n.Load(), "the due tenants were not looked up in one statement")
-	for i, key := range keys {
-		slug := fmt.Sprintf("tenant-%d", i)
-		got, err := r.Resolve(ctx, key)
+	for _, k := range keys {
+		slug := k.slug
+		got, err := r.Resolve(ctx, k.key)
 		switch slug {
 		case "tenant-3", "tenant-4":
 			require.ErrorIs(t, err, ErrUnknown, slug)
