@@ -46,10 +46,11 @@ const (
 	DefaultNegativeSize = 1_000
 )
 
-// RefreshAfter is the Options.RefreshAfter of the caches of API keys and
-// tenants: four fifths of the TTL. An entry used at least once in the last
-// fifth of every TTL is renewed in the background and never costs a request
-// a lookup; one used less often expires and is looked up when next needed.
+// RefreshAfter is the age from which a Refresher renews an entry of a cache
+// whose positive TTL is ttl (Options.Refresh): four fifths of it. An entry
+// used at least once in the last fifth of every TTL is renewed in the
+// background and never costs a request a lookup; one used less often
+// expires and is looked up when next needed.
 func RefreshAfter(ttl time.Duration) time.Duration { return ttl * 4 / 5 }
 
 // Options configures a Cache.
@@ -57,7 +58,8 @@ type Options[V any] struct {
 	// Name identifies the cache in metrics (api_keys, tokens, ...).
 	Name string
 	// TTL is how long an entry is believed; <= 0 disables the cache (every
-	// Get misses, stores are dropped).
+	// Get misses, stores are dropped). SetTTL changes it for positive
+	// entries; negative ones always have this one.
 	TTL time.Duration
 	// Size and NegativeSize bound the two sides in entries (defaults
 	// DefaultSize and DefaultNegativeSize).
@@ -68,9 +70,9 @@ type Options[V any] struct {
 	// Now is a test's clock; nil means time.Now (and periodic clean-up of
 	// expired entries, which a test clock goes without).
 	Now func() time.Time
-	// RefreshAfter is the age from which a Refresher renews a positive
-	// entry (0: never; at least TTL: never). Not with Deadline.
-	RefreshAfter time.Duration
+	// Refresh lets a Refresher renew positive entries from RefreshAfter of
+	// the positive TTL. Not with Deadline.
+	Refresh bool
 }
 
 // Result says what Get found.
@@ -88,9 +90,11 @@ const (
 // Cache is a bounded two-sided cache; see the package comment. A nil *Cache
 // is a disabled one. It is safe for concurrent use.
 type Cache[K comparable, V any] struct {
-	name     string
-	now      func() time.Time
-	ttl      time.Duration
+	name string
+	now  func() time.Time
+	// ttl is the positive side's TTL (SetTTL), in ns; negTTL the negative's.
+	ttl      atomic.Int64
+	negTTL   time.Duration
 	deadline func(V) time.Time
 	known    *otter.Cache[K, entry[V]]
 	unknown  *otter.Cache[K, entry[struct{}]]
@@ -101,8 +105,8 @@ type Cache[K comparable, V any] struct {
 	// recent are the last recentDeletions deletions, oldest first: what a
 	// store with an older Ticket checks itself against.
 	recent []deletion[K, V]
-	// refreshAfter is Options.RefreshAfter (see Refresher).
-	refreshAfter time.Duration
+	// refresh is Options.Refresh (see Refresher).
+	refresh bool
 }
 
 // recentDeletions bounds Cache.recent. A store whose Ticket is older than
@@ -131,11 +135,13 @@ type deletion[K comparable, V any] struct {
 type Ticket struct {
 	gen uint64
 	at  int64 // Unix ns
+	ttl int64 // the positive TTL then, in ns
 }
 
 // New returns a cache; with o.TTL <= 0 a disabled one.
 func New[K comparable, V any](o Options[V]) *Cache[K, V] {
-	c := &Cache[K, V]{name: o.Name, now: o.Now, ttl: o.TTL, deadline: o.Deadline, refreshAfter: o.RefreshAfter}
+	c := &Cache[K, V]{name: o.Name, now: o.Now, negTTL: o.TTL, deadline: o.Deadline, refresh: o.Refresh}
+	c.ttl.Store(int64(o.TTL))
 	if o.TTL <= 0 {
 		return c
 	}
@@ -193,18 +199,42 @@ func (c *Cache[K, V]) Get(key K) (V, Result) {
 	return zero, Miss
 }
 
-// RefreshDue reports whether key's positive entry is older than
-// RefreshAfter, so that a Refresher would renew it. A caller checks it
-// before making what Refresher.Refresh needs, which is then made only when
-// needed.
+// TTL is the positive side's TTL now (0 when disabled).
+func (c *Cache[K, V]) TTL() time.Duration {
+	if !c.Enabled() {
+		return 0
+	}
+	return time.Duration(c.ttl.Load())
+}
+
+// SetTTL changes the positive side's TTL (d > 0) for the entries of lookups
+// whose Ticket is taken from now on. Shortening it removes every positive
+// entry at once, and keeps lookups in flight from storing theirs: they were
+// believed for the longer TTL. Package invalidation lengthens the TTL while
+// every change reaches the cache at once, and shortens it back when that
+// may no longer hold.
+func (c *Cache[K, V]) SetTTL(d time.Duration) {
+	if !c.Enabled() || d <= 0 {
+		return
+	}
+	if old := time.Duration(c.ttl.Swap(int64(d))); d < old {
+		c.DeleteFunc(func(K, V) bool { return true })
+	}
+}
+
+// RefreshDue reports whether key's positive entry is in the last fifth of
+// the positive TTL (older than RefreshAfter of it, for an entry stored with
+// that TTL), so that a Refresher would renew it. A caller checks it before
+// making what Refresher.Refresh needs, which is then made only when needed.
+// An entry stored with a shorter TTL than the current one is due at once,
+// and so is renewed with the longer one.
 func (c *Cache[K, V]) RefreshDue(key K) bool {
-	if !c.Enabled() || c.refreshAfter <= 0 || c.refreshAfter >= c.ttl || c.deadline != nil {
+	if !c.Enabled() || !c.refresh || c.deadline != nil {
 		return false
 	}
 	e, ok := c.known.GetEntryQuietly(key)
-	// Without a Deadline every positive entry lives for the TTL from its
-	// lookup's start, so its age is what of the TTL it has used.
-	return ok && e.ExpiresAtNano-c.now().UnixNano() <= int64(c.ttl-c.refreshAfter)
+	ttl := time.Duration(c.ttl.Load())
+	return ok && e.ExpiresAtNano-c.now().UnixNano() <= int64(ttl-RefreshAfter(ttl))
 }
 
 // Ticket is to be taken before asking the source, and given to Set or
@@ -213,17 +243,17 @@ func (c *Cache[K, V]) Ticket() Ticket {
 	if !c.Enabled() {
 		return Ticket{}
 	}
-	return Ticket{gen: c.deletions.Load(), at: c.now().UnixNano()}
+	return Ticket{gen: c.deletions.Load(), at: c.now().UnixNano(), ttl: c.ttl.Load()}
 }
 
-// Set stores a positive entry until t's time plus the TTL (or the value's
+// Set stores a positive entry until t's time plus the positive TTL then (or the value's
 // deadline, if earlier), unless that has passed or a deletion since t was
 // taken covers it.
 func (c *Cache[K, V]) Set(t Ticket, key K, v V) {
 	if !c.Enabled() {
 		return
 	}
-	until := t.at + int64(c.ttl)
+	until := t.at + t.ttl
 	if c.deadline != nil {
 		if dl := c.deadline(v); !dl.IsZero() {
 			until = min(until, dl.UnixNano())
@@ -238,13 +268,13 @@ func (c *Cache[K, V]) Set(t Ticket, key K, v V) {
 }
 
 // SetAbsent stores a negative entry (the source has nothing for key) until
-// t's time plus the TTL, unless that has passed or a deletion of key since
+// t's time plus Options.TTL, unless that has passed or a deletion of key since
 // t was taken covers it.
 func (c *Cache[K, V]) SetAbsent(t Ticket, key K) {
 	if !c.Enabled() {
 		return
 	}
-	until := t.at + int64(c.ttl)
+	until := t.at + int64(c.negTTL)
 	if until <= c.now().UnixNano() {
 		return
 	}

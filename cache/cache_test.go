@@ -194,7 +194,7 @@ func TestRefresher(t *testing.T) {
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	c := New[string, int](Options[int]{Name: "r", TTL: 10 * time.Second, RefreshAfter: 8 * time.Second, Now: clock})
+	c := New[string, int](Options[int]{Name: "r", TTL: 10 * time.Second, Refresh: true, Now: clock})
 	// Each batch's items arrive on batches; the test answers on answers.
 	batches := make(chan []string)
 	answers := make(chan []Loaded[int])
@@ -346,7 +346,7 @@ func TestRefresherBatches(t *testing.T) {
 	t.Parallel()
 	var now atomic.Int64 // the test's clock, in ns
 	now.Store(1_000_000 * int64(time.Second))
-	c := New[int, int](Options[int]{Name: "b", TTL: 400 * time.Millisecond, RefreshAfter: 200 * time.Millisecond,
+	c := New[int, int](Options[int]{Name: "b", TTL: 400 * time.Millisecond, Refresh: true,
 		Size: 2 * MaxRefreshBatch, Now: func() time.Time { return time.Unix(0, now.Load()) }})
 	sizes := make(chan int, 4)
 	r := NewRefresher(c, func(_ context.Context, items []int) ([]Loaded[int], error) {
@@ -360,7 +360,7 @@ func TestRefresherBatches(t *testing.T) {
 	for i := range MaxRefreshBatch + 1 {
 		c.Set(c.Ticket(), i, 0)
 	}
-	now.Add(int64(300 * time.Millisecond))
+	now.Add(int64(350 * time.Millisecond)) // due: in the last fifth
 	for i := range MaxRefreshBatch + 1 {
 		r.Refresh(i, i)
 	}
@@ -378,4 +378,45 @@ func TestRefresherBatches(t *testing.T) {
 		require.Equal(t, i, v, "key %d: not its own answer", i)
 		require.False(t, c.RefreshDue(i), "key %d: not renewed", i)
 	}
+}
+
+// SetTTL lengthens the positive TTL for lookups from then on (what was
+// stored before keeps its time, and is due for renewal at once); shortening
+// it removes every positive entry, and what lookups in flight bring, since
+// they were believed for the longer TTL. Negative entries keep Options.TTL.
+func TestSetTTL(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	c := New[string, int](Options[int]{Name: "t", TTL: 5 * time.Second, Refresh: true, Now: clock})
+	c.Set(c.Ticket(), "short", 1)
+	require.False(t, c.RefreshDue("short"))
+	c.SetTTL(time.Minute)
+	require.Equal(t, time.Minute, c.TTL())
+	require.True(t, c.RefreshDue("short"), "an entry stored with the shorter TTL is not renewed with the longer one")
+	c.Set(c.Ticket(), "long", 2)
+	c.SetAbsent(c.Ticket(), "absent")
+	require.False(t, c.RefreshDue("long"))
+	advance(6 * time.Second)
+	_, res := c.Get("short")
+	require.Equal(t, Miss, res, "an entry outlived the TTL it was stored with")
+	_, res = c.Get("absent")
+	require.Equal(t, Miss, res, "a negative entry took the longer TTL")
+	v, res := c.Get("long")
+	require.Equal(t, Hit, res)
+	require.Equal(t, 2, v)
+
+	inFlight := c.Ticket()
+	c.SetTTL(5 * time.Second)
+	_, res = c.Get("long")
+	require.Equal(t, Miss, res, "shortening the TTL left an entry stored for the longer one")
+	c.Set(inFlight, "flight", 3)
+	_, res = c.Get("flight")
+	require.Equal(t, Miss, res, "a lookup that began under the longer TTL stored its answer after it was shortened")
+	c.Set(c.Ticket(), "after", 4)
+	advance(6 * time.Second)
+	_, res = c.Get("after")
+	require.Equal(t, Miss, res)
 }

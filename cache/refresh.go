@@ -40,7 +40,6 @@ type LoadMany[R, V any] func(ctx context.Context, items []R) ([]Loaded[V], error
 type Refresher[K comparable, V, R any] struct {
 	cache   *Cache[K, V]
 	load    LoadMany[R, V]
-	window  time.Duration
 	timeout time.Duration
 
 	mu sync.Mutex
@@ -53,17 +52,20 @@ type Refresher[K comparable, V, R any] struct {
 }
 
 // NewRefresher renews c's due entries with load; each LoadMany call gets a
-// context with the timeout (<= 0: a minute). With c disabled or without a
-// RefreshAfter, Refresh does nothing.
+// context with the timeout (<= 0: a minute). With c disabled or without
+// Options.Refresh, Refresh does nothing.
 func NewRefresher[K comparable, V, R any](c *Cache[K, V], load LoadMany[R, V], timeout time.Duration) *Refresher[K, V, R] {
 	if timeout <= 0 {
 		timeout = time.Minute
 	}
-	r := &Refresher[K, V, R]{cache: c, load: load, timeout: timeout, busy: map[K]struct{}{}}
-	if c != nil {
-		r.window = max((c.ttl-c.refreshAfter)/4, time.Millisecond)
-	}
-	return r
+	return &Refresher[K, V, R]{cache: c, load: load, timeout: timeout, busy: map[K]struct{}{}}
+}
+
+// window is how long due entries are gathered: a quarter of the last fifth
+// of the positive TTL.
+func (r *Refresher[K, V, R]) window() time.Duration {
+	ttl := r.cache.TTL()
+	return max((ttl-RefreshAfter(ttl))/4, time.Millisecond)
 }
 
 // Refresh queues key (with item, what its lookup needs) for the next batch
@@ -90,9 +92,9 @@ func (r *Refresher[K, V, R]) Refresh(key K, item R) {
 	}
 	if len(r.keys) == 1 {
 		if r.timer == nil {
-			r.timer = time.AfterFunc(r.window, r.Flush)
+			r.timer = time.AfterFunc(r.window(), r.Flush)
 		} else {
-			r.timer.Reset(r.window)
+			r.timer.Reset(r.window())
 		}
 	}
 	r.mu.Unlock()
