@@ -18,6 +18,7 @@ import (
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/db/dbtype"
+	"github.com/rowfence/rowfence/invalidation"
 	"github.com/rowfence/rowfence/pgtest"
 )
 
@@ -514,4 +515,39 @@ func TestKeysAreRefreshedPerCell(t *testing.T) {
 		require.Equal(t, k.user, p.UserID)
 	}
 	require.Equal(t, before[0]+2, tracers[0].n.Load(), "the first cell's renewed entries did not answer")
+}
+
+// While every change is heard (invalidation.Listener), verified keys and
+// tokens are kept for invalidation.ExtendedTTL; when that stops, for
+// CacheTTL again, and what was kept for longer is dropped. ForgetTenant
+// drops one tenant's credentials only.
+func TestListeningExtendsTheCredentialTTL(t *testing.T) {
+	t.Parallel()
+	a, err := New(Config{CacheTTL: 5 * time.Second})
+	require.NoError(t, err)
+	tenantA, tenantB := uuid.New(), uuid.New()
+	keep := func(tenant uuid.UUID) keyRef {
+		ref := keyRef{tenant, uuid.New()}
+		a.keys.Set(a.keys.Ticket(), ref, keyEntry{principal: Principal{TenantID: tenant}})
+		return ref
+	}
+	a.Listening(true)
+	require.Equal(t, invalidation.ExtendedTTL, a.keys.TTL())
+	require.Equal(t, invalidation.ExtendedTTL, a.tokens.TTL())
+	refA, refB := keep(tenantA), keep(tenantB)
+	a.ForgetTenant(tenantA)
+	_, res := a.keys.Get(refA)
+	require.Equal(t, cache.Miss, res)
+	_, res = a.keys.Get(refB)
+	require.Equal(t, cache.Hit, res, "another tenant's key was forgotten")
+	a.Listening(false)
+	require.Equal(t, 5*time.Second, a.keys.TTL())
+	require.Equal(t, 5*time.Second, a.tokens.TTL())
+	_, res = a.keys.Get(refB)
+	require.Equal(t, cache.Miss, res, "a key kept for the extended TTL outlived the listener")
+
+	long, err := New(Config{CacheTTL: time.Hour})
+	require.NoError(t, err)
+	long.Listening(true)
+	require.Equal(t, time.Hour, long.keys.TTL(), "a configured TTL above the extended one was shortened")
 }

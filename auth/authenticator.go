@@ -17,6 +17,7 @@ import (
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/db/dbtype"
+	"github.com/rowfence/rowfence/invalidation"
 	"github.com/rowfence/rowfence/tenancy"
 )
 
@@ -119,7 +120,7 @@ func newAuthenticator(cfg Config, clock func() time.Time) (*Authenticator, error
 		a.now = clock
 	}
 	a.keys = cache.New[keyRef, keyEntry](cache.Options[keyEntry]{Name: "api_keys", TTL: cfg.CacheTTL,
-		Size: cfg.CacheSize, NegativeSize: cfg.CacheSize / 10, Now: clock, RefreshAfter: cache.RefreshAfter(cfg.CacheTTL)})
+		Size: cfg.CacheSize, NegativeSize: cfg.CacheSize / 10, Now: clock, Refresh: true})
 	a.keyRefresher = cache.NewRefresher(a.keys, a.lookupKeys, cfg.StatementTimeout+cfg.AcquireTimeout)
 	a.tokens = cache.New[[32]byte, tokenEntry](cache.Options[tokenEntry]{Name: "tokens", TTL: cfg.CacheTTL,
 		Size: cfg.CacheSize, NegativeSize: cfg.CacheSize / 10, Now: clock,
@@ -235,6 +236,32 @@ func (a *Authenticator) ForgetUser(tenant, user uuid.UUID) {
 	a.tokens.DeleteFunc(func(_ [32]byte, e tokenEntry) bool {
 		return e.principal.TenantID == tenant && e.principal.UserID == user
 	})
+}
+
+// ForgetTenant drops every cached credential of tenant (an
+// invalidation.Cache: the database announced a change to its keys or
+// users).
+func (a *Authenticator) ForgetTenant(tenant uuid.UUID) {
+	a.keys.DeleteFunc(func(_ keyRef, e keyEntry) bool { return e.principal.TenantID == tenant })
+	a.tokens.DeleteFunc(func(_ [32]byte, e tokenEntry) bool { return e.principal.TenantID == tenant })
+}
+
+// ForgetAll drops every cached credential (an invalidation.Cache).
+func (a *Authenticator) ForgetAll() {
+	a.keys.DeleteFunc(func(keyRef, keyEntry) bool { return true })
+	a.tokens.DeleteFunc(func([32]byte, tokenEntry) bool { return true })
+}
+
+// Listening keeps verified credentials for invalidation.ExtendedTTL while
+// every change is heard, and for CacheTTL otherwise (an
+// invalidation.Cache).
+func (a *Authenticator) Listening(live bool) {
+	ttl := a.cfg.CacheTTL
+	if live {
+		ttl = max(ttl, invalidation.ExtendedTTL)
+	}
+	a.keys.SetTTL(ttl)
+	a.tokens.SetTTL(ttl)
 }
 
 // Caches are the authenticator's caches, for metrics.

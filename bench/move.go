@@ -21,6 +21,7 @@ import (
 
 	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/invalidation"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/migrate"
 	"github.com/rowfence/rowfence/pgserver"
@@ -343,11 +344,11 @@ func (me *moveEnv) timeMove(ctx context.Context, moved lifecycle.Onboarded, out 
 		wg.Go(func() { runs[i].acked = writeProducts(wctx, client, t.base, t.slug, t.key, runs[i].stats) })
 	}
 	// `local` LISTENs for placement changes as serve does with CELLS
-	// (tenancy.Resolver.Listen): it forgets the tenant when the switch
+	// (invalidation.Listener): it forgets the tenant when the switch
 	// commits. `remote` does not (as behind a transaction pooler): it learns
 	// the placement when a write meets the freeze, or at its cache's TTL.
 	wg.Go(func() {
-		localResolver.Listen(wctx, me.srcSuper.Config().ConnConfig.Copy(), slog.New(slog.DiscardHandler))
+		invalidation.New(slog.New(slog.DiscardHandler), localResolver).Run(wctx, invalidation.Source{Name: cells.Default, Pool: me.srcSuper, Channels: []string{tenancy.PlacementChannel}})
 	})
 	time.Sleep(500 * time.Millisecond) // the writers warm up: caches, connections
 	m := &cells.Move{Tenant: moved.Tenant.ID, From: cells.Default, To: "dst", Catalog: me.srcSuper, Source: me.srcSuper, Target: me.dstSuper,

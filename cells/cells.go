@@ -84,6 +84,10 @@ type Cell struct {
 	Name string
 	// App serves the cell's tenants' requests (rowfence_app).
 	App *pgxpool.Pool
+	// AppPooled says App's connections go through a transaction pooler
+	// (db.Pooler.TransactionPooled), which cannot hold a LISTEN: this
+	// instance cannot hear the cell's changes (package invalidation).
+	AppPooled bool
 	// Platform runs /v1/admin and background work in the cell
 	// (rowfence_platform); nil when platform administration is off.
 	Platform *pgxpool.Pool

@@ -17,6 +17,7 @@ import (
 	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/httpapi"
+	"github.com/rowfence/rowfence/invalidation"
 	"github.com/rowfence/rowfence/tenancy"
 )
 
@@ -38,7 +39,7 @@ func TestSlowWriteAcrossMoveIsNotLost(t *testing.T) {
 	resolver := tenancy.NewResolver(srcApp, time.Minute)
 	lctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
-	go resolver.Listen(lctx, listenCfg, slog.New(slog.DiscardHandler))
+	go invalidation.New(slog.New(slog.DiscardHandler), resolver).Run(lctx, invalidation.Source{Name: cells.Default, Pool: srcApp, Channels: []string{tenancy.PlacementChannel}})
 	authn, err := auth.New(auth.Config{Pool: srcApp, Tenants: resolver, CacheTTL: time.Minute, PoolFor: set.PoolFor(resolver)})
 	require.NoError(t, err)
 	h, err := httpapi.NewServer(httpapi.Config{Pool: srcApp, Resolver: resolver, Auth: authn, Cells: set,

@@ -21,6 +21,7 @@ import (
 	"github.com/rowfence/rowfence/cells"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/httpapi"
+	"github.com/rowfence/rowfence/invalidation"
 	"github.com/rowfence/rowfence/tenancy"
 )
 
@@ -28,7 +29,7 @@ import (
 // both with the tenant's placement cached (for a minute: far longer than
 // the move's Settle). The move runs beside them; the instance that did not
 // make it keeps serving the tenant. Its cached placement must not outlive
-// the switch: the switch notifies every instance (tenancy.Resolver.Listen),
+// the switch: the switch notifies every instance (invalidation.Listener),
 // and a write meeting the freeze forgets the placement. No acknowledged
 // write is lost, no row is left in two cells, and a read never shows
 // another tenant's rows.
@@ -47,7 +48,7 @@ func TestStalePlacementLosesNoWrite(t *testing.T) {
 		resolver := tenancy.NewResolver(srcApp, time.Minute)
 		lctx, cancel := context.WithCancel(ctx)
 		t.Cleanup(cancel)
-		go resolver.Listen(lctx, listenCfg, slog.New(slog.DiscardHandler))
+		go invalidation.New(slog.New(slog.DiscardHandler), resolver).Run(lctx, invalidation.Source{Name: cells.Default, Pool: srcApp, Channels: []string{tenancy.PlacementChannel}})
 		authn, err := auth.New(auth.Config{Pool: srcApp, Tenants: resolver, CacheTTL: time.Minute, PoolFor: set.PoolFor(resolver)})
 		require.NoError(t, err)
 		h, err := httpapi.NewServer(httpapi.Config{Pool: srcApp, Resolver: resolver, Auth: authn, Cells: set,

@@ -247,6 +247,6 @@ func TestUsageListsTheVariables(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSuffix(all, "\n"), "\n") {
 		require.LessOrEqual(t, len([]rune(line)), usageWidth, line)
 	}
-	require.Contains(t, all, "  TENANT_CACHE_TTL            how long a resolved tenant (or its absence) is cached:")
+	require.Contains(t, all, "  TENANT_CACHE_TTL            how long a resolved tenant (or its absence) is cached when changes are")
 	require.Contains(t, serve, "(duration; default 5s)")
 }

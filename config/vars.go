@@ -167,10 +167,10 @@ var Vars = []Var{
 		kind: duration(0, func(c *Config, d time.Duration) { c.AcquireTimeout = d })},
 
 	{Name: "TENANT_CACHE_TTL", Commands: serving, Default: durationText(tenancy.DefaultTTL),
-		Help: "how long a resolved tenant (or its absence) is cached: a suspension takes effect within it (`0` disables)",
+		Help: "how long a resolved tenant (or its absence) is cached when changes are not heard: a suspension takes effect within it (while they are, at once, and a found tenant is kept for 5 min; `0` disables)",
 		kind: duration(0, func(c *Config, d time.Duration) { c.TenantCacheTTL = d })},
 	{Name: "AUTH_CACHE_TTL", Commands: serving, Default: durationText(auth.DefaultCacheTTL),
-		Help: "how long a verified credential is cached: the bound on revocation (`0` disables)",
+		Help: "how long a verified credential is cached when changes are not heard: the bound on revocation (while they are, at once, and a credential is kept for 5 min; `0` disables)",
 		kind: duration(0, func(c *Config, d time.Duration) { c.AuthCacheTTL = d })},
 	{Name: "PURGE_INTERVAL", Commands: serving, Default: "1m",
 		Help: "how often tenants past their deletion grace period are looked for and purged (`0`: never)",

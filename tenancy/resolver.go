@@ -11,6 +11,7 @@ import (
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/db/dbsqlc"
 	"github.com/rowfence/rowfence/db/dbtype"
+	"github.com/rowfence/rowfence/invalidation"
 )
 
 // Resolver turns a Key into a Tenant, caching answers (found and not found)
@@ -20,6 +21,7 @@ import (
 // leak vector 13).
 type Resolver struct {
 	pool      *pgxpool.Pool
+	ttl       time.Duration
 	cache     *cache.Cache[Key, Tenant]
 	refresher *cache.Refresher[Key, Tenant, Key]
 
@@ -34,8 +36,8 @@ func NewResolver(pool *pgxpool.Pool, ttl time.Duration) *Resolver { return newRe
 
 // newResolver is NewResolver with a test's clock (nil: time.Now).
 func newResolver(pool *pgxpool.Pool, ttl time.Duration, clock func() time.Time) *Resolver {
-	r := &Resolver{pool: pool, cache: cache.New[Key, Tenant](cache.Options[Tenant]{Name: "tenants", TTL: ttl, Now: clock,
-		RefreshAfter: cache.RefreshAfter(ttl)})}
+	r := &Resolver{pool: pool, ttl: ttl, cache: cache.New[Key, Tenant](cache.Options[Tenant]{Name: "tenants", TTL: ttl, Now: clock,
+		Refresh: true})}
 	r.refresher = cache.NewRefresher(r.cache, r.lookupMany, 0)
 	return r
 }
@@ -57,6 +59,24 @@ func (r *Resolver) Caches() []cache.Observable { return []cache.Observable{r.cac
 func (r *Resolver) Forget(id uuid.UUID, slug string) {
 	r.cache.DeleteFunc(func(_ Key, t Tenant) bool { return t.ID == id })
 	r.cache.Delete(Key{ID: id}, Key{Slug: slug})
+}
+
+// ForgetTenant drops a tenant from the cache, by id and by any slug (an
+// invalidation.Cache: the database announced a change to it, its
+// placement included).
+func (r *Resolver) ForgetTenant(id uuid.UUID) { r.Forget(id, "") }
+
+// ForgetAll drops every cached tenant (an invalidation.Cache).
+func (r *Resolver) ForgetAll() { r.cache.DeleteFunc(func(Key, Tenant) bool { return true }) }
+
+// Listening keeps tenants for invalidation.ExtendedTTL while every change
+// is heard, and for the resolver's TTL otherwise (an invalidation.Cache).
+func (r *Resolver) Listening(live bool) {
+	ttl := r.ttl
+	if live {
+		ttl = max(ttl, invalidation.ExtendedTTL)
+	}
+	r.cache.SetTTL(ttl)
 }
 
 // Resolve returns the tenant for key, or ErrUnknown. A tenant in use is

@@ -54,8 +54,12 @@ func openCells(ctx context.Context, cfg serveConfig, def *cells.Cell, newLimiter
 		c := &cells.Cell{Name: u.Name}
 		open := func(role string, pc *pgxpool.Config) (*pgxpool.Pool, error) {
 			name := "CELLS " + u.Name + " (" + role + ")"
-			if _, err := adaptToPooler(ctx, pc, name, log); err != nil {
+			pooler, err := adaptToPooler(ctx, pc, name, log)
+			if err != nil {
 				return nil, err
+			}
+			if role == "app" {
+				c.AppPooled = pooler.TransactionPooled
 			}
 			db.Trace(pc, tp)
 			db.GuardConnects(pc, role+"@"+u.Name, log)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	httppprof "net/http/pprof"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,6 +23,7 @@ import (
 	"github.com/rowfence/rowfence/config"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/httpapi"
+	"github.com/rowfence/rowfence/invalidation"
 	"github.com/rowfence/rowfence/jobs"
 	"github.com/rowfence/rowfence/lifecycle"
 	"github.com/rowfence/rowfence/metrics"
@@ -212,18 +214,6 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		log.Warn("CURSOR_KEY is not set: using a random key, so list cursors do not survive a restart or work across instances")
 	}
 	resolver := tenancy.NewResolver(pool, cfg.TenantCacheTTL).WithTimeout(cfg.AcquireTimeout + cfg.StatementTimeout)
-	if len(cfg.Cells) > 0 {
-		// A move's switch announces the tenant's new cell; cached
-		// placements go at once, not at TENANT_CACHE_TTL (tenancy.Listen).
-		if appPooler.TransactionPooled {
-			log.Warn("tenant placements: a transaction pooler cannot hold a LISTEN; a moved tenant's cached placement lasts until TENANT_CACHE_TTL",
-				"channel", tenancy.PlacementChannel)
-		} else {
-			listenCtx, stopListen := context.WithCancel(ctx)
-			defer stopListen()
-			go resolver.Listen(listenCtx, cfg.pool.ConnConfig.Copy(), log)
-		}
-	}
 	// Tenant cells (CELLS): every cell's pools, checked like the default's;
 	// without CELLS, the default cell alone and nothing changes.
 	defaultCell := &cells.Cell{Name: cells.Default, App: pool}
@@ -243,6 +233,25 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return usageError{err.Error()}
 	}
 	defer authn.Close()
+	// Every cell announces changes to tenants, keys and users, and the
+	// catalog a move's switch; the caches forget at once what changed, and
+	// keep entries longer while every announcement is heard (package
+	// invalidation).
+	// Behind a transaction pooler nothing can be heard: there a moved
+	// tenant's cached placement lasts until TENANT_CACHE_TTL, and so does
+	// any change.
+	sources := []invalidation.Source{{Name: cells.Default, Pool: pool, Channels: []string{tenancy.PlacementChannel},
+		Unheard: appPooler.TransactionPooled}}
+	for _, name := range cellSet.Names() {
+		if c, ok := cellSet.Get(name); ok && name != cells.Default {
+			sources = append(sources, invalidation.Source{Name: name, Pool: c.App, Unheard: c.AppPooled})
+		}
+	}
+	listenCtx, stopListen := context.WithCancel(ctx)
+	var listening sync.WaitGroup
+	listening.Go(func() { invalidation.New(log, resolver, authn).Run(listenCtx, sources...) })
+	defer listening.Wait()
+	defer stopListen()
 	authFailures := ratelimit.NewFailures(cfg.AuthFailureLimit, cfg.AuthFailureWindow)
 	m.WatchCaches(append(resolver.Caches(), authn.Caches()...)...)
 	if authFailures != nil {
@@ -402,7 +411,10 @@ func openMovers(ctx context.Context, cfg serveConfig) (*cells.Movers, error) {
 	if err != nil {
 		return nil, err
 	}
-	movers, err := cells.OpenMovers(urls, cfg.TenantCacheTTL)
+	// The source stays frozen as long as an instance may still use a
+	// cached placement: one that cannot listen, TENANT_CACHE_TTL; one whose
+	// listener failed unnoticed, until its heartbeat is missed.
+	movers, err := cells.OpenMovers(urls, max(cfg.TenantCacheTTL, 3*invalidation.Heartbeat))
 	if err != nil {
 		return nil, usageError{"TENANT_MOVES: " + err.Error()}
 	}

@@ -1,0 +1,228 @@
+// Package invalidation keeps a serve instance's caches of tenants and
+// credentials current: the database announces every change to what they
+// hold (sql/migrations/00025_cache_change_notify.sql: a tenant's status,
+// slug or limits, an API key's role, expiry or revocation, a user's role,
+// any of them deleted) on Channel, in the change's own transaction, and a
+// Listener LISTENing there makes each cache forget that tenant's entries at
+// once, on every instance, whichever instance or DBA made the change.
+//
+// While that holds, a cache may keep its entries for ExtendedTTL instead of
+// its configured TTL (AUTH_CACHE_TTL, TENANT_CACHE_TTL): fewer lookups and
+// renewals, and a change reaches every instance in milliseconds instead of
+// within the TTL. It holds while the Listener hears its own heartbeat: every
+// Heartbeat it notifies Channel itself, and notifications of one channel
+// arrive in commit order, so once its heartbeat is back every change
+// committed before it has been heard. A heartbeat that does not come back
+// within Heartbeat (a broken connection, one that went half-open, a
+// transaction pooler that dropped the LISTEN) puts every cache back on its
+// own TTL at once, and a cache that shortens its TTL drops its entries
+// (cache.Cache.SetTTL): a change missed meanwhile lasts at most about two
+// heartbeats.
+package invalidation
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Channel is where the database announces a tenant whose cached state
+// changed; the payload is the tenant's id.
+const Channel = "rowfence_change"
+
+// Heartbeat is how often a Listener checks that it hears its own
+// notifications, and how long one may take to come back.
+const Heartbeat = time.Second
+
+// ExtendedTTL is how long a cache keeps an entry while it hears every
+// change (a configured TTL above it stays). It still bounds a change that
+// no trigger announces: one made with session_replication_role = replica
+// (which fires no ordinary trigger, PostgreSQL documentation, CREATE
+// TRIGGER), or to a column the caches came to hold without its trigger.
+const ExtendedTTL = 5 * time.Minute
+
+// Cache is a cache of per-tenant state that a Listener keeps current.
+type Cache interface {
+	// ForgetTenant drops every entry of tenant, and keeps lookups in
+	// flight from storing one read before the change.
+	ForgetTenant(tenant uuid.UUID)
+	// ForgetAll drops every entry, likewise.
+	ForgetAll()
+	// Listening says whether every change is being heard (the cache may
+	// keep its entries for ExtendedTTL) or not (back to its own TTL,
+	// dropping what it kept for longer).
+	Listening(live bool)
+}
+
+// Source is one database whose changes a Listener hears.
+type Source struct {
+	// Name names it in logs (a cell's name).
+	Name string
+	// Pool is where the listener's connection comes from: it takes one
+	// out (pgxpool.Conn.Hijack), so it connects as the pool does, as its
+	// role and through its reconnect breaker (db.GuardConnects), and
+	// during an outage adds no dials of its own. Not through a transaction
+	// pooler, whose server connection drops the LISTEN with the
+	// transaction (the heartbeat notices, and the caches keep their TTL).
+	Pool *pgxpool.Pool
+	// Channels are LISTENed besides Channel (tenancy.PlacementChannel on
+	// the catalog); each payload is a tenant id.
+	Channels []string
+	// Unheard marks a database whose changes cannot be heard (Pool goes
+	// through a transaction pooler): nothing listens to it, and the caches
+	// are never told that every change is heard.
+	Unheard bool
+}
+
+// Listener keeps caches current from the changes of its sources. Its zero
+// value is not usable: see New.
+type Listener struct {
+	caches    []Cache
+	log       *slog.Logger
+	heartbeat time.Duration
+
+	mu   sync.Mutex
+	up   []bool // per source: its last heartbeat came back in time
+	live bool   // what the caches were last told
+}
+
+// New returns a Listener for caches; it reports its state changes to log.
+func New(log *slog.Logger, caches ...Cache) *Listener {
+	return &Listener{caches: caches, log: log, heartbeat: Heartbeat}
+}
+
+// Run listens on every source until ctx ends, reconnecting with a growing
+// pause (up to 5 s) when a connection fails, and tells the caches first
+// that it is not listening when it returns. On every connect it makes the
+// caches forget everything: whatever changed while it was not connected
+// went unheard.
+func (l *Listener) Run(ctx context.Context, sources ...Source) {
+	l.mu.Lock()
+	l.up = make([]bool, len(sources))
+	l.mu.Unlock()
+	var wg sync.WaitGroup
+	for i, s := range sources {
+		if s.Unheard {
+			l.log.Warn("cache invalidation: a transaction pooler cannot hold a LISTEN; changes reach this instance within AUTH_CACHE_TTL and TENANT_CACHE_TTL",
+				"source", s.Name, "channels", append([]string{Channel}, s.Channels...))
+			continue
+		}
+		wg.Go(func() { l.source(ctx, i, s) })
+	}
+	wg.Wait()
+}
+
+// Live reports whether every source's heartbeat is back in time.
+func (l *Listener) Live() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.live
+}
+
+func (l *Listener) source(ctx context.Context, i int, s Source) {
+	pause := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := l.listen(ctx, i, s, func() { pause = 100 * time.Millisecond })
+		l.set(i, false)
+		if ctx.Err() != nil {
+			return
+		}
+		l.log.Warn("cache invalidation: listening for changes failed; retrying", "source", s.Name, "error", err, "pause", pause.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
+}
+
+// listen connects, LISTENs, forgets everything, and then hears changes and
+// heartbeats until the connection or ctx ends.
+func (l *Listener) listen(ctx context.Context, i int, s Source, connected func()) error {
+	pc, err := s.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := pc.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, ch := range append([]string{Channel}, s.Channels...) {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			return err
+		}
+	}
+	connected()
+	for _, c := range l.caches {
+		c.ForgetAll()
+	}
+	// The heartbeat's payload is this connection's own: no tenant id, so
+	// other instances ignore it, and nobody else's heartbeat is taken for
+	// this one's.
+	beat := "heartbeat " + rand.Text()
+	for {
+		sent := time.Now()
+		if _, err := conn.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, beat); err != nil {
+			return err
+		}
+		back := false
+		for {
+			wctx, cancel := context.WithDeadline(ctx, sent.Add(l.heartbeat))
+			n, err := conn.WaitForNotification(wctx)
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil || !pgconn.Timeout(err) {
+					return err
+				}
+				break // the next heartbeat is due
+			}
+			switch {
+			case n.Payload == beat:
+				back = true
+				l.set(i, true)
+			default:
+				// A payload that is no tenant id is ignored: any role may
+				// NOTIFY any channel (leak vector 12), and the worst a
+				// forged one does is make the next request of that tenant
+				// look it up again.
+				if id, err := uuid.Parse(n.Payload); err == nil {
+					for _, c := range l.caches {
+						c.ForgetTenant(id)
+					}
+				}
+			}
+		}
+		if !back {
+			l.set(i, false)
+		}
+	}
+}
+
+// set records source i's state and tells the caches when the whole changes.
+func (l *Listener) set(i int, up bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.up[i] = up
+	live := true
+	for _, u := range l.up {
+		live = live && u
+	}
+	if live == l.live {
+		return
+	}
+	l.live = live
+	for _, c := range l.caches {
+		c.Listening(live)
+	}
+	if live {
+		l.log.Info("cache invalidation: hearing every change; caches keep entries longer", "ttl", ExtendedTTL.String())
+	} else {
+		l.log.Warn("cache invalidation: not hearing every change; caches are back on their TTL")
+	}
+}

@@ -1,0 +1,269 @@
+package invalidation_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/db/dbsqlc"
+	"github.com/rowfence/rowfence/db/dbtype"
+	"github.com/rowfence/rowfence/invalidation"
+	"github.com/rowfence/rowfence/pgtest"
+	"github.com/rowfence/rowfence/tenancy"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+type tenant struct {
+	id, user uuid.UUID
+	key      dbsqlc.APIKey
+	secret   string
+}
+
+// onboard creates a tenant with an admin and a member, and the member's
+// API key.
+func onboard(t *testing.T, admin *pgxpool.Pool, slug string) tenant {
+	t.Helper()
+	ctx := context.Background()
+	tn := tenant{id: uuid.New()}
+	require.NoError(t, db.Tx(ctx, admin, db.Scope{TenantID: tn.id, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {
+		if _, err := q.TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: tn.id, Slug: slug, Name: slug}); err != nil {
+			return err
+		}
+		if _, err := q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: "Admin", Email: "admin@example.com", Role: "admin"}); err != nil {
+			return err
+		}
+		u, err := q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: "M", Email: "m@example.com", Role: "member"})
+		if err != nil {
+			return err
+		}
+		tn.user = u.ID
+		tn.key, tn.secret, err = auth.IssueKey(ctx, q, tn.id, u.ID, dbtype.RoleMember, "k", nil)
+		return err
+	}))
+	return tn
+}
+
+// Every change to what the caches hold announces its tenant once per
+// statement, in SQL whoever makes it; changes the caches do not hold (a
+// key's last_used_at touch, names) announce nothing
+// (sql/migrations/00025_cache_change_notify.sql).
+func TestChangesAreAnnounced(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	app := tdb.AppPool(t, 2)
+	a := onboard(t, admin, "acme")
+	b := onboard(t, admin, "globex")
+
+	listener, err := pgx.Connect(ctx, tdb.AppURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = listener.Close(ctx) })
+	_, err = listener.Exec(ctx, "LISTEN "+invalidation.Channel)
+	require.NoError(t, err)
+	heard := func() []string {
+		t.Helper()
+		var got []string
+		for {
+			wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			n, err := listener.WaitForNotification(wctx)
+			cancel()
+			if err != nil {
+				return got
+			}
+			require.Equal(t, invalidation.Channel, n.Channel)
+			got = append(got, n.Payload)
+		}
+	}
+	exec := func(tenant uuid.UUID, sql string, args ...any) {
+		t.Helper()
+		require.NoError(t, db.Tx(ctx, admin, db.Scope{TenantID: tenant, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error { return nil }))
+		_, err := admin.Exec(ctx, sql, args...)
+		require.NoError(t, err)
+	}
+	require.Empty(t, heard(), "creating tenants, users and keys announced something")
+
+	// As the serving role, the way requests change things.
+	_, err = db.One(ctx, app, db.Scope{TenantID: a.id, Role: dbtype.RoleAuth}, func(q *dbsqlc.Queries) (struct{}, error) {
+		return struct{}{}, q.APIKeyTouch(ctx, a.key.ID)
+	})
+	require.NoError(t, err)
+	require.Empty(t, heard(), "a key's touch announced a change")
+	_, err = db.One(ctx, app, db.Scope{TenantID: a.id, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) (dbsqlc.APIKey, error) {
+		return q.APIKeyRevoke(ctx, a.key.ID)
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{a.id.String()}, heard(), "a revocation")
+	name, viewer := "Renamed", string(dbtype.RoleViewer)
+	_, err = db.One(ctx, app, db.Scope{TenantID: b.id, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) (dbsqlc.User, error) {
+		return q.UserUpdate(ctx, dbsqlc.UserUpdateParams{ID: b.user, Name: &name})
+	})
+	require.NoError(t, err)
+	require.Empty(t, heard(), "a user's new name announced a change")
+	_, err = db.One(ctx, app, db.Scope{TenantID: b.id, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) (dbsqlc.User, error) {
+		return q.UserUpdate(ctx, dbsqlc.UserUpdateParams{ID: b.user, Role: &viewer})
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{b.id.String()}, heard(), "a user's new role")
+
+	// In SQL, as a DBA would.
+	exec(a.id, "UPDATE api_keys SET expires_at = now() + interval '1 day' WHERE tenant_id = $1", a.id)
+	require.Equal(t, []string{a.id.String()}, heard(), "a key's new expiry")
+	exec(b.id, "INSERT INTO users (tenant_id, name, email, role) VALUES ($1, 'X', 'x@example.com', 'member'), ($1, 'Y', 'y@example.com', 'member')", b.id)
+	require.Empty(t, heard())
+	exec(b.id, "DELETE FROM users WHERE tenant_id = $1 AND role = 'member'", b.id)
+	require.Equal(t, []string{b.id.String()}, heard(), "deleting users: one announcement for the statement")
+	exec(a.id, "UPDATE tenants SET name = 'Acme Inc' WHERE id = $1", a.id)
+	require.Empty(t, heard(), "a tenant's new name announced a change")
+	exec(a.id, "UPDATE tenants SET status = 'suspended' WHERE id = $1", a.id)
+	require.Equal(t, []string{a.id.String()}, heard(), "a suspension")
+	exec(a.id, "UPDATE tenants SET rate_limit = 5 WHERE id = $1", a.id)
+	require.Equal(t, []string{a.id.String()}, heard(), "a tenant's limits")
+	exec(a.id, "UPDATE tenants SET slug = 'acme-2' WHERE id = $1", a.id)
+	require.Equal(t, []string{a.id.String()}, heard(), "a tenant's new slug")
+	exec(b.id, "DELETE FROM tenants WHERE id = $1", b.id)
+	require.Equal(t, []string{b.id.String()}, heard(), "a tenant's deletion, its cascade included: one announcement")
+}
+
+// recorder is an invalidation.Cache that records what it is told.
+type recorder struct {
+	mu        sync.Mutex
+	forgotten []uuid.UUID
+	all       int
+	listening []bool
+}
+
+func (r *recorder) ForgetTenant(id uuid.UUID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.forgotten = append(r.forgotten, id)
+}
+
+func (r *recorder) ForgetAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.all++
+}
+
+func (r *recorder) Listening(live bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.listening = append(r.listening, live)
+}
+
+func (r *recorder) state() (forgotten []uuid.UUID, all int, listening []bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]uuid.UUID(nil), r.forgotten...), r.all, append([]bool(nil), r.listening...)
+}
+
+// A change made anywhere reaches this instance's caches at once, far inside
+// their TTL (a minute here): a key revoked and a tenant suspended in SQL by
+// another connection stop passing within a heartbeat. A forged payload is
+// ignored. When the listener's connection dies, the caches are told they
+// no longer hear every change (back to their TTL); when it is back, they
+// forget everything (what changed meanwhile went unheard) and are told
+// they hear again.
+func TestListenerKeepsCachesCurrent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	app := tdb.AppPool(t, 4)
+	a := onboard(t, admin, "acme")
+	b := onboard(t, admin, "globex")
+
+	resolver := tenancy.NewResolver(app, time.Minute)
+	authn, err := auth.New(auth.Config{Pool: app, CacheTTL: time.Minute, Tenants: resolver})
+	require.NoError(t, err)
+	rec := &recorder{}
+	cfg, err := pgxpool.ParseConfig(tdb.AppURL)
+	require.NoError(t, err)
+	cfg.ConnConfig.RuntimeParams["application_name"] = "invalidation-test"
+	listenPool, err := db.Open(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(listenPool.Close)
+	l := invalidation.New(slog.New(slog.DiscardHandler), resolver, authn, rec)
+	lctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { l.Run(lctx, invalidation.Source{Name: "default", Pool: listenPool}); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	require.Eventually(t, l.Live, 5*time.Second, 10*time.Millisecond)
+
+	for _, tn := range []tenant{a, b} {
+		_, err := authn.Authenticate(ctx, tn.secret)
+		require.NoError(t, err)
+		got, err := resolver.Resolve(ctx, tenancy.Key{ID: tn.id})
+		require.NoError(t, err)
+		require.Equal(t, dbtype.TenantStatusActive, got.Status)
+	}
+	_, err = admin.Exec(ctx, "UPDATE api_keys SET revoked_at = now() WHERE id = $1", a.key.ID)
+	require.NoError(t, err)
+	_, err = admin.Exec(ctx, "UPDATE tenants SET status = 'suspended' WHERE id = $1", b.id)
+	require.NoError(t, err)
+	_, err = admin.Exec(ctx, "SELECT pg_notify($1, 'not a tenant id')", invalidation.Channel)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := authn.Authenticate(ctx, a.secret)
+		return err != nil
+	}, invalidation.Heartbeat, 5*time.Millisecond, "a revocation in SQL did not reach the cache at once")
+	require.ErrorIs(t, func() error { _, err := authn.Authenticate(ctx, a.secret); return err }(), auth.ErrInvalid)
+	require.Eventually(t, func() bool {
+		got, err := resolver.Resolve(ctx, tenancy.Key{ID: b.id})
+		return err == nil && got.Status == dbtype.TenantStatusSuspended
+	}, invalidation.Heartbeat, 5*time.Millisecond, "a suspension in SQL did not reach the cache at once")
+	_, err = authn.Authenticate(ctx, b.secret)
+	require.NoError(t, err, "another tenant's key was dropped")
+	require.True(t, l.Live(), "a forged payload broke the listener")
+	forgotten, all, listening := rec.state()
+	require.ElementsMatch(t, []uuid.UUID{a.id, b.id}, forgotten)
+	require.Equal(t, 1, all, "the first connect forgets everything once")
+	require.Equal(t, []bool{true}, listening)
+
+	// The listener's connection dies, and comes back.
+	_, err = admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'invalidation-test'")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { _, _, l := rec.state(); return len(l) == 3 }, 10*time.Second, 10*time.Millisecond)
+	_, all, listening = rec.state()
+	require.Equal(t, []bool{true, false, true}, listening)
+	require.Equal(t, 2, all, "a reconnect did not forget what went unheard")
+}
+
+// A database that cannot be heard (its connections go through a
+// transaction pooler) keeps every cache on its own TTL, however well the
+// others are heard; their changes are still forgotten at once.
+func TestUnheardSourceKeepsTheTTL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	app := tdb.AppPool(t, 2)
+	a := onboard(t, admin, "acme")
+	rec := &recorder{}
+	l := invalidation.New(slog.New(slog.DiscardHandler), rec)
+	lctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		l.Run(lctx, invalidation.Source{Name: "default", Pool: app}, invalidation.Source{Name: "pooled", Pool: app, Unheard: true})
+		close(done)
+	}()
+	t.Cleanup(func() { stop(); <-done })
+	require.Eventually(t, func() bool { _, all, _ := rec.state(); return all == 1 }, 5*time.Second, 10*time.Millisecond)
+	_, err := admin.Exec(ctx, "UPDATE api_keys SET revoked_at = now() WHERE id = $1", a.key.ID)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { f, _, _ := rec.state(); return len(f) == 1 && f[0] == a.id }, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(2 * invalidation.Heartbeat) // heartbeats came back meanwhile
+	require.False(t, l.Live())
+	_, _, listening := rec.state()
+	require.Empty(t, listening, "the caches were told every change is heard")
+}
