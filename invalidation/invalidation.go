@@ -91,6 +91,8 @@ type Listener struct {
 	mu   sync.Mutex
 	up   []bool // per source: its last heartbeat came back in time
 	live bool   // what the caches were last told
+	// done is Run's ctx: once it ends, going quiet is no news to warn of.
+	done context.Context
 }
 
 // New returns a Listener for caches; it reports its state changes to log.
@@ -105,7 +107,7 @@ func New(log *slog.Logger, caches ...Cache) *Listener {
 // went unheard.
 func (l *Listener) Run(ctx context.Context, sources ...Source) {
 	l.mu.Lock()
-	l.up = make([]bool, len(sources))
+	l.up, l.done = make([]bool, len(sources)), ctx
 	l.mu.Unlock()
 	var wg sync.WaitGroup
 	for i, s := range sources {
@@ -220,9 +222,10 @@ func (l *Listener) set(i int, up bool) {
 	for _, c := range l.caches {
 		c.Listening(live)
 	}
-	if live {
+	switch {
+	case live:
 		l.log.Info("cache invalidation: hearing every change; caches keep entries longer", "ttl", ExtendedTTL.String())
-	} else {
+	case l.done.Err() == nil:
 		l.log.Warn("cache invalidation: not hearing every change; caches are back on their TTL")
 	}
 }
