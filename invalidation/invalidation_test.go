@@ -115,6 +115,17 @@ func TestChangesAreAnnounced(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Equal(t, []string{b.id.String()}, heard(), "a user's new role")
+	email, external := "new@example.com", "idp-42"
+	_, err = db.One(ctx, app, db.Scope{TenantID: b.id, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) (dbsqlc.User, error) {
+		return q.UserUpdate(ctx, dbsqlc.UserUpdateParams{ID: b.user, Email: &email})
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{b.id.String()}, heard(), "a user's new email (JWT_SUBJECT_MAPPING=email maps tokens by it)")
+	_, err = db.One(ctx, app, db.Scope{TenantID: b.id, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) (dbsqlc.User, error) {
+		return q.UserUpdate(ctx, dbsqlc.UserUpdateParams{ID: b.user, SetExternalID: true, ExternalID: &external})
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{b.id.String()}, heard(), "a user's new external_id")
 
 	// In SQL, as a DBA would.
 	exec(a.id, "UPDATE api_keys SET expires_at = now() + interval '1 day' WHERE tenant_id = $1", a.id)

@@ -1,8 +1,8 @@
 -- +goose Up
 -- Every serve instance caches, per tenant, what its requests need before any
 -- of the tenant's SQL: the tenant (status, slug, limits) and its verified
--- credentials (an API key's role, expiry and revocation; a user's role and
--- external id). A change to any of these, by the API of any instance or by
+-- credentials (an API key's role, expiry and revocation; a user's role, and
+-- the email or external id a token's subject maps to). A change to any of these, by the API of any instance or by
 -- a DBA in SQL, announces the tenant's id on rowfence_change in the
 -- change's own transaction (delivered at its commit, PostgreSQL
 -- documentation, NOTIFY). Each instance LISTENs (package invalidation) and
@@ -48,8 +48,8 @@ CREATE TRIGGER api_keys_cache_change AFTER UPDATE OF user_id, role, secret_hash,
 CREATE TRIGGER api_keys_cache_delete AFTER DELETE ON api_keys
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cache_change_notify();
 
-CREATE TRIGGER users_cache_change AFTER UPDATE OF role, external_id ON users
-    FOR EACH ROW WHEN ((OLD.role, OLD.external_id) IS DISTINCT FROM (NEW.role, NEW.external_id))
+CREATE TRIGGER users_cache_change AFTER UPDATE OF role, email, external_id ON users
+    FOR EACH ROW WHEN ((OLD.role, OLD.email, OLD.external_id) IS DISTINCT FROM (NEW.role, NEW.email, NEW.external_id))
     EXECUTE FUNCTION cache_change_notify();
 CREATE TRIGGER users_cache_delete AFTER DELETE ON users
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cache_change_notify();
