@@ -508,6 +508,22 @@ const notes = notesTitle + `
   limiter and its rate bucket about 2, timers and contexts about 2, metrics about 1.5. 0.9 of the
   minimal server leaves about 15 µs of the server's CPU a request for everything rowfence adds;
   what it adds now costs about twice that, spread over the features the issue keeps.
+- **Overhead, fourth pass (issue 16 item 5; quiet machine, 2026-12-01 03:43, ` + "`" + `-only http -seconds 3
+  -rounds 4` + "`" + `): list 0.802 and get 0.779 of the minimal server, against 0.769 and 0.696 before it:
+  still missed, by 0.10 and 0.12.** The renewals the third pass batched are now mostly gone. The
+  database announces every change to a cached tenant or credential (` + "`" + `NOTIFY rowfence_change` + "`" + ` from
+  triggers, ` + "`" + `00025_cache_change_notify.sql` + "`" + `) and every instance forgets that tenant's entries when
+  the change commits (package ` + "`" + `invalidation` + "`" + `); while its own heartbeat notification shows that it
+  hears every change, the caches keep found entries for 5 minutes instead of ` + "`" + `AUTH_CACHE_TTL` + "`" + ` and
+  ` + "`" + `TENANT_CACHE_TTL` + "`" + ` (5 s), so the 1,000 keys and tenants in use are renewed every 4 minutes
+  instead of every 4 s, and a revocation reaches every instance at once instead of within 5 s.
+  By hand just before (wrk, get, 5 rounds of 3 s, side by side): the previous build 0.721 of the
+  minimal server and the same build with both TTLs at 1h 0.801 in one run; the previous build
+  0.719 and this one 0.809 in another: what renewals cost is gone. p99 get 3.95 to 2.48 ms, list
+  4.43 to 4.10. What remains is the per-request CPU of the third pass's table: about 30 µs of the
+  server's CPU a get, where 0.9 of the minimal server leaves about 15, spread over authentication
+  and tenant cache lookups, the limiter, timers, the access log, metrics, the ETag and the JSON,
+  each a feature the issue keeps and none above 7% of a request.
 - **Scale.** With every dataset in shared buffers, a tenant's list and get cost about the same at
   10M rows as at 100k: the B-tree on ` + "`(tenant_id, …)`" + ` is one level deeper, nothing else changes.
   Without the warm-up (cold OS cache) the large side pays for page-cache copies, not for RLS.
