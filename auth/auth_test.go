@@ -535,7 +535,7 @@ func TestListeningExtendsTheCredentialTTL(t *testing.T) {
 	require.Equal(t, invalidation.ExtendedTTL, a.keys.TTL())
 	require.Equal(t, invalidation.ExtendedTTL, a.tokens.TTL())
 	refA, refB := keep(tenantA), keep(tenantB)
-	a.ForgetTenant(tenantA)
+	a.ForgetTenants(map[uuid.UUID]struct{}{tenantA: {}})
 	_, res := a.keys.Get(refA)
 	require.Equal(t, cache.Miss, res)
 	_, res = a.keys.Get(refB)

@@ -238,12 +238,12 @@ func (a *Authenticator) ForgetUser(tenant, user uuid.UUID) {
 	})
 }
 
-// ForgetTenant drops every cached credential of tenant (an
-// invalidation.Cache: the database announced a change to its keys or
+// ForgetTenants drops every cached credential of these tenants (an
+// invalidation.Cache: the database announced a change to their keys or
 // users).
-func (a *Authenticator) ForgetTenant(tenant uuid.UUID) {
-	a.keys.DeleteFunc(func(_ keyRef, e keyEntry) bool { return e.principal.TenantID == tenant })
-	a.tokens.DeleteFunc(func(_ [32]byte, e tokenEntry) bool { return e.principal.TenantID == tenant })
+func (a *Authenticator) ForgetTenants(tenants map[uuid.UUID]struct{}) {
+	a.keys.DeleteFunc(func(_ keyRef, e keyEntry) bool { _, ok := tenants[e.principal.TenantID]; return ok })
+	a.tokens.DeleteFunc(func(_ [32]byte, e tokenEntry) bool { _, ok := tenants[e.principal.TenantID]; return ok })
 }
 
 // ForgetAll drops every cached credential (an invalidation.Cache).

@@ -50,9 +50,10 @@ const ExtendedTTL = 5 * time.Minute
 
 // Cache is a cache of per-tenant state that a Listener keeps current.
 type Cache interface {
-	// ForgetTenant drops every entry of tenant, and keeps lookups in
-	// flight from storing one read before the change.
-	ForgetTenant(tenant uuid.UUID)
+	// ForgetTenants drops every entry of these tenants, and keeps lookups
+	// in flight from storing one read before the change. One call walks a
+	// cache once, however many tenants it names.
+	ForgetTenants(tenants map[uuid.UUID]struct{})
 	// ForgetAll drops every entry, likewise.
 	ForgetAll()
 	// Listening says whether every change is being heard (the cache may
@@ -175,34 +176,68 @@ func (l *Listener) listen(ctx context.Context, i int, s Source, connected func()
 		}
 		back := false
 		for {
-			wctx, cancel := context.WithDeadline(ctx, sent.Add(l.heartbeat))
-			n, err := conn.WaitForNotification(wctx)
-			cancel()
+			n, err := wait(ctx, conn, sent.Add(l.heartbeat))
 			if err != nil {
-				if ctx.Err() != nil || !pgconn.Timeout(err) {
-					return err
-				}
+				return err
+			}
+			if n == nil {
 				break // the next heartbeat is due
 			}
-			switch {
-			case n.Payload == beat:
-				back = true
-				l.set(i, true)
-			default:
-				// A payload that is no tenant id is ignored: any role may
-				// NOTIFY any channel (leak vector 12), and the worst a
-				// forged one does is make the next request of that tenant
-				// look it up again.
-				if id, err := uuid.Parse(n.Payload); err == nil {
-					for _, c := range l.caches {
-						c.ForgetTenant(id)
+			// A burst of changes (a tenant's users deleted one by one, say)
+			// is forgotten in one walk of each cache: what arrives within
+			// burstWait of the last, up to maxBurst tenants.
+			tenants := map[uuid.UUID]struct{}{}
+			for n != nil && len(tenants) < maxBurst {
+				switch {
+				case n.Payload == beat:
+					back = true
+					l.set(i, true)
+				default:
+					// A payload that is no tenant id is ignored: any role
+					// may NOTIFY any channel (leak vector 12), and the
+					// worst a forged one does is make the next request of
+					// that tenant look it up again.
+					if id, err := uuid.Parse(n.Payload); err == nil {
+						tenants[id] = struct{}{}
 					}
+				}
+				if n, err = wait(ctx, conn, time.Now().Add(burstWait)); err != nil {
+					return err
+				}
+			}
+			if len(tenants) > 0 {
+				for _, c := range l.caches {
+					c.ForgetTenants(tenants)
 				}
 			}
 		}
 		if !back {
 			l.set(i, false)
 		}
+	}
+}
+
+// burstWait and maxBurst bound how changes are gathered into one
+// ForgetTenants: a burst lasts while notifications come within burstWait of
+// each other, up to maxBurst tenants.
+const (
+	burstWait = time.Millisecond
+	maxBurst  = 256
+)
+
+// wait returns the next notification on conn, or nil at the deadline; an
+// error is the connection's or ctx's.
+func wait(ctx context.Context, conn *pgx.Conn, deadline time.Time) (*pgconn.Notification, error) {
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	n, err := conn.WaitForNotification(wctx)
+	switch {
+	case err == nil:
+		return n, nil
+	case ctx.Err() == nil && pgconn.Timeout(err):
+		return nil, nil
+	default:
+		return nil, err
 	}
 }
 

@@ -150,14 +150,18 @@ func TestChangesAreAnnounced(t *testing.T) {
 type recorder struct {
 	mu        sync.Mutex
 	forgotten []uuid.UUID
+	calls     int
 	all       int
 	listening []bool
 }
 
-func (r *recorder) ForgetTenant(id uuid.UUID) {
+func (r *recorder) ForgetTenants(ids map[uuid.UUID]struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.forgotten = append(r.forgotten, id)
+	r.calls++
+	for id := range ids {
+		r.forgotten = append(r.forgotten, id)
+	}
 }
 
 func (r *recorder) ForgetAll() {
@@ -170,6 +174,13 @@ func (r *recorder) Listening(live bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.listening = append(r.listening, live)
+}
+
+func (r *recorder) stateCalls() (forgotten []uuid.UUID, all int, listening []bool, calls int) {
+	f, a, l := r.state()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return f, a, l, r.calls
 }
 
 func (r *recorder) state() (forgotten []uuid.UUID, all int, listening []bool) {
@@ -240,6 +251,20 @@ func TestListenerKeepsCachesCurrent(t *testing.T) {
 	require.ElementsMatch(t, []uuid.UUID{a.id, b.id}, forgotten)
 	require.Equal(t, 1, all, "the first connect forgets everything once")
 	require.Equal(t, []bool{true}, listening)
+
+	// A burst of changes is forgotten in one walk of each cache, not one
+	// per change (a tenant admin deleting users one by one must not cost
+	// every instance a walk of its caches each).
+	var burst []uuid.UUID
+	for range 200 {
+		burst = append(burst, uuid.New())
+	}
+	_, _, _, calls := rec.stateCalls()
+	_, err = admin.Exec(ctx, "SELECT pg_notify($1, id::text) FROM unnest($2::uuid[]) id", invalidation.Channel, burst)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { f, _, _ := rec.state(); return len(f) == len(forgotten)+len(burst) }, 5*time.Second, 10*time.Millisecond)
+	_, _, _, after := rec.stateCalls()
+	require.LessOrEqual(t, after-calls, 2, "200 changes announced together were forgotten in %d calls", after-calls)
 
 	// The listener's connection dies, and comes back.
 	_, err = admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'invalidation-test'")

@@ -57,14 +57,23 @@ func (r *Resolver) Caches() []cache.Observable { return []cache.Observable{r.cac
 // ("" when unknown), so that a change made here (suspension, deletion,
 // limits) applies at once; other instances see it within the TTL.
 func (r *Resolver) Forget(id uuid.UUID, slug string) {
-	r.cache.DeleteFunc(func(_ Key, t Tenant) bool { return t.ID == id })
-	r.cache.Delete(Key{ID: id}, Key{Slug: slug})
+	r.ForgetTenants(map[uuid.UUID]struct{}{id: {}})
+	if slug != "" {
+		r.cache.Delete(Key{Slug: slug}) // a negative entry, say
+	}
 }
 
-// ForgetTenant drops a tenant from the cache, by id and by any slug (an
-// invalidation.Cache: the database announced a change to it, its
+// ForgetTenants drops tenants from the cache, by id and by any slug (an
+// invalidation.Cache: the database announced a change to them, their
 // placement included).
-func (r *Resolver) ForgetTenant(id uuid.UUID) { r.Forget(id, "") }
+func (r *Resolver) ForgetTenants(tenants map[uuid.UUID]struct{}) {
+	r.cache.DeleteFunc(func(_ Key, t Tenant) bool { _, ok := tenants[t.ID]; return ok })
+	keys := make([]Key, 0, len(tenants))
+	for id := range tenants {
+		keys = append(keys, Key{ID: id})
+	}
+	r.cache.Delete(keys...)
+}
 
 // ForgetAll drops every cached tenant (an invalidation.Cache).
 func (r *Resolver) ForgetAll() { r.cache.DeleteFunc(func(Key, Tenant) bool { return true }) }
