@@ -519,11 +519,13 @@ func TestKeysAreRefreshedPerCell(t *testing.T) {
 
 // While every change is heard (invalidation.Listener), verified keys and
 // tokens are kept for invalidation.ExtendedTTL; when that stops, for
-// CacheTTL again, and what was kept for longer is dropped. ForgetTenant
-// drops one tenant's credentials only.
+// CacheTTL again, what was kept for longer included. ForgetTenants drops
+// those tenants' credentials only.
 func TestListeningExtendsTheCredentialTTL(t *testing.T) {
 	t.Parallel()
-	a, err := New(Config{CacheTTL: 5 * time.Second})
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	a, err := newAuthenticator(Config{CacheTTL: 5 * time.Second}, func() time.Time { return time.Unix(0, clock.Load()) })
 	require.NoError(t, err)
 	tenantA, tenantB := uuid.New(), uuid.New()
 	keep := func(tenant uuid.UUID) keyRef {
@@ -540,11 +542,15 @@ func TestListeningExtendsTheCredentialTTL(t *testing.T) {
 	require.Equal(t, cache.Miss, res)
 	_, res = a.keys.Get(refB)
 	require.Equal(t, cache.Hit, res, "another tenant's key was forgotten")
+	clock.Add(int64(time.Minute))
+	_, res = a.keys.Get(refB)
+	require.Equal(t, cache.Hit, res)
 	a.Listening(false)
 	require.Equal(t, 5*time.Second, a.keys.TTL())
 	require.Equal(t, 5*time.Second, a.tokens.TTL())
+	clock.Add(int64(6 * time.Second))
 	_, res = a.keys.Get(refB)
-	require.Equal(t, cache.Miss, res, "a key kept for the extended TTL outlived the listener")
+	require.Equal(t, cache.Miss, res, "a key kept for the extended TTL outlived CacheTTL after the listener")
 
 	long, err := New(Config{CacheTTL: time.Hour})
 	require.NoError(t, err)

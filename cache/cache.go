@@ -208,17 +208,23 @@ func (c *Cache[K, V]) TTL() time.Duration {
 }
 
 // SetTTL changes the positive side's TTL (d > 0) for the entries of lookups
-// whose Ticket is taken from now on. Shortening it removes every positive
-// entry at once, and keeps lookups in flight from storing theirs: they were
-// believed for the longer TTL. Package invalidation lengthens the TTL while
-// every change reaches the cache at once, and shortens it back when that
-// may no longer hold.
+// whose Ticket is taken from now on. Shortening it also shortens every
+// positive entry to live at most d from now, what lookups in flight store
+// included: they were believed for the longer TTL. The entries stay (the
+// cache is never emptied at once, leak vector 13). Package invalidation
+// lengthens the TTL while every change reaches the cache at once, and
+// shortens it back when that may no longer hold.
 func (c *Cache[K, V]) SetTTL(d time.Duration) {
 	if !c.Enabled() || d <= 0 {
 		return
 	}
 	if old := time.Duration(c.ttl.Swap(int64(d))); d < old {
-		c.DeleteFunc(func(K, V) bool { return true })
+		limit := c.now().UnixNano() + int64(d)
+		for k, e := range c.known.All() {
+			if e.until > limit {
+				c.known.SetExpiresAfter(k, d)
+			}
+		}
 	}
 }
 
@@ -246,24 +252,32 @@ func (c *Cache[K, V]) Ticket() Ticket {
 	return Ticket{gen: c.deletions.Load(), at: c.now().UnixNano(), ttl: c.ttl.Load()}
 }
 
-// Set stores a positive entry until t's time plus the positive TTL then (or the value's
-// deadline, if earlier), unless that has passed or a deletion since t was
-// taken covers it.
+// Set stores a positive entry until t's time plus the positive TTL then (or
+// the value's deadline, if earlier; and at most the positive TTL from now,
+// if SetTTL shortened it since), unless that has passed or a deletion since
+// t was taken covers it.
 func (c *Cache[K, V]) Set(t Ticket, key K, v V) {
 	if !c.Enabled() {
 		return
 	}
-	until := t.at + t.ttl
+	now := c.now().UnixNano()
+	until := min(t.at+t.ttl, now+c.ttl.Load())
 	if c.deadline != nil {
 		if dl := c.deadline(v); !dl.IsZero() {
 			until = min(until, dl.UnixNano())
 		}
 	}
-	if until <= c.now().UnixNano() {
+	if until <= now {
 		return
 	}
 	c.unknown.Invalidate(key)
 	c.known.Set(key, entry[V]{v, until})
+	// SetTTL swaps first and then shortens what it finds; a store stores
+	// first and then looks again: either SetTTL finds this entry, or this
+	// sees the shorter TTL.
+	if ttl := c.ttl.Load(); until > c.now().UnixNano()+ttl {
+		c.known.SetExpiresAfter(key, time.Duration(ttl))
+	}
 	c.settle(t, key, &v)
 }
 

@@ -382,8 +382,9 @@ func TestRefresherBatches(t *testing.T) {
 
 // SetTTL lengthens the positive TTL for lookups from then on (what was
 // stored before keeps its time, and is due for renewal at once); shortening
-// it removes every positive entry, and what lookups in flight bring, since
-// they were believed for the longer TTL. Negative entries keep Options.TTL.
+// it shortens every positive entry to the new TTL from then, what lookups
+// in flight bring included (they were believed for the longer TTL), without
+// emptying the cache. Negative entries keep Options.TTL.
 func TestSetTTL(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1_000_000, 0)
@@ -397,6 +398,7 @@ func TestSetTTL(t *testing.T) {
 	require.Equal(t, time.Minute, c.TTL())
 	require.True(t, c.RefreshDue("short"), "an entry stored with the shorter TTL is not renewed with the longer one")
 	c.Set(c.Ticket(), "long", 2)
+	c.Set(c.Ticket(), "longer", 3)
 	c.SetAbsent(c.Ticket(), "absent")
 	require.False(t, c.RefreshDue("long"))
 	advance(6 * time.Second)
@@ -410,13 +412,18 @@ func TestSetTTL(t *testing.T) {
 
 	inFlight := c.Ticket()
 	c.SetTTL(5 * time.Second)
-	_, res = c.Get("long")
-	require.Equal(t, Miss, res, "shortening the TTL left an entry stored for the longer one")
-	c.Set(inFlight, "flight", 3)
+	v, res = c.Get("long")
+	require.Equal(t, Hit, res, "shortening the TTL emptied the cache")
+	require.Equal(t, 2, v)
+	c.Set(inFlight, "flight", 4)
 	_, res = c.Get("flight")
-	require.Equal(t, Miss, res, "a lookup that began under the longer TTL stored its answer after it was shortened")
-	c.Set(c.Ticket(), "after", 4)
-	advance(6 * time.Second)
-	_, res = c.Get("after")
-	require.Equal(t, Miss, res)
+	require.Equal(t, Hit, res)
+	advance(4 * time.Second)
+	_, res = c.Get("longer")
+	require.Equal(t, Hit, res)
+	advance(2 * time.Second)
+	for _, key := range []string{"long", "longer", "flight"} {
+		_, res = c.Get(key)
+		require.Equal(t, Miss, res, "%s outlived the shortened TTL", key)
+	}
 }

@@ -36,8 +36,8 @@ type Move struct {
 	// catches; one missing SELECT fails the initial copy, which Run reports.
 	SourceConnString string
 	// Settle is how long the source stays frozen after the switch, so that
-	// no instance writes there from a cached placement: TENANT_CACHE_TTL,
-	// and at least three invalidation heartbeats.
+	// no instance writes there from a cached placement: TENANT_CACHE_TTL
+	// plus three invalidation heartbeats.
 	Settle time.Duration
 	// Poll is how often the progress is looked at (default 50ms).
 	Poll time.Duration

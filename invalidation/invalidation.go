@@ -10,19 +10,22 @@
 // its configured TTL (AUTH_CACHE_TTL, TENANT_CACHE_TTL): fewer lookups and
 // renewals, and a change reaches every instance in milliseconds instead of
 // within the TTL. It holds while the Listener hears its own heartbeat: every
-// Heartbeat it notifies Channel itself, and notifications of one channel
-// arrive in commit order, so once its heartbeat is back every change
-// committed before it has been heard. A heartbeat that does not come back
+// Heartbeat it notifies Channel from a second session, with a new payload,
+// and notifications of one channel arrive in commit order, so once that
+// beat is back every change committed before it has been heard. A heartbeat that does not come back
 // within Heartbeat (a broken connection, one that went half-open, a
-// transaction pooler that dropped the LISTEN) puts every cache back on its
-// own TTL at once, and a cache that shortens its TTL drops its entries
-// (cache.Cache.SetTTL): a change missed meanwhile lasts at most about two
-// heartbeats.
+// transaction pooler that dropped the LISTEN, a database too slow) puts
+// every cache back on its own TTL at once, and a cache that shortens its
+// TTL shortens its entries to it, without dropping them (cache.Cache.SetTTL):
+// a change missed meanwhile lasts at most about two heartbeats plus that
+// TTL. After maxMisses heartbeats missed in a row the listener connects
+// again.
 package invalidation
 
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -66,12 +69,14 @@ type Cache interface {
 type Source struct {
 	// Name names it in logs (a cell's name).
 	Name string
-	// Pool is where the listener's connection comes from: it takes one
-	// out (pgxpool.Conn.Hijack), so it connects as the pool does, as its
+	// Pool is where the listener's two connections come from (one
+	// LISTENs, the other sends the heartbeat): it takes them out
+	// (pgxpool.Conn.Hijack), so they connect as the pool does, as its
 	// role and through its reconnect breaker (db.GuardConnects), and
-	// during an outage adds no dials of its own. Not through a transaction
-	// pooler, whose server connection drops the LISTEN with the
-	// transaction (the heartbeat notices, and the caches keep their TTL).
+	// during an outage add no dials of their own. Not through a
+	// transaction pooler, whose server connection drops the LISTEN with
+	// the transaction (the heartbeat notices, and the caches keep their
+	// TTL).
 	Pool *pgxpool.Pool
 	// Channels are LISTENed besides Channel (tenancy.PlacementChannel on
 	// the catalog); each payload is a tenant id.
@@ -147,15 +152,27 @@ func (l *Listener) source(ctx context.Context, i int, s Source) {
 	}
 }
 
-// listen connects, LISTENs, forgets everything, and then hears changes and
-// heartbeats until the connection or ctx ends.
+// listen takes two connections out of the source's pool, LISTENs on one,
+// forgets everything, and then hears changes and heartbeats until a
+// connection or ctx ends. The heartbeat goes from the other: a session's
+// own notification comes back to it even behind a transaction pooler that
+// drops every other session's, so only another session's proves the LISTEN.
 func (l *Listener) listen(ctx context.Context, i int, s Source, connected func()) error {
-	pc, err := s.Pool.Acquire(ctx)
+	conn, err := hijack(ctx, s.Pool)
 	if err != nil {
 		return err
 	}
-	conn := pc.Hijack()
 	defer conn.Close(context.WithoutCancel(ctx))
+	beats, err := hijack(ctx, s.Pool)
+	if err != nil {
+		return err
+	}
+	defer beats.Close(context.WithoutCancel(ctx))
+	// A heartbeat is a transaction: it need not wait for its WAL to be
+	// flushed, or for a synchronous standby.
+	if _, err := beats.Exec(ctx, "SET synchronous_commit = off"); err != nil {
+		return err
+	}
 	for _, ch := range append([]string{Channel}, s.Channels...) {
 		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return err
@@ -165,23 +182,30 @@ func (l *Listener) listen(ctx context.Context, i int, s Source, connected func()
 	for _, c := range l.caches {
 		c.ForgetAll()
 	}
-	// The heartbeat's payload is this connection's own: no tenant id, so
-	// other instances ignore it, and nobody else's heartbeat is taken for
-	// this one's.
-	beat := "heartbeat " + rand.Text()
+	misses := 0
 	for {
+		// A new payload every beat, and no tenant id (other instances
+		// ignore it): one from an earlier round, or a copy by a role that
+		// saw it on the channel, proves nothing of this one.
+		beat := "heartbeat " + rand.Text()
 		sent := time.Now()
-		if _, err := conn.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, beat); err != nil {
-			return err
+		due := sent.Add(l.heartbeat)
+		bctx, cancel := context.WithDeadline(ctx, due)
+		_, err := beats.Exec(bctx, "SELECT pg_notify($1, $2)", Channel, beat)
+		cancel()
+		if err != nil {
+			return err // a half-open connection ends here, within a heartbeat
 		}
 		back := false
-		for {
-			n, err := wait(ctx, conn, sent.Add(l.heartbeat))
+		// pgx returns notifications it holds already without looking at
+		// the deadline: the round ends at its time all the same.
+		for time.Now().Before(due) {
+			n, err := wait(ctx, conn, due)
 			if err != nil {
 				return err
 			}
 			if n == nil {
-				break // the next heartbeat is due
+				break
 			}
 			// A burst of changes (a tenant's users deleted one by one, say)
 			// is forgotten in one walk of each cache: what arrives within
@@ -191,7 +215,6 @@ func (l *Listener) listen(ctx context.Context, i int, s Source, connected func()
 				switch {
 				case n.Payload == beat:
 					back = true
-					l.set(i, true)
 				default:
 					// A payload that is no tenant id is ignored: any role
 					// may NOTIFY any channel (leak vector 12), and the
@@ -210,19 +233,42 @@ func (l *Listener) listen(ctx context.Context, i int, s Source, connected func()
 					c.ForgetTenants(tenants)
 				}
 			}
+			if back {
+				// Every change committed before the beat has been heard,
+				// and forgotten.
+				l.set(i, true)
+			}
 		}
-		if !back {
-			l.set(i, false)
+		if back {
+			misses = 0
+			continue
+		}
+		l.set(i, false)
+		if misses++; misses >= maxMisses {
+			return fmt.Errorf("%d heartbeats in a row did not come back within %s", misses, l.heartbeat)
 		}
 	}
 }
 
+// hijack takes a connection out of pool for good: it connects as the pool
+// does (its role, settings and reconnect breaker), and the pool makes
+// another when it needs one.
+func hijack(ctx context.Context, pool *pgxpool.Pool) (*pgx.Conn, error) {
+	pc, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pc.Hijack(), nil
+}
+
 // burstWait and maxBurst bound how changes are gathered into one
 // ForgetTenants: a burst lasts while notifications come within burstWait of
-// each other, up to maxBurst tenants.
+// each other, up to maxBurst tenants. maxMisses heartbeats missed in a row
+// make the listener connect again (and the caches forget everything).
 const (
 	burstWait = time.Millisecond
 	maxBurst  = 256
+	maxMisses = 5
 )
 
 // wait returns the next notification on conn, or nil at the deadline; an

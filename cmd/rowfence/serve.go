@@ -413,8 +413,9 @@ func openMovers(ctx context.Context, cfg serveConfig) (*cells.Movers, error) {
 	}
 	// The source stays frozen as long as an instance may still use a
 	// cached placement: one that cannot listen, TENANT_CACHE_TTL; one whose
-	// listener failed unnoticed, until its heartbeat is missed.
-	movers, err := cells.OpenMovers(urls, max(cfg.TenantCacheTTL, 3*invalidation.Heartbeat))
+	// listener failed unnoticed, until its heartbeat is missed and then
+	// TENANT_CACHE_TTL.
+	movers, err := cells.OpenMovers(urls, cfg.TenantCacheTTL+3*invalidation.Heartbeat)
 	if err != nil {
 		return nil, usageError{"TENANT_MOVES: " + err.Error()}
 	}

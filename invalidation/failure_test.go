@@ -1,0 +1,257 @@
+package invalidation_test
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rowfence/rowfence/auth"
+	"github.com/rowfence/rowfence/db"
+	"github.com/rowfence/rowfence/invalidation"
+	"github.com/rowfence/rowfence/pgserver"
+	"github.com/rowfence/rowfence/pgtest"
+	"github.com/rowfence/rowfence/tenancy"
+)
+
+// freezer proxies every connection of a pool through loopback TCP; once
+// frozen, no byte moves in either direction and the sockets stay open: a
+// half-open connection (a NAT or firewall that dropped its state, a peer
+// that vanished), as the client's kernel sees it.
+type freezer struct {
+	frozen chan struct{}
+	once   sync.Once
+}
+
+func (f *freezer) freeze() { f.once.Do(func() { close(f.frozen) }) }
+
+func (f *freezer) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		select {
+		case <-f.frozen:
+			<-make(chan struct{}) // hold everything
+		default:
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (f *freezer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	server, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		c, err := ln.Accept()
+		ln.Close()
+		if err != nil {
+			server.Close()
+			return
+		}
+		go f.pipe(server, c)
+		go f.pipe(c, server)
+	}()
+	return net.Dial("tcp", ln.Addr().String())
+}
+
+// A listener whose connections go half-open just after a heartbeat came
+// back must not go on saying every change is heard: the heartbeat's send
+// has a deadline, so within a heartbeat or two the caches are back on their
+// TTL (1 s here), and a revocation made meanwhile, which nobody heard, is
+// refused within two heartbeats plus that TTL. (Review of 2026-12-01: the
+// send had no deadline and blocked until TCP gave up, about 15 minutes,
+// while the caches kept entries for ExtendedTTL.)
+func TestHalfOpenListenerGoesQuiet(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	app := tdb.AppPool(t, 4)
+	a := onboard(t, admin, "acme")
+	resolver := tenancy.NewResolver(app, time.Second)
+	authn, err := auth.New(auth.Config{Pool: app, CacheTTL: time.Second, Tenants: resolver})
+	require.NoError(t, err)
+
+	f := &freezer{frozen: make(chan struct{})}
+	cfg, err := pgxpool.ParseConfig(tdb.AppURL)
+	require.NoError(t, err)
+	cfg.ConnConfig.DialFunc = f.dial
+	listenPool, err := db.Open(ctx, cfg)
+	require.NoError(t, err)
+	l := invalidation.New(slog.New(slog.DiscardHandler), resolver, authn)
+	lctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { l.Run(lctx, invalidation.Source{Name: "default", Pool: listenPool}); close(done) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return within 10 s of its context's end, with half-open connections")
+		}
+		listenPool.Close()
+	})
+	require.Eventually(t, l.Live, 5*time.Second, 10*time.Millisecond)
+
+	_, err = authn.Authenticate(ctx, a.secret)
+	require.NoError(t, err)
+	time.Sleep(100 * time.Millisecond) // just after a heartbeat came back
+	f.freeze()
+	_, err = admin.Exec(ctx, "UPDATE api_keys SET revoked_at = now() WHERE id = $1", a.key.ID)
+	require.NoError(t, err)
+	revoked := time.Now()
+	require.Eventually(t, func() bool { return !l.Live() }, 3*invalidation.Heartbeat, 10*time.Millisecond,
+		"a half-open listener still says every change is heard")
+	require.Eventually(t, func() bool { _, err := authn.Authenticate(ctx, a.secret); return err != nil },
+		2*invalidation.Heartbeat+time.Second+2*time.Second, 20*time.Millisecond,
+		"a revocation nobody heard passed for longer than two heartbeats plus AUTH_CACHE_TTL")
+	t.Logf("refused %v after the revocation", time.Since(revoked).Round(time.Millisecond))
+}
+
+// slowCache is an invalidation.Cache whose ForgetTenants takes a while (a
+// walk of large caches); it records when it forgot each tenant.
+type slowCache struct {
+	mu     sync.Mutex
+	forgot map[uuid.UUID]time.Time
+	delay  time.Duration
+}
+
+func (s *slowCache) ForgetTenants(ids map[uuid.UUID]struct{}) {
+	time.Sleep(s.delay)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range ids {
+		s.forgot[id] = time.Now()
+	}
+}
+func (s *slowCache) ForgetAll()     {}
+func (s *slowCache) Listening(bool) {}
+
+// A listener that forgets more slowly than changes arrive falls behind; it
+// must not say every change is heard while a change committed over about
+// two heartbeats ago is still unforgotten. (Review of 2026-12-01: one
+// heartbeat payload per connection let a beat from rounds ago pass for the
+// current one, and buffered notifications stretched a round: 4.7 s behind
+// while live.)
+func TestLaggingListenerIsNotLive(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	s := &slowCache{forgot: map[uuid.UUID]time.Time{}, delay: 200 * time.Millisecond}
+	l := invalidation.New(slog.New(slog.DiscardHandler), s)
+	lctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { l.Run(lctx, invalidation.Source{Name: "default", Pool: tdb.AppPool(t, 2)}); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	require.Eventually(t, l.Live, 5*time.Second, 10*time.Millisecond)
+
+	// 12 changes a second, each its own transaction, for 6 s; the listener
+	// forgets at most 5 bursts a second.
+	type change struct {
+		id uuid.UUID
+		at time.Time
+	}
+	var mu sync.Mutex
+	var sent []change
+	var sending atomic.Bool
+	sending.Store(true)
+	go func() {
+		defer sending.Store(false)
+		for end := time.Now().Add(6 * time.Second); time.Now().Before(end); time.Sleep(time.Second / 12) {
+			id := uuid.New()
+			if _, err := admin.Exec(ctx, "SELECT pg_notify($1, $2)", invalidation.Channel, id.String()); err != nil {
+				return
+			}
+			mu.Lock()
+			sent = append(sent, change{id, time.Now()})
+			mu.Unlock()
+		}
+	}()
+	worst := time.Duration(0)
+	for sending.Load() {
+		time.Sleep(10 * time.Millisecond)
+		if !l.Live() {
+			continue
+		}
+		now := time.Now()
+		mu.Lock()
+		s.mu.Lock()
+		for _, c := range sent {
+			if _, ok := s.forgot[c.id]; !ok && now.Sub(c.at) > worst {
+				worst = now.Sub(c.at)
+			}
+		}
+		s.mu.Unlock()
+		mu.Unlock()
+	}
+	t.Logf("oldest change unforgotten while live: %v", worst.Round(time.Millisecond))
+	require.Less(t, worst, 2*invalidation.Heartbeat+500*time.Millisecond, "live while a change committed over two heartbeats ago was unforgotten")
+}
+
+// Behind a transaction pooler (PgBouncer, transaction mode) the LISTEN ends
+// with its transaction's server connection: other sessions' notifications
+// never reach the listener. serve marks such a cell Unheard at start; if
+// one slipped through, the heartbeat, sent from another session, must not
+// come back, so the caches stay on their TTL. (Review of 2026-12-01: sent
+// from the listening session itself, it came back every time, and a
+// revocation passed 3 s later with a TTL of 1 s.)
+func TestHeartbeatSeesThroughATransactionPooler(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	admin := tdb.AdminPool(t)
+	app := tdb.AppPool(t, 4)
+	a := onboard(t, admin, "acme")
+	bouncer, err := pgserver.StartPgBouncer(ctx, tdb.AppURL, 2)
+	require.NoError(t, err)
+	t.Cleanup(bouncer.Stop)
+	cfg, err := pgxpool.ParseConfig(bouncer.URL)
+	require.NoError(t, err)
+	p, err := db.ProbePooler(ctx, cfg.ConnConfig)
+	require.NoError(t, err)
+	_, err = db.AdaptToPooler(cfg, p)
+	require.NoError(t, err)
+	pooled, err := db.Open(ctx, cfg)
+	require.NoError(t, err)
+
+	resolver := tenancy.NewResolver(app, time.Second)
+	authn, err := auth.New(auth.Config{Pool: app, CacheTTL: time.Second, Tenants: resolver})
+	require.NoError(t, err)
+	l := invalidation.New(slog.New(slog.DiscardHandler), resolver, authn)
+	lctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { l.Run(lctx, invalidation.Source{Name: "pooled", Pool: pooled}); close(done) }()
+	t.Cleanup(func() { stop(); <-done; pooled.Close() })
+	_, err = authn.Authenticate(ctx, a.secret)
+	require.NoError(t, err)
+	_, err = admin.Exec(ctx, "UPDATE api_keys SET revoked_at = now() WHERE id = $1", a.key.ID)
+	require.NoError(t, err)
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		require.False(t, l.Live(), "the heartbeat came back through a transaction pooler")
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, err = authn.Authenticate(ctx, a.secret)
+	require.Error(t, err, "a revoked key passed 3 s later with a TTL of 1 s")
+}
