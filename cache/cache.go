@@ -252,22 +252,21 @@ func (c *Cache[K, V]) Ticket() Ticket {
 	return Ticket{gen: c.deletions.Load(), at: c.now().UnixNano(), ttl: c.ttl.Load()}
 }
 
-// Set stores a positive entry until t's time plus the positive TTL then (or
-// the value's deadline, if earlier; and at most the positive TTL from now,
-// if SetTTL shortened it since), unless that has passed or a deletion since
-// t was taken covers it.
+// Set stores a positive entry until t's time plus the positive TTL (the
+// one then, or the current one if SetTTL shortened it since: the answer was
+// read at t's time either way), or the value's deadline if earlier, unless
+// that has passed or a deletion since t was taken covers it.
 func (c *Cache[K, V]) Set(t Ticket, key K, v V) {
 	if !c.Enabled() {
 		return
 	}
-	now := c.now().UnixNano()
-	until := min(t.at+t.ttl, now+c.ttl.Load())
+	until := t.at + min(t.ttl, c.ttl.Load())
 	if c.deadline != nil {
 		if dl := c.deadline(v); !dl.IsZero() {
 			until = min(until, dl.UnixNano())
 		}
 	}
-	if until <= now {
+	if until <= c.now().UnixNano() {
 		return
 	}
 	c.unknown.Invalidate(key)
@@ -275,8 +274,12 @@ func (c *Cache[K, V]) Set(t Ticket, key K, v V) {
 	// SetTTL swaps first and then shortens what it finds; a store stores
 	// first and then looks again: either SetTTL finds this entry, or this
 	// sees the shorter TTL.
-	if ttl := c.ttl.Load(); until > c.now().UnixNano()+ttl {
-		c.known.SetExpiresAfter(key, time.Duration(ttl))
+	if short := t.at + c.ttl.Load(); until > short {
+		if left := time.Duration(short - c.now().UnixNano()); left > 0 {
+			c.known.SetExpiresAfter(key, left)
+		} else {
+			c.known.Invalidate(key)
+		}
 	}
 	c.settle(t, key, &v)
 }

@@ -426,4 +426,23 @@ func TestSetTTL(t *testing.T) {
 		_, res = c.Get(key)
 		require.Equal(t, Miss, res, "%s outlived the shortened TTL", key)
 	}
+
+	// A slow lookup that began under the longer TTL and stores after it was
+	// shortened is believed for the shorter TTL from its reading, not from
+	// its store: an answer read 10 s ago with a TTL of 1 s is not stored.
+	// (Review of 2026-12-01: it was stored for the TTL from the store.)
+	c.SetTTL(5 * time.Minute)
+	slow := c.Ticket()
+	advance(2 * time.Second)
+	c.SetTTL(time.Second)
+	advance(8 * time.Second)
+	c.Set(slow, "slow", 5)
+	_, res = c.Get("slow")
+	require.Equal(t, Miss, res, "an answer read 10 s ago was believed with a TTL of 1 s")
+	quick := c.Ticket()
+	c.SetTTL(5 * time.Minute)
+	c.Set(quick, "quick", 6)
+	advance(1500 * time.Millisecond)
+	_, res = c.Get("quick")
+	require.Equal(t, Miss, res, "an answer read under a TTL of 1 s was believed for the longer one")
 }

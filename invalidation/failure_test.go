@@ -21,16 +21,21 @@ import (
 	"github.com/rowfence/rowfence/tenancy"
 )
 
-// freezer proxies every connection of a pool through loopback TCP; once
+// freezer proxies every connection of a pool through loopback TCP. Once
 // frozen, no byte moves in either direction and the sockets stay open: a
 // half-open connection (a NAT or firewall that dropped its state, a peer
-// that vanished), as the client's kernel sees it.
+// that vanished), as the client's kernel sees it. stall(d) holds every byte
+// for d and then lets it through: a database or network slow for d.
 type freezer struct {
 	frozen chan struct{}
 	once   sync.Once
+	mu     sync.Mutex
+	until  time.Time
 }
 
 func (f *freezer) freeze() { f.once.Do(func() { close(f.frozen) }) }
+
+func (f *freezer) stall(d time.Duration) { f.mu.Lock(); f.until = time.Now().Add(d); f.mu.Unlock() }
 
 func (f *freezer) pipe(dst, src net.Conn) {
 	buf := make([]byte, 32<<10)
@@ -41,6 +46,10 @@ func (f *freezer) pipe(dst, src net.Conn) {
 			<-make(chan struct{}) // hold everything
 		default:
 		}
+		f.mu.Lock()
+		hold := time.Until(f.until)
+		f.mu.Unlock()
+		time.Sleep(hold)
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
@@ -254,4 +263,42 @@ func TestHeartbeatSeesThroughATransactionPooler(t *testing.T) {
 	}
 	_, err = authn.Authenticate(ctx, a.secret)
 	require.Error(t, err, "a revoked key passed 3 s later with a TTL of 1 s")
+}
+
+// counting is an invalidation.Cache that counts ForgetAll calls.
+type counting struct{ forgetAll atomic.Int32 }
+
+func (c *counting) ForgetTenants(map[uuid.UUID]struct{}) {}
+func (c *counting) ForgetAll()                           { c.forgetAll.Add(1) }
+func (c *counting) Listening(bool)                       {}
+
+// A database slow for a few seconds (every byte held, none lost: a commit
+// waiting for a lagging synchronous standby holds the lock every NOTIFY
+// takes) makes the listener not live, but must not make it connect again:
+// a reconnect empties every cache, which would add a herd of lookups to a
+// slow database on every instance at once. (Review of 2026-12-01: a
+// heartbeat that could not be sent within a second ended the session, and
+// the reconnect emptied the caches about once a second.)
+func TestSlowDatabaseDoesNotEmptyTheCaches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := pgtest.New(t)
+	f := &freezer{frozen: make(chan struct{})}
+	cfg, err := pgxpool.ParseConfig(tdb.AppURL)
+	require.NoError(t, err)
+	cfg.ConnConfig.DialFunc = f.dial
+	pool, err := db.Open(ctx, cfg)
+	require.NoError(t, err)
+	c := &counting{}
+	l := invalidation.New(slog.New(slog.DiscardHandler), c)
+	lctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { l.Run(lctx, invalidation.Source{Name: "default", Pool: pool}); close(done) }()
+	t.Cleanup(func() { stop(); <-done; pool.Close() })
+	require.Eventually(t, l.Live, 5*time.Second, 10*time.Millisecond)
+	require.EqualValues(t, 1, c.forgetAll.Load())
+	f.stall(2500 * time.Millisecond)
+	require.Eventually(t, func() bool { return !l.Live() }, 3*invalidation.Heartbeat, 10*time.Millisecond)
+	require.Eventually(t, l.Live, 10*time.Second, 10*time.Millisecond, "not live again after the stall")
+	require.EqualValues(t, 1, c.forgetAll.Load(), "a database slow for 2.5 s emptied every cache")
 }

@@ -18,8 +18,10 @@
 // every cache back on its own TTL at once, and a cache that shortens its
 // TTL shortens its entries to it, without dropping them (cache.Cache.SetTTL):
 // a change missed meanwhile lasts at most about two heartbeats plus that
-// TTL. After maxMisses heartbeats missed in a row the listener connects
-// again.
+// TTL. After maxMisses heartbeats sent and not back in a row the listener
+// connects again; a heartbeat that cannot be sent (a commit waiting for a
+// lagging synchronous standby holds the lock every NOTIFY needs) makes it
+// not live, but not connect again, which would empty the caches.
 package invalidation
 
 import (
@@ -152,53 +154,48 @@ func (l *Listener) source(ctx context.Context, i int, s Source) {
 	}
 }
 
-// listen takes two connections out of the source's pool, LISTENs on one,
-// forgets everything, and then hears changes and heartbeats until a
-// connection or ctx ends. The heartbeat goes from the other: a session's
-// own notification comes back to it even behind a transaction pooler that
-// drops every other session's, so only another session's proves the LISTEN.
+// listen takes a connection out of the source's pool, LISTENs on it,
+// forgets everything, and then hears changes and heartbeats until that
+// connection or ctx ends. The heartbeat goes from another connection (see
+// beat): a session's own notification comes back to it even behind a
+// transaction pooler that drops every other session's, so only another
+// session's proves the LISTEN. connected is called when the first
+// heartbeat came back.
 func (l *Listener) listen(ctx context.Context, i int, s Source, connected func()) error {
 	conn, err := hijack(ctx, s.Pool)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	beats, err := hijack(ctx, s.Pool)
-	if err != nil {
-		return err
-	}
-	defer beats.Close(context.WithoutCancel(ctx))
-	// A heartbeat is a transaction: it need not wait for its WAL to be
-	// flushed, or for a synchronous standby.
-	if _, err := beats.Exec(ctx, "SET synchronous_commit = off"); err != nil {
-		return err
-	}
 	for _, ch := range append([]string{Channel}, s.Channels...) {
 		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return err
 		}
 	}
-	connected()
 	for _, c := range l.caches {
 		c.ForgetAll()
 	}
-	misses := 0
+	var beats *pgx.Conn
+	defer func() {
+		if beats != nil {
+			beats.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	lost, heard := 0, false
 	for {
 		// A new payload every beat, and no tenant id (other instances
 		// ignore it): one from an earlier round, or a copy by a role that
 		// saw it on the channel, proves nothing of this one.
 		beat := "heartbeat " + rand.Text()
-		sent := time.Now()
-		due := sent.Add(l.heartbeat)
-		bctx, cancel := context.WithDeadline(ctx, due)
-		_, err := beats.Exec(bctx, "SELECT pg_notify($1, $2)", Channel, beat)
-		cancel()
-		if err != nil {
-			return err // a half-open connection ends here, within a heartbeat
+		due := time.Now().Add(l.heartbeat)
+		sent, err := l.beat(ctx, s.Pool, &beats, beat, due)
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		back := false
 		// pgx returns notifications it holds already without looking at
-		// the deadline: the round ends at its time all the same.
+		// the deadline: the round ends at its time all the same. A beat
+		// that could not be sent ends nothing: changes still arrive.
 		for time.Now().Before(due) {
 			n, err := wait(ctx, conn, due)
 			if err != nil {
@@ -213,7 +210,7 @@ func (l *Listener) listen(ctx context.Context, i int, s Source, connected func()
 			tenants := map[uuid.UUID]struct{}{}
 			for n != nil && len(tenants) < maxBurst {
 				switch {
-				case n.Payload == beat:
+				case sent && n.Payload == beat:
 					back = true
 				default:
 					// A payload that is no tenant id is ignored: any role
@@ -239,15 +236,53 @@ func (l *Listener) listen(ctx context.Context, i int, s Source, connected func()
 				l.set(i, true)
 			}
 		}
-		if back {
-			misses = 0
+		switch {
+		case back:
+			lost = 0
+			if !heard {
+				heard = true
+				connected()
+			}
 			continue
+		case !sent:
+			// A commit that waits (a lagging synchronous standby holds
+			// the notification queue's lock) says nothing of the LISTEN:
+			// not live, and no reconnect, which would empty the caches.
+			l.log.Debug("cache invalidation: a heartbeat could not be sent", "source", s.Name, "error", err)
+		default:
+			lost++
 		}
 		l.set(i, false)
-		if misses++; misses >= maxMisses {
-			return fmt.Errorf("%d heartbeats in a row did not come back within %s", misses, l.heartbeat)
+		if lost >= maxMisses {
+			return fmt.Errorf("%d heartbeats in a row were sent and did not come back within %s", lost, l.heartbeat)
 		}
 	}
+}
+
+// beat notifies Channel with payload from the heartbeat connection *beats
+// (taken out of pool when there is none, with synchronous_commit off: a
+// heartbeat need not wait for its WAL flush), by due. sent reports whether
+// it was; a connection that failed is closed and made again next time.
+func (l *Listener) beat(ctx context.Context, pool *pgxpool.Pool, beats **pgx.Conn, payload string, due time.Time) (sent bool, err error) {
+	bctx, cancel := context.WithDeadline(ctx, due)
+	defer cancel()
+	if *beats == nil {
+		c, err := hijack(bctx, pool)
+		if err != nil {
+			return false, err
+		}
+		if _, err := c.Exec(bctx, "SET synchronous_commit = off"); err != nil {
+			c.Close(context.WithoutCancel(ctx))
+			return false, err
+		}
+		*beats = c
+	}
+	if _, err := (*beats).Exec(bctx, "SELECT pg_notify($1, $2)", Channel, payload); err != nil {
+		(*beats).Close(context.WithoutCancel(ctx))
+		*beats = nil
+		return false, err
+	}
+	return true, nil
 }
 
 // hijack takes a connection out of pool for good: it connects as the pool
@@ -263,8 +298,9 @@ func hijack(ctx context.Context, pool *pgxpool.Pool) (*pgx.Conn, error) {
 
 // burstWait and maxBurst bound how changes are gathered into one
 // ForgetTenants: a burst lasts while notifications come within burstWait of
-// each other, up to maxBurst tenants. maxMisses heartbeats missed in a row
-// make the listener connect again (and the caches forget everything).
+// each other, up to maxBurst tenants. maxMisses heartbeats sent and not
+// back in a row make the listener connect again (and the caches forget
+// everything).
 const (
 	burstWait = time.Millisecond
 	maxBurst  = 256

@@ -11,7 +11,10 @@
 -- TENANT_CACHE_TTL, which otherwise bound how long a change takes to reach it.
 --
 -- Only columns that the caches hold announce: a key's last_used_at touch,
--- a user's name, a tenant's name are no change to them. DELETE (a key, a
+-- a user's name, a tenant's name are no change to them. TRUNCATE (which no
+-- serving role may run) and changes made with session_replication_role =
+-- replica fire none of these triggers: the 5 minutes an instance keeps an
+-- entry bound them. DELETE (a key, a
 -- user, a tenant and its cascade) announces once per tenant and statement,
 -- from the statement's transition table, so a purge of a large tenant costs
 -- one notification, not one per row. NOTIFY folds identical notifications
