@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,6 +89,12 @@ func (c cursorCodec) encode(tenant uuid.UUID, collection string, p position) str
 
 func (c cursorCodec) decode(tenant uuid.UUID, collection, s string) (position, error) {
 	if len(s) < base64.RawURLEncoding.EncodedLen(cursorLen) || len(s) > base64.RawURLEncoding.EncodedLen(cursorLen+maxCursorKey) {
+		return position{}, errBadCursor
+	}
+	// encoding/base64 skips '\r' and '\n' even in Strict mode, so a cursor
+	// with line breaks in it would decode like the one the server wrote:
+	// only the bytes the server writes are a cursor (FuzzCursorDecode).
+	if strings.ContainsAny(s, "\r\n") {
 		return position{}, errBadCursor
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
