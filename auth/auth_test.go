@@ -319,29 +319,7 @@ func TestKeysInUseAreRefreshedInOneRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	tdb := pgtest.New(t)
 	admin := tdb.AdminPool(t)
-	type issued struct {
-		tenant uuid.UUID
-		row    dbsqlc.APIKey
-		key    string
-	}
-	var keys []issued
-	for i := range 3 {
-		tenant := uuid.New()
-		var k issued
-		k.tenant = tenant
-		require.NoError(t, db.Tx(ctx, admin, db.Scope{TenantID: tenant, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {
-			if _, err := q.TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: tenant, Slug: "tenant-" + string(rune('a'+i)), Name: "T"}); err != nil {
-				return err
-			}
-			u, err := q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: "A", Email: "a@example.com", Role: "member"})
-			if err != nil {
-				return err
-			}
-			k.row, k.key, err = IssueKey(ctx, q, tenant, u.ID, dbtype.RoleMember, "k", nil)
-			return err
-		}))
-		keys = append(keys, k)
-	}
+	keys := issueKeys(t, admin, 3)
 	tracer := &roundTrips{}
 	cfg, err := pgxpool.ParseConfig(tdb.AppURL)
 	require.NoError(t, err)
@@ -425,29 +403,7 @@ func TestKeysAreRefreshedPerCell(t *testing.T) {
 	ctx := context.Background()
 	tdb := pgtest.New(t)
 	admin := tdb.AdminPool(t)
-	type issued struct {
-		tenant uuid.UUID
-		user   uuid.UUID
-		row    dbsqlc.APIKey
-		key    string
-	}
-	var keys []issued
-	for i := range 4 {
-		k := issued{tenant: uuid.New()}
-		require.NoError(t, db.Tx(ctx, admin, db.Scope{TenantID: k.tenant, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {
-			if _, err := q.TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: k.tenant, Slug: "cell-tenant-" + string(rune('a'+i)), Name: "T"}); err != nil {
-				return err
-			}
-			u, err := q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: "A", Email: "a@example.com", Role: "member"})
-			if err != nil {
-				return err
-			}
-			k.user = u.ID
-			k.row, k.key, err = IssueKey(ctx, q, k.tenant, u.ID, dbtype.RoleMember, "k", nil)
-			return err
-		}))
-		keys = append(keys, k)
-	}
+	keys := issueKeys(t, admin, 4)
 	// Two cells' pools (the same database; what matters is which pool each
 	// key's lookup takes): keys 0 and 1 on the first, 2 and 3 on the second.
 	var pools [2]*pgxpool.Pool
@@ -556,4 +512,36 @@ func TestListeningExtendsTheCredentialTTL(t *testing.T) {
 	require.NoError(t, err)
 	long.Listening(true)
 	require.Equal(t, time.Hour, long.keys.TTL(), "a configured TTL above the extended one was shortened")
+}
+
+// issued is a tenant with a member and the member's API key.
+type issued struct {
+	tenant, user uuid.UUID
+	row          dbsqlc.APIKey
+	key          string
+}
+
+// issueKeys creates n tenants (tenant-a, tenant-b, ...), each with a member
+// and the member's API key.
+func issueKeys(t *testing.T, admin *pgxpool.Pool, n int) []issued {
+	t.Helper()
+	ctx := context.Background()
+	keys := make([]issued, n)
+	for i := range keys {
+		k := &keys[i]
+		k.tenant = uuid.New()
+		require.NoError(t, db.Tx(ctx, admin, db.Scope{TenantID: k.tenant, Role: dbtype.RoleAdmin}, func(q *dbsqlc.Queries) error {
+			if _, err := q.TenantCreate(ctx, dbsqlc.TenantCreateParams{ID: k.tenant, Slug: "tenant-" + string(rune('a'+i)), Name: "T"}); err != nil {
+				return err
+			}
+			u, err := q.UserCreate(ctx, dbsqlc.UserCreateParams{Name: "A", Email: "a@example.com", Role: "member"})
+			if err != nil {
+				return err
+			}
+			k.user = u.ID
+			k.row, k.key, err = IssueKey(ctx, q, k.tenant, u.ID, dbtype.RoleMember, "k", nil)
+			return err
+		}))
+	}
+	return keys
 }

@@ -248,18 +248,15 @@ func (a *Authenticator) ForgetTenants(tenants map[uuid.UUID]struct{}) {
 
 // ForgetAll drops every cached credential (an invalidation.Cache).
 func (a *Authenticator) ForgetAll() {
-	a.keys.DeleteFunc(func(keyRef, keyEntry) bool { return true })
-	a.tokens.DeleteFunc(func([32]byte, tokenEntry) bool { return true })
+	a.keys.DeleteAll()
+	a.tokens.DeleteAll()
 }
 
 // Listening keeps verified credentials for invalidation.ExtendedTTL while
 // every change is heard, and for CacheTTL otherwise (an
 // invalidation.Cache).
 func (a *Authenticator) Listening(live bool) {
-	ttl := a.cfg.CacheTTL
-	if live {
-		ttl = max(ttl, invalidation.ExtendedTTL)
-	}
+	ttl := invalidation.TTL(a.cfg.CacheTTL, live)
 	a.keys.SetTTL(ttl)
 	a.tokens.SetTTL(ttl)
 }

@@ -356,6 +356,10 @@ func (c *Cache[K, V]) Delete(keys ...K) {
 	}
 }
 
+// DeleteAll removes every positive entry, and keeps lookups in flight
+// from storing theirs (DeleteFunc matching all).
+func (c *Cache[K, V]) DeleteAll() { c.DeleteFunc(func(K, V) bool { return true }) }
+
 // DeleteFunc removes every positive entry for which match is true (every
 // API key of a user, say), and keeps lookups in flight from storing such a
 // value: match is also asked about what they bring. It walks the whole

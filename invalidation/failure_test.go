@@ -13,12 +13,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rowfence/rowfence/auth"
 	"github.com/rowfence/rowfence/db"
 	"github.com/rowfence/rowfence/invalidation"
 	"github.com/rowfence/rowfence/pgserver"
 	"github.com/rowfence/rowfence/pgtest"
-	"github.com/rowfence/rowfence/tenancy"
 )
 
 // freezer proxies every connection of a pool through loopback TCP. Once
@@ -61,6 +59,17 @@ func (f *freezer) pipe(dst, src net.Conn) {
 	}
 }
 
+// proxied is a pool of the app role whose connections all go through a
+// freezer.
+func proxied(t *testing.T, tdb *pgtest.DB) (*freezer, *pgxpool.Pool) {
+	t.Helper()
+	f := &freezer{frozen: make(chan struct{})}
+	cfg, err := pgxpool.ParseConfig(tdb.AppURL)
+	require.NoError(t, err)
+	cfg.ConnConfig.DialFunc = f.dial
+	return f, open(t, cfg)
+}
+
 func (f *freezer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	server, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 	if err != nil {
@@ -97,32 +106,13 @@ func TestHalfOpenListenerGoesQuiet(t *testing.T) {
 	admin := tdb.AdminPool(t)
 	app := tdb.AppPool(t, 4)
 	a := onboard(t, admin, "acme")
-	resolver := tenancy.NewResolver(app, time.Second)
-	authn, err := auth.New(auth.Config{Pool: app, CacheTTL: time.Second, Tenants: resolver})
-	require.NoError(t, err)
-
-	f := &freezer{frozen: make(chan struct{})}
-	cfg, err := pgxpool.ParseConfig(tdb.AppURL)
-	require.NoError(t, err)
-	cfg.ConnConfig.DialFunc = f.dial
-	listenPool, err := db.Open(ctx, cfg)
-	require.NoError(t, err)
+	resolver, authn := serving(t, app, time.Second)
+	f, listenPool := proxied(t, tdb)
 	l := invalidation.New(slog.New(slog.DiscardHandler), resolver, authn)
-	lctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { l.Run(lctx, invalidation.Source{Name: "default", Pool: listenPool}); close(done) }()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10 s of its context's end, with half-open connections")
-		}
-		listenPool.Close()
-	})
+	listen(t, l, invalidation.Source{Name: "default", Pool: listenPool}) // and Run returns with half-open connections
 	require.Eventually(t, l.Live, 5*time.Second, 10*time.Millisecond)
 
-	_, err = authn.Authenticate(ctx, a.secret)
+	_, err := authn.Authenticate(ctx, a.secret)
 	require.NoError(t, err)
 	time.Sleep(100 * time.Millisecond) // just after a heartbeat came back
 	f.freeze()
@@ -169,10 +159,7 @@ func TestLaggingListenerIsNotLive(t *testing.T) {
 	admin := tdb.AdminPool(t)
 	s := &slowCache{forgot: map[uuid.UUID]time.Time{}, delay: 200 * time.Millisecond}
 	l := invalidation.New(slog.New(slog.DiscardHandler), s)
-	lctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { l.Run(lctx, invalidation.Source{Name: "default", Pool: tdb.AppPool(t, 2)}); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
+	listen(t, l, invalidation.Source{Name: "default", Pool: tdb.AppPool(t, 2)})
 	require.Eventually(t, l.Live, 5*time.Second, 10*time.Millisecond)
 
 	// 12 changes a second, each its own transaction, for 6 s; the listener
@@ -241,17 +228,11 @@ func TestHeartbeatSeesThroughATransactionPooler(t *testing.T) {
 	require.NoError(t, err)
 	_, err = db.AdaptToPooler(cfg, p)
 	require.NoError(t, err)
-	pooled, err := db.Open(ctx, cfg)
-	require.NoError(t, err)
+	pooled := open(t, cfg)
 
-	resolver := tenancy.NewResolver(app, time.Second)
-	authn, err := auth.New(auth.Config{Pool: app, CacheTTL: time.Second, Tenants: resolver})
-	require.NoError(t, err)
+	resolver, authn := serving(t, app, time.Second)
 	l := invalidation.New(slog.New(slog.DiscardHandler), resolver, authn)
-	lctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { l.Run(lctx, invalidation.Source{Name: "pooled", Pool: pooled}); close(done) }()
-	t.Cleanup(func() { stop(); <-done; pooled.Close() })
+	listen(t, l, invalidation.Source{Name: "pooled", Pool: pooled})
 	_, err = authn.Authenticate(ctx, a.secret)
 	require.NoError(t, err)
 	_, err = admin.Exec(ctx, "UPDATE api_keys SET revoked_at = now() WHERE id = $1", a.key.ID)
@@ -281,20 +262,11 @@ func (c *counting) Listening(bool)                       {}
 // the reconnect emptied the caches about once a second.)
 func TestSlowDatabaseDoesNotEmptyTheCaches(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	tdb := pgtest.New(t)
-	f := &freezer{frozen: make(chan struct{})}
-	cfg, err := pgxpool.ParseConfig(tdb.AppURL)
-	require.NoError(t, err)
-	cfg.ConnConfig.DialFunc = f.dial
-	pool, err := db.Open(ctx, cfg)
-	require.NoError(t, err)
+	f, pool := proxied(t, tdb)
 	c := &counting{}
 	l := invalidation.New(slog.New(slog.DiscardHandler), c)
-	lctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { l.Run(lctx, invalidation.Source{Name: "default", Pool: pool}); close(done) }()
-	t.Cleanup(func() { stop(); <-done; pool.Close() })
+	listen(t, l, invalidation.Source{Name: "default", Pool: pool})
 	require.Eventually(t, l.Live, 5*time.Second, 10*time.Millisecond)
 	require.EqualValues(t, 1, c.forgetAll.Load())
 	f.stall(2500 * time.Millisecond)

@@ -62,9 +62,18 @@ type Cache interface {
 	// ForgetAll drops every entry, likewise.
 	ForgetAll()
 	// Listening says whether every change is being heard (the cache may
-	// keep its entries for ExtendedTTL) or not (back to its own TTL,
-	// dropping what it kept for longer).
+	// keep its entries for TTL(own, true)) or not (back to its own TTL,
+	// what it kept for longer shortened to it).
 	Listening(live bool)
+}
+
+// TTL is how long a cache whose own TTL is own keeps an entry: ExtendedTTL
+// while every change is heard (live), unless own is longer; own otherwise.
+func TTL(own time.Duration, live bool) time.Duration {
+	if live {
+		return max(own, ExtendedTTL)
+	}
+	return own
 }
 
 // Source is one database whose changes a Listener hears.

@@ -53,6 +53,43 @@ func onboard(t *testing.T, admin *pgxpool.Pool, slug string) tenant {
 	return tn
 }
 
+// serving returns the resolver and authenticator serve would make on app,
+// both with the TTL ttl.
+func serving(t *testing.T, app *pgxpool.Pool, ttl time.Duration) (*tenancy.Resolver, *auth.Authenticator) {
+	t.Helper()
+	resolver := tenancy.NewResolver(app, ttl)
+	authn, err := auth.New(auth.Config{Pool: app, CacheTTL: ttl, Tenants: resolver})
+	require.NoError(t, err)
+	return resolver, authn
+}
+
+// open opens cfg's pool; it is closed when the test ends, after listen's
+// listener stopped.
+func open(t *testing.T, cfg *pgxpool.Config) *pgxpool.Pool {
+	t.Helper()
+	pool, err := db.Open(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// listen runs l on sources until the test ends, and then checks that Run
+// returns within 10 s of its context's end.
+func listen(t *testing.T, l *invalidation.Listener, sources ...invalidation.Source) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx, sources...); close(done) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return within 10 s of its context's end")
+		}
+	})
+}
+
 // Every change to what the caches hold announces its tenant once per
 // statement, in SQL whoever makes it; changes the caches do not hold (a
 // key's last_used_at touch, names) announce nothing
@@ -205,21 +242,13 @@ func TestListenerKeepsCachesCurrent(t *testing.T) {
 	a := onboard(t, admin, "acme")
 	b := onboard(t, admin, "globex")
 
-	resolver := tenancy.NewResolver(app, time.Minute)
-	authn, err := auth.New(auth.Config{Pool: app, CacheTTL: time.Minute, Tenants: resolver})
-	require.NoError(t, err)
+	resolver, authn := serving(t, app, time.Minute)
 	rec := &recorder{}
 	cfg, err := pgxpool.ParseConfig(tdb.AppURL)
 	require.NoError(t, err)
 	cfg.ConnConfig.RuntimeParams["application_name"] = "invalidation-test"
-	listenPool, err := db.Open(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(listenPool.Close)
 	l := invalidation.New(slog.New(slog.DiscardHandler), resolver, authn, rec)
-	lctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { l.Run(lctx, invalidation.Source{Name: "default", Pool: listenPool}); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
+	listen(t, l, invalidation.Source{Name: "default", Pool: open(t, cfg)})
 	require.Eventually(t, l.Live, 5*time.Second, 10*time.Millisecond)
 
 	for _, tn := range []tenant{a, b} {
@@ -292,13 +321,7 @@ func TestUnheardSourceKeepsTheTTL(t *testing.T) {
 	a := onboard(t, admin, "acme")
 	rec := &recorder{}
 	l := invalidation.New(slog.New(slog.DiscardHandler), rec)
-	lctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		l.Run(lctx, invalidation.Source{Name: "default", Pool: app}, invalidation.Source{Name: "pooled", Pool: app, Unheard: true})
-		close(done)
-	}()
-	t.Cleanup(func() { stop(); <-done })
+	listen(t, l, invalidation.Source{Name: "default", Pool: app}, invalidation.Source{Name: "pooled", Pool: app, Unheard: true})
 	require.Eventually(t, func() bool { _, all, _ := rec.state(); return all == 1 }, 5*time.Second, 10*time.Millisecond)
 	_, err := admin.Exec(ctx, "UPDATE api_keys SET revoked_at = now() WHERE id = $1", a.key.ID)
 	require.NoError(t, err)

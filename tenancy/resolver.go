@@ -57,18 +57,18 @@ func (r *Resolver) Caches() []cache.Observable { return []cache.Observable{r.cac
 // ("" when unknown), so that a change made here (suspension, deletion,
 // limits) applies at once; other instances see it within the TTL.
 func (r *Resolver) Forget(id uuid.UUID, slug string) {
-	r.ForgetTenants(map[uuid.UUID]struct{}{id: {}})
-	if slug != "" {
-		r.cache.Delete(Key{Slug: slug}) // a negative entry, say
-	}
+	r.forget(map[uuid.UUID]struct{}{id: {}}, Key{Slug: slug}) // the slug's negative entry, say
 }
 
 // ForgetTenants drops tenants from the cache, by id and by any slug (an
 // invalidation.Cache: the database announced a change to them, their
 // placement included).
-func (r *Resolver) ForgetTenants(tenants map[uuid.UUID]struct{}) {
+func (r *Resolver) ForgetTenants(tenants map[uuid.UUID]struct{}) { r.forget(tenants) }
+
+// forget drops tenants' positive entries (whatever their key) and the
+// entries of their ids and of keys, both sides.
+func (r *Resolver) forget(tenants map[uuid.UUID]struct{}, keys ...Key) {
 	r.cache.DeleteFunc(func(_ Key, t Tenant) bool { _, ok := tenants[t.ID]; return ok })
-	keys := make([]Key, 0, len(tenants))
 	for id := range tenants {
 		keys = append(keys, Key{ID: id})
 	}
@@ -76,17 +76,11 @@ func (r *Resolver) ForgetTenants(tenants map[uuid.UUID]struct{}) {
 }
 
 // ForgetAll drops every cached tenant (an invalidation.Cache).
-func (r *Resolver) ForgetAll() { r.cache.DeleteFunc(func(Key, Tenant) bool { return true }) }
+func (r *Resolver) ForgetAll() { r.cache.DeleteAll() }
 
 // Listening keeps tenants for invalidation.ExtendedTTL while every change
 // is heard, and for the resolver's TTL otherwise (an invalidation.Cache).
-func (r *Resolver) Listening(live bool) {
-	ttl := r.ttl
-	if live {
-		ttl = max(ttl, invalidation.ExtendedTTL)
-	}
-	r.cache.SetTTL(ttl)
-}
+func (r *Resolver) Listening(live bool) { r.cache.SetTTL(invalidation.TTL(r.ttl, live)) }
 
 // Resolve returns the tenant for key, or ErrUnknown. A tenant in use is
 // looked up again in the background before its entry expires, with others
